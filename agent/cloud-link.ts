@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket } from 'ws';
+import { explainConnectionError } from '../enroll/tls-errors.js';
+import type { Hello, HelloAck } from '../protocol/messages.js';
+import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
+import { type Handlers, RpcSession } from '../protocol/rpc-session.js';
+import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
+import { attemptAfterLink, type BackoffPolicy, reconnectDelay } from './backoff.js';
+import { type LinkEvent, type LinkSnapshot, type LinkState, nextLinkState } from './link-state.js';
+
+/**
+ * The one WebSocket link to the cloud: TLS with the client certificate, the cloud verified
+ * against the pinned fleet CA only, subprotocol posagent.v1, Hello first, ping/pong liveness,
+ * and reconnects forever with full-jitter backoff.
+ */
+export interface OnlineLink {
+  session: RpcSession;
+  ack: HelloAck;
+  /** Aborted when this link ends. */
+  signal: AbortSignal;
+  /** Round trip of the last ping, ms. */
+  rttMs(): number | null;
+}
+
+export interface CloudLinkOptions {
+  cloudUrl: string;
+  tls: { ca: string; cert: string; key: string };
+  policy: BackoffPolicy;
+  connectTimeoutMs: number;
+  callTimeoutMs: number;
+  defaultPingIntervalSec: number;
+  handlers: Handlers;
+  hello(): Hello;
+  onOnline(link: OnlineLink): void;
+  onStateChange(snapshot: LinkSnapshot): void;
+  now(): number;
+  random(): number;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+interface Outcome {
+  event: Extract<LinkEvent, 'lost' | 'refused'>;
+  reason: string;
+  upForMs: number | null;
+  cloudRestarted: boolean;
+}
+
+const MAX_FRAME_BYTES = 1024 * 1024;
+
+export function agentLinkUrl(cloudUrl: string): string {
+  const u = new URL(AGENT_PATH, cloudUrl);
+  u.protocol = u.protocol === 'http:' ? 'ws:' : 'wss:';
+  return u.toString();
+}
+
+export class CloudLink {
+  private snap: LinkSnapshot;
+  private readonly url: string;
+
+  constructor(
+    private readonly o: CloudLinkOptions,
+    initial: { lastHeartbeatAt: string | null },
+  ) {
+    this.url = agentLinkUrl(o.cloudUrl);
+    this.snap = {
+      state: 'offline',
+      since: new Date(o.now()).toISOString(),
+      reason: null,
+      lastHeartbeatAt: initial.lastHeartbeatAt,
+    };
+  }
+
+  snapshot(): LinkSnapshot {
+    return { ...this.snap };
+  }
+
+  noteHeartbeat(at: string): void {
+    this.snap = { ...this.snap, lastHeartbeatAt: at };
+  }
+
+  /** Runs until `signal` aborts; then closes the link with a close frame. Never throws. */
+  async run(signal: AbortSignal): Promise<void> {
+    let attempt = 0;
+    while (!signal.aborted) {
+      this.move('connect', this.snap.reason);
+      const outcome = await this.connectOnce(signal);
+      if (signal.aborted) break;
+      this.move(outcome.event, outcome.reason);
+      const delay = reconnectDelay(
+        { attempt: attempt, cloudRestarted: outcome.cloudRestarted },
+        this.o.policy,
+        this.o.random,
+      );
+      attempt = attemptAfterLink(attempt, outcome.upForMs, this.o.policy);
+      this.o.log.info(
+        { delayMs: delay, attempt, reason: outcome.reason },
+        'link down; reconnecting after backoff',
+      );
+      try {
+        await sleep(delay, undefined, { signal });
+      } catch {
+        break;
+      }
+    }
+    this.move('stop', 'agent stopped');
+  }
+
+  private move(event: LinkEvent, reason: string | null): void {
+    const state: LinkState = nextLinkState(this.snap.state, event);
+    if (state === this.snap.state && reason === this.snap.reason) return;
+    this.snap = {
+      ...this.snap,
+      state,
+      since: state === this.snap.state ? this.snap.since : new Date(this.o.now()).toISOString(),
+      reason: state === 'online' ? null : reason,
+    };
+    if (state === 'online' || state === 'error' || event === 'lost') {
+      this.o.log[state === 'error' ? 'warn' : 'info']({ state, reason: this.snap.reason }, `link ${state}`);
+    }
+    this.o.onStateChange(this.snapshot());
+  }
+
+  private connectOnce(signal: AbortSignal): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      let openedAt: number | null = null;
+      let settled = false;
+      let session: RpcSession | undefined;
+      let pingTimer: NodeJS.Timeout | undefined;
+      const linkAbort = new AbortController();
+      const ws = new WebSocket(this.url, SUBPROTOCOL, {
+        ...this.o.tls,
+        handshakeTimeout: this.o.connectTimeoutMs,
+        maxPayload: MAX_FRAME_BYTES,
+      });
+      const onAbort = () => ws.close(CloseCode.agentShutdown, 'agent shutting down');
+      signal.addEventListener('abort', onAbort, { once: true });
+      const finish = (o: Omit<Outcome, 'upForMs'>) => {
+        if (settled) return;
+        settled = true;
+        clearInterval(pingTimer);
+        signal.removeEventListener('abort', onAbort);
+        linkAbort.abort();
+        session?.close(o.reason);
+        resolve({ ...o, upForMs: openedAt === null ? null : this.o.now() - openedAt });
+      };
+
+      ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let message = `HTTP ${res.statusCode}`;
+          try {
+            const e = (
+              JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+                error?: { code: string; message: string };
+              }
+            ).error;
+            if (e) message = `${e.message} (${e.code})`;
+          } catch {
+            // not our cloud's JSON: keep the status line
+          }
+          const status = res.statusCode ?? 0;
+          finish({
+            event: status >= 400 && status < 500 ? 'refused' : 'lost',
+            reason: `cloud refused the link: ${message}`,
+            cloudRestarted: false,
+          });
+          ws.terminate();
+        });
+      });
+      ws.on('error', (err) => {
+        const e = explainConnectionError(err, new URL(this.url).origin);
+        finish({ event: e.permanent ? 'refused' : 'lost', reason: e.message, cloudRestarted: false });
+        ws.terminate();
+      });
+      ws.on('close', (code, buf) => {
+        const why = buf.toString();
+        finish({
+          event: code === CloseCode.refused ? 'refused' : 'lost',
+          reason: `cloud closed the link (${code}${why ? `: ${why}` : ''})`,
+          cloudRestarted: code === CloseCode.serviceRestart || code === 1001,
+        });
+      });
+      ws.on('open', () => {
+        openedAt = this.o.now();
+        const s = new RpcSession({
+          answers: 'cloudToAgent',
+          handlers: this.o.handlers,
+          send: (text) => ws.send(text),
+          newId: () => randomUUID(),
+          callTimeoutMs: this.o.callTimeoutMs,
+          onProtocolError: (err, ctx) =>
+            this.o.log.warn({ code: err.code, ...ctx }, `protocol error: ${err.message}`),
+        });
+        session = s;
+        ws.on('message', (data, isBinary) => (isBinary ? s.receiveBinary() : s.receive(data.toString())));
+        void this.handshake(ws, s, linkAbort.signal, finish).then((ok) => {
+          if (!ok) return;
+          pingTimer = this.startLiveness(ws, (reason) =>
+            finish({ event: 'lost', reason, cloudRestarted: false }),
+          );
+        });
+      });
+    });
+  }
+
+  private rtt: number | null = null;
+
+  private async handshake(
+    ws: WebSocket,
+    session: RpcSession,
+    linkSignal: AbortSignal,
+    finish: (o: Omit<Outcome, 'upForMs'>) => void,
+  ): Promise<boolean> {
+    let ack: HelloAck;
+    try {
+      ack = await session.call('Hello', this.o.hello());
+    } catch (err) {
+      const e = err instanceof RpcError ? err : new RpcError(RpcErrorCode.InternalError, String(err));
+      if (e.code === RpcErrorCode.Disconnected) return false;
+      finish({
+        event: e.code === RpcErrorCode.SecurityError ? 'refused' : 'lost',
+        reason: `Hello failed: ${e.message} (${e.code})`,
+        cloudRestarted: false,
+      });
+      ws.close(CloseCode.normal, 'Hello failed');
+      return false;
+    }
+    if (linkSignal.aborted) return false;
+    this.pingIntervalMs = ack.pingIntervalSec * 1000;
+    this.move('helloAcked', null);
+    this.o.onOnline({ session, ack, signal: linkSignal, rttMs: () => this.rtt });
+    return true;
+  }
+
+  private pingIntervalMs = 0;
+
+  /** Pings every interval; two pings in a row unanswered → the link is dead (half-open): terminate. */
+  private startLiveness(ws: WebSocket, onDead: (reason: string) => void): NodeJS.Timeout {
+    let outstanding = 0;
+    let sentAt = 0;
+    ws.on('pong', () => {
+      outstanding = 0;
+      this.rtt = this.o.now() - sentAt;
+    });
+    const interval = this.pingIntervalMs || this.o.defaultPingIntervalSec * 1000;
+    const timer = setInterval(() => {
+      if (outstanding >= 2) {
+        onDead(`liveness lost: ${outstanding} pings unanswered at ${interval} ms intervals`);
+        ws.terminate();
+        return;
+      }
+      outstanding++;
+      sentAt = this.o.now();
+      ws.ping();
+    }, interval);
+    sentAt = this.o.now();
+    ws.ping();
+    outstanding = 1;
+    return timer;
+  }
+}

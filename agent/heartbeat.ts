@@ -1,0 +1,44 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
+import type { OnlineLink } from './cloud-link.js';
+import type { HealthCollector } from './health.js';
+
+/**
+ * Sends `Heartbeat` while a link is online: one at once, then every interval the cloud gave.
+ * Health is collected when a heartbeat is due, not continuously.
+ */
+export interface HeartbeatOptions {
+  health: HealthCollector;
+  now(): number;
+  queueDepth(): number;
+  onSent(at: string): void;
+  log: { warn(obj: object, msg: string): void };
+}
+
+export class HeartbeatSender {
+  constructor(private readonly o: HeartbeatOptions) {}
+
+  async runWhileOnline(link: OnlineLink, intervalSec: () => number): Promise<void> {
+    while (!link.signal.aborted) {
+      const sample = await this.o.health.collect();
+      if (link.signal.aborted) return;
+      try {
+        await link.session.call('Heartbeat', {
+          ...sample,
+          sentAt: new Date(this.o.now()).toISOString(),
+          queueDepth: this.o.queueDepth(),
+          linkRttMs: link.rttMs(),
+        });
+        this.o.onSent(new Date(this.o.now()).toISOString());
+      } catch (err) {
+        if (err instanceof RpcError && err.code === RpcErrorCode.Disconnected) return;
+        this.o.log.warn({ err: (err as Error).message }, 'heartbeat not acknowledged');
+      }
+      try {
+        await sleep(intervalSec() * 1000, undefined, { signal: link.signal });
+      } catch {
+        return;
+      }
+    }
+  }
+}

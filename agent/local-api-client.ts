@@ -1,0 +1,59 @@
+import { request } from 'node:http';
+
+/** A client of the local API over its Unix socket, for the CLI and diagnostics. */
+export class DaemonUnavailableError extends Error {
+  override readonly name = 'DaemonUnavailableError';
+}
+
+export interface LocalResponse<T> {
+  status: number;
+  body: T;
+}
+
+export function localApiRequest<T>(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 3000,
+): Promise<LocalResponse<T>> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath,
+        method,
+        path,
+        timeout: timeoutMs,
+        headers: payload
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+          : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve({
+              status: res.statusCode ?? 0,
+              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T,
+            });
+          } catch {
+            reject(new Error(`the daemon answered ${path} with a body that is not JSON`));
+          }
+        });
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(new DaemonUnavailableError(`the daemon did not answer within ${timeoutMs} ms`)),
+    );
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (['ENOENT', 'ECONNREFUSED', 'EACCES'].includes(err.code ?? '')) {
+        reject(
+          new DaemonUnavailableError(`the daemon is not running (no answer on ${socketPath}: ${err.code})`),
+        );
+      } else reject(err);
+    });
+    req.end(payload);
+  });
+}

@@ -1,0 +1,101 @@
+import { existsSync } from 'node:fs';
+import { chmod, unlink } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+
+/**
+ * The local API for the POS app: HTTP/1.1 + JSON on a Unix socket (0660: owner and group
+ * `posagent` only). Errors are `{error: {code, message}}` with a 4xx/5xx status.
+ */
+export class LocalApiError extends Error {
+  override readonly name = 'LocalApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface LocalRoute {
+  method: 'GET' | 'POST' | 'DELETE';
+  pattern: RegExp;
+  handle(req: IncomingMessage, params: string[]): unknown | Promise<unknown>;
+}
+
+export const SOCKET_MODE = 0o660;
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** True when something answers on the socket (another daemon); false for a stale file. */
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+export class LocalApi {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly routes: LocalRoute[],
+    private readonly log: { error(obj: object, msg: string): void },
+  ) {}
+
+  async start(): Promise<void> {
+    if (existsSync(this.socketPath)) {
+      if (await socketInUse(this.socketPath)) {
+        throw new Error(`another posagent daemon is already listening on ${this.socketPath}`);
+      }
+      await unlink(this.socketPath);
+    }
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.requestTimeout = 10_000;
+    server.headersTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.socketPath, () => resolve());
+    });
+    await chmod(this.socketPath, SOCKET_MODE);
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = new URL(req.url ?? '/', 'http://posagent').pathname;
+      const matching = this.routes.filter((r) => r.pattern.test(path));
+      if (matching.length === 0) throw new LocalApiError(404, 'not_found', `no route ${path}`);
+      const route = matching.find((r) => r.method === req.method);
+      if (!route)
+        throw new LocalApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}`);
+      const params = route.pattern.exec(path)!.slice(1).map(decodeURIComponent);
+      send(res, 200, await route.handle(req, params));
+    } catch (err) {
+      if (err instanceof LocalApiError)
+        return send(res, err.status, { error: { code: err.code, message: err.message } });
+      this.log.error({ err: (err as Error).message }, 'local API handler failed');
+      send(res, 500, { error: { code: 'internal_error', message: 'internal error' } });
+    }
+  }
+}

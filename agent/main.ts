@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { ensureDir } from '../enroll/atomic-file.js';
+import { type Identity, readIdentity, summariseCertificate } from '../enroll/identity-store.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { AgentStore } from './agent-store.js';
+import { CloudLink } from './cloud-link.js';
+import { HealthCollector } from './health.js';
+import { HeartbeatSender } from './heartbeat.js';
+import { LocalApi } from './local-api.js';
+import type { Logger } from './logger.js';
+import type { AgentPaths, DeviceSettings } from './settings.js';
+import { buildStatusDocument, type StatusDocument } from './status-document.js';
+
+/** Thrown when `posagent run` starts on a terminal that has no identity. */
+export class NotEnrolledError extends Error {
+  override readonly name = 'NotEnrolledError';
+}
+
+export interface AgentDeps {
+  paths: AgentPaths;
+  settings: DeviceSettings;
+  softwareVersion: string;
+  log: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface RunningAgent {
+  status(): StatusDocument;
+  /** Stops accepting, closes the link with a close frame, closes the store. */
+  stop(): Promise<void>;
+}
+
+function readBootId(file: string): string {
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (id) return id.slice(0, 64);
+  } catch {
+    // no boot id source on this system: a random one per start still tells restarts apart
+  }
+  return randomUUID();
+}
+
+/**
+ * The daemon's composition root: builds the store, the link, the heartbeat and the local API,
+ * wires them, starts them. Nothing else reaches for globals or the environment.
+ */
+export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
+  const now = d.now ?? Date.now;
+  const identity: Identity | null = await readIdentity(d.paths.stateDir);
+  if (!identity)
+    throw new NotEnrolledError(
+      `this terminal is not enrolled (no identity in ${d.paths.stateDir}); run posagent enroll first`,
+    );
+  const [key, cert, ca] = await Promise.all([
+    readFile(identity.paths.keyFile, 'utf8'),
+    readFile(identity.paths.certFile, 'utf8'),
+    readFile(identity.paths.caFile, 'utf8'),
+  ]);
+  const certificate = summariseCertificate(cert, now());
+  await ensureDir(d.paths.runtimeDir, 0o750);
+  const store = new AgentStore(d.paths.dbFile);
+  const bootId = readBootId(d.settings.bootIdFile);
+  const health = new HealthCollector(d.paths.stateDir);
+  const cloudUrl = d.settings.cloudUrl || identity.cloudUrl;
+
+  let heartbeatIntervalSec = 30;
+  const heartbeat = new HeartbeatSender({
+    health,
+    now,
+    queueDepth: () => 0,
+    onSent: (at) => {
+      store.recordHeartbeat(at);
+      link.noteHeartbeat(at);
+    },
+    log: d.log,
+  });
+  const link: CloudLink = new CloudLink(
+    {
+      cloudUrl,
+      tls: { ca, cert, key },
+      policy: {
+        baseMs: d.settings.reconnectBaseMs,
+        capMs: d.settings.reconnectCapMs,
+        restartSpreadMs: d.settings.restartSpreadMs,
+        stableAfterMs: d.settings.stableAfterMs,
+      },
+      connectTimeoutMs: d.settings.connectTimeoutMs,
+      callTimeoutMs: d.settings.callTimeoutMs,
+      defaultPingIntervalSec: d.settings.pingIntervalSec,
+      handlers: {},
+      hello: () => ({
+        terminalId: identity.terminalId,
+        softwareVersion: d.softwareVersion,
+        protocolVersion: PROTOCOL_VERSION,
+        configVersion: null,
+        bootId,
+        queueDepth: 0,
+        openActions: [],
+        clock: new Date(now()).toISOString(),
+      }),
+      onOnline: (online) => {
+        heartbeatIntervalSec = online.ack.heartbeatIntervalSec;
+        void heartbeat.runWhileOnline(online, () => heartbeatIntervalSec);
+      },
+      onStateChange: (s) => store.recordLinkState(s.state, s.since, s.reason),
+      now,
+      random: d.random ?? Math.random,
+      log: d.log,
+    },
+    { lastHeartbeatAt: store.linkStatus().lastHeartbeatAt },
+  );
+
+  const status = (): StatusDocument =>
+    buildStatusDocument({
+      identity,
+      daemon: 'running',
+      link: link.snapshot(),
+      certificateNotAfter: certificate.notAfter,
+      configVersion: null,
+      queue: { stored: 0, oldestAt: null },
+      locked: false,
+      softwareVersion: d.softwareVersion,
+      nowMs: now(),
+    });
+
+  const api = new LocalApi(
+    d.paths.socketPath,
+    [{ method: 'GET', pattern: /^\/v1\/status$/, handle: () => status() }],
+    d.log,
+  );
+  try {
+    await api.start();
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const stopLink = new AbortController();
+  const linkDone = link.run(stopLink.signal);
+  d.log.info(
+    {
+      terminalId: identity.terminalId,
+      cloudUrl,
+      socket: d.paths.socketPath,
+      certificateNotAfter: certificate.notAfter,
+    },
+    'agent started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    status,
+    stop() {
+      stopping ??= (async () => {
+        d.log.info('agent stopping');
+        await api.stop();
+        stopLink.abort();
+        // The close handshake normally takes a round trip; never let a dead cloud hold the exit.
+        await Promise.race([linkDone, new Promise((r) => setTimeout(r, 2000).unref())]);
+        store.close();
+        d.log.info('agent stopped');
+      })();
+      return stopping;
+    },
+  };
+}

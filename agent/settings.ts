@@ -1,0 +1,123 @@
+/**
+ * Device settings: what belongs to this device rather than to the fleet. Resolved in one place,
+ * purely: flags > POSAGENT_* environment > settings file > defaults. Fleet settings (heartbeat
+ * interval, limits…) come from the cloud instead.
+ */
+export const AGENT_DEFAULTS = {
+  logLevel: 'info',
+  /** Overrides the cloud URL recorded at enrollment (a moved cloud, a test). */
+  cloudUrl: '',
+  rebootCommand: 'systemctl reboot',
+  bootIdFile: '/proc/sys/kernel/random/boot_id',
+  autoEnroll: false,
+  /** Backoff: delay = random(0, min(cap, base · 2ⁿ)). */
+  reconnectBaseMs: 1000,
+  reconnectCapMs: 300_000,
+  /** After the cloud closed the link on purpose (restart), the first retry is spread over 0..this. */
+  restartSpreadMs: 10_000,
+  /** A link that stayed up this long resets the backoff. */
+  stableAfterMs: 60_000,
+  /** Until the cloud says otherwise in its Hello answer. */
+  pingIntervalSec: 15,
+  callTimeoutMs: 30_000,
+  connectTimeoutMs: 10_000,
+} as const;
+
+export type DeviceSettings = {
+  -readonly [K in keyof typeof AGENT_DEFAULTS]: (typeof AGENT_DEFAULTS)[K] extends string
+    ? string
+    : (typeof AGENT_DEFAULTS)[K] extends boolean
+      ? boolean
+      : number;
+};
+export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+
+export const PATH_DEFAULTS = {
+  stateDir: '/var/lib/posagent',
+  runtimeDir: '/run/posagent',
+  settingsFile: '/etc/posagent/agent.json',
+} as const;
+
+export interface AgentPaths {
+  stateDir: string;
+  runtimeDir: string;
+  socketPath: string;
+  dbFile: string;
+}
+
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+}
+
+type Env = Record<string, string | undefined>;
+
+/** State and runtime dirs: flag, else POSAGENT_*, else systemd's *_DIRECTORY, else the FHS default. */
+export function resolvePaths(
+  flags: { stateDir?: string | undefined; runtimeDir?: string | undefined },
+  env: Env,
+): AgentPaths {
+  const first = (...xs: (string | undefined)[]) => xs.find((x) => x !== undefined && x !== '');
+  // systemd may pass several directories separated by ':'; ours is the first.
+  const stateDir =
+    first(flags.stateDir, env.POSAGENT_STATE_DIR, env.STATE_DIRECTORY?.split(':')[0]) ??
+    PATH_DEFAULTS.stateDir;
+  const runtimeDir =
+    first(flags.runtimeDir, env.POSAGENT_RUNTIME_DIR, env.RUNTIME_DIRECTORY?.split(':')[0]) ??
+    PATH_DEFAULTS.runtimeDir;
+  return { stateDir, runtimeDir, socketPath: `${runtimeDir}/api.sock`, dbFile: `${stateDir}/agent.db` };
+}
+
+export function envName(key: string): string {
+  return `POSAGENT_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+function coerce(key: keyof DeviceSettings, value: unknown, source: SettingSource): string | number | boolean {
+  const kind = typeof AGENT_DEFAULTS[key];
+  const where =
+    source === 'env' ? envName(key) : source === 'file' ? `settings file key "${key}"` : `--${key}`;
+  if (kind === 'string') {
+    if (typeof value !== 'string') throw new SettingsError(`${where} must be a string`);
+    return value;
+  }
+  if (kind === 'number') {
+    const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
+      throw new SettingsError(`${where} must be a non-negative number, got ${JSON.stringify(value)}`);
+    return n;
+  }
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new SettingsError(`${where} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** Resolves every device setting and where it came from. Throws SettingsError with the offending key. */
+export function resolveDeviceSettings(input: {
+  flags: Partial<Record<keyof DeviceSettings, unknown>>;
+  env: Env;
+  file: Record<string, unknown> | null;
+}): { settings: DeviceSettings; sources: Record<keyof DeviceSettings, SettingSource> } {
+  const keys = Object.keys(AGENT_DEFAULTS) as (keyof DeviceSettings)[];
+  if (input.file) {
+    const unknown = Object.keys(input.file).filter((k) => !(keys as string[]).includes(k));
+    if (unknown.length > 0) throw new SettingsError(`unknown key(s) in settings file: ${unknown.join(', ')}`);
+  }
+  const settings = {} as Record<string, unknown>;
+  const sources = {} as Record<keyof DeviceSettings, SettingSource>;
+  for (const key of keys) {
+    const candidates: [SettingSource, unknown][] = [
+      ['flag', input.flags[key]],
+      ['env', input.env[envName(key)]],
+      ['file', input.file?.[key]],
+    ];
+    const hit = candidates.find(([, v]) => v !== undefined);
+    if (hit) {
+      settings[key] = coerce(key, hit[1], hit[0]);
+      sources[key] = hit[0];
+    } else {
+      settings[key] = AGENT_DEFAULTS[key];
+      sources[key] = 'default';
+    }
+  }
+  return { settings: settings as DeviceSettings, sources };
+}

@@ -1,0 +1,59 @@
+import { readFile } from 'node:fs/promises';
+import { readIdentity, summariseCertificate } from '../enroll/identity-store.js';
+import { openStoreReadOnly } from './agent-store.js';
+import { DaemonUnavailableError, localApiRequest } from './local-api-client.js';
+import type { AgentPaths } from './settings.js';
+import { buildStatusDocument, type StatusDocument } from './status-document.js';
+
+/**
+ * The status for the CLI: from the daemon's local API when it runs, else from the identity
+ * files and the store opened read-only (`daemon: "stopped"`).
+ */
+export async function readStatus(
+  paths: AgentPaths,
+  softwareVersion: string,
+  nowMs: number,
+): Promise<StatusDocument> {
+  try {
+    const res = await localApiRequest<StatusDocument>(paths.socketPath, 'GET', '/v1/status');
+    if (res.status === 200) return res.body;
+  } catch (err) {
+    if (!(err instanceof DaemonUnavailableError)) throw err;
+  }
+  return readStatusWithoutDaemon(paths, softwareVersion, nowMs);
+}
+
+export async function readStatusWithoutDaemon(
+  paths: AgentPaths,
+  softwareVersion: string,
+  nowMs: number,
+): Promise<StatusDocument> {
+  const identity = await readIdentity(paths.stateDir);
+  let notAfter: string | null = null;
+  if (identity) {
+    try {
+      notAfter = summariseCertificate(await readFile(identity.paths.certFile, 'utf8'), nowMs).notAfter;
+    } catch {
+      notAfter = null;
+    }
+  }
+  const reader = openStoreReadOnly(paths.dbFile);
+  const stored = reader?.linkStatus() ?? null;
+  reader?.close();
+  return buildStatusDocument({
+    identity,
+    daemon: 'stopped',
+    link: {
+      state: 'offline',
+      since: stored?.since ?? null,
+      reason: 'the daemon is not running',
+      lastHeartbeatAt: stored?.lastHeartbeatAt ?? null,
+    },
+    certificateNotAfter: notAfter,
+    configVersion: null,
+    queue: { stored: 0, oldestAt: null },
+    locked: false,
+    softwareVersion,
+    nowMs,
+  });
+}

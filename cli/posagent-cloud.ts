@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { CLOUD_DEFAULTS, type CloudOptions, startCloud } from '../cloud/main.js';
+import { readSoftwareVersion } from './software-version.js';
+
+function int(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return n;
+  };
+}
+
+interface ServeFlags {
+  dataDir: string;
+  host: string;
+  port: number;
+  heartbeatInterval: number;
+  pingInterval: number;
+  atRiskAfter: number;
+  offlineAfter: number;
+  certDays: number;
+  enrollMaxFailures: number;
+  logLevel: string;
+}
+
+const program = new Command('posagent-cloud')
+  .description('The posagent reference cloud: fleet CA, fleet REST API and the agent gateway')
+  .version(readSoftwareVersion());
+
+program
+  .command('serve')
+  .description(
+    'run the cloud; prints one JSON line {url, caFile, adminTokenFile} on stdout when ready, logs on stderr',
+  )
+  .requiredOption('--data-dir <dir>', 'where the CA, admin token and SQLite live (created on first start)')
+  .option('--host <host>', 'address to listen on', CLOUD_DEFAULTS.host)
+  .option('--port <port>', 'port to listen on (0: any free port)', int('--port'), CLOUD_DEFAULTS.port)
+  .option(
+    '--heartbeat-interval <sec>',
+    'heartbeat interval given to agents',
+    int('--heartbeat-interval'),
+    CLOUD_DEFAULTS.heartbeatIntervalSec,
+  )
+  .option(
+    '--ping-interval <sec>',
+    'WebSocket ping interval on agent links',
+    int('--ping-interval'),
+    CLOUD_DEFAULTS.pingIntervalSec,
+  )
+  .option(
+    '--at-risk-after <sec>',
+    'no heartbeat for this long → needs_attention',
+    int('--at-risk-after'),
+    CLOUD_DEFAULTS.atRiskAfterSec,
+  )
+  .option(
+    '--offline-after <sec>',
+    'no heartbeat for this long → offline',
+    int('--offline-after'),
+    CLOUD_DEFAULTS.offlineAfterSec,
+  )
+  .option(
+    '--cert-days <days>',
+    'lifetime of client certificates',
+    int('--cert-days'),
+    CLOUD_DEFAULTS.certDays,
+  )
+  .option(
+    '--enroll-max-failures <n>',
+    'failed enrollment attempts per address per window',
+    int('--enroll-max-failures'),
+    CLOUD_DEFAULTS.enrollMaxFailures,
+  )
+  .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
+  .action(async (f: ServeFlags) => {
+    const options: CloudOptions = {
+      dataDir: f.dataDir,
+      host: f.host,
+      port: f.port,
+      heartbeatIntervalSec: f.heartbeatInterval,
+      pingIntervalSec: f.pingInterval,
+      atRiskAfterSec: f.atRiskAfter,
+      offlineAfterSec: f.offlineAfter,
+      certDays: f.certDays,
+      enrollMaxFailures: f.enrollMaxFailures,
+      enrollWindowSec: CLOUD_DEFAULTS.enrollWindowSec,
+      logLevel: f.logLevel,
+    };
+    const cloud = await startCloud(options);
+    process.stdout.write(
+      `${JSON.stringify({ url: cloud.url, caFile: cloud.caFile, adminTokenFile: cloud.adminTokenFile })}\n`,
+    );
+    const shutdown = () => {
+      const force = setTimeout(() => process.exit(1), 5000);
+      force.unref();
+      void cloud.stop().then(() => process.exit(0));
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+
+program.parseAsync().catch((err: Error) => {
+  process.stderr.write(`posagent-cloud: ${err.message}\n`);
+  process.exit(1);
+});

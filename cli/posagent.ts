@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { CommandError, createOutput, ExitCode, type Output } from './output.js';
+import { readSoftwareVersion } from './software-version.js';
+
+/**
+ * `posagent` — thin front-end: parse, call, print. Command modules are imported lazily so that
+ * `posagent status` starts fast and never loads what only enrollment or the daemon need.
+ */
+interface CommonOptions {
+  json?: boolean;
+  stateDir?: string;
+  runtimeDir?: string;
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--json', 'print one JSON document on stdout and nothing else there')
+    .option(
+      '--state-dir <dir>',
+      'state dir (default: $POSAGENT_STATE_DIR, $STATE_DIRECTORY, /var/lib/posagent)',
+    )
+    .option(
+      '--runtime-dir <dir>',
+      'runtime dir holding api.sock (default: $POSAGENT_RUNTIME_DIR, $RUNTIME_DIRECTORY, /run/posagent)',
+    );
+}
+
+async function runCommand(
+  opts: CommonOptions,
+  body: (out: Output) => Promise<number | undefined>,
+): Promise<void> {
+  const out = createOutput(opts.json === true);
+  try {
+    process.exitCode = (await body(out)) ?? ExitCode.ok;
+  } catch (err) {
+    const e =
+      err instanceof CommandError ? err : new CommandError('failed', (err as Error).message ?? String(err));
+    out.error(e);
+    process.exitCode = e.exitCode;
+  }
+}
+
+const version = readSoftwareVersion();
+const program = new Command('posagent')
+  .description('posagent — the agent of a payment terminal and its link to the fleet cloud')
+  .version(version, '-V, --version')
+  .exitOverride()
+  .showHelpAfterError('(run with --help for usage)');
+
+common(
+  program
+    .command('enroll')
+    .description(
+      'enroll this terminal with the fleet cloud (makes the key pair here; the private key never leaves the device)',
+    )
+    .option('--cloud <url>', 'the cloud base URL, https://…')
+    .option('--ca-file <pem>', 'the fleet CA certificate to trust the cloud with')
+    .option('--code <code>', 'enrollment code shown in the cloud (e.g. ABCD-EFGH)')
+    .option('--serial <serial>', 'serial number to report (default: read from the hardware)')
+    .option('--force', 'replace an existing identity'),
+).action(
+  async (
+    opts: CommonOptions & {
+      cloud?: string;
+      caFile?: string;
+      code?: string;
+      serial?: string;
+      force?: boolean;
+    },
+  ) =>
+    runCommand(opts, async (out) => (await import('./enroll-command.js')).enrollCommand(opts, out, version)),
+);
+
+common(
+  program
+    .command('run')
+    .description('run the daemon in the foreground (systemd runs this)')
+    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json')
+    .option('--cloud-url <url>', 'override the cloud URL recorded at enrollment')
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices([
+        'trace',
+        'debug',
+        'info',
+        'warn',
+        'error',
+        'fatal',
+      ]),
+    ),
+).action(async (opts: CommonOptions & { settings: string; cloudUrl?: string; logLevel?: string }) =>
+  runCommand(opts, async (out) => (await import('./run-command.js')).runCommand(opts, out, version)),
+);
+
+common(
+  program
+    .command('status')
+    .description('enrollment, daemon, cloud link, certificate, config and queue at a glance'),
+).action(async (opts: CommonOptions) =>
+  runCommand(opts, async (out) => (await import('./status-command.js')).statusCommand(opts, out, version)),
+);
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version exit 0; anything commander rejects is a usage error.
+    process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  } else throw err;
+}

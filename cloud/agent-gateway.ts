@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Heartbeat, Hello } from '../protocol/messages.js';
+import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
+import { RpcSession } from '../protocol/rpc-session.js';
+import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
+import type { CloudStore } from './cloud-store.js';
+
+/**
+ * The WSS gateway at /v1/agent. A terminal is admitted only with a client certificate that
+ * chains to the fleet CA *and* is the current certificate of an active terminal in the table.
+ * Refusals are HTTP answers with `{error: {code, message}}` so the agent can say why.
+ */
+export interface GatewayOptions {
+  store: CloudStore;
+  now(): number;
+  heartbeatIntervalSec: number;
+  pingIntervalSec: number;
+  callTimeoutMs?: number;
+  log: {
+    info(obj: object, msg: string): void;
+    warn(obj: object, msg: string): void;
+  };
+}
+
+interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+interface AgentConnection {
+  terminalId: string;
+  ws: WebSocket;
+  session: RpcSession;
+  missedPongs: number;
+  helloDone: boolean;
+}
+
+const CLEAN_CLOSE_CODES = new Set<number>([CloseCode.normal, 1001, CloseCode.agentShutdown]);
+const MAX_FRAME_BYTES = 1024 * 1024;
+
+export class AgentGateway {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_BYTES,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  private readonly connections = new Map<string, AgentConnection>();
+  private pingTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: GatewayOptions) {}
+
+  attach(server: Server): void {
+    server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.pingTimer = setInterval(() => this.pingAll(), this.o.pingIntervalSec * 1000);
+    this.pingTimer.unref();
+  }
+
+  isConnected(terminalId: string): boolean {
+    return this.connections.has(terminalId);
+  }
+
+  connectedIds(): IterableIterator<string> {
+    return this.connections.keys();
+  }
+
+  /** Closes every link with a close frame (e.g. 1012 on restart, so agents spread their retries). */
+  closeAll(code: number, reason: string): void {
+    clearInterval(this.pingTimer);
+    for (const c of this.connections.values()) c.ws.close(code, reason);
+  }
+
+  private refuse(socket: Duplex, status: number, code: string, message: string): void {
+    const body = JSON.stringify({ error: { code, message } });
+    const reason =
+      status === 401
+        ? 'Unauthorized'
+        : status === 403
+          ? 'Forbidden'
+          : status === 404
+            ? 'Not Found'
+            : 'Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    this.o.log.warn({ status, code }, `agent link refused: ${message}`);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const verdict = this.admit(req, socket as TLSSocket);
+    if ('refused' in verdict) {
+      this.refuse(socket, verdict.refused.status, verdict.refused.code, verdict.refused.message);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, verdict.terminalId));
+  }
+
+  /** Who may open the link: the right path and subprotocol, a fleet certificate, a current, active terminal. */
+  private admit(req: IncomingMessage, tls: TLSSocket): { terminalId: string } | { refused: Refusal } {
+    const no = (status: number, code: string, message: string) => ({ refused: { status, code, message } });
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== AGENT_PATH) return no(404, 'not_found', `no WebSocket endpoint at ${path}`);
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+    if (!offered.includes(SUBPROTOCOL))
+      return no(400, 'subprotocol_required', `subprotocol ${SUBPROTOCOL} is required`);
+    const peer = tls.getPeerCertificate?.();
+    if (!peer?.raw)
+      return no(401, 'client_certificate_required', 'a client certificate is required on the agent link');
+    if (!tls.authorized) {
+      return no(
+        403,
+        'client_certificate_rejected',
+        `client certificate was not issued by this fleet's CA (${String(tls.authorizationError)})`,
+      );
+    }
+    const terminalId = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
+    const row = this.o.store.getTerminal(terminalId);
+    if (!row) return no(403, 'unknown_terminal', `no terminal ${terminalId} in this fleet`);
+    if (row.deactivatedAt !== null) {
+      return no(403, 'terminal_deactivated', `terminal ${terminalId} was deactivated; re-enroll it`);
+    }
+    const fingerprint = peer.fingerprint256.replace(/:/g, '').toLowerCase();
+    if (fingerprint !== row.certFingerprint) {
+      return no(
+        403,
+        'certificate_superseded',
+        `this certificate is no longer the current one of ${terminalId}`,
+      );
+    }
+    return { terminalId };
+  }
+
+  private onConnection(ws: WebSocket, terminalId: string): void {
+    const previous = this.connections.get(terminalId);
+    if (previous) previous.ws.close(4001, 'replaced by a newer connection');
+    const conn: AgentConnection = {
+      terminalId,
+      ws,
+      missedPongs: 0,
+      helloDone: false,
+      session: new RpcSession({
+        answers: 'agentToCloud',
+        send: (text) => ws.send(text),
+        newId: () => randomUUID(),
+        callTimeoutMs: this.o.callTimeoutMs ?? 30_000,
+        handlers: {
+          Hello: (p) => this.onHello(conn, p),
+          Heartbeat: (p) => this.onHeartbeat(conn, p),
+        },
+        onProtocolError: (err, ctx) =>
+          this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`),
+      }),
+    };
+    this.connections.set(terminalId, conn);
+    this.o.log.info({ terminalId }, 'agent connected');
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) conn.session.receiveBinary();
+      else conn.session.receive(data.toString());
+    });
+    ws.on('pong', () => {
+      conn.missedPongs = 0;
+    });
+    ws.on('close', (code, reason) => {
+      conn.session.close(`closed ${code}`);
+      if (this.connections.get(terminalId) === conn) {
+        this.connections.delete(terminalId);
+        this.o.store.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
+      }
+      this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
+    });
+    ws.on('error', (err) => this.o.log.warn({ terminalId, err: err.message }, 'agent socket error'));
+  }
+
+  private onHello(conn: AgentConnection, p: Hello) {
+    if (p.terminalId !== conn.terminalId) {
+      setImmediate(() => conn.ws.close(CloseCode.refused, 'terminal id does not match certificate'));
+      throw new RpcError(
+        RpcErrorCode.SecurityError,
+        `Hello names ${p.terminalId} but the certificate is ${conn.terminalId}`,
+      );
+    }
+    conn.helloDone = true;
+    this.o.store.recordHello(conn.terminalId, this.o.now(), p.bootId, p.softwareVersion);
+    return {
+      serverTime: new Date(this.o.now()).toISOString(),
+      heartbeatIntervalSec: this.o.heartbeatIntervalSec,
+      pingIntervalSec: this.o.pingIntervalSec,
+    };
+  }
+
+  private onHeartbeat(conn: AgentConnection, p: Heartbeat) {
+    if (!conn.helloDone)
+      throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+    const now = this.o.now();
+    const health = { ...p, receivedAt: new Date(now).toISOString() };
+    this.o.store.recordHeartbeat(conn.terminalId, now, p.battery?.level ?? null, JSON.stringify(health));
+    return { serverTime: new Date(now).toISOString() };
+  }
+
+  /** One sweep for all links: a link that missed two pongs in a row is dead and is terminated. */
+  private pingAll(): void {
+    for (const c of this.connections.values()) {
+      if (c.missedPongs >= 2) {
+        this.o.log.warn({ terminalId: c.terminalId }, 'agent stopped answering pings; dropping link');
+        c.ws.terminate();
+        continue;
+      }
+      c.missedPongs++;
+      c.ws.ping();
+    }
+  }
+}

@@ -1,0 +1,178 @@
+import Database from 'better-sqlite3';
+import { migrate } from '../protocol/sqlite-migrations.js';
+
+/** The reference cloud's own SQLite: locations, enrollment codes, terminals. */
+const MIGRATIONS = [
+  `
+  CREATE TABLE locations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE enrollment_codes (
+    code TEXT PRIMARY KEY,
+    location_id TEXT NOT NULL REFERENCES locations(id),
+    terminal_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    terminal_id TEXT
+  );
+  CREATE TABLE terminals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    location_id TEXT NOT NULL REFERENCES locations(id),
+    model TEXT,
+    serial_number TEXT,
+    software_version TEXT,
+    created_at INTEGER NOT NULL,
+    deactivated_at INTEGER,
+    cert_fingerprint TEXT NOT NULL,
+    cert_serial TEXT NOT NULL,
+    cert_not_after INTEGER NOT NULL,
+    last_seen INTEGER,
+    closed_cleanly INTEGER NOT NULL DEFAULT 0,
+    boot_id TEXT,
+    battery_level INTEGER,
+    health TEXT
+  );
+  CREATE INDEX terminals_location ON terminals(location_id, seq);
+  `,
+];
+
+export interface LocationRow {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+export interface EnrollmentCodeRow {
+  code: string;
+  locationId: string;
+  terminalName: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+  terminalId: string | null;
+}
+export interface TerminalRow {
+  seq: number;
+  id: string;
+  name: string;
+  locationId: string;
+  model: string | null;
+  serialNumber: string | null;
+  softwareVersion: string | null;
+  createdAt: number;
+  deactivatedAt: number | null;
+  certFingerprint: string;
+  certSerial: string;
+  certNotAfter: number;
+  lastSeen: number | null;
+  closedCleanly: number;
+  bootId: string | null;
+  batteryLevel: number | null;
+  health: string | null;
+}
+export interface NewTerminal {
+  id: string;
+  name: string;
+  locationId: string;
+  model: string | null;
+  serialNumber: string | null;
+  softwareVersion: string | null;
+  createdAt: number;
+  certFingerprint: string;
+  certSerial: string;
+  certNotAfter: number;
+}
+
+const TERMINAL_COLUMNS = `seq, id, name, location_id AS locationId, model, serial_number AS serialNumber,
+  software_version AS softwareVersion, created_at AS createdAt, deactivated_at AS deactivatedAt,
+  cert_fingerprint AS certFingerprint, cert_serial AS certSerial, cert_not_after AS certNotAfter,
+  last_seen AS lastSeen, closed_cleanly AS closedCleanly, boot_id AS bootId, battery_level AS batteryLevel, health`;
+const CODE_COLUMNS = `code, location_id AS locationId, terminal_name AS terminalName, created_at AS createdAt,
+  expires_at AS expiresAt, used_at AS usedAt, terminal_id AS terminalId`;
+
+export class CloudStore {
+  private readonly db: Database.Database;
+  private readonly stmt;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db, MIGRATIONS);
+    const d = this.db;
+    this.stmt = {
+      insertLocation: d.prepare('INSERT INTO locations (id, name, created_at) VALUES (?, ?, ?)'),
+      getLocation: d.prepare('SELECT id, name, created_at AS createdAt FROM locations WHERE id = ?'),
+      insertCode: d.prepare(
+        'INSERT INTO enrollment_codes (code, location_id, terminal_name, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      getCode: d.prepare(`SELECT ${CODE_COLUMNS} FROM enrollment_codes WHERE code = ?`),
+      useCode: d.prepare(
+        'UPDATE enrollment_codes SET used_at = ?, terminal_id = ? WHERE code = ? AND used_at IS NULL',
+      ),
+      insertTerminal:
+        d.prepare(`INSERT INTO terminals (id, name, location_id, model, serial_number, software_version,
+        created_at, cert_fingerprint, cert_serial, cert_not_after)
+        VALUES (@id, @name, @locationId, @model, @serialNumber, @softwareVersion, @createdAt, @certFingerprint,
+        @certSerial, @certNotAfter)`),
+      getTerminal: d.prepare(`SELECT ${TERMINAL_COLUMNS} FROM terminals WHERE id = ?`),
+      listTerminals: d.prepare(`SELECT ${TERMINAL_COLUMNS} FROM terminals
+        WHERE (@locationId IS NULL OR location_id = @locationId) ORDER BY seq DESC`),
+      hello: d.prepare(`UPDATE terminals SET last_seen = @now, closed_cleanly = 0, boot_id = @bootId,
+        software_version = @softwareVersion WHERE id = @id`),
+      heartbeat:
+        d.prepare(`UPDATE terminals SET last_seen = @now, closed_cleanly = 0, battery_level = @batteryLevel,
+        health = @health WHERE id = @id`),
+      disconnected: d.prepare('UPDATE terminals SET closed_cleanly = ? WHERE id = ?'),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  insertLocation(row: LocationRow): void {
+    this.stmt.insertLocation.run(row.id, row.name, row.createdAt);
+  }
+  getLocation(id: string): LocationRow | undefined {
+    return this.stmt.getLocation.get(id) as LocationRow | undefined;
+  }
+  insertEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): void {
+    this.stmt.insertCode.run(row.code, row.locationId, row.terminalName, row.createdAt, row.expiresAt);
+  }
+  getEnrollmentCode(code: string): EnrollmentCodeRow | undefined {
+    return this.stmt.getCode.get(code) as EnrollmentCodeRow | undefined;
+  }
+
+  /** Claims the code and creates the terminal in one transaction; false if the code was claimed meanwhile. */
+  claimCodeAndCreateTerminal(code: string, terminal: NewTerminal): boolean {
+    return this.db.transaction(() => {
+      const claimed = this.stmt.useCode.run(terminal.createdAt, terminal.id, code).changes === 1;
+      if (!claimed) return false;
+      this.stmt.insertTerminal.run(terminal);
+      return true;
+    })();
+  }
+
+  getTerminal(id: string): TerminalRow | undefined {
+    return this.stmt.getTerminal.get(id) as TerminalRow | undefined;
+  }
+  listTerminals(locationId: string | null): TerminalRow[] {
+    return this.stmt.listTerminals.all({ locationId }) as TerminalRow[];
+  }
+  recordHello(id: string, now: number, bootId: string, softwareVersion: string): void {
+    this.stmt.hello.run({ id, now, bootId, softwareVersion });
+  }
+  recordHeartbeat(id: string, now: number, batteryLevel: number | null, health: string): void {
+    this.stmt.heartbeat.run({ id, now, batteryLevel, health });
+  }
+  recordDisconnect(id: string, closedCleanly: boolean): void {
+    this.stmt.disconnected.run(closedCleanly ? 1 : 0, id);
+  }
+}

@@ -1,0 +1,302 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import { EnrollErrorCode, EnrollRequest, type EnrollResponse } from '../protocol/enrollment.js';
+import { compileValidator, describeIssues, type Validator } from '../protocol/schema-validation.js';
+import { AttemptLimiter } from './attempt-limiter.js';
+import type { CloudStore, LocationRow, TerminalRow } from './cloud-store.js';
+import { CsrRejectedError, type FleetCa } from './fleet-ca.js';
+import { ApiError } from './http-json.js';
+import { deriveTerminalStatus, type StatusThresholds, type TerminalStatus } from './terminal-status.js';
+
+/** The fleet's application logic between the REST API / gateway and the store. */
+export interface FleetServiceOptions {
+  store: CloudStore;
+  ca: FleetCa;
+  now(): number;
+  cloudUrl(): string;
+  thresholds: StatusThresholds;
+  certDays: number;
+  isConnected(terminalId: string): boolean;
+  enrollAttempts: { maxFailures: number; windowMs: number };
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+/** No 0/O, 1/I/L: codes are typed on a terminal keypad by people reading a screen. */
+const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
+
+function newId(prefix: string): string {
+  let s = '';
+  for (let i = 0; i < 14; i++) s += BASE62[randomInt(BASE62.length)];
+  return `${prefix}_${s}`;
+}
+
+export function newEnrollmentCode(): string {
+  let s = '';
+  for (let i = 0; i < 8; i++) s += CODE_ALPHABET[randomInt(CODE_ALPHABET.length)];
+  return `${s.slice(0, 4)}-${s.slice(4)}`;
+}
+
+/** Codes are accepted in any case, with or without the dash or spaces. */
+export function normaliseEnrollmentCode(input: string): string {
+  const s = input.toUpperCase().replace(/[\s-]/g, '');
+  return s.length === 8 ? `${s.slice(0, 4)}-${s.slice(4)}` : s;
+}
+
+const LocationCreate = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 100 }) },
+  { additionalProperties: false },
+);
+const CodeCreate = Type.Object(
+  {
+    locationId: Type.String({ minLength: 1 }),
+    terminalName: Type.String({ minLength: 1, maxLength: 100 }),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+  },
+  { additionalProperties: false },
+);
+const ConnectedQuery = Type.Object(
+  { locationId: Type.Optional(Type.String()), uniqueTerminalId: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
+
+const validators = {
+  location: compileValidator(LocationCreate),
+  code: compileValidator(CodeCreate),
+  enroll: compileValidator(EnrollRequest),
+  connected: compileValidator(ConnectedQuery),
+};
+
+function parse<T extends TSchema>(v: Validator<T>, body: unknown, code = 'invalid_request'): Static<T> {
+  const r = v.check(body);
+  if (!r.ok) throw new ApiError(400, code, describeIssues(r.issues));
+  return r.value;
+}
+
+export const DEFAULT_CODE_TTL_SECONDS = 3600;
+
+export interface TerminalView {
+  id: string;
+  object: 'terminal';
+  name: string;
+  model: string | null;
+  serialNumber: string | null;
+  status: TerminalStatus;
+  connected: boolean;
+  lastSeen: number | null;
+  locationId: string;
+  softwareVersion: string | null;
+  batteryLevel: number | null;
+  createdAt: number;
+  certificate: { notAfter: string };
+  config: { version: number | null; appliedVersion: number | null; status: string | null };
+  locked: boolean;
+  health: unknown;
+}
+
+export class FleetService {
+  private readonly limiter: AttemptLimiter;
+
+  constructor(private readonly o: FleetServiceOptions) {
+    this.limiter = new AttemptLimiter(o.enrollAttempts.maxFailures, o.enrollAttempts.windowMs);
+  }
+
+  createLocation(body: unknown): LocationRow & { object: 'location' } {
+    const { name } = parse(validators.location, body);
+    const row = { id: newId('loc'), name, createdAt: Math.floor(this.o.now() / 1000) };
+    this.o.store.insertLocation(row);
+    return { ...row, object: 'location' };
+  }
+
+  getLocation(id: string): LocationRow & { object: 'location' } {
+    const row = this.o.store.getLocation(id);
+    if (!row) throw new ApiError(404, 'not_found', `no location ${id}`);
+    return { ...row, object: 'location' };
+  }
+
+  createEnrollmentCode(body: unknown): {
+    code: string;
+    qrPayload: string;
+    expiresAt: string;
+    locationId: string;
+    terminalName: string;
+  } {
+    const req = parse(validators.code, body);
+    if (!this.o.store.getLocation(req.locationId))
+      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    const now = this.o.now();
+    const expiresAt = now + (req.ttlSeconds ?? DEFAULT_CODE_TTL_SECONDS) * 1000;
+    const code = newEnrollmentCode();
+    this.o.store.insertEnrollmentCode({
+      code,
+      locationId: req.locationId,
+      terminalName: req.terminalName,
+      createdAt: now,
+      expiresAt,
+    });
+    const qr = new URLSearchParams({ cloud: this.o.cloudUrl(), code, ca: this.o.ca.fingerprint });
+    return {
+      code,
+      qrPayload: `posagent://enroll?${qr.toString()}`,
+      expiresAt: new Date(expiresAt).toISOString(),
+      locationId: req.locationId,
+      terminalName: req.terminalName,
+    };
+  }
+
+  /** The agent-facing enrollment: code + CSR → certificate. Failed guesses are rate-limited per source. */
+  enroll(body: unknown, source: string): EnrollResponse {
+    const now = this.o.now();
+    const wait = this.limiter.retryAfterMs(source, now);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new ApiError(
+        429,
+        EnrollErrorCode.rateLimited,
+        `too many failed enrollment attempts from this address; try again in ${seconds} s`,
+        {
+          'retry-after': String(seconds),
+        },
+      );
+    }
+    const req = parse(validators.enroll, body, EnrollErrorCode.invalidRequest);
+    const code = normaliseEnrollmentCode(req.code);
+    const row = this.o.store.getEnrollmentCode(code);
+    const refuse = (status: number, errCode: string, message: string): never => {
+      this.limiter.recordFailure(source, now);
+      this.o.log.warn({ source, code: errCode }, 'enrollment refused');
+      throw new ApiError(status, errCode, message);
+    };
+    if (!row)
+      return refuse(
+        404,
+        EnrollErrorCode.invalidCode,
+        `enrollment code ${code} is not recognised: check it was typed exactly as shown`,
+      );
+    if (row.usedAt !== null) {
+      return refuse(
+        409,
+        EnrollErrorCode.codeUsed,
+        `enrollment code ${code} was already used at ${new Date(row.usedAt).toISOString()}; generate a new code`,
+      );
+    }
+    if (row.expiresAt <= now) {
+      return refuse(
+        410,
+        EnrollErrorCode.codeExpired,
+        `enrollment code ${code} expired at ${new Date(row.expiresAt).toISOString()}; generate a new code`,
+      );
+    }
+    const terminalId = newId('term');
+    let issued: ReturnType<FleetCa['issueClientCertificate']>;
+    try {
+      issued = this.o.ca.issueClientCertificate(req.csr, terminalId, new Date(now), this.o.certDays);
+    } catch (err) {
+      if (err instanceof CsrRejectedError) throw new ApiError(400, EnrollErrorCode.invalidCsr, err.message);
+      throw err;
+    }
+    const created = this.o.store.claimCodeAndCreateTerminal(code, {
+      id: terminalId,
+      name: row.terminalName,
+      locationId: row.locationId,
+      model: req.model ?? null,
+      serialNumber: req.serialNumber ?? null,
+      softwareVersion: req.softwareVersion ?? null,
+      createdAt: now,
+      certFingerprint: issued.fingerprint,
+      certSerial: issued.serialNumber,
+      certNotAfter: issued.notAfter.getTime(),
+    });
+    if (!created)
+      return refuse(
+        409,
+        EnrollErrorCode.codeUsed,
+        `enrollment code ${code} was already used; generate a new code`,
+      );
+    this.o.log.info({ terminalId, locationId: row.locationId }, 'terminal enrolled');
+    return {
+      terminalId,
+      locationId: row.locationId,
+      name: row.terminalName,
+      certificate: issued.certificatePem,
+      fleetCa: this.o.ca.certificatePem,
+      cloudUrl: this.o.cloudUrl(),
+    };
+  }
+
+  terminalView(row: TerminalRow): TerminalView {
+    const connected = this.o.isConnected(row.id);
+    const status = deriveTerminalStatus(
+      {
+        deactivated: row.deactivatedAt !== null,
+        lastSeenMs: row.lastSeen,
+        connected,
+        closedCleanly: row.closedCleanly === 1,
+      },
+      this.o.now(),
+      this.o.thresholds,
+    );
+    return {
+      id: row.id,
+      object: 'terminal',
+      name: row.name,
+      model: row.model,
+      serialNumber: row.serialNumber,
+      status,
+      connected,
+      lastSeen: row.lastSeen === null ? null : Math.floor(row.lastSeen / 1000),
+      locationId: row.locationId,
+      softwareVersion: row.softwareVersion,
+      batteryLevel: row.batteryLevel,
+      createdAt: Math.floor(row.createdAt / 1000),
+      certificate: { notAfter: new Date(row.certNotAfter).toISOString() },
+      config: { version: null, appliedVersion: null, status: null },
+      locked: false,
+      health: row.health === null ? null : JSON.parse(row.health),
+    };
+  }
+
+  getTerminal(id: string): TerminalView {
+    const row = this.o.store.getTerminal(id);
+    if (!row) throw new ApiError(404, 'not_found', `no terminal ${id}`);
+    return this.terminalView(row);
+  }
+
+  listTerminals(query: URLSearchParams): { object: 'list'; data: TerminalView[]; has_more: boolean } {
+    const limitRaw = query.get('limit');
+    const limit = limitRaw === null ? 10 : Number(limitRaw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw new ApiError(400, 'invalid_request', 'limit must be an integer from 1 to 100');
+    }
+    const status = query.get('status');
+    const statuses = ['online', 'offline', 'needs_attention', 'provisioning', 'deactivated'];
+    if (status !== null && !statuses.includes(status)) {
+      throw new ApiError(400, 'invalid_request', `status must be one of ${statuses.join(', ')}`);
+    }
+    let views = this.o.store.listTerminals(query.get('locationId')).map((r) => this.terminalView(r));
+    if (status !== null) views = views.filter((v) => v.status === status);
+    const after = query.get('starting_after');
+    if (after !== null) {
+      const i = views.findIndex((v) => v.id === after);
+      if (i < 0) throw new ApiError(400, 'invalid_request', `starting_after ${after} is not in this list`);
+      views = views.slice(i + 1);
+    }
+    return { object: 'list', data: views.slice(0, limit), has_more: views.length > limit };
+  }
+
+  connectedTerminals(body: unknown, connectedIds: Iterable<string>): { uniqueTerminalIds: string[] } {
+    const q = parse(validators.connected, body);
+    const ids: string[] = [];
+    for (const id of connectedIds) {
+      if (q.uniqueTerminalId !== undefined && id !== q.uniqueTerminalId) continue;
+      if (q.locationId !== undefined && this.o.store.getTerminal(id)?.locationId !== q.locationId) continue;
+      ids.push(id);
+    }
+    return { uniqueTerminalIds: ids.sort() };
+  }
+}
+
+export function newAdminToken(): string {
+  return randomBytes(32).toString('hex');
+}

@@ -1,0 +1,147 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { CloseCode } from '../protocol/version.js';
+import { AgentGateway } from './agent-gateway.js';
+import { CloudStore } from './cloud-store.js';
+import { FleetCa, newPrivateKeyPem } from './fleet-ca.js';
+import { FleetService, newAdminToken } from './fleet-service.js';
+import { createRestHandler } from './rest-api.js';
+
+/** Every tunable of the reference cloud, with its default, in one visible place. */
+export const CLOUD_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  heartbeatIntervalSec: 30,
+  pingIntervalSec: 15,
+  atRiskAfterSec: 900,
+  offlineAfterSec: 1800,
+  certDays: 90,
+  enrollMaxFailures: 10,
+  enrollWindowSec: 900,
+  logLevel: 'info',
+} as const;
+
+export type CloudOptions = { dataDir: string } & {
+  -readonly [K in keyof typeof CLOUD_DEFAULTS]: (typeof CLOUD_DEFAULTS)[K] extends string ? string : number;
+};
+
+export interface ReadyInfo {
+  url: string;
+  caFile: string;
+  adminTokenFile: string;
+}
+
+export interface RunningCloud extends ReadyInfo {
+  stop(): Promise<void>;
+}
+
+async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data, { mode });
+  await chmod(tmp, mode);
+  await rename(tmp, path);
+}
+
+/** Loads the cloud's identity from the data dir, creating it on first start. */
+async function loadOrCreateIdentity(dir: string, hosts: string[], now: Date) {
+  const files = {
+    caCert: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+    serverKey: join(dir, 'server.key'),
+    adminToken: join(dir, 'admin-token'),
+  };
+  let ca: FleetCa;
+  if (existsSync(files.caCert) && existsSync(files.caKey)) {
+    ca = FleetCa.load(await readFile(files.caCert, 'utf8'), await readFile(files.caKey, 'utf8'));
+  } else {
+    const created = await FleetCa.create(`posagent fleet CA ${hostname()}`, now);
+    await writeFileAtomic(files.caKey, created.keyPem, 0o600);
+    await writeFileAtomic(files.caCert, created.ca.certificatePem, 0o644);
+    ca = created.ca;
+  }
+  if (!existsSync(files.serverKey))
+    await writeFileAtomic(files.serverKey, await newPrivateKeyPem(2048), 0o600);
+  if (!existsSync(files.adminToken)) await writeFileAtomic(files.adminToken, `${newAdminToken()}\n`, 0o600);
+  const serverKey = await readFile(files.serverKey, 'utf8');
+  // Re-issued at every start: it follows --host and never expires under a long-running fleet.
+  const serverCert = ca.issueServerCertificate(serverKey, hosts, now);
+  const adminToken = (await readFile(files.adminToken, 'utf8')).trim();
+  return { ca, serverKey, serverCert, adminToken, caFile: files.caCert, adminTokenFile: files.adminToken };
+}
+
+/** The composition root of `posagent-cloud serve`: builds every part, wires them, listens. */
+export async function startCloud(
+  options: CloudOptions,
+  logDestination: pino.DestinationStream = pino.destination({ fd: 2, sync: true }),
+): Promise<RunningCloud> {
+  const log = pino({ level: options.logLevel, base: { service: 'posagent-cloud' } }, logDestination);
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const hosts = [options.host, 'localhost', '127.0.0.1', '::1', hostname()];
+  const id = await loadOrCreateIdentity(options.dataDir, hosts, new Date());
+  const store = new CloudStore(join(options.dataDir, 'cloud.db'));
+  const now = () => Date.now();
+  let url = '';
+  const gateway = new AgentGateway({
+    store,
+    now,
+    heartbeatIntervalSec: options.heartbeatIntervalSec,
+    pingIntervalSec: options.pingIntervalSec,
+    log,
+  });
+  const fleet = new FleetService({
+    store,
+    ca: id.ca,
+    now,
+    cloudUrl: () => url,
+    thresholds: {
+      atRiskAfterMs: options.atRiskAfterSec * 1000,
+      offlineAfterMs: options.offlineAfterSec * 1000,
+    },
+    certDays: options.certDays,
+    isConnected: (t) => gateway.isConnected(t),
+    enrollAttempts: { maxFailures: options.enrollMaxFailures, windowMs: options.enrollWindowSec * 1000 },
+    log,
+  });
+  const server: Server = createServer(
+    {
+      key: id.serverKey,
+      cert: id.serverCert,
+      ca: [id.ca.certificatePem],
+      requestCert: true,
+      // REST clients come without a certificate; the gateway checks `authorized` itself.
+      rejectUnauthorized: false,
+    },
+    createRestHandler({ fleet, adminToken: id.adminToken, connectedIds: () => gateway.connectedIds(), log }),
+  );
+  gateway.attach(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const hostPart = options.host.includes(':') ? `[${options.host}]` : options.host;
+  url = `https://${hostPart}:${port}`;
+  const ready: ReadyInfo = { url, caFile: id.caFile, adminTokenFile: id.adminTokenFile };
+  await writeFileAtomic(join(options.dataDir, 'cloud.json'), `${JSON.stringify(ready, null, 2)}\n`, 0o644);
+  log.info({ url }, 'cloud listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info('cloud stopping');
+      gateway.closeAll(CloseCode.serviceRestart, 'cloud restarting');
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
+      });
+      store.close();
+    })();
+    return stopping;
+  };
+  return { ...ready, stop };
+}

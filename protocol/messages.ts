@@ -1,0 +1,85 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+
+/**
+ * Every RPC action on the agent link: its direction and the schemas of its request and response.
+ * docs/protocol.md publishes these schemas; both sides validate every payload against them.
+ */
+/** ISO 8601 UTC timestamp as `Date.prototype.toISOString()` writes it. */
+export const IsoTime = Type.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,6})?Z$',
+  maxLength: 40,
+  description: 'ISO 8601 UTC timestamp',
+});
+const Count = Type.Integer({ minimum: 0 });
+const Bytes = Type.Integer({ minimum: 0 });
+const Id = Type.String({ minLength: 1, maxLength: 64 });
+
+export const HelloRequest = Type.Object(
+  {
+    terminalId: Id,
+    softwareVersion: Type.String({ minLength: 1, maxLength: 64 }),
+    protocolVersion: Type.Integer({ minimum: 1 }),
+    configVersion: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+    bootId: Type.String({ minLength: 1, maxLength: 64 }),
+    queueDepth: Count,
+    openActions: Type.Array(Id, { maxItems: 100 }),
+    clock: IsoTime,
+  },
+  { additionalProperties: false },
+);
+export const HelloResponse = Type.Object(
+  {
+    serverTime: IsoTime,
+    heartbeatIntervalSec: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    pingIntervalSec: Type.Integer({ minimum: 1, maximum: 3_600 }),
+  },
+  { additionalProperties: false },
+);
+
+export const HeartbeatRequest = Type.Object(
+  {
+    sentAt: IsoTime,
+    uptimeSec: Count,
+    battery: Type.Union([
+      Type.Object(
+        { level: Type.Integer({ minimum: 0, maximum: 100 }), charging: Type.Boolean() },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+    disk: Type.Object({ freeBytes: Bytes, totalBytes: Bytes }, { additionalProperties: false }),
+    memory: Type.Object(
+      { freeBytes: Bytes, totalBytes: Bytes, agentRssBytes: Bytes },
+      { additionalProperties: false },
+    ),
+    temperatureC: Type.Union([Type.Number({ minimum: -100, maximum: 200 }), Type.Null()]),
+    queueDepth: Count,
+    linkRttMs: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export const HeartbeatResponse = Type.Object({ serverTime: IsoTime }, { additionalProperties: false });
+
+export type Direction = 'agentToCloud' | 'cloudToAgent';
+interface ActionSpec {
+  direction: Direction;
+  request: TSchema;
+  response: TSchema;
+}
+
+export const Actions = {
+  Hello: { direction: 'agentToCloud', request: HelloRequest, response: HelloResponse },
+  Heartbeat: { direction: 'agentToCloud', request: HeartbeatRequest, response: HeartbeatResponse },
+} as const satisfies Record<string, ActionSpec>;
+
+export type ActionName = keyof typeof Actions;
+export type AgentToCloudAction = {
+  [K in ActionName]: (typeof Actions)[K]['direction'] extends 'agentToCloud' ? K : never;
+}[ActionName];
+export type CloudToAgentAction = Exclude<ActionName, AgentToCloudAction>;
+export type RequestOf<A extends ActionName> = Static<(typeof Actions)[A]['request']>;
+export type ResponseOf<A extends ActionName> = Static<(typeof Actions)[A]['response']>;
+
+export type Hello = Static<typeof HelloRequest>;
+export type HelloAck = Static<typeof HelloResponse>;
+export type Heartbeat = Static<typeof HeartbeatRequest>;
