@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { attemptAfterLink, type BackoffPolicy, fullJitterDelay, reconnectDelay } from '../../agent/backoff.js';
+import {
+  attemptAfterLink,
+  type BackoffPolicy,
+  fullJitterDelay,
+  reconnectDelay,
+} from '../../agent/backoff.js';
 
 const p: BackoffPolicy = { baseMs: 1000, capMs: 300_000, restartSpreadMs: 10_000, stableAfterMs: 60_000 };
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidTransitionError, LINK_TRANSITIONS, type LinkEvent, type LinkState, nextLinkState } from '../../agent/link-state.js';
+import {
+  InvalidTransitionError,
+  LINK_TRANSITIONS,
+  type LinkEvent,
+  type LinkState,
+  nextLinkState,
+} from '../../agent/link-state.js';
 
 const allowed: [LinkState, LinkEvent, LinkState][] = [
   ['offline', 'connect', 'connecting'],
@@ -21,13 +27,17 @@ describe('link state machine', () => {
   });
 
   it('has exactly these transitions', () => {
-    const table = Object.entries(LINK_TRANSITIONS).flatMap(([from, evs]) => Object.entries(evs).map(([e, to]) => [from, e, to]));
+    const table = Object.entries(LINK_TRANSITIONS).flatMap(([from, evs]) =>
+      Object.entries(evs).map(([e, to]) => [from, e, to]),
+    );
     expect(table.sort()).toEqual(allowed.map((t) => [...t]).sort());
   });
 
   const states: LinkState[] = ['offline', 'connecting', 'online', 'error'];
   const events: LinkEvent[] = ['connect', 'helloAcked', 'lost', 'refused', 'stop'];
-  const forbidden = states.flatMap((s) => events.map((e) => [s, e] as const)).filter(([s, e]) => !allowed.some(([f, ev]) => f === s && ev === e));
+  const forbidden = states
+    .flatMap((s) => events.map((e) => [s, e] as const))
+    .filter(([s, e]) => !allowed.some(([f, ev]) => f === s && ev === e));
   it.each(forbidden)('refuses %s --%s-->', (from, event) => {
     expect(() => nextLinkState(from, event)).toThrow(InvalidTransitionError);
   });

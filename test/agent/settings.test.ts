@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AGENT_DEFAULTS, envName, resolveDeviceSettings, resolvePaths, SettingsError } from '../../agent/settings.js';
+import {
+  AGENT_DEFAULTS,
+  envName,
+  resolveDeviceSettings,
+  resolvePaths,
+  SettingsError,
+} from '../../agent/settings.js';
 
 describe('device settings', () => {
   it('takes flags over env over file over defaults, and says where each came from', () => {
@@ -20,12 +26,18 @@ describe('device settings', () => {
   });
 
   it('names the offending key', () => {
-    expect(() => resolveDeviceSettings({ flags: {}, env: { POSAGENT_RECONNECT_BASE_MS: 'soon' }, file: null })).toThrow(
-      /POSAGENT_RECONNECT_BASE_MS must be a non-negative number/,
+    expect(() =>
+      resolveDeviceSettings({ flags: {}, env: { POSAGENT_RECONNECT_BASE_MS: 'soon' }, file: null }),
+    ).toThrow(/POSAGENT_RECONNECT_BASE_MS must be a non-negative number/);
+    expect(() => resolveDeviceSettings({ flags: {}, env: {}, file: { rebootCommand: 5 } })).toThrow(
+      SettingsError,
     );
-    expect(() => resolveDeviceSettings({ flags: {}, env: {}, file: { rebootCommand: 5 } })).toThrow(SettingsError);
-    expect(() => resolveDeviceSettings({ flags: {}, env: {}, file: { rebootComand: 'x' } })).toThrow(/unknown key\(s\) in settings file: rebootComand/);
-    expect(() => resolveDeviceSettings({ flags: {}, env: { POSAGENT_AUTO_ENROLL: 'maybe' }, file: null })).toThrow(/true or false/);
+    expect(() => resolveDeviceSettings({ flags: {}, env: {}, file: { rebootComand: 'x' } })).toThrow(
+      /unknown key\(s\) in settings file: rebootComand/,
+    );
+    expect(() =>
+      resolveDeviceSettings({ flags: {}, env: { POSAGENT_AUTO_ENROLL: 'maybe' }, file: null }),
+    ).toThrow(/true or false/);
   });
 
   it('maps camelCase keys to POSAGENT_* names', () => {
@@ -37,7 +49,12 @@ describe('device settings', () => {
     expect(resolvePaths({}, { POSAGENT_STATE_DIR: '/b', STATE_DIRECTORY: '/c' }).stateDir).toBe('/b');
     expect(resolvePaths({}, { STATE_DIRECTORY: '/c:/d' }).stateDir).toBe('/c');
     const d = resolvePaths({}, {});
-    expect(d).toEqual({ stateDir: '/var/lib/posagent', runtimeDir: '/run/posagent', socketPath: '/run/posagent/api.sock', dbFile: '/var/lib/posagent/agent.db' });
+    expect(d).toEqual({
+      stateDir: '/var/lib/posagent',
+      runtimeDir: '/run/posagent',
+      socketPath: '/run/posagent/api.sock',
+      dbFile: '/var/lib/posagent/agent.db',
+    });
     expect(resolvePaths({}, { RUNTIME_DIRECTORY: '/run/x' }).socketPath).toBe('/run/x/api.sock');
   });
 });

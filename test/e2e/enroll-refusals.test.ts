@@ -1,7 +1,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentDirs, type Cloud, cli, enrollAgent, newEnrollmentCode, startCloud } from '../support/processes.js';
+import {
+  agentDirs,
+  type Cloud,
+  cli,
+  enrollAgent,
+  newEnrollmentCode,
+  startCloud,
+} from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';
 
 /** Issue 3: wrong, expired and reused codes → clear error, exit 1, nothing written to the state dir. */
@@ -14,7 +21,17 @@ describe('enrollment refusals', () => {
 
   async function refused(code: string, expectedCode: string, expectedText: RegExp) {
     const dirs = agentDirs();
-    const r = await cli(['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, '--json', ...dirs.flags]);
+    const r = await cli([
+      'enroll',
+      '--cloud',
+      cloud.url,
+      '--ca-file',
+      cloud.caFile,
+      '--code',
+      code,
+      '--json',
+      ...dirs.flags,
+    ]);
     expect(r.code).toBe(1);
     const err = r.json<{ error: { code: string; message: string } }>().error;
     expect(err.code).toBe(expectedCode);
@@ -39,9 +56,21 @@ describe('enrollment refusals', () => {
   it('refuses a code that was already used, and the human output says why', async () => {
     const { code } = await newEnrollmentCode(cloud, 'Till 3');
     const first = agentDirs();
-    expect((await cli(['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, ...first.flags])).code).toBe(0);
+    expect(
+      (await cli(['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, ...first.flags]))
+        .code,
+    ).toBe(0);
     await refused(code, 'code_used', /already used/);
-    const human = await cli(['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, ...agentDirs().flags]);
+    const human = await cli([
+      'enroll',
+      '--cloud',
+      cloud.url,
+      '--ca-file',
+      cloud.caFile,
+      '--code',
+      code,
+      ...agentDirs().flags,
+    ]);
     expect(human.code).toBe(1);
     expect(human.stderr).toMatch(/error: enrollment failed: enrollment code .* was already used/);
     expect(human.stderr).toMatch(/hint: generate a new enrollment code/);
@@ -50,7 +79,17 @@ describe('enrollment refusals', () => {
   it('refuses to enroll an enrolled terminal again without --force (exit 5), identity unchanged', async () => {
     const a = await enrollAgent(cloud);
     const { code } = await newEnrollmentCode(cloud, 'Again');
-    const r = await cli(['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, '--json', ...a.dirs.flags]);
+    const r = await cli([
+      'enroll',
+      '--cloud',
+      cloud.url,
+      '--ca-file',
+      cloud.caFile,
+      '--code',
+      code,
+      '--json',
+      ...a.dirs.flags,
+    ]);
     expect(r.code).toBe(5);
     expect(r.json<{ error: { code: string } }>().error.code).toBe('already_enrolled');
     const s = await cli(['status', '--json', ...a.dirs.flags]);
@@ -70,14 +109,31 @@ describe('enrollment refusals', () => {
     try {
       const bad = { method: 'code', code: 'NOPE-NOPE', csr: 'x' };
       for (let i = 0; i < 3; i++) expect((await c.api('POST', '/v1/enroll', bad, null)).status).toBe(404);
-      const limited = await c.api<{ error: { code: string; message: string } }>('POST', '/v1/enroll', bad, null);
+      const limited = await c.api<{ error: { code: string; message: string } }>(
+        'POST',
+        '/v1/enroll',
+        bad,
+        null,
+      );
       expect(limited.status).toBe(429);
       expect(limited.body.error.code).toBe('rate_limited');
       const { code } = await newEnrollmentCode(c);
       const dirs = agentDirs();
-      const r = await cli(['enroll', '--cloud', c.url, '--ca-file', c.caFile, '--code', code, '--json', ...dirs.flags]);
+      const r = await cli([
+        'enroll',
+        '--cloud',
+        c.url,
+        '--ca-file',
+        c.caFile,
+        '--code',
+        code,
+        '--json',
+        ...dirs.flags,
+      ]);
       expect(r.code).toBe(1);
-      expect(r.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'rate_limited' });
+      expect(r.json<{ error: { code: string; message: string } }>().error).toMatchObject({
+        code: 'rate_limited',
+      });
       expect(existsSync(dirs.stateDir)).toBe(false);
     } finally {
       await c.stop();

@@ -4,7 +4,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type WebSocket, WebSocket as WsClient, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer, WebSocket as WsClient } from 'ws';
 import { FleetCa, newPrivateKeyPem } from '../../cloud/fleet-ca.js';
 import { RpcSession } from '../../protocol/rpc-session.js';
 import { type Cloud, enrollAgent, startAgent, startCloud } from '../support/processes.js';
@@ -54,10 +54,22 @@ describe('malformed frames', () => {
       ['[9, "a1", "Hello", {}]', [4, 'a1', 'MessageTypeNotSupported']],
       ['[2, "a2", "Hello"]', [4, 'a2', 'FormatViolation']],
       ['[2, "a3", "Launch", {}]', [4, 'a3', 'NotImplemented']],
-      [JSON.stringify([2, 'a4', 'Hello', { ...hello(enrolled.terminalId), queueDepth: -1 }]), [4, 'a4', 'PropertyConstraintViolation']],
-      [JSON.stringify([2, 'a5', 'Hello', { terminalId: enrolled.terminalId }]), [4, 'a5', 'OccurrenceConstraintViolation']],
-      [JSON.stringify([2, 'a6', 'Hello', { ...hello(enrolled.terminalId), bootId: 7 }]), [4, 'a6', 'TypeConstraintViolation']],
-      [JSON.stringify([2, 'a7', 'Heartbeat', { nonsense: true }]), [4, 'a7', 'OccurrenceConstraintViolation']],
+      [
+        JSON.stringify([2, 'a4', 'Hello', { ...hello(enrolled.terminalId), queueDepth: -1 }]),
+        [4, 'a4', 'PropertyConstraintViolation'],
+      ],
+      [
+        JSON.stringify([2, 'a5', 'Hello', { terminalId: enrolled.terminalId }]),
+        [4, 'a5', 'OccurrenceConstraintViolation'],
+      ],
+      [
+        JSON.stringify([2, 'a6', 'Hello', { ...hello(enrolled.terminalId), bootId: 7 }]),
+        [4, 'a6', 'TypeConstraintViolation'],
+      ],
+      [
+        JSON.stringify([2, 'a7', 'Heartbeat', { nonsense: true }]),
+        [4, 'a7', 'OccurrenceConstraintViolation'],
+      ],
       [Buffer.from([1, 2, 3]), [4, '-1', 'RpcFrameworkError']],
       [JSON.stringify([2, 'x'.repeat(37), 'Hello', {}]), [4, '-1', 'RpcFrameworkError']],
     ];
@@ -79,7 +91,10 @@ describe('malformed frames', () => {
   it('the agent answers each bad frame with an error frame and keeps the link (heartbeats go on)', async () => {
     // A test peer standing in for the cloud, with a server certificate from the same fleet CA,
     // speaking the protocol through the same RpcSession, and sending garbage on purpose.
-    const ca = FleetCa.load(readFileSync(join(cloud.dataDir, 'ca.crt'), 'utf8'), readFileSync(join(cloud.dataDir, 'ca.key'), 'utf8'));
+    const ca = FleetCa.load(
+      readFileSync(join(cloud.dataDir, 'ca.crt'), 'utf8'),
+      readFileSync(join(cloud.dataDir, 'ca.key'), 'utf8'),
+    );
     const key = await newPrivateKeyPem();
     const server = createServer({ key, cert: ca.issueServerCertificate(key, ['127.0.0.1'], new Date()) });
     const wss = new WebSocketServer({ server, handleProtocols: () => 'posagent.v1' });
@@ -118,7 +133,10 @@ describe('malformed frames', () => {
       ws.send('[2, "c1", "Reboot", {}]');
       ws.send('[3, "never-asked", {}]');
       ws.send('[2, "c2", "Hello", {"terminalId": "x"}]');
-      const errors = await waitFor(() => (raw.length >= 3 ? raw : undefined), 'three error frames from the agent');
+      const errors = await waitFor(
+        () => (raw.length >= 3 ? raw : undefined),
+        'three error frames from the agent',
+      );
       expect(errors.map((f) => f.slice(0, 3))).toEqual([
         [4, '-1', 'RpcFrameworkError'],
         [4, 'c1', 'NotImplemented'],

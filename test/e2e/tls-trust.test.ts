@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { type AgentDirs, agentDirs, type Cloud, cli, enrollAgent, newEnrollmentCode, startAgent, startCloud } from '../support/processes.js';
+import {
+  type AgentDirs,
+  agentDirs,
+  type Cloud,
+  cli,
+  enrollAgent,
+  newEnrollmentCode,
+  startAgent,
+  startCloud,
+} from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';
 
 function identity(dirs: AgentDirs) {
@@ -14,21 +23,28 @@ function identity(dirs: AgentDirs) {
 
 /** Opens a raw link and resolves with the HTTP refusal (status + error body), or 'open'. */
 function tryLink(url: string, ca: string, id: { key?: string; cert?: string }, protocol = 'posagent.v1') {
-  return new Promise<{ status: number; error?: { code: string; message: string } } | 'open'>((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace('https', 'wss')}/v1/agent`, protocol, { ca, ...id });
-    ws.on('open', () => {
-      ws.close();
-      resolve('open');
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => {
-        body += c.toString();
+  return new Promise<{ status: number; error?: { code: string; message: string } } | 'open'>(
+    (resolve, reject) => {
+      const ws = new WebSocket(`${url.replace('https', 'wss')}/v1/agent`, protocol, { ca, ...id });
+      ws.on('open', () => {
+        ws.close();
+        resolve('open');
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, error: (JSON.parse(body) as { error: { code: string; message: string } }).error }));
-    });
-    ws.on('error', reject);
-  });
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            error: (JSON.parse(body) as { error: { code: string; message: string } }).error,
+          }),
+        );
+      });
+      ws.on('error', reject);
+    },
+  );
 }
 
 /** Issue 3: each side verifies the other against the fleet CA. */
@@ -57,7 +73,10 @@ describe('TLS trust on the agent link', () => {
 
   it('the cloud refuses a link without a client certificate, or without the subprotocol', async () => {
     const caA = readFileSync(cloudA.caFile, 'utf8');
-    expect(await tryLink(cloudA.url, caA, {})).toMatchObject({ status: 401, error: { code: 'client_certificate_required' } });
+    expect(await tryLink(cloudA.url, caA, {})).toMatchObject({
+      status: 401,
+      error: { code: 'client_certificate_required' },
+    });
     expect(await tryLink(cloudA.url, caA, identity(agentOfA.dirs), 'other.v1')).toMatchObject({
       status: 400,
       error: { code: 'subprotocol_required' },
@@ -83,9 +102,23 @@ describe('TLS trust on the agent link', () => {
   it('enrollment refuses a cloud that the given CA file does not vouch for, and writes nothing', async () => {
     const { code } = await newEnrollmentCode(cloudB);
     const dirs = agentDirs();
-    const r = await cli(['enroll', '--cloud', cloudB.url, '--ca-file', cloudA.caFile, '--code', code, '--json', ...dirs.flags]);
+    const r = await cli([
+      'enroll',
+      '--cloud',
+      cloudB.url,
+      '--ca-file',
+      cloudA.caFile,
+      '--code',
+      code,
+      '--json',
+      ...dirs.flags,
+    ]);
     expect(r.code).toBe(1);
-    expect(r.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'cloud_untrusted' });
-    expect(r.json<{ error: { message: string } }>().error.message).toMatch(/not signed by the pinned fleet CA/);
+    expect(r.json<{ error: { code: string; message: string } }>().error).toMatchObject({
+      code: 'cloud_untrusted',
+    });
+    expect(r.json<{ error: { message: string } }>().error.message).toMatch(
+      /not signed by the pinned fleet CA/,
+    );
   });
 });

@@ -3,8 +3,14 @@ import { encodeCall, encodeError, encodeResult, parseFrame } from '../../protoco
 
 describe('parseFrame', () => {
   it('round-trips the three frame kinds', () => {
-    expect(parseFrame(encodeCall('1', 'Hello', { a: 1 }))).toEqual({ ok: true, frame: { type: 2, id: '1', action: 'Hello', payload: { a: 1 } } });
-    expect(parseFrame(encodeResult('1', { b: 2 }))).toEqual({ ok: true, frame: { type: 3, id: '1', payload: { b: 2 } } });
+    expect(parseFrame(encodeCall('1', 'Hello', { a: 1 }))).toEqual({
+      ok: true,
+      frame: { type: 2, id: '1', action: 'Hello', payload: { a: 1 } },
+    });
+    expect(parseFrame(encodeResult('1', { b: 2 }))).toEqual({
+      ok: true,
+      frame: { type: 3, id: '1', payload: { b: 2 } },
+    });
     expect(parseFrame(encodeError('1', 'GenericError', 'no', { c: 3 }))).toEqual({
       ok: true,
       frame: { type: 4, id: '1', code: 'GenericError', description: 'no', details: { c: 3 } },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { RpcError } from '../../protocol/rpc-errors.js';
 import type { Handlers, Timers } from '../../protocol/rpc-session.js';
 import { RpcSession } from '../../protocol/rpc-session.js';
-import { RpcError } from '../../protocol/rpc-errors.js';
 
 const hello = {
   terminalId: 'term_1',
@@ -28,14 +28,19 @@ function manualTimers() {
       pending.delete(h as number);
     },
   };
-  return { timers, fireAll: () => [...pending.values()].forEach((f) => f()), count: () => pending.size };
+  return {
+    timers,
+    fireAll: () => {
+      for (const f of [...pending.values()]) f();
+    },
+    count: () => pending.size,
+  };
 }
 
 /** An agent session and a cloud session wired back to back, synchronously. */
 function pair(cloudHandlers: Handlers, timers = manualTimers().timers) {
   let n = 0;
   const sent: { agent: string[]; cloud: string[] } = { agent: [], cloud: [] };
-  // biome-ignore lint/style/useConst: assigned after construction, both sessions reference each other
   let cloud: RpcSession;
   const agent = new RpcSession({
     answers: 'cloudToAgent',
@@ -71,7 +76,9 @@ describe('RpcSession', () => {
 
   it('refuses to send an invalid payload, before anything goes on the wire', async () => {
     const { agent, sent } = pair({ Hello: () => ack });
-    await expect(agent.call('Hello', { ...hello, queueDepth: -5 })).rejects.toMatchObject({ code: 'PropertyConstraintViolation' });
+    await expect(agent.call('Hello', { ...hello, queueDepth: -5 })).rejects.toMatchObject({
+      code: 'PropertyConstraintViolation',
+    });
     expect(sent.agent).toEqual([]);
   });
 
@@ -82,17 +89,22 @@ describe('RpcSession', () => {
 
   it('answers a call with no handler NotSupported, and a handler RpcError with its code', async () => {
     const { agent } = pair({ Hello: () => Promise.reject(new RpcError('SecurityError', 'who are you')) });
-    await expect(agent.call('Heartbeat', {
-      sentAt: '2026-01-01T00:00:00.000Z',
-      uptimeSec: 1,
-      battery: null,
-      disk: { freeBytes: 1, totalBytes: 2 },
-      memory: { freeBytes: 1, totalBytes: 2, agentRssBytes: 3 },
-      temperatureC: null,
-      queueDepth: 0,
-      linkRttMs: null,
-    })).rejects.toMatchObject({ code: 'NotSupported' });
-    await expect(agent.call('Hello', hello)).rejects.toMatchObject({ code: 'SecurityError', message: 'who are you' });
+    await expect(
+      agent.call('Heartbeat', {
+        sentAt: '2026-01-01T00:00:00.000Z',
+        uptimeSec: 1,
+        battery: null,
+        disk: { freeBytes: 1, totalBytes: 2 },
+        memory: { freeBytes: 1, totalBytes: 2, agentRssBytes: 3 },
+        temperatureC: null,
+        queueDepth: 0,
+        linkRttMs: null,
+      }),
+    ).rejects.toMatchObject({ code: 'NotSupported' });
+    await expect(agent.call('Hello', hello)).rejects.toMatchObject({
+      code: 'SecurityError',
+      message: 'who are you',
+    });
   });
 
   it('hides a handler crash behind InternalError', async () => {
@@ -114,7 +126,14 @@ describe('RpcSession', () => {
 
   it('times out a call that gets no answer, and forgets it', async () => {
     const t = manualTimers();
-    const agent = new RpcSession({ answers: 'cloudToAgent', handlers: {}, send: () => {}, newId: () => 'x1', callTimeoutMs: 50, timers: t.timers });
+    const agent = new RpcSession({
+      answers: 'cloudToAgent',
+      handlers: {},
+      send: () => {},
+      newId: () => 'x1',
+      callTimeoutMs: 50,
+      timers: t.timers,
+    });
     const p = agent.call('Hello', hello);
     t.fireAll();
     await expect(p).rejects.toMatchObject({ code: 'Timeout' });
@@ -126,7 +145,14 @@ describe('RpcSession', () => {
   });
 
   it('rejects calls in flight on close, and every later call', async () => {
-    const agent = new RpcSession({ answers: 'cloudToAgent', handlers: {}, send: () => {}, newId: () => 'x', callTimeoutMs: 50, timers: manualTimers().timers });
+    const agent = new RpcSession({
+      answers: 'cloudToAgent',
+      handlers: {},
+      send: () => {},
+      newId: () => 'x',
+      callTimeoutMs: 50,
+      timers: manualTimers().timers,
+    });
     const p = agent.call('Hello', hello);
     agent.close('socket closed');
     await expect(p).rejects.toMatchObject({ code: 'Disconnected' });
@@ -135,7 +161,13 @@ describe('RpcSession', () => {
 
   it('answers a binary frame and an unknown action with error frames', () => {
     const sent: string[] = [];
-    const s = new RpcSession({ answers: 'agentToCloud', handlers: {}, send: (t) => sent.push(t), newId: () => 'x', callTimeoutMs: 50 });
+    const s = new RpcSession({
+      answers: 'agentToCloud',
+      handlers: {},
+      send: (t) => sent.push(t),
+      newId: () => 'x',
+      callTimeoutMs: 50,
+    });
     s.receiveBinary();
     s.receive('[2, "q", "Teleport", {}]');
     return new Promise<void>((resolve) =>

@@ -27,7 +27,10 @@ process.on('exit', () => {
 });
 
 export function start(bin: string, args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(child);
   let out = '';
   let err = '';
@@ -73,19 +76,23 @@ export interface Cloud {
   adminToken: string;
   dataDir: string;
   args: string[];
-  api<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: T }>;
+  api<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ): Promise<{ status: number; body: T }>;
   stop(): Promise<void>;
 }
 
 export async function startCloud(args: string[] = [], dataDir = tempDir('cloud')): Promise<Cloud> {
   const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...args]);
-  const line = await waitFor(
-    () => {
-      if (proc.child.exitCode !== null) throw new Error(`cloud exited: ${proc.stderr()}`);
-      return proc.output().split('\n')[0]?.trim() && proc.output().includes('\n') ? proc.output().split('\n')[0] : undefined;
-    },
-    'the cloud ready line',
-  );
+  const line = await waitFor(() => {
+    if (proc.child.exitCode !== null) throw new Error(`cloud exited: ${proc.stderr()}`);
+    return proc.output().split('\n')[0]?.trim() && proc.output().includes('\n')
+      ? proc.output().split('\n')[0]
+      : undefined;
+  }, 'the cloud ready line');
   const ready = JSON.parse(line!) as { url: string; caFile: string; adminTokenFile: string };
   const adminToken = readFileSync(ready.adminTokenFile, 'utf8').trim();
   const ca = readFileSync(ready.caFile, 'utf8');
@@ -110,7 +117,10 @@ export async function startCloud(args: string[] = [], dataDir = tempDir('cloud')
 
 /** Starts the same cloud again (same data dir, same port), as after a restart. */
 export function restartCloud(c: Cloud): Promise<Cloud> {
-  return startCloud([...c.args.filter((_, i, a) => a[i] !== '--port' && a[i - 1] !== '--port'), '--port', String(c.port)], c.dataDir);
+  return startCloud(
+    [...c.args.filter((_, i, a) => a[i] !== '--port' && a[i - 1] !== '--port'), '--port', String(c.port)],
+    c.dataDir,
+  );
 }
 
 export function httpsJson<T>(
@@ -148,7 +158,11 @@ export function httpsJson<T>(
 }
 
 /** A location and a fresh enrollment code in it. */
-export async function newEnrollmentCode(cloud: Cloud, terminalName = 'Front Register 1', ttlSeconds?: number) {
+export async function newEnrollmentCode(
+  cloud: Cloud,
+  terminalName = 'Front Register 1',
+  ttlSeconds?: number,
+) {
   const loc = await cloud.api<{ id: string }>('POST', '/v1/locations', { name: 'Acme Coffee' });
   const code = await cloud.api<{ code: string; expiresAt: string }>('POST', '/v1/enrollment-codes', {
     locationId: loc.body.id,
@@ -176,9 +190,24 @@ export function agentDirs(): AgentDirs {
 
 export async function enrollAgent(cloud: Cloud, dirs: AgentDirs = agentDirs()) {
   const { code, locationId } = await newEnrollmentCode(cloud);
-  const r = await cli(['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, '--json', ...dirs.flags]);
+  const r = await cli([
+    'enroll',
+    '--cloud',
+    cloud.url,
+    '--ca-file',
+    cloud.caFile,
+    '--code',
+    code,
+    '--json',
+    ...dirs.flags,
+  ]);
   if (r.code !== 0) throw new Error(`enroll failed (${r.code}): ${r.stdout} ${r.stderr}`);
-  return { dirs, locationId, terminalId: r.json<{ terminalId: string }>().terminalId, enrollOutput: r.stdout + r.stderr };
+  return {
+    dirs,
+    locationId,
+    terminalId: r.json<{ terminalId: string }>().terminalId,
+    enrollOutput: r.stdout + r.stderr,
+  };
 }
 
 /** Device settings that keep reconnects quick in tests (the defaults are for fleets). */
@@ -188,8 +217,16 @@ export const FAST_RECONNECT = {
   POSAGENT_RESTART_SPREAD_MS: '500',
 };
 
-export function startAgent(dirs: AgentDirs, extraArgs: string[] = [], env: Record<string, string> = FAST_RECONNECT): Proc {
-  return start(POSAGENT, ['run', ...dirs.flags, '--settings', join(dirs.stateDir, '..', 'agent.json'), ...extraArgs], env);
+export function startAgent(
+  dirs: AgentDirs,
+  extraArgs: string[] = [],
+  env: Record<string, string> = FAST_RECONNECT,
+): Proc {
+  return start(
+    POSAGENT,
+    ['run', ...dirs.flags, '--settings', join(dirs.stateDir, '..', 'agent.json'), ...extraArgs],
+    env,
+  );
 }
 
 export async function terminalStatus(cloud: Cloud, id: string): Promise<string> {
