@@ -1,0 +1,248 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { waitFor } from './wait-for.js';
+
+/**
+ * A local fleet on loopback from real processes: the built `posagent-cloud` and `posagent`
+ * binaries, temp dirs, ephemeral ports. The demo, the benchmarks and the e2e tests all use it.
+ */
+function packageRoot(from: string): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${from}`);
+    dir = up;
+  }
+  return dir;
+}
+
+export const ROOT = packageRoot(import.meta.dirname);
+export const POSAGENT = join(ROOT, 'dist/cli/posagent.js');
+export const POSAGENT_CLOUD = join(ROOT, 'dist/cli/posagent-cloud.js');
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `posagent-${prefix}-`));
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+export function start(bin: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      r({ code, signal });
+    }),
+  );
+  return { child, output: () => out, stderr: () => err, exited };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+export async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const p = start(POSAGENT, args, env);
+  const { code } = await p.exited;
+  const stdout = p.output();
+  return {
+    code,
+    stdout,
+    stderr: p.stderr(),
+    json: <T>() => JSON.parse(stdout) as T,
+  };
+}
+
+export interface Cloud {
+  proc: Proc;
+  url: string;
+  port: number;
+  caFile: string;
+  adminToken: string;
+  dataDir: string;
+  args: string[];
+  api<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ): Promise<{ status: number; body: T }>;
+  stop(): Promise<void>;
+}
+
+export async function startCloud(args: string[] = [], dataDir = tempDir('cloud')): Promise<Cloud> {
+  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...args]);
+  const line = await waitFor(() => {
+    if (proc.child.exitCode !== null) throw new Error(`cloud exited: ${proc.stderr()}`);
+    return proc.output().split('\n')[0]?.trim() && proc.output().includes('\n')
+      ? proc.output().split('\n')[0]
+      : undefined;
+  }, 'the cloud ready line');
+  const ready = JSON.parse(line!) as { url: string; caFile: string; adminTokenFile: string };
+  const adminToken = readFileSync(ready.adminTokenFile, 'utf8').trim();
+  const ca = readFileSync(ready.caFile, 'utf8');
+  const cloud: Cloud = {
+    proc,
+    url: ready.url,
+    port: Number(new URL(ready.url).port),
+    caFile: ready.caFile,
+    adminToken,
+    dataDir,
+    args,
+    api: (method, path, body, token = adminToken) => httpsJson(ready.url, ca, method, path, body, token),
+    async stop() {
+      if (proc.child.exitCode === null) {
+        proc.child.kill('SIGTERM');
+        await proc.exited;
+      }
+    },
+  };
+  return cloud;
+}
+
+/** Starts the same cloud again (same data dir, same port), as after a restart. */
+export function restartCloud(c: Cloud): Promise<Cloud> {
+  return startCloud(
+    [...c.args.filter((_, i, a) => a[i] !== '--port' && a[i - 1] !== '--port'), '--port', String(c.port)],
+    c.dataDir,
+  );
+}
+
+export function httpsJson<T>(
+  base: string,
+  ca: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string | null,
+): Promise<{ status: number; body: T }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolvePromise, reject) => {
+    const req = request(
+      new URL(path, base),
+      {
+        method,
+        ca,
+        headers: {
+          ...(payload ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolvePromise({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : {}) as T });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A location and a fresh enrollment code in it. */
+export async function newEnrollmentCode(
+  cloud: Cloud,
+  terminalName = 'Front Register 1',
+  ttlSeconds?: number,
+) {
+  const loc = await cloud.api<{ id: string }>('POST', '/v1/locations', { name: 'Acme Coffee' });
+  const code = await cloud.api<{ code: string; expiresAt: string }>('POST', '/v1/enrollment-codes', {
+    locationId: loc.body.id,
+    terminalName,
+    ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+  });
+  if (code.status !== 201) throw new Error(`code creation failed: ${JSON.stringify(code.body)}`);
+  return { locationId: loc.body.id, code: code.body.code, expiresAt: code.body.expiresAt };
+}
+
+export interface AgentDirs {
+  stateDir: string;
+  runtimeDir: string;
+  flags: string[];
+}
+
+export function agentDirs(): AgentDirs {
+  const base = tempDir('agent');
+  const stateDir = join(base, 'state');
+  const runtimeDir = join(base, 'run');
+  // An explicit, empty settings file: tests never pick up /etc/posagent/agent.json.
+  writeFileSync(join(base, 'agent.json'), '{}\n');
+  return { stateDir, runtimeDir, flags: ['--state-dir', stateDir, '--runtime-dir', runtimeDir] };
+}
+
+export async function enrollAgent(cloud: Cloud, dirs: AgentDirs = agentDirs()) {
+  const { code, locationId } = await newEnrollmentCode(cloud);
+  const r = await cli([
+    'enroll',
+    '--cloud',
+    cloud.url,
+    '--ca-file',
+    cloud.caFile,
+    '--code',
+    code,
+    '--json',
+    ...dirs.flags,
+  ]);
+  if (r.code !== 0) throw new Error(`enroll failed (${r.code}): ${r.stdout} ${r.stderr}`);
+  return {
+    dirs,
+    locationId,
+    terminalId: r.json<{ terminalId: string }>().terminalId,
+    enrollOutput: r.stdout + r.stderr,
+  };
+}
+
+/** Device settings that keep reconnects quick in tests (the defaults are for fleets). */
+export const FAST_RECONNECT = {
+  POSAGENT_RECONNECT_BASE_MS: '100',
+  POSAGENT_RECONNECT_CAP_MS: '1000',
+  POSAGENT_RESTART_SPREAD_MS: '500',
+};
+
+export function startAgent(
+  dirs: AgentDirs,
+  extraArgs: string[] = [],
+  env: Record<string, string> = FAST_RECONNECT,
+): Proc {
+  return start(
+    POSAGENT,
+    ['run', ...dirs.flags, '--settings', join(dirs.stateDir, '..', 'agent.json'), ...extraArgs],
+    env,
+  );
+}
+
+export async function terminalStatus(cloud: Cloud, id: string): Promise<string> {
+  const r = await cloud.api<{ status: string }>('GET', `/v1/terminals/${id}`);
+  return r.body.status;
+}
