@@ -19,7 +19,11 @@ export class HealthCollector {
   ) {}
 
   async collect(): Promise<HealthSample> {
-    const [disk, battery, temperatureC] = await Promise.all([this.disk(), this.battery(), this.temperature()]);
+    const [disk, battery, temperatureC] = await Promise.all([
+      this.disk(),
+      this.battery(),
+      this.temperature(),
+    ]);
     return {
       uptimeSec: Math.floor(uptime()),
       battery,
@@ -46,7 +50,10 @@ export class HealthCollector {
       const capacity = Number(await readText(join(dir, name, 'capacity')));
       if (!Number.isFinite(capacity)) continue;
       const status = await readText(join(dir, name, 'status'));
-      return { level: Math.max(0, Math.min(100, Math.round(capacity))), charging: status === 'Charging' || status === 'Full' };
+      return {
+        level: Math.max(0, Math.min(100, Math.round(capacity))),
+        charging: status === 'Charging' || status === 'Full',
+      };
     }
     return null;
   }

@@ -55,12 +55,19 @@ function nodeStartMs(): number {
 }
 
 /** From spawn to the agent's own "link online" log line (its clock and ours are the same machine's). */
-async function startToOnlineMs(cloud: Cloud, dirs: Awaited<ReturnType<typeof enrollAgent>>['dirs']): Promise<number> {
+async function startToOnlineMs(
+  cloud: Cloud,
+  dirs: Awaited<ReturnType<typeof enrollAgent>>['dirs'],
+): Promise<number> {
   const t0 = Date.now();
   const agent = startAgent(dirs);
   try {
     const line = await waitFor(
-      () => agent.output().split('\n').find((l) => l.includes('"msg":"link online"')),
+      () =>
+        agent
+          .output()
+          .split('\n')
+          .find((l) => l.includes('"msg":"link online"')),
       'link online',
       20_000,
       5,
@@ -73,7 +80,15 @@ async function startToOnlineMs(cloud: Cloud, dirs: Awaited<ReturnType<typeof enr
   }
 }
 
-function row(name: string, ours: number, reference: number, referenceName: string, unit: string, target: string, met: boolean): Row {
+function row(
+  name: string,
+  ours: number,
+  reference: number,
+  referenceName: string,
+  unit: string,
+  target: string,
+  met: boolean,
+): Row {
   return { name, ours, reference, referenceName, unit, ratio: ours / reference, target, met };
 }
 
@@ -91,7 +106,17 @@ async function main(): Promise<void> {
       nodeStarts.push(nodeStartMs());
     }
     const online = median(onlines);
-    rows.push(row('agent start → Online (loopback, median)', online, median(nodeStarts), "node -e ''", 'ms', '≤ 300 ms', online <= 300));
+    rows.push(
+      row(
+        'agent start → Online (loopback, median)',
+        online,
+        median(nodeStarts),
+        "node -e ''",
+        'ms',
+        '≤ 300 ms',
+        online <= 300,
+      ),
+    );
 
     process.stderr.write(`measuring idle RSS after ${SETTLE_MS / 1000} s online, beside bare node…\n`);
     const agent = startAgent(enrolled.dirs);
@@ -102,7 +127,17 @@ async function main(): Promise<void> {
         bareNodeRss(),
       ]);
       const mb = (b: number) => Math.round((b / 1048576) * 10) / 10;
-      rows.push(row('idle RSS, enrolled + online agent', mb(ours), mb(bare), 'bare node idle', 'MB', '≤ 1.3×', ours / bare <= 1.3));
+      rows.push(
+        row(
+          'idle RSS, enrolled + online agent',
+          mb(ours),
+          mb(bare),
+          'bare node idle',
+          'MB',
+          '≤ 1.3×',
+          ours / bare <= 1.3,
+        ),
+      );
     } finally {
       agent.child.kill('SIGTERM');
       await agent.exited;
@@ -122,8 +157,12 @@ async function main(): Promise<void> {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const table = [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)].join('\n');
-  process.stdout.write(`\n${table}\n\n${quick ? '(--quick: short settle and few runs; checks the bench runs, not its numbers)\n' : ''}`);
+  const table = [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)].join(
+    '\n',
+  );
+  process.stdout.write(
+    `\n${table}\n\n${quick ? '(--quick: short settle and few runs; checks the bench runs, not its numbers)\n' : ''}`,
+  );
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown';
   writeFileSync(
     join(ROOT, 'bench/results.json'),

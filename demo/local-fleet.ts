@@ -20,8 +20,9 @@ function packageRoot(from: string): string {
 }
 
 export const ROOT = packageRoot(import.meta.dirname);
-export const POSAGENT = join(ROOT, 'dist/cli/posagent.js');
-export const POSAGENT_CLOUD = join(ROOT, 'dist/cli/posagent-cloud.js');
+/** The shipped binaries (package.json `bin`): the bundles, not the tsc output. */
+export const POSAGENT = join(ROOT, 'dist/bin/posagent.js');
+export const POSAGENT_CLOUD = join(ROOT, 'dist/bin/posagent-cloud.js');
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `posagent-${prefix}-`));

@@ -4,11 +4,10 @@ import {
   type Cloud,
   cli,
   newEnrollmentCode,
+  POSAGENT,
   restartCloud,
-
   startAgent,
   startCloud,
-  POSAGENT,
 } from './local-fleet.js';
 import { waitFor } from './wait-for.js';
 
@@ -36,7 +35,9 @@ async function main(): Promise<void> {
     step('Start the reference cloud (posagent-cloud serve) on loopback');
     let cloud: Cloud = await startCloud(['--heartbeat-interval', '2']);
     cleanups.push(() => cloud.stop());
-    say(`Listening at ${cloud.url}. On first start it made its fleet CA, a server certificate and an admin token.`);
+    say(
+      `Listening at ${cloud.url}. On first start it made its fleet CA, a server certificate and an admin token.`,
+    );
     say(`Fleet CA: ${cloud.caFile}`);
 
     step('Create a location and an enrollment code through the fleet REST API');
@@ -47,10 +48,22 @@ async function main(): Promise<void> {
     step('Enroll the terminal with the code (posagent enroll --code …)');
     const dirs = agentDirs();
     cleanups.push(() => rmSync(dirs.stateDir, { recursive: true, force: true }));
-    const enroll = await cli(['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, '--json', ...dirs.flags]);
+    const enroll = await cli([
+      'enroll',
+      '--cloud',
+      cloud.url,
+      '--ca-file',
+      cloud.caFile,
+      '--code',
+      code,
+      '--json',
+      ...dirs.flags,
+    ]);
     if (enroll.code !== 0) throw new Error(`enrollment failed: ${enroll.stdout}${enroll.stderr}`);
     const enrolled = enroll.json<{ terminalId: string; certificate: { notAfter: string } }>();
-    say('The key pair was made on the device; only a CSR went to the cloud. It answered with a client certificate:');
+    say(
+      'The key pair was made on the device; only a CSR went to the cloud. It answered with a client certificate:',
+    );
     show(enrolled);
 
     step('Start the agent daemon (posagent run)');
@@ -58,10 +71,15 @@ async function main(): Promise<void> {
     const agent = startAgent(dirs);
     cleanups.push(() => agent.child.kill('SIGKILL'));
     const terminal = await waitFor(async () => {
-      const r = await cloud.api<{ status: string; connected: boolean; lastSeen: number | null }>('GET', `/v1/terminals/${enrolled.terminalId}`);
+      const r = await cloud.api<{ status: string; connected: boolean; lastSeen: number | null }>(
+        'GET',
+        `/v1/terminals/${enrolled.terminalId}`,
+      );
       return r.body.status === 'online' && r.body.connected ? r.body : undefined;
     }, 'the terminal online in the cloud');
-    say(`Online in the cloud ${Date.now() - t0} ms after the process started (mTLS WebSocket, Hello, first heartbeat).`);
+    say(
+      `Online in the cloud ${Date.now() - t0} ms after the process started (mTLS WebSocket, Hello, first heartbeat).`,
+    );
     say('GET /v1/terminals/{id}:');
     const { health: _health, ...summary } = terminal as Record<string, unknown>;
     show(summary);
@@ -72,14 +90,24 @@ async function main(): Promise<void> {
 
     step('Restart the cloud; the agent comes back by itself');
     await cloud.stop();
-    say('Cloud stopped. It closed every link with 1012 "restarting", so agents spread their first retry over a');
+    say(
+      'Cloud stopped. It closed every link with 1012 "restarting", so agents spread their first retry over a',
+    );
     say('random 0–10 s (this demo sets POSAGENT_RESTART_SPREAD_MS=500 to keep the walk short).');
     cloud = await restartCloud(cloud);
     const t1 = Date.now();
-    await waitFor(async () => (await cloud.api<{ connected: boolean }>('GET', `/v1/terminals/${enrolled.terminalId}`)).body.connected, 'reconnect', 30_000);
+    await waitFor(
+      async () =>
+        (await cloud.api<{ connected: boolean }>('GET', `/v1/terminals/${enrolled.terminalId}`)).body
+          .connected,
+      'reconnect',
+      30_000,
+    );
     say(`Cloud back at ${cloud.url}; the terminal reconnected ${Date.now() - t1} ms later.`);
 
-    step('Stop the agent (SIGTERM): it closes its link with a close frame, so the cloud marks it offline at once');
+    step(
+      'Stop the agent (SIGTERM): it closes its link with a close frame, so the cloud marks it offline at once',
+    );
     agent.child.kill('SIGTERM');
     const exit = await agent.exited;
     const after = await waitFor(async () => {
@@ -89,10 +117,14 @@ async function main(): Promise<void> {
     say(`Agent exited with code ${exit.code}; cloud status: ${after}.`);
     const down = await cli(['status', '--json', ...dirs.flags]);
     const doc = down.json<{ daemon: string; link: { lastHeartbeatAt: string } }>();
-    say(`posagent status with the daemon down reads the store: daemon ${doc.daemon}, last heartbeat ${doc.link.lastHeartbeatAt}.`);
+    say(
+      `posagent status with the daemon down reads the store: daemon ${doc.daemon}, last heartbeat ${doc.link.lastHeartbeatAt}.`,
+    );
 
     step('Done');
-    say(`The whole walk took ${((Date.now() - started) / 1000).toFixed(1)} s. Run \`npm test\` for the test suite, \`npm run bench\` for the figures.`);
+    say(
+      `The whole walk took ${((Date.now() - started) / 1000).toFixed(1)} s. Run \`npm test\` for the test suite, \`npm run bench\` for the figures.`,
+    );
     say(`Try it by hand: node ${POSAGENT.replace(`${process.cwd()}/`, '')} --help`);
   } finally {
     for (const c of cleanups.reverse()) await c();
