@@ -163,10 +163,25 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\n${table}\n\n${quick ? '(--quick: short settle and few runs; checks the bench runs, not its numbers)\n' : ''}`,
   );
+  if (!quick) updateReadme(table);
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown';
   writeFileSync(
     join(ROOT, 'bench/results.json'),
     `${JSON.stringify({ at: new Date().toISOString(), quick, node: process.version, cpu, settleMs: SETTLE_MS, runs: RUNS, rows }, null, 2)}\n`,
+  );
+}
+
+/** Full runs put their table in the README between the bench markers. */
+function updateReadme(table: string): void {
+  const file = join(ROOT, 'README.md');
+  const text = readFileSync(file, 'utf8');
+  const start = text.indexOf('<!-- bench:start -->');
+  const end = text.indexOf('<!-- bench:end -->');
+  if (start < 0 || end < 0) return;
+  const stamp = `Measured ${new Date().toISOString().slice(0, 10)}, ${process.version}, ${RUNS} runs, ${SETTLE_MS / 1000} s settle.`;
+  writeFileSync(
+    file,
+    `${text.slice(0, start)}<!-- bench:start -->\n${table}\n\n${stamp}\n${text.slice(end)}`,
   );
 }
 
