@@ -74,18 +74,19 @@ export interface TerminalRow {
   batteryLevel: number | null;
   health: string | null;
 }
-export interface NewTerminal {
-  id: string;
-  name: string;
-  locationId: string;
-  model: string | null;
-  serialNumber: string | null;
-  softwareVersion: string | null;
-  createdAt: number;
-  certFingerprint: string;
-  certSerial: string;
-  certNotAfter: number;
-}
+export type NewTerminal = Pick<
+  TerminalRow,
+  | 'id'
+  | 'name'
+  | 'locationId'
+  | 'model'
+  | 'serialNumber'
+  | 'softwareVersion'
+  | 'createdAt'
+  | 'certFingerprint'
+  | 'certSerial'
+  | 'certNotAfter'
+>;
 
 const TERMINAL_COLUMNS = `seq, id, name, location_id AS locationId, model, serial_number AS serialNumber,
   software_version AS softwareVersion, created_at AS createdAt, deactivated_at AS deactivatedAt,

@@ -202,19 +202,29 @@ export function agentDirs(): AgentDirs {
   return { stateDir, runtimeDir, flags: ['--state-dir', stateDir, '--runtime-dir', runtimeDir] };
 }
 
-export async function enrollAgent(cloud: Cloud, dirs: AgentDirs = agentDirs()) {
-  const { code, locationId } = await newEnrollmentCode(cloud);
-  const r = await cli([
+/** `posagent enroll --cloud … --ca-file … --code CODE` against a cloud (`--json` unless `human`). */
+export function enrollWithCli(
+  cloud: Pick<Cloud, 'url' | 'caFile'>,
+  code: string,
+  dirs: AgentDirs,
+  opts: { human?: boolean; caFile?: string } = {},
+): Promise<CliResult> {
+  const args = [
     'enroll',
     '--cloud',
     cloud.url,
     '--ca-file',
-    cloud.caFile,
+    opts.caFile ?? cloud.caFile,
     '--code',
     code,
-    '--json',
     ...dirs.flags,
-  ]);
+  ];
+  return cli(opts.human ? args : [...args, '--json']);
+}
+
+export async function enrollAgent(cloud: Cloud, dirs: AgentDirs = agentDirs()) {
+  const { code, locationId } = await newEnrollmentCode(cloud);
+  const r = await enrollWithCli(cloud, code, dirs);
   if (r.code !== 0) throw new Error(`enroll failed (${r.code}): ${r.stdout} ${r.stderr}`);
   return {
     dirs,

@@ -3,6 +3,7 @@ import {
   agentDirs,
   type Cloud,
   cli,
+  enrollWithCli,
   newEnrollmentCode,
   POSAGENT,
   restartCloud,
@@ -48,17 +49,7 @@ async function main(): Promise<void> {
     step('Enroll the terminal with the code (posagent enroll --code …)');
     const dirs = agentDirs();
     cleanups.push(() => rmSync(dirs.stateDir, { recursive: true, force: true }));
-    const enroll = await cli([
-      'enroll',
-      '--cloud',
-      cloud.url,
-      '--ca-file',
-      cloud.caFile,
-      '--code',
-      code,
-      '--json',
-      ...dirs.flags,
-    ]);
+    const enroll = await enrollWithCli(cloud, code, dirs);
     if (enroll.code !== 0) throw new Error(`enrollment failed: ${enroll.stdout}${enroll.stderr}`);
     const enrolled = enroll.json<{ terminalId: string; certificate: { notAfter: string } }>();
     say(

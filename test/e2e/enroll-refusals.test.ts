@@ -6,6 +6,7 @@ import {
   type Cloud,
   cli,
   enrollAgent,
+  enrollWithCli,
   newEnrollmentCode,
   startCloud,
 } from '../support/processes.js';
@@ -21,17 +22,7 @@ describe('enrollment refusals', () => {
 
   async function refused(code: string, expectedCode: string, expectedText: RegExp) {
     const dirs = agentDirs();
-    const r = await cli([
-      'enroll',
-      '--cloud',
-      cloud.url,
-      '--ca-file',
-      cloud.caFile,
-      '--code',
-      code,
-      '--json',
-      ...dirs.flags,
-    ]);
+    const r = await enrollWithCli(cloud, code, dirs);
     expect(r.code).toBe(1);
     const err = r.json<{ error: { code: string; message: string } }>().error;
     expect(err.code).toBe(expectedCode);
@@ -56,21 +47,9 @@ describe('enrollment refusals', () => {
   it('refuses a code that was already used, and the human output says why', async () => {
     const { code } = await newEnrollmentCode(cloud, 'Till 3');
     const first = agentDirs();
-    expect(
-      (await cli(['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, ...first.flags]))
-        .code,
-    ).toBe(0);
+    expect((await enrollWithCli(cloud, code, first, { human: true })).code).toBe(0);
     await refused(code, 'code_used', /already used/);
-    const human = await cli([
-      'enroll',
-      '--cloud',
-      cloud.url,
-      '--ca-file',
-      cloud.caFile,
-      '--code',
-      code,
-      ...agentDirs().flags,
-    ]);
+    const human = await enrollWithCli(cloud, code, agentDirs(), { human: true });
     expect(human.code).toBe(1);
     expect(human.stderr).toMatch(/error: enrollment failed: enrollment code .* was already used/);
     expect(human.stderr).toMatch(/hint: generate a new enrollment code/);
@@ -79,17 +58,7 @@ describe('enrollment refusals', () => {
   it('refuses to enroll an enrolled terminal again without --force (exit 5), identity unchanged', async () => {
     const a = await enrollAgent(cloud);
     const { code } = await newEnrollmentCode(cloud, 'Again');
-    const r = await cli([
-      'enroll',
-      '--cloud',
-      cloud.url,
-      '--ca-file',
-      cloud.caFile,
-      '--code',
-      code,
-      '--json',
-      ...a.dirs.flags,
-    ]);
+    const r = await enrollWithCli(cloud, code, a.dirs);
     expect(r.code).toBe(5);
     expect(r.json<{ error: { code: string } }>().error.code).toBe('already_enrolled');
     const s = await cli(['status', '--json', ...a.dirs.flags]);
@@ -119,17 +88,7 @@ describe('enrollment refusals', () => {
       expect(limited.body.error.code).toBe('rate_limited');
       const { code } = await newEnrollmentCode(c);
       const dirs = agentDirs();
-      const r = await cli([
-        'enroll',
-        '--cloud',
-        c.url,
-        '--ca-file',
-        c.caFile,
-        '--code',
-        code,
-        '--json',
-        ...dirs.flags,
-      ]);
+      const r = await enrollWithCli(c, code, dirs);
       expect(r.code).toBe(1);
       expect(r.json<{ error: { code: string; message: string } }>().error).toMatchObject({
         code: 'rate_limited',

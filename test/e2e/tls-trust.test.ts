@@ -8,6 +8,7 @@ import {
   type Cloud,
   cli,
   enrollAgent,
+  enrollWithCli,
   newEnrollmentCode,
   startAgent,
   startCloud,
@@ -102,17 +103,7 @@ describe('TLS trust on the agent link', () => {
   it('enrollment refuses a cloud that the given CA file does not vouch for, and writes nothing', async () => {
     const { code } = await newEnrollmentCode(cloudB);
     const dirs = agentDirs();
-    const r = await cli([
-      'enroll',
-      '--cloud',
-      cloudB.url,
-      '--ca-file',
-      cloudA.caFile,
-      '--code',
-      code,
-      '--json',
-      ...dirs.flags,
-    ]);
+    const r = await enrollWithCli(cloudB, code, dirs, { caFile: cloudA.caFile });
     expect(r.code).toBe(1);
     expect(r.json<{ error: { code: string; message: string } }>().error).toMatchObject({
       code: 'cloud_untrusted',
