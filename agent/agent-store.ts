@@ -1,4 +1,6 @@
 import Database from 'better-sqlite3';
+import type { TerminalConfig } from '../protocol/config-schema.js';
+import type { AgentToCloudAction } from '../protocol/messages.js';
 import { migrate } from '../protocol/sqlite-migrations.js';
 import type { LinkSnapshot, LinkState } from './link-state.js';
 
@@ -18,6 +20,27 @@ const MIGRATIONS = [
   );
   INSERT INTO link_status (id, state, since) VALUES (1, 'offline', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
   `,
+  `
+  CREATE TABLE applied_config (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  );
+  CREATE TABLE config_rejection (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    errors TEXT NOT NULL,
+    rejected_at TEXT NOT NULL
+  );
+  -- What the agent must tell the cloud, written before it is sent, deleted when the cloud answers.
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    action TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -26,12 +49,40 @@ export interface StoredLinkStatus extends LinkSnapshot {
   lastOnlineAt: string | null;
 }
 
+export interface AppliedConfig {
+  version: number;
+  config: TerminalConfig;
+  appliedAt: string;
+}
+
+export interface ConfigRejection {
+  version: number;
+  errors: { path: string; message: string }[];
+  rejectedAt: string;
+}
+
+export interface OutboxItem {
+  seq: number;
+  action: AgentToCloudAction;
+  payload: unknown;
+}
+
 const LINK_COLUMNS = `state, since, reason, last_heartbeat_at AS lastHeartbeatAt, last_online_at AS lastOnlineAt`;
 
 /** What diagnostics and the CLI may read while the daemon is down (or running): read-only. */
 export interface AgentStoreReader {
   linkStatus(): StoredLinkStatus;
+  appliedConfig(): AppliedConfig | null;
   close(): void;
+}
+
+const APPLIED_SQL = 'SELECT version, config, applied_at AS appliedAt FROM applied_config WHERE id = 1';
+function readApplied(
+  row: { version: number; config: string; appliedAt: string } | undefined,
+): AppliedConfig | null {
+  return row
+    ? { version: row.version, config: JSON.parse(row.config) as TerminalConfig, appliedAt: row.appliedAt }
+    : null;
 }
 
 export class AgentStore implements AgentStoreReader {
@@ -53,7 +104,74 @@ export class AgentStore implements AgentStoreReader {
          last_online_at = CASE WHEN @state = 'online' THEN @since ELSE last_online_at END WHERE id = 1`,
       ),
       heartbeat: this.db.prepare('UPDATE link_status SET last_heartbeat_at = ? WHERE id = 1'),
+      applied: this.db.prepare(APPLIED_SQL),
+      setApplied: this.db.prepare(
+        'INSERT OR REPLACE INTO applied_config (id, version, config, applied_at) VALUES (1, ?, ?, ?)',
+      ),
+      rejection: this.db.prepare(
+        'SELECT version, errors, rejected_at AS rejectedAt FROM config_rejection WHERE id = 1',
+      ),
+      setRejection: this.db.prepare(
+        'INSERT OR REPLACE INTO config_rejection (id, version, errors, rejected_at) VALUES (1, ?, ?, ?)',
+      ),
+      enqueue: this.db.prepare('INSERT INTO outbox (action, payload, created_at) VALUES (?, ?, ?)'),
+      outbox: this.db.prepare('SELECT seq, action, payload FROM outbox ORDER BY seq LIMIT ?'),
+      dequeue: this.db.prepare('DELETE FROM outbox WHERE seq = ?'),
     };
+  }
+
+  appliedConfig(): AppliedConfig | null {
+    return readApplied(
+      this.stmt.applied.get() as { version: number; config: string; appliedAt: string } | undefined,
+    );
+  }
+
+  lastRejection(): ConfigRejection | null {
+    const row = this.stmt.rejection.get() as
+      | { version: number; errors: string; rejectedAt: string }
+      | undefined;
+    return row
+      ? {
+          version: row.version,
+          errors: JSON.parse(row.errors) as ConfigRejection['errors'],
+          rejectedAt: row.rejectedAt,
+        }
+      : null;
+  }
+
+  /** Applies a config and queues its ack in one transaction: a crash leaves both or neither. */
+  applyConfig(version: number, config: TerminalConfig, at: string, ack: unknown): void {
+    this.db.transaction(() => {
+      this.stmt.setApplied.run(version, JSON.stringify(config), at);
+      this.stmt.enqueue.run('ConfigApplied', JSON.stringify(ack), at);
+    })();
+  }
+
+  /** Records a refused config and queues the refusal for the cloud, in one transaction. */
+  rejectConfig(version: number, errors: ConfigRejection['errors'], at: string, ack: unknown): void {
+    this.db.transaction(() => {
+      this.stmt.setRejection.run(version, JSON.stringify(errors), at);
+      this.stmt.enqueue.run('ConfigApplied', JSON.stringify(ack), at);
+    })();
+  }
+
+  enqueue(action: AgentToCloudAction, payload: unknown, at: string): void {
+    this.stmt.enqueue.run(action, JSON.stringify(payload), at);
+  }
+
+  /** The oldest undelivered messages, in the order they were written. */
+  outbox(limit = 100): OutboxItem[] {
+    return (
+      this.stmt.outbox.all(limit) as { seq: number; action: AgentToCloudAction; payload: string }[]
+    ).map((r) => ({
+      seq: r.seq,
+      action: r.action,
+      payload: JSON.parse(r.payload) as unknown,
+    }));
+  }
+
+  delivered(seq: number): void {
+    this.stmt.dequeue.run(seq);
   }
 
   linkStatus(): StoredLinkStatus {
@@ -88,8 +206,11 @@ export function openStoreReadOnly(file: string): AgentStoreReader | null {
     return null;
   }
   const link = db.prepare(`SELECT ${LINK_COLUMNS} FROM link_status WHERE id = 1`);
+  const applied = version >= 2 ? db.prepare(APPLIED_SQL) : null;
   return {
     linkStatus: () => link.get() as StoredLinkStatus,
+    appliedConfig: () =>
+      readApplied(applied?.get() as { version: number; config: string; appliedAt: string } | undefined),
     close: () => db.close(),
   };
 }

@@ -16,10 +16,30 @@ export interface HeartbeatOptions {
 }
 
 export class HeartbeatSender {
+  private wait = new AbortController();
+
   constructor(private readonly o: HeartbeatOptions) {}
 
+  /** The interval changed: end the current wait, so the next heartbeat follows the new interval now. */
+  reschedule(): void {
+    this.wait.abort();
+  }
+
   async runWhileOnline(link: OnlineLink, intervalSec: () => number): Promise<void> {
+    let lastSentAt = Number.NEGATIVE_INFINITY;
     while (!link.signal.aborted) {
+      // Recomputed after every wake-up: a new interval moves the next heartbeat, it does not send one.
+      const dueInMs = lastSentAt + intervalSec() * 1000 - this.o.now();
+      if (dueInMs > 0) {
+        this.wait = new AbortController();
+        try {
+          await sleep(dueInMs, undefined, { signal: AbortSignal.any([link.signal, this.wait.signal]) });
+        } catch {
+          if (link.signal.aborted) return;
+        }
+        continue;
+      }
+      lastSentAt = this.o.now();
       const sample = await this.o.health.collect();
       if (link.signal.aborted) return;
       try {
@@ -33,11 +53,6 @@ export class HeartbeatSender {
       } catch (err) {
         if (err instanceof RpcError && err.code === RpcErrorCode.Disconnected) return;
         this.o.log.warn({ err: (err as Error).message }, 'heartbeat not acknowledged');
-      }
-      try {
-        await sleep(intervalSec() * 1000, undefined, { signal: link.signal });
-      } catch {
-        return;
       }
     }
   }

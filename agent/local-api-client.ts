@@ -57,3 +57,49 @@ export function localApiRequest<T>(
     req.end(payload);
   });
 }
+
+export interface EventSubscription {
+  /** Events received so far, oldest first. */
+  readonly events: { event: string; data: unknown }[];
+  close(): void;
+}
+
+/** Subscribes to `GET /v1/events` (server-sent events) on the local API. */
+export function subscribeEvents(
+  socketPath: string,
+  onEvent?: (e: { event: string; data: unknown }) => void,
+): Promise<EventSubscription> {
+  return new Promise((resolve, reject) => {
+    const events: { event: string; data: unknown }[] = [];
+    const req = request({ socketPath, method: 'GET', path: '/v1/events' }, (res) => {
+      if (res.statusCode !== 200) {
+        reject(new Error(`GET /v1/events answered ${res.statusCode}`));
+        res.resume();
+        return;
+      }
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end = buffer.indexOf('\n\n');
+        while (end >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data !== undefined) {
+            const e = { event, data: JSON.parse(data) as unknown };
+            events.push(e);
+            onEvent?.(e);
+          }
+          end = buffer.indexOf('\n\n');
+        }
+      });
+      resolve({ events, close: () => req.destroy() });
+    });
+    req.on('error', (err) => {
+      if (events.length === 0) reject(err);
+    });
+    req.end();
+  });
+}

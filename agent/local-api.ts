@@ -21,7 +21,10 @@ export class LocalApiError extends Error {
 export interface LocalRoute {
   method: 'GET' | 'POST' | 'DELETE';
   pattern: RegExp;
-  handle(req: IncomingMessage, params: string[]): unknown | Promise<unknown>;
+  /** Answers with JSON (status 200 unless the result says otherwise). */
+  handle?(req: IncomingMessage, params: string[]): unknown | Promise<unknown>;
+  /** Takes the response over (server-sent events). */
+  stream?(req: IncomingMessage, res: ServerResponse): void;
 }
 
 export const SOCKET_MODE = 0o660;
@@ -61,7 +64,8 @@ export class LocalApi {
       await unlink(this.socketPath);
     }
     const server = createServer((req, res) => void this.handle(req, res));
-    server.requestTimeout = 10_000;
+    // Event streams stay open; every other request is bounded by headersTimeout and the handlers.
+    server.requestTimeout = 0;
     server.headersTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -89,8 +93,12 @@ export class LocalApi {
       const route = matching.find((r) => r.method === req.method);
       if (!route)
         throw new LocalApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}`);
+      if (route.stream) {
+        route.stream(req, res);
+        return;
+      }
       const params = route.pattern.exec(path)!.slice(1).map(decodeURIComponent);
-      send(res, 200, await route.handle(req, params));
+      send(res, 200, await route.handle?.(req, params));
     } catch (err) {
       if (err instanceof LocalApiError)
         return send(res, err.status, { error: { code: err.code, message: err.message } });

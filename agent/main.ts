@@ -6,10 +6,15 @@ import { type Identity, readIdentity, summariseCertificate } from '../enroll/ide
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { AgentStore } from './agent-store.js';
 import { CloudLink } from './cloud-link.js';
+import { configDocument } from './config-document.js';
+import { ConfigManager } from './config-manager.js';
+import { EventBus } from './event-bus.js';
+import { serveEvents } from './event-stream.js';
 import { HealthCollector } from './health.js';
 import { HeartbeatSender } from './heartbeat.js';
 import { LocalApi } from './local-api.js';
 import type { Logger } from './logger.js';
+import { OutboxSender } from './outbox-sender.js';
 import type { AgentPaths, DeviceSettings } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status-document.js';
 
@@ -23,6 +28,8 @@ export interface AgentDeps {
   settings: DeviceSettings;
   softwareVersion: string;
   log: Logger;
+  /** The device asked for a log level (flag or environment): the fleet config does not change it. */
+  logLevelPinned?: boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -66,7 +73,27 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   const health = new HealthCollector(d.paths.stateDir);
   const cloudUrl = d.settings.cloudUrl || identity.cloudUrl;
 
-  let heartbeatIntervalSec = 30;
+  const events = new EventBus();
+  const outbox = new OutboxSender(store, d.log);
+  let heartbeatFromHello = 30;
+  const config = new ConfigManager({
+    store,
+    events,
+    now,
+    onApplied: (c) => {
+      heartbeat.reschedule();
+      if (!d.logLevelPinned) d.log.level = c.agent.logLevel;
+    },
+    onAck: () => outbox.wake(),
+    log: d.log,
+  });
+  // The pushed config's interval wins once there is one; before that, the one Hello's answer gave.
+  const heartbeatIntervalSec = () =>
+    config.current().version === null
+      ? heartbeatFromHello
+      : config.current().config.agent.heartbeatIntervalSec;
+  const initial = config.current();
+  if (initial.version !== null && !d.logLevelPinned) d.log.level = initial.config.agent.logLevel;
   const heartbeat = new HeartbeatSender({
     health,
     now,
@@ -90,22 +117,26 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
       connectTimeoutMs: d.settings.connectTimeoutMs,
       callTimeoutMs: d.settings.callTimeoutMs,
       defaultPingIntervalSec: d.settings.pingIntervalSec,
-      handlers: {},
+      handlers: { ApplyConfig: (p) => config.handleApply(p) },
       hello: () => ({
         terminalId: identity.terminalId,
         softwareVersion: d.softwareVersion,
         protocolVersion: PROTOCOL_VERSION,
-        configVersion: null,
+        configVersion: config.current().version,
         bootId,
         queueDepth: 0,
         openActions: [],
         clock: new Date(now()).toISOString(),
       }),
       onOnline: (online) => {
-        heartbeatIntervalSec = online.ack.heartbeatIntervalSec;
-        void heartbeat.runWhileOnline(online, () => heartbeatIntervalSec);
+        heartbeatFromHello = online.ack.heartbeatIntervalSec;
+        void heartbeat.runWhileOnline(online, heartbeatIntervalSec);
+        void outbox.runWhileOnline(online);
       },
-      onStateChange: (s) => store.recordLinkState(s.state, s.since, s.reason),
+      onStateChange: (s) => {
+        store.recordLinkState(s.state, s.since, s.reason);
+        events.publish('link', s);
+      },
       now,
       random: d.random ?? Math.random,
       log: d.log,
@@ -119,7 +150,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
       daemon: 'running',
       link: link.snapshot(),
       certificateNotAfter: certificate.notAfter,
-      configVersion: null,
+      configVersion: config.current().version,
       queue: { stored: 0, oldestAt: null },
       locked: false,
       softwareVersion: d.softwareVersion,
@@ -128,7 +159,15 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
 
   const api = new LocalApi(
     d.paths.socketPath,
-    [{ method: 'GET', pattern: /^\/v1\/status$/, handle: () => status() }],
+    [
+      { method: 'GET', pattern: /^\/v1\/status$/, handle: () => status() },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/config$/,
+        handle: () => configDocument(config.current(), config.lastRejection()),
+      },
+      { method: 'GET', pattern: /^\/v1\/events$/, stream: serveEvents(events) },
+    ],
     d.log,
   );
   try {

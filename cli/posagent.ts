@@ -100,6 +100,14 @@ common(
   runCommand(opts, async (out) => (await import('./status-command.js')).statusCommand(opts, out, version)),
 );
 
+common(
+  program
+    .command('config')
+    .description('the applied configuration {version, config}; why the last push was refused, if it was'),
+).action(async (opts: CommonOptions) =>
+  runCommand(opts, async (out) => (await import('./config-command.js')).configCommand(opts, out)),
+);
+
 try {
   await program.parseAsync();
 } catch (err) {

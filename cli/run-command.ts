@@ -39,21 +39,28 @@ export async function runCommand(
 ): Promise<number> {
   const paths = resolvePaths(opts, process.env);
   const file = await readSettingsFile(opts.settings, opts.settings !== DEFAULT_SETTINGS_FILE);
-  let settings: ReturnType<typeof resolveDeviceSettings>['settings'];
+  let resolved: ReturnType<typeof resolveDeviceSettings>;
   try {
-    settings = resolveDeviceSettings({
+    resolved = resolveDeviceSettings({
       flags: { cloudUrl: opts.cloudUrl, logLevel: opts.logLevel },
       env: process.env,
       file,
-    }).settings;
+    });
   } catch (err) {
     if (err instanceof SettingsError) throw new CommandError('settings_invalid', err.message, ExitCode.usage);
     throw err;
   }
+  const { settings, sources } = resolved;
   const log = createLogger(settings.logLevel);
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
-    agent = await startAgent({ paths, settings, softwareVersion, log });
+    agent = await startAgent({
+      paths,
+      settings,
+      softwareVersion,
+      log,
+      logLevelPinned: sources.logLevel !== 'default',
+    });
   } catch (err) {
     if (err instanceof NotEnrolledError)
       throw new CommandError('not_enrolled', err.message, ExitCode.notEnrolled);

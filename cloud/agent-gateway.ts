@@ -3,7 +3,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { Heartbeat, Hello } from '../protocol/messages.js';
+import type { ConfigApplied, Heartbeat, Hello } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
@@ -20,6 +20,9 @@ export interface GatewayOptions {
   heartbeatIntervalSec: number;
   pingIntervalSec: number;
   callTimeoutMs?: number;
+  /** The config a terminal should run, to push after Hello when it runs another. */
+  desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
+  onConfigApplied(terminalId: string, ack: ConfigApplied): void;
   log: {
     info(obj: object, msg: string): void;
     warn(obj: object, msg: string): void;
@@ -150,6 +153,10 @@ export class AgentGateway {
         handlers: {
           Hello: (p) => this.onHello(conn, p),
           Heartbeat: (p) => this.onHeartbeat(conn, p),
+          ConfigApplied: (p) => {
+            this.o.onConfigApplied(conn.terminalId, p);
+            return {};
+          },
         },
         onProtocolError: (err, ctx) =>
           this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`),
@@ -185,6 +192,10 @@ export class AgentGateway {
     }
     conn.helloDone = true;
     this.o.store.recordHello(conn.terminalId, this.o.now(), p.bootId, p.softwareVersion);
+    // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
+    // runs another version than the desired one gets the desired one.
+    const desired = this.o.desiredConfig(conn.terminalId);
+    if (desired && desired.version !== p.configVersion) setImmediate(() => this.pushConfig(conn.terminalId));
     return {
       serverTime: new Date(this.o.now()).toISOString(),
       heartbeatIntervalSec: this.o.heartbeatIntervalSec,
@@ -199,6 +210,19 @@ export class AgentGateway {
     const health = { ...p, receivedAt: new Date(now).toISOString() };
     this.o.store.recordHeartbeat(conn.terminalId, now, p.battery?.level ?? null, JSON.stringify(health));
     return { serverTime: new Date(now).toISOString() };
+  }
+
+  /** Sends a terminal its desired config now, if it is connected and has said Hello. */
+  pushConfig(terminalId: string): void {
+    const conn = this.connections.get(terminalId);
+    const desired = this.o.desiredConfig(terminalId);
+    if (!conn?.helloDone || !desired) return;
+    conn.session.call('ApplyConfig', desired).catch((err: Error & { code?: string }) => {
+      this.o.log.warn(
+        { terminalId, version: desired.version, code: err.code },
+        `config push not received: ${err.message}`,
+      );
+    });
   }
 
   /** One sweep for all links: a link that missed two pongs in a row is dead and is terminated. */

@@ -39,7 +39,38 @@ const MIGRATIONS = [
   );
   CREATE INDEX terminals_location ON terminals(location_id, seq);
   `,
+  `
+  CREATE TABLE location_configs (
+    location_id TEXT PRIMARY KEY REFERENCES locations(id),
+    template TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE terminal_configs (
+    terminal_id TEXT PRIMARY KEY REFERENCES terminals(id),
+    overrides TEXT NOT NULL,
+    desired TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    applied_version INTEGER,
+    status TEXT NOT NULL,
+    errors TEXT,
+    updated_at INTEGER NOT NULL
+  );
+  -- One counter for every config version the cloud hands out: versions only ever go up.
+  CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  INSERT INTO counters (name, value) VALUES ('config_version', 0);
+  `,
 ];
+
+export interface TerminalConfigRow {
+  terminalId: string;
+  overrides: string;
+  desired: string;
+  version: number;
+  appliedVersion: number | null;
+  status: 'pending' | 'applied' | 'rejected';
+  errors: string | null;
+  updatedAt: number;
+}
 
 export interface LocationRow {
   id: string;
@@ -131,7 +162,73 @@ export class CloudStore {
         d.prepare(`UPDATE terminals SET last_seen = @now, closed_cleanly = 0, battery_level = @batteryLevel,
         health = @health WHERE id = @id`),
       disconnected: d.prepare('UPDATE terminals SET closed_cleanly = ? WHERE id = ?'),
+      template: d.prepare('SELECT template FROM location_configs WHERE location_id = ?'),
+      setTemplate: d.prepare(
+        'INSERT OR REPLACE INTO location_configs (location_id, template, updated_at) VALUES (?, ?, ?)',
+      ),
+      terminalIdsAt: d.prepare('SELECT id FROM terminals WHERE location_id = ? ORDER BY seq'),
+      terminalConfig:
+        d.prepare(`SELECT terminal_id AS terminalId, overrides, desired, version, applied_version AS appliedVersion,
+        status, errors, updated_at AS updatedAt FROM terminal_configs WHERE terminal_id = ?`),
+      nextVersion: d.prepare(
+        "UPDATE counters SET value = value + 1 WHERE name = 'config_version' RETURNING value",
+      ),
+      setDesired:
+        d.prepare(`INSERT INTO terminal_configs (terminal_id, overrides, desired, version, status, updated_at)
+        VALUES (@terminalId, @overrides, @desired, @version, 'pending', @now)
+        ON CONFLICT(terminal_id) DO UPDATE SET overrides = @overrides, desired = @desired, version = @version,
+        status = 'pending', errors = NULL, updated_at = @now`),
+      ack: d.prepare(`UPDATE terminal_configs SET status = @status, errors = @errors, applied_version = @appliedVersion,
+        updated_at = @now WHERE terminal_id = @terminalId AND version = @version`),
+      appliedOnly: d.prepare(`UPDATE terminal_configs SET applied_version = @appliedVersion, updated_at = @now
+        WHERE terminal_id = @terminalId`),
     };
+  }
+
+  getTemplate(locationId: string): string | null {
+    return (this.stmt.template.get(locationId) as { template: string } | undefined)?.template ?? null;
+  }
+
+  terminalIdsAt(locationId: string): string[] {
+    return (this.stmt.terminalIdsAt.all(locationId) as { id: string }[]).map((r) => r.id);
+  }
+
+  getTerminalConfig(terminalId: string): TerminalConfigRow | undefined {
+    return this.stmt.terminalConfig.get(terminalId) as TerminalConfigRow | undefined;
+  }
+
+  /**
+   * Sets desired configs with fresh versions, in one transaction (a template change touches
+   * every terminal of its location). `template` is stored first when given.
+   */
+  setDesiredConfigs(
+    now: number,
+    changes: { terminalId: string; overrides: string; desired: string }[],
+    template?: { locationId: string; template: string },
+  ): Map<string, number> {
+    const versions = new Map<string, number>();
+    this.db.transaction(() => {
+      if (template) this.stmt.setTemplate.run(template.locationId, template.template, now);
+      for (const c of changes) {
+        const version = (this.stmt.nextVersion.get() as { value: number }).value;
+        this.stmt.setDesired.run({ ...c, version, now });
+        versions.set(c.terminalId, version);
+      }
+    })();
+    return versions;
+  }
+
+  /** Records a terminal's answer to a push; an answer about an outdated version only updates what it runs. */
+  recordConfigAck(
+    terminalId: string,
+    version: number,
+    status: 'applied' | 'rejected',
+    errors: string | null,
+    appliedVersion: number | null,
+    now: number,
+  ): void {
+    const changed = this.stmt.ack.run({ terminalId, version, status, errors, appliedVersion, now }).changes;
+    if (changed === 0) this.stmt.appliedOnly.run({ terminalId, appliedVersion, now });
   }
 
   close(): void {

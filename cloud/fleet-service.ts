@@ -1,8 +1,21 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
+import {
+  type ConfigLayer,
+  configValidator,
+  layerValidator,
+  mergePatch,
+  type TerminalConfig,
+} from '../protocol/config-schema.js';
 import { EnrollErrorCode, EnrollRequest, type EnrollResponse } from '../protocol/enrollment.js';
-import { compileValidator, describeIssues, type Validator } from '../protocol/schema-validation.js';
+import type { ConfigApplied } from '../protocol/messages.js';
+import {
+  compileValidator,
+  describeIssues,
+  type SchemaIssue,
+  type Validator,
+} from '../protocol/schema-validation.js';
 import { AttemptLimiter } from './attempt-limiter.js';
 import type { CloudStore, LocationRow, TerminalRow } from './cloud-store.js';
 import { CsrRejectedError, type FleetCa } from './fleet-ca.js';
@@ -20,6 +33,20 @@ export interface FleetServiceOptions {
   isConnected(terminalId: string): boolean;
   enrollAttempts: { maxFailures: number; windowMs: number };
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** Defaults at the bottom of every terminal's config (the cloud's own heartbeat/ping flags included). */
+  configDefaults: TerminalConfig;
+  /** Told which terminals' desired config changed, to push it to those connected. */
+  onConfigChanged(terminalIds: string[]): void;
+}
+
+export interface TerminalConfigView {
+  version: number;
+  desired: unknown;
+  overrides: unknown;
+  appliedVersion: number | null;
+  status: 'pending' | 'applied' | 'rejected';
+  error?: string;
+  errors?: { path: string; message: string }[];
 }
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -225,6 +252,132 @@ export class FleetService {
     };
   }
 
+  // ---- configuration: defaults ← location template ← terminal overrides ----
+
+  private configIssues(issues: SchemaIssue[]): string {
+    return `invalid configuration: ${describeIssues(issues)}`;
+  }
+
+  private effective(template: unknown, overrides: unknown): unknown {
+    return mergePatch(mergePatch(this.o.configDefaults, template ?? {}), overrides ?? {});
+  }
+
+  /** `PUT /v1/locations/{id}/terminal-config`: replaces the template; every terminal there gets a new version. */
+  setLocationTemplate(
+    locationId: string,
+    body: unknown,
+  ): { locationId: string; template: ConfigLayer; terminals: number } {
+    if (!this.o.store.getLocation(locationId))
+      throw new ApiError(404, 'not_found', `no location ${locationId}`);
+    const check = layerValidator.check(body);
+    if (!check.ok) throw new ApiError(400, 'invalid_config', this.configIssues(check.issues));
+    const ids = this.o.store.terminalIdsAt(locationId);
+    const changes = ids.map((terminalId) => {
+      const overrides = this.overridesOf(terminalId);
+      return {
+        terminalId,
+        overrides: JSON.stringify(overrides),
+        desired: JSON.stringify(this.effective(check.value, overrides)),
+      };
+    });
+    this.o.store.setDesiredConfigs(this.o.now(), changes, {
+      locationId,
+      template: JSON.stringify(check.value),
+    });
+    this.o.onConfigChanged(ids);
+    return { locationId, template: check.value, terminals: ids.length };
+  }
+
+  getLocationTemplate(locationId: string): { locationId: string; template: unknown } {
+    if (!this.o.store.getLocation(locationId))
+      throw new ApiError(404, 'not_found', `no location ${locationId}`);
+    return { locationId, template: JSON.parse(this.o.store.getTemplate(locationId) ?? '{}') };
+  }
+
+  private overridesOf(terminalId: string): ConfigLayer {
+    const row = this.o.store.getTerminalConfig(terminalId);
+    return row ? (JSON.parse(row.overrides) as ConfigLayer) : {};
+  }
+
+  /**
+   * `POST /v1/terminals/{id}/configure`: a JSON merge patch onto the terminal's overrides
+   * (`null` removes an override, so the template or default shows through again).
+   * `validate: false` is for developers who want to see a terminal refuse a bad config: the
+   * reference cloud then stores and pushes it as is.
+   */
+  configureTerminal(terminalId: string, body: unknown, validate = true): TerminalView {
+    const row = this.o.store.getTerminal(terminalId);
+    if (!row) throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new ApiError(400, 'invalid_config', 'the configuration must be a JSON object');
+    }
+    const overrides = mergePatch(this.overridesOf(terminalId), body);
+    const template = JSON.parse(this.o.store.getTemplate(row.locationId) ?? '{}') as unknown;
+    const desired = this.effective(template, overrides);
+    if (validate) {
+      const layer = layerValidator.check(overrides);
+      if (!layer.ok) throw new ApiError(400, 'invalid_config', this.configIssues(layer.issues));
+      const full = configValidator.check(desired);
+      if (!full.ok) throw new ApiError(400, 'invalid_config', this.configIssues(full.issues));
+    }
+    this.o.store.setDesiredConfigs(this.o.now(), [
+      { terminalId, overrides: JSON.stringify(overrides), desired: JSON.stringify(desired) },
+    ]);
+    this.o.onConfigChanged([terminalId]);
+    return this.getTerminal(terminalId);
+  }
+
+  /** The desired config of a terminal, made on first use from its location's template. */
+  desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null {
+    let c = this.o.store.getTerminalConfig(terminalId);
+    if (!c) {
+      const row = this.o.store.getTerminal(terminalId);
+      if (!row) return null;
+      const template = JSON.parse(this.o.store.getTemplate(row.locationId) ?? '{}') as unknown;
+      this.o.store.setDesiredConfigs(this.o.now(), [
+        { terminalId, overrides: '{}', desired: JSON.stringify(this.effective(template, {})) },
+      ]);
+      c = this.o.store.getTerminalConfig(terminalId)!;
+    }
+    return { version: c.version, config: JSON.parse(c.desired) as Record<string, unknown> };
+  }
+
+  getTerminalConfig(terminalId: string): TerminalConfigView {
+    if (!this.o.store.getTerminal(terminalId))
+      throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    this.desiredConfig(terminalId);
+    const c = this.o.store.getTerminalConfig(terminalId)!;
+    const errors = c.errors ? (JSON.parse(c.errors) as { path: string; message: string }[]) : undefined;
+    return {
+      version: c.version,
+      desired: JSON.parse(c.desired),
+      overrides: JSON.parse(c.overrides),
+      appliedVersion: c.appliedVersion,
+      status: c.status,
+      ...(errors
+        ? {
+            errors,
+            error: `terminal refused version ${c.version}: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`,
+          }
+        : {}),
+    };
+  }
+
+  recordConfigAck(terminalId: string, ack: ConfigApplied): void {
+    this.o.store.recordConfigAck(
+      terminalId,
+      ack.version,
+      ack.status,
+      ack.status === 'rejected' ? JSON.stringify(ack.errors) : null,
+      ack.appliedVersion,
+      this.o.now(),
+    );
+    this.o.log[ack.status === 'applied' ? 'info' : 'warn'](
+      { terminalId, version: ack.version, errors: ack.errors },
+      `config ${ack.status}`,
+    );
+  }
+
   terminalView(row: TerminalRow): TerminalView {
     const connected = this.o.isConnected(row.id);
     const status = deriveTerminalStatus(
@@ -251,7 +404,12 @@ export class FleetService {
       batteryLevel: row.batteryLevel,
       createdAt: Math.floor(row.createdAt / 1000),
       certificate: { notAfter: new Date(row.certNotAfter).toISOString() },
-      config: { version: null, appliedVersion: null, status: null },
+      config: (() => {
+        const c = this.o.store.getTerminalConfig(row.id);
+        return c
+          ? { version: c.version, appliedVersion: c.appliedVersion, status: c.status }
+          : { version: null, appliedVersion: null, status: null };
+      })(),
       locked: false,
       health: row.health === null ? null : JSON.parse(row.health),
     };

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { DEFAULT_CONFIG, mergePatch, type TerminalConfig } from '../protocol/config-schema.js';
 import { CloseCode } from '../protocol/version.js';
 import { AgentGateway } from './agent-gateway.js';
 import { CloudStore } from './cloud-store.js';
@@ -86,11 +87,16 @@ export async function startCloud(
   const store = new CloudStore(join(options.dataDir, 'cloud.db'));
   const now = () => Date.now();
   let url = '';
-  const gateway = new AgentGateway({
+  const configDefaults = mergePatch(DEFAULT_CONFIG, {
+    agent: { heartbeatIntervalSec: options.heartbeatIntervalSec, pingIntervalSec: options.pingIntervalSec },
+  }) as TerminalConfig;
+  const gateway: AgentGateway = new AgentGateway({
     store,
     now,
     heartbeatIntervalSec: options.heartbeatIntervalSec,
     pingIntervalSec: options.pingIntervalSec,
+    desiredConfig: (t) => fleet.desiredConfig(t),
+    onConfigApplied: (t, ack) => fleet.recordConfigAck(t, ack),
     log,
   });
   const fleet = new FleetService({
@@ -105,6 +111,10 @@ export async function startCloud(
     certDays: options.certDays,
     isConnected: (t) => gateway.isConnected(t),
     enrollAttempts: { maxFailures: options.enrollMaxFailures, windowMs: options.enrollWindowSec * 1000 },
+    configDefaults,
+    onConfigChanged: (ids) => {
+      for (const id of ids) gateway.pushConfig(id);
+    },
     log,
   });
   const server: Server = createServer(

@@ -54,6 +54,31 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       handle: async (c) => o.fleet.enroll(await c.body(), c.req.socket.remoteAddress ?? 'unknown'),
     },
     {
+      method: 'PUT',
+      pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
+      admin: true,
+      handle: async (c) => o.fleet.setLocationTemplate(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
+      admin: true,
+      handle: (c) => o.fleet.getLocationTemplate(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/configure$/,
+      admin: true,
+      handle: async (c) =>
+        o.fleet.configureTerminal(c.params[0]!, await c.body(), c.query.get('validate') !== 'false'),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/config$/,
+      admin: true,
+      handle: (c) => o.fleet.getTerminalConfig(c.params[0]!),
+    },
+    {
       method: 'GET',
       pattern: /^\/v1\/terminals$/,
       admin: true,

@@ -79,6 +79,47 @@ async function main(): Promise<void> {
     const status = await cli(['status', ...dirs.flags]);
     say(status.stdout.trimEnd());
 
+    step('Push configuration: a location template, then a per-terminal override (VINR configure)');
+    await cloud.api('PUT', `/v1/locations/${locationId}/terminal-config`, {
+      tip: { mode: 'percentage', suggestions: [10, 15, 20] },
+      receipt: { channels: ['print', 'email'], requireConsent: true },
+      display: { idleMessage: 'Welcome to Acme Coffee' },
+      offlineMode: { enabled: true, maxAmount: 5000, maxQueue: 50 },
+    });
+    say('PUT /v1/locations/{id}/terminal-config → every terminal there gets a new config version.');
+    await cloud.api('POST', `/v1/terminals/${enrolled.terminalId}/configure`, {
+      display: { idleMessage: 'Front Register 1 — tap to pay' },
+    });
+    say(
+      'POST /v1/terminals/{id}/configure {display: {idleMessage: …}} → an override on top of the template.',
+    );
+    const applied = await waitFor(async () => {
+      const c = await cloud.api<{ version: number; appliedVersion: number | null; status: string }>(
+        'GET',
+        `/v1/terminals/${enrolled.terminalId}/config`,
+      );
+      return c.body.status === 'applied' && c.body.appliedVersion === c.body.version ? c.body : undefined;
+    }, 'the config applied');
+    say(
+      `The agent validated, stored and applied version ${applied.version}, and acknowledged it: cloud says ${applied.status}.`,
+    );
+    const local = (await cli(['config', '--json', ...dirs.flags])).json<{
+      version: number;
+      config: { tip: unknown; display: unknown };
+    }>();
+    say(
+      `posagent config on the device: version ${local.version}, what the POS app reads from GET /v1/config:`,
+    );
+    show({ tip: local.config.tip, display: local.config.display });
+    const bad = await cloud.api<{ error: { message: string } }>(
+      'POST',
+      `/v1/terminals/${enrolled.terminalId}/configure`,
+      {
+        tip: { suggestions: [5, 10, 15, 20, 25] },
+      },
+    );
+    say(`An invalid push is refused with the field path: ${bad.status} ${bad.body.error.message}`);
+
     step('Restart the cloud; the agent comes back by itself');
     await cloud.stop();
     say(

@@ -60,6 +60,39 @@ export const HeartbeatRequest = Type.Object(
 );
 export const HeartbeatResponse = Type.Object({ serverTime: IsoTime }, { additionalProperties: false });
 
+/**
+ * The cloud pushes the full effective config. `config` is checked against TerminalConfig by the
+ * agent's config manager, not at the frame level, so a bad config is answered with a
+ * `ConfigApplied {status: "rejected", errors}` that names the fields, never with a bare RPC error.
+ */
+export const ApplyConfigRequest = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1 }),
+    config: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+export const ApplyConfigResponse = Type.Object(
+  { received: Type.Literal(true) },
+  { additionalProperties: false },
+);
+
+export const ConfigIssue = Type.Object(
+  { path: Type.String({ maxLength: 200 }), message: Type.String({ maxLength: 500 }) },
+  { additionalProperties: false },
+);
+export const ConfigAppliedRequest = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1 }),
+    status: Type.Union([Type.Literal('applied'), Type.Literal('rejected')]),
+    errors: Type.Array(ConfigIssue, { maxItems: 20 }),
+    /** The version the agent runs after this push (unchanged when rejected); null if none yet. */
+    appliedVersion: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export const ConfigAppliedResponse = Type.Object({}, { additionalProperties: false });
+
 export type Direction = 'agentToCloud' | 'cloudToAgent';
 interface ActionSpec {
   direction: Direction;
@@ -70,6 +103,12 @@ interface ActionSpec {
 export const Actions = {
   Hello: { direction: 'agentToCloud', request: HelloRequest, response: HelloResponse },
   Heartbeat: { direction: 'agentToCloud', request: HeartbeatRequest, response: HeartbeatResponse },
+  ConfigApplied: {
+    direction: 'agentToCloud',
+    request: ConfigAppliedRequest,
+    response: ConfigAppliedResponse,
+  },
+  ApplyConfig: { direction: 'cloudToAgent', request: ApplyConfigRequest, response: ApplyConfigResponse },
 } as const satisfies Record<string, ActionSpec>;
 
 export type ActionName = keyof typeof Actions;
@@ -83,3 +122,5 @@ export type ResponseOf<A extends ActionName> = Static<(typeof Actions)[A]['respo
 export type Hello = Static<typeof HelloRequest>;
 export type HelloAck = Static<typeof HelloResponse>;
 export type Heartbeat = Static<typeof HeartbeatRequest>;
+export type ApplyConfig = Static<typeof ApplyConfigRequest>;
+export type ConfigApplied = Static<typeof ConfigAppliedRequest>;

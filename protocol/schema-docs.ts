@@ -1,3 +1,4 @@
+import { ConfigLayer, DEFAULT_CONFIG, TerminalConfig } from './config-schema.js';
 import { EnrollRequest, EnrollResponse } from './enrollment.js';
 import { Actions } from './messages.js';
 
@@ -24,6 +25,17 @@ export function schemaSection(): string {
   parts.push('### Enrollment (`POST /v1/enroll`)\n');
   parts.push(block('EnrollRequest', EnrollRequest));
   parts.push(block('EnrollResponse', EnrollResponse));
+  parts.push('### Terminal configuration\n');
+  parts.push(block('TerminalConfig (what ApplyConfig carries; the agent checks it whole)', TerminalConfig));
+  parts.push(
+    block('ConfigLayer (a location template or a terminal override; every field optional)', ConfigLayer),
+  );
+  parts.push(
+    block(
+      'Defaults (the bottom layer; the reference cloud sets agent.heartbeatIntervalSec and pingIntervalSec from its flags)',
+      DEFAULT_CONFIG,
+    ),
+  );
   parts.push(SCHEMA_SECTION_END);
   return parts.join('\n');
 }

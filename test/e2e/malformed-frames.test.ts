@@ -1,13 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type WebSocket, WebSocketServer, WebSocket as WsClient } from 'ws';
-import { FleetCa, newPrivateKeyPem } from '../../cloud/fleet-ca.js';
-import { RpcSession } from '../../protocol/rpc-session.js';
+import { type WebSocket, WebSocket as WsClient } from 'ws';
 import { type Cloud, enrollAgent, startAgent, startCloud } from '../support/processes.js';
+import { startScriptedCloud } from '../support/scripted-cloud.js';
 import { waitFor } from '../support/wait-for.js';
 
 /** Collects text frames from a socket; tests wait on the list. */
@@ -89,52 +85,27 @@ describe('malformed frames', () => {
   });
 
   it('the agent answers each bad frame with an error frame and keeps the link (heartbeats go on)', async () => {
-    // A test peer standing in for the cloud, with a server certificate from the same fleet CA,
-    // speaking the protocol through the same RpcSession, and sending garbage on purpose.
-    const ca = FleetCa.load(
-      readFileSync(join(cloud.dataDir, 'ca.crt'), 'utf8'),
-      readFileSync(join(cloud.dataDir, 'ca.key'), 'utf8'),
-    );
-    const key = await newPrivateKeyPem();
-    const server = createServer({ key, cert: ca.issueServerCertificate(key, ['127.0.0.1'], new Date()) });
-    const wss = new WebSocketServer({ server, handleProtocols: () => 'posagent.v1' });
+    // The scripted peer sends garbage on purpose; the reference cloud never would.
     const heartbeats: unknown[] = [];
-    const raw: unknown[][] = [];
-    const connected = new Promise<WebSocket>((resolve) =>
-      wss.on('connection', (ws) => {
-        const session = new RpcSession({
-          answers: 'agentToCloud',
-          send: (t) => ws.send(t),
-          newId: randomUUID,
-          callTimeoutMs: 5000,
-          handlers: {
-            Hello: () => ({ serverTime: now(), heartbeatIntervalSec: 1, pingIntervalSec: 15 }),
-            Heartbeat: (p) => {
-              heartbeats.push(p);
-              return { serverTime: now() };
-            },
-          },
-        });
-        ws.on('message', (d) => {
-          const f = JSON.parse(d.toString()) as unknown[];
-          if (f[0] === 4) raw.push(f);
-          session.receive(d.toString());
-        });
-        resolve(ws);
-      }),
-    );
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const peer = await startScriptedCloud(cloud.dataDir, () => ({
+      Hello: () => ({ serverTime: now(), heartbeatIntervalSec: 1, pingIntervalSec: 15 }),
+      Heartbeat: (p) => {
+        heartbeats.push(p);
+        return { serverTime: now() };
+      },
+    }));
+    const url = peer.url;
+    const raw = () => peer.links[0]?.frames.filter((f) => f[0] === 4) ?? [];
     const agent = startAgent(enrolled.dirs, ['--cloud-url', url]);
     try {
-      const ws = await connected;
       await waitFor(() => heartbeats.length >= 1, 'a first heartbeat');
+      const ws = peer.links[0]!.ws;
       ws.send('}{ garbage');
       ws.send('[2, "c1", "Reboot", {}]');
       ws.send('[3, "never-asked", {}]');
       ws.send('[2, "c2", "Hello", {"terminalId": "x"}]');
       const errors = await waitFor(
-        () => (raw.length >= 3 ? raw : undefined),
+        () => (raw().length >= 3 ? raw() : undefined),
         'three error frames from the agent',
       );
       expect(errors.map((f) => f.slice(0, 3))).toEqual([
@@ -148,8 +119,7 @@ describe('malformed frames', () => {
       expect(agent.output()).toMatch(/protocol error/);
     } finally {
       agent.child.kill('SIGKILL');
-      wss.close();
-      server.close();
+      peer.close();
     }
   });
 });

@@ -1,0 +1,42 @@
+import { openStoreReadOnly } from '../agent/agent-store.js';
+import { type ConfigDocument, configDocument } from '../agent/config-document.js';
+import { DaemonUnavailableError, localApiRequest } from '../agent/local-api-client.js';
+import { resolvePaths } from '../agent/settings.js';
+import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
+import { ExitCode, type Output } from './output.js';
+
+/** `posagent config`: from the daemon when it runs, else from the store (read-only). */
+export async function configCommand(
+  opts: { stateDir?: string; runtimeDir?: string },
+  out: Output,
+): Promise<number> {
+  const paths = resolvePaths(opts, process.env);
+  let doc: ConfigDocument | undefined;
+  try {
+    const res = await localApiRequest<ConfigDocument>(paths.socketPath, 'GET', '/v1/config');
+    if (res.status === 200) doc = res.body;
+  } catch (err) {
+    if (!(err instanceof DaemonUnavailableError)) throw err;
+  }
+  if (!doc) {
+    const reader = openStoreReadOnly(paths.dbFile);
+    const applied = reader?.appliedConfig() ?? null;
+    reader?.close();
+    doc = configDocument(applied ?? { version: null, config: DEFAULT_CONFIG, appliedAt: null }, null);
+  }
+  const d = doc;
+  out.result(d, () =>
+    [
+      d.version === null
+        ? 'No configuration pushed yet: built-in defaults apply.'
+        : `Config version ${d.version}, applied ${d.appliedAt}.`,
+      ...(d.lastRejected
+        ? [
+            `Version ${d.lastRejected.version} was refused: ${d.lastRejected.errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`,
+          ]
+        : []),
+      JSON.stringify(d.config, null, 2),
+    ].join('\n'),
+  );
+  return ExitCode.ok;
+}
