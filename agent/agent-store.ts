@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { TerminalConfig } from '../protocol/config-schema.js';
 import type { AgentToCloudAction } from '../protocol/messages.js';
 import { migrate } from '../protocol/sqlite-migrations.js';
 import type { LinkSnapshot, LinkState } from './link-state.js';
+import { TransactionStore } from './transaction-store.js';
 
 /**
  * The agent's one SQLite file (WAL, synchronous=FULL), opened once by the daemon. Migrations are
@@ -41,6 +43,25 @@ const MIGRATIONS = [
     created_at TEXT NOT NULL
   );
   `,
+  `
+  CREATE TABLE transactions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, -- the forwarding order; AUTOINCREMENT never reuses a number
+    id TEXT NOT NULL UNIQUE,               -- the POS app's idempotency key
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    offline INTEGER NOT NULL,
+    body_hash TEXT NOT NULL,
+    sealed_card TEXT,                      -- sealed to the cloud's data key; never in clear
+    reason TEXT,
+    reported INTEGER NOT NULL DEFAULT 0    -- an expired transaction the cloud was told about
+  );
+  CREATE INDEX transactions_state ON transactions(state, seq);
+  CREATE TABLE device_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -73,6 +94,8 @@ const LINK_COLUMNS = `state, since, reason, last_heartbeat_at AS lastHeartbeatAt
 export interface AgentStoreReader {
   linkStatus(): StoredLinkStatus;
   appliedConfig(): AppliedConfig | null;
+  /** Read methods only: the connection is read-only. Null before the transactions migration. */
+  readonly transactions: Pick<TransactionStore, 'get' | 'list' | 'summary'> | null;
   close(): void;
 }
 
@@ -89,7 +112,9 @@ export class AgentStore implements AgentStoreReader {
   private readonly db: Database.Database;
   private readonly stmt;
 
-  constructor(file: string) {
+  readonly transactions: TransactionStore;
+
+  constructor(file: string, options: { maxBytes?: number } = {}) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // An acknowledgement to the POS app or the cloud depends on a commit being on disk.
@@ -97,6 +122,12 @@ export class AgentStore implements AgentStoreReader {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db, MIGRATIONS);
+    if (options.maxBytes) {
+      // A full store refuses new writes (SQLITE_FULL → 507 storage_full) and keeps what it holds.
+      const pageSize = Number(this.db.pragma('page_size', { simple: true }));
+      this.db.pragma(`max_page_count = ${Math.max(16, Math.floor(options.maxBytes / pageSize))}`);
+    }
+    this.transactions = new TransactionStore(this.db);
     this.stmt = {
       link: this.db.prepare(`SELECT ${LINK_COLUMNS} FROM link_status WHERE id = 1`),
       setState: this.db.prepare(
@@ -174,6 +205,17 @@ export class AgentStore implements AgentStoreReader {
     this.stmt.dequeue.run(seq);
   }
 
+  /** A random secret made once per device (e.g. to key hashes that must not be reversible). */
+  deviceSecret(name: string): Buffer {
+    const row = this.db.prepare('SELECT value FROM device_secrets WHERE name = ?').get(name) as
+      | { value: Buffer }
+      | undefined;
+    if (row) return row.value;
+    const value = randomBytes(32);
+    this.db.prepare('INSERT INTO device_secrets (name, value) VALUES (?, ?)').run(name, value);
+    return value;
+  }
+
   linkStatus(): StoredLinkStatus {
     return this.stmt.link.get() as StoredLinkStatus;
   }
@@ -211,6 +253,7 @@ export function openStoreReadOnly(file: string): AgentStoreReader | null {
     linkStatus: () => link.get() as StoredLinkStatus,
     appliedConfig: () =>
       readApplied(applied?.get() as { version: number; config: string; appliedAt: string } | undefined),
+    transactions: version >= 3 ? new TransactionStore(db) : null,
     close: () => db.close(),
   };
 }

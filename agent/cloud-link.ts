@@ -57,6 +57,7 @@ export function agentLinkUrl(cloudUrl: string): string {
 
 export class CloudLink {
   private snap: LinkSnapshot;
+  private retry = new AbortController();
   private readonly url: string;
 
   constructor(
@@ -74,6 +75,11 @@ export class CloudLink {
 
   snapshot(): LinkSnapshot {
     return { ...this.snap };
+  }
+
+  /** Skips the current backoff wait (a technician's `posagent queue flush`). */
+  retryNow(): void {
+    this.retry.abort();
   }
 
   noteHeartbeat(at: string): void {
@@ -99,10 +105,11 @@ export class CloudLink {
         'link down; reconnecting after backoff',
       );
       try {
-        await sleep(delay, undefined, { signal });
+        await sleep(delay, undefined, { signal: AbortSignal.any([signal, this.retry.signal]) });
       } catch {
-        break;
+        if (signal.aborted) break;
       }
+      this.retry = new AbortController();
     }
     this.move('stop', 'agent stopped');
   }

@@ -21,13 +21,38 @@ export class LocalApiError extends Error {
 export interface LocalRoute {
   method: 'GET' | 'POST' | 'DELETE';
   pattern: RegExp;
-  /** Answers with JSON (status 200 unless the result says otherwise). */
-  handle?(req: IncomingMessage, params: string[]): unknown | Promise<unknown>;
+  /** Answers with JSON: status 200, or the status of a `Reply`. */
+  handle?(req: IncomingMessage, params: string[], body: () => Promise<unknown>): unknown | Promise<unknown>;
   /** Takes the response over (server-sent events). */
   stream?(req: IncomingMessage, res: ServerResponse): void;
 }
 
 export const SOCKET_MODE = 0o660;
+export const MAX_BODY_BYTES = 16 * 1024;
+
+/** A JSON answer with a status other than 200. */
+export class Reply {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {}
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES)
+      throw new LocalApiError(413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new LocalApiError(400, 'invalid_json', 'request body is not valid JSON');
+  }
+}
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -98,7 +123,9 @@ export class LocalApi {
         return;
       }
       const params = route.pattern.exec(path)!.slice(1).map(decodeURIComponent);
-      send(res, 200, await route.handle?.(req, params));
+      const result = await route.handle?.(req, params, () => readBody(req));
+      if (result instanceof Reply) send(res, result.status, result.body);
+      else send(res, 200, result);
     } catch (err) {
       if (err instanceof LocalApiError)
         return send(res, err.status, { error: { code: err.code, message: err.message } });

@@ -12,11 +12,15 @@ import { EventBus } from './event-bus.js';
 import { serveEvents } from './event-stream.js';
 import { HealthCollector } from './health.js';
 import { HeartbeatSender } from './heartbeat.js';
-import { LocalApi } from './local-api.js';
+import { LocalApi, Reply } from './local-api.js';
 import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
+import { maintainQueue } from './queue-maintenance.js';
 import type { AgentPaths, DeviceSettings } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status-document.js';
+import { TransactionForwarder } from './transaction-forwarder.js';
+import { listTransactions } from './transaction-list.js';
+import { TransactionQueue } from './transaction-queue.js';
 
 /** Thrown when `posagent run` starts on a terminal that has no identity. */
 export class NotEnrolledError extends Error {
@@ -68,13 +72,44 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   ]);
   const certificate = summariseCertificate(cert, now());
   await ensureDir(d.paths.runtimeDir, 0o750);
-  const store = new AgentStore(d.paths.dbFile);
+  const store = new AgentStore(d.paths.dbFile, { maxBytes: d.settings.maxStoreMb * 1024 * 1024 });
+  const dataPublicKey = await readFile(identity.paths.dataKeyFile, 'utf8').catch(() => null);
   const bootId = readBootId(d.settings.bootIdFile);
   const health = new HealthCollector(d.paths.stateDir);
   const cloudUrl = d.settings.cloudUrl || identity.cloudUrl;
 
   const events = new EventBus();
   const outbox = new OutboxSender(store, d.log);
+  const forwarder = new TransactionForwarder({ store: store.transactions, events, now, log: d.log });
+  const queue = new TransactionQueue({
+    store: store.transactions,
+    events,
+    now,
+    online: () => link.snapshot().state === 'online',
+    offlineMode: () => config.current().config.offlineMode,
+    // Lock / unlock arrive with remote actions (issue 7); until then a terminal is never locked.
+    locked: () => false,
+    dataPublicKey,
+    hashKey: store.deviceSecret('idempotency'),
+    onStored: () => forwarder.wake(),
+  });
+  const queueDepth = () => store.transactions.summary().stored;
+  const maintain = () => {
+    const r = maintainQueue(
+      store.transactions,
+      now(),
+      config.current().config.offlineMode.maxAgeHours,
+      d.settings.retentionDays,
+    );
+    if (r.expired > 0) {
+      d.log.warn(
+        { expired: r.expired },
+        'transactions expired before reaching the cloud; they will be reported',
+      );
+      events.publish('transaction', { expired: r.expired });
+      forwarder.wake();
+    }
+  };
   let heartbeatFromHello = 30;
   const config = new ConfigManager({
     store,
@@ -97,7 +132,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   const heartbeat = new HeartbeatSender({
     health,
     now,
-    queueDepth: () => 0,
+    queueDepth,
     onSent: (at) => {
       store.recordHeartbeat(at);
       link.noteHeartbeat(at);
@@ -117,14 +152,17 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
       connectTimeoutMs: d.settings.connectTimeoutMs,
       callTimeoutMs: d.settings.callTimeoutMs,
       defaultPingIntervalSec: d.settings.pingIntervalSec,
-      handlers: { ApplyConfig: (p) => config.handleApply(p) },
+      handlers: {
+        ApplyConfig: (p) => config.handleApply(p),
+        TransactionResult: (p) => forwarder.applyResults(p),
+      },
       hello: () => ({
         terminalId: identity.terminalId,
         softwareVersion: d.softwareVersion,
         protocolVersion: PROTOCOL_VERSION,
         configVersion: config.current().version,
         bootId,
-        queueDepth: 0,
+        queueDepth: queueDepth(),
         openActions: [],
         clock: new Date(now()).toISOString(),
       }),
@@ -132,6 +170,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
         heartbeatFromHello = online.ack.heartbeatIntervalSec;
         void heartbeat.runWhileOnline(online, heartbeatIntervalSec);
         void outbox.runWhileOnline(online);
+        void forwarder.runWhileOnline(online);
       },
       onStateChange: (s) => {
         store.recordLinkState(s.state, s.since, s.reason);
@@ -151,7 +190,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
       link: link.snapshot(),
       certificateNotAfter: certificate.notAfter,
       configVersion: config.current().version,
-      queue: { stored: 0, oldestAt: null },
+      queue: store.transactions.summary(),
       locked: false,
       softwareVersion: d.softwareVersion,
       nowMs: now(),
@@ -167,6 +206,30 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
         handle: () => configDocument(config.current(), config.lastRejection()),
       },
       { method: 'GET', pattern: /^\/v1\/events$/, stream: serveEvents(events) },
+      {
+        method: 'POST',
+        pattern: /^\/v1\/transactions$/,
+        handle: async (_req, _p, body) => {
+          const r = queue.submit(await body());
+          return new Reply(r.status, r.record);
+        },
+      },
+      { method: 'GET', pattern: /^\/v1\/transactions\/([^/]+)$/, handle: (_req, p) => queue.get(p[0]!) },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/transactions$/,
+        handle: (req) =>
+          listTransactions(store.transactions, new URL(req.url ?? '/', 'http://posagent').searchParams),
+      },
+      {
+        method: 'POST',
+        pattern: /^\/v1\/queue\/flush$/,
+        handle: () => {
+          link.retryNow();
+          forwarder.wake();
+          return { flushing: true, link: link.snapshot().state, queue: store.transactions.summary() };
+        },
+      },
     ],
     d.log,
   );
@@ -176,6 +239,9 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
     store.close();
     throw err;
   }
+  maintain();
+  const maintenance = setInterval(maintain, 60_000);
+  maintenance.unref();
   const stopLink = new AbortController();
   const linkDone = link.run(stopLink.signal);
   d.log.info(
@@ -194,6 +260,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
     stop() {
       stopping ??= (async () => {
         d.log.info('agent stopping');
+        clearInterval(maintenance);
         await api.stop();
         stopLink.abort();
         // The close handshake normally takes a round trip; never let a dead cloud hold the exit.

@@ -21,6 +21,10 @@ export const AGENT_DEFAULTS = {
   pingIntervalSec: 15,
   callTimeoutMs: 30_000,
   connectTimeoutMs: 10_000,
+  /** The store refuses new transactions past this size (507 storage_full); nothing stored is harmed. */
+  maxStoreMb: 512,
+  /** Finished transactions are kept this long, then pruned in small batches. */
+  retentionDays: 7,
 } as const;
 
 export type DeviceSettings = {

@@ -39,6 +39,8 @@ export async function readStatusWithoutDaemon(
   }
   const reader = openStoreReadOnly(paths.dbFile);
   const stored = reader?.linkStatus() ?? null;
+  const queue = reader?.transactions?.summary() ?? { stored: 0, oldestAt: null };
+  const configVersion = reader?.appliedConfig()?.version ?? null;
   reader?.close();
   return buildStatusDocument({
     identity,
@@ -50,8 +52,8 @@ export async function readStatusWithoutDaemon(
       lastHeartbeatAt: stored?.lastHeartbeatAt ?? null,
     },
     certificateNotAfter: notAfter,
-    configVersion: null,
-    queue: { stored: 0, oldestAt: null },
+    configVersion,
+    queue,
     locked: false,
     softwareVersion,
     nowMs,

@@ -108,6 +108,24 @@ common(
   runCommand(opts, async (out) => (await import('./config-command.js')).configCommand(opts, out)),
 );
 
+common(
+  program
+    .command('queue')
+    .description(
+      'the transaction queue: list (default), show ID, flush (forward now, skipping the backoff wait)',
+    )
+    .argument('[action]', 'list | show | flush', 'list')
+    .argument('[id]', 'transaction id for show')
+    .option(
+      '--state <state>',
+      'list only this state (stored, sending, received, authorised, declined, failed, expired)',
+    )
+    .option('--limit <n>', 'list at most n, newest first', '50'),
+).action(
+  async (action: string, id: string | undefined, opts: CommonOptions & { state?: string; limit: string }) =>
+    runCommand(opts, async (out) => (await import('./queue-command.js')).queueCommand(action, id, opts, out)),
+);
+
 try {
   await program.parseAsync();
 } catch (err) {

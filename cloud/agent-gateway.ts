@@ -8,6 +8,7 @@ import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
 import type { CloudStore } from './cloud-store.js';
+import type { TransactionLedger } from './transaction-ledger.js';
 
 /**
  * The WSS gateway at /v1/agent. A terminal is admitted only with a client certificate that
@@ -23,6 +24,7 @@ export interface GatewayOptions {
   /** The config a terminal should run, to push after Hello when it runs another. */
   desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
   onConfigApplied(terminalId: string, ack: ConfigApplied): void;
+  transactions: Pick<TransactionLedger, 'forward' | 'pendingResults' | 'markDelivered'>;
   log: {
     info(obj: object, msg: string): void;
     warn(obj: object, msg: string): void;
@@ -41,6 +43,7 @@ interface AgentConnection {
   session: RpcSession;
   missedPongs: number;
   helloDone: boolean;
+  pushingResults: boolean;
 }
 
 const CLEAN_CLOSE_CODES = new Set<number>([CloseCode.normal, 1001, CloseCode.agentShutdown]);
@@ -145,6 +148,7 @@ export class AgentGateway {
       ws,
       missedPongs: 0,
       helloDone: false,
+      pushingResults: false,
       session: new RpcSession({
         answers: 'agentToCloud',
         send: (text) => ws.send(text),
@@ -156,6 +160,13 @@ export class AgentGateway {
           ConfigApplied: (p) => {
             this.o.onConfigApplied(conn.terminalId, p);
             return {};
+          },
+          TransactionsForward: (p) => {
+            if (!conn.helloDone)
+              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+            const answer = this.o.transactions.forward(conn.terminalId, p);
+            setImmediate(() => void this.pushResults(conn));
+            return answer;
           },
         },
         onProtocolError: (err, ctx) =>
@@ -196,6 +207,7 @@ export class AgentGateway {
     // runs another version than the desired one gets the desired one.
     const desired = this.o.desiredConfig(conn.terminalId);
     if (desired && desired.version !== p.configVersion) setImmediate(() => this.pushConfig(conn.terminalId));
+    setImmediate(() => void this.pushResults(conn));
     return {
       serverTime: new Date(this.o.now()).toISOString(),
       heartbeatIntervalSec: this.o.heartbeatIntervalSec,
@@ -223,6 +235,33 @@ export class AgentGateway {
         `config push not received: ${err.message}`,
       );
     });
+  }
+
+  /**
+   * Sends decided transactions the terminal has not been told about, oldest first, one batch in
+   * flight per link; marked delivered only when the terminal answered.
+   */
+  private async pushResults(conn: AgentConnection): Promise<void> {
+    if (conn.pushingResults) return;
+    conn.pushingResults = true;
+    try {
+      for (;;) {
+        const results = this.o.transactions.pendingResults(conn.terminalId);
+        if (results.length === 0 || this.connections.get(conn.terminalId) !== conn) return;
+        await conn.session.call('TransactionResult', { results });
+        this.o.transactions.markDelivered(
+          conn.terminalId,
+          results.map((r) => r.id),
+        );
+      }
+    } catch (err) {
+      this.o.log.warn(
+        { terminalId: conn.terminalId, err: (err as Error).message },
+        'transaction results not delivered; retried on the next link',
+      );
+    } finally {
+      conn.pushingResults = false;
+    }
   }
 
   /** One sweep for all links: a link that missed two pongs in a row is dead and is terminated. */

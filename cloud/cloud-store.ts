@@ -59,7 +59,50 @@ const MIGRATIONS = [
   CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
   INSERT INTO counters (name, value) VALUES ('config_version', 0);
   `,
+  `
+  CREATE TABLE transactions (
+    rseq INTEGER PRIMARY KEY AUTOINCREMENT, -- the order the cloud received them in
+    terminal_id TEXT NOT NULL REFERENCES terminals(id),
+    id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    offline INTEGER NOT NULL,
+    expired INTEGER NOT NULL,
+    card_last4 TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    result_delivered INTEGER NOT NULL DEFAULT 0,
+    deliveries INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (terminal_id, id)
+  );
+  CREATE INDEX transactions_undelivered ON transactions(terminal_id, result_delivered, rseq);
+  `,
 ];
+
+export interface CloudTransactionRow {
+  rseq: number;
+  terminalId: string;
+  id: string;
+  seq: number;
+  amount: number;
+  currency: string;
+  createdAt: string;
+  receivedAt: number;
+  offline: number;
+  expired: number;
+  cardLast4: string | null;
+  status: 'authorised' | 'declined' | 'expired' | 'invalid';
+  reason: string | null;
+  resultDelivered: number;
+  deliveries: number;
+}
+
+const TX_COLUMNS = `rseq, terminal_id AS terminalId, id, seq, amount, currency, created_at AS createdAt,
+  received_at AS receivedAt, offline, expired, card_last4 AS cardLast4, status, reason,
+  result_delivered AS resultDelivered, deliveries`;
 
 export interface TerminalConfigRow {
   terminalId: string;
@@ -162,6 +205,21 @@ export class CloudStore {
         d.prepare(`UPDATE terminals SET last_seen = @now, closed_cleanly = 0, battery_level = @batteryLevel,
         health = @health WHERE id = @id`),
       disconnected: d.prepare('UPDATE terminals SET closed_cleanly = ? WHERE id = ?'),
+      insertTx:
+        d.prepare(`INSERT OR IGNORE INTO transactions (terminal_id, id, seq, amount, currency, created_at,
+        received_at, offline, expired, card_last4, status, reason) VALUES (@terminalId, @id, @seq, @amount, @currency,
+        @createdAt, @receivedAt, @offline, @expired, @cardLast4, @status, @reason)`),
+      txRepeat: d.prepare(
+        'UPDATE transactions SET deliveries = deliveries + 1 WHERE terminal_id = ? AND id = ?',
+      ),
+      getTx: d.prepare(`SELECT ${TX_COLUMNS} FROM transactions WHERE terminal_id = ? AND id = ?`),
+      undelivered:
+        d.prepare(`SELECT ${TX_COLUMNS} FROM transactions WHERE terminal_id = ? AND result_delivered = 0
+        AND status IN ('authorised', 'declined') ORDER BY rseq LIMIT ?`),
+      delivered: d.prepare('UPDATE transactions SET result_delivered = 1 WHERE terminal_id = ? AND id = ?'),
+      listTx:
+        d.prepare(`SELECT ${TX_COLUMNS} FROM transactions WHERE (@terminalId IS NULL OR terminal_id = @terminalId)
+        ORDER BY rseq`),
       template: d.prepare('SELECT template FROM location_configs WHERE location_id = ?'),
       setTemplate: d.prepare(
         'INSERT OR REPLACE INTO location_configs (location_id, template, updated_at) VALUES (?, ?, ?)',
@@ -183,6 +241,37 @@ export class CloudStore {
       appliedOnly: d.prepare(`UPDATE terminal_configs SET applied_version = @appliedVersion, updated_at = @now
         WHERE terminal_id = @terminalId`),
     };
+  }
+
+  /** Stores a forwarded transaction once per (terminal, id); a repeat only counts the delivery. */
+  recordTransaction(
+    row: Omit<CloudTransactionRow, 'rseq' | 'resultDelivered' | 'deliveries'>,
+  ): 'received' | 'duplicate' {
+    const inserted = this.stmt.insertTx.run(row).changes === 1;
+    if (!inserted) this.stmt.txRepeat.run(row.terminalId, row.id);
+    return inserted ? 'received' : 'duplicate';
+  }
+
+  transaction(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+
+  getTransaction(terminalId: string, id: string): CloudTransactionRow | undefined {
+    return this.stmt.getTx.get(terminalId, id) as CloudTransactionRow | undefined;
+  }
+
+  undeliveredResults(terminalId: string, limit: number): CloudTransactionRow[] {
+    return this.stmt.undelivered.all(terminalId, limit) as CloudTransactionRow[];
+  }
+
+  markResultsDelivered(terminalId: string, ids: string[]): void {
+    this.db.transaction(() => {
+      for (const id of ids) this.stmt.delivered.run(terminalId, id);
+    })();
+  }
+
+  listTransactions(terminalId: string | null): CloudTransactionRow[] {
+    return this.stmt.listTx.all({ terminalId }) as CloudTransactionRow[];
   }
 
   getTemplate(locationId: string): string | null {

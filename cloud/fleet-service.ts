@@ -35,6 +35,8 @@ export interface FleetServiceOptions {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Defaults at the bottom of every terminal's config (the cloud's own heartbeat/ping flags included). */
   configDefaults: TerminalConfig;
+  /** The cloud's data public key (PEM), handed to terminals at enrollment to seal card data to. */
+  dataPublicKey: string;
   /** Told which terminals' desired config changed, to push it to those connected. */
   onConfigChanged(terminalIds: string[]): void;
 }
@@ -249,6 +251,7 @@ export class FleetService {
       certificate: issued.certificatePem,
       fleetCa: this.o.ca.certificatePem,
       cloudUrl: this.o.cloudUrl(),
+      dataPublicKey: this.o.dataPublicKey,
     };
   }
 

@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
@@ -12,6 +13,7 @@ import { CloudStore } from './cloud-store.js';
 import { FleetCa, newPrivateKeyPem } from './fleet-ca.js';
 import { FleetService, newAdminToken } from './fleet-service.js';
 import { createRestHandler } from './rest-api.js';
+import { TransactionLedger } from './transaction-ledger.js';
 
 /** Every tunable of the reference cloud, with its default, in one visible place. */
 export const CLOUD_DEFAULTS = {
@@ -54,6 +56,7 @@ async function loadOrCreateIdentity(dir: string, hosts: string[], now: Date) {
     caCert: join(dir, 'ca.crt'),
     caKey: join(dir, 'ca.key'),
     serverKey: join(dir, 'server.key'),
+    dataKey: join(dir, 'data.key'),
     adminToken: join(dir, 'admin-token'),
   };
   let ca: FleetCa;
@@ -67,12 +70,25 @@ async function loadOrCreateIdentity(dir: string, hosts: string[], now: Date) {
   }
   if (!existsSync(files.serverKey))
     await writeFileAtomic(files.serverKey, await newPrivateKeyPem(2048), 0o600);
+  // The data key: terminals seal card data to its public half; only the cloud can open it.
+  if (!existsSync(files.dataKey)) await writeFileAtomic(files.dataKey, await newPrivateKeyPem(2048), 0o600);
+  const dataPrivateKey = await readFile(files.dataKey, 'utf8');
+  const dataPublicKey = createPublicKey(dataPrivateKey).export({ type: 'spki', format: 'pem' }).toString();
   if (!existsSync(files.adminToken)) await writeFileAtomic(files.adminToken, `${newAdminToken()}\n`, 0o600);
   const serverKey = await readFile(files.serverKey, 'utf8');
   // Re-issued at every start: it follows --host and never expires under a long-running fleet.
   const serverCert = ca.issueServerCertificate(serverKey, hosts, now);
   const adminToken = (await readFile(files.adminToken, 'utf8')).trim();
-  return { ca, serverKey, serverCert, adminToken, caFile: files.caCert, adminTokenFile: files.adminToken };
+  return {
+    ca,
+    serverKey,
+    serverCert,
+    adminToken,
+    dataPrivateKey,
+    dataPublicKey,
+    caFile: files.caCert,
+    adminTokenFile: files.adminToken,
+  };
 }
 
 /** The composition root of `posagent-cloud serve`: builds every part, wires them, listens. */
@@ -90,12 +106,14 @@ export async function startCloud(
   const configDefaults = mergePatch(DEFAULT_CONFIG, {
     agent: { heartbeatIntervalSec: options.heartbeatIntervalSec, pingIntervalSec: options.pingIntervalSec },
   }) as TerminalConfig;
+  const ledger = new TransactionLedger({ store, dataPrivateKey: id.dataPrivateKey, now, log });
   const gateway: AgentGateway = new AgentGateway({
     store,
     now,
     heartbeatIntervalSec: options.heartbeatIntervalSec,
     pingIntervalSec: options.pingIntervalSec,
     desiredConfig: (t) => fleet.desiredConfig(t),
+    transactions: ledger,
     onConfigApplied: (t, ack) => fleet.recordConfigAck(t, ack),
     log,
   });
@@ -112,6 +130,7 @@ export async function startCloud(
     isConnected: (t) => gateway.isConnected(t),
     enrollAttempts: { maxFailures: options.enrollMaxFailures, windowMs: options.enrollWindowSec * 1000 },
     configDefaults,
+    dataPublicKey: id.dataPublicKey,
     onConfigChanged: (ids) => {
       for (const id of ids) gateway.pushConfig(id);
     },
@@ -126,7 +145,13 @@ export async function startCloud(
       // REST clients come without a certificate; the gateway checks `authorized` itself.
       rejectUnauthorized: false,
     },
-    createRestHandler({ fleet, adminToken: id.adminToken, connectedIds: () => gateway.connectedIds(), log }),
+    createRestHandler({
+      fleet,
+      ledger,
+      adminToken: id.adminToken,
+      connectedIds: () => gateway.connectedIds(),
+      log,
+    }),
   );
   gateway.attach(server);
   await new Promise<void>((resolve, reject) => {

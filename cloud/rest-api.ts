@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ENROLL_PATH } from '../protocol/version.js';
 import type { FleetService } from './fleet-service.js';
 import { ApiError, readJsonBody, sendError, sendJson } from './http-json.js';
+import type { TransactionLedger } from './transaction-ledger.js';
 
 /**
  * The fleet REST API (VINR-shaped) and the agent-facing enrollment endpoint, on the same HTTPS port
@@ -10,6 +11,7 @@ import { ApiError, readJsonBody, sendError, sendJson } from './http-json.js';
  */
 export interface RestApiOptions {
   fleet: FleetService;
+  ledger: TransactionLedger;
   adminToken: string;
   connectedIds(): Iterable<string>;
   log: { error(obj: object, msg: string): void };
@@ -89,6 +91,12 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       pattern: /^\/v1\/terminals\/([^/]+)$/,
       admin: true,
       handle: (c) => o.fleet.getTerminal(c.params[0]!),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/transactions$/,
+      admin: true,
+      handle: (c) => o.ledger.list(c.query),
     },
     {
       method: 'POST',

@@ -76,6 +76,7 @@ export async function enrollWithCode(e: CodeEnrollment): Promise<Identity> {
     keyPem,
     certificatePem: res.certificate,
     fleetCaPem: res.fleetCa,
+    dataPublicKeyPem: res.dataPublicKey,
     meta: {
       terminalId: res.terminalId,
       locationId: res.locationId,

@@ -25,6 +25,8 @@ export interface IdentityPaths {
   keyFile: string;
   certFile: string;
   caFile: string;
+  /** The cloud's data public key: card data is sealed to it before it is stored. */
+  dataKeyFile: string;
   metaFile: string;
 }
 
@@ -37,6 +39,7 @@ export function identityPaths(stateDir: string): IdentityPaths {
     keyFile: join(keysDir, 'client.key'),
     certFile: join(certsDir, 'client.crt'),
     caFile: join(certsDir, 'fleet-ca.crt'),
+    dataKeyFile: join(certsDir, 'cloud-data.pub'),
     metaFile: join(stateDir, 'identity.json'),
   };
 }
@@ -63,6 +66,7 @@ export interface NewIdentity {
   keyPem: string;
   certificatePem: string;
   fleetCaPem: string;
+  dataPublicKeyPem: string;
 }
 
 /** Installs a full identity. Each file atomically; identity.json last, so a crash leaves "not enrolled" or complete. */
@@ -74,6 +78,7 @@ export async function installIdentity(stateDir: string, id: NewIdentity): Promis
   await writeFileAtomic(paths.keyFile, id.keyPem, 0o600);
   await writeFileAtomic(paths.certFile, id.certificatePem, 0o644);
   await writeFileAtomic(paths.caFile, id.fleetCaPem, 0o644);
+  await writeFileAtomic(paths.dataKeyFile, id.dataPublicKeyPem, 0o644);
   await writeFileAtomic(paths.metaFile, `${JSON.stringify(id.meta, null, 2)}\n`, 0o644);
   return { ...id.meta, paths };
 }

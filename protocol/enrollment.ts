@@ -22,6 +22,9 @@ export const EnrollResponse = Type.Object(
     certificate: Type.String({ description: 'client certificate, PEM' }),
     fleetCa: Type.String({ description: 'fleet CA certificate the agent pins, PEM' }),
     cloudUrl: Type.String({ description: 'https base URL of the cloud' }),
+    dataPublicKey: Type.String({
+      description: "the cloud's data public key (PEM): card data is sealed to it",
+    }),
   },
   { additionalProperties: false },
 );

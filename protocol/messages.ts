@@ -1,15 +1,13 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { IsoTime } from './formats.js';
+import { ForwardedTransaction, MAX_FORWARD_BATCH } from './transactions.js';
+
+export { IsoTime };
 
 /**
  * Every RPC action on the agent link: its direction and the schemas of its request and response.
  * docs/protocol.md publishes these schemas; both sides validate every payload against them.
  */
-/** ISO 8601 UTC timestamp as `Date.prototype.toISOString()` writes it. */
-export const IsoTime = Type.String({
-  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,6})?Z$',
-  maxLength: 40,
-  description: 'ISO 8601 UTC timestamp',
-});
 const Count = Type.Integer({ minimum: 0 });
 const Bytes = Type.Integer({ minimum: 0 });
 const Id = Type.String({ minLength: 1, maxLength: 64 });
@@ -93,6 +91,45 @@ export const ConfigAppliedRequest = Type.Object(
 );
 export const ConfigAppliedResponse = Type.Object({}, { additionalProperties: false });
 
+export const TransactionsForwardRequest = Type.Object(
+  { items: Type.Array(ForwardedTransaction, { minItems: 1, maxItems: MAX_FORWARD_BATCH }) },
+  { additionalProperties: false },
+);
+export const TransactionsForwardResponse = Type.Object(
+  {
+    results: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          /** received: stored now; duplicate: the cloud already had it (same answer as the first time); invalid: refused, never retried blindly. */
+          status: Type.Union([Type.Literal('received'), Type.Literal('duplicate'), Type.Literal('invalid')]),
+          reason: Type.Optional(Type.String({ maxLength: 500 })),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: MAX_FORWARD_BATCH },
+    ),
+  },
+  { additionalProperties: false },
+);
+export const TransactionResultRequest = Type.Object(
+  {
+    results: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          status: Type.Union([Type.Literal('authorised'), Type.Literal('declined')]),
+          reason: Type.Optional(Type.String({ maxLength: 500 })),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: MAX_FORWARD_BATCH },
+    ),
+  },
+  { additionalProperties: false },
+);
+export const TransactionResultResponse = Type.Object({}, { additionalProperties: false });
+
 export type Direction = 'agentToCloud' | 'cloudToAgent';
 interface ActionSpec {
   direction: Direction;
@@ -109,6 +146,16 @@ export const Actions = {
     response: ConfigAppliedResponse,
   },
   ApplyConfig: { direction: 'cloudToAgent', request: ApplyConfigRequest, response: ApplyConfigResponse },
+  TransactionsForward: {
+    direction: 'agentToCloud',
+    request: TransactionsForwardRequest,
+    response: TransactionsForwardResponse,
+  },
+  TransactionResult: {
+    direction: 'cloudToAgent',
+    request: TransactionResultRequest,
+    response: TransactionResultResponse,
+  },
 } as const satisfies Record<string, ActionSpec>;
 
 export type ActionName = keyof typeof Actions;
@@ -124,3 +171,6 @@ export type HelloAck = Static<typeof HelloResponse>;
 export type Heartbeat = Static<typeof HeartbeatRequest>;
 export type ApplyConfig = Static<typeof ApplyConfigRequest>;
 export type ConfigApplied = Static<typeof ConfigAppliedRequest>;
+export type TransactionsForward = Static<typeof TransactionsForwardRequest>;
+export type TransactionsForwardResult = Static<typeof TransactionsForwardResponse>;
+export type TransactionResult = Static<typeof TransactionResultRequest>;

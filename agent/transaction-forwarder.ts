@@ -1,0 +1,97 @@
+import type { TransactionResult } from '../protocol/messages.js';
+import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
+import type { ForwardedTransaction } from '../protocol/transactions.js';
+import { MAX_FORWARD_BATCH } from '../protocol/transactions.js';
+import type { OnlineLink } from './cloud-link.js';
+import type { EventBus } from './event-bus.js';
+import { toRecord } from './transaction-queue.js';
+import type { TransactionRow, TransactionStore } from './transaction-store.js';
+
+/**
+ * Forwards the queue in `seq` order, one batch in flight, after `Hello`. A batch is marked
+ * `sending` before it goes; answers are applied per item; a link that drops mid-batch leaves
+ * the rows `sending` and they go again on the next link — the cloud stores by (terminal, id), so
+ * a resend is answered `duplicate`, never stored twice.
+ */
+export interface ForwarderOptions {
+  store: TransactionStore;
+  events: EventBus;
+  now(): number;
+  log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+function toWire(r: TransactionRow): ForwardedTransaction {
+  return {
+    id: r.id,
+    seq: r.seq,
+    amount: r.amount,
+    currency: r.currency,
+    createdAt: r.createdAt,
+    offline: r.offline === 1,
+    expired: r.state === 'expired',
+    card: r.sealedCard ? (JSON.parse(r.sealedCard) as ForwardedTransaction['card']) : null,
+  };
+}
+
+export class TransactionForwarder {
+  private wakeUp: (() => void) | undefined;
+
+  constructor(private readonly o: ForwarderOptions) {}
+
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  async runWhileOnline(link: OnlineLink): Promise<void> {
+    while (!link.signal.aborted) {
+      const rows = this.o.store.toForward(MAX_FORWARD_BATCH);
+      if (rows.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wakeUp = resolve;
+          link.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        this.wakeUp = undefined;
+        continue;
+      }
+      const iso = () => new Date(this.o.now()).toISOString();
+      this.o.store.markSending(
+        rows.filter((r) => r.state === 'stored').map((r) => r.id),
+        iso(),
+      );
+      let answer: Awaited<ReturnType<typeof link.session.call<'TransactionsForward'>>>;
+      try {
+        answer = await link.session.call('TransactionsForward', { items: rows.map(toWire) });
+      } catch (err) {
+        const code = err instanceof RpcError ? err.code : RpcErrorCode.InternalError;
+        if (code !== RpcErrorCode.Disconnected) {
+          this.o.log.warn(
+            { code, err: (err as Error).message, batch: rows.length },
+            'transactions not forwarded; retrying on the next link',
+          );
+        }
+        return; // rows stay sending/stored; the next link sends them again
+      }
+      const changed = this.o.store.applyForwardResults(answer.results, iso());
+      for (const r of answer.results.filter((x) => x.status === 'invalid')) {
+        this.o.log.error(
+          { id: r.id, reason: r.reason },
+          'the cloud refused a transaction as invalid; kept as failed',
+        );
+      }
+      this.publish(changed);
+    }
+  }
+
+  /** `TransactionResult` from the cloud: authorised or declined. Idempotent. */
+  applyResults(req: TransactionResult): Record<string, never> {
+    this.publish(this.o.store.applyDecisions(req.results, new Date(this.o.now()).toISOString()));
+    return {};
+  }
+
+  private publish(ids: string[]): void {
+    for (const id of ids) {
+      const row = this.o.store.get(id);
+      if (row) this.o.events.publish('transaction', toRecord(row));
+    }
+  }
+}

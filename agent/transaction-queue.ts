@@ -1,0 +1,171 @@
+import { createHmac } from 'node:crypto';
+import { type SealedCard, sealCard } from '../protocol/card-envelope.js';
+import type { TerminalConfig } from '../protocol/config-schema.js';
+import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
+import { TransactionInput, type TransactionState } from '../protocol/transactions.js';
+import type { EventBus } from './event-bus.js';
+import { LocalApiError as QueueError } from './local-api.js';
+import type { TransactionRow, TransactionStore } from './transaction-store.js';
+
+/**
+ * Intake of the POS app's transactions: validate, answer a repeat with the first answer, refuse
+ * what the offline limits do not allow, seal card data, and commit (synchronous=FULL) before
+ * answering. Refusals change nothing stored.
+ */
+export { QueueError };
+
+export interface TransactionRecord {
+  id: string;
+  amount: number;
+  currency: string;
+  state: TransactionState;
+  seq: number;
+  createdAt: string;
+  updatedAt: string;
+  offline: boolean;
+  reason?: string;
+  card?: { sealed: true };
+}
+
+export interface QueueOptions {
+  store: TransactionStore;
+  events: EventBus;
+  now(): number;
+  online(): boolean;
+  offlineMode(): TerminalConfig['offlineMode'];
+  locked(): boolean;
+  /** The cloud's data public key (PEM), or null if this identity has none. */
+  dataPublicKey: string | null;
+  /** Keys the idempotency hash, so no card number can be recovered from it. */
+  hashKey: Buffer;
+  /** Told when there is something new to forward. */
+  onStored(): void;
+}
+
+const inputValidator = compileValidator(TransactionInput);
+
+export function toRecord(r: TransactionRow): TransactionRecord {
+  return {
+    id: r.id,
+    amount: r.amount,
+    currency: r.currency,
+    state: r.state,
+    seq: r.seq,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    offline: r.offline === 1,
+    ...(r.reason ? { reason: r.reason } : {}),
+    ...(r.sealedCard ? { card: { sealed: true as const } } : {}),
+  };
+}
+
+function isStorageFull(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE';
+}
+
+export class TransactionQueue {
+  constructor(private readonly o: QueueOptions) {}
+
+  /** `201` with the new record, `200` with the current one for a repeat; throws QueueError otherwise. */
+  submit(body: unknown): { status: 200 | 201; record: TransactionRecord } {
+    const check = inputValidator.check(body);
+    if (!check.ok)
+      throw new QueueError(
+        422,
+        'invalid_transaction',
+        `invalid transaction: ${describeIssues(check.issues)}`,
+      );
+    const tx = check.value;
+    const bodyHash = createHmac('sha256', this.o.hashKey)
+      .update(JSON.stringify([tx.id, tx.amount, tx.currency, tx.createdAt ?? null, tx.card ?? null]))
+      .digest('hex');
+    const existing = this.o.store.get(tx.id);
+    if (existing) {
+      if (existing.bodyHash !== bodyHash) {
+        throw new QueueError(
+          409,
+          'idempotency_conflict',
+          `transaction ${tx.id} was already submitted with a different body`,
+        );
+      }
+      return { status: 200, record: toRecord(existing) };
+    }
+    if (this.o.locked())
+      throw new QueueError(
+        423,
+        'terminal_locked',
+        'this terminal is locked by its fleet operator; no new transactions',
+      );
+    const online = this.o.online();
+    if (!online) this.checkOfflineLimits(tx.amount, tx.currency);
+    let sealed: SealedCard | null = null;
+    if (tx.card) {
+      if (!this.o.dataPublicKey) {
+        throw new QueueError(
+          422,
+          'card_unsupported',
+          'this terminal has no cloud data key to seal card data to; re-enroll it',
+        );
+      }
+      sealed = sealCard(tx.card, this.o.dataPublicKey);
+    }
+    const now = new Date(this.o.now()).toISOString();
+    let seq: number;
+    try {
+      seq = this.o.store.insert({
+        id: tx.id,
+        amount: tx.amount,
+        currency: tx.currency,
+        createdAt: tx.createdAt ?? now,
+        storedAt: now,
+        offline: !online,
+        bodyHash,
+        sealedCard: sealed,
+      });
+    } catch (err) {
+      if (isStorageFull(err))
+        throw new QueueError(
+          507,
+          'storage_full',
+          'the transaction store is full; nothing already stored was touched',
+        );
+      throw err;
+    }
+    const record = toRecord(this.o.store.get(tx.id)!);
+    this.o.events.publish('transaction', record);
+    this.o.onStored();
+    return { status: 201, record: { ...record, seq } };
+  }
+
+  private checkOfflineLimits(amount: number, currency: string): void {
+    const m = this.o.offlineMode();
+    const refuse = (message: string) => new QueueError(409, 'offline_limit_exceeded', message);
+    if (!m.enabled) {
+      throw new QueueError(
+        409,
+        'offline_disabled',
+        'the cloud is out of reach and offline mode is off for this terminal',
+      );
+    }
+    if (amount > m.maxAmount)
+      throw refuse(`amount ${amount} is over the offline limit per transaction (maxAmount ${m.maxAmount})`);
+    const usage = this.o.store.offlineUsage(currency);
+    if (usage.count >= m.maxQueue)
+      throw refuse(
+        `${usage.count} offline transactions are waiting: the offline queue is full (maxQueue ${m.maxQueue})`,
+      );
+    const cap = m.maxTotal[currency];
+    if (cap !== undefined && usage.total + amount > cap) {
+      throw refuse(
+        `offline total for ${currency} would be ${usage.total + amount}, over the limit (maxTotal ${currency} ${cap})`,
+      );
+    }
+  }
+
+  get(id: string): TransactionRecord {
+    const row = this.o.store.get(id);
+    if (!row) throw new QueueError(404, 'not_found', `no transaction ${id}`);
+    return toRecord(row);
+  }
+}

@@ -1,0 +1,109 @@
+import { openStoreReadOnly } from '../agent/agent-store.js';
+import { DaemonUnavailableError, localApiRequest } from '../agent/local-api-client.js';
+import { resolvePaths } from '../agent/settings.js';
+import { listTransactions } from '../agent/transaction-list.js';
+import { type TransactionRecord, toRecord } from '../agent/transaction-queue.js';
+import { CommandError, ExitCode, type Output } from './output.js';
+
+type ListDoc = ReturnType<typeof listTransactions>;
+
+/** `posagent queue [list | show ID | flush]`: through the daemon, or the store read-only when it is down. */
+export async function queueCommand(
+  action: string,
+  id: string | undefined,
+  opts: { stateDir?: string; runtimeDir?: string; state?: string; limit: string },
+  out: Output,
+): Promise<number> {
+  const paths = resolvePaths(opts, process.env);
+  const viaDaemon = async <T>(method: string, path: string): Promise<{ status: number; body: T } | null> => {
+    try {
+      return await localApiRequest<T>(paths.socketPath, method, path);
+    } catch (err) {
+      if (err instanceof DaemonUnavailableError) return null;
+      throw err;
+    }
+  };
+  const fail = (body: unknown, status: number): never => {
+    const e = (body as { error?: { code: string; message: string } }).error;
+    throw new CommandError(
+      e?.code ?? 'failed',
+      e?.message ?? `the daemon answered ${status}`,
+      status === 404 ? ExitCode.failed : ExitCode.failed,
+    );
+  };
+
+  if (action === 'flush') {
+    const r = await viaDaemon<{ link: string; queue: { stored: number } }>('POST', '/v1/queue/flush');
+    if (!r)
+      throw new CommandError(
+        'daemon_not_running',
+        'the daemon is not running: nothing can be forwarded now',
+        ExitCode.daemonNotRunning,
+      );
+    if (r.status !== 200) fail(r.body, r.status);
+    out.result(
+      r.body,
+      () =>
+        `Forwarding now (link ${r.body.link}); ${r.body.queue.stored} transaction(s) not yet with the cloud.`,
+    );
+    return ExitCode.ok;
+  }
+
+  const reader = () => {
+    const s = openStoreReadOnly(paths.dbFile);
+    if (!s?.transactions)
+      throw new CommandError('no_store', `no transaction store in ${paths.stateDir} yet`, ExitCode.failed);
+    return s;
+  };
+
+  if (action === 'show') {
+    if (!id) throw new CommandError('usage', 'queue show needs a transaction id', ExitCode.usage);
+    let record: TransactionRecord;
+    const r = await viaDaemon<TransactionRecord>('GET', `/v1/transactions/${encodeURIComponent(id)}`);
+    if (r) {
+      if (r.status !== 200) fail(r.body, r.status);
+      record = r.body;
+    } else {
+      const s = reader();
+      const row = s.transactions!.get(id);
+      s.close();
+      if (!row) throw new CommandError('not_found', `no transaction ${id}`, ExitCode.failed);
+      record = toRecord(row);
+    }
+    out.result(record, () =>
+      Object.entries(record)
+        .map(([k, v]) => `${k.padEnd(10)} ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+        .join('\n'),
+    );
+    return ExitCode.ok;
+  }
+
+  if (action !== 'list')
+    throw new CommandError('usage', `unknown queue action "${action}" (list, show, flush)`, ExitCode.usage);
+  const query = new URLSearchParams({ limit: opts.limit, ...(opts.state ? { state: opts.state } : {}) });
+  let doc: ListDoc;
+  const r = await viaDaemon<ListDoc>('GET', `/v1/transactions?${query}`);
+  if (r) {
+    if (r.status !== 200) fail(r.body, r.status);
+    doc = r.body;
+  } else {
+    const s = reader();
+    try {
+      doc = listTransactions(s.transactions!, query);
+    } catch (err) {
+      throw new CommandError('usage', (err as Error).message, ExitCode.usage);
+    } finally {
+      s.close();
+    }
+  }
+  out.result(doc, () =>
+    [
+      `${doc.queue.stored} not yet with the cloud${doc.queue.oldestAt ? `, oldest stored ${doc.queue.oldestAt}` : ''}.`,
+      ...doc.data.map(
+        (t) =>
+          `${String(t.seq).padStart(6)}  ${t.id}  ${String(t.amount).padStart(9)} ${t.currency}  ${t.state.padEnd(10)} ${t.offline ? 'offline' : ''}`,
+      ),
+    ].join('\n'),
+  );
+  return ExitCode.ok;
+}
