@@ -60,6 +60,10 @@ const MIGRATIONS = [
     reported INTEGER NOT NULL DEFAULT 0    -- an expired transaction the cloud was told about
   );
   CREATE INDEX transactions_state ON transactions(state, seq);
+  -- What the cloud does not have yet, in forwarding order. The WHERE is the exact predicate of
+  -- the forwarding and summary queries, so SQLite walks this small index instead of the table.
+  CREATE INDEX transactions_unsent ON transactions(seq)
+    WHERE state IN ('stored', 'sending') OR (state = 'expired' AND reported = 0);
   CREATE TABLE device_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
   `,
 ];

@@ -89,6 +89,7 @@ export class TransactionForwarder {
   }
 
   private publish(ids: string[]): void {
+    if (this.o.events.size === 0) return; // nobody listening: no reads for nothing
     for (const id of ids) {
       const row = this.o.store.get(id);
       if (row) this.o.events.publish('transaction', toRecord(row));

@@ -4,6 +4,7 @@ import type {
   TransactionsForward,
   TransactionsForwardResult,
 } from '../protocol/messages.js';
+import { MAX_FORWARD_BATCH } from '../protocol/transactions.js';
 import type { CloudStore, CloudTransactionRow } from './cloud-store.js';
 import { ApiError } from './http-json.js';
 
@@ -95,7 +96,7 @@ export class TransactionLedger {
   }
 
   /** Decisions not yet delivered to the terminal, oldest first. */
-  pendingResults(terminalId: string, limit = 100): TransactionResult['results'] {
+  pendingResults(terminalId: string, limit = MAX_FORWARD_BATCH): TransactionResult['results'] {
     return this.o.store.undeliveredResults(terminalId, limit).map((r) => ({
       id: r.id,
       status: r.status as 'authorised' | 'declined',

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { localApiRequest } from '../agent/local-api-client.js';
 import {
   agentDirs,
   type Cloud,
@@ -119,6 +121,84 @@ async function main(): Promise<void> {
       },
     );
     say(`An invalid push is refused with the field path: ${bad.status} ${bad.body.error.message}`);
+
+    step(
+      'A sale online: the POS app hands a transaction to the agent (POST /v1/transactions on the Unix socket)',
+    );
+    const socket = `${dirs.runtimeDir}/api.sock`;
+    const sale = {
+      id: randomUUID(),
+      amount: 1250,
+      currency: 'EUR',
+      card: { pan: '4111111111111111', expiry: '12/29' },
+    };
+    const stored = await localApiRequest<{ state: string; seq: number }>(
+      socket,
+      'POST',
+      '/v1/transactions',
+      sale,
+    );
+    say(
+      `${stored.status} ${JSON.stringify(stored.body)} — answered only after the row was committed (synchronous=FULL).`,
+    );
+    say("The card was sealed to the cloud's data key before it was stored; the agent cannot read it back.");
+    const decided = await waitFor(async () => {
+      const r = await localApiRequest<{ state: string }>(socket, 'GET', `/v1/transactions/${sale.id}`);
+      return r.body.state === 'authorised' ? r.body : undefined;
+    }, 'authorised');
+    say(`Forwarded, then the cloud's decision came back: ${decided.state}.`);
+
+    step('The cloud goes away (killed): two offline sales, one refused by the offline limits');
+    cloud.proc.child.kill('SIGKILL');
+    await cloud.proc.exited;
+    await waitFor(
+      async () =>
+        (await cli(['status', '--json', ...dirs.flags])).json<{ link: { state: string } }>().link.state !==
+        'online',
+      'offline',
+    );
+    const offlineSale = { id: randomUUID(), amount: 800, currency: 'EUR' };
+    const r1 = await localApiRequest<{ state: string; offline: boolean }>(
+      socket,
+      'POST',
+      '/v1/transactions',
+      offlineSale,
+    );
+    say(
+      `800 EUR → ${r1.status} ${r1.body.state}, offline: ${r1.body.offline} (offline mode is on in the location template, maxAmount 5000).`,
+    );
+    const r2 = await localApiRequest<{ error: { code: string; message: string } }>(
+      socket,
+      'POST',
+      '/v1/transactions',
+      { id: randomUUID(), amount: 6000, currency: 'EUR' },
+    );
+    say(`6000 EUR → ${r2.status} ${r2.body.error.code}: ${r2.body.error.message}`);
+    say((await cli(['queue', ...dirs.flags])).stdout.trimEnd());
+
+    step('The cloud comes back: the queue is forwarded in order, exactly once, and decided');
+    cloud = await restartCloud(cloud);
+    await cli(['queue', 'flush', ...dirs.flags]);
+    say('posagent queue flush: reconnect now instead of waiting out the backoff.');
+    await waitFor(
+      async () =>
+        (await localApiRequest<{ state: string }>(socket, 'GET', `/v1/transactions/${offlineSale.id}`)).body
+          .state === 'authorised',
+      'offline sale authorised',
+    );
+    const ledger = await cloud.api<{
+      data: { id: string; amount: number; status: string; offline: boolean; card: unknown }[];
+    }>('GET', `/v1/transactions?terminalId=${enrolled.terminalId}`);
+    say('GET /v1/transactions?terminalId=… in the cloud (it keeps only the last four digits of a card):');
+    show(
+      ledger.body.data.map(({ id, amount, status, offline, card }) => ({
+        id,
+        amount,
+        status,
+        offline,
+        card,
+      })),
+    );
 
     step('Restart the cloud; the agent comes back by itself');
     await cloud.stop();

@@ -55,4 +55,5 @@ export const ForwardedTransaction = Type.Object(
 );
 export type ForwardedTransaction = Static<typeof ForwardedTransaction>;
 
-export const MAX_FORWARD_BATCH = 100;
+/** Items per TransactionsForward (and TransactionResult): ~400 KB with sealed cards, under the 1 MB frame cap. */
+export const MAX_FORWARD_BATCH = 500;

@@ -16,7 +16,7 @@ describe('bench --quick', () => {
       rows: { ours: number; reference: number }[];
     };
     expect(results.quick).toBe(true);
-    expect(results.rows).toHaveLength(4);
+    expect(results.rows).toHaveLength(7);
     for (const r of results.rows) {
       expect(r.ours).toBeGreaterThan(0);
       expect(r.reference).toBeGreaterThan(0);
