@@ -1,0 +1,55 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCrashLoop } from '../demo/crash-loop.js';
+import { cli, enrollAgent, ROOT, startAgent, startCloud } from '../demo/local-fleet.js';
+import { waitFor } from '../demo/wait-for.js';
+
+/**
+ * `npm run soak -- --cycles N`: the crash loop of the e2e test, longer. A POS-app client submits
+ * through the local API while the agent is SIGKILLed at random points and the cloud drains.
+ * Prints cycles, submitted, acknowledged, lost, duplicated; writes bench/soak-results.json.
+ */
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const cycles = arg('--cycles', 1000);
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const cloud = await startCloud(['--heartbeat-interval', '30']);
+  try {
+    const a = await enrollAgent(cloud);
+    const first = startAgent(a.dirs);
+    await waitFor(async () => (await cli(['status', '--json', ...a.dirs.flags])).json<{ link: { state: string } }>().link.state === 'online', 'online');
+    await cloud.api('POST', `/v1/terminals/${a.terminalId}/configure`, { offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 1_000_000 } });
+    await waitFor(async () => (await cloud.api<{ status: string }>('GET', `/v1/terminals/${a.terminalId}/config`)).body.status === 'applied', 'offline mode on');
+    first.child.kill('SIGTERM');
+    await first.exited;
+    const report = await runCrashLoop(cloud, a.terminalId, a.dirs, cycles, Math.random, (i) => {
+      if ((i + 1) % 100 === 0) process.stderr.write(`  ${i + 1} / ${cycles} cycles\n`);
+    });
+    const summary = {
+      at: new Date().toISOString(),
+      seconds: Math.round((Date.now() - started) / 1000),
+      cycles: report.cycles,
+      submitted: report.submitted,
+      acknowledged: report.acknowledged,
+      inCloud: report.inCloud,
+      lost: report.lost.length,
+      duplicated: report.duplicated.length,
+      outOfOrder: report.outOfOrder,
+      redeliveriesAbsorbed: report.redeliveries,
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    writeFileSync(join(ROOT, 'bench/soak-results.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    if (summary.lost || summary.duplicated || summary.outOfOrder) process.exitCode = 1;
+  } finally {
+    await cloud.stop();
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`soak failed: ${err.stack}\n`);
+  process.exit(1);
+});
