@@ -98,6 +98,8 @@ const LINK_COLUMNS = `state, since, reason, last_heartbeat_at AS lastHeartbeatAt
 export interface AgentStoreReader {
   linkStatus(): StoredLinkStatus;
   appliedConfig(): AppliedConfig | null;
+  /** Messages written for the cloud and not yet answered by it (config acks…). */
+  outboxDepth(): number;
   /** Read methods only: the connection is read-only. Null before the transactions migration. */
   readonly transactions: Pick<TransactionStore, 'get' | 'list' | 'summary'> | null;
   close(): void;
@@ -205,6 +207,10 @@ export class AgentStore implements AgentStoreReader {
     }));
   }
 
+  outboxDepth(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+  }
+
   delivered(seq: number): void {
     this.stmt.dequeue.run(seq);
   }
@@ -258,6 +264,8 @@ export function openStoreReadOnly(file: string): AgentStoreReader | null {
     appliedConfig: () =>
       readApplied(applied?.get() as { version: number; config: string; appliedAt: string } | undefined),
     transactions: version >= 3 ? new TransactionStore(db) : null,
+    outboxDepth: () =>
+      version >= 2 ? (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n : 0,
     close: () => db.close(),
   };
 }

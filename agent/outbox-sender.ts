@@ -1,6 +1,7 @@
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import type { AgentStore } from './agent-store.js';
 import type { OnlineLink } from './cloud-link.js';
+import { WakeSignal } from './wake-signal.js';
 
 /**
  * Sends what the agent must tell the cloud (config acks now; action status later) from the
@@ -8,7 +9,7 @@ import type { OnlineLink } from './cloud-link.js';
  * answered it; a link that drops mid-way leaves it for the next link, so a crash loses nothing.
  */
 export class OutboxSender {
-  private wakeUp: (() => void) | undefined;
+  private readonly pending = new WakeSignal();
 
   constructor(
     private readonly store: AgentStore,
@@ -17,18 +18,14 @@ export class OutboxSender {
 
   /** Something new was written to the outbox. */
   wake(): void {
-    this.wakeUp?.();
+    this.pending.wake();
   }
 
   async runWhileOnline(link: OnlineLink): Promise<void> {
     while (!link.signal.aborted) {
       const items = this.store.outbox(50);
       if (items.length === 0) {
-        await new Promise<void>((resolve) => {
-          this.wakeUp = resolve;
-          link.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-        this.wakeUp = undefined;
+        await this.pending.wait(link.signal);
         continue;
       }
       for (const item of items) {

@@ -6,6 +6,7 @@ import type { OnlineLink } from './cloud-link.js';
 import type { EventBus } from './event-bus.js';
 import { toRecord } from './transaction-queue.js';
 import type { TransactionRow, TransactionStore } from './transaction-store.js';
+import { WakeSignal } from './wake-signal.js';
 
 /**
  * Forwards the queue in `seq` order, one batch in flight, after `Hello`. A batch is marked
@@ -34,23 +35,19 @@ function toWire(r: TransactionRow): ForwardedTransaction {
 }
 
 export class TransactionForwarder {
-  private wakeUp: (() => void) | undefined;
+  private readonly pending = new WakeSignal();
 
   constructor(private readonly o: ForwarderOptions) {}
 
   wake(): void {
-    this.wakeUp?.();
+    this.pending.wake();
   }
 
   async runWhileOnline(link: OnlineLink): Promise<void> {
     while (!link.signal.aborted) {
       const rows = this.o.store.toForward(MAX_FORWARD_BATCH);
       if (rows.length === 0) {
-        await new Promise<void>((resolve) => {
-          this.wakeUp = resolve;
-          link.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-        this.wakeUp = undefined;
+        await this.pending.wait(link.signal);
         continue;
       }
       const iso = () => new Date(this.o.now()).toISOString();

@@ -1,8 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCrashLoop } from '../demo/crash-loop.js';
-import { cli, enrollAgent, ROOT, startAgent, startCloud } from '../demo/local-fleet.js';
-import { waitFor } from '../demo/wait-for.js';
+import {
+  configureAndWait,
+  enrollAgent,
+  ROOT,
+  startAgent,
+  startCloud,
+  waitForLink,
+} from '../demo/local-fleet.js';
 
 /**
  * `npm run soak -- --cycles N`: the crash loop of the e2e test, longer. A POS-app client submits
@@ -21,9 +27,10 @@ async function main(): Promise<void> {
   try {
     const a = await enrollAgent(cloud);
     const first = startAgent(a.dirs);
-    await waitFor(async () => (await cli(['status', '--json', ...a.dirs.flags])).json<{ link: { state: string } }>().link.state === 'online', 'online');
-    await cloud.api('POST', `/v1/terminals/${a.terminalId}/configure`, { offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 1_000_000 } });
-    await waitFor(async () => (await cloud.api<{ status: string }>('GET', `/v1/terminals/${a.terminalId}/config`)).body.status === 'applied', 'offline mode on');
+    await waitForLink(a.dirs);
+    await configureAndWait(cloud, a.terminalId, {
+      offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 1_000_000 },
+    });
     first.child.kill('SIGTERM');
     await first.exited;
     const report = await runCrashLoop(cloud, a.terminalId, a.dirs, cycles, Math.random, (i) => {

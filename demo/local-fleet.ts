@@ -253,6 +253,38 @@ export function startAgent(
   );
 }
 
+/** Waits until `posagent status --json` shows a link state that satisfies `ok` (default: online). */
+export function waitForLink(
+  dirs: AgentDirs,
+  ok: (state: string) => boolean = (s) => s === 'online',
+  timeoutMs?: number,
+): Promise<string> {
+  return waitFor(
+    async () => {
+      const state = (await cli(['status', '--json', ...dirs.flags])).json<{ link: { state: string } }>().link
+        .state;
+      return ok(state) ? state : undefined;
+    },
+    'the link state',
+    timeoutMs,
+  );
+}
+
+/** `POST /v1/terminals/{id}/configure`, then waits until the terminal applied that version. */
+export async function configureAndWait(cloud: Cloud, terminalId: string, patch: unknown): Promise<number> {
+  const r = await cloud.api('POST', `/v1/terminals/${terminalId}/configure`, patch);
+  if (r.status !== 200) throw new Error(`configure failed: ${JSON.stringify(r.body)}`);
+  return waitFor(async () => {
+    const c = (
+      await cloud.api<{ version: number; appliedVersion: number | null }>(
+        'GET',
+        `/v1/terminals/${terminalId}/config`,
+      )
+    ).body;
+    return c.appliedVersion === c.version ? c.version : undefined;
+  }, 'the config applied');
+}
+
 export async function terminalStatus(cloud: Cloud, id: string): Promise<string> {
   const r = await cloud.api<{ status: string }>('GET', `/v1/terminals/${id}`);
   return r.body.status;

@@ -11,6 +11,7 @@ import {
   restartCloud,
   startAgent,
   startCloud,
+  waitForLink,
 } from './local-fleet.js';
 import { waitFor } from './wait-for.js';
 
@@ -151,12 +152,7 @@ async function main(): Promise<void> {
     step('The cloud goes away (killed): two offline sales, one refused by the offline limits');
     cloud.proc.child.kill('SIGKILL');
     await cloud.proc.exited;
-    await waitFor(
-      async () =>
-        (await cli(['status', '--json', ...dirs.flags])).json<{ link: { state: string } }>().link.state !==
-        'online',
-      'offline',
-    );
+    await waitForLink(dirs, (s) => s !== 'online');
     const offlineSale = { id: randomUUID(), amount: 800, currency: 'EUR' };
     const r1 = await localApiRequest<{ state: string; offline: boolean }>(
       socket,

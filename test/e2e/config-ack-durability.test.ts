@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStoreReadOnly } from '../../agent/agent-store.js';
 import { DEFAULT_CONFIG, mergePatch } from '../../protocol/config-schema.js';
 import type { ConfigApplied } from '../../protocol/messages.js';
 import { type Cloud, cli, enrollAgent, type Proc, startAgent, startCloud } from '../support/processes.js';
@@ -23,15 +25,17 @@ describe('config ack durability', () => {
       Hello: () => {
         // After Hello: push version 42 (once; later links get no push).
         if (peer.links.length === 1) {
-          setImmediate(
-            () =>
-              void link().session.call('ApplyConfig', {
+          setImmediate(() =>
+            link()
+              .session.call('ApplyConfig', {
                 version: 42,
                 config: mergePatch(DEFAULT_CONFIG, {
                   display: { idleMessage: 'v42' },
                   agent: { heartbeatIntervalSec: 1 },
                 }) as Record<string, unknown>,
-              }),
+              })
+              // the agent is killed on purpose in this test: a call cut short is expected
+              .catch(() => {}),
           );
         }
         return { serverTime: serverTime(), heartbeatIntervalSec: 1, pingIntervalSec: 15 };
@@ -77,7 +81,14 @@ describe('config ack durability', () => {
     expect(calls[0]).toBe('Hello');
     expect(calls.indexOf('ConfigApplied')).toBeGreaterThan(0);
 
-    // Answered now: a third link must not carry it again.
+    // Answered now: once the agent has processed the answer (its outbox is empty), a third link
+    // must not carry it again. (Killed before that, re-sending is right: at least once.)
+    await waitFor(() => {
+      const reader = openStoreReadOnly(join(a.dirs.stateDir, 'agent.db'));
+      const depth = reader?.outboxDepth();
+      reader?.close();
+      return depth === 0;
+    }, 'the answered ack gone from the outbox');
     agent.child.kill('SIGKILL');
     await agent.exited;
     agent = startAgent(a.dirs, ['--cloud-url', peer.url]);

@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localApiRequest } from '../../agent/local-api-client.js';
 import { runCrashLoop } from '../../demo/crash-loop.js';
-import { type Cloud, cli, enrollAgent, restartCloud, startAgent, startCloud } from '../support/processes.js';
+import {
+  type Cloud,
+  configureAndWait,
+  enrollAgent,
+  restartCloud,
+  startAgent,
+  startCloud,
+  waitForLink,
+} from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';
 
 const CYCLES = Number(process.env.CRASH_CYCLES ?? 200);
@@ -20,21 +28,10 @@ describe('transactions under crashes', () => {
     const a = await enrollAgent(cloud);
     // Offline mode on, so that submissions before the link is up are taken too: every kill point counts.
     const first = startAgent(a.dirs);
-    await waitFor(
-      async () =>
-        (await cli(['status', '--json', ...a.dirs.flags])).json<{ link: { state: string } }>().link.state ===
-        'online',
-      'online',
-    );
-    await cloud.api('POST', `/v1/terminals/${a.terminalId}/configure`, {
+    await waitForLink(a.dirs);
+    await configureAndWait(cloud, a.terminalId, {
       offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 100_000 },
     });
-    await waitFor(
-      async () =>
-        (await cloud.api<{ status: string }>('GET', `/v1/terminals/${a.terminalId}/config`)).body.status ===
-        'applied',
-      'offline mode on',
-    );
     first.child.kill('SIGTERM');
     await first.exited;
     const report = await runCrashLoop(cloud, a.terminalId, a.dirs, CYCLES);
@@ -54,30 +51,14 @@ describe('transactions under crashes', () => {
     const a = await enrollAgent(cloud);
     let agent = startAgent(a.dirs);
     cleanup.push(() => agent.child.kill('SIGKILL'));
-    await waitFor(
-      async () =>
-        (await cli(['status', '--json', ...a.dirs.flags])).json<{ link: { state: string } }>().link.state ===
-        'online',
-      'online',
-    );
-    await cloud.api('POST', `/v1/terminals/${a.terminalId}/configure`, {
+    await waitForLink(a.dirs);
+    await configureAndWait(cloud, a.terminalId, {
       offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 10_000 },
     });
-    await waitFor(
-      async () =>
-        (await cloud.api<{ status: string }>('GET', `/v1/terminals/${a.terminalId}/config`)).body.status ===
-        'applied',
-      'offline mode on',
-    );
     // Build a backlog while the cloud is away.
     cloud.proc.child.kill('SIGKILL');
     await cloud.proc.exited;
-    await waitFor(
-      async () =>
-        (await cli(['status', '--json', ...a.dirs.flags])).json<{ link: { state: string } }>().link.state !==
-        'online',
-      'offline',
-    );
+    await waitForLink(a.dirs, (s) => s !== 'online');
     agent.child.kill('SIGKILL');
     await agent.exited;
     agent = startAgent(a.dirs);

@@ -6,11 +6,13 @@ import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.j
 import {
   type Cloud,
   cli,
+  configureAndWait,
   enrollAgent,
   type Proc,
   restartCloud,
   startAgent,
   startCloud,
+  waitForLink,
 } from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -49,13 +51,7 @@ describe('transactions', () => {
     (await localApiRequest<Record>(socket(), 'GET', `/v1/transactions/${id}`)).body;
   const cloudTxs = async () =>
     (await cloud.api<{ data: CloudTx[] }>('GET', `/v1/transactions?terminalId=${a.terminalId}`)).body.data;
-  const online = () =>
-    waitFor(
-      async () =>
-        (await cli(['status', '--json', ...a.dirs.flags])).json<{ link: { state: string } }>().link.state ===
-        'online',
-      'agent online',
-    );
+  const online = () => waitForLink(a.dirs);
 
   beforeAll(async () => {
     cloud = await startCloud(['--heartbeat-interval', '30']);
@@ -115,12 +111,7 @@ describe('transactions', () => {
   it('offline: offline mode off refuses; on, the limits apply; back online they are forwarded; queue flush skips the backoff', async () => {
     // default config: offline mode off
     await cloud.stop();
-    await waitFor(
-      async () =>
-        (await cli(['status', '--json', ...a.dirs.flags])).json<{ link: { state: string } }>().link.state !==
-        'online',
-      'offline',
-    );
+    await waitForLink(a.dirs, (s) => s !== 'online');
     const before = (await cli(['queue', '--json', ...a.dirs.flags])).json<{ data: unknown[] }>().data.length;
     const off = await post({ id: randomUUID(), amount: 100, currency: 'EUR' });
     expect(off.status).toBe(409);
@@ -133,23 +124,12 @@ describe('transactions', () => {
     cloud = await restartCloud(cloud);
     expect((await cli(['queue', 'flush', '--json', ...a.dirs.flags])).code).toBe(0); // reconnect now, not in up to 60 s
     await online();
-    await cloud.api('POST', `/v1/terminals/${a.terminalId}/configure`, {
+    await configureAndWait(cloud, a.terminalId, {
       offlineMode: { enabled: true, maxAmount: 5000, maxQueue: 2 },
     });
-    await waitFor(
-      async () =>
-        (await cloud.api<{ status: string }>('GET', `/v1/terminals/${a.terminalId}/config`)).body.status ===
-        'applied',
-      'offline mode on',
-    );
     cloud.proc.child.kill('SIGKILL'); // an outage, not a clean restart
     await cloud.proc.exited;
-    await waitFor(
-      async () =>
-        (await cli(['status', '--json', ...a.dirs.flags])).json<{ link: { state: string } }>().link.state !==
-        'online',
-      'offline again',
-    );
+    await waitForLink(a.dirs, (s) => s !== 'online');
 
     const t1 = { id: randomUUID(), amount: 4000, currency: 'EUR' };
     const t2 = { id: randomUUID(), amount: 300, currency: 'EUR' };
