@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     const first = startAgent(a.dirs);
     await waitForLink(a.dirs);
     await configureAndWait(cloud, a.terminalId, {
-      offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 1_000_000 },
+      offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 100_000 },
     });
     first.child.kill('SIGTERM');
     await first.exited;
