@@ -9,7 +9,7 @@ import type { Heartbeat } from '../protocol/messages.js';
  * loading systeminformation for two files cost the idle daemon ~10 MB RSS (see the README's
  * performance table); it stays for enrollment and diagnostics, where its breadth is worth it.
  */
-export type HealthSample = Omit<Heartbeat, 'sentAt' | 'queueDepth' | 'linkRttMs'>;
+export type HealthSample = Omit<Heartbeat, 'sentAt' | 'queueDepth' | 'queueOldestAt' | 'linkRttMs'>;
 
 export class HealthCollector {
   constructor(

@@ -10,7 +10,7 @@ import type { HealthCollector } from './health.js';
 export interface HeartbeatOptions {
   health: HealthCollector;
   now(): number;
-  queueDepth(): number;
+  queue(): { stored: number; oldestAt: string | null };
   onSent(at: string): void;
   log: { warn(obj: object, msg: string): void };
 }
@@ -42,11 +42,13 @@ export class HeartbeatSender {
       lastSentAt = this.o.now();
       const sample = await this.o.health.collect();
       if (link.signal.aborted) return;
+      const queue = this.o.queue();
       try {
         await link.session.call('Heartbeat', {
           ...sample,
           sentAt: new Date(this.o.now()).toISOString(),
-          queueDepth: this.o.queueDepth(),
+          queueDepth: queue.stored,
+          queueOldestAt: queue.oldestAt,
           linkRttMs: link.rttMs(),
         });
         this.o.onSent(new Date(this.o.now()).toISOString());

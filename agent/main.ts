@@ -132,7 +132,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   const heartbeat = new HeartbeatSender({
     health,
     now,
-    queueDepth,
+    queue: () => store.transactions.summary(),
     onSent: (at) => {
       store.recordHeartbeat(at);
       link.noteHeartbeat(at);

@@ -52,6 +52,8 @@ export const HeartbeatRequest = Type.Object(
     ),
     temperatureC: Type.Union([Type.Number({ minimum: -100, maximum: 200 }), Type.Null()]),
     queueDepth: Count,
+    /** When the oldest transaction the cloud does not have yet was stored; null when none. */
+    queueOldestAt: Type.Union([IsoTime, Type.Null()]),
     linkRttMs: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
   },
   { additionalProperties: false },

@@ -145,6 +145,7 @@ describe('transactions', () => {
       queue: { stored: number; oldestAt: string };
     }>();
     expect(status.queue.stored).toBe(2);
+    expect(status.queue.oldestAt).toMatch(/^\d{4}-/);
 
     cloud = await restartCloud(cloud);
     const flush = await cli(['queue', 'flush', ...a.dirs.flags]);
@@ -156,6 +157,14 @@ describe('transactions', () => {
     );
     const txs = await cloudTxs();
     expect(txs.filter((t) => t.id === t1.id || t.id === t2.id).map((t) => t.offline)).toEqual([true, true]);
+    const health = await waitFor(async () => {
+      const t = await cloud.api<{ health: { queueDepth: number; queueOldestAt: string | null } | null }>(
+        'GET',
+        `/v1/terminals/${a.terminalId}`,
+      );
+      return t.body.health ?? undefined;
+    }, 'a heartbeat with the queue');
+    expect(health).toHaveProperty('queueOldestAt');
     const list = await cli(['queue', 'list', '--state', 'authorised', ...a.dirs.flags]);
     expect(list.stdout).toContain(t1.id);
     const show = await cli(['queue', 'show', t2.id, '--json', ...a.dirs.flags]);

@@ -98,6 +98,7 @@ describe('RpcSession', () => {
         memory: { freeBytes: 1, totalBytes: 2, agentRssBytes: 3 },
         temperatureC: null,
         queueDepth: 0,
+        queueOldestAt: null,
         linkRttMs: null,
       }),
     ).rejects.toMatchObject({ code: 'NotSupported' });
