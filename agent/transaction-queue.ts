@@ -70,34 +70,31 @@ export class TransactionQueue {
   /** `201` with the new record, `200` with the current one for a repeat; throws QueueError otherwise. */
   submit(body: unknown): { status: 200 | 201; record: TransactionRecord } {
     const check = inputValidator.check(body);
-    if (!check.ok)
+    if (!check.ok) {
       throw new QueueError(
         422,
         'invalid_transaction',
         `invalid transaction: ${describeIssues(check.issues)}`,
       );
+    }
     const tx = check.value;
     const bodyHash = createHmac('sha256', this.o.hashKey)
       .update(JSON.stringify([tx.id, tx.amount, tx.currency, tx.createdAt ?? null, tx.card ?? null]))
       .digest('hex');
-    const existing = this.o.store.get(tx.id);
-    if (existing) {
-      if (existing.bodyHash !== bodyHash) {
-        throw new QueueError(
-          409,
-          'idempotency_conflict',
-          `transaction ${tx.id} was already submitted with a different body`,
-        );
-      }
-      return { status: 200, record: toRecord(existing) };
+    const locked = this.o.locked();
+    const online = this.o.online();
+    // A repeat is answered like the first time even when the terminal is now locked or offline, so
+    // look first on those paths; on the common path the insert itself finds a repeat (one statement).
+    if (locked || !online) {
+      const existing = this.o.store.get(tx.id);
+      if (existing) return this.repeat(existing, bodyHash);
     }
-    if (this.o.locked())
+    if (locked)
       throw new QueueError(
         423,
         'terminal_locked',
         'this terminal is locked by its fleet operator; no new transactions',
       );
-    const online = this.o.online();
     if (!online) this.checkOfflineLimits(tx.amount, tx.currency);
     let sealed: SealedCard | null = null;
     if (tx.card) {
@@ -111,7 +108,7 @@ export class TransactionQueue {
       sealed = sealCard(tx.card, this.o.dataPublicKey);
     }
     const now = new Date(this.o.now()).toISOString();
-    let seq: number;
+    let seq: number | null;
     try {
       seq = this.o.store.insert({
         id: tx.id,
@@ -132,10 +129,33 @@ export class TransactionQueue {
         );
       throw err;
     }
-    const record = toRecord(this.o.store.get(tx.id)!);
+    if (seq === null) return this.repeat(this.o.store.get(tx.id)!, bodyHash);
+    // The answer is built from what was just committed: no second read on the hot path.
+    const record: TransactionRecord = {
+      id: tx.id,
+      amount: tx.amount,
+      currency: tx.currency,
+      state: 'stored',
+      seq,
+      createdAt: tx.createdAt ?? now,
+      updatedAt: now,
+      offline: !online,
+      ...(sealed ? { card: { sealed: true as const } } : {}),
+    };
     this.o.events.publish('transaction', record);
     this.o.onStored();
-    return { status: 201, record: { ...record, seq } };
+    return { status: 201, record };
+  }
+
+  private repeat(existing: TransactionRow, bodyHash: string): { status: 200; record: TransactionRecord } {
+    if (existing.bodyHash !== bodyHash) {
+      throw new QueueError(
+        409,
+        'idempotency_conflict',
+        `transaction ${existing.id} was already submitted with a different body`,
+      );
+    }
+    return { status: 200, record: toRecord(existing) };
   }
 
   private checkOfflineLimits(amount: number, currency: string): void {

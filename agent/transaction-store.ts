@@ -45,7 +45,7 @@ export class TransactionStore {
       insert:
         db.prepare(`INSERT INTO transactions (id, amount, currency, created_at, stored_at, updated_at, state, offline,
         body_hash, sealed_card) VALUES (@id, @amount, @currency, @createdAt, @storedAt, @storedAt, 'stored', @offline,
-        @bodyHash, @sealedCard)`),
+        @bodyHash, @sealedCard) ON CONFLICT (id) DO NOTHING`),
       get: db.prepare(`SELECT ${COLUMNS} FROM transactions WHERE id = ?`),
       list: db.prepare(
         `SELECT ${COLUMNS} FROM transactions WHERE (@state IS NULL OR state = @state) ORDER BY seq DESC LIMIT @limit`,
@@ -85,6 +85,7 @@ export class TransactionStore {
     };
   }
 
+  /** Inserts a new transaction; null when one with this id exists already (nothing written). */
   insert(row: {
     id: string;
     amount: number;
@@ -94,13 +95,13 @@ export class TransactionStore {
     offline: boolean;
     bodyHash: string;
     sealedCard: SealedCard | null;
-  }): number {
+  }): number | null {
     const r = this.s.insert.run({
       ...row,
       offline: row.offline ? 1 : 0,
       sealedCard: row.sealedCard ? JSON.stringify(row.sealedCard) : null,
     });
-    return Number(r.lastInsertRowid);
+    return r.changes === 1 ? Number(r.lastInsertRowid) : null;
   }
 
   get(id: string): TransactionRow | undefined {

@@ -12,6 +12,28 @@ import { waitFor } from '../demo/wait-for.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
 
 /** Durable enqueue and drain rates, each beside raw better-sqlite3 with the same pragmas, same run. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/**
+ * Ours and the reference in alternating rounds, so both see the same machine (disk and CPU load
+ * on a shared host move from minute to minute); each is the median of its rounds.
+ */
+export function interleaved(
+  rounds: number,
+  ours: () => number,
+  reference: () => number,
+): { ours: number; reference: number } {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    a.push(ours());
+    b.push(reference());
+  }
+  return { ours: median(a), reference: median(b) };
+}
 function tempDb(): string {
   return join(mkdtempSync(join(tmpdir(), 'posagent-bench-')), 'agent.db');
 }

@@ -115,11 +115,17 @@ describe('transaction queue (real SQLite file)', () => {
     expect(s.rows()).toBe(0);
   });
 
-  it('refuses while locked (423 terminal_locked); nothing stored', () => {
-    const s = setup({ locked: true });
+  it('refuses while locked (423 terminal_locked); nothing stored; a repeat of an earlier sale still gets its 200', () => {
+    const s = setup();
     store = s.store;
+    const earlier = tx();
+    s.queue.submit(earlier);
+    s.state.locked = true;
     expect(refused(() => s.queue.submit(tx()))).toMatchObject({ status: 423, code: 'terminal_locked' });
-    expect(s.rows()).toBe(0);
+    expect(s.rows()).toBe(1);
+    expect(s.queue.submit(earlier).status).toBe(200);
+    s.state.online = false;
+    expect(s.queue.submit(earlier).status).toBe(200);
   });
 
   it('offline with offline mode off → 409 offline_disabled; online it is accepted', () => {
