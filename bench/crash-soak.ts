@@ -1,14 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCrashLoop } from '../demo/crash-loop.js';
-import {
-  configureAndWait,
-  enrollAgent,
-  ROOT,
-  startAgent,
-  startCloud,
-  waitForLink,
-} from '../demo/local-fleet.js';
+import { prepareCrashLoopTerminal, runCrashLoop } from '../demo/crash-loop.js';
+import { ROOT, startCloud } from '../demo/local-fleet.js';
 
 /**
  * `npm run soak -- --cycles N`: the crash loop of the e2e test, longer. A POS-app client submits
@@ -25,14 +18,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const cloud = await startCloud(['--heartbeat-interval', '30']);
   try {
-    const a = await enrollAgent(cloud);
-    const first = startAgent(a.dirs);
-    await waitForLink(a.dirs);
-    await configureAndWait(cloud, a.terminalId, {
-      offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 100_000 },
-    });
-    first.child.kill('SIGTERM');
-    await first.exited;
+    const a = await prepareCrashLoopTerminal(cloud);
     const report = await runCrashLoop(cloud, a.terminalId, a.dirs, cycles, Math.random, (i) => {
       if ((i + 1) % 100 === 0) process.stderr.write(`  ${i + 1} / ${cycles} cycles\n`);
     });

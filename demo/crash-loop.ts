@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DaemonUnavailableError, localApiRequest } from '../agent/local-api-client.js';
-import { type AgentDirs, type Cloud, startAgent } from './local-fleet.js';
+import {
+  type AgentDirs,
+  type Cloud,
+  configureAndWait,
+  enrollAgent,
+  startAgent,
+  waitForLink,
+} from './local-fleet.js';
 import { waitFor } from './wait-for.js';
 
 /**
@@ -25,6 +32,24 @@ interface CloudTx {
   id: string;
   seq: number;
   deliveries: number;
+}
+
+/**
+ * An enrolled terminal ready for the crash loop: offline mode on (large limits), so that
+ * submissions before the link is up are taken too and every kill point counts. Daemon stopped.
+ */
+export async function prepareCrashLoopTerminal(
+  cloud: Cloud,
+): Promise<{ terminalId: string; dirs: AgentDirs }> {
+  const a = await enrollAgent(cloud);
+  const first = startAgent(a.dirs);
+  await waitForLink(a.dirs);
+  await configureAndWait(cloud, a.terminalId, {
+    offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 100_000 },
+  });
+  first.child.kill('SIGTERM');
+  await first.exited;
+  return { terminalId: a.terminalId, dirs: a.dirs };
 }
 
 export async function runCrashLoop(

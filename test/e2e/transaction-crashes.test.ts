@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localApiRequest } from '../../agent/local-api-client.js';
-import { runCrashLoop } from '../../demo/crash-loop.js';
+import { prepareCrashLoopTerminal, runCrashLoop } from '../../demo/crash-loop.js';
 import {
   type Cloud,
   configureAndWait,
@@ -25,15 +25,7 @@ describe('transactions under crashes', () => {
   it(`SIGKILL of the agent at random points, ${CYCLES} cycles: every acknowledged id in the cloud exactly once, in seq order`, async () => {
     const cloud = await startCloud(['--heartbeat-interval', '30']);
     cleanup.push(() => cloud.stop());
-    const a = await enrollAgent(cloud);
-    // Offline mode on, so that submissions before the link is up are taken too: every kill point counts.
-    const first = startAgent(a.dirs);
-    await waitForLink(a.dirs);
-    await configureAndWait(cloud, a.terminalId, {
-      offlineMode: { enabled: true, maxAmount: 100_000, maxQueue: 100_000 },
-    });
-    first.child.kill('SIGTERM');
-    await first.exited;
+    const a = await prepareCrashLoopTerminal(cloud);
     const report = await runCrashLoop(cloud, a.terminalId, a.dirs, CYCLES);
     process.stderr.write(
       `crash loop: ${JSON.stringify({ ...report, lost: report.lost.length, duplicated: report.duplicated.length })}\n`,
