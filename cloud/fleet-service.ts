@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import {
   type ConfigLayer,
   configValidator,
+  effectiveConfig,
   layerValidator,
   mergePatch,
   type TerminalConfig,
@@ -262,7 +263,11 @@ export class FleetService {
   }
 
   private effective(template: unknown, overrides: unknown): unknown {
-    return mergePatch(mergePatch(this.o.configDefaults, template ?? {}), overrides ?? {});
+    return effectiveConfig(template, overrides, this.o.configDefaults);
+  }
+
+  private templateOf(locationId: string): unknown {
+    return JSON.parse(this.o.store.getTemplate(locationId) ?? '{}');
   }
 
   /** `PUT /v1/locations/{id}/terminal-config`: replaces the template; every terminal there gets a new version. */
@@ -294,7 +299,7 @@ export class FleetService {
   getLocationTemplate(locationId: string): { locationId: string; template: unknown } {
     if (!this.o.store.getLocation(locationId))
       throw new ApiError(404, 'not_found', `no location ${locationId}`);
-    return { locationId, template: JSON.parse(this.o.store.getTemplate(locationId) ?? '{}') };
+    return { locationId, template: this.templateOf(locationId) };
   }
 
   private overridesOf(terminalId: string): ConfigLayer {
@@ -315,7 +320,7 @@ export class FleetService {
       throw new ApiError(400, 'invalid_config', 'the configuration must be a JSON object');
     }
     const overrides = mergePatch(this.overridesOf(terminalId), body);
-    const template = JSON.parse(this.o.store.getTemplate(row.locationId) ?? '{}') as unknown;
+    const template = this.templateOf(row.locationId);
     const desired = this.effective(template, overrides);
     if (validate) {
       const layer = layerValidator.check(overrides);
@@ -336,7 +341,7 @@ export class FleetService {
     if (!c) {
       const row = this.o.store.getTerminal(terminalId);
       if (!row) return null;
-      const template = JSON.parse(this.o.store.getTemplate(row.locationId) ?? '{}') as unknown;
+      const template = this.templateOf(row.locationId);
       this.o.store.setDesiredConfigs(this.o.now(), [
         { terminalId, overrides: '{}', desired: JSON.stringify(this.effective(template, {})) },
       ]);

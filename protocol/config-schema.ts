@@ -113,7 +113,14 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
-/** Effective config = defaults ← location template ← terminal overrides. */
-export function effectiveConfig(template: ConfigLayer | null, overrides: ConfigLayer | null): unknown {
-  return mergePatch(mergePatch(DEFAULT_CONFIG, template ?? {}), overrides ?? {});
+/**
+ * Effective config = defaults ← location template ← terminal overrides. The reference cloud passes
+ * its own defaults (its heartbeat and ping flags folded into DEFAULT_CONFIG).
+ */
+export function effectiveConfig(
+  template: unknown,
+  overrides: unknown,
+  defaults: TerminalConfig = DEFAULT_CONFIG,
+): unknown {
+  return mergePatch(mergePatch(defaults, template ?? {}), overrides ?? {});
 }
