@@ -27,13 +27,21 @@ export interface CurrentConfig {
 }
 
 export class ConfigManager {
-  constructor(private readonly o: ConfigManagerOptions) {}
+  /**
+   * The applied config, kept in memory: the daemon is the store's only writer, and the heartbeat
+   * loop, status and every offline sale read it, so it is read from disk once, at start.
+   */
+  private applied: CurrentConfig;
 
-  current(): CurrentConfig {
-    const a = this.o.store.appliedConfig();
-    return a
+  constructor(private readonly o: ConfigManagerOptions) {
+    const a = o.store.appliedConfig();
+    this.applied = a
       ? { version: a.version, config: a.config, appliedAt: a.appliedAt }
       : { version: null, config: DEFAULT_CONFIG, appliedAt: null };
+  }
+
+  current(): CurrentConfig {
+    return this.applied;
   }
 
   lastRejection() {
@@ -42,8 +50,7 @@ export class ConfigManager {
 
   handleApply(push: ApplyConfig): { received: true } {
     const at = new Date(this.o.now()).toISOString();
-    const applied = this.o.store.appliedConfig();
-    const appliedVersion = applied?.version ?? null;
+    const appliedVersion = this.applied.version;
     const reject = (errors: ConfigApplied['errors']) => {
       const ack: ConfigApplied = { version: push.version, status: 'rejected', errors, appliedVersion };
       this.o.store.rejectConfig(push.version, errors, at, ack);
@@ -56,18 +63,18 @@ export class ConfigManager {
       return { received: true as const };
     };
 
-    if (applied && push.version === applied.version) {
+    if (appliedVersion !== null && push.version === appliedVersion) {
       // A repeat (e.g. the cloud re-sent after a reconnect): answer as the first time, apply nothing.
       const ack: ConfigApplied = { version: push.version, status: 'applied', errors: [], appliedVersion };
       this.o.store.enqueue('ConfigApplied', ack, at);
       this.o.onAck();
       return { received: true };
     }
-    if (applied && push.version < applied.version) {
+    if (appliedVersion !== null && push.version < appliedVersion) {
       return reject([
         {
           path: '/version',
-          message: `version ${push.version} is older than the applied version ${applied.version}`,
+          message: `version ${push.version} is older than the applied version ${appliedVersion}`,
         },
       ]);
     }
@@ -81,6 +88,7 @@ export class ConfigManager {
       appliedVersion: push.version,
     };
     this.o.store.applyConfig(push.version, check.value, at, ack);
+    this.applied = { version: push.version, config: check.value, appliedAt: at };
     this.o.onApplied(check.value);
     this.o.log.info({ version: push.version }, 'config applied');
     this.o.events.publish('config', { status: 'applied', version: push.version, config: check.value });
