@@ -58,6 +58,23 @@ export function localApiRequest<T>(
   });
 }
 
+/**
+ * Asks the daemon; null when it is not running (no socket, refused). The CLI and diagnostics use it
+ * to answer from the daemon when they can and from the store when they cannot.
+ */
+export async function askDaemon<T>(
+  socketPath: string,
+  method: string,
+  path: string,
+): Promise<LocalResponse<T> | null> {
+  try {
+    return await localApiRequest<T>(socketPath, method, path);
+  } catch (err) {
+    if (err instanceof DaemonUnavailableError) return null;
+    throw err;
+  }
+}
+
 export interface EventSubscription {
   /** Events received so far, oldest first. */
   readonly events: { event: string; data: unknown }[];

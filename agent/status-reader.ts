@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { readIdentity, summariseCertificate } from '../enroll/identity-store.js';
 import { openStoreReadOnly } from './agent-store.js';
-import { DaemonUnavailableError, localApiRequest } from './local-api-client.js';
+import { askDaemon } from './local-api-client.js';
 import type { AgentPaths } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status-document.js';
 
@@ -14,12 +14,8 @@ export async function readStatus(
   softwareVersion: string,
   nowMs: number,
 ): Promise<StatusDocument> {
-  try {
-    const res = await localApiRequest<StatusDocument>(paths.socketPath, 'GET', '/v1/status');
-    if (res.status === 200) return res.body;
-  } catch (err) {
-    if (!(err instanceof DaemonUnavailableError)) throw err;
-  }
+  const res = await askDaemon<StatusDocument>(paths.socketPath, 'GET', '/v1/status');
+  if (res?.status === 200) return res.body;
   return readStatusWithoutDaemon(paths, softwareVersion, nowMs);
 }
 

@@ -12,7 +12,6 @@ import type { TransactionRow, TransactionStore } from './transaction-store.js';
  * what the offline limits do not allow, seal card data, and commit (synchronous=FULL) before
  * answering. Refusals change nothing stored.
  */
-export { QueueError };
 
 export interface TransactionRecord {
   id: string;

@@ -1,6 +1,6 @@
 import { openStoreReadOnly } from '../agent/agent-store.js';
 import { type ConfigDocument, configDocument } from '../agent/config-document.js';
-import { DaemonUnavailableError, localApiRequest } from '../agent/local-api-client.js';
+import { askDaemon } from '../agent/local-api-client.js';
 import { resolvePaths } from '../agent/settings.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
 import { ExitCode, type Output } from './output.js';
@@ -11,13 +11,8 @@ export async function configCommand(
   out: Output,
 ): Promise<number> {
   const paths = resolvePaths(opts, process.env);
-  let doc: ConfigDocument | undefined;
-  try {
-    const res = await localApiRequest<ConfigDocument>(paths.socketPath, 'GET', '/v1/config');
-    if (res.status === 200) doc = res.body;
-  } catch (err) {
-    if (!(err instanceof DaemonUnavailableError)) throw err;
-  }
+  const res = await askDaemon<ConfigDocument>(paths.socketPath, 'GET', '/v1/config');
+  let doc: ConfigDocument | undefined = res?.status === 200 ? res.body : undefined;
   if (!doc) {
     const reader = openStoreReadOnly(paths.dbFile);
     const applied = reader?.appliedConfig() ?? null;

@@ -1,5 +1,5 @@
 import { openStoreReadOnly } from '../agent/agent-store.js';
-import { DaemonUnavailableError, localApiRequest } from '../agent/local-api-client.js';
+import { askDaemon } from '../agent/local-api-client.js';
 import { resolvePaths } from '../agent/settings.js';
 import { listTransactions } from '../agent/transaction-list.js';
 import { type TransactionRecord, toRecord } from '../agent/transaction-queue.js';
@@ -15,20 +15,13 @@ export async function queueCommand(
   out: Output,
 ): Promise<number> {
   const paths = resolvePaths(opts, process.env);
-  const viaDaemon = async <T>(method: string, path: string): Promise<{ status: number; body: T } | null> => {
-    try {
-      return await localApiRequest<T>(paths.socketPath, method, path);
-    } catch (err) {
-      if (err instanceof DaemonUnavailableError) return null;
-      throw err;
-    }
-  };
+  const viaDaemon = <T>(method: string, path: string) => askDaemon<T>(paths.socketPath, method, path);
   const fail = (body: unknown, status: number): never => {
     const e = (body as { error?: { code: string; message: string } }).error;
     throw new CommandError(
       e?.code ?? 'failed',
       e?.message ?? `the daemon answered ${status}`,
-      status === 404 ? ExitCode.failed : ExitCode.failed,
+      ExitCode.failed,
     );
   };
 
