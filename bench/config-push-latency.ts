@@ -18,11 +18,6 @@ import type { ConfigApplied } from '../protocol/messages.js';
  * Beside it, the floor measured in the same run: a TLS WebSocket echo round trip plus one
  * durable SQLite commit.
  */
-export function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
 export async function measureConfigPush(
   cloudDataDir: string,
   dirs: AgentDirs,

@@ -10,12 +10,9 @@ import { TransactionQueue } from '../agent/transaction-queue.js';
 import { type AgentDirs, type Cloud, restartCloud, startAgent } from '../demo/local-fleet.js';
 import { waitFor } from '../demo/wait-for.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
+import { median } from './statistics.js';
 
 /** Durable enqueue and drain rates, each beside raw better-sqlite3 with the same pragmas, same run. */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /**
  * Ours and the reference in alternating rounds, so both see the same machine (disk and CPU load

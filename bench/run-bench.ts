@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Cloud, enrollAgent, ROOT, startAgent, startCloud } from '../demo/local-fleet.js';
 import { waitFor } from '../demo/wait-for.js';
-import { measureConfigPush, measureFloor, percentile } from './config-push-latency.js';
+import { measureConfigPush, measureFloor } from './config-push-latency.js';
 import { drainRate, interleaved, localApiRate, queueModuleRate, rawInsertRate } from './queue-throughput.js';
+import { median, percentile } from './statistics.js';
 
 /**
  * `npm run bench [-- --quick]`: each figure beside its reference, measured in the same run on the
@@ -30,12 +31,6 @@ function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for ${pid}`);
   return Number(m[1]) * 1024;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Bare `node` idle RSS after the same settle time. */
