@@ -68,8 +68,6 @@ const MIGRATIONS = [
   `,
 ];
 
-export const SCHEMA_VERSION = MIGRATIONS.length;
-
 export interface StoredLinkStatus extends LinkSnapshot {
   lastOnlineAt: string | null;
 }

@@ -30,8 +30,3 @@ export function canTransition(
 ): boolean {
   return TRANSACTION_TRANSITIONS[from][event]?.includes(to) ?? false;
 }
-
-/** States in which the cloud does not have the transaction yet. */
-export const UNSENT_STATES: readonly TransactionState[] = ['stored', 'sending'];
-/** States that end the story (pruned after retention). */
-export const FINAL_STATES: readonly TransactionState[] = ['authorised', 'declined', 'failed', 'expired'];

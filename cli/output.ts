@@ -53,17 +53,3 @@ export function createOutput(json: boolean, stdout = process.stdout, stderr = pr
     },
   };
 }
-
-/** Parses a positive integer flag value; commander calls this and reports usage errors. */
-export function positiveInt(name: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0)
-      throw new CommandError(
-        'invalid_argument',
-        `${name} must be a non-negative integer, got "${value}"`,
-        ExitCode.usage,
-      );
-    return n;
-  };
-}

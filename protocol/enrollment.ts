@@ -30,12 +30,6 @@ export const EnrollResponse = Type.Object(
 );
 export type EnrollResponse = Static<typeof EnrollResponse>;
 
-/** Error body of every REST and local API error. */
-export const ApiErrorBody = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String() }),
-});
-export type ApiErrorBody = Static<typeof ApiErrorBody>;
-
 /** Stable error codes of the enrollment endpoint. */
 export const EnrollErrorCode = {
   invalidCode: 'invalid_code',
