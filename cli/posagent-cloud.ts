@@ -22,6 +22,10 @@ interface ServeFlags {
   offlineAfter: number;
   certDays: number;
   enrollMaxFailures: number;
+  pairingTtl: number;
+  webhookRetryBaseMs: number;
+  webhookMaxAttempts: number;
+  statusSweepMs: number;
   logLevel: string;
 }
 
@@ -73,6 +77,30 @@ program
     int('--enroll-max-failures'),
     CLOUD_DEFAULTS.enrollMaxFailures,
   )
+  .option(
+    '--pairing-ttl <sec>',
+    'how long a code shown by a device waiting to be paired stays valid',
+    int('--pairing-ttl'),
+    CLOUD_DEFAULTS.pairingTtlSec,
+  )
+  .option(
+    '--webhook-retry-base-ms <ms>',
+    'first webhook retry after this; doubles up to an hour',
+    int('--webhook-retry-base-ms'),
+    CLOUD_DEFAULTS.webhookRetryBaseMs,
+  )
+  .option(
+    '--webhook-max-attempts <n>',
+    'webhook attempts before a delivery is marked failed',
+    int('--webhook-max-attempts'),
+    CLOUD_DEFAULTS.webhookMaxAttempts,
+  )
+  .option(
+    '--status-sweep-ms <ms>',
+    'how often statuses are checked for time-based changes (webhooks)',
+    int('--status-sweep-ms'),
+    CLOUD_DEFAULTS.statusSweepMs,
+  )
   .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
   .action(async (f: ServeFlags) => {
     const options: CloudOptions = {
@@ -86,6 +114,11 @@ program
       certDays: f.certDays,
       enrollMaxFailures: f.enrollMaxFailures,
       enrollWindowSec: CLOUD_DEFAULTS.enrollWindowSec,
+      pairingTtlSec: f.pairingTtl,
+      pairingPollMs: CLOUD_DEFAULTS.pairingPollMs,
+      webhookRetryBaseMs: f.webhookRetryBaseMs,
+      webhookMaxAttempts: f.webhookMaxAttempts,
+      statusSweepMs: f.statusSweepMs,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);

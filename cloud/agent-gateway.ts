@@ -3,11 +3,12 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { ConfigApplied, Heartbeat, Hello } from '../protocol/messages.js';
+import type { ConfigApplied, Heartbeat, Hello, RenewedCertificate } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
 import type { CloudStore } from './cloud-store.js';
+import { type Admission, authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
 
 /**
@@ -24,17 +25,14 @@ export interface GatewayOptions {
   /** The config a terminal should run, to push after Hello when it runs another. */
   desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
   onConfigApplied(terminalId: string, ack: ConfigApplied): void;
+  renewCertificate(terminalId: string, csr: string): RenewedCertificate;
+  /** A terminal's link came up (after Hello) or went down. */
+  onLinkChange(terminalId: string): void;
   transactions: Pick<TransactionLedger, 'forward' | 'pendingResults' | 'markDelivered'>;
   log: {
     info(obj: object, msg: string): void;
     warn(obj: object, msg: string): void;
   };
-}
-
-interface Refusal {
-  status: number;
-  code: string;
-  message: string;
 }
 
 interface AgentConnection {
@@ -105,39 +103,21 @@ export class AgentGateway {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, verdict.terminalId));
   }
 
-  /** Who may open the link: the right path and subprotocol, a fleet certificate, a current, active terminal. */
-  private admit(req: IncomingMessage, tls: TLSSocket): { terminalId: string } | { refused: Refusal } {
-    const no = (status: number, code: string, message: string) => ({ refused: { status, code, message } });
+  /** Who may open the link: the right path and subprotocol, then a current certificate of an active terminal. */
+  private admit(req: IncomingMessage, tls: TLSSocket): Admission {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== AGENT_PATH) return no(404, 'not_found', `no WebSocket endpoint at ${path}`);
+    if (path !== AGENT_PATH)
+      return { refused: { status: 404, code: 'not_found', message: `no WebSocket endpoint at ${path}` } };
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL))
-      return no(400, 'subprotocol_required', `subprotocol ${SUBPROTOCOL} is required`);
-    const peer = tls.getPeerCertificate?.();
-    if (!peer?.raw)
-      return no(401, 'client_certificate_required', 'a client certificate is required on the agent link');
-    if (!tls.authorized) {
-      return no(
-        403,
-        'client_certificate_rejected',
-        `client certificate was not issued by this fleet's CA (${String(tls.authorizationError)})`,
-      );
-    }
-    const terminalId = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
-    const row = this.o.store.getTerminal(terminalId);
-    if (!row) return no(403, 'unknown_terminal', `no terminal ${terminalId} in this fleet`);
-    if (row.deactivatedAt !== null) {
-      return no(403, 'terminal_deactivated', `terminal ${terminalId} was deactivated; re-enroll it`);
-    }
-    const fingerprint = peer.fingerprint256.replace(/:/g, '').toLowerCase();
-    if (fingerprint !== row.certFingerprint) {
-      return no(
-        403,
-        'certificate_superseded',
-        `this certificate is no longer the current one of ${terminalId}`,
-      );
-    }
-    return { terminalId };
+      return {
+        refused: {
+          status: 400,
+          code: 'subprotocol_required',
+          message: `subprotocol ${SUBPROTOCOL} is required`,
+        },
+      };
+    return authenticateTerminal(tls, this.o.store);
   }
 
   private onConnection(ws: WebSocket, terminalId: string): void {
@@ -160,6 +140,15 @@ export class AgentGateway {
           ConfigApplied: (p) => {
             this.o.onConfigApplied(conn.terminalId, p);
             return {};
+          },
+          RenewCertificate: (p) => {
+            if (!conn.helloDone)
+              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+            try {
+              return this.o.renewCertificate(conn.terminalId, p.csr);
+            } catch (err) {
+              throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
+            }
           },
           TransactionsForward: (p) => {
             if (!conn.helloDone)
@@ -187,6 +176,7 @@ export class AgentGateway {
       if (this.connections.get(terminalId) === conn) {
         this.connections.delete(terminalId);
         this.o.store.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
+        this.o.onLinkChange(terminalId);
       }
       this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
     });
@@ -208,6 +198,7 @@ export class AgentGateway {
     const desired = this.o.desiredConfig(conn.terminalId);
     if (desired && desired.version !== p.configVersion) setImmediate(() => this.pushConfig(conn.terminalId));
     setImmediate(() => void this.pushResults(conn));
+    setImmediate(() => this.o.onLinkChange(conn.terminalId));
     return {
       serverTime: new Date(this.o.now()).toISOString(),
       heartbeatIntervalSec: this.o.heartbeatIntervalSec,
@@ -222,6 +213,15 @@ export class AgentGateway {
     const health = { ...p, receivedAt: new Date(now).toISOString() };
     this.o.store.recordHeartbeat(conn.terminalId, now, p.battery?.level ?? null, JSON.stringify(health));
     return { serverTime: new Date(now).toISOString() };
+  }
+
+  /** Tells a connected terminal it was deactivated, then closes its link (4003); its certificate is refused from now on. */
+  deactivate(terminalId: string, reason: string): void {
+    const conn = this.connections.get(terminalId);
+    if (!conn) return;
+    const close = () => conn.ws.close(CloseCode.refused, 'terminal deactivated');
+    conn.session.call('Deactivate', { reason, at: new Date(this.o.now()).toISOString() }).then(close, close);
+    setTimeout(close, 2000).unref();
   }
 
   /** Sends a terminal its desired config now, if it is connected and has said Hello. */

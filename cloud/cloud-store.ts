@@ -80,6 +80,69 @@ const MIGRATIONS = [
   );
   CREATE INDEX transactions_undelivered ON transactions(terminal_id, result_delivered, rseq);
   `,
+  `
+  -- Renewal: the new certificate is pending until the terminal first connects with it; until
+  -- then the old one still works, so a device that lost power mid-renewal is never locked out.
+  ALTER TABLE terminals ADD COLUMN pending_fingerprint TEXT;
+  ALTER TABLE terminals ADD COLUMN pending_serial TEXT;
+  ALTER TABLE terminals ADD COLUMN pending_not_after INTEGER;
+  ALTER TABLE terminals ADD COLUMN deactivation_reason TEXT;
+  -- The status last announced to webhooks (status is derived; this is what was last said).
+  ALTER TABLE terminals ADD COLUMN announced_status TEXT;
+  ALTER TABLE enrollment_codes ADD COLUMN replaces TEXT;
+  CREATE TABLE preregistrations (
+    serial_number TEXT PRIMARY KEY,
+    location_id TEXT NOT NULL REFERENCES locations(id),
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    claimed_at INTEGER,
+    terminal_id TEXT,
+    refused_claims INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE pairings (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    activation_code TEXT NOT NULL UNIQUE,
+    csr TEXT NOT NULL,
+    serial_number TEXT,
+    model TEXT,
+    software_version TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    activated_at INTEGER,
+    terminal_id TEXT,
+    enrollment TEXT
+  );
+  CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  -- The webhook outbox: an event and its deliveries are written in the transaction that caused
+  -- them, so a cloud restart loses none.
+  CREATE TABLE webhook_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    event_seq INTEGER NOT NULL REFERENCES webhook_events(seq),
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    failed_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    PRIMARY KEY (event_seq, endpoint_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;
+  `,
 ];
 
 export interface CloudTransactionRow {
@@ -128,6 +191,8 @@ export interface EnrollmentCodeRow {
   expiresAt: number;
   usedAt: number | null;
   terminalId: string | null;
+  /** A replacement code: the terminal that enrolls with it takes this one's place. */
+  replaces: string | null;
 }
 export interface TerminalRow {
   seq: number;
@@ -147,6 +212,57 @@ export interface TerminalRow {
   bootId: string | null;
   batteryLevel: number | null;
   health: string | null;
+  pendingFingerprint: string | null;
+  pendingSerial: string | null;
+  pendingNotAfter: number | null;
+  deactivationReason: string | null;
+  announcedStatus: string | null;
+}
+export interface PreregistrationRow {
+  serialNumber: string;
+  locationId: string;
+  name: string;
+  createdAt: number;
+  claimedAt: number | null;
+  terminalId: string | null;
+  refusedClaims: number;
+}
+export interface PairingRow {
+  id: string;
+  secretHash: string;
+  activationCode: string;
+  csr: string;
+  serialNumber: string | null;
+  model: string | null;
+  softwareVersion: string | null;
+  createdAt: number;
+  expiresAt: number;
+  activatedAt: number | null;
+  terminalId: string | null;
+  enrollment: string | null;
+}
+export interface WebhookEndpointRow {
+  id: string;
+  url: string;
+  events: string;
+  secret: string;
+  createdAt: number;
+}
+export interface WebhookDeliveryRow {
+  eventSeq: number;
+  eventId: string;
+  type: string;
+  payload: string;
+  createdAt: number;
+  endpointId: string;
+  url: string;
+  secret: string;
+  attempts: number;
+  nextAttemptAt: number;
+  deliveredAt: number | null;
+  failedAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
 }
 export type NewTerminal = Pick<
   TerminalRow,
@@ -165,9 +281,19 @@ export type NewTerminal = Pick<
 const TERMINAL_COLUMNS = `seq, id, name, location_id AS locationId, model, serial_number AS serialNumber,
   software_version AS softwareVersion, created_at AS createdAt, deactivated_at AS deactivatedAt,
   cert_fingerprint AS certFingerprint, cert_serial AS certSerial, cert_not_after AS certNotAfter,
-  last_seen AS lastSeen, closed_cleanly AS closedCleanly, boot_id AS bootId, battery_level AS batteryLevel, health`;
+  last_seen AS lastSeen, closed_cleanly AS closedCleanly, boot_id AS bootId, battery_level AS batteryLevel, health,
+  pending_fingerprint AS pendingFingerprint, pending_serial AS pendingSerial, pending_not_after AS pendingNotAfter,
+  deactivation_reason AS deactivationReason, announced_status AS announcedStatus`;
 const CODE_COLUMNS = `code, location_id AS locationId, terminal_name AS terminalName, created_at AS createdAt,
-  expires_at AS expiresAt, used_at AS usedAt, terminal_id AS terminalId`;
+  expires_at AS expiresAt, used_at AS usedAt, terminal_id AS terminalId, replaces`;
+const PREREG_COLUMNS = `serial_number AS serialNumber, location_id AS locationId, name, created_at AS createdAt,
+  claimed_at AS claimedAt, terminal_id AS terminalId, refused_claims AS refusedClaims`;
+const PAIRING_COLUMNS = `id, secret_hash AS secretHash, activation_code AS activationCode, csr, serial_number AS serialNumber,
+  model, software_version AS softwareVersion, created_at AS createdAt, expires_at AS expiresAt,
+  activated_at AS activatedAt, terminal_id AS terminalId, enrollment`;
+const DELIVERY_COLUMNS = `d.event_seq AS eventSeq, e.id AS eventId, e.type, e.payload, e.created_at AS createdAt,
+  d.endpoint_id AS endpointId, w.url, w.secret, d.attempts, d.next_attempt_at AS nextAttemptAt,
+  d.delivered_at AS deliveredAt, d.failed_at AS failedAt, d.last_status AS lastStatus, d.last_error AS lastError`;
 
 export class CloudStore {
   private readonly db: Database.Database;
@@ -185,7 +311,7 @@ export class CloudStore {
       insertLocation: d.prepare('INSERT INTO locations (id, name, created_at) VALUES (?, ?, ?)'),
       getLocation: d.prepare('SELECT id, name, created_at AS createdAt FROM locations WHERE id = ?'),
       insertCode: d.prepare(
-        'INSERT INTO enrollment_codes (code, location_id, terminal_name, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO enrollment_codes (code, location_id, terminal_name, created_at, expires_at, replaces) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       getCode: d.prepare(`SELECT ${CODE_COLUMNS} FROM enrollment_codes WHERE code = ?`),
       useCode: d.prepare(
@@ -331,7 +457,14 @@ export class CloudStore {
     return this.stmt.getLocation.get(id) as LocationRow | undefined;
   }
   insertEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): void {
-    this.stmt.insertCode.run(row.code, row.locationId, row.terminalName, row.createdAt, row.expiresAt);
+    this.stmt.insertCode.run(
+      row.code,
+      row.locationId,
+      row.terminalName,
+      row.createdAt,
+      row.expiresAt,
+      row.replaces,
+    );
   }
   getEnrollmentCode(code: string): EnrollmentCodeRow | undefined {
     return this.stmt.getCode.get(code) as EnrollmentCodeRow | undefined;
@@ -361,5 +494,209 @@ export class CloudStore {
   }
   recordDisconnect(id: string, closedCleanly: boolean): void {
     this.stmt.disconnected.run(closedCleanly ? 1 : 0, id);
+  }
+
+  /** Runs `fn` in one SQLite transaction and returns its result. */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Creates a terminal (enrollment by pairing or serial: no code to claim). */
+  insertTerminal(terminal: NewTerminal): void {
+    this.stmt.insertTerminal.run(terminal);
+  }
+
+  // ---- certificates ----
+
+  setPendingCertificate(id: string, fingerprint: string, serial: string, notAfter: number): void {
+    this.db
+      .prepare(
+        'UPDATE terminals SET pending_fingerprint = ?, pending_serial = ?, pending_not_after = ? WHERE id = ?',
+      )
+      .run(fingerprint, serial, notAfter, id);
+  }
+
+  /** The pending certificate becomes the current one; the old one is refused from now on. */
+  promotePendingCertificate(id: string): void {
+    this.db
+      .prepare(`UPDATE terminals SET cert_fingerprint = pending_fingerprint, cert_serial = pending_serial,
+        cert_not_after = pending_not_after, pending_fingerprint = NULL, pending_serial = NULL,
+        pending_not_after = NULL WHERE id = ? AND pending_fingerprint IS NOT NULL`)
+      .run(id);
+  }
+
+  // ---- lifecycle ----
+
+  deactivateTerminal(id: string, now: number, reason: string): boolean {
+    return (
+      this.db
+        .prepare(
+          'UPDATE terminals SET deactivated_at = ?, deactivation_reason = ? WHERE id = ? AND deactivated_at IS NULL',
+        )
+        .run(now, reason, id).changes === 1
+    );
+  }
+
+  updateTerminal(id: string, changes: { name?: string; locationId?: string }): void {
+    if (changes.name !== undefined)
+      this.db.prepare('UPDATE terminals SET name = ? WHERE id = ?').run(changes.name, id);
+    if (changes.locationId !== undefined)
+      this.db.prepare('UPDATE terminals SET location_id = ? WHERE id = ?').run(changes.locationId, id);
+  }
+
+  setAnnouncedStatus(id: string, status: string): void {
+    this.db.prepare('UPDATE terminals SET announced_status = ? WHERE id = ?').run(status, id);
+  }
+
+  // ---- pre-registrations ----
+
+  insertPreregistration(
+    row: Omit<PreregistrationRow, 'claimedAt' | 'terminalId' | 'refusedClaims'>,
+  ): boolean {
+    return (
+      this.db
+        .prepare(
+          `INSERT OR IGNORE INTO preregistrations (serial_number, location_id, name, created_at)
+           VALUES (@serialNumber, @locationId, @name, @createdAt)`,
+        )
+        .run(row).changes === 1
+    );
+  }
+  getPreregistration(serial: string): PreregistrationRow | undefined {
+    return this.db
+      .prepare(`SELECT ${PREREG_COLUMNS} FROM preregistrations WHERE serial_number = ?`)
+      .get(serial) as PreregistrationRow | undefined;
+  }
+  listPreregistrations(): PreregistrationRow[] {
+    return this.db
+      .prepare(`SELECT ${PREREG_COLUMNS} FROM preregistrations ORDER BY created_at`)
+      .all() as PreregistrationRow[];
+  }
+  countRefusedClaim(serial: string): void {
+    this.db
+      .prepare('UPDATE preregistrations SET refused_claims = refused_claims + 1 WHERE serial_number = ?')
+      .run(serial);
+  }
+  /** Claims the serial and creates the terminal in one transaction; false if it was claimed meanwhile. */
+  claimSerialAndCreateTerminal(serial: string, terminal: NewTerminal): boolean {
+    return this.db.transaction(() => {
+      const claimed =
+        this.db
+          .prepare(
+            'UPDATE preregistrations SET claimed_at = ?, terminal_id = ? WHERE serial_number = ? AND claimed_at IS NULL',
+          )
+          .run(terminal.createdAt, terminal.id, serial).changes === 1;
+      if (claimed) this.stmt.insertTerminal.run(terminal);
+      return claimed;
+    })();
+  }
+
+  // ---- pairings ----
+
+  insertPairing(row: Omit<PairingRow, 'activatedAt' | 'terminalId' | 'enrollment'>): void {
+    this.db
+      .prepare(`INSERT INTO pairings (id, secret_hash, activation_code, csr, serial_number, model, software_version,
+        created_at, expires_at) VALUES (@id, @secretHash, @activationCode, @csr, @serialNumber, @model,
+        @softwareVersion, @createdAt, @expiresAt)`)
+      .run(row);
+  }
+  getPairing(id: string): PairingRow | undefined {
+    return this.db.prepare(`SELECT ${PAIRING_COLUMNS} FROM pairings WHERE id = ?`).get(id) as
+      | PairingRow
+      | undefined;
+  }
+  getPairingByCode(code: string): PairingRow | undefined {
+    return this.db.prepare(`SELECT ${PAIRING_COLUMNS} FROM pairings WHERE activation_code = ?`).get(code) as
+      | PairingRow
+      | undefined;
+  }
+  /** Activates a pending pairing and creates its terminal in one transaction; false if it was activated meanwhile. */
+  activatePairing(id: string, terminal: NewTerminal, enrollment: string): boolean {
+    return this.db.transaction(() => {
+      const done =
+        this.db
+          .prepare(
+            'UPDATE pairings SET activated_at = ?, terminal_id = ?, enrollment = ? WHERE id = ? AND activated_at IS NULL',
+          )
+          .run(terminal.createdAt, terminal.id, enrollment, id).changes === 1;
+      if (done) this.stmt.insertTerminal.run(terminal);
+      return done;
+    })();
+  }
+
+  // ---- webhooks ----
+
+  insertWebhookEndpoint(row: WebhookEndpointRow): void {
+    this.db
+      .prepare(
+        'INSERT INTO webhook_endpoints (id, url, events, secret, created_at) VALUES (@id, @url, @events, @secret, @createdAt)',
+      )
+      .run(row);
+  }
+  getWebhookEndpoint(id: string): WebhookEndpointRow | undefined {
+    return this.db
+      .prepare('SELECT id, url, events, secret, created_at AS createdAt FROM webhook_endpoints WHERE id = ?')
+      .get(id) as WebhookEndpointRow | undefined;
+  }
+  listWebhookEndpoints(): WebhookEndpointRow[] {
+    return this.db
+      .prepare(
+        'SELECT id, url, events, secret, created_at AS createdAt FROM webhook_endpoints ORDER BY created_at',
+      )
+      .all() as WebhookEndpointRow[];
+  }
+  /** Records an event and one delivery per endpoint subscribed to it (call inside the causing transaction). */
+  insertWebhookEvent(id: string, type: string, payload: string, now: number): void {
+    const seq = this.db
+      .prepare('INSERT INTO webhook_events (id, type, payload, created_at) VALUES (?, ?, ?, ?)')
+      .run(id, type, payload, now).lastInsertRowid;
+    for (const ep of this.listWebhookEndpoints()) {
+      if (!(JSON.parse(ep.events) as string[]).includes(type)) continue;
+      this.db
+        .prepare('INSERT INTO webhook_deliveries (event_seq, endpoint_id, next_attempt_at) VALUES (?, ?, ?)')
+        .run(seq, ep.id, now);
+    }
+  }
+  dueWebhookDeliveries(now: number, limit: number): WebhookDeliveryRow[] {
+    return this.db
+      .prepare(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d
+        JOIN webhook_events e ON e.seq = d.event_seq JOIN webhook_endpoints w ON w.id = d.endpoint_id
+        WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= ?
+        ORDER BY d.event_seq LIMIT ?`)
+      .all(now, limit) as WebhookDeliveryRow[];
+  }
+  nextWebhookAttemptAt(): number | null {
+    const r = this.db
+      .prepare(
+        'SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL',
+      )
+      .get() as { at: number | null };
+    return r.at;
+  }
+  recordWebhookAttempt(
+    eventSeq: number,
+    endpointId: string,
+    r: {
+      at: number;
+      status: number | null;
+      error: string | null;
+      delivered: boolean;
+      nextAttemptAt: number | null;
+    },
+  ): void {
+    this.db
+      .prepare(`UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error,
+        delivered_at = CASE WHEN @delivered = 1 THEN @at ELSE NULL END,
+        failed_at = CASE WHEN @delivered = 0 AND @nextAttemptAt IS NULL THEN @at ELSE NULL END,
+        next_attempt_at = COALESCE(@nextAttemptAt, next_attempt_at)
+        WHERE event_seq = @eventSeq AND endpoint_id = @endpointId`)
+      .run({ ...r, delivered: r.delivered ? 1 : 0, eventSeq, endpointId });
+  }
+  webhookDeliveries(endpointId: string): WebhookDeliveryRow[] {
+    return this.db
+      .prepare(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d
+        JOIN webhook_events e ON e.seq = d.event_seq JOIN webhook_endpoints w ON w.id = d.endpoint_id
+        WHERE d.endpoint_id = ? ORDER BY d.event_seq`)
+      .all(endpointId) as WebhookDeliveryRow[];
   }
 }

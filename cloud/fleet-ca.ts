@@ -102,11 +102,8 @@ export class FleetCa {
     ]).certificatePem;
   }
 
-  /**
-   * Verifies a terminal's CSR (self-signature, RSA ≥ 2048) and issues its client certificate.
-   * The subject is set by the cloud (CN = terminal id), never taken from the CSR.
-   */
-  issueClientCertificate(csrPem: string, terminalId: string, now: Date, days: number): IssuedCertificate {
+  /** A CSR's public key, if the CSR is well-formed, self-signed and RSA ≥ 2048; else CsrRejectedError. */
+  checkCsr(csrPem: string): forge.pki.rsa.PublicKey {
     let csr: forge.pki.CertificateSigningRequest;
     try {
       csr = forge.pki.certificationRequestFromPem(csrPem);
@@ -118,6 +115,15 @@ export class FleetCa {
     if (!pub || typeof pub.n?.bitLength !== 'function' || pub.n.bitLength() < 2048) {
       throw new CsrRejectedError('CSR key must be RSA with at least 2048 bits');
     }
+    return pub;
+  }
+
+  /**
+   * Verifies a terminal's CSR (self-signature, RSA ≥ 2048) and issues its client certificate.
+   * The subject is set by the cloud (CN = terminal id), never taken from the CSR.
+   */
+  issueClientCertificate(csrPem: string, terminalId: string, now: Date, days: number): IssuedCertificate {
+    const pub = this.checkCsr(csrPem);
     return this.sign(pub, terminalId, now, days, [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },

@@ -1,5 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
-import type { Static, TSchema } from '@sinclair/typebox';
+import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import {
   type ConfigLayer,
@@ -9,37 +8,26 @@ import {
   mergePatch,
   type TerminalConfig,
 } from '../protocol/config-schema.js';
-import { EnrollErrorCode, EnrollRequest, type EnrollResponse } from '../protocol/enrollment.js';
 import type { ConfigApplied } from '../protocol/messages.js';
-import {
-  compileValidator,
-  describeIssues,
-  type SchemaIssue,
-  type Validator,
-} from '../protocol/schema-validation.js';
-import { AttemptLimiter } from './attempt-limiter.js';
+import { compileValidator, describeIssues, type SchemaIssue } from '../protocol/schema-validation.js';
 import type { CloudStore, LocationRow, TerminalRow } from './cloud-store.js';
-import { CsrRejectedError, type FleetCa } from './fleet-ca.js';
-import { ApiError } from './http-json.js';
+import { newId } from './fleet-ids.js';
+import { ApiError, parseBody } from './http-json.js';
 import { deriveTerminalStatus, type StatusThresholds, type TerminalStatus } from './terminal-status.js';
 
 /** The fleet's application logic between the REST API / gateway and the store. */
 export interface FleetServiceOptions {
   store: CloudStore;
-  ca: FleetCa;
   now(): number;
-  cloudUrl(): string;
   thresholds: StatusThresholds;
-  certDays: number;
   isConnected(terminalId: string): boolean;
-  enrollAttempts: { maxFailures: number; windowMs: number };
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Defaults at the bottom of every terminal's config (the cloud's own heartbeat/ping flags included). */
   configDefaults: TerminalConfig;
-  /** The cloud's data public key (PEM), handed to terminals at enrollment to seal card data to. */
-  dataPublicKey: string;
   /** Told which terminals' desired config changed, to push it to those connected. */
   onConfigChanged(terminalIds: string[]): void;
+  /** Called inside the transaction that deactivated a terminal (webhook outbox, link close). */
+  onDeactivated(terminalId: string, reason: string): void;
 }
 
 export interface TerminalConfigView {
@@ -52,38 +40,19 @@ export interface TerminalConfigView {
   errors?: { path: string; message: string }[];
 }
 
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-/** No 0/O, 1/I/L: codes are typed on a terminal keypad by people reading a screen. */
-const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
-
-function newId(prefix: string): string {
-  let s = '';
-  for (let i = 0; i < 14; i++) s += BASE62[randomInt(BASE62.length)];
-  return `${prefix}_${s}`;
-}
-
-export function newEnrollmentCode(): string {
-  let s = '';
-  for (let i = 0; i < 8; i++) s += CODE_ALPHABET[randomInt(CODE_ALPHABET.length)];
-  return `${s.slice(0, 4)}-${s.slice(4)}`;
-}
-
-/** Codes are accepted in any case, with or without the dash or spaces. */
-export function normaliseEnrollmentCode(input: string): string {
-  const s = input.toUpperCase().replace(/[\s-]/g, '');
-  return s.length === 8 ? `${s.slice(0, 4)}-${s.slice(4)}` : s;
-}
-
 const LocationCreate = Type.Object(
   { name: Type.String({ minLength: 1, maxLength: 100 }) },
   { additionalProperties: false },
 );
-const CodeCreate = Type.Object(
+const TerminalUpdate = Type.Object(
   {
-    locationId: Type.String({ minLength: 1 }),
-    terminalName: Type.String({ minLength: 1, maxLength: 100 }),
-    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    locationId: Type.Optional(Type.String({ minLength: 1 })),
   },
+  { additionalProperties: false },
+);
+const Deactivation = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: 500 })) },
   { additionalProperties: false },
 );
 const ConnectedQuery = Type.Object(
@@ -93,18 +62,10 @@ const ConnectedQuery = Type.Object(
 
 const validators = {
   location: compileValidator(LocationCreate),
-  code: compileValidator(CodeCreate),
-  enroll: compileValidator(EnrollRequest),
+  update: compileValidator(TerminalUpdate),
+  deactivate: compileValidator(Deactivation),
   connected: compileValidator(ConnectedQuery),
 };
-
-function parse<T extends TSchema>(v: Validator<T>, body: unknown, code = 'invalid_request'): Static<T> {
-  const r = v.check(body);
-  if (!r.ok) throw new ApiError(400, code, describeIssues(r.issues));
-  return r.value;
-}
-
-export const DEFAULT_CODE_TTL_SECONDS = 3600;
 
 export interface TerminalView {
   id: string;
@@ -123,17 +84,15 @@ export interface TerminalView {
   config: { version: number | null; appliedVersion: number | null; status: string | null };
   locked: boolean;
   health: unknown;
+  deactivatedAt?: number;
+  deactivationReason?: string | null;
 }
 
 export class FleetService {
-  private readonly limiter: AttemptLimiter;
-
-  constructor(private readonly o: FleetServiceOptions) {
-    this.limiter = new AttemptLimiter(o.enrollAttempts.maxFailures, o.enrollAttempts.windowMs);
-  }
+  constructor(private readonly o: FleetServiceOptions) {}
 
   createLocation(body: unknown): LocationRow & { object: 'location' } {
-    const { name } = parse(validators.location, body);
+    const { name } = parseBody(validators.location, body);
     const row = { id: newId('loc'), name, createdAt: Math.floor(this.o.now() / 1000) };
     this.o.store.insertLocation(row);
     return { ...row, object: 'location' };
@@ -143,117 +102,6 @@ export class FleetService {
     const row = this.o.store.getLocation(id);
     if (!row) throw new ApiError(404, 'not_found', `no location ${id}`);
     return { ...row, object: 'location' };
-  }
-
-  createEnrollmentCode(body: unknown): {
-    code: string;
-    qrPayload: string;
-    expiresAt: string;
-    locationId: string;
-    terminalName: string;
-  } {
-    const req = parse(validators.code, body);
-    if (!this.o.store.getLocation(req.locationId))
-      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
-    const now = this.o.now();
-    const expiresAt = now + (req.ttlSeconds ?? DEFAULT_CODE_TTL_SECONDS) * 1000;
-    const code = newEnrollmentCode();
-    this.o.store.insertEnrollmentCode({
-      code,
-      locationId: req.locationId,
-      terminalName: req.terminalName,
-      createdAt: now,
-      expiresAt,
-    });
-    const qr = new URLSearchParams({ cloud: this.o.cloudUrl(), code, ca: this.o.ca.fingerprint });
-    return {
-      code,
-      qrPayload: `posagent://enroll?${qr.toString()}`,
-      expiresAt: new Date(expiresAt).toISOString(),
-      locationId: req.locationId,
-      terminalName: req.terminalName,
-    };
-  }
-
-  /** The agent-facing enrollment: code + CSR → certificate. Failed guesses are rate-limited per source. */
-  enroll(body: unknown, source: string): EnrollResponse {
-    const now = this.o.now();
-    const wait = this.limiter.retryAfterMs(source, now);
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      throw new ApiError(
-        429,
-        EnrollErrorCode.rateLimited,
-        `too many failed enrollment attempts from this address; try again in ${seconds} s`,
-        {
-          'retry-after': String(seconds),
-        },
-      );
-    }
-    const req = parse(validators.enroll, body, EnrollErrorCode.invalidRequest);
-    const code = normaliseEnrollmentCode(req.code);
-    const row = this.o.store.getEnrollmentCode(code);
-    const refuse = (status: number, errCode: string, message: string): never => {
-      this.limiter.recordFailure(source, now);
-      this.o.log.warn({ source, code: errCode }, 'enrollment refused');
-      throw new ApiError(status, errCode, message);
-    };
-    if (!row)
-      return refuse(
-        404,
-        EnrollErrorCode.invalidCode,
-        `enrollment code ${code} is not recognised: check it was typed exactly as shown`,
-      );
-    if (row.usedAt !== null) {
-      return refuse(
-        409,
-        EnrollErrorCode.codeUsed,
-        `enrollment code ${code} was already used at ${new Date(row.usedAt).toISOString()}; generate a new code`,
-      );
-    }
-    if (row.expiresAt <= now) {
-      return refuse(
-        410,
-        EnrollErrorCode.codeExpired,
-        `enrollment code ${code} expired at ${new Date(row.expiresAt).toISOString()}; generate a new code`,
-      );
-    }
-    const terminalId = newId('term');
-    let issued: ReturnType<FleetCa['issueClientCertificate']>;
-    try {
-      issued = this.o.ca.issueClientCertificate(req.csr, terminalId, new Date(now), this.o.certDays);
-    } catch (err) {
-      if (err instanceof CsrRejectedError) throw new ApiError(400, EnrollErrorCode.invalidCsr, err.message);
-      throw err;
-    }
-    const created = this.o.store.claimCodeAndCreateTerminal(code, {
-      id: terminalId,
-      name: row.terminalName,
-      locationId: row.locationId,
-      model: req.model ?? null,
-      serialNumber: req.serialNumber ?? null,
-      softwareVersion: req.softwareVersion ?? null,
-      createdAt: now,
-      certFingerprint: issued.fingerprint,
-      certSerial: issued.serialNumber,
-      certNotAfter: issued.notAfter.getTime(),
-    });
-    if (!created)
-      return refuse(
-        409,
-        EnrollErrorCode.codeUsed,
-        `enrollment code ${code} was already used; generate a new code`,
-      );
-    this.o.log.info({ terminalId, locationId: row.locationId }, 'terminal enrolled');
-    return {
-      terminalId,
-      locationId: row.locationId,
-      name: row.terminalName,
-      certificate: issued.certificatePem,
-      fleetCa: this.o.ca.certificatePem,
-      cloudUrl: this.o.cloudUrl(),
-      dataPublicKey: this.o.dataPublicKey,
-    };
   }
 
   // ---- configuration: defaults ← location template ← terminal overrides ----
@@ -386,18 +234,71 @@ export class FleetService {
     );
   }
 
-  terminalView(row: TerminalRow): TerminalView {
-    const connected = this.o.isConnected(row.id);
-    const status = deriveTerminalStatus(
+  status(row: TerminalRow): TerminalStatus {
+    return deriveTerminalStatus(
       {
         deactivated: row.deactivatedAt !== null,
         lastSeenMs: row.lastSeen,
-        connected,
+        connected: this.o.isConnected(row.id),
         closedCleanly: row.closedCleanly === 1,
       },
       this.o.now(),
       this.o.thresholds,
     );
+  }
+
+  // ---- lifecycle ----
+
+  /** `POST /v1/terminals/{id}/deactivate`: its certificate is refused from now on. Idempotent. */
+  deactivate(terminalId: string, body: unknown): TerminalView {
+    const req = parseBody(validators.deactivate, body);
+    if (!this.o.store.getTerminal(terminalId))
+      throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    this.deactivateTerminal(terminalId, req.reason ?? 'deactivated by the fleet operator');
+    return this.getTerminal(terminalId);
+  }
+
+  deactivateTerminal(terminalId: string, reason: string): void {
+    this.o.store.atomically(() => {
+      if (this.o.store.deactivateTerminal(terminalId, this.o.now(), reason)) {
+        this.o.onDeactivated(terminalId, reason);
+        this.o.log.info({ terminalId, reason }, 'terminal deactivated');
+      }
+    });
+  }
+
+  /** `POST /v1/terminals/{id} {name?, locationId?}`: rename or move; a move re-layers its config. */
+  updateTerminal(terminalId: string, body: unknown): TerminalView {
+    const req = parseBody(validators.update, body);
+    const row = this.o.store.getTerminal(terminalId);
+    if (!row) throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    if (req.locationId !== undefined && !this.o.store.getLocation(req.locationId))
+      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    const moved = req.locationId !== undefined && req.locationId !== row.locationId;
+    this.o.store.atomically(() => {
+      this.o.store.updateTerminal(terminalId, req);
+      if (moved) this.relayer(terminalId, this.overridesOf(terminalId));
+    });
+    if (moved) this.o.onConfigChanged([terminalId]);
+    return this.getTerminal(terminalId);
+  }
+
+  /** A replacement takes over the old terminal's overrides (its name and location came with the code). */
+  adoptConfig(terminalId: string, fromTerminalId: string): void {
+    this.relayer(terminalId, this.overridesOf(fromTerminalId));
+  }
+
+  private relayer(terminalId: string, overrides: ConfigLayer): void {
+    const row = this.o.store.getTerminal(terminalId)!;
+    const desired = this.effective(this.templateOf(row.locationId), overrides);
+    this.o.store.setDesiredConfigs(this.o.now(), [
+      { terminalId, overrides: JSON.stringify(overrides), desired: JSON.stringify(desired) },
+    ]);
+  }
+
+  terminalView(row: TerminalRow): TerminalView {
+    const connected = this.o.isConnected(row.id);
+    const status = this.status(row);
     return {
       id: row.id,
       object: 'terminal',
@@ -420,6 +321,12 @@ export class FleetService {
       })(),
       locked: false,
       health: row.health === null ? null : JSON.parse(row.health),
+      ...(row.deactivatedAt !== null
+        ? {
+            deactivatedAt: Math.floor(row.deactivatedAt / 1000),
+            deactivationReason: row.deactivationReason,
+          }
+        : {}),
     };
   }
 
@@ -452,7 +359,7 @@ export class FleetService {
   }
 
   connectedTerminals(body: unknown, connectedIds: Iterable<string>): { uniqueTerminalIds: string[] } {
-    const q = parse(validators.connected, body);
+    const q = parseBody(validators.connected, body);
     const ids: string[] = [];
     for (const id of connectedIds) {
       if (q.uniqueTerminalId !== undefined && id !== q.uniqueTerminalId) continue;

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { describeIssues, type Validator } from '../protocol/schema-validation.js';
 
 /** An error the REST API answers with `{error: {code, message}}` and an HTTP status. */
 export class ApiError extends Error {
@@ -57,4 +59,15 @@ export function sendJson(
 
 export function sendError(res: ServerResponse, err: ApiError): void {
   sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+}
+
+/** Checks a request body against a schema; 400 with every issue named when it does not fit. */
+export function parseBody<T extends TSchema>(
+  v: Validator<T>,
+  body: unknown,
+  code = 'invalid_request',
+): Static<T> {
+  const r = v.check(body);
+  if (!r.ok) throw new ApiError(400, code, describeIssues(r.issues));
+  return r.value;
 }

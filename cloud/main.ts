@@ -10,10 +10,13 @@ import { DEFAULT_CONFIG, mergePatch, type TerminalConfig } from '../protocol/con
 import { CloseCode } from '../protocol/version.js';
 import { AgentGateway } from './agent-gateway.js';
 import { CloudStore } from './cloud-store.js';
+import { EnrollmentService } from './enrollment-service.js';
 import { FleetCa, newPrivateKeyPem } from './fleet-ca.js';
 import { FleetService, newAdminToken } from './fleet-service.js';
 import { createRestHandler } from './rest-api.js';
+import { StatusAnnouncer } from './status-announcer.js';
 import { TransactionLedger } from './transaction-ledger.js';
+import { Webhooks } from './webhooks.js';
 
 /** Every tunable of the reference cloud, with its default, in one visible place. */
 export const CLOUD_DEFAULTS = {
@@ -26,6 +29,14 @@ export const CLOUD_DEFAULTS = {
   certDays: 90,
   enrollMaxFailures: 10,
   enrollWindowSec: 900,
+  /** How long a code shown by a device waiting to be paired stays valid. */
+  pairingTtlSec: 600,
+  pairingPollMs: 1000,
+  /** First webhook retry after this; doubles up to an hour; given up after webhookMaxAttempts. */
+  webhookRetryBaseMs: 5000,
+  webhookMaxAttempts: 10,
+  /** How often derived statuses are checked for time-based changes (needs_attention, offline). */
+  statusSweepMs: 5000,
   logLevel: 'info',
 } as const;
 
@@ -107,6 +118,14 @@ export async function startCloud(
     agent: { heartbeatIntervalSec: options.heartbeatIntervalSec, pingIntervalSec: options.pingIntervalSec },
   }) as TerminalConfig;
   const ledger = new TransactionLedger({ store, dataPrivateKey: id.dataPrivateKey, now, log });
+  const webhooks = new Webhooks({
+    store,
+    now,
+    retryBaseMs: options.webhookRetryBaseMs,
+    maxAttempts: options.webhookMaxAttempts,
+    timeoutMs: 10_000,
+    log,
+  });
   const gateway: AgentGateway = new AgentGateway({
     store,
     now,
@@ -115,26 +134,59 @@ export async function startCloud(
     desiredConfig: (t) => fleet.desiredConfig(t),
     transactions: ledger,
     onConfigApplied: (t, ack) => fleet.recordConfigAck(t, ack),
+    renewCertificate: (t, csr) => enrollment.renewCertificate(t, csr),
+    onLinkChange: (t) => announcer.check(t),
     log,
   });
   const fleet = new FleetService({
     store,
-    ca: id.ca,
     now,
-    cloudUrl: () => url,
     thresholds: {
       atRiskAfterMs: options.atRiskAfterSec * 1000,
       offlineAfterMs: options.offlineAfterSec * 1000,
     },
-    certDays: options.certDays,
     isConnected: (t) => gateway.isConnected(t),
-    enrollAttempts: { maxFailures: options.enrollMaxFailures, windowMs: options.enrollWindowSec * 1000 },
     configDefaults,
-    dataPublicKey: id.dataPublicKey,
     onConfigChanged: (ids) => {
       for (const id of ids) gateway.pushConfig(id);
     },
+    onDeactivated: (terminalId, reason) => {
+      announcer.check(terminalId); // the event goes into the deactivating transaction
+      setImmediate(() => gateway.deactivate(terminalId, reason));
+    },
     log,
+  });
+  const enrollment = new EnrollmentService({
+    store,
+    ca: id.ca,
+    now,
+    cloudUrl: () => url,
+    certDays: options.certDays,
+    pairingTtlSec: options.pairingTtlSec,
+    pairingPollMs: options.pairingPollMs,
+    dataPublicKey: id.dataPublicKey,
+    enrollAttempts: { maxFailures: options.enrollMaxFailures, windowMs: options.enrollWindowSec * 1000 },
+    onEnrolled: (terminalId, how) => {
+      const row = store.getTerminal(terminalId)!;
+      if (how.replaces) {
+        fleet.adoptConfig(terminalId, how.replaces);
+        fleet.deactivateTerminal(how.replaces, `replaced by terminal ${terminalId}`);
+      }
+      webhooks.emit('terminal.enrolled', {
+        terminalId,
+        name: row.name,
+        locationId: row.locationId,
+        method: how.method,
+        replaces: how.replaces,
+      });
+    },
+    log,
+  });
+  const announcer = new StatusAnnouncer({
+    store,
+    status: (row) => fleet.status(row),
+    emit: (type, data) => webhooks.emit(type, data),
+    sweepMs: options.statusSweepMs,
   });
   const server: Server = createServer(
     {
@@ -147,6 +199,9 @@ export async function startCloud(
     },
     createRestHandler({
       fleet,
+      enrollment,
+      webhooks,
+      store,
       ledger,
       adminToken: id.adminToken,
       connectedIds: () => gateway.connectedIds(),
@@ -164,11 +219,15 @@ export async function startCloud(
   const ready: ReadyInfo = { url, caFile: id.caFile, adminTokenFile: id.adminTokenFile };
   await writeFileAtomic(join(options.dataDir, 'cloud.json'), `${JSON.stringify(ready, null, 2)}\n`, 0o644);
   log.info({ url }, 'cloud listening');
+  announcer.start();
+  webhooks.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       log.info('cloud stopping');
+      announcer.stop();
+      webhooks.stop();
       gateway.closeAll(CloseCode.serviceRestart, 'cloud restarting');
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,9 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { ENROLL_PATH } from '../protocol/version.js';
+import type { CloudStore } from './cloud-store.js';
+import type { EnrollmentService } from './enrollment-service.js';
 import type { FleetService } from './fleet-service.js';
 import { ApiError, readJsonBody, sendError, sendJson } from './http-json.js';
+import { authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
+import type { Webhooks } from './webhooks.js';
 
 /**
  * The fleet REST API (VINR-shaped) and the agent-facing enrollment endpoint, on the same HTTPS port
@@ -11,98 +16,225 @@ import type { TransactionLedger } from './transaction-ledger.js';
  */
 export interface RestApiOptions {
   fleet: FleetService;
+  enrollment: EnrollmentService;
+  webhooks: Webhooks;
   ledger: TransactionLedger;
+  store: Pick<CloudStore, 'getTerminal' | 'promotePendingCertificate'>;
   adminToken: string;
   connectedIds(): Iterable<string>;
   log: { error(obj: object, msg: string): void };
 }
 
+/** A body that is not JSON (the QR PNG). */
+export class RawBody {
+  constructor(
+    readonly contentType: string,
+    readonly body: Buffer,
+  ) {}
+}
+
+/** Who may call a route: the admin token, anyone (enrollment), or a terminal by its client certificate. */
+type Access = 'admin' | 'public' | 'terminal';
+
 interface Route {
   method: string;
   pattern: RegExp;
-  admin: boolean;
+  access: Access;
+  /** 201 Created instead of 200. */
+  created?: boolean;
   handle(ctx: {
     req: IncomingMessage;
     params: string[];
     query: URLSearchParams;
     body(): Promise<unknown>;
+    /** The terminal id of a `terminal` route's caller. */
+    terminalId: string;
   }): unknown;
 }
 
 export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const source = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
   const routes: Route[] = [
     {
       method: 'POST',
       pattern: /^\/v1\/locations$/,
-      admin: true,
+      access: 'admin',
+      created: true,
       handle: async (c) => o.fleet.createLocation(await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/locations\/([^/]+)$/,
-      admin: true,
+      access: 'admin',
       handle: (c) => o.fleet.getLocation(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/enrollment-codes$/,
-      admin: true,
-      handle: async (c) => o.fleet.createEnrollmentCode(await c.body()),
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.createEnrollmentCode(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/enrollment-codes\/([^/]+)\/qr\.png$/,
+      access: 'admin',
+      handle: async (c) => {
+        const { default: QRCode } = await import('qrcode');
+        const png = await QRCode.toBuffer(o.enrollment.qrPayloadOf(c.params[0]!), {
+          type: 'png',
+          errorCorrectionLevel: 'M',
+          margin: 4,
+          scale: 6,
+        });
+        return new RawBody('image/png', png);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/fleet-ca$/,
+      access: 'public',
+      handle: () => o.enrollment.fleetCa(),
     },
     {
       method: 'POST',
       pattern: new RegExp(`^${ENROLL_PATH}$`),
-      admin: false,
-      handle: async (c) => o.fleet.enroll(await c.body(), c.req.socket.remoteAddress ?? 'unknown'),
+      access: 'public',
+      handle: async (c) => o.enrollment.enroll(await c.body(), source(c.req)),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/pairings$/,
+      access: 'public',
+      created: true,
+      handle: async (c) => o.enrollment.startPairing(await c.body()),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/pairings\/([^/]+)\/poll$/,
+      access: 'public',
+      handle: async (c) => o.enrollment.pollPairing(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/activate$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.fleet.getTerminal(o.enrollment.activate(await c.body())),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/preregistrations$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.createPreregistration(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/preregistrations$/,
+      access: 'admin',
+      handle: () => o.enrollment.listPreregistrations(),
     },
     {
       method: 'PUT',
       pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
-      admin: true,
+      access: 'admin',
       handle: async (c) => o.fleet.setLocationTemplate(c.params[0]!, await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
-      admin: true,
+      access: 'admin',
       handle: (c) => o.fleet.getLocationTemplate(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/configure$/,
-      admin: true,
+      access: 'admin',
       handle: async (c) =>
         o.fleet.configureTerminal(c.params[0]!, await c.body(), c.query.get('validate') !== 'false'),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)\/config$/,
-      admin: true,
+      access: 'admin',
       handle: (c) => o.fleet.getTerminalConfig(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/deactivate$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.deactivate(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/replace$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.replaceTerminal(c.params[0]!, await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals$/,
-      admin: true,
+      access: 'admin',
       handle: (c) => o.fleet.listTerminals(c.query),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)$/,
-      admin: true,
+      access: 'admin',
       handle: (c) => o.fleet.getTerminal(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.updateTerminal(c.params[0]!, await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/transactions$/,
-      admin: true,
+      access: 'admin',
       handle: (c) => o.ledger.list(c.query),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/connectedTerminals$/,
-      admin: true,
+      access: 'admin',
       handle: async (c) => o.fleet.connectedTerminals(await c.body(), o.connectedIds()),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/webhook-endpoints$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.webhooks.createEndpoint(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/webhook-endpoints\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.webhooks.getEndpoint(c.params[0]!),
+    },
+    // The agent's own calls outside the link, authenticated by its client certificate.
+    {
+      method: 'POST',
+      pattern: /^\/v1\/agent\/certificate$/,
+      access: 'terminal',
+      handle: async (c) => {
+        const body = (await c.body()) as { csr?: unknown };
+        if (typeof body.csr !== 'string') throw new ApiError(400, 'invalid_request', 'csr (PEM) is required');
+        return o.enrollment.renewCertificate(c.terminalId, body.csr);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/agent\/decommission$/,
+      access: 'terminal',
+      handle: (c) => {
+        o.fleet.deactivateTerminal(c.terminalId, 'decommissioned on the device');
+        return { terminalId: c.terminalId, deactivated: true };
+      },
     },
   ];
   const token = Buffer.from(o.adminToken);
@@ -124,12 +256,18 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
         const route = matching.find((r) => r.method === req.method);
         if (!route)
           throw new ApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
-        if (route.admin && !authorised(req)) {
+        if (route.access === 'admin' && !authorised(req)) {
           throw new ApiError(
             401,
             'unauthorized',
             'missing or wrong admin token (Authorization: Bearer <token>)',
           );
+        }
+        let terminalId = '';
+        if (route.access === 'terminal') {
+          const who = authenticateTerminal(req.socket as TLSSocket, o.store);
+          if ('refused' in who) throw new ApiError(who.refused.status, who.refused.code, who.refused.message);
+          terminalId = who.terminalId;
         }
         const params = route.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
         const result = await route.handle({
@@ -137,12 +275,14 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
           params,
           query: url.searchParams,
           body: () => readJsonBody(req),
+          terminalId,
         });
-        sendJson(
-          res,
-          req.method === 'POST' && /\/(locations|enrollment-codes)$/.test(url.pathname) ? 201 : 200,
-          result,
-        );
+        if (result instanceof RawBody) {
+          res.writeHead(200, { 'content-type': result.contentType, 'content-length': result.body.length });
+          res.end(result.body);
+          return;
+        }
+        sendJson(res, route.created ? 201 : 200, result);
       } catch (err) {
         if (err instanceof ApiError) return sendError(res, err);
         o.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'REST handler failed');

@@ -1,17 +1,32 @@
 import { type Static, Type } from '@sinclair/typebox';
 
-/** `POST /v1/enroll` — the agent-facing enrollment endpoint (no admin token; the code is the secret). */
-export const EnrollRequest = Type.Object(
-  {
-    method: Type.Literal('code'),
-    code: Type.String({ minLength: 1, maxLength: 64 }),
-    csr: Type.String({ minLength: 1, maxLength: 16_384, description: 'PKCS#10 CSR, PEM' }),
-    serialNumber: Type.Optional(Type.String({ maxLength: 64 })),
-    model: Type.Optional(Type.String({ maxLength: 64 })),
-    softwareVersion: Type.Optional(Type.String({ maxLength: 64 })),
-  },
-  { additionalProperties: false },
-);
+const Device = {
+  csr: Type.String({ minLength: 1, maxLength: 16_384, description: 'PKCS#10 CSR, PEM' }),
+  model: Type.Optional(Type.String({ maxLength: 64 })),
+  softwareVersion: Type.Optional(Type.String({ maxLength: 64 })),
+};
+const Serial = Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' });
+
+/**
+ * `POST /v1/enroll` — the agent-facing enrollment endpoint (no admin token). `code`: an enrollment
+ * code typed or scanned (the code is the secret); `auto`: the device's serial, pre-registered in
+ * the cloud (each serial is claimed once).
+ */
+export const EnrollRequest = Type.Union([
+  Type.Object(
+    {
+      method: Type.Literal('code'),
+      code: Type.String({ minLength: 1, maxLength: 64 }),
+      serialNumber: Type.Optional(Type.String({ maxLength: 64 })),
+      ...Device,
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { method: Type.Literal('auto'), serialNumber: Serial, ...Device },
+    { additionalProperties: false },
+  ),
+]);
 export type EnrollRequest = Static<typeof EnrollRequest>;
 
 export const EnrollResponse = Type.Object(
@@ -38,4 +53,80 @@ export const EnrollErrorCode = {
   rateLimited: 'rate_limited',
   invalidCsr: 'invalid_csr',
   invalidRequest: 'invalid_request',
+  notPreregistered: 'not_preregistered',
+  serialClaimed: 'serial_claimed',
 } as const;
+
+/**
+ * `POST /v1/pairings` — the device asks for an activation code to show; someone activates it in
+ * the cloud (`POST /v1/terminals/activate`). The CSR goes with the request: the key stays here.
+ */
+export const PairingRequest = Type.Object(
+  { serialNumber: Type.Optional(Type.String({ maxLength: 64 })), ...Device },
+  { additionalProperties: false },
+);
+export type PairingRequest = Static<typeof PairingRequest>;
+export const PairingResponse = Type.Object(
+  {
+    pairingId: Type.String(),
+    /** Only the device that asked knows it: it is needed to collect the certificate. */
+    pairingSecret: Type.String(),
+    activationCode: Type.String({ description: 'shown on the device, typed in the cloud' }),
+    expiresAt: Type.String(),
+    pollIntervalMs: Type.Integer({ minimum: 100 }),
+  },
+  { additionalProperties: false },
+);
+export type PairingResponse = Static<typeof PairingResponse>;
+
+/** `POST /v1/pairings/{pairingId}/poll {pairingSecret}`; an expired pairing answers 410 code_expired. */
+export const PairingPollRequest = Type.Object(
+  { pairingSecret: Type.String({ minLength: 1, maxLength: 128 }) },
+  { additionalProperties: false },
+);
+export const PairingPollResponse = Type.Union([
+  Type.Object({ status: Type.Literal('pending'), expiresAt: Type.String() }, { additionalProperties: false }),
+  Type.Object(
+    { status: Type.Literal('activated'), enrollment: EnrollResponse },
+    { additionalProperties: false },
+  ),
+]);
+export type PairingPollResponse = Static<typeof PairingPollResponse>;
+
+/** `GET /v1/fleet-ca` — fetched before it is trusted, then checked against the QR's fingerprint. */
+export const FleetCaResponse = Type.Object(
+  { certificate: Type.String(), fingerprint: Type.String({ description: 'SHA-256 of the DER, hex' }) },
+  { additionalProperties: false },
+);
+export type FleetCaResponse = Static<typeof FleetCaResponse>;
+
+/** What a QR code on the cloud's screen or on paper carries: `posagent://enroll?cloud=…&code=…&ca=…`. */
+export interface QrPayload {
+  cloud: string;
+  code: string;
+  /** SHA-256 fingerprint of the fleet CA certificate's DER, lowercase hex. */
+  ca: string;
+}
+
+export function formatQrPayload(p: QrPayload): string {
+  return `posagent://enroll?${new URLSearchParams({ cloud: p.cloud, code: p.code, ca: p.ca }).toString()}`;
+}
+
+/** Parses a QR payload; throws an Error naming what is wrong. */
+export function parseQrPayload(text: string): QrPayload {
+  let u: URL;
+  try {
+    u = new URL(text.trim());
+  } catch {
+    throw new Error('the QR payload is not a posagent://enroll URI');
+  }
+  if (u.protocol !== 'posagent:' || (u.hostname || u.pathname.replace(/^\/+/, '')) !== 'enroll')
+    throw new Error(`the QR payload is not a posagent://enroll URI (got ${u.protocol}//${u.hostname})`);
+  const cloud = u.searchParams.get('cloud') ?? '';
+  const code = u.searchParams.get('code') ?? '';
+  const ca = (u.searchParams.get('ca') ?? '').toLowerCase().replace(/:/g, '');
+  if (!/^https:\/\//.test(cloud)) throw new Error('the QR payload has no https cloud URL');
+  if (!code) throw new Error('the QR payload has no enrollment code');
+  if (!/^[0-9a-f]{64}$/.test(ca)) throw new Error('the QR payload has no SHA-256 CA fingerprint');
+  return { cloud, code, ca };
+}

@@ -132,6 +132,26 @@ export const TransactionResultRequest = Type.Object(
 );
 export const TransactionResultResponse = Type.Object({}, { additionalProperties: false });
 
+/** A CSR for a *new* device key; the answer is its certificate (the old pair stays in use until it is installed). */
+export const RenewCertificateRequest = Type.Object(
+  { csr: Type.String({ minLength: 1, maxLength: 16_384, description: 'PKCS#10 CSR, PEM' }) },
+  { additionalProperties: false },
+);
+export const RenewCertificateResponse = Type.Object(
+  {
+    certificate: Type.String({ description: 'client certificate, PEM' }),
+    fleetCa: Type.String({ description: 'fleet CA certificate, PEM' }),
+    dataPublicKey: Type.String({ description: "the cloud's data public key, PEM" }),
+  },
+  { additionalProperties: false },
+);
+/** The cloud deactivated this terminal: its certificate is refused from now on. */
+export const DeactivateRequest = Type.Object(
+  { reason: Type.String({ maxLength: 500 }), at: IsoTime },
+  { additionalProperties: false },
+);
+export const DeactivateResponse = Type.Object({}, { additionalProperties: false });
+
 export type Direction = 'agentToCloud' | 'cloudToAgent';
 interface ActionSpec {
   direction: Direction;
@@ -158,6 +178,12 @@ export const Actions = {
     request: TransactionResultRequest,
     response: TransactionResultResponse,
   },
+  RenewCertificate: {
+    direction: 'agentToCloud',
+    request: RenewCertificateRequest,
+    response: RenewCertificateResponse,
+  },
+  Deactivate: { direction: 'cloudToAgent', request: DeactivateRequest, response: DeactivateResponse },
 } as const satisfies Record<string, ActionSpec>;
 
 export type ActionName = keyof typeof Actions;
@@ -176,3 +202,6 @@ export type ConfigApplied = Static<typeof ConfigAppliedRequest>;
 export type TransactionsForward = Static<typeof TransactionsForwardRequest>;
 export type TransactionsForwardResult = Static<typeof TransactionsForwardResponse>;
 export type TransactionResult = Static<typeof TransactionResultRequest>;
+export type RenewCertificate = Static<typeof RenewCertificateRequest>;
+export type RenewedCertificate = Static<typeof RenewCertificateResponse>;
+export type Deactivate = Static<typeof DeactivateRequest>;

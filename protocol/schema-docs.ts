@@ -1,5 +1,13 @@
 import { ConfigLayer, DEFAULT_CONFIG, TerminalConfig } from './config-schema.js';
-import { EnrollRequest, EnrollResponse } from './enrollment.js';
+import {
+  EnrollRequest,
+  EnrollResponse,
+  FleetCaResponse,
+  PairingPollRequest,
+  PairingPollResponse,
+  PairingRequest,
+  PairingResponse,
+} from './enrollment.js';
 import { Actions } from './messages.js';
 
 /**
@@ -25,6 +33,13 @@ export function schemaSection(): string {
   parts.push('### Enrollment (`POST /v1/enroll`)\n');
   parts.push(block('EnrollRequest', EnrollRequest));
   parts.push(block('EnrollResponse', EnrollResponse));
+  parts.push('### Pairing (`POST /v1/pairings`, `POST /v1/pairings/{pairingId}/poll`)\n');
+  parts.push(block('PairingRequest', PairingRequest));
+  parts.push(block('PairingResponse', PairingResponse));
+  parts.push(block('PairingPollRequest', PairingPollRequest));
+  parts.push(block('PairingPollResponse', PairingPollResponse));
+  parts.push('### Fleet CA for QR enrollment (`GET /v1/fleet-ca`)\n');
+  parts.push(block('FleetCaResponse', FleetCaResponse));
   parts.push('### Terminal configuration\n');
   parts.push(block('TerminalConfig (what ApplyConfig carries; the agent checks it whole)', TerminalConfig));
   parts.push(

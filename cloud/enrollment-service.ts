@@ -1,0 +1,470 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import {
+  EnrollErrorCode,
+  EnrollRequest,
+  type EnrollResponse,
+  type FleetCaResponse,
+  formatQrPayload,
+  PairingPollRequest,
+  type PairingPollResponse,
+  PairingRequest,
+  type PairingResponse,
+} from '../protocol/enrollment.js';
+import type { RenewedCertificate } from '../protocol/messages.js';
+import { compileValidator } from '../protocol/schema-validation.js';
+import { AttemptLimiter } from './attempt-limiter.js';
+import type { CloudStore, NewTerminal, PreregistrationRow } from './cloud-store.js';
+import { CsrRejectedError, type FleetCa, type IssuedCertificate } from './fleet-ca.js';
+import { newEnrollmentCode, newId, normaliseEnrollmentCode } from './fleet-ids.js';
+import { ApiError, parseBody } from './http-json.js';
+
+/**
+ * Every way a terminal gets (and renews) its certificate: an enrollment code (typed or from a
+ * QR), a pairing code the device shows and someone activates, a pre-registered serial, and
+ * renewal over the link. The device's key never comes here: only CSRs.
+ */
+export interface EnrollmentServiceOptions {
+  store: CloudStore;
+  ca: FleetCa;
+  now(): number;
+  cloudUrl(): string;
+  certDays: number;
+  pairingTtlSec: number;
+  pairingPollMs: number;
+  dataPublicKey: string;
+  enrollAttempts: { maxFailures: number; windowMs: number };
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** Called inside the transaction that created the terminal (webhook outbox, replacement). */
+  onEnrolled(terminalId: string, how: { method: string; replaces: string | null }): void;
+}
+
+export const DEFAULT_CODE_TTL_SECONDS = 3600;
+
+const CodeCreate = Type.Object(
+  {
+    locationId: Type.String({ minLength: 1 }),
+    terminalName: Type.String({ minLength: 1, maxLength: 100 }),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+  },
+  { additionalProperties: false },
+);
+const ReplaceCreate = Type.Object(
+  { ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })) },
+  { additionalProperties: false },
+);
+const Activate = Type.Object(
+  {
+    activationCode: Type.String({ minLength: 1, maxLength: 32 }),
+    locationId: Type.String({ minLength: 1 }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);
+const PreregistrationCreate = Type.Object(
+  {
+    serialNumber: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' }),
+    locationId: Type.String({ minLength: 1 }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+const validators = {
+  code: compileValidator(CodeCreate),
+  replace: compileValidator(ReplaceCreate),
+  enroll: compileValidator(EnrollRequest),
+  pairing: compileValidator(PairingRequest),
+  poll: compileValidator(PairingPollRequest),
+  activate: compileValidator(Activate),
+  prereg: compileValidator(PreregistrationCreate),
+};
+
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export interface EnrollmentCodeView {
+  code: string;
+  qrPayload: string;
+  expiresAt: string;
+  locationId: string;
+  terminalName: string;
+  replaces?: string;
+}
+
+export class EnrollmentService {
+  private readonly limiter: AttemptLimiter;
+
+  constructor(private readonly o: EnrollmentServiceOptions) {
+    this.limiter = new AttemptLimiter(o.enrollAttempts.maxFailures, o.enrollAttempts.windowMs);
+  }
+
+  fleetCa(): FleetCaResponse {
+    return { certificate: this.o.ca.certificatePem, fingerprint: this.o.ca.fingerprint };
+  }
+
+  // ---- enrollment codes (typed or scanned) ----
+
+  createEnrollmentCode(body: unknown): EnrollmentCodeView {
+    const req = parseBody(validators.code, body);
+    if (!this.o.store.getLocation(req.locationId))
+      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    return this.issueCode(req.locationId, req.terminalName, req.ttlSeconds, null);
+  }
+
+  /** `POST /v1/terminals/{id}/replace`: a code whose terminal takes this one's name, location and config. */
+  replaceTerminal(terminalId: string, body: unknown): EnrollmentCodeView {
+    const req = parseBody(validators.replace, body);
+    const row = this.o.store.getTerminal(terminalId);
+    if (!row) throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    if (row.deactivatedAt !== null)
+      throw new ApiError(409, 'terminal_deactivated', `terminal ${terminalId} is deactivated already`);
+    return this.issueCode(row.locationId, row.name, req.ttlSeconds, terminalId);
+  }
+
+  private issueCode(
+    locationId: string,
+    terminalName: string,
+    ttlSeconds: number | undefined,
+    replaces: string | null,
+  ): EnrollmentCodeView {
+    const now = this.o.now();
+    const expiresAt = now + (ttlSeconds ?? DEFAULT_CODE_TTL_SECONDS) * 1000;
+    const code = newEnrollmentCode();
+    this.o.store.insertEnrollmentCode({
+      code,
+      locationId,
+      terminalName,
+      createdAt: now,
+      expiresAt,
+      replaces,
+    });
+    return {
+      code,
+      qrPayload: this.qrPayload(code),
+      expiresAt: new Date(expiresAt).toISOString(),
+      locationId,
+      terminalName,
+      ...(replaces ? { replaces } : {}),
+    };
+  }
+
+  qrPayload(code: string): string {
+    return formatQrPayload({ cloud: this.o.cloudUrl(), code, ca: this.o.ca.fingerprint });
+  }
+
+  /** The code of a QR image, if the code exists (the REST layer renders the PNG). */
+  qrPayloadOf(code: string): string {
+    const c = normaliseEnrollmentCode(code);
+    if (!this.o.store.getEnrollmentCode(c)) throw new ApiError(404, 'not_found', `no enrollment code ${c}`);
+    return this.qrPayload(c);
+  }
+
+  /** `POST /v1/enroll`: code or pre-registered serial + CSR → certificate. Failures are rate-limited per source. */
+  enroll(body: unknown, source: string): EnrollResponse {
+    const now = this.o.now();
+    this.checkRate(source, now);
+    const req = parseBody(validators.enroll, body, EnrollErrorCode.invalidRequest);
+    const refuse = (status: number, code: string, message: string, extra: object = {}): never => {
+      this.limiter.recordFailure(source, now);
+      this.o.log.warn({ source, code, method: req.method, ...extra }, `enrollment refused: ${message}`);
+      throw new ApiError(status, code, message);
+    };
+    return req.method === 'code'
+      ? this.enrollWithCode(req, now, refuse)
+      : this.enrollWithSerial(req, now, refuse);
+  }
+
+  private checkRate(source: string, now: number): void {
+    const wait = this.limiter.retryAfterMs(source, now);
+    if (wait <= 0) return;
+    const seconds = Math.ceil(wait / 1000);
+    throw new ApiError(
+      429,
+      EnrollErrorCode.rateLimited,
+      `too many failed enrollment attempts from this address; try again in ${seconds} s`,
+      { 'retry-after': String(seconds) },
+    );
+  }
+
+  private enrollWithCode(
+    req: Extract<EnrollRequest, { method: 'code' }>,
+    now: number,
+    refuse: (status: number, code: string, message: string) => never,
+  ): EnrollResponse {
+    const code = normaliseEnrollmentCode(req.code);
+    const row = this.o.store.getEnrollmentCode(code);
+    if (!row)
+      return refuse(
+        404,
+        EnrollErrorCode.invalidCode,
+        `enrollment code ${code} is not recognised: check it was typed exactly as shown`,
+      );
+    if (row.usedAt !== null)
+      return refuse(
+        409,
+        EnrollErrorCode.codeUsed,
+        `enrollment code ${code} was already used at ${new Date(row.usedAt).toISOString()}; generate a new code`,
+      );
+    if (row.expiresAt <= now)
+      return refuse(
+        410,
+        EnrollErrorCode.codeExpired,
+        `enrollment code ${code} expired at ${new Date(row.expiresAt).toISOString()}; generate a new code`,
+      );
+    const terminalId = newId('term');
+    const issued = this.issue(req.csr, terminalId, now);
+    const terminal = this.newTerminal(terminalId, row.terminalName, row.locationId, req, issued, now);
+    const created = this.o.store.atomically(() => {
+      if (!this.o.store.claimCodeAndCreateTerminal(code, terminal)) return false;
+      this.o.onEnrolled(terminalId, { method: 'code', replaces: row.replaces });
+      return true;
+    });
+    if (!created)
+      return refuse(
+        409,
+        EnrollErrorCode.codeUsed,
+        `enrollment code ${code} was already used; generate a new code`,
+      );
+    this.o.log.info({ terminalId, locationId: row.locationId, replaces: row.replaces }, 'terminal enrolled');
+    return this.response(terminalId, row.locationId, row.terminalName, issued);
+  }
+
+  private enrollWithSerial(
+    req: Extract<EnrollRequest, { method: 'auto' }>,
+    now: number,
+    refuse: (status: number, code: string, message: string, extra?: object) => never,
+  ): EnrollResponse {
+    const serial = req.serialNumber;
+    const pre = this.o.store.getPreregistration(serial);
+    if (!pre)
+      return refuse(
+        404,
+        EnrollErrorCode.notPreregistered,
+        `serial number ${serial} is not pre-registered in this fleet: register it (POST /v1/preregistrations) or enroll with a code`,
+        { serialNumber: serial },
+      );
+    if (pre.claimedAt !== null) {
+      this.o.store.countRefusedClaim(serial);
+      return refuse(
+        409,
+        EnrollErrorCode.serialClaimed,
+        `serial number ${serial} was already claimed by terminal ${pre.terminalId} at ${new Date(pre.claimedAt).toISOString()}`,
+        { serialNumber: serial, terminalId: pre.terminalId },
+      );
+    }
+    const terminalId = newId('term');
+    const issued = this.issue(req.csr, terminalId, now);
+    const terminal = this.newTerminal(terminalId, pre.name, pre.locationId, req, issued, now);
+    const created = this.o.store.atomically(() => {
+      if (!this.o.store.claimSerialAndCreateTerminal(serial, terminal)) return false;
+      this.o.onEnrolled(terminalId, { method: 'auto', replaces: null });
+      return true;
+    });
+    if (!created) {
+      this.o.store.countRefusedClaim(serial);
+      return refuse(409, EnrollErrorCode.serialClaimed, `serial number ${serial} was already claimed`, {
+        serialNumber: serial,
+      });
+    }
+    this.o.log.info({ terminalId, serialNumber: serial }, 'terminal enrolled by pre-registered serial');
+    return this.response(terminalId, pre.locationId, pre.name, issued);
+  }
+
+  // ---- pre-registrations ----
+
+  createPreregistration(body: unknown): PreregistrationRow & { object: 'preregistration' } {
+    const req = parseBody(validators.prereg, body);
+    if (!this.o.store.getLocation(req.locationId))
+      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    const row = {
+      serialNumber: req.serialNumber,
+      locationId: req.locationId,
+      name: req.name ?? req.serialNumber,
+      createdAt: this.o.now(),
+    };
+    if (!this.o.store.insertPreregistration(row))
+      throw new ApiError(
+        409,
+        'already_preregistered',
+        `serial number ${req.serialNumber} is already pre-registered`,
+      );
+    return { ...this.o.store.getPreregistration(req.serialNumber)!, object: 'preregistration' };
+  }
+
+  listPreregistrations(): { object: 'list'; data: (PreregistrationRow & { object: 'preregistration' })[] } {
+    return {
+      object: 'list',
+      data: this.o.store.listPreregistrations().map((r) => ({ ...r, object: 'preregistration' as const })),
+    };
+  }
+
+  // ---- pairing: the device shows a code, someone activates it ----
+
+  startPairing(body: unknown): PairingResponse {
+    const req = parseBody(validators.pairing, body, EnrollErrorCode.invalidRequest);
+    try {
+      this.o.ca.checkCsr(req.csr);
+    } catch (err) {
+      if (err instanceof CsrRejectedError) throw new ApiError(400, EnrollErrorCode.invalidCsr, err.message);
+      throw err;
+    }
+    const now = this.o.now();
+    const secret = randomBytes(32).toString('base64url');
+    const row = {
+      id: newId('pair'),
+      secretHash: hashSecret(secret),
+      activationCode: newEnrollmentCode(),
+      csr: req.csr,
+      serialNumber: req.serialNumber ?? null,
+      model: req.model ?? null,
+      softwareVersion: req.softwareVersion ?? null,
+      createdAt: now,
+      expiresAt: now + this.o.pairingTtlSec * 1000,
+    };
+    this.o.store.insertPairing(row);
+    this.o.log.info({ pairingId: row.id }, 'pairing started');
+    return {
+      pairingId: row.id,
+      pairingSecret: secret,
+      activationCode: row.activationCode,
+      expiresAt: new Date(row.expiresAt).toISOString(),
+      pollIntervalMs: this.o.pairingPollMs,
+    };
+  }
+
+  pollPairing(pairingId: string, body: unknown): PairingPollResponse {
+    const req = parseBody(validators.poll, body, EnrollErrorCode.invalidRequest);
+    const row = this.o.store.getPairing(pairingId);
+    const presented = Buffer.from(hashSecret(req.pairingSecret));
+    if (!row || !timingSafeEqual(presented, Buffer.from(row.secretHash)))
+      throw new ApiError(404, 'not_found', `no pairing ${pairingId}`);
+    if (row.enrollment !== null)
+      return { status: 'activated', enrollment: JSON.parse(row.enrollment) as EnrollResponse };
+    if (row.expiresAt <= this.o.now())
+      throw new ApiError(
+        410,
+        EnrollErrorCode.codeExpired,
+        `activation code ${row.activationCode} expired at ${new Date(row.expiresAt).toISOString()}`,
+      );
+    return { status: 'pending', expiresAt: new Date(row.expiresAt).toISOString() };
+  }
+
+  /** `POST /v1/terminals/activate`: the code the device shows → the terminal exists, the device collects its certificate. */
+  activate(body: unknown): string {
+    const req = parseBody(validators.activate, body);
+    const now = this.o.now();
+    const code = normaliseEnrollmentCode(req.activationCode);
+    const row = this.o.store.getPairingByCode(code);
+    if (!row)
+      throw new ApiError(
+        404,
+        EnrollErrorCode.invalidCode,
+        `activation code ${code} is not recognised: check the code the terminal shows`,
+      );
+    if (row.activatedAt !== null)
+      throw new ApiError(409, EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
+    if (row.expiresAt <= now)
+      throw new ApiError(
+        410,
+        EnrollErrorCode.codeExpired,
+        `activation code ${code} expired at ${new Date(row.expiresAt).toISOString()}; the terminal shows a new one`,
+      );
+    if (!this.o.store.getLocation(req.locationId))
+      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    const terminalId = newId('term');
+    const name = req.name ?? row.serialNumber ?? terminalId;
+    const issued = this.issue(row.csr, terminalId, now);
+    const terminal = this.newTerminal(terminalId, name, req.locationId, row, issued, now);
+    const enrollment = this.response(terminalId, req.locationId, name, issued);
+    const done = this.o.store.atomically(() => {
+      if (!this.o.store.activatePairing(row.id, terminal, JSON.stringify(enrollment))) return false;
+      this.o.onEnrolled(terminalId, { method: 'pair', replaces: null });
+      return true;
+    });
+    if (!done) throw new ApiError(409, EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
+    this.o.log.info({ terminalId, locationId: req.locationId }, 'terminal activated by pairing code');
+    return terminalId;
+  }
+
+  // ---- renewal ----
+
+  /**
+   * A new certificate for a new key. It is *pending*: the current one keeps working until the
+   * terminal connects with the new one, which then becomes current (so a device that dies between
+   * here and installing it still has a working identity).
+   */
+  renewCertificate(terminalId: string, csr: string): RenewedCertificate {
+    const issued = this.issue(csr, terminalId, this.o.now());
+    this.o.store.setPendingCertificate(
+      terminalId,
+      issued.fingerprint,
+      issued.serialNumber,
+      issued.notAfter.getTime(),
+    );
+    this.o.log.info(
+      { terminalId, notAfter: issued.notAfter.toISOString() },
+      'certificate renewed (pending first use)',
+    );
+    return {
+      certificate: issued.certificatePem,
+      fleetCa: this.o.ca.certificatePem,
+      dataPublicKey: this.o.dataPublicKey,
+    };
+  }
+
+  // ---- shared ----
+
+  private issue(csr: string, terminalId: string, now: number): IssuedCertificate {
+    try {
+      return this.o.ca.issueClientCertificate(csr, terminalId, new Date(now), this.o.certDays);
+    } catch (err) {
+      if (err instanceof CsrRejectedError) throw new ApiError(400, EnrollErrorCode.invalidCsr, err.message);
+      throw err;
+    }
+  }
+
+  private newTerminal(
+    id: string,
+    name: string,
+    locationId: string,
+    device: {
+      model?: string | null | undefined;
+      serialNumber?: string | null | undefined;
+      softwareVersion?: string | null | undefined;
+    },
+    issued: IssuedCertificate,
+    now: number,
+  ): NewTerminal {
+    return {
+      id,
+      name,
+      locationId,
+      model: device.model ?? null,
+      serialNumber: device.serialNumber ?? null,
+      softwareVersion: device.softwareVersion ?? null,
+      createdAt: now,
+      certFingerprint: issued.fingerprint,
+      certSerial: issued.serialNumber,
+      certNotAfter: issued.notAfter.getTime(),
+    };
+  }
+
+  private response(
+    terminalId: string,
+    locationId: string,
+    name: string,
+    issued: IssuedCertificate,
+  ): EnrollResponse {
+    return {
+      terminalId,
+      locationId,
+      name,
+      certificate: issued.certificatePem,
+      fleetCa: this.o.ca.certificatePem,
+      cloudUrl: this.o.cloudUrl(),
+      dataPublicKey: this.o.dataPublicKey,
+    };
+  }
+}
