@@ -66,10 +66,16 @@ const MIGRATIONS = [
     WHERE state IN ('stored', 'sending') OR (state = 'expired' AND reported = 0);
   CREATE TABLE device_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
   `,
+  `
+  -- The last time the cloud told us (Hello answer): a device without a real-time clock that boots
+  -- in 1970 can tell that its clock is behind it.
+  ALTER TABLE link_status ADD COLUMN trusted_time TEXT;
+  `,
 ];
 
 export interface StoredLinkStatus extends LinkSnapshot {
   lastOnlineAt: string | null;
+  trustedTime: string | null;
 }
 
 export interface AppliedConfig {
@@ -90,7 +96,8 @@ export interface OutboxItem {
   payload: unknown;
 }
 
-const LINK_COLUMNS = `state, since, reason, last_heartbeat_at AS lastHeartbeatAt, last_online_at AS lastOnlineAt`;
+const LINK_COLUMNS = `state, since, reason, last_heartbeat_at AS lastHeartbeatAt, last_online_at AS lastOnlineAt,
+  trusted_time AS trustedTime`;
 
 /** What diagnostics and the CLI may read while the daemon is down (or running): read-only. */
 export interface AgentStoreReader {
@@ -139,6 +146,7 @@ export class AgentStore implements AgentStoreReader {
          last_online_at = CASE WHEN @state = 'online' THEN @since ELSE last_online_at END WHERE id = 1`,
       ),
       heartbeat: this.db.prepare('UPDATE link_status SET last_heartbeat_at = ? WHERE id = 1'),
+      trusted: this.db.prepare('UPDATE link_status SET trusted_time = ? WHERE id = 1'),
       applied: this.db.prepare(APPLIED_SQL),
       setApplied: this.db.prepare(
         'INSERT OR REPLACE INTO applied_config (id, version, config, applied_at) VALUES (1, ?, ?, ?)',
@@ -236,6 +244,10 @@ export class AgentStore implements AgentStoreReader {
     this.stmt.heartbeat.run(at);
   }
 
+  recordTrustedTime(at: string): void {
+    this.stmt.trusted.run(at);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -255,7 +267,9 @@ export function openStoreReadOnly(file: string): AgentStoreReader | null {
     db.close();
     return null;
   }
-  const link = db.prepare(`SELECT ${LINK_COLUMNS} FROM link_status WHERE id = 1`);
+  const link = db.prepare(
+    `SELECT ${version >= 4 ? LINK_COLUMNS : `${LINK_COLUMNS.replace(/,\s*trusted_time AS trustedTime/, '')}, NULL AS trustedTime`} FROM link_status WHERE id = 1`,
+  );
   const applied = version >= 2 ? db.prepare(APPLIED_SQL) : null;
   return {
     linkStatus: () => link.get() as StoredLinkStatus,

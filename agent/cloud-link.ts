@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import { explainConnectionError } from '../enroll/tls-errors.js';
+import { explainWithClock } from '../enroll/cloud-time.js';
+import { agentFor, type ProxySettings } from '../enroll/proxy.js';
 import type { Hello, HelloAck } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { type Handlers, RpcSession } from '../protocol/rpc-session.js';
@@ -26,7 +27,9 @@ export interface OnlineLink {
 
 export interface CloudLinkOptions {
   cloudUrl: string;
-  tls: { ca: string; cert: string; key: string };
+  /** Read at every connection attempt, so a renewed certificate is used from the next link on. */
+  tls(): { ca: string; cert: string; key: string };
+  proxy?: ProxySettings;
   policy: BackoffPolicy;
   connectTimeoutMs: number;
   callTimeoutMs: number;
@@ -80,6 +83,14 @@ export class CloudLink {
   /** Skips the current backoff wait (a technician's `posagent queue flush`). */
   retryNow(): void {
     this.retry.abort();
+  }
+
+  private dropCurrent: ((reason: string) => void) | null = null;
+
+  /** Closes the current link on purpose and connects again at once (a renewed certificate). */
+  reconnect(reason: string): void {
+    this.dropCurrent?.(reason);
+    this.retryNow();
   }
 
   noteHeartbeat(at: string): void {
@@ -136,16 +147,19 @@ export class CloudLink {
       let session: RpcSession | undefined;
       let pingTimer: NodeJS.Timeout | undefined;
       const linkAbort = new AbortController();
+      const target = new URL(this.url);
       const ws = new WebSocket(this.url, SUBPROTOCOL, {
-        ...this.o.tls,
+        ...this.o.tls(),
         handshakeTimeout: this.o.connectTimeoutMs,
         maxPayload: MAX_FRAME_BYTES,
+        ...(this.o.proxy ? { agent: agentFor(target, this.o.proxy) } : {}),
       });
       const onAbort = () => ws.close(CloseCode.agentShutdown, 'agent shutting down');
       signal.addEventListener('abort', onAbort, { once: true });
       const finish = (o: Omit<Outcome, 'upForMs'>) => {
         if (settled) return;
         settled = true;
+        this.dropCurrent = null;
         clearInterval(pingTimer);
         signal.removeEventListener('abort', onAbort);
         linkAbort.abort();
@@ -177,12 +191,22 @@ export class CloudLink {
           ws.terminate();
         });
       });
+      this.dropCurrent = (reason) => {
+        finish({ event: 'lost', reason, cloudRestarted: true });
+        ws.close(CloseCode.normal, reason);
+      };
+      // An error is explained asynchronously (the cloud's clock is asked for clock-shaped
+      // failures); the close that follows it must not report first.
+      let explaining = false;
       ws.on('error', (err) => {
-        const e = explainConnectionError(err, new URL(this.url).origin);
-        finish({ event: e.permanent ? 'refused' : 'lost', reason: e.message, cloudRestarted: false });
+        explaining = true;
         ws.terminate();
+        void explainWithClock(err, this.o.cloudUrl, this.o.now(), this.o.proxy).then((e) =>
+          finish({ event: e.permanent ? 'refused' : 'lost', reason: e.message, cloudRestarted: false }),
+        );
       });
       ws.on('close', (code, buf) => {
+        if (explaining) return;
         const why = buf.toString();
         finish({
           event: code === CloseCode.refused ? 'refused' : 'lost',

@@ -2,30 +2,34 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ensureDir } from '../enroll/atomic-file.js';
-import { type Identity, readIdentity, summariseCertificate } from '../enroll/identity-store.js';
+import {
+  type Identity,
+  readIdentity,
+  recoverRenewal,
+  summariseCertificate,
+} from '../enroll/identity-store.js';
+import { proxySettings } from '../enroll/proxy.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { AgentStore } from './agent-store.js';
-import { CloudLink } from './cloud-link.js';
+import { CertificateRenewer } from './cert-renewal.js';
+import { CloudLink, type OnlineLink } from './cloud-link.js';
 import { configDocument } from './config-document.js';
 import { ConfigManager } from './config-manager.js';
+import type { CrashPoint } from './crash-points.js';
 import { EventBus } from './event-bus.js';
 import { serveEvents } from './event-stream.js';
 import { HealthCollector } from './health.js';
 import { HeartbeatSender } from './heartbeat.js';
-import { LocalApi, Reply } from './local-api.js';
+import { LocalApi, LocalApiError, Reply } from './local-api.js';
 import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
 import type { AgentPaths, DeviceSettings } from './settings.js';
-import { buildStatusDocument, type StatusDocument } from './status-document.js';
+import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
 import { TransactionForwarder } from './transaction-forwarder.js';
 import { listTransactions } from './transaction-list.js';
 import { TransactionQueue } from './transaction-queue.js';
-
-/** Thrown when `posagent run` starts on a terminal that has no identity. */
-export class NotEnrolledError extends Error {
-  override readonly name = 'NotEnrolledError';
-}
+import { startUnenrolled } from './unenrolled.js';
 
 export interface AgentDeps {
   paths: AgentPaths;
@@ -36,6 +40,11 @@ export interface AgentDeps {
   logLevelPinned?: boolean;
   now?: () => number;
   random?: () => number;
+  /** The process environment, for HTTPS_PROXY / NO_PROXY (the composition root passes it in). */
+  env?: Record<string, string | undefined>;
+  crashPoint?: CrashPoint;
+  /** A failure after start (e.g. starting once enrolled): the process should exit. */
+  onFatal?(err: Error): void;
 }
 
 export interface RunningAgent {
@@ -57,23 +66,40 @@ function readBootId(file: string): string {
 /**
  * The daemon's composition root: builds the store, the link, the heartbeat and the local API,
  * wires them, starts them. Nothing else reaches for globals or the environment.
+ * A terminal that is not enrolled yet waits for it (enrolling itself when auto-enroll is set),
+ * serving its status meanwhile, then starts as enrolled in the same process.
  */
 export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
+  const recovered = await recoverRenewal(d.paths.stateDir);
+  if (recovered !== 'none')
+    d.log.warn({ recovered }, 'an interrupted certificate renewal was finished or undone');
+  const identity = await readIdentity(d.paths.stateDir);
+  return identity
+    ? startEnrolled(d, identity)
+    : startUnenrolled(
+        d,
+        (id) => startEnrolled(d, id),
+        d.onFatal ?? ((err) => d.log.fatal({ err: err.message }, 'agent failed')),
+      );
+}
+
+async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningAgent> {
   const now = d.now ?? Date.now;
-  const identity: Identity | null = await readIdentity(d.paths.stateDir);
-  if (!identity)
-    throw new NotEnrolledError(
-      `this terminal is not enrolled (no identity in ${d.paths.stateDir}); run posagent enroll first`,
-    );
-  const [key, cert, ca] = await Promise.all([
-    readFile(identity.paths.keyFile, 'utf8'),
-    readFile(identity.paths.certFile, 'utf8'),
-    readFile(identity.paths.caFile, 'utf8'),
-  ]);
-  const certificate = summariseCertificate(cert, now());
+  const crashPoint = d.crashPoint ?? (() => {});
+  const readTls = async () => {
+    const [key, cert, ca] = await Promise.all([
+      readFile(identity.paths.keyFile, 'utf8'),
+      readFile(identity.paths.certFile, 'utf8'),
+      readFile(identity.paths.caFile, 'utf8'),
+    ]);
+    return { key, cert, ca };
+  };
+  let tls = await readTls();
+  let certificate = summariseCertificate(tls.cert, now());
+  const proxy = proxySettings(d.settings, d.env ?? {});
   await ensureDir(d.paths.runtimeDir, 0o750);
   const store = new AgentStore(d.paths.dbFile, { maxBytes: d.settings.maxStoreMb * 1024 * 1024 });
-  const dataPublicKey = await readFile(identity.paths.dataKeyFile, 'utf8').catch(() => null);
+  let dataPublicKey = await readFile(identity.paths.dataKeyFile, 'utf8').catch(() => null);
   const bootId = readBootId(d.settings.bootIdFile);
   const health = new HealthCollector(d.paths.stateDir);
   const cloudUrl = d.settings.cloudUrl || identity.cloudUrl;
@@ -89,7 +115,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
     offlineMode: () => config.current().config.offlineMode,
     // Lock / unlock arrive with remote actions (issue 7); until then a terminal is never locked.
     locked: () => false,
-    dataPublicKey,
+    dataPublicKey: () => dataPublicKey,
     hashKey: store.deviceSecret('idempotency'),
     onStored: () => forwarder.wake(),
   });
@@ -142,7 +168,8 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   const link: CloudLink = new CloudLink(
     {
       cloudUrl,
-      tls: { ca, cert, key },
+      tls: () => tls,
+      proxy,
       policy: {
         baseMs: d.settings.reconnectBaseMs,
         capMs: d.settings.reconnectCapMs,
@@ -155,6 +182,10 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
       handlers: {
         ApplyConfig: (p) => config.handleApply(p),
         TransactionResult: (p) => forwarder.applyResults(p),
+        Deactivate: (p) => {
+          d.log.warn({ reason: p.reason, at: p.at }, 'the cloud deactivated this terminal; enroll it again');
+          return {};
+        },
       },
       hello: () => ({
         terminalId: identity.terminalId,
@@ -168,6 +199,13 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
       }),
       onOnline: (online) => {
         heartbeatFromHello = online.ack.heartbeatIntervalSec;
+        onlineLink = online;
+        online.signal.addEventListener('abort', () => {
+          if (onlineLink === online) onlineLink = null;
+        });
+        store.recordTrustedTime(online.ack.serverTime);
+        trustedTime = online.ack.serverTime;
+        renewer.onOnline();
         void heartbeat.runWhileOnline(online, heartbeatIntervalSec);
         void outbox.runWhileOnline(online);
         void forwarder.runWhileOnline(online);
@@ -183,12 +221,55 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
     { lastHeartbeatAt: store.linkStatus().lastHeartbeatAt },
   );
 
+  let onlineLink: OnlineLink | null = null;
+  let trustedTime = store.linkStatus().trustedTime;
+  if (trustedTime && Date.parse(trustedTime) - now() > CLOCK_TOLERANCE_MS)
+    d.log.warn(
+      { deviceTime: new Date(now()).toISOString(), lastTrustedAt: trustedTime },
+      'the device clock is behind the last time the cloud confirmed; TLS will fail until it is set',
+    );
+  const renewer = new CertificateRenewer({
+    identity,
+    stateDir: d.paths.stateDir,
+    now,
+    random: d.random ?? Math.random,
+    checkIntervalMs: d.settings.certCheckIntervalSec * 1000,
+    renewBeforeDays: d.settings.renewBeforeDays,
+    retry: {
+      baseMs: d.settings.reconnectBaseMs,
+      capMs: d.settings.reconnectCapMs,
+      restartSpreadMs: d.settings.restartSpreadMs,
+      stableAfterMs: d.settings.stableAfterMs,
+    },
+    online: () => onlineLink !== null,
+    request: (csr) => {
+      if (!onlineLink) throw new Error('the cloud link is not online');
+      return onlineLink.session.call('RenewCertificate', { csr });
+    },
+    onInstalled: async (after) => {
+      tls = await readTls();
+      certificate = after;
+      dataPublicKey = await readFile(identity.paths.dataKeyFile, 'utf8').catch(() => dataPublicKey);
+      link.reconnect('reconnecting with the renewed certificate');
+    },
+    crashPoint,
+    log: d.log,
+  });
+
+  const certificateDocument = () => ({
+    ...certificate,
+    daysLeft: Math.floor((Date.parse(certificate.notAfter) - now()) / 86_400_000),
+    renewal: renewer.status(),
+  });
+
   const status = (): StatusDocument =>
     buildStatusDocument({
       identity,
       daemon: 'running',
       link: link.snapshot(),
       certificateNotAfter: certificate.notAfter,
+      renewal: renewer.status(),
+      trustedTime,
       configVersion: config.current().version,
       queue: store.transactions.summary(),
       locked: false,
@@ -206,6 +287,24 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
         handle: () => configDocument(config.current(), config.lastRejection()),
       },
       { method: 'GET', pattern: /^\/v1\/events$/, stream: serveEvents(events) },
+      { method: 'GET', pattern: /^\/v1\/certificate$/, handle: certificateDocument },
+      {
+        method: 'POST',
+        pattern: /^\/v1\/certificate\/renew$/,
+        handle: async () => {
+          const before = certificateDocument();
+          try {
+            await renewer.renewNow();
+          } catch (err) {
+            throw new LocalApiError(
+              503,
+              'renewal_failed',
+              `certificate renewal failed: ${(err as Error).message}`,
+            );
+          }
+          return { before, after: certificateDocument() };
+        },
+      },
       {
         method: 'POST',
         pattern: /^\/v1\/transactions$/,
@@ -244,6 +343,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   maintenance.unref();
   const stopLink = new AbortController();
   const linkDone = link.run(stopLink.signal);
+  await renewer.start();
   d.log.info(
     {
       terminalId: identity.terminalId,
@@ -261,6 +361,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
       stopping ??= (async () => {
         d.log.info('agent stopping');
         clearInterval(maintenance);
+        renewer.stop();
         await api.stop();
         stopLink.abort();
         // The close handshake normally takes a round trip; never let a dead cloud hold the exit.

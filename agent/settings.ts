@@ -9,7 +9,20 @@ export const AGENT_DEFAULTS = {
   cloudUrl: '',
   rebootCommand: 'systemctl reboot',
   bootIdFile: '/proc/sys/kernel/random/boot_id',
+  /** Not enrolled at start: enroll by this device's serial (pre-registered in the cloud). */
   autoEnroll: false,
+  /** The fleet CA an image ships with, trusted for auto-enrollment. */
+  fleetCaFile: '/etc/posagent/fleet-ca.crt',
+  /** Overrides the serial read from the hardware (odd hardware, tests). */
+  serialNumber: '',
+  /** HTTP CONNECT proxy for every call to the cloud; HTTPS_PROXY when unset. */
+  httpsProxy: '',
+  /** Hosts reached without the proxy; NO_PROXY when unset. */
+  noProxy: '',
+  /** How often the certificate's remaining lifetime is checked. */
+  certCheckIntervalSec: 43_200,
+  /** Renew when fewer days than this are left (or less than a third of the lifetime). */
+  renewBeforeDays: 30,
   /** Backoff: delay = random(0, min(cap, base · 2ⁿ)). */
   reconnectBaseMs: 1000,
   reconnectCapMs: 300_000,

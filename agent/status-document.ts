@@ -1,4 +1,8 @@
+import type { RenewalStatus } from './cert-renewal.js';
 import type { LinkSnapshot } from './link-state.js';
+
+/** A device clock this far behind the last time the cloud confirmed is reported as wrong. */
+export const CLOCK_TOLERANCE_MS = 5 * 60_000;
 
 /**
  * The status document — one shape for `posagent status --json` and `GET /v1/status` (GUIDE §5.1).
@@ -16,7 +20,11 @@ export interface StatusDocument {
     lastHeartbeatAt: string | null;
     reason?: string;
   };
-  certificate: { notAfter: string | null; daysLeft: number | null };
+  certificate: { notAfter: string | null; daysLeft: number | null; renewal?: RenewalStatus };
+  /** A device waiting to be paired: the code to activate in the cloud. */
+  pairing?: { code: string; expiresAt: string };
+  /** Present when the device clock is behind the last time the cloud confirmed (no RTC, boot in 1970). */
+  clock?: { behind: true; lastTrustedAt: string; deviceTime: string };
   config: { version: number | null };
   queue: { stored: number; oldestAt: string | null };
   locked: boolean;
@@ -29,6 +37,9 @@ export interface StatusInputs {
   daemon: 'running' | 'stopped';
   link: (Omit<LinkSnapshot, 'since'> & { since: string | null }) | null;
   certificateNotAfter: string | null;
+  renewal?: RenewalStatus;
+  pairing?: { code: string; expiresAt: string } | null;
+  trustedTime?: string | null;
   configVersion: number | null;
   queue: { stored: number; oldestAt: string | null };
   locked: boolean;
@@ -56,7 +67,18 @@ export function buildStatusDocument(i: StatusInputs): StatusDocument {
         i.certificateNotAfter === null
           ? null
           : Math.floor((Date.parse(i.certificateNotAfter) - i.nowMs) / 86_400_000),
+      ...(i.renewal ? { renewal: i.renewal } : {}),
     },
+    ...(i.pairing ? { pairing: i.pairing } : {}),
+    ...(i.trustedTime && Date.parse(i.trustedTime) - i.nowMs > CLOCK_TOLERANCE_MS
+      ? {
+          clock: {
+            behind: true as const,
+            lastTrustedAt: i.trustedTime,
+            deviceTime: new Date(i.nowMs).toISOString(),
+          },
+        }
+      : {}),
     config: { version: i.configVersion },
     queue: i.queue,
     locked: i.locked,
@@ -79,6 +101,18 @@ export function formatStatus(s: StatusDocument): string {
     `Locked:           ${yes(s.locked)}`,
     `Software:         ${s.softwareVersion}`,
   ];
+  if (s.pairing)
+    lines.splice(
+      1,
+      0,
+      `Pairing:          show code ${s.pairing.code} (activate it in the cloud before ${s.pairing.expiresAt})`,
+    );
+  if (s.certificate.renewal?.lastError)
+    lines.push(`Renewal:          failing — ${s.certificate.renewal.lastError}`);
+  if (s.clock)
+    lines.push(
+      `Clock:            behind — device ${s.clock.deviceTime}, cloud confirmed ${s.clock.lastTrustedAt}`,
+    );
   if (s.cloudUrl) lines.push(`Cloud:            ${s.cloudUrl}`);
   return lines.join('\n');
 }

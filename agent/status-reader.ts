@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { readIdentity, summariseCertificate } from '../enroll/identity-store.js';
+import { readIdentity, readPairingState, summariseCertificate } from '../enroll/identity-store.js';
 import { openStoreReadOnly } from './agent-store.js';
 import { askDaemon } from './local-api-client.js';
 import type { AgentPaths } from './settings.js';
@@ -48,6 +48,8 @@ export async function readStatusWithoutDaemon(
       lastHeartbeatAt: stored?.lastHeartbeatAt ?? null,
     },
     certificateNotAfter: notAfter,
+    pairing: identity ? null : await readPairingState(paths.stateDir),
+    trustedTime: stored?.trustedTime ?? null,
     configVersion,
     queue,
     locked: false,

@@ -33,8 +33,8 @@ export interface QueueOptions {
   online(): boolean;
   offlineMode(): TerminalConfig['offlineMode'];
   locked(): boolean;
-  /** The cloud's data public key (PEM), or null if this identity has none. */
-  dataPublicKey: string | null;
+  /** The cloud's data public key (PEM), or null if this identity has none; read per sale (renewal may change it). */
+  dataPublicKey(): string | null;
   /** Keys the idempotency hash, so no card number can be recovered from it. */
   hashKey: Buffer;
   /** Told when there is something new to forward. */
@@ -97,14 +97,15 @@ export class TransactionQueue {
     if (!online) this.checkOfflineLimits(tx.amount, tx.currency);
     let sealed: SealedCard | null = null;
     if (tx.card) {
-      if (!this.o.dataPublicKey) {
+      const dataKey = this.o.dataPublicKey();
+      if (!dataKey) {
         throw new QueueError(
           422,
           'card_unsupported',
           'this terminal has no cloud data key to seal card data to; re-enroll it',
         );
       }
-      sealed = sealCard(tx.card, this.o.dataPublicKey);
+      sealed = sealCard(tx.card, dataKey);
     }
     const now = new Date(this.o.now()).toISOString();
     let seq: number | null;

@@ -69,7 +69,7 @@ function queueOn(file: string, online: boolean) {
       maxQueue: 1_000_000,
     }),
     locked: () => false,
-    dataPublicKey: null,
+    dataPublicKey: () => null,
     hashKey: store.deviceSecret('idempotency'),
     onStored: () => {},
   });

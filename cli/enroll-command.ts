@@ -1,53 +1,125 @@
 import { readFile } from 'node:fs/promises';
 import { resolvePaths } from '../agent/settings.js';
-import { EnrollmentError, enrollWithCode } from '../enroll/code-enrollment.js';
-import { summariseCertificate } from '../enroll/identity-store.js';
+import {
+  EnrollmentError,
+  enrollByPairing,
+  enrollWithCode,
+  enrollWithQr,
+  enrollWithSerial,
+} from '../enroll/enrollment.js';
+import { readHardwareSerial } from '../enroll/hardware-serial.js';
+import { type Identity, summariseCertificate } from '../enroll/identity-store.js';
+import { proxySettings } from '../enroll/proxy.js';
+import { loadDeviceSettings } from './device-settings.js';
 import { CommandError, ExitCode, type Output } from './output.js';
 
+export interface EnrollOptions {
+  stateDir?: string;
+  runtimeDir?: string;
+  settings?: string;
+  cloud?: string;
+  caFile?: string;
+  code?: string;
+  qr?: string;
+  qrImage?: string;
+  pair?: boolean;
+  auto?: boolean;
+  serial?: string;
+  force?: boolean;
+}
+
+const usage = (message: string) => new CommandError('usage', message, ExitCode.usage);
+
+/** `posagent enroll`: one of --code, --qr, --qr-image, --pair, --auto. */
 export async function enrollCommand(
-  opts: {
-    stateDir?: string;
-    runtimeDir?: string;
-    cloud?: string;
-    caFile?: string;
-    code?: string;
-    serial?: string;
-    force?: boolean;
-  },
+  opts: EnrollOptions,
   out: Output,
   softwareVersion: string,
 ): Promise<number> {
   const paths = resolvePaths(opts, process.env);
-  if (!opts.code) throw new CommandError('usage', 'choose how to enroll: --code CODE', ExitCode.usage);
-  if (!opts.cloud) throw new CommandError('usage', '--cloud URL is required with --code', ExitCode.usage);
-  if (!opts.caFile)
-    throw new CommandError(
-      'usage',
-      '--ca-file PEM is required with --code (the fleet CA to trust the cloud with)',
-      ExitCode.usage,
-    );
-  let caPem: string;
+  const chosen = (['code', 'qr', 'qrImage', 'pair', 'auto'] as const).filter(
+    (k) => opts[k] !== undefined && opts[k] !== false,
+  );
+  if (chosen.length === 0)
+    throw usage('choose how to enroll: --code CODE, --qr PAYLOAD, --qr-image FILE.png, --pair or --auto');
+  if (chosen.length > 1) throw usage(`choose one way to enroll, not ${chosen.map(flagName).join(' and ')}`);
+  const { settings } = await loadDeviceSettings(opts.settings, {});
+  const base = {
+    stateDir: paths.stateDir,
+    force: opts.force === true,
+    softwareVersion,
+    proxy: proxySettings(settings, process.env),
+    onProgress: (step: string) => {
+      if (!out.json) out.progress(`… ${step}`);
+    },
+  };
+  const cloudAndCa = async () => {
+    const cloudUrl = opts.cloud ?? settings.cloudUrl;
+    if (!cloudUrl) throw usage(`--cloud URL is required with ${flagName(chosen[0]!)}`);
+    const caFile = opts.caFile ?? settings.fleetCaFile;
+    return { cloudUrl, caPem: await readCa(caFile, opts.caFile !== undefined) };
+  };
   try {
-    caPem = await readFile(opts.caFile, 'utf8');
-  } catch (err) {
-    throw new CommandError(
-      'ca_file_unreadable',
-      `cannot read the CA file ${opts.caFile}: ${(err as NodeJS.ErrnoException).code}`,
-    );
-  }
-  try {
-    const identity = await enrollWithCode({
-      stateDir: paths.stateDir,
-      cloudUrl: opts.cloud,
-      caPem,
-      code: opts.code,
-      force: opts.force === true,
-      softwareVersion,
-      ...(opts.serial ? { serialNumber: opts.serial } : {}),
-      onProgress: (step) => {
-        if (!out.json) out.progress(`… ${step}`);
-      },
-    });
+    let identity: Identity;
+    if (opts.code !== undefined) {
+      const serial = opts.serial;
+      identity = await enrollWithCode({
+        ...base,
+        ...(await cloudAndCa()),
+        code: opts.code,
+        ...(serial ? { serialNumber: serial } : {}),
+      });
+    } else if (opts.qr !== undefined || opts.qrImage !== undefined) {
+      const payload = opts.qr ?? (await decodeQrImage(opts.qrImage!));
+      identity = await enrollWithQr({
+        ...base,
+        payload,
+        ...(opts.serial ? { serialNumber: opts.serial } : {}),
+      });
+    } else if (opts.auto) {
+      const serialNumber = opts.serial || settings.serialNumber || (await readHardwareSerial());
+      if (!serialNumber)
+        throw new CommandError(
+          'no_serial',
+          'the hardware did not report a serial number',
+          ExitCode.failed,
+          'pass --serial SERIAL (as pre-registered in the cloud), or enroll with a code',
+        );
+      base.onProgress(`presenting serial number ${serialNumber}`);
+      identity = await enrollWithSerial({ ...base, ...(await cloudAndCa()), serialNumber });
+    } else {
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        identity = await enrollByPairing({
+          ...base,
+          ...(await cloudAndCa()),
+          ...(opts.serial ? { serialNumber: opts.serial } : {}),
+          signal: ac.signal,
+          onCode: (code, expiresAt) =>
+            out.progress(
+              out.json
+                ? JSON.stringify({ pairing: { code, expiresAt } })
+                : `\nActivation code:  ${code}\n(valid until ${expiresAt}) — activate it in the cloud for this terminal's location.\n`,
+            ),
+          onWaiting: (expiresAt) => {
+            if (!out.json && process.stderr.isTTY) {
+              const left = Math.max(0, Math.round((Date.parse(expiresAt) - Date.now()) / 1000));
+              process.stderr.write(`\r… waiting for activation (${left} s left)   `);
+            }
+          },
+        });
+      } catch (err) {
+        if (ac.signal.aborted)
+          throw new CommandError('interrupted', 'pairing interrupted; nothing was installed');
+        throw err;
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    }
     const cert = summariseCertificate(await readFile(identity.paths.certFile, 'utf8'), Date.now());
     const doc = {
       terminalId: identity.terminalId,
@@ -78,6 +150,57 @@ export async function enrollCommand(
   }
 }
 
+function flagName(k: string): string {
+  return k === 'qrImage' ? '--qr-image' : `--${k}`;
+}
+
+async function readCa(file: string, explicit: boolean): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (!explicit && (err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw usage(`--ca-file PEM is required (the fleet CA to trust the cloud with; ${file} does not exist)`);
+    throw new CommandError(
+      'ca_file_unreadable',
+      `cannot read the CA file ${file}: ${(err as NodeJS.ErrnoException).code}`,
+    );
+  }
+}
+
+/** Decodes the QR code in a PNG (a photo or a screenshot of the cloud's code). */
+async function decodeQrImage(file: string): Promise<string> {
+  const [{ PNG }, jsqr] = await Promise.all([import('pngjs'), import('jsqr')]);
+  // jsqr is CommonJS with `export default`: the function is default.default under Node's ESM interop.
+  const jsQR = ((jsqr.default as unknown as { default?: typeof jsqr.default }).default ??
+    jsqr.default) as unknown as (
+    data: Uint8ClampedArray,
+    width: number,
+    height: number,
+  ) => { data: string } | null;
+  let png: InstanceType<typeof PNG>;
+  try {
+    png = PNG.sync.read(await readFile(file));
+  } catch (err) {
+    throw new CommandError(
+      'qr_image_unreadable',
+      `cannot read ${file} as a PNG image: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  const found = jsQR(
+    new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length),
+    png.width,
+    png.height,
+  );
+  if (!found)
+    throw new CommandError(
+      'qr_not_found',
+      `no QR code found in ${file}`,
+      ExitCode.failed,
+      'use a sharper, uncropped image, or --qr PAYLOAD',
+    );
+  return found.data;
+}
+
 function hintFor(code: string): string | undefined {
   switch (code) {
     case 'invalid_code':
@@ -89,8 +212,17 @@ function hintFor(code: string): string | undefined {
       return 'wait, then try again with the right code';
     case 'cloud_untrusted':
       return 'check --ca-file is the fleet CA of this cloud';
+    case 'ca_fingerprint_mismatch':
+      return 'the QR code was made for another cloud, or something between this device and the cloud is impersonating it; do not enroll, escalate';
+    case 'not_preregistered':
+      return 'pre-register this serial number in the cloud (POST /v1/preregistrations), or enroll with a code';
+    case 'serial_claimed':
+      return 'this serial is already a terminal in the fleet: use POST /v1/terminals/{id}/replace, or enroll with a code';
     case 'unreachable':
       return 'check the network (link lights or Wi-Fi) and the cloud URL';
+    case 'proxy_refused':
+    case 'proxy_unreachable':
+      return 'check the proxy setting (httpsProxy in the device settings, or HTTPS_PROXY) and that it allows the cloud host';
     case 'clock_wrong':
     case 'cloud_cert_expired':
       return 'check the device date and time';

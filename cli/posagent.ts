@@ -7,6 +7,19 @@ import { readSoftwareVersion } from './software-version.js';
  * `posagent` — thin front-end: parse, call, print. Command modules are imported lazily so that
  * `posagent status` starts fast and never loads what only enrollment or the daemon need.
  */
+interface EnrollFlags {
+  cloud?: string;
+  caFile?: string;
+  code?: string;
+  qr?: string;
+  qrImage?: string;
+  pair?: boolean;
+  auto?: boolean;
+  serial?: string;
+  settings?: string;
+  force?: boolean;
+}
+
 interface CommonOptions {
   json?: boolean;
   stateDir?: string;
@@ -54,22 +67,24 @@ common(
     .description(
       'enroll this terminal with the fleet cloud (makes the key pair here; the private key never leaves the device)',
     )
-    .option('--cloud <url>', 'the cloud base URL, https://…')
-    .option('--ca-file <pem>', 'the fleet CA certificate to trust the cloud with')
-    .option('--code <code>', 'enrollment code shown in the cloud (e.g. ABCD-EFGH)')
-    .option('--serial <serial>', 'serial number to report (default: read from the hardware)')
+    .option('--cloud <url>', 'the cloud base URL, https://… (default: cloudUrl in the device settings)')
+    .option(
+      '--ca-file <pem>',
+      'the fleet CA to trust the cloud with (default: fleetCaFile in the device settings)',
+    )
+    .option('--code <code>', 'enroll with the enrollment code shown in the cloud (e.g. ABCD-EFGH)')
+    .option(
+      '--qr <payload>',
+      'enroll with a scanned QR payload (posagent://enroll?…); no --cloud or --ca-file needed',
+    )
+    .option('--qr-image <png>', 'enroll with the QR code in a PNG image')
+    .option('--pair', 'show an activation code and wait until it is activated in the cloud')
+    .option('--auto', "enroll by this device's serial number, pre-registered in the cloud")
+    .option('--serial <serial>', 'serial number to present (default: read from the hardware)')
+    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json')
     .option('--force', 'replace an existing identity'),
-).action(
-  async (
-    opts: CommonOptions & {
-      cloud?: string;
-      caFile?: string;
-      code?: string;
-      serial?: string;
-      force?: boolean;
-    },
-  ) =>
-    runCommand(opts, async (out) => (await import('./enroll-command.js')).enrollCommand(opts, out, version)),
+).action(async (opts: CommonOptions & EnrollFlags) =>
+  runCommand(opts, async (out) => (await import('./enroll-command.js')).enrollCommand(opts, out, version)),
 );
 
 common(
@@ -124,6 +139,37 @@ common(
 ).action(
   async (action: string, id: string | undefined, opts: CommonOptions & { state?: string; limit: string }) =>
     runCommand(opts, async (out) => (await import('./queue-command.js')).queueCommand(action, id, opts, out)),
+);
+
+common(
+  program
+    .command('cert')
+    .description(
+      'the client certificate {subject, serialNumber, notBefore, notAfter, daysLeft, fingerprint}; --renew renews it now',
+    )
+    .option('--renew', 'renew now with a new key (through the daemon when it runs, directly otherwise)')
+    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json'),
+).action(async (opts: CommonOptions & { renew?: boolean; settings?: string }) =>
+  runCommand(opts, async (out) => (await import('./lifecycle-command.js')).certCommand(opts, out)),
+);
+
+common(
+  program
+    .command('reprovision')
+    .description('new key and certificate for this terminal: same terminal id, config and queue')
+    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json'),
+).action(async (opts: CommonOptions & { settings?: string }) =>
+  runCommand(opts, async (out) => (await import('./lifecycle-command.js')).reprovisionCommand(opts, out)),
+);
+
+common(
+  program
+    .command('decommission')
+    .description('wipe the identity and the queue (tells the cloud); refuses while transactions are unsent')
+    .option('--force', 'decommission even with unsent transactions (they are lost)')
+    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json'),
+).action(async (opts: CommonOptions & { force?: boolean; settings?: string }) =>
+  runCommand(opts, async (out) => (await import('./lifecycle-command.js')).decommissionCommand(opts, out)),
 );
 
 try {

@@ -24,7 +24,7 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode:
   await syncDir(dirname(path));
 }
 
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();

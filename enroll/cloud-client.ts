@@ -1,5 +1,6 @@
 import { request } from 'node:https';
-import { explainConnectionError } from './tls-errors.js';
+import { explainWithClock } from './cloud-time.js';
+import { agentFor, type ProxySettings } from './proxy.js';
 
 /**
  * A small HTTPS JSON client for the agent's calls to the cloud outside the link (enrollment).
@@ -19,7 +20,8 @@ export class CloudRequestError extends Error {
 
 export interface CloudRequest {
   cloudUrl: string;
-  caPem: string;
+  /** The pinned CA; `null` only to fetch the CA itself, which is then checked by its fingerprint. */
+  caPem: string | null;
   method: 'GET' | 'POST';
   path: string;
   body?: unknown;
@@ -27,6 +29,7 @@ export interface CloudRequest {
   /** Client identity for mTLS calls. */
   cert?: string;
   key?: string;
+  proxy?: ProxySettings;
 }
 
 export async function cloudJson<T>(r: CloudRequest): Promise<T> {
@@ -39,7 +42,8 @@ export async function cloudJson<T>(r: CloudRequest): Promise<T> {
       url,
       {
         method: r.method,
-        ca: r.caPem,
+        ...(r.caPem === null ? { rejectUnauthorized: false } : { ca: r.caPem }),
+        agent: agentFor(url, r.proxy),
         cert: r.cert,
         key: r.key,
         headers: payload
@@ -79,8 +83,9 @@ export async function cloudJson<T>(r: CloudRequest): Promise<T> {
     );
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
     req.on('error', (err) => {
-      const e = explainConnectionError(err, url.origin);
-      reject(new CloudRequestError(e.code, e.message));
+      void explainWithClock(err, r.cloudUrl, Date.now(), r.proxy).then((e) =>
+        reject(new CloudRequestError(e.code, e.message)),
+      );
     });
     req.end(payload);
   });

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureDir, writeFileAtomic } from './atomic-file.js';
+import { ensureDir, syncDir, writeFileAtomic } from './atomic-file.js';
 
 /**
  * The terminal's identity on disk, under the state dir:
@@ -28,6 +28,10 @@ export interface IdentityPaths {
   /** The cloud's data public key: card data is sealed to it before it is stored. */
   dataKeyFile: string;
   metaFile: string;
+  /** A device waiting to be paired: the code it shows (read by status and the POS app). */
+  pairingFile: string;
+  /** Present only between "the renewed pair is durable" and "it replaced the old one". */
+  renewalMarker: string;
 }
 
 export function identityPaths(stateDir: string): IdentityPaths {
@@ -41,6 +45,8 @@ export function identityPaths(stateDir: string): IdentityPaths {
     caFile: join(certsDir, 'fleet-ca.crt'),
     dataKeyFile: join(certsDir, 'cloud-data.pub'),
     metaFile: join(stateDir, 'identity.json'),
+    pairingFile: join(stateDir, 'pairing.json'),
+    renewalMarker: join(stateDir, 'renewal.commit'),
   };
 }
 
@@ -103,4 +109,131 @@ export function summariseCertificate(pem: string, nowMs: number): CertificateSum
     daysLeft: Math.floor((notAfter.getTime() - nowMs) / 86_400_000),
     fingerprint: c.fingerprint256.replace(/:/g, '').toLowerCase(),
   };
+}
+
+// ---- renewal: a journal so that a power cut leaves the old pair or the new one, never a mix ----
+
+export interface RenewedPair {
+  keyPem: string;
+  certificatePem: string;
+  fleetCaPem: string;
+  dataPublicKeyPem: string;
+}
+
+function staged(paths: IdentityPaths): [string, string][] {
+  return [
+    [`${paths.keyFile}.next`, paths.keyFile],
+    [`${paths.certFile}.next`, paths.certFile],
+    [`${paths.caFile}.next`, paths.caFile],
+    [`${paths.dataKeyFile}.next`, paths.dataKeyFile],
+  ];
+}
+
+/**
+ * Installs a renewed key and certificate: (1) every new file written next to the old one,
+ * (2) the commit marker written — from here on the new pair wins, (3) renamed into place,
+ * (4) the marker removed. `recoverRenewal` finishes (3–4) after a crash, or discards (1).
+ */
+export async function installRenewal(
+  stateDir: string,
+  pair: RenewedPair,
+  crashPoint: (name: string) => void = () => {},
+): Promise<void> {
+  const paths = identityPaths(stateDir);
+  const [key, cert, ca, data] = staged(paths);
+  await writeFileAtomic(key![0], pair.keyPem, 0o600);
+  await writeFileAtomic(cert![0], pair.certificatePem, 0o644);
+  await writeFileAtomic(ca![0], pair.fleetCaPem, 0o644);
+  await writeFileAtomic(data![0], pair.dataPublicKeyPem, 0o644);
+  crashPoint('renewal-staged');
+  await writeFileAtomic(paths.renewalMarker, `${new Date().toISOString()}\n`, 0o600);
+  crashPoint('renewal-committed');
+  await rollForward(paths, crashPoint);
+}
+
+async function rollForward(paths: IdentityPaths, crashPoint: (name: string) => void): Promise<void> {
+  for (const [from, to] of staged(paths)) {
+    try {
+      await rename(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // renamed before a crash
+    }
+    crashPoint('renewal-renaming');
+  }
+  await syncDir(paths.keysDir);
+  await syncDir(paths.certsDir);
+  await rm(paths.renewalMarker, { force: true });
+}
+
+/** After a crash: a committed renewal is finished, an uncommitted one discarded. Returns what it did. */
+export async function recoverRenewal(stateDir: string): Promise<'none' | 'completed' | 'discarded'> {
+  const paths = identityPaths(stateDir);
+  if (await exists(paths.renewalMarker)) {
+    await rollForward(paths, () => {});
+    return 'completed';
+  }
+  let found = false;
+  for (const [from] of staged(paths)) {
+    if (await exists(from)) {
+      found = true;
+      await rm(from, { force: true });
+    }
+  }
+  return found ? 'discarded' : 'none';
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes the identity (decommission): key, certificates, identity.json. */
+export async function removeIdentity(stateDir: string): Promise<void> {
+  const paths = identityPaths(stateDir);
+  await rm(paths.metaFile, { force: true }); // first: from here on the device is "not enrolled"
+  await rm(paths.keysDir, { recursive: true, force: true });
+  await rm(paths.certsDir, { recursive: true, force: true });
+  await rm(paths.renewalMarker, { force: true });
+  await rm(paths.pairingFile, { force: true });
+}
+
+// ---- pairing state: the code a waiting device shows ----
+
+export interface PairingState {
+  activationCode: string;
+  expiresAt: string;
+  cloudUrl: string;
+  /** The enroll process waiting for activation; a state left by a dead process is ignored. */
+  pid: number;
+}
+
+export async function writePairingState(stateDir: string, state: PairingState): Promise<void> {
+  await ensureDir(stateDir, 0o700);
+  await writeFileAtomic(identityPaths(stateDir).pairingFile, `${JSON.stringify(state)}\n`, 0o644);
+}
+
+export async function clearPairingState(stateDir: string): Promise<void> {
+  await rm(identityPaths(stateDir).pairingFile, { force: true });
+}
+
+/** The pending pairing, if a live enroll process is waiting for it. */
+export async function readPairingState(
+  stateDir: string,
+): Promise<{ code: string; expiresAt: string } | null> {
+  let state: PairingState;
+  try {
+    state = JSON.parse(await readFile(identityPaths(stateDir).pairingFile, 'utf8')) as PairingState;
+  } catch {
+    return null;
+  }
+  try {
+    process.kill(state.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return null;
+  }
+  return { code: state.activationCode, expiresAt: state.expiresAt };
 }

@@ -29,6 +29,18 @@ export function explainConnectionError(err: unknown, cloud: string): ExplainedEr
       permanent: true,
     };
   }
+  if (code === 'PROXY_REFUSED' || code === 'PROXY_UNREACHABLE' || code === 'PROXY_INVALID') {
+    return {
+      code:
+        code === 'PROXY_REFUSED'
+          ? 'proxy_refused'
+          : code === 'PROXY_INVALID'
+            ? 'proxy_invalid'
+            : 'proxy_unreachable',
+      message: e.message,
+      permanent: code === 'PROXY_INVALID',
+    };
+  }
   if (code === 'CERT_HAS_EXPIRED') {
     return {
       code: 'cloud_cert_expired',

@@ -44,7 +44,7 @@ function setup(o: Setup = {}) {
       ...o.offline,
     }),
     locked: () => state.locked,
-    dataPublicKey: dataKeys.publicKey,
+    dataPublicKey: () => dataKeys.publicKey,
     hashKey: store.deviceSecret('idempotency'),
     onStored: () => {},
   });

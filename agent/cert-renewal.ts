@@ -1,0 +1,137 @@
+import { readFile } from 'node:fs/promises';
+import { type CertificateSummary, type Identity, summariseCertificate } from '../enroll/identity-store.js';
+import { type RenewRequest, renewalDue, renewIdentity } from '../enroll/renewal.js';
+import { type BackoffPolicy, reconnectDelay } from './backoff.js';
+import type { CrashPoint } from './crash-points.js';
+
+/**
+ * The daemon's certificate renewal: checks at start, every `checkIntervalMs`, and whenever the
+ * link comes up; renews over the link when due; retries failures with backoff; says in status
+ * what it did last. One renewal at a time.
+ */
+export interface RenewalStatus {
+  state: 'idle' | 'renewing' | 'failed';
+  lastRenewedAt: string | null;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+}
+
+export interface CertificateRenewerOptions {
+  identity: Identity;
+  stateDir: string;
+  now(): number;
+  random(): number;
+  checkIntervalMs: number;
+  renewBeforeDays: number;
+  retry: BackoffPolicy;
+  /** Renewal over the online link; throws when there is none. */
+  request: RenewRequest;
+  online(): boolean;
+  /** The new pair is installed: reload it and reconnect with it. */
+  onInstalled(certificate: CertificateSummary): Promise<void>;
+  crashPoint: CrashPoint;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+export class CertificateRenewer {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<CertificateSummary> | null = null;
+  private failures = 0;
+  private current: CertificateSummary | null = null;
+  private st: RenewalStatus = { state: 'idle', lastRenewedAt: null, lastError: null, nextAttemptAt: null };
+  private stopped = false;
+
+  constructor(private readonly o: CertificateRenewerOptions) {}
+
+  status(): RenewalStatus {
+    return { ...this.st };
+  }
+
+  certificate(): CertificateSummary | null {
+    return this.current;
+  }
+
+  async start(): Promise<void> {
+    this.current = summariseCertificate(await readFile(this.o.identity.paths.certFile, 'utf8'), this.o.now());
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** The link came up: a renewal that waited for it can go now. */
+  onOnline(): void {
+    if (this.due() && !this.running) this.schedule(0);
+  }
+
+  private due(): boolean {
+    return this.current !== null && renewalDue(this.current, this.o.now(), this.o.renewBeforeDays);
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.st.nextAttemptAt = new Date(this.o.now() + delayMs).toISOString();
+    this.timer = setTimeout(() => void this.check(), delayMs);
+    this.timer.unref();
+  }
+
+  private async check(): Promise<void> {
+    if (this.due() && this.o.online()) {
+      try {
+        await this.renewNow();
+      } catch {
+        // recorded in status; retried below
+      }
+    }
+    if (this.st.state === 'failed') {
+      const delay = reconnectDelay(
+        { attempt: this.failures, cloudRestarted: false },
+        this.o.retry,
+        this.o.random,
+      );
+      this.schedule(Math.min(delay, this.o.checkIntervalMs));
+    } else this.schedule(this.o.checkIntervalMs);
+  }
+
+  /** Renews now (due or not): `posagent cert --renew`, `posagent reprovision`. */
+  renewNow(): Promise<CertificateSummary> {
+    this.running ??= (async () => {
+      this.st.state = 'renewing';
+      try {
+        if (!this.o.online()) throw new Error('the cloud link is not online; renewal goes over the link');
+        const { after } = await renewIdentity(
+          this.o.identity,
+          this.o.stateDir,
+          this.o.request,
+          this.o.crashPoint,
+        );
+        this.current = after;
+        this.failures = 0;
+        this.st = {
+          ...this.st,
+          state: 'idle',
+          lastRenewedAt: new Date(this.o.now()).toISOString(),
+          lastError: null,
+        };
+        this.o.log.info(
+          { notAfter: after.notAfter, fingerprint: after.fingerprint },
+          'certificate renewed with a new key',
+        );
+        await this.o.onInstalled(after);
+        return after;
+      } catch (err) {
+        this.failures++;
+        const message = (err as Error).message;
+        this.st = { ...this.st, state: 'failed', lastError: message };
+        this.o.log.warn({ err: message, failures: this.failures }, 'certificate renewal failed; will retry');
+        throw err;
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+}
