@@ -169,15 +169,14 @@ async function readCa(file: string, explicit: boolean): Promise<string> {
 
 /** Decodes the QR code in a PNG (a photo or a screenshot of the cloud's code). */
 async function decodeQrImage(file: string): Promise<string> {
-  const [{ PNG }, jsqr] = await Promise.all([import('pngjs'), import('jsqr')]);
-  // jsqr is CommonJS with `export default`: the function is default.default under Node's ESM interop.
-  const jsQR = ((jsqr.default as unknown as { default?: typeof jsqr.default }).default ??
-    jsqr.default) as unknown as (
-    data: Uint8ClampedArray,
-    width: number,
-    height: number,
-  ) => { data: string } | null;
-  let png: InstanceType<typeof PNG>;
+  const [pngjs, jsqr] = await Promise.all([import('pngjs'), import('jsqr')]);
+  // Both are CommonJS: under Node's ESM interop and esbuild's bundle the exports sit on `default`
+  // (jsqr's function even on default.default), so take whichever level holds them.
+  const PNG = pngjs.PNG ?? (pngjs as unknown as { default: typeof pngjs }).default.PNG;
+  const jsQR = (
+    typeof jsqr.default === 'function' ? jsqr.default : (jsqr.default as unknown as { default: unknown }).default
+  ) as (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
+  let png: { data: Buffer; width: number; height: number };
   try {
     png = PNG.sync.read(await readFile(file));
   } catch (err) {

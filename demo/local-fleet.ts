@@ -172,6 +172,32 @@ export function httpsJson<T>(
 }
 
 /** A location and a fresh enrollment code in it. */
+/** An admin GET whose answer is not JSON (the QR PNG). */
+export function httpsBinary(
+  cloud: Pick<Cloud, 'url' | 'caFile' | 'adminToken'>,
+  path: string,
+): Promise<{ status: number; contentType: string; body: Buffer }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(
+      new URL(path, cloud.url),
+      { ca: readFileSync(cloud.caFile, 'utf8'), headers: { authorization: `Bearer ${cloud.adminToken}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolvePromise({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers['content-type']),
+            body: Buffer.concat(chunks),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export async function newEnrollmentCode(
   cloud: Cloud,
   terminalName = 'Front Register 1',

@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import {
+  type Cloud,
+  cli,
+  enrollAgent,
+  FAST_RECONNECT,
+  startAgent,
+  startCloud,
+  waitForLink,
+} from '../support/processes.js';
+import { waitFor } from '../support/wait-for.js';
+
+interface CertDoc {
+  fingerprint: string;
+  notAfter: string;
+  renewal?: { lastRenewedAt: string | null };
+  via?: string;
+}
+
+/** Tries the agent link with a given certificate; resolves with the refusal's error code, or 'open'. */
+function tryLink(cloud: Cloud, cert: string, key: string): Promise<string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${cloud.url.replace('https', 'wss')}/v1/agent`, 'posagent.v1', {
+      ca: readFileSync(cloud.caFile, 'utf8'),
+      cert,
+      key,
+    });
+    ws.on('open', () => {
+      ws.close();
+      resolve('open');
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c));
+      res.on('end', () => resolve((JSON.parse(body) as { error: { code: string } }).error.code));
+    });
+    ws.on('error', (err) => resolve(`error: ${err.message}`));
+  });
+}
+
+const certOf = async (flags: string[]) => (await cli(['cert', '--json', ...flags])).json<CertDoc>();
+
+describe('certificate renewal', () => {
+  let cloud: Cloud;
+  beforeAll(async () => {
+    cloud = await startCloud(['--cert-days', '1', '--heartbeat-interval', '1']);
+  });
+  afterAll(async () => cloud.stop());
+
+  it('renews by itself when due: new key, the link comes back with it, the old certificate is refused afterwards', async () => {
+    const a = await enrollAgent(cloud);
+    const idPaths = {
+      key: `${a.dirs.stateDir}/keys/client.key`,
+      cert: `${a.dirs.stateDir}/certs/client.crt`,
+    };
+    const oldKey = readFileSync(idPaths.key, 'utf8');
+    const oldCert = readFileSync(idPaths.cert, 'utf8');
+    const before = await certOf(a.dirs.flags);
+    expect(before).toMatchObject({ fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), daysLeft: 0 });
+    const agent = startAgent(a.dirs, [], { ...FAST_RECONNECT, POSAGENT_CERT_CHECK_INTERVAL_SEC: '1' });
+    try {
+      const renewed = await waitFor(async () => {
+        const c = await certOf(a.dirs.flags);
+        return c.renewal?.lastRenewedAt && c.fingerprint !== before.fingerprint ? c : undefined;
+      }, 'a renewal');
+      expect(renewed.fingerprint).not.toBe(before.fingerprint);
+      expect(readFileSync(idPaths.key, 'utf8')).not.toBe(oldKey); // a new key, not a re-signed old one
+      await waitForLink(a.dirs);
+      expect(
+        await waitFor(
+          async () =>
+            (await tryLink(cloud, oldCert, oldKey)) === 'certificate_superseded' ? 'refused' : undefined,
+          'the old certificate refused',
+        ),
+      ).toBe('refused');
+      expect(agent.output()).toMatch(/certificate renewed with a new key/);
+      expect(agent.output()).not.toContain('PRIVATE KEY');
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+  });
+
+  it.each([
+    ['renewal-received', 'none', 'old'],
+    ['renewal-staged', 'discarded', 'old'],
+    ['renewal-committed', 'completed', 'new'],
+    ['renewal-renaming', 'completed', 'new'],
+  ] as const)(
+    'kill -9 at %s leaves a working identity (recovery: %s, identity: %s)',
+    async (point, recovery, which) => {
+      const a = await enrollAgent(cloud);
+      const oldFp = (await certOf(a.dirs.flags)).fingerprint;
+      const dying = startAgent(a.dirs, [], {
+        ...FAST_RECONNECT,
+        POSAGENT_CERT_CHECK_INTERVAL_SEC: '1',
+        POSAGENT_CRASH_POINT: point,
+      });
+      const end = await dying.exited;
+      expect(end.signal).toBe('SIGKILL');
+      // Restarted without the crash point and with renewal not due, so what it runs is what recovery left.
+      const agent = startAgent(a.dirs, [], { ...FAST_RECONNECT, POSAGENT_RENEW_BEFORE_DAYS: '0' });
+      try {
+        await waitForLink(a.dirs);
+        const logs = agent.output();
+        if (recovery === 'none') expect(logs).not.toMatch(/"recovered"/);
+        else expect(logs).toContain(`"recovered":"${recovery}"`);
+        const now = (await certOf(a.dirs.flags)).fingerprint;
+        if (which === 'old') expect(now).toBe(oldFp);
+        else expect(now).not.toBe(oldFp);
+        const status = (await cloud.api<{ status: string }>('GET', `/v1/terminals/${a.terminalId}`)).body
+          .status;
+        expect(status).toBe('online');
+      } finally {
+        agent.child.kill('SIGTERM');
+        await agent.exited;
+      }
+    },
+  );
+
+  it('`cert --renew` renews through the daemon when it runs and directly when it does not; `reprovision` keeps the terminal', async () => {
+    const a = await enrollAgent(cloud);
+    const env = { ...FAST_RECONNECT, POSAGENT_RENEW_BEFORE_DAYS: '0' };
+    const first = (await certOf(a.dirs.flags)).fingerprint;
+    let agent = startAgent(a.dirs, [], env);
+    await waitForLink(a.dirs);
+    const viaDaemon = await cli(['cert', '--renew', '--json', ...a.dirs.flags]);
+    expect(viaDaemon.code, viaDaemon.stdout).toBe(0);
+    expect(viaDaemon.json<CertDoc>()).toMatchObject({ via: 'daemon', previous: { fingerprint: first } });
+    expect(viaDaemon.json<CertDoc>().fingerprint).not.toBe(first);
+    await waitForLink(a.dirs);
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+
+    const direct = await cli(['cert', '--renew', '--json', ...a.dirs.flags]);
+    expect(direct.code, direct.stdout).toBe(0);
+    expect(direct.json<CertDoc>().via).toBe('direct');
+    const re = await cli(['reprovision', '--json', ...a.dirs.flags]);
+    expect(re.code, re.stdout).toBe(0);
+    expect(re.json()).toMatchObject({ terminalId: a.terminalId, via: 'direct' });
+    agent = startAgent(a.dirs, [], env);
+    try {
+      await waitForLink(a.dirs);
+      expect((await cli(['status', '--json', ...a.dirs.flags])).json()).toMatchObject({
+        terminalId: a.terminalId,
+      });
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+    const human = await cli(['cert', ...a.dirs.flags]);
+    expect(human.stdout).toMatch(/Fingerprint: +[0-9a-f]{64} \(SHA-256\)/);
+  });
+});
