@@ -1,0 +1,150 @@
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  agentDirs,
+  type Cloud,
+  cli,
+  FAST_RECONNECT,
+  newEnrollmentCode,
+  startAgent,
+  startCloud,
+  waitForLink,
+} from '../support/processes.js';
+import { waitFor } from '../support/wait-for.js';
+
+/** A real HTTP CONNECT proxy on loopback: it tunnels (and counts), or refuses every tunnel with 403. */
+async function connectProxy(mode: 'tunnel' | 'refuse') {
+  const tunnels: string[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const server: Server = createServer((_req, res) => res.writeHead(405).end());
+  server.on('connect', (req, client, head) => {
+    tunnels.push(req.url ?? '');
+    sockets.add(client as import('node:net').Socket);
+    if (mode === 'refuse') {
+      client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const [host, port] = (req.url ?? '').split(/:(?=\d+$)/);
+    const upstream = connect(Number(port), host!.replace(/^\[|\]$/g, ''), () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tunnels,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy(); // tunnels are not the server's connections any more
+        server.close(() => r());
+      }),
+  };
+}
+
+describe('store networks: an HTTPS proxy (CONNECT)', () => {
+  let cloud: Cloud;
+  beforeAll(async () => {
+    cloud = await startCloud(['--heartbeat-interval', '1']);
+  });
+  afterAll(async () => cloud.stop());
+
+  it('enrollment and the link go through the proxy; TLS stays end to end (the pinned CA still decides)', async () => {
+    const proxy = await connectProxy('tunnel');
+    const dirs = agentDirs();
+    const { code } = await newEnrollmentCode(cloud);
+    const target = new URL(cloud.url).host;
+    const r = await cli(
+      ['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, '--json', ...dirs.flags],
+      {
+        HTTPS_PROXY: proxy.url,
+      },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(proxy.tunnels).toContain(target);
+    const before = proxy.tunnels.length;
+    const agent = startAgent(dirs, [], { ...FAST_RECONNECT, POSAGENT_HTTPS_PROXY: proxy.url });
+    try {
+      await waitForLink(dirs);
+      expect(proxy.tunnels.length).toBeGreaterThan(before);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+      await proxy.close();
+    }
+  });
+
+  it('NO_PROXY skips the proxy for the cloud host', async () => {
+    const proxy = await connectProxy('refuse');
+    const { code } = await newEnrollmentCode(cloud);
+    const r = await cli(
+      [
+        'enroll',
+        '--cloud',
+        cloud.url,
+        '--ca-file',
+        cloud.caFile,
+        '--code',
+        code,
+        '--json',
+        ...agentDirs().flags,
+      ],
+      {
+        HTTPS_PROXY: proxy.url,
+        NO_PROXY: 'example.com,127.0.0.1',
+      },
+    );
+    expect(r.code, r.stdout).toBe(0);
+    expect(proxy.tunnels).toHaveLength(0);
+    await proxy.close();
+  });
+
+  it('a proxy that refuses the tunnel: enrollment fails with a clear error, the link says so in status', async () => {
+    const proxy = await connectProxy('refuse');
+    const { code } = await newEnrollmentCode(cloud);
+    const dirs = agentDirs();
+    const r = await cli(
+      ['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, '--json', ...dirs.flags],
+      {
+        HTTPS_PROXY: proxy.url,
+      },
+    );
+    expect(r.code).toBe(1);
+    const err = r.json<{ error: { code: string; message: string; hint: string } }>().error;
+    expect(err.code).toBe('proxy_refused');
+    expect(err.message).toMatch(/proxy at 127\.0\.0\.1:\d+ refused the tunnel to .* \(HTTP 403/);
+    expect(err.hint).toMatch(/proxy/);
+
+    // Enroll directly, then run the daemon behind the refusing proxy.
+    const ok = await cli([
+      'enroll',
+      '--cloud',
+      cloud.url,
+      '--ca-file',
+      cloud.caFile,
+      '--code',
+      code,
+      '--json',
+      ...dirs.flags,
+    ]);
+    expect(ok.code, ok.stdout).toBe(0);
+    const agent = startAgent(dirs, [], { ...FAST_RECONNECT, POSAGENT_HTTPS_PROXY: proxy.url });
+    try {
+      const reason = await waitFor(async () => {
+        const s = (await cli(['status', '--json', ...dirs.flags])).json<{ link: { reason?: string } }>();
+        return /refused the tunnel/.test(s.link.reason ?? '') ? s.link.reason : undefined;
+      }, 'the proxy refusal in status');
+      expect(reason).toMatch(/HTTP 403/);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+      await proxy.close();
+    }
+  });
+});
