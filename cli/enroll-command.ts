@@ -174,7 +174,9 @@ async function decodeQrImage(file: string): Promise<string> {
   // (jsqr's function even on default.default), so take whichever level holds them.
   const PNG = pngjs.PNG ?? (pngjs as unknown as { default: typeof pngjs }).default.PNG;
   const jsQR = (
-    typeof jsqr.default === 'function' ? jsqr.default : (jsqr.default as unknown as { default: unknown }).default
+    typeof jsqr.default === 'function'
+      ? jsqr.default
+      : (jsqr.default as unknown as { default: unknown }).default
   ) as (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
   let png: { data: Buffer; width: number; height: number };
   try {
