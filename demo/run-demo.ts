@@ -54,7 +54,11 @@ async function main(): Promise<void> {
     cleanups.push(() => rmSync(dirs.stateDir, { recursive: true, force: true }));
     const enroll = await enrollWithCli(cloud, code, dirs);
     if (enroll.code !== 0) throw new Error(`enrollment failed: ${enroll.stdout}${enroll.stderr}`);
-    const enrolled = enroll.json<{ terminalId: string; certificate: { notAfter: string } }>();
+    const enrolled = enroll.json<{
+      terminalId: string;
+      locationId: string;
+      certificate: { notAfter: string };
+    }>();
     say(
       'The key pair was made on the device; only a CSR went to the cloud. It answered with a client certificate:',
     );
@@ -212,6 +216,35 @@ async function main(): Promise<void> {
       30_000,
     );
     say(`Cloud back at ${cloud.url}; the terminal reconnected ${Date.now() - t1} ms later.`);
+
+    step('Renew the certificate now (posagent cert --renew): a new key, the link comes back with it');
+    const renewed = await cli(['cert', '--renew', '--json', ...dirs.flags]);
+    if (renewed.code !== 0) throw new Error(`renewal failed: ${renewed.stdout}`);
+    const r = renewed.json<{
+      fingerprint: string;
+      notAfter: string;
+      via: string;
+      previous: { fingerprint: string };
+    }>();
+    say(
+      `Renewed through the ${r.via}: ${r.previous.fingerprint.slice(0, 16)}… → ${r.fingerprint.slice(0, 16)}…, valid until ${r.notAfter}.`,
+    );
+    await waitForLink(dirs);
+    say('Link online again with the new certificate; the old one is refused by the cloud from now on.');
+
+    step('A second terminal enrolls by scanning a QR code (posagent enroll --qr): no URL or CA file to type');
+    const qr = await cloud.api<{ qrPayload: string }>('POST', '/v1/enrollment-codes', {
+      locationId: enrolled.locationId,
+      terminalName: 'Till 2',
+    });
+    say(`QR payload: ${qr.body.qrPayload.slice(0, 72)}…`);
+    const second = agentDirs();
+    cleanups.push(() => rmSync(second.stateDir, { recursive: true, force: true }));
+    const byQr = await cli(['enroll', '--qr', qr.body.qrPayload, '--json', ...second.flags]);
+    if (byQr.code !== 0) throw new Error(`QR enrollment failed: ${byQr.stdout}`);
+    say(
+      `Enrolled as ${byQr.json<{ name: string; terminalId: string }>().name} (${byQr.json<{ terminalId: string }>().terminalId}); the fleet CA was fetched and checked against the fingerprint in the QR.`,
+    );
 
     step(
       'Stop the agent (SIGTERM): it closes its link with a close frame, so the cloud marks it offline at once',
