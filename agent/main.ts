@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { ensureDir } from '../enroll/atomic-file.js';
 import {
   type Identity,
+  readClientTls,
   readIdentity,
   recoverRenewal,
   summariseCertificate,
@@ -24,7 +25,7 @@ import { LocalApi, LocalApiError, Reply } from './local-api.js';
 import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
-import type { AgentPaths, DeviceSettings } from './settings.js';
+import { type AgentPaths, backoffPolicy, type DeviceSettings } from './settings.js';
 import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
 import { TransactionForwarder } from './transaction-forwarder.js';
 import { listTransactions } from './transaction-list.js';
@@ -86,15 +87,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
 async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningAgent> {
   const now = d.now ?? Date.now;
   const crashPoint = d.crashPoint ?? (() => {});
-  const readTls = async () => {
-    const [key, cert, ca] = await Promise.all([
-      readFile(identity.paths.keyFile, 'utf8'),
-      readFile(identity.paths.certFile, 'utf8'),
-      readFile(identity.paths.caFile, 'utf8'),
-    ]);
-    return { key, cert, ca };
-  };
-  let tls = await readTls();
+  let tls = await readClientTls(identity);
   let certificate = summariseCertificate(tls.cert, now());
   const proxy = proxySettings(d.settings, d.env ?? {});
   await ensureDir(d.paths.runtimeDir, 0o750);
@@ -170,12 +163,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       cloudUrl,
       tls: () => tls,
       proxy,
-      policy: {
-        baseMs: d.settings.reconnectBaseMs,
-        capMs: d.settings.reconnectCapMs,
-        restartSpreadMs: d.settings.restartSpreadMs,
-        stableAfterMs: d.settings.stableAfterMs,
-      },
+      policy: backoffPolicy(d.settings),
       connectTimeoutMs: d.settings.connectTimeoutMs,
       callTimeoutMs: d.settings.callTimeoutMs,
       defaultPingIntervalSec: d.settings.pingIntervalSec,
@@ -235,19 +223,14 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     random: d.random ?? Math.random,
     checkIntervalMs: d.settings.certCheckIntervalSec * 1000,
     renewBeforeDays: d.settings.renewBeforeDays,
-    retry: {
-      baseMs: d.settings.reconnectBaseMs,
-      capMs: d.settings.reconnectCapMs,
-      restartSpreadMs: d.settings.restartSpreadMs,
-      stableAfterMs: d.settings.stableAfterMs,
-    },
+    retry: backoffPolicy(d.settings),
     online: () => onlineLink !== null,
     request: (csr) => {
       if (!onlineLink) throw new Error('the cloud link is not online');
       return onlineLink.session.call('RenewCertificate', { csr });
     },
     onInstalled: async (after) => {
-      tls = await readTls();
+      tls = await readClientTls(identity);
       certificate = after;
       dataPublicKey = await readFile(identity.paths.dataKeyFile, 'utf8').catch(() => dataPublicKey);
       link.reconnect('reconnecting with the renewed certificate');

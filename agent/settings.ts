@@ -1,3 +1,5 @@
+import type { BackoffPolicy } from './backoff.js';
+
 /**
  * Device settings: what belongs to this device rather than to the fleet. Resolved in one place,
  * purely: flags > POSAGENT_* environment > settings file > defaults. Fleet settings (heartbeat
@@ -48,6 +50,16 @@ export type DeviceSettings = {
       : number;
 };
 export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+
+/** The retry policy every backoff of the daemon uses (link, renewal, auto-enrollment). */
+export function backoffPolicy(s: DeviceSettings): BackoffPolicy {
+  return {
+    baseMs: s.reconnectBaseMs,
+    capMs: s.reconnectCapMs,
+    restartSpreadMs: s.restartSpreadMs,
+    stableAfterMs: s.stableAfterMs,
+  };
+}
 
 export const PATH_DEFAULTS = {
   stateDir: '/var/lib/posagent',

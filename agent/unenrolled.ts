@@ -8,6 +8,7 @@ import { proxySettings } from '../enroll/proxy.js';
 import { reconnectDelay } from './backoff.js';
 import { LocalApi, LocalApiError } from './local-api.js';
 import type { AgentDeps, RunningAgent } from './main.js';
+import { backoffPolicy } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status-document.js';
 
 /**
@@ -82,12 +83,7 @@ export async function startUnenrolled(
           reason = `not enrolled: auto-enrollment failed: ${(err as Error).message}`;
           const delay = reconnectDelay(
             { attempt: failures, cloudRestarted: false },
-            {
-              baseMs: d.settings.reconnectBaseMs,
-              capMs: d.settings.reconnectCapMs,
-              restartSpreadMs: 0,
-              stableAfterMs: 0,
-            },
+            backoffPolicy(d.settings),
             d.random ?? Math.random,
           );
           nextAutoAt = now() + delay;

@@ -8,6 +8,7 @@ import { EnrollmentError } from '../enroll/enrollment.js';
 import {
   type CertificateSummary,
   type Identity,
+  readClientTls,
   readIdentity,
   removeIdentity,
   summariseCertificate,
@@ -171,11 +172,7 @@ export async function decommissionCommand(opts: Common & { force?: boolean }, ou
   let cloud: { deactivated: boolean; reason?: string };
   try {
     const { settings } = await loadDeviceSettings(opts.settings, {});
-    const [key, cert, ca] = await Promise.all([
-      readFile(identity.paths.keyFile, 'utf8'),
-      readFile(identity.paths.certFile, 'utf8'),
-      readFile(identity.paths.caFile, 'utf8'),
-    ]);
+    const { key, cert, ca } = await readClientTls(identity);
     await cloudJson({
       cloudUrl: settings.cloudUrl || identity.cloudUrl,
       caPem: ca,

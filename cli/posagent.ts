@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
+import type { EnrollOptions } from './enroll-command.js';
 import { CommandError, createOutput, ExitCode, type Output } from './output.js';
 import { readSoftwareVersion } from './software-version.js';
 
@@ -7,19 +8,6 @@ import { readSoftwareVersion } from './software-version.js';
  * `posagent` — thin front-end: parse, call, print. Command modules are imported lazily so that
  * `posagent status` starts fast and never loads what only enrollment or the daemon need.
  */
-interface EnrollFlags {
-  cloud?: string;
-  caFile?: string;
-  code?: string;
-  qr?: string;
-  qrImage?: string;
-  pair?: boolean;
-  auto?: boolean;
-  serial?: string;
-  settings?: string;
-  force?: boolean;
-}
-
 interface CommonOptions {
   json?: boolean;
   stateDir?: string;
@@ -83,7 +71,7 @@ common(
     .option('--serial <serial>', 'serial number to present (default: read from the hardware)')
     .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json')
     .option('--force', 'replace an existing identity'),
-).action(async (opts: CommonOptions & EnrollFlags) =>
+).action(async (opts: EnrollOptions & { json?: boolean }) =>
   runCommand(opts, async (out) => (await import('./enroll-command.js')).enrollCommand(opts, out, version)),
 );
 

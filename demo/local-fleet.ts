@@ -233,7 +233,7 @@ export function enrollWithCli(
   cloud: Pick<Cloud, 'url' | 'caFile'>,
   code: string,
   dirs: AgentDirs,
-  opts: { human?: boolean; caFile?: string } = {},
+  opts: { human?: boolean; caFile?: string; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
   const args = [
     'enroll',
@@ -245,7 +245,7 @@ export function enrollWithCli(
     code,
     ...dirs.flags,
   ];
-  return cli(opts.human ? args : [...args, '--json']);
+  return cli(opts.human ? args : [...args, '--json'], opts.env);
 }
 
 export async function enrollAgent(cloud: Cloud, dirs: AgentDirs = agentDirs()) {

@@ -89,6 +89,16 @@ export async function installIdentity(stateDir: string, id: NewIdentity): Promis
   return { ...id.meta, paths };
 }
 
+/** The client key, certificate and pinned CA, as TLS options (`key`, `cert`, `ca`). */
+export async function readClientTls(identity: Identity): Promise<{ key: string; cert: string; ca: string }> {
+  const [key, cert, ca] = await Promise.all([
+    readFile(identity.paths.keyFile, 'utf8'),
+    readFile(identity.paths.certFile, 'utf8'),
+    readFile(identity.paths.caFile, 'utf8'),
+  ]);
+  return { key, cert, ca };
+}
+
 export interface CertificateSummary {
   subject: string;
   serialNumber: string;

@@ -8,6 +8,7 @@ import {
   type CertificateSummary,
   type Identity,
   installRenewal,
+  readClientTls,
   recoverRenewal,
   summariseCertificate,
 } from './identity-store.js';
@@ -71,11 +72,7 @@ export async function renewDirect(
   proxy?: ProxySettings,
 ): Promise<{ before: CertificateSummary; after: CertificateSummary }> {
   await recoverRenewal(stateDir);
-  const [key, cert, ca] = await Promise.all([
-    readFile(identity.paths.keyFile, 'utf8'),
-    readFile(identity.paths.certFile, 'utf8'),
-    readFile(identity.paths.caFile, 'utf8'),
-  ]);
+  const { key, cert, ca } = await readClientTls(identity);
   return renewIdentity(identity, stateDir, async (csr) => {
     try {
       return await cloudJson<RenewedCertificate>({

@@ -34,6 +34,20 @@ describe('enrollment flows', () => {
       })
     ).body;
 
+  const enrollBySerial = (serial: string) =>
+    cli([
+      'enroll',
+      '--auto',
+      '--serial',
+      serial,
+      '--cloud',
+      cloud.url,
+      '--ca-file',
+      cloud.caFile,
+      '--json',
+      ...agentDirs().flags,
+    ]);
+
   const goesOnline = async (dirs: ReturnType<typeof agentDirs>) => {
     const agent = startAgent(dirs);
     try {
@@ -187,18 +201,7 @@ describe('enrollment flows', () => {
       await daemon.exited;
     }
 
-    const unknown = await cli([
-      'enroll',
-      '--auto',
-      '--serial',
-      'SN-NOT-THERE',
-      '--cloud',
-      cloud.url,
-      '--ca-file',
-      cloud.caFile,
-      '--json',
-      ...agentDirs().flags,
-    ]);
+    const unknown = await enrollBySerial('SN-NOT-THERE');
     expect(unknown.code).toBe(1);
     expect(unknown.json<{ error: { code: string; message: string } }>().error).toMatchObject({
       code: 'not_preregistered',
@@ -207,18 +210,7 @@ describe('enrollment flows', () => {
       /SN-NOT-THERE is not pre-registered/,
     );
 
-    const again = await cli([
-      'enroll',
-      '--auto',
-      '--serial',
-      serial,
-      '--cloud',
-      cloud.url,
-      '--ca-file',
-      cloud.caFile,
-      '--json',
-      ...agentDirs().flags,
-    ]);
+    const again = await enrollBySerial(serial);
     expect(again.code).toBe(1);
     expect(again.json<{ error: { code: string; message: string } }>().error.code).toBe('serial_claimed');
     expect(again.json<{ error: { message: string } }>().error.message).toMatch(

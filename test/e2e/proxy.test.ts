@@ -5,6 +5,7 @@ import {
   agentDirs,
   type Cloud,
   cli,
+  enrollWithCli,
   FAST_RECONNECT,
   newEnrollmentCode,
   startAgent,
@@ -60,12 +61,11 @@ describe('store networks: an HTTPS proxy (CONNECT)', () => {
     const dirs = agentDirs();
     const { code } = await newEnrollmentCode(cloud);
     const target = new URL(cloud.url).host;
-    const r = await cli(
-      ['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, '--json', ...dirs.flags],
-      {
+    const r = await enrollWithCli(cloud, code, dirs, {
+      env: {
         HTTPS_PROXY: proxy.url,
       },
-    );
+    });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(proxy.tunnels).toContain(target);
     const before = proxy.tunnels.length;
@@ -83,23 +83,12 @@ describe('store networks: an HTTPS proxy (CONNECT)', () => {
   it('NO_PROXY skips the proxy for the cloud host', async () => {
     const proxy = await connectProxy('refuse');
     const { code } = await newEnrollmentCode(cloud);
-    const r = await cli(
-      [
-        'enroll',
-        '--cloud',
-        cloud.url,
-        '--ca-file',
-        cloud.caFile,
-        '--code',
-        code,
-        '--json',
-        ...agentDirs().flags,
-      ],
-      {
+    const r = await enrollWithCli(cloud, code, agentDirs(), {
+      env: {
         HTTPS_PROXY: proxy.url,
         NO_PROXY: 'example.com,127.0.0.1',
       },
-    );
+    });
     expect(r.code, r.stdout).toBe(0);
     expect(proxy.tunnels).toHaveLength(0);
     await proxy.close();
@@ -109,12 +98,11 @@ describe('store networks: an HTTPS proxy (CONNECT)', () => {
     const proxy = await connectProxy('refuse');
     const { code } = await newEnrollmentCode(cloud);
     const dirs = agentDirs();
-    const r = await cli(
-      ['enroll', '--cloud', cloud.url, '--ca-file', cloud.caFile, '--code', code, '--json', ...dirs.flags],
-      {
+    const r = await enrollWithCli(cloud, code, dirs, {
+      env: {
         HTTPS_PROXY: proxy.url,
       },
-    );
+    });
     expect(r.code).toBe(1);
     const err = r.json<{ error: { code: string; message: string; hint: string } }>().error;
     expect(err.code).toBe('proxy_refused');
@@ -122,17 +110,7 @@ describe('store networks: an HTTPS proxy (CONNECT)', () => {
     expect(err.hint).toMatch(/proxy/);
 
     // Enroll directly, then run the daemon behind the refusing proxy.
-    const ok = await cli([
-      'enroll',
-      '--cloud',
-      cloud.url,
-      '--ca-file',
-      cloud.caFile,
-      '--code',
-      code,
-      '--json',
-      ...dirs.flags,
-    ]);
+    const ok = await enrollWithCli(cloud, code, dirs);
     expect(ok.code, ok.stdout).toBe(0);
     const agent = startAgent(dirs, [], { ...FAST_RECONNECT, POSAGENT_HTTPS_PROXY: proxy.url });
     try {
