@@ -298,6 +298,17 @@ const DELIVERY_COLUMNS = `d.event_seq AS eventSeq, e.id AS eventId, e.type, e.pa
 export class CloudStore {
   private readonly db: Database.Database;
   private readonly stmt;
+  private readonly prepared = new Map<string, Database.Statement>();
+
+  /** A statement prepared once and reused (the lifecycle and webhook queries run per event). */
+  private q(sql: string): Database.Statement {
+    let st = this.prepared.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.prepared.set(sql, st);
+    }
+    return st;
+  }
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -509,43 +520,37 @@ export class CloudStore {
   // ---- certificates ----
 
   setPendingCertificate(id: string, fingerprint: string, serial: string, notAfter: number): void {
-    this.db
-      .prepare(
-        'UPDATE terminals SET pending_fingerprint = ?, pending_serial = ?, pending_not_after = ? WHERE id = ?',
-      )
-      .run(fingerprint, serial, notAfter, id);
+    this.q(
+      'UPDATE terminals SET pending_fingerprint = ?, pending_serial = ?, pending_not_after = ? WHERE id = ?',
+    ).run(fingerprint, serial, notAfter, id);
   }
 
   /** The pending certificate becomes the current one; the old one is refused from now on. */
   promotePendingCertificate(id: string): void {
-    this.db
-      .prepare(`UPDATE terminals SET cert_fingerprint = pending_fingerprint, cert_serial = pending_serial,
+    this.q(`UPDATE terminals SET cert_fingerprint = pending_fingerprint, cert_serial = pending_serial,
         cert_not_after = pending_not_after, pending_fingerprint = NULL, pending_serial = NULL,
-        pending_not_after = NULL WHERE id = ? AND pending_fingerprint IS NOT NULL`)
-      .run(id);
+        pending_not_after = NULL WHERE id = ? AND pending_fingerprint IS NOT NULL`).run(id);
   }
 
   // ---- lifecycle ----
 
   deactivateTerminal(id: string, now: number, reason: string): boolean {
     return (
-      this.db
-        .prepare(
-          'UPDATE terminals SET deactivated_at = ?, deactivation_reason = ? WHERE id = ? AND deactivated_at IS NULL',
-        )
-        .run(now, reason, id).changes === 1
+      this.q(
+        'UPDATE terminals SET deactivated_at = ?, deactivation_reason = ? WHERE id = ? AND deactivated_at IS NULL',
+      ).run(now, reason, id).changes === 1
     );
   }
 
   updateTerminal(id: string, changes: { name?: string; locationId?: string }): void {
     if (changes.name !== undefined)
-      this.db.prepare('UPDATE terminals SET name = ? WHERE id = ?').run(changes.name, id);
+      this.q('UPDATE terminals SET name = ? WHERE id = ?').run(changes.name, id);
     if (changes.locationId !== undefined)
-      this.db.prepare('UPDATE terminals SET location_id = ? WHERE id = ?').run(changes.locationId, id);
+      this.q('UPDATE terminals SET location_id = ? WHERE id = ?').run(changes.locationId, id);
   }
 
   setAnnouncedStatus(id: string, status: string): void {
-    this.db.prepare('UPDATE terminals SET announced_status = ? WHERE id = ?').run(status, id);
+    this.q('UPDATE terminals SET announced_status = ? WHERE id = ?').run(status, id);
   }
 
   // ---- pre-registrations ----
@@ -554,38 +559,34 @@ export class CloudStore {
     row: Omit<PreregistrationRow, 'claimedAt' | 'terminalId' | 'refusedClaims'>,
   ): boolean {
     return (
-      this.db
-        .prepare(
-          `INSERT OR IGNORE INTO preregistrations (serial_number, location_id, name, created_at)
+      this.q(
+        `INSERT OR IGNORE INTO preregistrations (serial_number, location_id, name, created_at)
            VALUES (@serialNumber, @locationId, @name, @createdAt)`,
-        )
-        .run(row).changes === 1
+      ).run(row).changes === 1
     );
   }
   getPreregistration(serial: string): PreregistrationRow | undefined {
-    return this.db
-      .prepare(`SELECT ${PREREG_COLUMNS} FROM preregistrations WHERE serial_number = ?`)
-      .get(serial) as PreregistrationRow | undefined;
+    return this.q(`SELECT ${PREREG_COLUMNS} FROM preregistrations WHERE serial_number = ?`).get(serial) as
+      | PreregistrationRow
+      | undefined;
   }
   listPreregistrations(): PreregistrationRow[] {
-    return this.db
-      .prepare(`SELECT ${PREREG_COLUMNS} FROM preregistrations ORDER BY created_at`)
-      .all() as PreregistrationRow[];
+    return this.q(
+      `SELECT ${PREREG_COLUMNS} FROM preregistrations ORDER BY created_at`,
+    ).all() as PreregistrationRow[];
   }
   countRefusedClaim(serial: string): void {
-    this.db
-      .prepare('UPDATE preregistrations SET refused_claims = refused_claims + 1 WHERE serial_number = ?')
-      .run(serial);
+    this.q('UPDATE preregistrations SET refused_claims = refused_claims + 1 WHERE serial_number = ?').run(
+      serial,
+    );
   }
   /** Claims the serial and creates the terminal in one transaction; false if it was claimed meanwhile. */
   claimSerialAndCreateTerminal(serial: string, terminal: NewTerminal): boolean {
     return this.db.transaction(() => {
       const claimed =
-        this.db
-          .prepare(
-            'UPDATE preregistrations SET claimed_at = ?, terminal_id = ? WHERE serial_number = ? AND claimed_at IS NULL',
-          )
-          .run(terminal.createdAt, terminal.id, serial).changes === 1;
+        this.q(
+          'UPDATE preregistrations SET claimed_at = ?, terminal_id = ? WHERE serial_number = ? AND claimed_at IS NULL',
+        ).run(terminal.createdAt, terminal.id, serial).changes === 1;
       if (claimed) this.stmt.insertTerminal.run(terminal);
       return claimed;
     })();
@@ -594,19 +595,15 @@ export class CloudStore {
   // ---- pairings ----
 
   insertPairing(row: Omit<PairingRow, 'activatedAt' | 'terminalId' | 'enrollment'>): void {
-    this.db
-      .prepare(`INSERT INTO pairings (id, secret_hash, activation_code, csr, serial_number, model, software_version,
+    this.q(`INSERT INTO pairings (id, secret_hash, activation_code, csr, serial_number, model, software_version,
         created_at, expires_at) VALUES (@id, @secretHash, @activationCode, @csr, @serialNumber, @model,
-        @softwareVersion, @createdAt, @expiresAt)`)
-      .run(row);
+        @softwareVersion, @createdAt, @expiresAt)`).run(row);
   }
   getPairing(id: string): PairingRow | undefined {
-    return this.db.prepare(`SELECT ${PAIRING_COLUMNS} FROM pairings WHERE id = ?`).get(id) as
-      | PairingRow
-      | undefined;
+    return this.q(`SELECT ${PAIRING_COLUMNS} FROM pairings WHERE id = ?`).get(id) as PairingRow | undefined;
   }
   getPairingByCode(code: string): PairingRow | undefined {
-    return this.db.prepare(`SELECT ${PAIRING_COLUMNS} FROM pairings WHERE activation_code = ?`).get(code) as
+    return this.q(`SELECT ${PAIRING_COLUMNS} FROM pairings WHERE activation_code = ?`).get(code) as
       | PairingRow
       | undefined;
   }
@@ -614,11 +611,9 @@ export class CloudStore {
   activatePairing(id: string, terminal: NewTerminal, enrollment: string): boolean {
     return this.db.transaction(() => {
       const done =
-        this.db
-          .prepare(
-            'UPDATE pairings SET activated_at = ?, terminal_id = ?, enrollment = ? WHERE id = ? AND activated_at IS NULL',
-          )
-          .run(terminal.createdAt, terminal.id, enrollment, id).changes === 1;
+        this.q(
+          'UPDATE pairings SET activated_at = ?, terminal_id = ?, enrollment = ? WHERE id = ? AND activated_at IS NULL',
+        ).run(terminal.createdAt, terminal.id, enrollment, id).changes === 1;
       if (done) this.stmt.insertTerminal.run(terminal);
       return done;
     })();
@@ -627,50 +622,47 @@ export class CloudStore {
   // ---- webhooks ----
 
   insertWebhookEndpoint(row: WebhookEndpointRow): void {
-    this.db
-      .prepare(
-        'INSERT INTO webhook_endpoints (id, url, events, secret, created_at) VALUES (@id, @url, @events, @secret, @createdAt)',
-      )
-      .run(row);
+    this.q(
+      'INSERT INTO webhook_endpoints (id, url, events, secret, created_at) VALUES (@id, @url, @events, @secret, @createdAt)',
+    ).run(row);
   }
   getWebhookEndpoint(id: string): WebhookEndpointRow | undefined {
-    return this.db
-      .prepare('SELECT id, url, events, secret, created_at AS createdAt FROM webhook_endpoints WHERE id = ?')
-      .get(id) as WebhookEndpointRow | undefined;
+    return this.q(
+      'SELECT id, url, events, secret, created_at AS createdAt FROM webhook_endpoints WHERE id = ?',
+    ).get(id) as WebhookEndpointRow | undefined;
   }
   listWebhookEndpoints(): WebhookEndpointRow[] {
-    return this.db
-      .prepare(
-        'SELECT id, url, events, secret, created_at AS createdAt FROM webhook_endpoints ORDER BY created_at',
-      )
-      .all() as WebhookEndpointRow[];
+    return this.q(
+      'SELECT id, url, events, secret, created_at AS createdAt FROM webhook_endpoints ORDER BY created_at',
+    ).all() as WebhookEndpointRow[];
   }
   /** Records an event and one delivery per endpoint subscribed to it (call inside the causing transaction). */
   insertWebhookEvent(id: string, type: string, payload: string, now: number): void {
-    const seq = this.db
-      .prepare('INSERT INTO webhook_events (id, type, payload, created_at) VALUES (?, ?, ?, ?)')
-      .run(id, type, payload, now).lastInsertRowid;
+    const seq = this.q('INSERT INTO webhook_events (id, type, payload, created_at) VALUES (?, ?, ?, ?)').run(
+      id,
+      type,
+      payload,
+      now,
+    ).lastInsertRowid;
     for (const ep of this.listWebhookEndpoints()) {
       if (!(JSON.parse(ep.events) as string[]).includes(type)) continue;
-      this.db
-        .prepare('INSERT INTO webhook_deliveries (event_seq, endpoint_id, next_attempt_at) VALUES (?, ?, ?)')
-        .run(seq, ep.id, now);
+      this.q('INSERT INTO webhook_deliveries (event_seq, endpoint_id, next_attempt_at) VALUES (?, ?, ?)').run(
+        seq,
+        ep.id,
+        now,
+      );
     }
   }
   dueWebhookDeliveries(now: number, limit: number): WebhookDeliveryRow[] {
-    return this.db
-      .prepare(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d
+    return this.q(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d
         JOIN webhook_events e ON e.seq = d.event_seq JOIN webhook_endpoints w ON w.id = d.endpoint_id
         WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= ?
-        ORDER BY d.event_seq LIMIT ?`)
-      .all(now, limit) as WebhookDeliveryRow[];
+        ORDER BY d.event_seq LIMIT ?`).all(now, limit) as WebhookDeliveryRow[];
   }
   nextWebhookAttemptAt(): number | null {
-    const r = this.db
-      .prepare(
-        'SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL',
-      )
-      .get() as { at: number | null };
+    const r = this.q(
+      'SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL',
+    ).get() as { at: number | null };
     return r.at;
   }
   recordWebhookAttempt(
@@ -684,19 +676,20 @@ export class CloudStore {
       nextAttemptAt: number | null;
     },
   ): void {
-    this.db
-      .prepare(`UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error,
+    this.q(`UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error,
         delivered_at = CASE WHEN @delivered = 1 THEN @at ELSE NULL END,
         failed_at = CASE WHEN @delivered = 0 AND @nextAttemptAt IS NULL THEN @at ELSE NULL END,
         next_attempt_at = COALESCE(@nextAttemptAt, next_attempt_at)
-        WHERE event_seq = @eventSeq AND endpoint_id = @endpointId`)
-      .run({ ...r, delivered: r.delivered ? 1 : 0, eventSeq, endpointId });
+        WHERE event_seq = @eventSeq AND endpoint_id = @endpointId`).run({
+      ...r,
+      delivered: r.delivered ? 1 : 0,
+      eventSeq,
+      endpointId,
+    });
   }
   webhookDeliveries(endpointId: string): WebhookDeliveryRow[] {
-    return this.db
-      .prepare(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d
+    return this.q(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d
         JOIN webhook_events e ON e.seq = d.event_seq JOIN webhook_endpoints w ON w.id = d.endpoint_id
-        WHERE d.endpoint_id = ? ORDER BY d.event_seq`)
-      .all(endpointId) as WebhookDeliveryRow[];
+        WHERE d.endpoint_id = ? ORDER BY d.event_seq`).all(endpointId) as WebhookDeliveryRow[];
   }
 }

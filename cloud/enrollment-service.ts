@@ -80,6 +80,16 @@ const validators = {
   prereg: compileValidator(PreregistrationCreate),
 };
 
+/** A refused CSR is the client's fault: 400 invalid_csr with the reason. */
+function asApiError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof CsrRejectedError) throw new ApiError(400, EnrollErrorCode.invalidCsr, err.message);
+    throw err;
+  }
+}
+
 function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
@@ -304,12 +314,7 @@ export class EnrollmentService {
 
   startPairing(body: unknown): PairingResponse {
     const req = parseBody(validators.pairing, body, EnrollErrorCode.invalidRequest);
-    try {
-      this.o.ca.checkCsr(req.csr);
-    } catch (err) {
-      if (err instanceof CsrRejectedError) throw new ApiError(400, EnrollErrorCode.invalidCsr, err.message);
-      throw err;
-    }
+    asApiError(() => this.o.ca.checkCsr(req.csr));
     const now = this.o.now();
     const secret = randomBytes(32).toString('base64url');
     const row = {
@@ -417,12 +422,9 @@ export class EnrollmentService {
   // ---- shared ----
 
   private issue(csr: string, terminalId: string, now: number): IssuedCertificate {
-    try {
-      return this.o.ca.issueClientCertificate(csr, terminalId, new Date(now), this.o.certDays);
-    } catch (err) {
-      if (err instanceof CsrRejectedError) throw new ApiError(400, EnrollErrorCode.invalidCsr, err.message);
-      throw err;
-    }
+    return asApiError(() =>
+      this.o.ca.issueClientCertificate(csr, terminalId, new Date(now), this.o.certDays),
+    );
   }
 
   private newTerminal(

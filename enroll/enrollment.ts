@@ -88,7 +88,8 @@ async function newKeyAndCsr(e: EnrollmentBase): Promise<{ keyPem: string; csr: s
 }
 
 /** Enrolls with an enrollment code typed on the device. */
-export function enrollWithCode(e: CodeEnrollment): Promise<Identity> {
+export async function enrollWithCode(e: CodeEnrollment): Promise<Identity> {
+  await refuseIfEnrolled(e);
   return enrollByRequest(e, e.cloudUrl, e.caPem, 'code', (csr) => ({
     method: 'code',
     code: e.code,
@@ -140,9 +141,10 @@ export async function enrollWithQr(
 }
 
 /** Enrolls by the device's serial number, pre-registered in the cloud. */
-export function enrollWithSerial(
+export async function enrollWithSerial(
   e: EnrollmentBase & { cloudUrl: string; caPem: string; serialNumber: string },
 ): Promise<Identity> {
+  await refuseIfEnrolled(e);
   return enrollByRequest(e, e.cloudUrl, e.caPem, 'auto', (csr) => ({
     method: 'auto',
     serialNumber: e.serialNumber,
@@ -150,6 +152,7 @@ export function enrollWithSerial(
   }));
 }
 
+/** Key, CSR, request, install; the caller has checked that the terminal is not enrolled. */
 async function enrollByRequest(
   e: EnrollmentBase,
   cloudUrl: string,
@@ -157,7 +160,6 @@ async function enrollByRequest(
   method: IdentityMeta['method'],
   request: (csr: string) => EnrollRequest,
 ): Promise<Identity> {
-  await refuseIfEnrolled(e);
   checkCaPem(caPem);
   const { keyPem, csr } = await newKeyAndCsr(e);
   e.onProgress?.(`sending the enrollment request to ${cloudUrl}`);
