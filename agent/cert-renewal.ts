@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { type CertificateSummary, type Identity, summariseCertificate } from '../enroll/identity-store.js';
+import type { CertificateSummary, Identity } from '../enroll/identity-store.js';
 import { type RenewRequest, renewalDue, renewIdentity } from '../enroll/renewal.js';
 import { type BackoffPolicy, reconnectDelay } from './backoff.js';
 import type { CrashPoint } from './crash-points.js';
@@ -18,6 +17,8 @@ export interface RenewalStatus {
 
 export interface CertificateRenewerOptions {
   identity: Identity;
+  /** The certificate in use at start. */
+  certificate: CertificateSummary;
   stateDir: string;
   now(): number;
   random(): number;
@@ -28,7 +29,7 @@ export interface CertificateRenewerOptions {
   request: RenewRequest;
   online(): boolean;
   /** The new pair is installed: reload it and reconnect with it. */
-  onInstalled(certificate: CertificateSummary): Promise<void>;
+  onInstalled(): Promise<void>;
   crashPoint: CrashPoint;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
@@ -37,22 +38,24 @@ export class CertificateRenewer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<CertificateSummary> | null = null;
   private failures = 0;
-  private current: CertificateSummary | null = null;
+  private current: CertificateSummary;
   private st: RenewalStatus = { state: 'idle', lastRenewedAt: null, lastError: null, nextAttemptAt: null };
   private stopped = false;
 
-  constructor(private readonly o: CertificateRenewerOptions) {}
+  constructor(private readonly o: CertificateRenewerOptions) {
+    this.current = o.certificate;
+  }
 
   status(): RenewalStatus {
     return { ...this.st };
   }
 
-  certificate(): CertificateSummary | null {
+  /** The certificate in use: the one at start, then each renewed one. */
+  certificate(): CertificateSummary {
     return this.current;
   }
 
-  async start(): Promise<void> {
-    this.current = summariseCertificate(await readFile(this.o.identity.paths.certFile, 'utf8'), this.o.now());
+  start(): void {
     this.schedule(0);
   }
 
@@ -67,7 +70,7 @@ export class CertificateRenewer {
   }
 
   private due(): boolean {
-    return this.current !== null && renewalDue(this.current, this.o.now(), this.o.renewBeforeDays);
+    return renewalDue(this.current, this.o.now(), this.o.renewBeforeDays);
   }
 
   private schedule(delayMs: number): void {
@@ -120,7 +123,7 @@ export class CertificateRenewer {
           { notAfter: after.notAfter, fingerprint: after.fingerprint },
           'certificate renewed with a new key',
         );
-        await this.o.onInstalled(after);
+        await this.o.onInstalled();
         return after;
       } catch (err) {
         this.failures++;

@@ -88,7 +88,6 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   const now = d.now ?? Date.now;
   const crashPoint = d.crashPoint ?? (() => {});
   let tls = await readClientTls(identity);
-  let certificate = summariseCertificate(tls.cert, now());
   const proxy = proxySettings(d.settings, d.env ?? {});
   await ensureDir(d.paths.runtimeDir, 0o750);
   const store = new AgentStore(d.paths.dbFile, { maxBytes: d.settings.maxStoreMb * 1024 * 1024 });
@@ -218,6 +217,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     );
   const renewer = new CertificateRenewer({
     identity,
+    certificate: summariseCertificate(tls.cert, now()),
     stateDir: d.paths.stateDir,
     now,
     random: d.random ?? Math.random,
@@ -229,9 +229,8 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       if (!onlineLink) throw new Error('the cloud link is not online');
       return onlineLink.session.call('RenewCertificate', { csr });
     },
-    onInstalled: async (after) => {
+    onInstalled: async () => {
       tls = await readClientTls(identity);
-      certificate = after;
       dataPublicKey = await readFile(identity.paths.dataKeyFile, 'utf8').catch(() => dataPublicKey);
       link.reconnect('reconnecting with the renewed certificate');
     },
@@ -240,8 +239,8 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   });
 
   const certificateDocument = () => ({
-    ...certificate,
-    daysLeft: Math.floor((Date.parse(certificate.notAfter) - now()) / 86_400_000),
+    ...renewer.certificate(),
+    daysLeft: Math.floor((Date.parse(renewer.certificate().notAfter) - now()) / 86_400_000),
     renewal: renewer.status(),
   });
 
@@ -250,7 +249,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       identity,
       daemon: 'running',
       link: link.snapshot(),
-      certificateNotAfter: certificate.notAfter,
+      certificateNotAfter: renewer.certificate().notAfter,
       renewal: renewer.status(),
       trustedTime,
       configVersion: config.current().version,
@@ -326,13 +325,13 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   maintenance.unref();
   const stopLink = new AbortController();
   const linkDone = link.run(stopLink.signal);
-  await renewer.start();
+  renewer.start();
   d.log.info(
     {
       terminalId: identity.terminalId,
       cloudUrl,
       socket: d.paths.socketPath,
-      certificateNotAfter: certificate.notAfter,
+      certificateNotAfter: renewer.certificate().notAfter,
     },
     'agent started',
   );
