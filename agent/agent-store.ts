@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import type { TerminalConfig } from '../protocol/config-schema.js';
 import type { AgentToCloudAction } from '../protocol/messages.js';
 import { migrate } from '../protocol/sqlite-migrations.js';
+import { ACTION_MIGRATION, ActionStore, type LockState, lockReader } from './action-store.js';
 import type { LinkSnapshot, LinkState } from './link-state.js';
 import { TransactionStore } from './transaction-store.js';
 
@@ -71,6 +72,7 @@ const MIGRATIONS = [
   -- in 1970 can tell that its clock is behind it.
   ALTER TABLE link_status ADD COLUMN trusted_time TEXT;
   `,
+  ACTION_MIGRATION,
 ];
 
 export interface StoredLinkStatus extends LinkSnapshot {
@@ -107,6 +109,8 @@ export interface AgentStoreReader {
   outboxDepth(): number;
   /** Read methods only: the connection is read-only. Null before the transactions migration. */
   readonly transactions: Pick<TransactionStore, 'get' | 'list' | 'summary'> | null;
+  /** Whether the cloud locked the terminal (false before the actions migration). */
+  lock(): LockState;
   close(): void;
 }
 
@@ -124,6 +128,7 @@ export class AgentStore implements AgentStoreReader {
   private readonly stmt;
 
   readonly transactions: TransactionStore;
+  readonly actions: ActionStore;
 
   constructor(file: string, options: { maxBytes?: number } = {}) {
     this.db = new Database(file);
@@ -161,6 +166,11 @@ export class AgentStore implements AgentStoreReader {
       outbox: this.db.prepare('SELECT seq, action, payload FROM outbox ORDER BY seq LIMIT ?'),
       dequeue: this.db.prepare('DELETE FROM outbox WHERE seq = ?'),
     };
+    this.actions = new ActionStore(this.db, (action, payload, at) => this.enqueue(action, payload, at));
+  }
+
+  lock(): LockState {
+    return this.actions.lock();
   }
 
   appliedConfig(): AppliedConfig | null {
@@ -276,6 +286,10 @@ export function openStoreReadOnly(file: string): AgentStoreReader | null {
     appliedConfig: () =>
       readApplied(applied?.get() as { version: number; config: string; appliedAt: string } | undefined),
     transactions: version >= 3 ? new TransactionStore(db) : null,
+    lock:
+      version >= 5
+        ? lockReader(db)
+        : () => ({ locked: false, since: new Date(0).toISOString(), actionId: null }),
     outboxDepth: () =>
       version >= 2 ? (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n : 0,
     close: () => db.close(),

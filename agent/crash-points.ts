@@ -1,7 +1,8 @@
 /**
  * Named points where a test can make the real daemon die by SIGKILL (`POSAGENT_CRASH_POINT=name`),
  * to prove that a power cut exactly there loses nothing. Off unless the variable is set; the
- * composition root reads it once.
+ * composition root reads it once. Points: renewal-received/-staged/-committed/-renaming
+ * (certificate renewal), update-unpacked/-switched (software update).
  */
 export type CrashPoint = (name: string) => void;
 

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { ensureDir } from '../enroll/atomic-file.js';
+import { cloudDownload } from '../enroll/cloud-client.js';
 import {
   type Identity,
   readClientTls,
@@ -11,7 +13,10 @@ import {
 } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { ActionRunner } from './action-runner.js';
+import { progressOf } from './action-store.js';
 import { AgentStore } from './agent-store.js';
+import { BusyLeases } from './busy-leases.js';
 import { CertificateRenewer } from './cert-renewal.js';
 import { CloudLink, type OnlineLink } from './cloud-link.js';
 import { configDocument } from './config-document.js';
@@ -26,6 +31,7 @@ import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
 import { type AgentPaths, backoffPolicy, type DeviceSettings } from './settings.js';
+import { SoftwareUpdater } from './software-update.js';
 import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
 import { TransactionForwarder } from './transaction-forwarder.js';
 import { listTransactions } from './transaction-list.js';
@@ -46,12 +52,36 @@ export interface AgentDeps {
   crashPoint?: CrashPoint;
   /** A failure after start (e.g. starting once enrolled): the process should exit. */
   onFatal?(err: Error): void;
+  /**
+   * End the process so that its supervisor (systemd) starts it again from the `current` link: a
+   * software update switched versions, or rolled back. Without it, updates are refused.
+   */
+  restart?(reason: string): void;
 }
 
 export interface RunningAgent {
   status(): StatusDocument;
   /** Stops accepting, closes the link with a close frame, closes the store. */
   stop(): Promise<void>;
+}
+
+/** Runs the device's reboot command (a shell command line from the device settings). */
+function runRebootCommand(command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-500);
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new Error(`"${command}" exited with ${code ?? signal}${stderr ? `: ${stderr.trim()}` : ''}`),
+          ),
+    );
+  });
 }
 
 function readBootId(file: string): string {
@@ -105,8 +135,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     now,
     online: () => link.snapshot().state === 'online',
     offlineMode: () => config.current().config.offlineMode,
-    // Lock / unlock arrive with remote actions (issue 7); until then a terminal is never locked.
-    locked: () => false,
+    locked: () => store.lock().locked,
     dataPublicKey: () => dataPublicKey,
     hashKey: store.deviceSecret('idempotency'),
     onStored: () => forwarder.wake(),
@@ -169,6 +198,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       handlers: {
         ApplyConfig: (p) => config.handleApply(p),
         TransactionResult: (p) => forwarder.applyResults(p),
+        RunAction: (p) => actions.receive(p),
         Deactivate: (p) => {
           d.log.warn({ reason: p.reason, at: p.at }, 'the cloud deactivated this terminal; enroll it again');
           return {};
@@ -181,7 +211,10 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         configVersion: config.current().version,
         bootId,
         queueDepth: queueDepth(),
-        openActions: [],
+        openActions: store.actions
+          .open()
+          .map((a) => a.id)
+          .slice(0, 100),
         clock: new Date(now()).toISOString(),
       }),
       onOnline: (online) => {
@@ -193,6 +226,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         store.recordTrustedTime(online.ack.serverTime);
         trustedTime = online.ack.serverTime;
         renewer.onOnline();
+        actions.onOnline();
         void heartbeat.runWhileOnline(online, heartbeatIntervalSec);
         void outbox.runWhileOnline(online);
         void forwarder.runWhileOnline(online);
@@ -238,6 +272,56 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     log: d.log,
   });
 
+  const leases = new BusyLeases({ store: store.actions, now });
+  const updater = new SoftwareUpdater({
+    installDir: d.settings.installDir,
+    releaseKeyFile: d.settings.releaseKeyFile,
+    running: d.softwareVersion,
+    healthWindowMs: d.settings.updateHealthWindowSec * 1000,
+    maxTrialStarts: 3,
+    storeReserveBytes: async () => {
+      const used = await stat(d.paths.dbFile).then(
+        (s) => s.size,
+        () => 0,
+      );
+      return Math.max(0, d.settings.maxStoreMb * 1024 * 1024 - used);
+    },
+    download: async (version, file, onProgress) => {
+      await cloudDownload({
+        cloudUrl,
+        caPem: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        proxy,
+        path: `/v1/agent/releases/${encodeURIComponent(version)}/artifact`,
+        file,
+        onProgress,
+      });
+    },
+    report: (id, change) => actions.report(id, change),
+    note: (id, change) => actions.note(id, change),
+    whenFree: (id, signal) => actions.whenFree(id, signal),
+    restart: (reason) => {
+      if (d.restart) d.restart(reason);
+      else d.log.error({ reason }, 'a restart is needed but this process has no supervisor to restart it');
+    },
+    now,
+    crashPoint,
+    log: d.log,
+  });
+  const actions: ActionRunner = new ActionRunner({
+    store: store.actions,
+    leases,
+    updater,
+    events,
+    bootId,
+    reboot: () => runRebootCommand(d.settings.rebootCommand),
+    rebootTimeoutMs: d.settings.rebootTimeoutSec * 1000,
+    onReported: () => outbox.wake(),
+    now,
+    log: d.log,
+  });
+
   const certificateDocument = () => ({
     ...renewer.certificate(),
     daysLeft: Math.floor((Date.parse(renewer.certificate().notAfter) - now()) / 86_400_000),
@@ -254,7 +338,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       trustedTime,
       configVersion: config.current().version,
       queue: store.transactions.summary(),
-      locked: false,
+      locked: store.lock().locked,
       softwareVersion: d.softwareVersion,
       nowMs: now(),
     });
@@ -304,6 +388,20 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       },
       {
         method: 'POST',
+        pattern: /^\/v1\/busy$/,
+        handle: async (_req, _p, body) => new Reply(201, leases.acquire(await body())),
+      },
+      { method: 'GET', pattern: /^\/v1\/busy$/, handle: () => ({ leases: leases.held() }) },
+      { method: 'DELETE', pattern: /^\/v1\/busy\/([^/]+)$/, handle: (_req, p) => leases.release(p[0]!) },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/actions$/,
+        handle: () => ({
+          open: store.actions.open().map((a) => ({ id: a.id, type: a.type, ...progressOf(a) })),
+        }),
+      },
+      {
+        method: 'POST',
         pattern: /^\/v1\/queue\/flush$/,
         handle: () => {
           link.retryNow();
@@ -321,6 +419,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     throw err;
   }
   maintain();
+  await actions.start();
   const maintenance = setInterval(maintain, 60_000);
   maintenance.unref();
   const stopLink = new AbortController();
@@ -344,6 +443,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         d.log.info('agent stopping');
         clearInterval(maintenance);
         renewer.stop();
+        actions.stop();
         await api.stop();
         stopLink.abort();
         // The close handshake normally takes a round trip; never let a dead cloud hold the exit.

@@ -40,6 +40,14 @@ export const AGENT_DEFAULTS = {
   maxStoreMb: 512,
   /** Finished transactions are kept this long, then pruned in small batches. */
   retentionDays: 7,
+  /** Where releases are installed side by side (`releases/<version>/`) with the `current` link. */
+  installDir: '/opt/posagent',
+  /** The pinned Ed25519 public key every update artifact must be signed with (not the fleet CA). */
+  releaseKeyFile: '/etc/posagent/release-key.pem',
+  /** A new version must reach the cloud within this long after the switch, or it is rolled back. */
+  updateHealthWindowSec: 300,
+  /** A reboot command that returned while the agent is still running this much later has failed. */
+  rebootTimeoutSec: 300,
 } as const;
 
 export type DeviceSettings = {

@@ -37,6 +37,7 @@ export async function readStatusWithoutDaemon(
   const stored = reader?.linkStatus() ?? null;
   const queue = reader?.transactions?.summary() ?? { stored: 0, oldestAt: null };
   const configVersion = reader?.appliedConfig()?.version ?? null;
+  const locked = reader?.lock().locked ?? false;
   reader?.close();
   return buildStatusDocument({
     identity,
@@ -52,7 +53,7 @@ export async function readStatusWithoutDaemon(
     trustedTime: stored?.trustedTime ?? null,
     configVersion,
     queue,
-    locked: false,
+    locked,
     softwareVersion,
     nowMs,
   });

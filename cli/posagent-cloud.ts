@@ -26,6 +26,7 @@ interface ServeFlags {
   webhookRetryBaseMs: number;
   webhookMaxAttempts: number;
   statusSweepMs: number;
+  actionTtl: number;
   logLevel: string;
 }
 
@@ -101,6 +102,12 @@ program
     int('--status-sweep-ms'),
     CLOUD_DEFAULTS.statusSweepMs,
   )
+  .option(
+    '--action-ttl <sec>',
+    'an action not delivered within this long fails as expired (unless the request sets ttlSeconds)',
+    int('--action-ttl'),
+    CLOUD_DEFAULTS.actionTtlSec,
+  )
   .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
   .action(async (f: ServeFlags) => {
     const options: CloudOptions = {
@@ -119,6 +126,7 @@ program
       webhookRetryBaseMs: f.webhookRetryBaseMs,
       webhookMaxAttempts: f.webhookMaxAttempts,
       statusSweepMs: f.statusSweepMs,
+      actionTtlSec: f.actionTtl,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);
@@ -132,6 +140,39 @@ program
     };
     process.once('SIGTERM', shutdown);
     process.once('SIGINT', shutdown);
+  });
+
+program
+  .command('release-key')
+  .description(
+    'make an Ed25519 release key pair: release-key.pem (private, 0600, keep it off the cloud) and release-key.pub.pem (pin it on terminals)',
+  )
+  .requiredOption('--out <dir>', 'directory to write the two files to')
+  .action(async (f: { out: string }) => {
+    const { newReleaseKeyPair } = await import('../cloud/release-signing.js');
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    await mkdir(f.out, { recursive: true });
+    const pair = await newReleaseKeyPair();
+    const privateFile = join(f.out, 'release-key.pem');
+    const publicFile = join(f.out, 'release-key.pub.pem');
+    await writeFile(privateFile, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+    await writeFile(publicFile, pair.publicKeyPem, { mode: 0o644, flag: 'wx' });
+    process.stdout.write(`${JSON.stringify({ privateKeyFile: privateFile, publicKeyFile: publicFile })}\n`);
+  });
+
+program
+  .command('release-sign')
+  .description(
+    'sign an npm pack tarball with the release key; prints {version, sha256, size, signature} (publish with PUT /v1/releases/{version})',
+  )
+  .argument('<tarball>', 'the release tarball (npm pack)')
+  .requiredOption('--key <file>', 'the release private key (release-key.pem)')
+  .action(async (tarball: string, f: { key: string }) => {
+    const { signRelease } = await import('../cloud/release-signing.js');
+    const { readFile } = await import('node:fs/promises');
+    const descriptor = await signRelease(tarball, await readFile(f.key, 'utf8'));
+    process.stdout.write(`${JSON.stringify(descriptor)}\n`);
   });
 
 program.parseAsync().catch((err: Error) => {

@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { EnrollOptions } from './enroll-command.js';
 import { CommandError, createOutput, ExitCode, type Output } from './output.js';
+import type { RunOptions } from './run-command.js';
 import { readSoftwareVersion } from './software-version.js';
 
 /**
@@ -81,6 +82,9 @@ common(
     .description('run the daemon in the foreground (systemd runs this)')
     .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json')
     .option('--cloud-url <url>', 'override the cloud URL recorded at enrollment')
+    .option('--reboot-command <cmd>', 'shell command that reboots the device (default: systemctl reboot)')
+    .option('--boot-id-file <file>', 'where the boot id is read (default: /proc/sys/kernel/random/boot_id)')
+    .option('--install-dir <dir>', 'where releases and the current link live (default: /opt/posagent)')
     .addOption(
       new Option('--log-level <level>', 'log level').choices([
         'trace',
@@ -91,7 +95,7 @@ common(
         'fatal',
       ]),
     ),
-).action(async (opts: CommonOptions & { settings: string; cloudUrl?: string; logLevel?: string }) =>
+).action(async (opts: CommonOptions & RunOptions) =>
   runCommand(opts, async (out) => (await import('./run-command.js')).runCommand(opts, out, version)),
 );
 

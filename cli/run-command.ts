@@ -1,23 +1,54 @@
 import { crashPointFromEnv } from '../agent/crash-points.js';
 import { createLogger } from '../agent/logger.js';
-import { startAgent } from '../agent/main.js';
+import { type RunningAgent, startAgent } from '../agent/main.js';
 import { resolvePaths } from '../agent/settings.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { ExitCode, type Output } from './output.js';
 
+export interface RunOptions {
+  stateDir?: string;
+  runtimeDir?: string;
+  settings: string;
+  cloudUrl?: string;
+  logLevel?: string;
+  rebootCommand?: string;
+  bootIdFile?: string;
+  installDir?: string;
+}
+
+/**
+ * Exit status asking the supervisor to start the agent again (a software update switched the
+ * `current` release or rolled it back). Non-zero, so systemd's `Restart=on-failure` restarts it.
+ */
+export const RESTART_EXIT_CODE = 75;
+
 /** `posagent run`: process concerns only (settings, signals, exit); the agent is built in agent/main.ts. */
-export async function runCommand(
-  opts: { stateDir?: string; runtimeDir?: string; settings: string; cloudUrl?: string; logLevel?: string },
-  _out: Output,
-  softwareVersion: string,
-): Promise<number> {
+export async function runCommand(opts: RunOptions, _out: Output, softwareVersion: string): Promise<number> {
   const paths = resolvePaths(opts, process.env);
   const { settings, sources } = await loadDeviceSettings(opts.settings, {
     cloudUrl: opts.cloudUrl,
     logLevel: opts.logLevel,
+    rebootCommand: opts.rebootCommand,
+    bootIdFile: opts.bootIdFile,
+    installDir: opts.installDir,
   });
   const log = createLogger(settings.logLevel);
-  const agent = await startAgent({
+  let agent: RunningAgent | undefined;
+  let exiting = false;
+  // Stops the agent (persisting in-flight work, closing the link) and exits with `code`; once.
+  const exitWith = (code: number, why: string) => {
+    if (exiting) return;
+    exiting = true;
+    log.info({ why, code }, 'agent exiting');
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than 5 s; exiting');
+      process.exit(code || 1);
+    }, 5000);
+    force.unref();
+    void (agent?.stop() ?? Promise.resolve()).then(() => process.exit(code));
+  };
+  let restartAsked: string | undefined;
+  agent = await startAgent({
     paths,
     settings,
     softwareVersion,
@@ -29,19 +60,14 @@ export async function runCommand(
       log.fatal({ err: err.message }, 'agent failed; exiting');
       process.exit(ExitCode.failed);
     },
+    restart: (reason) => {
+      restartAsked = reason;
+      if (agent) exitWith(RESTART_EXIT_CODE, `restart: ${reason}`);
+    },
   });
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      log.info({ signal }, 'signal received');
-      const force = setTimeout(() => {
-        log.error('shutdown took longer than 5 s; exiting');
-        process.exit(1);
-      }, 5000);
-      force.unref();
-      void agent.stop().then(resolve);
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
+  if (restartAsked) exitWith(RESTART_EXIT_CODE, `restart: ${restartAsked}`);
+  process.once('SIGTERM', () => exitWith(ExitCode.ok, 'SIGTERM'));
+  process.once('SIGINT', () => exitWith(ExitCode.ok, 'SIGINT'));
+  await new Promise<never>(() => {});
   return ExitCode.ok;
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { ActionProgress, ActionStatus, RunAction } from '../protocol/actions.js';
 import type { ConfigApplied, Heartbeat, Hello, RenewedCertificate } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
@@ -29,6 +30,11 @@ export interface GatewayOptions {
   /** A terminal's link came up (after Hello) or went down. */
   onLinkChange(terminalId: string): void;
   transactions: Pick<TransactionLedger, 'forward' | 'pendingResults' | 'markDelivered'>;
+  actions: {
+    pending(terminalId: string): RunAction[];
+    delivered(terminalId: string, actionId: string, p: ActionProgress): void;
+    statusReported(terminalId: string, s: ActionStatus): void;
+  };
   log: {
     info(obj: object, msg: string): void;
     warn(obj: object, msg: string): void;
@@ -42,6 +48,7 @@ interface AgentConnection {
   missedPongs: number;
   helloDone: boolean;
   pushingResults: boolean;
+  deliveringActions: boolean;
 }
 
 const CLEAN_CLOSE_CODES = new Set<number>([CloseCode.normal, 1001, CloseCode.agentShutdown]);
@@ -129,6 +136,7 @@ export class AgentGateway {
       missedPongs: 0,
       helloDone: false,
       pushingResults: false,
+      deliveringActions: false,
       session: new RpcSession({
         answers: 'agentToCloud',
         send: (text) => ws.send(text),
@@ -149,6 +157,12 @@ export class AgentGateway {
             } catch (err) {
               throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
             }
+          },
+          ActionStatus: (p) => {
+            if (!conn.helloDone)
+              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+            this.o.actions.statusReported(conn.terminalId, p);
+            return {};
           },
           TransactionsForward: (p) => {
             if (!conn.helloDone)
@@ -198,6 +212,7 @@ export class AgentGateway {
     const desired = this.o.desiredConfig(conn.terminalId);
     if (desired && desired.version !== p.configVersion) setImmediate(() => this.pushConfig(conn.terminalId));
     setImmediate(() => void this.pushResults(conn));
+    setImmediate(() => void this.deliverActions(conn.terminalId));
     setImmediate(() => this.o.onLinkChange(conn.terminalId));
     return {
       serverTime: new Date(this.o.now()).toISOString(),
@@ -235,6 +250,31 @@ export class AgentGateway {
         `config push not received: ${err.message}`,
       );
     });
+  }
+
+  /**
+   * Sends a connected terminal its queued actions, oldest first, one at a time; an action stays
+   * `queued` (and is sent again after the next Hello) until the terminal has answered it.
+   */
+  async deliverActions(terminalId: string): Promise<void> {
+    const conn = this.connections.get(terminalId);
+    if (!conn?.helloDone || conn.deliveringActions) return;
+    conn.deliveringActions = true;
+    try {
+      for (;;) {
+        const [next] = this.o.actions.pending(terminalId);
+        if (!next || this.connections.get(terminalId) !== conn) return;
+        const progress = await conn.session.call('RunAction', next);
+        this.o.actions.delivered(terminalId, next.actionId, progress);
+      }
+    } catch (err) {
+      this.o.log.warn(
+        { terminalId, err: (err as Error).message },
+        'action not delivered; sent again on the next link',
+      );
+    } finally {
+      conn.deliveringActions = false;
+    }
   }
 
   /**

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { migrate } from '../protocol/sqlite-migrations.js';
+import { ACTIONS_MIGRATION, CloudActionTable } from './action-table.js';
 
 /** The reference cloud's own SQLite: locations, enrollment codes, terminals. */
 const MIGRATIONS = [
@@ -143,6 +144,7 @@ const MIGRATIONS = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at)
     WHERE delivered_at IS NULL AND failed_at IS NULL;
   `,
+  ACTIONS_MIGRATION,
 ];
 
 export interface CloudTransactionRow {
@@ -299,6 +301,8 @@ export class CloudStore {
   private readonly db: Database.Database;
   private readonly stmt;
   private readonly prepared = new Map<string, Database.Statement>();
+  /** Terminal actions and published releases. */
+  readonly actions: CloudActionTable;
 
   /** A statement prepared once and reused (the lifecycle and webhook queries run per event). */
   private q(sql: string): Database.Statement {
@@ -318,6 +322,7 @@ export class CloudStore {
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db, MIGRATIONS);
     const d = this.db;
+    this.actions = new CloudActionTable(d);
     this.stmt = {
       insertLocation: d.prepare('INSERT INTO locations (id, name, created_at) VALUES (?, ?, ?)'),
       getLocation: d.prepare('SELECT id, name, created_at AS createdAt FROM locations WHERE id = ?'),

@@ -319,7 +319,7 @@ export class FleetService {
           ? { version: c.version, appliedVersion: c.appliedVersion, status: c.status }
           : { version: null, appliedVersion: null, status: null };
       })(),
-      locked: false,
+      locked: this.o.store.actions.locked(row.id),
       health: row.health === null ? null : JSON.parse(row.health),
       ...(row.deactivatedAt !== null
         ? {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { DEFAULT_CONFIG, mergePatch, type TerminalConfig } from '../protocol/config-schema.js';
 import { CloseCode } from '../protocol/version.js';
+import { ActionService } from './action-service.js';
 import { AgentGateway } from './agent-gateway.js';
 import { CloudStore } from './cloud-store.js';
 import { EnrollmentService } from './enrollment-service.js';
@@ -37,6 +38,8 @@ export const CLOUD_DEFAULTS = {
   webhookMaxAttempts: 10,
   /** How often derived statuses are checked for time-based changes (needs_attention, offline). */
   statusSweepMs: 5000,
+  /** An action not delivered within this long (no ttlSeconds given) fails as expired. */
+  actionTtlSec: 86_400,
   logLevel: 'info',
 } as const;
 
@@ -126,6 +129,18 @@ export async function startCloud(
     timeoutMs: 10_000,
     log,
   });
+  const actions = new ActionService({
+    store,
+    dataDir: options.dataDir,
+    now,
+    defaultTtlSec: options.actionTtlSec,
+    onQueued: (t) => void gateway.deliverActions(t),
+    onFinished: (a) =>
+      webhooks.emit(a.status === 'completed' ? 'terminal_action.completed' : 'terminal_action.failed', {
+        ...a,
+      }),
+    log,
+  });
   const gateway: AgentGateway = new AgentGateway({
     store,
     now,
@@ -133,6 +148,7 @@ export async function startCloud(
     pingIntervalSec: options.pingIntervalSec,
     desiredConfig: (t) => fleet.desiredConfig(t),
     transactions: ledger,
+    actions,
     onConfigApplied: (t, ack) => fleet.recordConfigAck(t, ack),
     renewCertificate: (t, csr) => enrollment.renewCertificate(t, csr),
     onLinkChange: (t) => announcer.check(t),
@@ -203,6 +219,7 @@ export async function startCloud(
       webhooks,
       store,
       ledger,
+      actions,
       adminToken: id.adminToken,
       connectedIds: () => gateway.connectedIds(),
       log,
@@ -221,6 +238,7 @@ export async function startCloud(
   log.info({ url }, 'cloud listening');
   announcer.start();
   webhooks.start();
+  actions.start(options.statusSweepMs);
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -228,6 +246,7 @@ export async function startCloud(
       log.info('cloud stopping');
       announcer.stop();
       webhooks.stop();
+      actions.stop();
       gateway.closeAll(CloseCode.serviceRestart, 'cloud restarting');
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

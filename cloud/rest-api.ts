@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ENROLL_PATH } from '../protocol/version.js';
+import type { ActionService } from './action-service.js';
 import type { CloudStore } from './cloud-store.js';
 import type { EnrollmentService } from './enrollment-service.js';
 import type { FleetService } from './fleet-service.js';
@@ -19,18 +20,41 @@ export interface RestApiOptions {
   enrollment: EnrollmentService;
   webhooks: Webhooks;
   ledger: TransactionLedger;
+  actions: ActionService;
   store: Pick<CloudStore, 'getTerminal' | 'promotePendingCertificate'>;
   adminToken: string;
   connectedIds(): Iterable<string>;
   log: { error(obj: object, msg: string): void };
 }
 
-/** A body that is not JSON (the QR PNG). */
+/** A body that is not JSON (the QR PNG, a release artifact). */
 export class RawBody {
   constructor(
     readonly contentType: string,
     readonly body: Buffer,
+    readonly status = 200,
+    readonly headers: Record<string, string> = {},
   ) {}
+}
+
+/** Answers a GET for bytes, honouring a single `Range: bytes=N-` (a download resumed). */
+function ranged(req: IncomingMessage, body: Buffer, contentType: string): RawBody {
+  const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+  if (!m) return new RawBody(contentType, body, 200, { 'accept-ranges': 'bytes' });
+  const from = Number(m[1]);
+  if (from >= body.length)
+    throw new ApiError(
+      416,
+      'range_not_satisfiable',
+      `range starts at ${from}, the file has ${body.length} bytes`,
+      {
+        'content-range': `bytes */${body.length}`,
+      },
+    );
+  return new RawBody(contentType, body.subarray(from), 206, {
+    'content-range': `bytes ${from}-${body.length - 1}/${body.length}`,
+    'accept-ranges': 'bytes',
+  });
 }
 
 /** Who may call a route: the admin token, anyone (enrollment), or a terminal by its client certificate. */
@@ -162,6 +186,39 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
     },
     {
       method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/actions$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.actions.create(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/actions$/,
+      access: 'admin',
+      handle: (c) => o.actions.list(c.params[0]!),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/actions\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.actions.get(c.params[0]!, c.params[1]!),
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/v1\/releases\/([^/]+)$/,
+      access: 'admin',
+      created: true,
+      handle: (c) => o.actions.publishRelease(c.params[0]!, c.req),
+    },
+    { method: 'GET', pattern: /^\/v1\/releases$/, access: 'admin', handle: () => o.actions.listReleases() },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/releases\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.actions.getRelease(c.params[0]!),
+    },
+    {
+      method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/deactivate$/,
       access: 'admin',
       handle: async (c) => o.fleet.deactivate(c.params[0]!, await c.body()),
@@ -228,6 +285,12 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       },
     },
     {
+      method: 'GET',
+      pattern: /^\/v1\/agent\/releases\/([^/]+)\/artifact$/,
+      access: 'terminal',
+      handle: async (c) => ranged(c.req, await o.actions.artifact(c.params[0]!), 'application/gzip'),
+    },
+    {
       method: 'POST',
       pattern: /^\/v1\/agent\/decommission$/,
       access: 'terminal',
@@ -278,7 +341,11 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
           terminalId,
         });
         if (result instanceof RawBody) {
-          res.writeHead(200, { 'content-type': result.contentType, 'content-length': result.body.length });
+          res.writeHead(result.status, {
+            'content-type': result.contentType,
+            'content-length': result.body.length,
+            ...result.headers,
+          });
           res.end(result.body);
           return;
         }

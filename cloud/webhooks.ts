@@ -16,6 +16,8 @@ export const WEBHOOK_EVENTS = [
   'terminal.needs_attention',
   'terminal.offline',
   'terminal.deactivated',
+  'terminal_action.completed',
+  'terminal_action.failed',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

@@ -144,8 +144,11 @@ export function httpsJson<T>(
   path: string,
   body?: unknown,
   token?: string | null,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: T }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
+  // A Buffer goes as it is (a release tarball); anything else as JSON.
+  const raw = Buffer.isBuffer(body);
+  const payload = body === undefined ? undefined : raw ? body : JSON.stringify(body);
   return new Promise((resolvePromise, reject) => {
     const req = request(
       new URL(path, base),
@@ -153,8 +156,9 @@ export function httpsJson<T>(
         method,
         ca,
         headers: {
-          ...(payload ? { 'content-type': 'application/json' } : {}),
+          ...(payload ? { 'content-type': raw ? 'application/octet-stream' : 'application/json' } : {}),
           ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...headers,
         },
       },
       (res) => {
@@ -171,7 +175,6 @@ export function httpsJson<T>(
   });
 }
 
-/** A location and a fresh enrollment code in it. */
 /** An admin GET whose answer is not JSON (the QR PNG). */
 export function httpsBinary(
   cloud: Pick<Cloud, 'url' | 'caFile' | 'adminToken'>,
@@ -198,6 +201,7 @@ export function httpsBinary(
   });
 }
 
+/** A location and a fresh enrollment code in it. */
 export async function newEnrollmentCode(
   cloud: Cloud,
   terminalName = 'Front Register 1',

@@ -1,4 +1,7 @@
+import { createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { request } from 'node:https';
+import { pipeline } from 'node:stream/promises';
 import { explainWithClock } from './cloud-time.js';
 import { agentFor, type ProxySettings } from './proxy.js';
 
@@ -88,5 +91,85 @@ export async function cloudJson<T>(r: CloudRequest): Promise<T> {
       );
     });
     req.end(payload);
+  });
+}
+
+/**
+ * Downloads a file from the cloud over mTLS into `file`, resuming from what `file` already holds
+ * (HTTP Range). Reports progress; resolves with the file's final size.
+ */
+export async function cloudDownload(
+  r: Omit<CloudRequest, 'method' | 'body' | 'caPem'> & {
+    caPem: string;
+    file: string;
+    onProgress?(received: number, total: number | null): void;
+  },
+): Promise<number> {
+  const url = new URL(r.path, r.cloudUrl);
+  const have = await stat(r.file).then(
+    (s) => s.size,
+    () => 0,
+  );
+  return new Promise<number>((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        ca: r.caPem,
+        cert: r.cert,
+        key: r.key,
+        agent: agentFor(url, r.proxy),
+        headers: have > 0 ? { range: `bytes=${have}-` } : {},
+        timeout: r.timeoutMs ?? 30_000,
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 416) {
+          // The file is complete already (or longer than the artifact: verification will say so).
+          res.resume();
+          return resolve(have);
+        }
+        if (status !== 200 && status !== 206) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            let err: { code?: string; message?: string } | undefined;
+            try {
+              err = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: typeof err }).error;
+            } catch {
+              err = undefined;
+            }
+            reject(
+              new CloudRequestError(
+                err?.code ?? `http_${status}`,
+                err?.message ?? `the cloud answered HTTP ${status}`,
+                status,
+              ),
+            );
+          });
+          return;
+        }
+        // 200: the server ignored the range; start over.
+        let received = status === 206 ? have : 0;
+        const total = Number(res.headers['content-length'] ?? Number.NaN) + received;
+        const out = createWriteStream(r.file, { flags: status === 206 ? 'a' : 'w' });
+        res.on('data', (c: Buffer) => {
+          received += c.length;
+          r.onProgress?.(received, Number.isFinite(total) ? total : null);
+        });
+        pipeline(res, out).then(
+          () => resolve(received),
+          (err: Error) =>
+            reject(new CloudRequestError('download_interrupted', `download interrupted: ${err.message}`)),
+        );
+      },
+    );
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err) => {
+      void explainWithClock(err, r.cloudUrl, Date.now(), r.proxy).then((e) =>
+        reject(new CloudRequestError(e.code, e.message)),
+      );
+    });
+    req.end();
   });
 }

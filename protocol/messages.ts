@@ -1,4 +1,5 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { ActionStatusRequest, ActionStatusResponse, RunActionRequest, RunActionResponse } from './actions.js';
 import { IsoTime } from './formats.js';
 import { ForwardedTransaction, MAX_FORWARD_BATCH } from './transactions.js';
 
@@ -184,6 +185,8 @@ export const Actions = {
     response: RenewCertificateResponse,
   },
   Deactivate: { direction: 'cloudToAgent', request: DeactivateRequest, response: DeactivateResponse },
+  RunAction: { direction: 'cloudToAgent', request: RunActionRequest, response: RunActionResponse },
+  ActionStatus: { direction: 'agentToCloud', request: ActionStatusRequest, response: ActionStatusResponse },
 } as const satisfies Record<string, ActionSpec>;
 
 export type ActionName = keyof typeof Actions;

@@ -1,0 +1,241 @@
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localApiRequest } from '../../agent/local-api-client.js';
+import {
+  installedVersion,
+  installRelease,
+  newReleaseKey,
+  packRelease,
+  publishRelease,
+  type ReleaseKey,
+  type SignedRelease,
+  type Supervised,
+  signRelease,
+  supervise,
+} from '../../demo/releases.js';
+import {
+  type Cloud,
+  enrollAgent,
+  FAST_RECONNECT,
+  startCloud,
+  tempDir,
+  waitForLink,
+} from '../support/processes.js';
+import { waitFor } from '../support/wait-for.js';
+
+interface Action {
+  id: string;
+  status: string;
+  step: string | null;
+  reason: string | null;
+}
+
+/**
+ * Issue 7: software updates to real builds of this package (`npm pack` under other versions),
+ * installed side by side with a `current` link, run by a supervisor that restarts the agent the
+ * way systemd does. Each update goes through the real cloud, download, verification and restart.
+ */
+describe('software update', () => {
+  let cloud: Cloud;
+  let key: ReleaseKey;
+  let a: Awaited<ReturnType<typeof enrollAgent>>;
+  let agent: Supervised;
+  const installDir = tempDir('install');
+  const packs = tempDir('packs');
+  const tarballs = new Map<string, string>();
+  const signed = new Map<string, SignedRelease>();
+  const socket = () => `${a.dirs.runtimeDir}/api.sock`;
+
+  const update = async (version: string, params: Record<string, unknown> = {}) => {
+    const r = await cloud.api<Action>('POST', `/v1/terminals/${a.terminalId}/actions`, {
+      type: 'update',
+      params: { version, ...params },
+    });
+    expect(r.status).toBe(201);
+    return r.body.id;
+  };
+  const until = (id: string, ok: (x: Action) => boolean, what: string, timeoutMs = 30_000) =>
+    waitFor(
+      async () => {
+        const x = (await cloud.api<Action>('GET', `/v1/terminals/${a.terminalId}/actions/${id}`)).body;
+        return ok(x) ? x : undefined;
+      },
+      what,
+      timeoutMs,
+    );
+  const publish = async (version: string, k = key) => {
+    const s = await signRelease(tarballs.get(version)!, k);
+    signed.set(version, s);
+    const r = await publishRelease(cloud, tarballs.get(version)!, s);
+    expect(r.status).toBe(201);
+    return s;
+  };
+  const startSupervised = (env: Record<string, string> = {}) =>
+    supervise(
+      installDir,
+      [
+        'run',
+        ...a.dirs.flags,
+        '--settings',
+        join(a.dirs.stateDir, '..', 'agent.json'),
+        '--install-dir',
+        installDir,
+      ],
+      {
+        ...FAST_RECONNECT,
+        POSAGENT_RELEASE_KEY_FILE: key.publicKeyFile,
+        POSAGENT_UPDATE_HEALTH_WINDOW_SEC: '6',
+        ...env,
+      },
+    );
+  const runningVersion = async () =>
+    (await localApiRequest<{ softwareVersion: string }>(socket(), 'GET', '/v1/status')).body.softwareVersion;
+
+  beforeAll(async () => {
+    cloud = await startCloud();
+    key = await newReleaseKey();
+    const builds: [string, ((stage: string) => Promise<void>) | undefined][] = [
+      ['1.0.0', undefined],
+      ['1.1.0', undefined],
+      // A build that runs (`--version` answers) but can never reach the cloud: wrong subprotocol.
+      [
+        '1.2.0',
+        async (stage) => {
+          const dir = join(stage, 'dist/bin/chunks');
+          for (const f of await readdir(dir)) {
+            const text = await readFile(join(dir, f), 'utf8');
+            if (text.includes('"posagent.v1"'))
+              await writeFile(join(dir, f), text.replaceAll('"posagent.v1"', '"posagent.v0"'));
+          }
+        },
+      ],
+      ['1.3.0', undefined],
+      ['1.3.1', undefined],
+      ['1.3.2', undefined],
+      ['1.4.0', undefined],
+      ['1.5.0', undefined],
+    ];
+    for (const [version, patch] of builds) tarballs.set(version, await packRelease(version, packs, patch));
+    await installRelease(tarballs.get('1.0.0')!, installDir, '1.0.0');
+    a = await enrollAgent(cloud);
+    writeFileSync(join(a.dirs.stateDir, '..', 'agent.json'), '{}\n');
+    agent = startSupervised();
+    await waitForLink(a.dirs);
+    expect(await runningVersion()).toBe('1.0.0');
+  }, 120_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cloud?.stop();
+  });
+
+  it('a tampered artifact, a wrong sha256, a wrong signature: refused before unpacking, running version untouched', async () => {
+    const artifact = (v: string) => join(cloud.dataDir, 'releases', `${v}.tgz`);
+    // Tampered: bytes appended to the artifact on the cloud's disk after it was published.
+    await publish('1.3.0');
+    writeFileSync(artifact('1.3.0'), Buffer.concat([readFileSync(artifact('1.3.0')), Buffer.from('evil')]));
+    // Wrong sha256: same length, one byte changed.
+    await publish('1.3.1');
+    const bytes = readFileSync(artifact('1.3.1'));
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 100) ^ 0xff, bytes.length - 100);
+    writeFileSync(artifact('1.3.1'), bytes);
+    // Wrong signature: signed with a key the terminal does not pin.
+    await publish('1.3.2', await newReleaseKey());
+
+    const cases: [string, RegExp][] = [
+      ['1.3.0', /artifact is \d+ bytes, the release says \d+: refused/],
+      ['1.3.1', /artifact sha256 [0-9a-f]{64} does not match the release's [0-9a-f]{64}: refused/],
+      ['1.3.2', /signature of 1\.3\.2 is not valid for the pinned release key: refused/],
+    ];
+    for (const [version, reason] of cases) {
+      const id = await update(version);
+      const failed = await until(id, (x) => x.status === 'failed', `the update to ${version} refused`);
+      expect(failed.reason).toMatch(reason);
+      expect(failed.step).toBe('verifying');
+      expect(existsSync(join(installDir, 'releases', version))).toBe(false);
+    }
+    expect(await installedVersion(installDir)).toBe('1.0.0');
+    expect(await runningVersion()).toBe('1.0.0');
+    expect(agent.starts()).toBe(1);
+  });
+
+  it('a held busy lease defers the update; released, it installs and runs the new version', async () => {
+    await publish('1.1.0');
+    const lease = await localApiRequest<{ leaseId: string }>(socket(), 'POST', '/v1/busy', {
+      ttlSeconds: 600,
+      reason: 'card in reader',
+    });
+    const id = await update('1.1.0');
+    const waiting = await until(id, (x) => x.step === 'waiting', 'the update waiting for the lease');
+    expect(waiting.status).toBe('processing');
+    expect(waiting.reason).toMatch(/busy lease: card in reader/);
+    // Downloaded, verified and unpacked beside the running version; not switched.
+    expect(existsSync(join(installDir, 'releases/1.1.0/dist/bin/posagent.js'))).toBe(true);
+    expect(readlinkSync(join(installDir, 'current'))).toBe('releases/1.0.0');
+    expect(agent.starts()).toBe(1);
+
+    await localApiRequest(socket(), 'DELETE', `/v1/busy/${lease.body.leaseId}`);
+    const done = await until(id, (x) => x.status === 'completed', 'the update committed');
+    expect(done.step).toBe('committed');
+    expect(await installedVersion(installDir)).toBe('1.1.0');
+    expect(await runningVersion()).toBe('1.1.0');
+    expect(agent.starts()).toBe(2);
+    const terminal = await cloud.api<{ softwareVersion: string }>('GET', `/v1/terminals/${a.terminalId}`);
+    expect(terminal.body.softwareVersion).toBe('1.1.0');
+    // The previous release is kept for rollback; older ones and downloads are pruned.
+    expect(readdirSync(join(installDir, 'releases')).sort()).toEqual(['1.0.0', '1.1.0']);
+  });
+
+  it('a release that fails its health window is rolled back and reported failed', async () => {
+    await publish('1.2.0');
+    const id = await update('1.2.0');
+    const failed = await until(id, (x) => x.status === 'failed', 'the bad release reported failed', 60_000);
+    expect(failed.reason).toMatch(/1\.2\.0 did not reach the cloud within its health window/);
+    await waitFor(async () => (await runningVersion().catch(() => null)) === '1.1.0', 'back on 1.1.0');
+    expect(await installedVersion(installDir)).toBe('1.1.0');
+    expect(agent.starts()).toBe(4); // 1.1.0 → 1.2.0 (trial) → 1.1.0
+    await waitFor(() => !existsSync(join(installDir, 'releases/1.2.0')), 'the bad release removed');
+    await waitForLink(a.dirs);
+  });
+
+  it('a downgrade is refused unless the action allows it', async () => {
+    await publish('1.0.0');
+    const id = await update('1.0.0');
+    const failed = await until(id, (x) => x.status === 'failed', 'the downgrade refused');
+    expect(failed.reason).toMatch(/downgrade from 1\.1\.0 to 1\.0\.0 refused/);
+    expect(await runningVersion()).toBe('1.1.0');
+  });
+
+  it('a power cut after unpacking resumes the update; one right after the switch finishes it', async () => {
+    for (const [version, point] of [
+      ['1.4.0', 'update-unpacked'],
+      ['1.5.0', 'update-switched'],
+    ] as const) {
+      await publish(version);
+      await agent.stop();
+      agent = startSupervised({ POSAGENT_CRASH_POINT: point });
+      await waitForLink(a.dirs);
+      const id = await update(version);
+      const { signal } = await agent.proc().exited;
+      expect(signal).toBe('SIGKILL');
+      const left = (await cloud.api<Action>('GET', `/v1/terminals/${a.terminalId}/actions/${id}`)).body;
+      expect(left.status).toBe('processing');
+      // Power back: systemd starts whatever `current` points to.
+      agent = startSupervised();
+      const done = await until(
+        id,
+        (x) => x.status === 'completed',
+        `the update to ${version} after the crash`,
+      );
+      expect(done.step).toBe('committed');
+      expect(await runningVersion()).toBe(version);
+    }
+    // The previous release is kept for rollback; older ones are pruned after the commit.
+    await waitFor(
+      () => readdirSync(join(installDir, 'releases')).sort().join() === '1.4.0,1.5.0',
+      'releases older than the previous one pruned',
+    );
+  });
+});

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ACTION_STATES,
+  type ActionState,
+  canMove,
+  compareVersions,
+  releaseManifest,
+} from '../../protocol/actions.js';
+
+describe('action lifecycle', () => {
+  const allowed: [ActionState, ActionState][] = [
+    ['queued', 'processing'],
+    ['queued', 'completed'],
+    ['queued', 'failed'],
+    ['processing', 'processing'],
+    ['processing', 'completed'],
+    ['processing', 'failed'],
+  ];
+  it('moves only forward, and a final state never changes', () => {
+    for (const from of ACTION_STATES)
+      for (const to of ACTION_STATES)
+        expect(canMove(from, to), `${from} → ${to}`).toBe(allowed.some(([f, t]) => f === from && t === to));
+  });
+});
+
+describe('versions and the release manifest', () => {
+  it('orders semantic versions, a pre-release before its release', () => {
+    const sorted = ['1.10.0', '1.2.0', '1.2.0-rc.1', '0.9.9', '1.2.0-beta', '2.0.0'].sort(compareVersions);
+    expect(sorted).toEqual(['0.9.9', '1.2.0-beta', '1.2.0-rc.1', '1.2.0', '1.10.0', '2.0.0']);
+    expect(compareVersions('1.2.3', '1.2.3')).toBe(0);
+  });
+
+  it('binds the version, digest and size in the signed text', () => {
+    const m = releaseManifest({ version: '1.2.0', sha256: 'ab'.repeat(32), size: 42 });
+    expect(m).toBe(`posagent-release\nversion 1.2.0\nsha256 ${'ab'.repeat(32)}\nsize 42\n`);
+  });
+});
