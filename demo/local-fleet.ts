@@ -227,8 +227,12 @@ export function agentDirs(): AgentDirs {
   const base = tempDir('agent');
   const stateDir = join(base, 'state');
   const runtimeDir = join(base, 'run');
-  // An explicit, empty settings file: tests never pick up /etc/posagent/agent.json.
-  writeFileSync(join(base, 'agent.json'), '{}\n');
+  // An explicit settings file: tests never pick up /etc/posagent/agent.json, and a reboot action
+  // sent to a test agent without a fake reboot command fails instead of rebooting this machine.
+  writeFileSync(
+    join(base, 'agent.json'),
+    `${JSON.stringify({ rebootCommand: 'echo "no reboot command configured for this test agent" >&2; exit 1' })}\n`,
+  );
   return { stateDir, runtimeDir, flags: ['--state-dir', stateDir, '--runtime-dir', runtimeDir] };
 }
 

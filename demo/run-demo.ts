@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { localApiRequest } from '../agent/local-api-client.js';
 import {
   agentDirs,
@@ -11,6 +12,7 @@ import {
   restartCloud,
   startAgent,
   startCloud,
+  tempDir,
   waitForLink,
 } from './local-fleet.js';
 import { waitFor } from './wait-for.js';
@@ -66,7 +68,16 @@ async function main(): Promise<void> {
 
     step('Start the agent daemon (posagent run)');
     const t0 = Date.now();
-    const agent = startAgent(dirs);
+    // The device's reboot command and boot id source: stand-ins that record, so the demo never reboots this machine.
+    const device = tempDir('device');
+    const bootIdFile = join(device, 'boot_id');
+    const rebootLog = join(device, 'reboots.log');
+    writeFileSync(bootIdFile, 'boot-1\n');
+    writeFileSync(join(device, 'reboot'), `#!/bin/sh\necho "reboot requested" >> ${rebootLog}\n`, {
+      mode: 0o755,
+    });
+    const deviceFlags = ['--reboot-command', join(device, 'reboot'), '--boot-id-file', bootIdFile];
+    let agent = startAgent(dirs, deviceFlags);
     cleanups.push(() => agent.child.kill('SIGKILL'));
     const terminal = await waitFor(async () => {
       const r = await cloud.api<{ status: string; connected: boolean; lastSeen: number | null }>(
@@ -244,6 +255,45 @@ async function main(): Promise<void> {
     if (byQr.code !== 0) throw new Error(`QR enrollment failed: ${byQr.stdout}`);
     say(
       `Enrolled as ${byQr.json<{ name: string; terminalId: string }>().name} (${byQr.json<{ terminalId: string }>().terminalId}); the fleet CA was fetched and checked against the fingerprint in the QR.`,
+    );
+
+    step('Lock the terminal from the cloud (POST /v1/terminals/{id}/actions {type: "lock"})');
+    const createAction = async (type: string) =>
+      (await cloud.api<{ id: string }>('POST', `/v1/terminals/${enrolled.terminalId}/actions`, { type })).body
+        .id;
+    const actionWhen = (id: string, ok: (status: string) => boolean) =>
+      waitFor(async () => {
+        const a = await cloud.api<{ status: string; step: string | null }>(
+          'GET',
+          `/v1/terminals/${enrolled.terminalId}/actions/${id}`,
+        );
+        return ok(a.body.status) ? a.body : undefined;
+      }, `action ${id}`);
+    const finished = (s: string) => s === 'completed' || s === 'failed';
+    const runAction = async (type: string) => actionWhen(await createAction(type), finished);
+    say(`lock → ${(await runAction('lock')).status}; the lock is kept in the store and survives restarts.`);
+    const refused = await localApiRequest<{ error: { code: string; message: string } }>(
+      socket,
+      'POST',
+      '/v1/transactions',
+      { id: randomUUID(), amount: 300, currency: 'EUR' },
+    );
+    say(`A sale while locked → ${refused.status} ${refused.body.error.code}: ${refused.body.error.message}`);
+    say(`unlock → ${(await runAction('unlock')).status}; sales are accepted again.`);
+
+    step(
+      'Reboot the terminal from the cloud (the reboot command here is a stand-in that records the request)',
+    );
+    const rebootId = await createAction('reboot');
+    await waitFor(() => existsSync(rebootLog), 'the reboot command');
+    say('The agent waited for busy leases (none), recorded the boot id, and ran the reboot command.');
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    writeFileSync(bootIdFile, 'boot-2\n');
+    agent = startAgent(dirs, deviceFlags);
+    const rebooted = await actionWhen(rebootId, finished);
+    say(
+      `"Device" back with a new boot id: the action is ${rebooted.status} (step ${rebooted.step}). A start under the same boot id would have failed it.`,
     );
 
     step(

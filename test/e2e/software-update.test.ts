@@ -120,7 +120,6 @@ describe('software update', () => {
     for (const [version, patch] of builds) tarballs.set(version, await packRelease(version, packs, patch));
     await installRelease(tarballs.get('1.0.0')!, installDir, '1.0.0');
     a = await enrollAgent(cloud);
-    writeFileSync(join(a.dirs.stateDir, '..', 'agent.json'), '{}\n');
     agent = startSupervised();
     await waitForLink(a.dirs);
     expect(await runningVersion()).toBe('1.0.0');
