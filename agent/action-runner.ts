@@ -7,7 +7,8 @@ import type { SoftwareUpdater } from './software-update.js';
 /**
  * Runs what the cloud asks (`RunAction`): each action is in the store before it is acknowledged,
  * a repeat of its id is answered with where it is and never runs twice, and every step is written
- * with its `ActionStatus` for the cloud in one transaction. Actions run one at a time, in order.
+ * with its `ActionStatus` for the cloud in one transaction. Reboots and updates run one at a time,
+ * in order; lock and unlock at once.
  *
  *   lock / unlock: at once, persisted with the action's completion.
  *   reboot: waits for busy leases, records the boot id, runs the reboot command; completed when
@@ -104,6 +105,11 @@ export class ActionRunner {
   }
 
   private schedule(row: ActionRow): void {
+    // A lock never waits behind a reboot or an update held by a busy lease.
+    if (row.type === 'lock' || row.type === 'unlock') {
+      void this.execute(row);
+      return;
+    }
     this.chain = this.chain
       .then(() => (this.stopping.signal.aborted ? undefined : this.execute(row)))
       .catch((err: Error) =>

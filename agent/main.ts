@@ -301,10 +301,8 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     report: (id, change) => actions.report(id, change),
     note: (id, change) => actions.note(id, change),
     whenFree: (id, signal) => actions.whenFree(id, signal),
-    restart: (reason) => {
-      if (d.restart) d.restart(reason);
-      else d.log.error({ reason }, 'a restart is needed but this process has no supervisor to restart it');
-    },
+    restart: (reason) => d.restart?.(reason),
+    supervised: d.restart !== undefined,
     now,
     crashPoint,
     log: d.log,

@@ -50,6 +50,8 @@ export interface UpdaterDeps {
   whenFree(id: string, signal: AbortSignal): Promise<void>;
   /** Ends this process so that the supervisor (systemd) starts what `current` points to. */
   restart(reason: string): void;
+  /** False when nothing would start the agent again after `restart` (updates are refused then). */
+  supervised: boolean;
   now(): number;
   /** Test hook: SIGKILL at a named point (`update-unpacked`, `update-switched`). */
   crashPoint?(name: string): void;
@@ -108,6 +110,8 @@ export class SoftwareUpdater {
         throw new UpdateFailure(
           `downgrade from ${from} to ${to} refused (the action does not allow downgrades)`,
         );
+      if (!this.d.supervised)
+        throw new UpdateFailure('this agent runs without a supervisor to restart it (run it under systemd)');
       if ((await this.linked()) === null)
         throw new UpdateFailure(
           `the software is not installed under ${this.d.installDir} (no "current" link); install it with systemd/install.sh`,

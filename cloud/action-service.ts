@@ -32,7 +32,7 @@ export interface ActionServiceOptions {
   defaultTtlSec: number;
   /** A new action for a terminal: deliver it now if the terminal is connected. */
   onQueued(terminalId: string): void;
-  /** An action reached completed or failed (webhooks). */
+  /** An action reached completed or failed (webhooks); called inside the store transaction that finished it. */
   onFinished(view: ActionView): void;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
@@ -153,34 +153,35 @@ export class ActionService {
     }
     // Statuses arrive in order from the agent's outbox; an old one after a final one is ignored.
     if (!canMove(row.status, p.status)) return;
+    // The lock flag and the webhook event are written in the transaction that finishes the action.
     this.o.store.transaction(() => {
       this.table.update(actionId, p, this.o.now(), delivered);
       if (p.status === 'completed' && (row.type === 'lock' || row.type === 'unlock'))
         this.table.setLocked(terminalId, row.type === 'lock');
+      if (isFinal(p.status)) this.o.onFinished(this.view(this.table.get(actionId)!));
     });
-    if (isFinal(p.status)) {
-      const view = this.view(this.table.get(actionId)!);
+    if (isFinal(p.status))
       this.o.log.info({ terminalId, actionId, status: p.status, reason: p.reason }, 'action finished');
-      this.o.onFinished(view);
-    }
   }
 
   /** Fails actions that were never delivered before they expired. */
   sweep(): void {
     const now = this.o.now();
     for (const r of this.table.expired(now)) {
-      this.table.update(
-        r.id,
-        {
-          status: 'failed',
-          reason: `expired: the terminal did not connect before ${new Date(r.expiresAt).toISOString()}`,
-          step: null,
-          percent: null,
-        },
-        now,
-        false,
-      );
-      this.o.onFinished(this.view(this.table.get(r.id)!));
+      this.o.store.transaction(() => {
+        this.table.update(
+          r.id,
+          {
+            status: 'failed',
+            reason: `expired: the terminal did not connect before ${new Date(r.expiresAt).toISOString()}`,
+            step: null,
+            percent: null,
+          },
+          now,
+          false,
+        );
+        this.o.onFinished(this.view(this.table.get(r.id)!));
+      });
     }
   }
 

@@ -160,6 +160,22 @@ describe('software update', () => {
     expect(agent.starts()).toBe(1);
   });
 
+  it("publishing refuses a release whose version is not the tarball's, or without a signature; nothing is listed", async () => {
+    const before = (await cloud.api<{ data: unknown[] }>('GET', '/v1/releases')).body.data.length;
+    const s = await signRelease(tarballs.get('1.4.0')!, key);
+    const mislabelled = await publishRelease(cloud, tarballs.get('1.4.0')!, { ...s, version: '9.0.0' });
+    expect(mislabelled.status).toBe(422);
+    expect(mislabelled.body).toMatchObject({
+      error: { code: 'release_version_mismatch', message: 'the tarball is version 1.4.0, not 9.0.0' },
+    });
+    const unsigned = await publishRelease(cloud, tarballs.get('1.4.0')!, { ...s, signature: '' });
+    expect(unsigned.status).toBe(400);
+    expect((unsigned.body as { error: { message: string } }).error.message).toMatch(
+      /Posagent-Release-Signature/,
+    );
+    expect((await cloud.api<{ data: unknown[] }>('GET', '/v1/releases')).body.data).toHaveLength(before);
+  });
+
   it('a held busy lease defers the update; released, it installs and runs the new version', async () => {
     await publish('1.1.0');
     const lease = await localApiRequest<{ leaseId: string }>(socket(), 'POST', '/v1/busy', {
