@@ -105,6 +105,10 @@ const LINK_COLUMNS = `state, since, reason, last_heartbeat_at AS lastHeartbeatAt
 export interface AgentStoreReader {
   linkStatus(): StoredLinkStatus;
   appliedConfig(): AppliedConfig | null;
+  /** The last config the agent refused, and why (null if none). */
+  lastRejection(): ConfigRejection | null;
+  /** `PRAGMA quick_check`: "ok", or what is damaged. */
+  integrity(): string;
   /** Messages written for the cloud and not yet answered by it (config acks…). */
   outboxDepth(): number;
   /** Read methods only: the connection is read-only. Null before the transactions migration. */
@@ -115,6 +119,22 @@ export interface AgentStoreReader {
 }
 
 const APPLIED_SQL = 'SELECT version, config, applied_at AS appliedAt FROM applied_config WHERE id = 1';
+const REJECTION_SQL = 'SELECT version, errors, rejected_at AS rejectedAt FROM config_rejection WHERE id = 1';
+function readRejection(
+  row: { version: number; errors: string; rejectedAt: string } | undefined,
+): ConfigRejection | null {
+  return row
+    ? {
+        version: row.version,
+        errors: JSON.parse(row.errors) as ConfigRejection['errors'],
+        rejectedAt: row.rejectedAt,
+      }
+    : null;
+}
+function quickCheck(db: Database.Database): string {
+  const rows = db.pragma('quick_check') as { quick_check: string }[];
+  return rows.map((r) => r.quick_check).join('; ');
+}
 function readApplied(
   row: { version: number; config: string; appliedAt: string } | undefined,
 ): AppliedConfig | null {
@@ -156,9 +176,7 @@ export class AgentStore implements AgentStoreReader {
       setApplied: this.db.prepare(
         'INSERT OR REPLACE INTO applied_config (id, version, config, applied_at) VALUES (1, ?, ?, ?)',
       ),
-      rejection: this.db.prepare(
-        'SELECT version, errors, rejected_at AS rejectedAt FROM config_rejection WHERE id = 1',
-      ),
+      rejection: this.db.prepare(REJECTION_SQL),
       setRejection: this.db.prepare(
         'INSERT OR REPLACE INTO config_rejection (id, version, errors, rejected_at) VALUES (1, ?, ?, ?)',
       ),
@@ -180,16 +198,11 @@ export class AgentStore implements AgentStoreReader {
   }
 
   lastRejection(): ConfigRejection | null {
-    const row = this.stmt.rejection.get() as
-      | { version: number; errors: string; rejectedAt: string }
-      | undefined;
-    return row
-      ? {
-          version: row.version,
-          errors: JSON.parse(row.errors) as ConfigRejection['errors'],
-          rejectedAt: row.rejectedAt,
-        }
-      : null;
+    return readRejection(this.stmt.rejection.get() as Parameters<typeof readRejection>[0]);
+  }
+
+  integrity(): string {
+    return quickCheck(this.db);
   }
 
   /** Applies a config and queues its ack in one transaction: a crash leaves both or neither. */
@@ -281,10 +294,13 @@ export function openStoreReadOnly(file: string): AgentStoreReader | null {
     `SELECT ${version >= 4 ? LINK_COLUMNS : `${LINK_COLUMNS.replace(/,\s*trusted_time AS trustedTime/, '')}, NULL AS trustedTime`} FROM link_status WHERE id = 1`,
   );
   const applied = version >= 2 ? db.prepare(APPLIED_SQL) : null;
+  const rejection = version >= 2 ? db.prepare(REJECTION_SQL) : null;
   return {
     linkStatus: () => link.get() as StoredLinkStatus,
     appliedConfig: () =>
       readApplied(applied?.get() as { version: number; config: string; appliedAt: string } | undefined),
+    lastRejection: () => readRejection(rejection?.get() as Parameters<typeof readRejection>[0]),
+    integrity: () => quickCheck(db),
     transactions: version >= 3 ? new TransactionStore(db) : null,
     lock:
       version >= 5

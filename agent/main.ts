@@ -12,6 +12,7 @@ import {
   summariseCertificate,
 } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
+import type { DiagnosticsReport } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
@@ -57,6 +58,8 @@ export interface AgentDeps {
    * software update switched versions, or rolled back. Without it, updates are refused.
    */
   restart?(reason: string): void;
+  /** Runs the diagnostics checks given the daemon's own status (wired by the caller: diagnostics/ sits above agent/). */
+  diagnose?(status: StatusDocument): Promise<DiagnosticsReport>;
 }
 
 export interface RunningAgent {
@@ -199,6 +202,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         ApplyConfig: (p) => config.handleApply(p),
         TransactionResult: (p) => forwarder.applyResults(p),
         RunAction: (p) => actions.receive(p),
+        RequestDiagnostics: () => runDiagnostics(),
         Deactivate: (p) => {
           d.log.warn({ reason: p.reason, at: p.at }, 'the cloud deactivated this terminal; enroll it again');
           return {};
@@ -341,6 +345,12 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       nowMs: now(),
     });
 
+  const runDiagnostics = async (): Promise<DiagnosticsReport> => {
+    if (!d.diagnose)
+      throw new LocalApiError(501, 'diagnostics_unavailable', 'diagnostics are not wired in this process');
+    return d.diagnose(status());
+  };
+
   const api = new LocalApi(
     d.paths.socketPath,
     [
@@ -351,6 +361,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         handle: () => configDocument(config.current(), config.lastRejection()),
       },
       { method: 'GET', pattern: /^\/v1\/events$/, stream: serveEvents(events) },
+      { method: 'GET', pattern: /^\/v1\/diagnostics$/, handle: () => runDiagnostics() },
       { method: 'GET', pattern: /^\/v1\/certificate$/, handle: certificateDocument },
       {
         method: 'POST',

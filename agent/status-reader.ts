@@ -1,6 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { readIdentity, readPairingState, summariseCertificate } from '../enroll/identity-store.js';
-import { openStoreReadOnly } from './agent-store.js';
 import { askDaemon } from './local-api-client.js';
 import type { AgentPaths } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status-document.js';
@@ -24,6 +22,11 @@ export async function readStatusWithoutDaemon(
   softwareVersion: string,
   nowMs: number,
 ): Promise<StatusDocument> {
+  // Loaded here, not at the top: with the daemon up, `posagent status` loads neither crypto nor SQLite.
+  const { readIdentity, readPairingState, summariseCertificate } = await import(
+    '../enroll/identity-store.js'
+  );
+  const { openStoreReadOnly } = await import('./agent-store.js');
   const identity = await readIdentity(paths.stateDir);
   let notAfter: string | null = null;
   if (identity) {

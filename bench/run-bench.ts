@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Cloud, enrollAgent, ROOT, startAgent, startCloud } from '../demo/local-fleet.js';
+import { type Cloud, enrollAgent, POSAGENT, ROOT, startAgent, startCloud } from '../demo/local-fleet.js';
 import { waitFor } from '../demo/wait-for.js';
 import { measureConfigPush, measureFloor } from './config-push-latency.js';
 import { drainRate, interleaved, localApiRate, queueModuleRate, rawInsertRate } from './queue-throughput.js';
@@ -48,6 +48,14 @@ async function bareNodeRss(): Promise<number> {
 function nodeStartMs(): number {
   const t0 = performance.now();
   spawnSync(process.execPath, ['-e', '']);
+  return performance.now() - t0;
+}
+
+/** Wall time of the CLI answering `status --json` (the shipped bundle, the daemon asked over its socket). */
+function statusJsonMs(flags: string[]): number {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [POSAGENT, 'status', '--json', ...flags]);
+  if (r.status !== 0) throw new Error(`status --json exited ${r.status}: ${r.stderr.toString()}`);
   return performance.now() - t0;
 }
 
@@ -206,6 +214,26 @@ async function main(): Promise<void> {
           'tx/s',
           '—',
           true,
+        ),
+      );
+      process.stderr.write(`measuring posagent status --json (${RUNS * 3} runs) beside node -e ''…\n`);
+      const statusTimes: number[] = [];
+      const floors: number[] = [];
+      for (let i = 0; i < RUNS * 3; i++) {
+        statusTimes.push(statusJsonMs(enrolled.dirs.flags));
+        floors.push(nodeStartMs());
+      }
+      const st = median(statusTimes);
+      const floor = median(floors);
+      rows.push(
+        row(
+          'posagent status --json (daemon running, median)',
+          st,
+          floor,
+          "node -e ''",
+          'ms',
+          '≤ 1.5×',
+          st / floor <= 1.5,
         ),
       );
     } finally {

@@ -16,8 +16,9 @@ export async function configCommand(
   if (!doc) {
     const reader = openStoreReadOnly(paths.dbFile);
     const applied = reader?.appliedConfig() ?? null;
+    const rejected = reader?.lastRejection() ?? null;
     reader?.close();
-    doc = configDocument(applied ?? { version: null, config: DEFAULT_CONFIG, appliedAt: null }, null);
+    doc = configDocument(applied ?? { version: null, config: DEFAULT_CONFIG, appliedAt: null }, rejected);
   }
   const d = doc;
   out.result(d, () =>

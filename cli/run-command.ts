@@ -60,6 +60,8 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
       log.fatal({ err: err.message }, 'agent failed; exiting');
       process.exit(ExitCode.failed);
     },
+    diagnose: async (status) =>
+      (await import('../diagnostics/report.js')).diagnose({ paths, settings, daemon: status, now: Date.now }),
     restart: (reason) => {
       restartAsked = reason;
       if (agent) exitWith(RESTART_EXIT_CODE, `restart: ${reason}`);

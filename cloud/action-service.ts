@@ -69,7 +69,7 @@ export class ActionService {
   create(terminalId: string, body: unknown): ActionView {
     const b = parseBody(createBody, body, 'invalid_action');
     const terminal = this.o.store.getTerminal(terminalId);
-    if (!terminal) throw new ApiError(404, 'terminal_not_found', `no terminal ${terminalId}`);
+    if (!terminal) throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
     if (terminal.deactivatedAt !== null)
       throw new ApiError(409, 'terminal_deactivated', `terminal ${terminalId} is deactivated`);
     let params: Record<string, unknown> = {};
@@ -114,7 +114,7 @@ export class ActionService {
 
   list(terminalId: string): { data: ActionView[] } {
     if (!this.o.store.getTerminal(terminalId))
-      throw new ApiError(404, 'terminal_not_found', `no terminal ${terminalId}`);
+      throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
     return { data: this.table.list(terminalId, 100).map((r) => this.view(r)) };
   }
 

@@ -4,7 +4,13 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { ActionProgress, ActionStatus, RunAction } from '../protocol/actions.js';
-import type { ConfigApplied, Heartbeat, Hello, RenewedCertificate } from '../protocol/messages.js';
+import type {
+  ConfigApplied,
+  DiagnosticsReport,
+  Heartbeat,
+  Hello,
+  RenewedCertificate,
+} from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
@@ -237,6 +243,13 @@ export class AgentGateway {
     const close = () => conn.ws.close(CloseCode.refused, 'terminal deactivated');
     conn.session.call('Deactivate', { reason, at: new Date(this.o.now()).toISOString() }).then(close, close);
     setTimeout(close, 2000).unref();
+  }
+
+  /** Asks a connected terminal to run its diagnostics; resolves with its report. */
+  requestDiagnostics(terminalId: string): Promise<DiagnosticsReport> {
+    const conn = this.connections.get(terminalId);
+    if (!conn?.helloDone) return Promise.reject(new Error(`terminal ${terminalId} is not connected`));
+    return conn.session.call('RequestDiagnostics', {});
   }
 
   /** Sends a terminal its desired config now, if it is connected and has said Hello. */

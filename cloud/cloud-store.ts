@@ -145,6 +145,14 @@ const MIGRATIONS = [
     WHERE delivered_at IS NULL AND failed_at IS NULL;
   `,
   ACTIONS_MIGRATION,
+  `
+  -- The last diagnostics report each terminal sent (POST /v1/terminals/{id}/diagnostics).
+  CREATE TABLE diagnostics_reports (
+    terminal_id TEXT PRIMARY KEY REFERENCES terminals(id),
+    report TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export interface CloudTransactionRow {
@@ -510,6 +518,18 @@ export class CloudStore {
   }
   recordDisconnect(id: string, closedCleanly: boolean): void {
     this.stmt.disconnected.run(closedCleanly ? 1 : 0, id);
+  }
+
+  saveDiagnostics(terminalId: string, report: string, now: number): void {
+    this.q(
+      'INSERT OR REPLACE INTO diagnostics_reports (terminal_id, report, received_at) VALUES (?, ?, ?)',
+    ).run(terminalId, report, now);
+  }
+
+  lastDiagnostics(terminalId: string): { report: string; receivedAt: number } | undefined {
+    return this.q(
+      'SELECT report, received_at AS receivedAt FROM diagnostics_reports WHERE terminal_id = ?',
+    ).get(terminalId) as { report: string; receivedAt: number } | undefined;
   }
 
   /** Runs `fn` in one SQLite transaction and returns its result. */

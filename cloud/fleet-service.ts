@@ -8,7 +8,7 @@ import {
   mergePatch,
   type TerminalConfig,
 } from '../protocol/config-schema.js';
-import type { ConfigApplied } from '../protocol/messages.js';
+import type { ConfigApplied, DiagnosticsReport } from '../protocol/messages.js';
 import { compileValidator, describeIssues, type SchemaIssue } from '../protocol/schema-validation.js';
 import type { CloudStore, LocationRow, TerminalRow } from './cloud-store.js';
 import { newId } from './fleet-ids.js';
@@ -21,6 +21,8 @@ export interface FleetServiceOptions {
   now(): number;
   thresholds: StatusThresholds;
   isConnected(terminalId: string): boolean;
+  /** Asks a connected terminal for its diagnostics report (RequestDiagnostics). */
+  requestDiagnostics(terminalId: string): Promise<DiagnosticsReport>;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Defaults at the bottom of every terminal's config (the cloud's own heartbeat/ping flags included). */
   configDefaults: TerminalConfig;
@@ -327,6 +329,45 @@ export class FleetService {
             deactivationReason: row.deactivationReason,
           }
         : {}),
+    };
+  }
+
+  /** `POST /v1/terminals/{id}/diagnostics`: the terminal runs its checks now; the report is kept. */
+  async runDiagnostics(id: string): Promise<Record<string, unknown>> {
+    if (!this.o.store.getTerminal(id)) throw new ApiError(404, 'not_found', `no terminal ${id}`);
+    if (!this.o.isConnected(id))
+      throw new ApiError(
+        409,
+        'terminal_offline',
+        `terminal ${id} is not connected; GET …/diagnostics returns its last report`,
+      );
+    let report: DiagnosticsReport;
+    try {
+      report = await this.o.requestDiagnostics(id);
+    } catch (err) {
+      throw new ApiError(
+        504,
+        'diagnostics_failed',
+        `the terminal did not return a report: ${(err as Error).message}`,
+      );
+    }
+    const now = this.o.now();
+    this.o.store.saveDiagnostics(id, JSON.stringify(report), now);
+    return this.diagnosticsView(id, report, now);
+  }
+
+  lastDiagnostics(id: string): Record<string, unknown> {
+    const row = this.o.store.lastDiagnostics(id);
+    if (!row) throw new ApiError(404, 'not_found', `no diagnostics report from terminal ${id} yet`);
+    return this.diagnosticsView(id, JSON.parse(row.report) as DiagnosticsReport, row.receivedAt);
+  }
+
+  private diagnosticsView(terminalId: string, report: DiagnosticsReport, receivedAt: number) {
+    return {
+      object: 'diagnostics_report',
+      terminalId,
+      receivedAt: new Date(receivedAt).toISOString(),
+      ...report,
     };
   }
 

@@ -162,6 +162,7 @@ export async function startCloud(
       offlineAfterMs: options.offlineAfterSec * 1000,
     },
     isConnected: (t) => gateway.isConnected(t),
+    requestDiagnostics: (t) => gateway.requestDiagnostics(t),
     configDefaults,
     onConfigChanged: (ids) => {
       for (const id of ids) gateway.pushConfig(id);

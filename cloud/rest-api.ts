@@ -204,6 +204,18 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       handle: (c) => o.actions.get(c.params[0]!, c.params[1]!),
     },
     {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/diagnostics$/,
+      access: 'admin',
+      handle: (c) => o.fleet.runDiagnostics(c.params[0]!),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/diagnostics$/,
+      access: 'admin',
+      handle: (c) => o.fleet.lastDiagnostics(c.params[0]!),
+    },
+    {
       method: 'PUT',
       pattern: /^\/v1\/releases\/([^/]+)$/,
       access: 'admin',

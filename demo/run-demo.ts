@@ -257,6 +257,20 @@ async function main(): Promise<void> {
       `Enrolled as ${byQr.json<{ name: string; terminalId: string }>().name} (${byQr.json<{ terminalId: string }>().terminalId}); the fleet CA was fetched and checked against the fingerprint in the QR.`,
     );
 
+    step('A technician checks the terminal (posagent diagnostics): the PeakPOS checklist in one command');
+    const diag = await cli([
+      'diagnostics',
+      '--json',
+      ...dirs.flags,
+      '--settings',
+      join(dirs.stateDir, '..', 'agent.json'),
+    ]);
+    const report = diag.json<{ checks: { id: string; status: string }[]; summary: Record<string, number> }>();
+    say(report.checks.map((c) => `${c.status.toUpperCase()} ${c.id}`).join(' · '));
+    say(
+      `${report.summary.pass} passed, ${report.summary.warn} warnings, ${report.summary.fail} failed — it works with the daemon stopped too; \`posagent menu\` is the same on a keyboard screen.`,
+    );
+
     step('Lock the terminal from the cloud (POST /v1/terminals/{id}/actions {type: "lock"})');
     const createAction = async (type: string) =>
       (await cloud.api<{ id: string }>('POST', `/v1/terminals/${enrolled.terminalId}/actions`, { type })).body

@@ -61,6 +61,6 @@ export function describeSkew(skewSec: number): string {
         ? `${Math.round(abs / 3600)} hours`
         : abs >= 120
           ? `${Math.round(abs / 60)} minutes`
-          : `${abs} seconds`;
+          : `${abs} second${abs === 1 ? '' : 's'}`;
   return `${amount} ${skewSec < 0 ? 'behind' : 'ahead'}`;
 }

@@ -153,6 +153,33 @@ export const DeactivateRequest = Type.Object(
 );
 export const DeactivateResponse = Type.Object({}, { additionalProperties: false });
 
+/** One diagnostics check: what the technician's report, the POS app's screen and the cloud all show. */
+export const DiagnosticsCheck = Type.Object(
+  {
+    id: Type.String({ maxLength: 40 }),
+    group: Type.Union([
+      Type.Literal('identity'),
+      Type.Literal('network'),
+      Type.Literal('agent'),
+      Type.Literal('device'),
+    ]),
+    status: Type.Union([Type.Literal('pass'), Type.Literal('warn'), Type.Literal('fail')]),
+    detail: Type.String({ maxLength: 1000 }),
+    hint: Type.Optional(Type.String({ maxLength: 1000 })),
+  },
+  { additionalProperties: false },
+);
+export const DiagnosticsReportSchema = Type.Object(
+  {
+    checks: Type.Array(DiagnosticsCheck, { maxItems: 50 }),
+    summary: Type.Object({ pass: Count, warn: Count, fail: Count }, { additionalProperties: false }),
+    generatedAt: IsoTime,
+  },
+  { additionalProperties: false },
+);
+/** The cloud asks a connected terminal to run its diagnostics; the answer is the report. */
+export const RequestDiagnosticsRequest = Type.Object({}, { additionalProperties: false });
+
 export type Direction = 'agentToCloud' | 'cloudToAgent';
 interface ActionSpec {
   direction: Direction;
@@ -187,6 +214,11 @@ export const Actions = {
   Deactivate: { direction: 'cloudToAgent', request: DeactivateRequest, response: DeactivateResponse },
   RunAction: { direction: 'cloudToAgent', request: RunActionRequest, response: RunActionResponse },
   ActionStatus: { direction: 'agentToCloud', request: ActionStatusRequest, response: ActionStatusResponse },
+  RequestDiagnostics: {
+    direction: 'cloudToAgent',
+    request: RequestDiagnosticsRequest,
+    response: DiagnosticsReportSchema,
+  },
 } as const satisfies Record<string, ActionSpec>;
 
 export type ActionName = keyof typeof Actions;
@@ -208,3 +240,5 @@ export type TransactionResult = Static<typeof TransactionResultRequest>;
 export type RenewCertificate = Static<typeof RenewCertificateRequest>;
 export type RenewedCertificate = Static<typeof RenewCertificateResponse>;
 export type Deactivate = Static<typeof DeactivateRequest>;
+export type DiagnosticsReport = Static<typeof DiagnosticsReportSchema>;
+export type DiagnosticsCheck = Static<typeof DiagnosticsCheck>;

@@ -11,12 +11,13 @@ describe('bench --quick', () => {
     expect(code, p.stderr()).toBe(0);
     expect(p.output()).toMatch(/\| agent start → Online/);
     expect(p.output()).toMatch(/\| idle RSS/);
+    expect(p.output()).toMatch(/\| posagent status --json/);
     const results = JSON.parse(readFileSync(join(ROOT, 'bench/results.json'), 'utf8')) as {
       quick: boolean;
       rows: { ours: number; reference: number }[];
     };
     expect(results.quick).toBe(true);
-    expect(results.rows).toHaveLength(7);
+    expect(results.rows).toHaveLength(8);
     for (const r of results.rows) {
       expect(r.ours).toBeGreaterThan(0);
       expect(r.reference).toBeGreaterThan(0);

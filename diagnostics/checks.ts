@@ -1,0 +1,653 @@
+import { lookup } from 'node:dns/promises';
+import { existsSync } from 'node:fs';
+import { readFile, stat, statfs } from 'node:fs/promises';
+import { isIP, connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { type AgentStoreReader, openStoreReadOnly } from '../agent/agent-store.js';
+import type { AgentPaths, DeviceSettings } from '../agent/settings.js';
+import type { StatusDocument } from '../agent/status-document.js';
+import { cloudDate, describeSkew } from '../enroll/cloud-time.js';
+import {
+  type Identity,
+  readIdentity,
+  readPairingState,
+  summariseCertificate,
+} from '../enroll/identity-store.js';
+import { explainConnectionError } from '../enroll/tls-errors.js';
+import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
+import type { DiagnosticsCheck } from '../protocol/messages.js';
+import { AGENT_PATH, SUBPROTOCOL } from '../protocol/version.js';
+
+/**
+ * The technician's checks. Each answers one question with `{id, status, detail, hint}`; the hints
+ * are the PeakPOS guide's causes and fixes, in a technician's words. They need nothing from the
+ * daemon: the store is opened read-only, the network is probed directly. When the daemon runs,
+ * its status document says how its link is — and the WebSocket probe is not made then, so a
+ * diagnostic never pushes the daemon's own link off the cloud.
+ */
+export type CheckResult = DiagnosticsCheck;
+export type CheckStatus = CheckResult['status'];
+export type CheckGroup = CheckResult['group'];
+
+export interface DiagnosticsContext {
+  paths: AgentPaths;
+  settings: Pick<DeviceSettings, 'cloudUrl' | 'renewBeforeDays'>;
+  /** The daemon's status when it runs (asked over the local API, or its own in-process), else null. */
+  daemon: StatusDocument | null;
+  now(): number;
+  /** Network probes give up after this long each. */
+  timeoutMs?: number;
+}
+
+const CLOCK_FAIL_SEC = 300;
+const CLOCK_WARN_SEC = 60;
+const DISK_FAIL_BYTES = 50 * 1024 * 1024;
+const DISK_WARN_BYTES = 200 * 1024 * 1024;
+
+const result = (
+  id: string,
+  group: CheckGroup,
+  status: CheckStatus,
+  detail: string,
+  hint?: string,
+): CheckResult => ({ id, group, status, detail: detail.slice(0, 1000), ...(hint ? { hint } : {}) });
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'ETIMEDOUT' })),
+        ms,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function mode(m: number): string {
+  return (m & 0o777).toString(8).padStart(4, '0');
+}
+
+/** Every check, in the order a technician reads them. Never throws: a check that breaks reports `fail`. */
+export async function runChecks(ctx: DiagnosticsContext): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const timeoutMs = ctx.timeoutMs ?? 5000;
+  const identity = await readIdentity(ctx.paths.stateDir).catch(() => null);
+  results.push(await enrolledCheck(ctx, identity));
+  if (identity) {
+    results.push(await identityFilesCheck(identity));
+    results.push(await certificateCheck(ctx, identity));
+  }
+  let store: AgentStoreReader | null = null;
+  let storeError: string | null = null;
+  try {
+    store = openStoreReadOnly(ctx.paths.dbFile);
+  } catch (err) {
+    storeError = (err as Error).message;
+  }
+  try {
+    if (identity) results.push(...(await networkChecks(ctx, identity, store, timeoutMs)));
+    results.push(daemonCheck(ctx));
+    if (identity) results.push(linkCheck(ctx, store));
+    results.push(storeCheck(ctx, store, storeError));
+    results.push(configCheck(store));
+    results.push(queueCheck(ctx, store));
+    results.push(await diskCheck(ctx));
+    results.push(await localApiCheck(ctx));
+  } finally {
+    store?.close();
+  }
+  return results;
+}
+
+async function enrolledCheck(ctx: DiagnosticsContext, identity: Identity | null): Promise<CheckResult> {
+  if (identity)
+    return result(
+      'enrolled',
+      'identity',
+      'pass',
+      `terminal ${identity.terminalId} "${identity.name}" at location ${identity.locationId}, cloud ${identity.cloudUrl}`,
+    );
+  const pairing = await readPairingState(ctx.paths.stateDir).catch(() => null);
+  return result(
+    'enrolled',
+    'identity',
+    'fail',
+    pairing
+      ? `not enrolled yet: waiting to be paired, code ${pairing.code} (valid until ${pairing.expiresAt})`
+      : 'this terminal is not enrolled',
+    pairing
+      ? 'activate the code in the cloud (POST /v1/terminals/activate) or the dashboard'
+      : 'get an enrollment code from the dashboard and run: posagent enroll --code CODE (or --qr, --pair, --auto)',
+  );
+}
+
+async function identityFilesCheck(identity: Identity): Promise<CheckResult> {
+  const p = identity.paths;
+  const missing = [p.keyFile, p.certFile, p.caFile].filter((f) => !existsSync(f));
+  if (missing.length > 0)
+    return result(
+      'identity_files',
+      'identity',
+      'fail',
+      `missing: ${missing.join(', ')}`,
+      'the identity is incomplete and cannot be repaired on site: re-enroll with a replacement code (POST /v1/terminals/{id}/replace), then posagent enroll --force',
+    );
+  const key = await stat(p.keyFile);
+  const dir = await stat(p.keysDir);
+  if ((key.mode & 0o077) !== 0 || (dir.mode & 0o077) !== 0)
+    return result(
+      'identity_files',
+      'identity',
+      'fail',
+      `the private key is readable by others: ${p.keyFile} is ${mode(key.mode)} (must be 0600), ${p.keysDir} is ${mode(dir.mode)} (must be 0700)`,
+      `chmod 600 ${p.keyFile} && chmod 700 ${p.keysDir}; if the key may have been copied, reprovision (posagent reprovision)`,
+    );
+  return result('identity_files', 'identity', 'pass', 'key (0600), certificate and pinned fleet CA present');
+}
+
+async function certificateCheck(ctx: DiagnosticsContext, identity: Identity): Promise<CheckResult> {
+  let c: ReturnType<typeof summariseCertificate>;
+  try {
+    c = summariseCertificate(await readFile(identity.paths.certFile, 'utf8'), ctx.now());
+  } catch (err) {
+    return result(
+      'certificate',
+      'identity',
+      'fail',
+      `the client certificate cannot be read: ${(err as Error).message}`,
+      're-enroll with a replacement code',
+    );
+  }
+  const now = ctx.now();
+  if (Date.parse(c.notBefore) > now)
+    return result(
+      'certificate',
+      'identity',
+      'fail',
+      `the certificate is not valid before ${c.notBefore}; the device clock says ${new Date(now).toISOString()}`,
+      'the device clock is behind: set the date and time (or enable NTP)',
+    );
+  if (Date.parse(c.notAfter) <= now)
+    return result(
+      'certificate',
+      'identity',
+      'fail',
+      `the certificate expired on ${c.notAfter}`,
+      'if the device clock is right, the terminal must be re-enrolled: create a replacement code in the dashboard, then posagent enroll --force --code CODE',
+    );
+  if (c.daysLeft < ctx.settings.renewBeforeDays)
+    return result(
+      'certificate',
+      'identity',
+      'warn',
+      `valid until ${c.notAfter}: ${c.daysLeft} days left, renewal due`,
+      'the daemon renews it by itself when online; to renew now: posagent cert --renew',
+    );
+  return result('certificate', 'identity', 'pass', `valid until ${c.notAfter} (${c.daysLeft} days left)`);
+}
+
+async function networkChecks(
+  ctx: DiagnosticsContext,
+  identity: Identity,
+  store: AgentStoreReader | null,
+  timeoutMs: number,
+): Promise<CheckResult[]> {
+  const cloudUrl = ctx.settings.cloudUrl || identity.cloudUrl;
+  const url = new URL(cloudUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port || 443);
+  const out: CheckResult[] = [];
+  const notTried = (id: string, why: string) =>
+    result(id, 'network', 'fail', `not tried: ${why}`, 'fix the check above first');
+
+  // DNS
+  let address = host;
+  if (isIP(host)) out.push(result('dns', 'network', 'pass', `${host} is an IP address; no lookup needed`));
+  else {
+    try {
+      address = (await withTimeout(lookup(host), timeoutMs, `looking up ${host}`)).address;
+      out.push(result('dns', 'network', 'pass', `${host} → ${address}`));
+    } catch (err) {
+      out.push(
+        result(
+          'dns',
+          'network',
+          'fail',
+          `${host} does not resolve: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          'check the network cable or Wi-Fi, the DNS server, and the cloud URL (cloudUrl in /etc/posagent/agent.json)',
+        ),
+      );
+      return [
+        ...out,
+        notTried('tcp', 'DNS failed'),
+        notTried('tls', 'DNS failed'),
+        notTried('websocket', 'DNS failed'),
+      ];
+    }
+  }
+
+  // TCP
+  try {
+    const started = Date.now();
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        const s = tcpConnect(port, address);
+        s.once('connect', () => {
+          s.destroy();
+          resolve();
+        });
+        s.once('error', reject);
+      }),
+      timeoutMs,
+      `connecting to ${host}:${port}`,
+    );
+    out.push(result('tcp', 'network', 'pass', `connected to ${host}:${port} in ${Date.now() - started} ms`));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    out.push(
+      result(
+        'tcp',
+        'network',
+        'fail',
+        `cannot connect to ${host}:${port}: ${code || (err as Error).message}`,
+        code === 'ECONNREFUSED'
+          ? 'nothing answers on that port: the cloud is down or the URL is wrong; check the status page'
+          : 'a firewall may block outbound port 443, or the network is down; check with the site IT',
+      ),
+    );
+    return [
+      ...out,
+      notTried('tls', 'no TCP connection'),
+      notTried('websocket', 'no TCP connection'),
+      await clockCheck(ctx, cloudUrl, store),
+    ];
+  }
+
+  // TLS with the pinned CA and our client certificate
+  let ca: string;
+  let cert: string;
+  let key: string;
+  try {
+    [ca, cert, key] = (await Promise.all(
+      [identity.paths.caFile, identity.paths.certFile, identity.paths.keyFile].map((f) =>
+        readFile(f, 'utf8'),
+      ),
+    )) as [string, string, string];
+  } catch (err) {
+    return [
+      ...out,
+      result(
+        'tls',
+        'network',
+        'fail',
+        `cannot read the identity: ${(err as Error).message}`,
+        'see identity_files',
+      ),
+      notTried('websocket', 'no identity'),
+      await clockCheck(ctx, cloudUrl, store),
+    ];
+  }
+  try {
+    const valid = await withTimeout(
+      new Promise<string>((resolve, reject) => {
+        const s = tlsConnect({
+          host: address,
+          port,
+          servername: isIP(host) ? undefined : host,
+          ca,
+          cert,
+          key,
+        });
+        s.once('secureConnect', () => {
+          const until = s.getPeerCertificate().valid_to;
+          s.destroy();
+          resolve(until);
+        });
+        s.once('error', reject);
+      }),
+      timeoutMs,
+      'the TLS handshake',
+    );
+    out.push(
+      result(
+        'tls',
+        'network',
+        'pass',
+        `the cloud's certificate chains to the pinned fleet CA (valid until ${new Date(valid).toISOString()})`,
+      ),
+    );
+  } catch (err) {
+    const e = explainConnectionError(err, url.origin);
+    out.push(
+      result(
+        'tls',
+        'network',
+        'fail',
+        e.message,
+        e.code === 'cloud_untrusted'
+          ? 'the cloud does not match the fleet CA pinned at enrollment: check the cloud URL; if the fleet moved to a new CA, re-enroll'
+          : e.code === 'clock_wrong' || e.code === 'cloud_cert_expired'
+            ? 'check the device clock (see clock)'
+            : 'a proxy or firewall may intercept TLS; it must pass the connection through unchanged',
+      ),
+    );
+    return [...out, notTried('websocket', 'no TLS session'), await clockCheck(ctx, cloudUrl, store)];
+  }
+
+  // WebSocket upgrade — not while the daemon is online (a second link would push its link off).
+  if (ctx.daemon?.link.state === 'online') {
+    out.push(result('websocket', 'network', 'pass', `the daemon's link to ${AGENT_PATH} is online`));
+  } else {
+    out.push(await websocketProbe(cloudUrl, { ca, cert, key }, timeoutMs));
+  }
+  out.push(await clockCheck(ctx, cloudUrl, store));
+  return out;
+}
+
+async function websocketProbe(
+  cloudUrl: string,
+  tls: { ca: string; cert: string; key: string },
+  timeoutMs: number,
+): Promise<CheckResult> {
+  const { default: WebSocket } = await import('ws');
+  const target = new URL(AGENT_PATH, cloudUrl.replace(/^http/, 'ws'));
+  return new Promise<CheckResult>((resolve) => {
+    const ws = new WebSocket(target, SUBPROTOCOL, { ...tls, handshakeTimeout: timeoutMs });
+    ws.once('open', () => {
+      ws.close(1000, 'diagnostics probe');
+      resolve(result('websocket', 'network', 'pass', `upgraded to ${SUBPROTOCOL} at ${AGENT_PATH}`));
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let why = `HTTP ${res.statusCode}`;
+        try {
+          const e = (
+            JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string; message: string } }
+          ).error;
+          why = `${e.code}: ${e.message}`;
+        } catch {
+          // not our cloud's error body
+        }
+        resolve(
+          result(
+            'websocket',
+            'network',
+            'fail',
+            `the cloud refused the link (${why})`,
+            /deactivated/.test(why)
+              ? 'the terminal was deactivated in the cloud: enroll it again with a new code'
+              : /superseded|unknown|certificate/.test(why)
+                ? 'the cloud no longer accepts this certificate: re-enroll with a replacement code'
+                : 'escalate with the support bundle (posagent diagnostics --bundle FILE)',
+          ),
+        );
+      });
+    });
+    ws.once('error', (err) =>
+      resolve(
+        result(
+          'websocket',
+          'network',
+          'fail',
+          `WebSocket upgrade failed: ${err.message}`,
+          'a proxy may block WebSocket upgrades',
+        ),
+      ),
+    );
+  });
+}
+
+async function clockCheck(
+  ctx: DiagnosticsContext,
+  cloudUrl: string,
+  store: AgentStoreReader | null,
+): Promise<CheckResult> {
+  const now = ctx.now();
+  const cloud = await cloudDate(cloudUrl, undefined, ctx.timeoutMs ?? 5000).catch(() => null);
+  if (!cloud) {
+    const trusted = store?.linkStatus().trustedTime ?? null;
+    if (trusted && Date.parse(trusted) - now > CLOCK_FAIL_SEC * 1000)
+      return result(
+        'clock',
+        'device',
+        'fail',
+        `the device clock (${new Date(now).toISOString()}) is behind the last time the cloud confirmed (${trusted})`,
+        'set the date and time (or enable NTP); TLS fails until the clock is right',
+      );
+    return result(
+      'clock',
+      'device',
+      'warn',
+      "could not read the cloud's time to compare",
+      'see the network checks',
+    );
+  }
+  const skewSec = Math.round((now - cloud.getTime()) / 1000);
+  const detail = `device ${new Date(now).toISOString()}, cloud ${cloud.toISOString()} (${describeSkew(skewSec)})`;
+  if (Math.abs(skewSec) > CLOCK_FAIL_SEC)
+    return result(
+      'clock',
+      'device',
+      'fail',
+      detail,
+      'set the date and time (or enable NTP): certificates and TLS fail with a clock this far off',
+    );
+  if (Math.abs(skewSec) > CLOCK_WARN_SEC) return result('clock', 'device', 'warn', detail, 'enable NTP');
+  return result('clock', 'device', 'pass', detail);
+}
+
+function daemonCheck(ctx: DiagnosticsContext): CheckResult {
+  return ctx.daemon
+    ? result('daemon', 'agent', 'pass', `running, software ${ctx.daemon.softwareVersion}`)
+    : result(
+        'daemon',
+        'agent',
+        'fail',
+        'the posagent daemon is not running',
+        'systemctl start posagent; then journalctl -u posagent -n 50 if it stops again',
+      );
+}
+
+function linkCheck(ctx: DiagnosticsContext, store: AgentStoreReader | null): CheckResult {
+  const link = ctx.daemon?.link ?? null;
+  const last = link?.lastHeartbeatAt ?? store?.linkStatus().lastHeartbeatAt ?? null;
+  const age = last ? Math.round((ctx.now() - Date.parse(last)) / 1000) : null;
+  const lastText = last ? `last heartbeat ${age} s ago (${last})` : 'never sent a heartbeat';
+  if (!link)
+    return result(
+      'link',
+      'agent',
+      'fail',
+      `no link: the daemon is not running; ${lastText}`,
+      'start the daemon',
+    );
+  if (link.state === 'online') {
+    const interval =
+      store?.appliedConfig()?.config.agent.heartbeatIntervalSec ?? DEFAULT_CONFIG.agent.heartbeatIntervalSec;
+    if (age !== null && age > interval * 3)
+      return result(
+        'link',
+        'agent',
+        'warn',
+        `online, but ${lastText} (interval ${interval} s)`,
+        'the link may be half-open; posagent queue flush forces a reconnect',
+      );
+    return result('link', 'agent', 'pass', `online since ${link.since}; ${lastText}`);
+  }
+  return result(
+    'link',
+    'agent',
+    'fail',
+    `${link.state}${link.reason ? `: ${link.reason}` : ''}; ${lastText}`,
+    last
+      ? 'it was online before: see the network checks above for what changed'
+      : 'it never connected: check the network checks and the certificate',
+  );
+}
+
+function storeCheck(
+  ctx: DiagnosticsContext,
+  store: AgentStoreReader | null,
+  error: string | null,
+): CheckResult {
+  if (error)
+    return result(
+      'store',
+      'device',
+      'fail',
+      `the store ${ctx.paths.dbFile} cannot be opened: ${error}`,
+      'do not delete it (it may hold unsent sales): export a support bundle and escalate',
+    );
+  if (!store)
+    return result('store', 'device', 'warn', 'no store yet: the daemon has never run', 'start the daemon');
+  try {
+    const verdict = store.integrity();
+    if (verdict === 'ok') return result('store', 'device', 'pass', `${ctx.paths.dbFile}: integrity ok`);
+    return result(
+      'store',
+      'device',
+      'fail',
+      `the store is damaged: ${verdict}`,
+      'do not delete it: export a support bundle and escalate',
+    );
+  } catch (err) {
+    return result(
+      'store',
+      'device',
+      'fail',
+      `the store cannot be read: ${(err as Error).message}`,
+      'do not delete it: export a support bundle and escalate',
+    );
+  }
+}
+
+function configCheck(store: AgentStoreReader | null): CheckResult {
+  if (!store) return result('config', 'agent', 'warn', 'no store to read the configuration from');
+  try {
+    const applied = store.appliedConfig();
+    const rejected = store.lastRejection();
+    if (rejected && (applied === null || rejected.version > applied.version))
+      return result(
+        'config',
+        'agent',
+        'warn',
+        `version ${rejected.version} was refused (${rejected.errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}); running ${applied ? `version ${applied.version}` : 'the defaults'}`,
+        'the pushed configuration is invalid: fix it in the dashboard; the terminal keeps its last good one meanwhile',
+      );
+    return result(
+      'config',
+      'agent',
+      'pass',
+      applied
+        ? `version ${applied.version} applied at ${applied.appliedAt}`
+        : 'nothing pushed yet: the defaults apply',
+    );
+  } catch (err) {
+    return result('config', 'agent', 'warn', `cannot read the configuration: ${(err as Error).message}`);
+  }
+}
+
+function queueCheck(ctx: DiagnosticsContext, store: AgentStoreReader | null): CheckResult {
+  if (!store?.transactions) return result('queue', 'agent', 'pass', 'no transactions stored');
+  try {
+    const q = store.transactions.summary();
+    const offline = (store.appliedConfig()?.config ?? DEFAULT_CONFIG).offlineMode;
+    const ageH = q.oldestAt ? (ctx.now() - Date.parse(q.oldestAt)) / 3_600_000 : 0;
+    const waiting = `${q.stored} waiting for the cloud${q.oldestAt ? `, oldest stored ${q.oldestAt} (${ageH.toFixed(1)} h ago)` : ''}`;
+    if (!offline.enabled) {
+      const detail = `${waiting}; offline mode is off (sales need the cloud)`;
+      if (ageH > offline.maxAgeHours / 2)
+        return result(
+          'queue',
+          'agent',
+          'warn',
+          detail,
+          'transactions are waiting long: fix the connection before they expire',
+        );
+      return result('queue', 'agent', 'pass', detail);
+    }
+    const detail = `${waiting}; offline limits: ${offline.maxQueue} transactions, ${offline.maxAgeHours} h`;
+    if (q.stored >= offline.maxQueue)
+      return result(
+        'queue',
+        'agent',
+        'fail',
+        `full: ${detail}`,
+        'new offline sales are refused until the link is back: fix the connection (see the network checks)',
+      );
+    if (q.stored >= offline.maxQueue * 0.8 || ageH > offline.maxAgeHours / 2)
+      return result(
+        'queue',
+        'agent',
+        'warn',
+        detail,
+        'the link must come back soon or offline sales will be refused or expire',
+      );
+    return result('queue', 'agent', 'pass', detail);
+  } catch (err) {
+    return result('queue', 'agent', 'warn', `cannot read the queue: ${(err as Error).message}`);
+  }
+}
+
+async function diskCheck(ctx: DiagnosticsContext): Promise<CheckResult> {
+  try {
+    const fs = await statfs(existsSync(ctx.paths.stateDir) ? ctx.paths.stateDir : '/');
+    const free = fs.bavail * fs.bsize;
+    const detail = `${Math.floor(free / 1024 / 1024)} MB free of ${Math.floor((fs.blocks * fs.bsize) / 1024 / 1024)} MB`;
+    if (free < DISK_FAIL_BYTES)
+      return result(
+        'disk',
+        'device',
+        'fail',
+        detail,
+        'the disk is almost full: sales will be refused (storage_full); free space or escalate',
+      );
+    if (free < DISK_WARN_BYTES) return result('disk', 'device', 'warn', detail, 'free some space');
+    return result('disk', 'device', 'pass', detail);
+  } catch (err) {
+    return result('disk', 'device', 'warn', `cannot read free space: ${(err as Error).message}`);
+  }
+}
+
+async function localApiCheck(ctx: DiagnosticsContext): Promise<CheckResult> {
+  const sock = ctx.paths.socketPath;
+  let s: Awaited<ReturnType<typeof stat>>;
+  try {
+    s = await stat(sock);
+  } catch {
+    return result(
+      'local_api',
+      'agent',
+      ctx.daemon ? 'fail' : 'warn',
+      `no socket at ${sock}${ctx.daemon ? '' : ' (the daemon is not running)'}`,
+      'the POS app cannot reach the agent until the daemon runs',
+    );
+  }
+  if (!s.isSocket())
+    return result(
+      'local_api',
+      'agent',
+      'fail',
+      `${sock} is not a socket`,
+      'remove it and restart the daemon',
+    );
+  if ((s.mode & 0o777) !== 0o660)
+    return result(
+      'local_api',
+      'agent',
+      'fail',
+      `${sock} is ${mode(s.mode)}; it must be 0660 (owner and group posagent)`,
+      'restart the daemon; the POS app user must be in group posagent',
+    );
+  return result(
+    'local_api',
+    'agent',
+    ctx.daemon ? 'pass' : 'warn',
+    ctx.daemon ? `listening on ${sock} (0660)` : `${sock} exists but nothing answers (stale)`,
+    ctx.daemon ? undefined : 'start the daemon',
+  );
+}
