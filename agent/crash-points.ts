@@ -13,3 +13,18 @@ export function crashPointFromEnv(env: Record<string, string | undefined>): Cras
     if (name === target) process.kill(process.pid, 'SIGKILL');
   };
 }
+
+/**
+ * Test hook: with `POSAGENT_BLOCK_LOOP_MS=n`, SIGUSR2 makes the process spin for n ms without
+ * yielding — a stuck event loop, to show that the systemd watchdog pings stop with it.
+ */
+export function installLoopBlocker(env: Record<string, string | undefined>): void {
+  const ms = Number(env.POSAGENT_BLOCK_LOOP_MS ?? 0);
+  if (!(ms > 0)) return;
+  process.on('SIGUSR2', () => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      // deliberately blocking
+    }
+  });
+}

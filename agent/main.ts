@@ -31,6 +31,7 @@ import { LocalApi, LocalApiError, Reply } from './local-api.js';
 import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
+import { NO_NOTIFIER, type ServiceNotifier } from './service-notifier.js';
 import { type AgentPaths, backoffPolicy, type DeviceSettings } from './settings.js';
 import { SoftwareUpdater } from './software-update.js';
 import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
@@ -58,6 +59,8 @@ export interface AgentDeps {
    * software update switched versions, or rolled back. Without it, updates are refused.
    */
   restart?(reason: string): void;
+  /** Tells systemd READY / STATUS / STOPPING (and pings its watchdog); nothing outside systemd. */
+  notifier?: ServiceNotifier;
   /** Runs the diagnostics checks given the daemon's own status (wired by the caller: diagnostics/ sits above agent/). */
   diagnose?(status: StatusDocument): Promise<DiagnosticsReport>;
 }
@@ -120,6 +123,7 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
 async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningAgent> {
   const now = d.now ?? Date.now;
   const crashPoint = d.crashPoint ?? (() => {});
+  const notifier = d.notifier ?? NO_NOTIFIER;
   let tls = await readClientTls(identity);
   const proxy = proxySettings(d.settings, d.env ?? {});
   await ensureDir(d.paths.runtimeDir, 0o750);
@@ -236,6 +240,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         void forwarder.runWhileOnline(online);
       },
       onStateChange: (s) => {
+        notifier.status(`link ${s.state}${s.reason ? `: ${s.reason}` : ''}`);
         store.recordLinkState(s.state, s.since, s.reason);
         events.publish('link', s);
       },
@@ -434,6 +439,8 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   const stopLink = new AbortController();
   const linkDone = link.run(stopLink.signal);
   renewer.start();
+  // Store open, local API listening, first link attempt under way: ready for systemd.
+  notifier.ready(`link ${link.snapshot().state}`);
   d.log.info(
     {
       terminalId: identity.terminalId,
@@ -450,6 +457,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     stop() {
       stopping ??= (async () => {
         d.log.info('agent stopping');
+        notifier.stopping();
         clearInterval(maintenance);
         renewer.stop();
         actions.stop();

@@ -59,6 +59,8 @@ export async function startUnenrolled(
     d.log,
   );
   await api.start();
+  // Serving its status and waiting to be enrolled is this daemon's normal, ready state.
+  d.notifier?.ready(reason);
   d.log.warn({ stateDir: d.paths.stateDir, autoEnroll: d.settings.autoEnroll }, reason);
 
   const stop = new AbortController();

@@ -1,6 +1,7 @@
-import { crashPointFromEnv } from '../agent/crash-points.js';
+import { crashPointFromEnv, installLoopBlocker } from '../agent/crash-points.js';
 import { createLogger } from '../agent/logger.js';
 import { type RunningAgent, startAgent } from '../agent/main.js';
+import { serviceNotifier } from '../agent/service-notifier.js';
 import { resolvePaths } from '../agent/settings.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { ExitCode, type Output } from './output.js';
@@ -33,6 +34,8 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     installDir: opts.installDir,
   });
   const log = createLogger(settings.logLevel);
+  const notifier = serviceNotifier(process.env, log);
+  installLoopBlocker(process.env);
   let agent: RunningAgent | undefined;
   let exiting = false;
   // Stops the agent (persisting in-flight work, closing the link) and exits with `code`; once.
@@ -45,7 +48,10 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
       process.exit(code || 1);
     }, 5000);
     force.unref();
-    void (agent?.stop() ?? Promise.resolve()).then(() => process.exit(code));
+    void (agent?.stop() ?? Promise.resolve()).then(() => {
+      notifier.close();
+      process.exit(code);
+    });
   };
   let restartAsked: string | undefined;
   agent = await startAgent({
@@ -56,6 +62,7 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     logLevelPinned: sources.logLevel !== 'default',
     env: process.env,
     crashPoint: crashPointFromEnv(process.env),
+    notifier,
     onFatal: (err) => {
       log.fatal({ err: err.message }, 'agent failed; exiting');
       process.exit(ExitCode.failed);
