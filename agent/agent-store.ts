@@ -151,7 +151,7 @@ export class AgentStore implements AgentStoreReader {
   readonly actions: ActionStore;
 
   constructor(file: string, options: { maxBytes?: number } = {}) {
-    this.db = new Database(file);
+    this.db = openChecked(file);
     this.db.pragma('journal_mode = WAL');
     // An acknowledgement to the POS app or the cloud depends on a commit being on disk.
     this.db.pragma('synchronous = FULL');
@@ -273,6 +273,29 @@ export class AgentStore implements AgentStoreReader {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+export class StoreDamagedError extends Error {
+  override readonly name = 'StoreDamagedError';
+}
+
+/**
+ * Opens the store and checks it before anything is written: a damaged or foreign file is reported
+ * with what to do, and left exactly as it is (it may hold unsent transactions).
+ */
+function openChecked(file: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file);
+    const verdict = quickCheck(db);
+    if (verdict !== 'ok') throw new Error(verdict);
+    return db;
+  } catch (err) {
+    db?.close();
+    throw new StoreDamagedError(
+      `the store ${file} is damaged or is not a posagent store (${(err as Error).message}); it was left untouched — do not delete it (it may hold unsent transactions): run posagent diagnostics --bundle FILE and escalate`,
+    );
   }
 }
 

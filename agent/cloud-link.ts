@@ -269,27 +269,33 @@ export class CloudLink {
   private pingIntervalMs = 0;
 
   /** Pings every interval; two pings in a row unanswered → the link is dead (half-open): terminate. */
+  /**
+   * Liveness within 2× the ping interval P: a ping every P/2, and the link is dead once no pong
+   * has come for 1.5·P — the last pings (at least two) unanswered — checked every P/4, so a
+   * half-open link is given up at most 1.75·P after it went silent.
+   */
   private startLiveness(ws: WebSocket, onDead: (reason: string) => void): NodeJS.Timeout {
-    let outstanding = 0;
-    let sentAt = 0;
-    ws.on('pong', () => {
-      outstanding = 0;
-      this.rtt = this.o.now() - sentAt;
-    });
     const interval = this.pingIntervalMs || this.o.defaultPingIntervalSec * 1000;
-    const timer = setInterval(() => {
-      if (outstanding >= 2) {
-        onDead(`liveness lost: ${outstanding} pings unanswered at ${interval} ms intervals`);
+    let lastPongAt = this.o.now();
+    let lastPingAt = Number.NEGATIVE_INFINITY;
+    ws.on('pong', () => {
+      lastPongAt = this.o.now();
+      this.rtt = lastPongAt - lastPingAt;
+    });
+    const tick = () => {
+      const now = this.o.now();
+      if (now - lastPongAt > 1.5 * interval) {
+        onDead(`liveness lost: no pong for ${now - lastPongAt} ms (ping interval ${interval} ms)`);
         ws.terminate();
         return;
       }
-      outstanding++;
-      sentAt = this.o.now();
-      ws.ping();
-    }, interval);
-    sentAt = this.o.now();
-    ws.ping();
-    outstanding = 1;
+      if (now - lastPingAt >= interval / 2) {
+        lastPingAt = now;
+        ws.ping();
+      }
+    };
+    const timer = setInterval(tick, Math.max(25, Math.floor(interval / 4)));
+    tick();
     return timer;
   }
 }

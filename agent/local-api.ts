@@ -29,6 +29,8 @@ export interface LocalRoute {
 
 export const SOCKET_MODE = 0o660;
 export const MAX_BODY_BYTES = 16 * 1024;
+/** A request body must arrive within this long (a stuck or slow client cannot hold a handler). */
+export const BODY_TIMEOUT_MS = 5_000;
 
 /** A JSON answer with a status other than 200. */
 export class Reply {
@@ -41,11 +43,35 @@ export class Reply {
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES)
-      throw new LocalApiError(413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
+  const read = (async () => {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES)
+        throw new LocalApiError(413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  })();
+  read.catch(() => {}); // after a timeout, the abandoned read ends when the connection closes
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      read,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new LocalApiError(
+                408,
+                'request_timeout',
+                `the request body did not arrive within ${BODY_TIMEOUT_MS} ms`,
+              ),
+            ),
+          BODY_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
@@ -88,7 +114,11 @@ export class LocalApi {
       }
       await unlink(this.socketPath);
     }
-    const server = createServer((req, res) => void this.handle(req, res));
+    // Timeouts are enforced by a sweep every second (Node's default sweeps every 30 s).
+    const server = createServer(
+      { connectionsCheckingInterval: 1000 },
+      (req, res) => void this.handle(req, res),
+    );
     // Event streams stay open; every other request is bounded by headersTimeout and the handlers.
     server.requestTimeout = 0;
     server.headersTimeout = 5_000;
@@ -127,8 +157,11 @@ export class LocalApi {
       if (result instanceof Reply) send(res, result.status, result.body);
       else send(res, 200, result);
     } catch (err) {
-      if (err instanceof LocalApiError)
+      if (err instanceof LocalApiError) {
+        // A body refused half-read (too large, too slow): answer, then close — never read the rest.
+        if (err.status === 413 || err.status === 408) res.setHeader('connection', 'close');
         return send(res, err.status, { error: { code: err.code, message: err.message } });
+      }
       this.log.error({ err: (err as Error).message }, 'local API handler failed');
       send(res, 500, { error: { code: 'internal_error', message: 'internal error' } });
     }

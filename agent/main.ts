@@ -90,6 +90,15 @@ function runRebootCommand(command: string): Promise<void> {
   });
 }
 
+/** The private key must be the service's alone (0600): one readable by others may have been copied. */
+async function refuseExposedKey(keyFile: string): Promise<void> {
+  const { mode } = await stat(keyFile);
+  if ((mode & 0o077) !== 0)
+    throw new Error(
+      `the private key ${keyFile} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}; it must be 0600. The agent will not use a key others can read: chmod 600 it, and reprovision (posagent reprovision) if it may have been copied`,
+    );
+}
+
 function readBootId(file: string): string {
   try {
     const id = readFileSync(file, 'utf8').trim();
@@ -124,6 +133,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   const now = d.now ?? Date.now;
   const crashPoint = d.crashPoint ?? (() => {});
   const notifier = d.notifier ?? NO_NOTIFIER;
+  await refuseExposedKey(identity.paths.keyFile);
   let tls = await readClientTls(identity);
   const proxy = proxySettings(d.settings, d.env ?? {});
   await ensureDir(d.paths.runtimeDir, 0o750);

@@ -27,6 +27,7 @@ interface ServeFlags {
   webhookMaxAttempts: number;
   statusSweepMs: number;
   actionTtl: number;
+  maxNewLinksPerSec: number;
   logLevel: string;
 }
 
@@ -108,6 +109,12 @@ program
     int('--action-ttl'),
     CLOUD_DEFAULTS.actionTtlSec,
   )
+  .option(
+    '--max-new-links-per-sec <n>',
+    'agent links admitted per second (a reconnect storm beyond it gets 503 cloud_busy and backs off); 0: no limit',
+    int('--max-new-links-per-sec'),
+    CLOUD_DEFAULTS.maxNewLinksPerSec,
+  )
   .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
   .action(async (f: ServeFlags) => {
     const options: CloudOptions = {
@@ -127,6 +134,7 @@ program
       webhookMaxAttempts: f.webhookMaxAttempts,
       statusSweepMs: f.statusSweepMs,
       actionTtlSec: f.actionTtl,
+      maxNewLinksPerSec: f.maxNewLinksPerSec,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);

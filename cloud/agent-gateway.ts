@@ -15,6 +15,7 @@ import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
 import type { CloudStore } from './cloud-store.js';
+import { LinkAdmission } from './link-admission.js';
 import { type Admission, authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
 
@@ -29,6 +30,8 @@ export interface GatewayOptions {
   heartbeatIntervalSec: number;
   pingIntervalSec: number;
   callTimeoutMs?: number;
+  /** New links admitted per second (0: no limit); beyond it, `503 cloud_busy`. */
+  maxNewLinksPerSec: number;
   /** The config a terminal should run, to push after Hello when it runs another. */
   desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
   onConfigApplied(terminalId: string, ack: ConfigApplied): void;
@@ -68,8 +71,11 @@ export class AgentGateway {
   });
   private readonly connections = new Map<string, AgentConnection>();
   private pingTimer: NodeJS.Timeout | undefined;
+  private readonly admission: LinkAdmission;
 
-  constructor(private readonly o: GatewayOptions) {}
+  constructor(private readonly o: GatewayOptions) {
+    this.admission = new LinkAdmission(o.maxNewLinksPerSec, o.now());
+  }
 
   attach(server: Server): void {
     server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
@@ -100,7 +106,9 @@ export class AgentGateway {
           ? 'Forbidden'
           : status === 404
             ? 'Not Found'
-            : 'Bad Request';
+            : status === 503
+              ? 'Service Unavailable'
+              : 'Bad Request';
     socket.end(
       `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
@@ -108,6 +116,15 @@ export class AgentGateway {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.admission.admit(this.o.now())) {
+      this.refuse(
+        socket,
+        503,
+        'cloud_busy',
+        'too many terminals are connecting at once; retry after a backoff',
+      );
+      return;
+    }
     const verdict = this.admit(req, socket as TLSSocket);
     if ('refused' in verdict) {
       this.refuse(socket, verdict.refused.status, verdict.refused.code, verdict.refused.message);

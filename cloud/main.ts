@@ -40,6 +40,8 @@ export const CLOUD_DEFAULTS = {
   statusSweepMs: 5000,
   /** An action not delivered within this long (no ttlSeconds given) fails as expired. */
   actionTtlSec: 86_400,
+  /** New agent links admitted per second; beyond it agents get 503 cloud_busy and back off (0: no limit). */
+  maxNewLinksPerSec: 200,
   logLevel: 'info',
 } as const;
 
@@ -146,6 +148,7 @@ export async function startCloud(
     now,
     heartbeatIntervalSec: options.heartbeatIntervalSec,
     pingIntervalSec: options.pingIntervalSec,
+    maxNewLinksPerSec: options.maxNewLinksPerSec,
     desiredConfig: (t) => fleet.desiredConfig(t),
     transactions: ledger,
     actions,

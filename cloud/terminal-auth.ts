@@ -20,12 +20,26 @@ export function authenticateTerminal(
   const no = (status: number, code: string, message: string) => ({ refused: { status, code, message } });
   const peer = tls.getPeerCertificate?.();
   if (!peer?.raw) return no(401, 'client_certificate_required', 'a client certificate is required');
-  if (!tls.authorized)
+  if (!tls.authorized) {
+    const why = String(tls.authorizationError);
+    if (why === 'CERT_HAS_EXPIRED')
+      return no(
+        403,
+        'certificate_expired',
+        `the client certificate expired on ${new Date(peer.valid_to).toISOString()}; it can no longer be renewed: enroll the terminal again with a replacement code`,
+      );
+    if (why === 'CERT_NOT_YET_VALID')
+      return no(
+        403,
+        'certificate_not_yet_valid',
+        `the client certificate is not valid before ${new Date(peer.valid_from).toISOString()}; the device that made it has a wrong clock`,
+      );
     return no(
       403,
       'client_certificate_rejected',
-      `client certificate was not issued by this fleet's CA (${String(tls.authorizationError)})`,
+      `client certificate was not issued by this fleet's CA (${why})`,
     );
+  }
   const terminalId = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
   const row = store.getTerminal(terminalId);
   if (!row) return no(403, 'unknown_terminal', `no terminal ${terminalId} in this fleet`);

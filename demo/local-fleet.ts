@@ -323,3 +323,47 @@ export async function terminalStatus(cloud: Cloud, id: string): Promise<string> 
   const r = await cloud.api<{ status: string }>('GET', `/v1/terminals/${id}`);
   return r.body.status;
 }
+
+/** A terminal action as the cloud's REST API shows it. */
+export interface CloudAction {
+  id: string;
+  object: 'terminal_action';
+  type: string;
+  status: string;
+  step: string | null;
+  reason: string | null;
+}
+
+/** `POST /v1/terminals/{id}/actions`; throws unless the cloud queued it (201). */
+export async function queueAction(
+  cloud: Cloud,
+  terminalId: string,
+  body: Record<string, unknown>,
+): Promise<CloudAction> {
+  const r = await cloud.api<CloudAction>('POST', `/v1/terminals/${terminalId}/actions`, body);
+  if (r.status !== 201) throw new Error(`action not queued (${r.status}): ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+export async function getAction(cloud: Cloud, terminalId: string, actionId: string): Promise<CloudAction> {
+  return (await cloud.api<CloudAction>('GET', `/v1/terminals/${terminalId}/actions/${actionId}`)).body;
+}
+
+/** Polls an action until `ok` holds for it. */
+export function waitForAction(
+  cloud: Cloud,
+  terminalId: string,
+  actionId: string,
+  ok: (a: CloudAction) => boolean,
+  what: string,
+  timeoutMs?: number,
+): Promise<CloudAction> {
+  return waitFor(
+    async () => {
+      const a = await getAction(cloud, terminalId, actionId);
+      return ok(a) ? a : undefined;
+    },
+    what,
+    timeoutMs,
+  );
+}

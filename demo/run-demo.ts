@@ -9,10 +9,12 @@ import {
   enrollWithCli,
   newEnrollmentCode,
   POSAGENT,
+  queueAction,
   restartCloud,
   startAgent,
   startCloud,
   tempDir,
+  waitForAction,
   waitForLink,
 } from './local-fleet.js';
 import { waitFor } from './wait-for.js';
@@ -272,18 +274,10 @@ async function main(): Promise<void> {
     );
 
     step('Lock the terminal from the cloud (POST /v1/terminals/{id}/actions {type: "lock"})');
-    const createAction = async (type: string) =>
-      (await cloud.api<{ id: string }>('POST', `/v1/terminals/${enrolled.terminalId}/actions`, { type })).body
-        .id;
-    const actionWhen = (id: string, ok: (status: string) => boolean) =>
-      waitFor(async () => {
-        const a = await cloud.api<{ status: string; step: string | null }>(
-          'GET',
-          `/v1/terminals/${enrolled.terminalId}/actions/${id}`,
-        );
-        return ok(a.body.status) ? a.body : undefined;
-      }, `action ${id}`);
-    const finished = (s: string) => s === 'completed' || s === 'failed';
+    const createAction = async (type: string) => (await queueAction(cloud, enrolled.terminalId, { type })).id;
+    const finished = (a: { status: string }) => a.status === 'completed' || a.status === 'failed';
+    const actionWhen = (id: string, ok: (a: { status: string }) => boolean) =>
+      waitForAction(cloud, enrolled.terminalId, id, ok, `action ${id}`);
     const runAction = async (type: string) => actionWhen(await createAction(type), finished);
     say(`lock → ${(await runAction('lock')).status}; the lock is kept in the store and survives restarts.`);
     const refused = await localApiRequest<{ error: { code: string; message: string } }>(

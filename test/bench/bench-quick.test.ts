@@ -1,26 +1,34 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, start } from '../support/processes.js';
+import { ROOT, start, tempDir } from '../support/processes.js';
 
 /** `npm run bench -- --quick` still runs and fills every row (its numbers are not judged here). */
 describe('bench --quick', () => {
-  it('prints the table and writes bench/results.json with every row measured', async () => {
-    const p = start(join(ROOT, 'dist/bench/run-bench.js'), ['--quick']);
+  it('prints the table and writes its results with every row measured', async () => {
+    const out = join(tempDir('bench'), 'results.json');
+    const p = start(join(ROOT, 'dist/bench/run-bench.js'), ['--quick', '--out', out]);
     const { code } = await p.exited;
     expect(code, p.stderr()).toBe(0);
     expect(p.output()).toMatch(/\| agent start → Online/);
     expect(p.output()).toMatch(/\| idle RSS/);
     expect(p.output()).toMatch(/\| posagent status --json/);
-    const results = JSON.parse(readFileSync(join(ROOT, 'bench/results.json'), 'utf8')) as {
+    const results = JSON.parse(readFileSync(out, 'utf8')) as {
       quick: boolean;
-      rows: { ours: number; reference: number }[];
+      rows: { name: string; ours: number; reference: number }[];
     };
     expect(results.quick).toBe(true);
-    expect(results.rows).toHaveLength(8);
+    expect(results.rows).toHaveLength(10);
     for (const r of results.rows) {
+      expect(Number.isFinite(r.ours)).toBe(true);
+      expect(Number.isFinite(r.reference)).toBe(true);
+    }
+    // Rates, times and sizes are positive; a growth or an idle CPU may be zero.
+    for (const r of results.rows.filter((x) => !/growth|CPU/.test(x.name))) {
       expect(r.ours).toBeGreaterThan(0);
       expect(r.reference).toBeGreaterThan(0);
     }
+    expect(p.output()).toMatch(/\| idle CPU over/);
+    expect(p.output()).toMatch(/\| RSS growth after warm-up/);
   });
 });

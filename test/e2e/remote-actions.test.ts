@@ -6,24 +6,21 @@ import { localApiRequest } from '../../agent/local-api-client.js';
 import type { ActionProgress, ActionStatus } from '../../protocol/actions.js';
 import {
   type Cloud,
+  type CloudAction,
   cli,
   enrollAgent,
   FAST_RECONNECT,
+  getAction,
   type Proc,
+  queueAction,
   startAgent,
   startCloud,
   tempDir,
+  waitForAction,
   waitForLink,
 } from '../support/processes.js';
 import { serverTime, startScriptedCloud } from '../support/scripted-cloud.js';
 import { waitFor } from '../support/wait-for.js';
-
-interface Action {
-  id: string;
-  status: string;
-  step: string | null;
-  reason: string | null;
-}
 
 /**
  * Issue 7: lock / unlock, reboot and busy leases through the real cloud and agent. The reboot
@@ -45,18 +42,13 @@ describe('remote actions', () => {
   const run = () =>
     startAgent(a.dirs, ['--reboot-command', rebootCommand, '--boot-id-file', bootIdFile], FAST_RECONNECT);
   const act = async (type: string) => {
-    const r = await cloud.api<Action>('POST', `/v1/terminals/${a.terminalId}/actions`, { type });
-    expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ object: 'terminal_action', type, status: 'queued' });
-    return r.body.id;
+    const queued = await queueAction(cloud, a.terminalId, { type });
+    expect(queued).toMatchObject({ object: 'terminal_action', type, status: 'queued' });
+    return queued.id;
   };
-  const action = async (id: string) =>
-    (await cloud.api<Action>('GET', `/v1/terminals/${a.terminalId}/actions/${id}`)).body;
-  const until = (id: string, ok: (x: Action) => boolean, what: string) =>
-    waitFor(async () => {
-      const x = await action(id);
-      return ok(x) ? x : undefined;
-    }, what);
+  const action = (id: string) => getAction(cloud, a.terminalId, id);
+  const until = (id: string, ok: (x: CloudAction) => boolean, what: string) =>
+    waitForAction(cloud, a.terminalId, id, ok, what);
   const sale = () =>
     localApiRequest<{ state?: string; error?: { code: string; message: string } }>(
       socket(),
@@ -218,11 +210,7 @@ describe('remote actions', () => {
   it('an action for an offline terminal waits for its Hello; one never delivered expires', async () => {
     await kill();
     const lockId = await act('lock');
-    const r = await cloud.api<Action>('POST', `/v1/terminals/${a.terminalId}/actions`, {
-      type: 'unlock',
-      ttlSeconds: 1,
-    });
-    const expiring = r.body.id;
+    const expiring = (await queueAction(cloud, a.terminalId, { type: 'unlock', ttlSeconds: 1 })).id;
     const expired = await until(expiring, (x) => x.status === 'failed', 'the unlock to expire');
     expect(expired.reason).toMatch(/expired/);
     expect((await action(lockId)).status).toBe('queued');

@@ -17,20 +17,17 @@ import {
 } from '../../demo/releases.js';
 import {
   type Cloud,
+  type CloudAction,
   enrollAgent,
   FAST_RECONNECT,
+  getAction,
+  queueAction,
   startCloud,
   tempDir,
+  waitForAction,
   waitForLink,
 } from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';
-
-interface Action {
-  id: string;
-  status: string;
-  step: string | null;
-  reason: string | null;
-}
 
 /**
  * Issue 7: software updates to real builds of this package (`npm pack` under other versions),
@@ -48,23 +45,10 @@ describe('software update', () => {
   const signed = new Map<string, SignedRelease>();
   const socket = () => `${a.dirs.runtimeDir}/api.sock`;
 
-  const update = async (version: string, params: Record<string, unknown> = {}) => {
-    const r = await cloud.api<Action>('POST', `/v1/terminals/${a.terminalId}/actions`, {
-      type: 'update',
-      params: { version, ...params },
-    });
-    expect(r.status).toBe(201);
-    return r.body.id;
-  };
-  const until = (id: string, ok: (x: Action) => boolean, what: string, timeoutMs = 30_000) =>
-    waitFor(
-      async () => {
-        const x = (await cloud.api<Action>('GET', `/v1/terminals/${a.terminalId}/actions/${id}`)).body;
-        return ok(x) ? x : undefined;
-      },
-      what,
-      timeoutMs,
-    );
+  const update = async (version: string) =>
+    (await queueAction(cloud, a.terminalId, { type: 'update', params: { version } })).id;
+  const until = (id: string, ok: (x: CloudAction) => boolean, what: string, timeoutMs = 30_000) =>
+    waitForAction(cloud, a.terminalId, id, ok, what, timeoutMs);
   const publish = async (version: string, k = key) => {
     const s = await signRelease(tarballs.get(version)!, k);
     signed.set(version, s);
@@ -235,7 +219,7 @@ describe('software update', () => {
       const id = await update(version);
       const { signal } = await agent.proc().exited;
       expect(signal).toBe('SIGKILL');
-      const left = (await cloud.api<Action>('GET', `/v1/terminals/${a.terminalId}/actions/${id}`)).body;
+      const left = await getAction(cloud, a.terminalId, id);
       expect(left.status).toBe('processing');
       // Power back: systemd starts whatever `current` points to.
       agent = startSupervised();

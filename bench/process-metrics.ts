@@ -1,0 +1,17 @@
+import { readFileSync } from 'node:fs';
+
+/** What a process costs, from /proc: the bench and the fleet simulator read the same way. */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  // Fields after "comm)": state is [0], utime [11], stime [12], in clock ticks (USER_HZ, 100 on Linux).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export const mb = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
