@@ -80,7 +80,11 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     connections,
     set(m) {
       mode = m;
-      if (m.kind === 'reset') for (const [a, b] of pairs) a.resetAndDestroy(), b.destroy();
+      if (m.kind === 'reset')
+        for (const [a, b] of pairs) {
+          a.resetAndDestroy();
+          b.destroy();
+        }
     },
     cutAfter(bytes) {
       return new Promise((done) => {
@@ -89,7 +93,10 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     },
     close: () =>
       new Promise((r) => {
-        for (const [a, b] of pairs) a.destroy(), b.destroy();
+        for (const [a, b] of pairs) {
+          a.destroy();
+          b.destroy();
+        }
         server.close(() => r());
       }),
   };
