@@ -13,19 +13,30 @@ const arg = (name: string, dflt: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const cycles = arg('--cycles', 1000);
+/** `--agent-only`: only the agent is killed (no cloud kills, configs or actions). */
+const chaos = !process.argv.includes('--agent-only');
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const cloud = await startCloud(['--heartbeat-interval', '30']);
+  let cloud = await startCloud(['--heartbeat-interval', '30']);
   try {
     const a = await prepareCrashLoopTerminal(cloud);
-    const report = await runCrashLoop(cloud, a.terminalId, a.dirs, cycles, Math.random, (i) => {
-      if ((i + 1) % 100 === 0) process.stderr.write(`  ${i + 1} / ${cycles} cycles\n`);
+    const run = await runCrashLoop(cloud, a.terminalId, a.dirs, cycles, {
+      chaos,
+      onCycle: (i) => {
+        if ((i + 1) % 100 === 0) process.stderr.write(`  ${i + 1} / ${cycles} cycles\n`);
+      },
     });
+    cloud = run.cloud;
+    const report = run.report;
     const summary = {
       at: new Date().toISOString(),
       seconds: Math.round((Date.now() - started) / 1000),
       cycles: report.cycles,
+      cloudKills: report.cloudKills,
+      configPushes: report.configPushes,
+      configAcked: report.configAcked,
+      actions: report.actions,
       submitted: report.submitted,
       acknowledged: report.acknowledged,
       inCloud: report.inCloud,
@@ -36,7 +47,14 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     writeFileSync(join(ROOT, 'bench/soak-results.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    if (summary.lost || summary.duplicated || summary.outOfOrder) process.exitCode = 1;
+    if (
+      summary.lost ||
+      summary.duplicated ||
+      summary.outOfOrder ||
+      !summary.configAcked ||
+      summary.actions.unfinished
+    )
+      process.exitCode = 1;
   } finally {
     await cloud.stop();
   }

@@ -26,7 +26,7 @@ describe('transactions under crashes', () => {
     const cloud = await startCloud(['--heartbeat-interval', '30']);
     cleanup.push(() => cloud.stop());
     const a = await prepareCrashLoopTerminal(cloud);
-    const report = await runCrashLoop(cloud, a.terminalId, a.dirs, CYCLES);
+    const { report } = await runCrashLoop(cloud, a.terminalId, a.dirs, CYCLES);
     process.stderr.write(
       `crash loop: ${JSON.stringify({ ...report, lost: report.lost.length, duplicated: report.duplicated.length })}\n`,
     );
@@ -36,6 +36,32 @@ describe('transactions under crashes', () => {
     expect(report.duplicated).toEqual([]);
     expect(report.outOfOrder).toBe(0);
   }, 600_000);
+
+  it(
+    `with the cloud SIGKILLed too, configs pushed and actions queued each cycle (${Math.ceil(CYCLES / 5)} cycles): nothing lost, twice or unreported`,
+    async () => {
+      const cloud = await startCloud(['--heartbeat-interval', '30']);
+      const a = await prepareCrashLoopTerminal(cloud);
+      const run = await runCrashLoop(cloud, a.terminalId, a.dirs, Math.ceil(CYCLES / 5), { chaos: true });
+      cleanup.push(() => run.cloud.stop());
+      const r = run.report;
+      process.stderr.write(
+        `chaos loop: ${JSON.stringify({ ...r, lost: r.lost.length, duplicated: r.duplicated.length })}\n`,
+      );
+      expect(r.cloudKills).toBeGreaterThan(0);
+      expect(r.lost).toEqual([]);
+      expect(r.duplicated).toEqual([]);
+      expect(r.outOfOrder).toBe(0);
+      expect(r.configAcked).toBe(true);
+      expect(r.actions.unfinished).toBe(0);
+      expect(r.actions.completed).toBe(r.actions.queued);
+      // The identity is still good: a fresh start goes online.
+      const agent = startAgent(a.dirs);
+      cleanup.push(() => agent.child.kill('SIGKILL'));
+      await waitForLink(a.dirs);
+    },
+    Math.max(600_000, CYCLES * 2_000),
+  );
 
   it('the cloud killed mid-batch: no loss, no duplicate', async () => {
     let cloud: Cloud = await startCloud(['--heartbeat-interval', '30']);
