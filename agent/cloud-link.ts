@@ -271,8 +271,8 @@ export class CloudLink {
   /** Pings every interval; two pings in a row unanswered → the link is dead (half-open): terminate. */
   /**
    * Liveness within 2× the ping interval P: a ping every P/2, and the link is dead once no pong
-   * has come for 1.5·P — the last pings (at least two) unanswered — checked every P/4, so a
-   * half-open link is given up at most 1.75·P after it went silent.
+   * has come for 1.5·P — the last pings (at least two) unanswered — checked every P/8, so a
+   * half-open link is given up at most 1.625·P after it went silent.
    */
   private startLiveness(ws: WebSocket, onDead: (reason: string) => void): NodeJS.Timeout {
     const interval = this.pingIntervalMs || this.o.defaultPingIntervalSec * 1000;
@@ -294,7 +294,7 @@ export class CloudLink {
         ws.ping();
       }
     };
-    const timer = setInterval(tick, Math.max(25, Math.floor(interval / 4)));
+    const timer = setInterval(tick, Math.max(25, Math.floor(interval / 8)));
     tick();
     return timer;
   }

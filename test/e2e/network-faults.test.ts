@@ -69,7 +69,7 @@ describe('network faults', () => {
     process.stdout.write(
       `half-open detection: ${figures.join(', ')} ms with pings every ${PING_SEC * 1000} ms (limit ${2 * PING_SEC * 1000} ms)\n`,
     );
-    // Within 2× the interval (the design gives up at most 1.75× after the link went silent).
+    // Within 2× the interval (the design gives up at most 1.625× after the link went silent).
     for (const ms of figures) expect(ms).toBeLessThanOrEqual(2 * PING_SEC * 1000);
   });
 
