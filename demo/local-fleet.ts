@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -234,6 +234,23 @@ export function agentDirs(): AgentDirs {
     `${JSON.stringify({ rebootCommand: 'echo "no reboot command configured for this test agent" >&2; exit 1' })}\n`,
   );
   return { stateDir, runtimeDir, flags: ['--state-dir', stateDir, '--runtime-dir', runtimeDir] };
+}
+
+/**
+ * A copy of a terminal's state (identity, store, settings) under new dirs, to break on purpose
+ * without touching the original; the daemon must be stopped. The key directory keeps its 0700.
+ */
+export function copyAgentState(from: AgentDirs, prefix = 'copy'): AgentDirs {
+  const base = tempDir(prefix);
+  const dirs = {
+    stateDir: join(base, 'state'),
+    runtimeDir: join(base, 'run'),
+    flags: ['--state-dir', join(base, 'state'), '--runtime-dir', join(base, 'run')],
+  };
+  cpSync(from.stateDir, dirs.stateDir, { recursive: true });
+  chmodSync(join(dirs.stateDir, 'keys'), 0o700);
+  cpSync(join(from.stateDir, '..', 'agent.json'), join(base, 'agent.json'));
+  return dirs;
 }
 
 /** `posagent enroll --cloud … --ca-file … --code CODE` against a cloud (`--json` unless `human`). */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localApiRequest } from '../../agent/local-api-client.js';
@@ -11,6 +11,7 @@ import {
   type Cloud,
   cli,
   configureAndWait,
+  copyAgentState,
   enrollAgent,
   POSAGENT,
   type Proc,
@@ -86,18 +87,7 @@ describe('diagnostics', () => {
   const socket = () => `${a.dirs.runtimeDir}/api.sock`;
 
   /** A copy of the terminal's state to break on purpose (the daemon is stopped). */
-  const scratch = (): AgentDirs => {
-    const base = tempDir('scratch');
-    const dirs = {
-      stateDir: join(base, 'state'),
-      runtimeDir: join(base, 'run'),
-      flags: ['--state-dir', join(base, 'state'), '--runtime-dir', join(base, 'run')],
-    };
-    cpSync(a.dirs.stateDir, dirs.stateDir, { recursive: true });
-    chmodSync(join(dirs.stateDir, 'keys'), 0o700);
-    cpSync(join(a.dirs.stateDir, '..', 'agent.json'), join(base, 'agent.json'));
-    return dirs;
-  };
+  const scratch = (): AgentDirs => copyAgentState(a.dirs, 'scratch');
   const stopAgent = async () => {
     agent?.child.kill('SIGTERM');
     await agent?.exited;

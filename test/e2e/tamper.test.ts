@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,11 +10,11 @@ import {
   type AgentDirs,
   type Cloud,
   cli,
+  copyAgentState,
   enrollAgent,
   type Proc,
   startAgent,
   startCloud,
-  tempDir,
   waitForLink,
 } from '../support/processes.js';
 
@@ -33,18 +33,7 @@ describe('tampering and access', () => {
   let a: Awaited<ReturnType<typeof enrollAgent>>;
   let agent: Proc | undefined;
 
-  const copyOf = (): AgentDirs => {
-    const base = tempDir('tampered');
-    const dirs = {
-      stateDir: join(base, 'state'),
-      runtimeDir: join(base, 'run'),
-      flags: ['--state-dir', join(base, 'state'), '--runtime-dir', join(base, 'run')],
-    };
-    cpSync(a.dirs.stateDir, dirs.stateDir, { recursive: true });
-    chmodSync(join(dirs.stateDir, 'keys'), 0o700);
-    cpSync(join(a.dirs.stateDir, '..', 'agent.json'), join(base, 'agent.json'));
-    return dirs;
-  };
+  const copyOf = (): AgentDirs => copyAgentState(a.dirs, 'tampered');
   /** Replaces the terminal's certificate with one from the real fleet CA, for its own key, valid from `from` for `days`. */
   const installCertificate = async (dirs: AgentDirs, from: Date, days: number) => {
     const ca = FleetCa.load(
