@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { explainWithClock } from '../enroll/cloud-time.js';
 import { agentFor, type ProxySettings } from '../enroll/proxy.js';
@@ -9,6 +8,7 @@ import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { type Handlers, RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
 import { attemptAfterLink, type BackoffPolicy, reconnectDelay } from './backoff.js';
+import { sleepUnless } from './interruptible-sleep.js';
 import { type LinkEvent, type LinkSnapshot, type LinkState, nextLinkState } from './link-state.js';
 
 /**
@@ -115,11 +115,8 @@ export class CloudLink {
         { delayMs: delay, attempt, reason: outcome.reason },
         'link down; reconnecting after backoff',
       );
-      try {
-        await sleep(delay, undefined, { signal: AbortSignal.any([signal, this.retry.signal]) });
-      } catch {
-        if (signal.aborted) break;
-      }
+      await sleepUnless(delay, signal, this.retry.signal);
+      if (signal.aborted) break;
       this.retry = new AbortController();
     }
     this.move('stop', 'agent stopped');

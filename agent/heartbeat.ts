@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import type { OnlineLink } from './cloud-link.js';
 import type { HealthCollector } from './health.js';
+import { sleepUnless } from './interruptible-sleep.js';
 
 /**
  * Sends `Heartbeat` while a link is online: one at once, then every interval the cloud gave.
@@ -32,11 +32,8 @@ export class HeartbeatSender {
       const dueInMs = lastSentAt + intervalSec() * 1000 - this.o.now();
       if (dueInMs > 0) {
         this.wait = new AbortController();
-        try {
-          await sleep(dueInMs, undefined, { signal: AbortSignal.any([link.signal, this.wait.signal]) });
-        } catch {
-          if (link.signal.aborted) return;
-        }
+        await sleepUnless(dueInMs, link.signal, this.wait.signal);
+        if (link.signal.aborted) return;
         continue;
       }
       lastSentAt = this.o.now();
