@@ -293,6 +293,9 @@ function openChecked(file: string): Database.Database {
     return db;
   } catch (err) {
     db?.close();
+    // Only a damaged or foreign file is "damaged"; anything else (permissions, a missing dir) is itself.
+    const code = (err as { code?: string }).code;
+    if (code !== undefined && !/^SQLITE_(NOTADB|CORRUPT)/.test(code)) throw err;
     throw new StoreDamagedError(
       `the store ${file} is damaged or is not a posagent store (${(err as Error).message}); it was left untouched — do not delete it (it may hold unsent transactions): run posagent diagnostics --bundle FILE and escalate`,
     );

@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { ClientRequest } from 'node:http';
 import { request } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { explainWithClock } from './cloud-time.js';
@@ -33,6 +34,30 @@ export interface CloudRequest {
   cert?: string;
   key?: string;
   proxy?: ProxySettings;
+}
+
+/** The cloud's `{error: {code, message}}` answer (or just its status) as an error. */
+function refusal(status: number, body: unknown): CloudRequestError {
+  const err = (body as { error?: { code?: string; message?: string } } | null)?.error;
+  return new CloudRequestError(
+    err?.code ?? `http_${status}`,
+    err?.message ?? `the cloud answered HTTP ${status}`,
+    status,
+  );
+}
+
+/** A request that never got an answer: timed out, or failed to connect — explained, with the clock when it matters. */
+function explainFailures(
+  req: ClientRequest,
+  r: Pick<CloudRequest, 'cloudUrl' | 'proxy'>,
+  reject: (err: CloudRequestError) => void,
+): void {
+  req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+  req.on('error', (err) => {
+    void explainWithClock(err, r.cloudUrl, Date.now(), r.proxy).then((e) =>
+      reject(new CloudRequestError(e.code, e.message)),
+    );
+  });
 }
 
 export async function cloudJson<T>(r: CloudRequest): Promise<T> {
@@ -73,23 +98,11 @@ export async function cloudJson<T>(r: CloudRequest): Promise<T> {
           }
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) return resolve(body as T);
-          const err = (body as { error?: { code?: string; message?: string } }).error;
-          reject(
-            new CloudRequestError(
-              err?.code ?? `http_${status}`,
-              err?.message ?? `the cloud answered HTTP ${status}`,
-              status,
-            ),
-          );
+          reject(refusal(status, body));
         });
       },
     );
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err) => {
-      void explainWithClock(err, r.cloudUrl, Date.now(), r.proxy).then((e) =>
-        reject(new CloudRequestError(e.code, e.message)),
-      );
-    });
+    explainFailures(req, r, reject);
     req.end(payload);
   });
 }
@@ -133,19 +146,13 @@ export async function cloudDownload(
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            let err: { code?: string; message?: string } | undefined;
+            let body: unknown = null;
             try {
-              err = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: typeof err }).error;
+              body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {
-              err = undefined;
+              // not the cloud's JSON: the status says it
             }
-            reject(
-              new CloudRequestError(
-                err?.code ?? `http_${status}`,
-                err?.message ?? `the cloud answered HTTP ${status}`,
-                status,
-              ),
-            );
+            reject(refusal(status, body));
           });
           return;
         }
@@ -164,12 +171,7 @@ export async function cloudDownload(
         );
       },
     );
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err) => {
-      void explainWithClock(err, r.cloudUrl, Date.now(), r.proxy).then((e) =>
-        reject(new CloudRequestError(e.code, e.message)),
-      );
-    });
+    explainFailures(req, r, reject);
     req.end();
   });
 }
