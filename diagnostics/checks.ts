@@ -9,6 +9,7 @@ import type { StatusDocument } from '../agent/status-document.js';
 import { cloudDate, describeSkew } from '../enroll/cloud-time.js';
 import {
   type Identity,
+  readClientTls,
   readIdentity,
   readPairingState,
   summariseCertificate,
@@ -266,15 +267,9 @@ async function networkChecks(
   }
 
   // TLS with the pinned CA and our client certificate
-  let ca: string;
-  let cert: string;
-  let key: string;
+  let tlsFiles: { ca: string; cert: string; key: string };
   try {
-    [ca, cert, key] = (await Promise.all(
-      [identity.paths.caFile, identity.paths.certFile, identity.paths.keyFile].map((f) =>
-        readFile(f, 'utf8'),
-      ),
-    )) as [string, string, string];
+    tlsFiles = await readClientTls(identity);
   } catch (err) {
     return [
       ...out,
@@ -296,9 +291,7 @@ async function networkChecks(
           host: address,
           port,
           servername: isIP(host) ? undefined : host,
-          ca,
-          cert,
-          key,
+          ...tlsFiles,
         });
         s.once('secureConnect', () => {
           const until = s.getPeerCertificate().valid_to;
@@ -340,7 +333,7 @@ async function networkChecks(
   if (ctx.daemon?.link.state === 'online') {
     out.push(result('websocket', 'network', 'pass', `the daemon's link to ${AGENT_PATH} is online`));
   } else {
-    out.push(await websocketProbe(cloudUrl, { ca, cert, key }, timeoutMs));
+    out.push(await websocketProbe(cloudUrl, tlsFiles, timeoutMs));
   }
   out.push(await clockCheck(ctx, cloudUrl, store));
   return out;
