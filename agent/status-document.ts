@@ -108,7 +108,9 @@ export function formatStatus(s: StatusDocument): string {
       `Pairing:          show code ${s.pairing.code} (activate it in the cloud before ${s.pairing.expiresAt})`,
     );
   if (s.certificate.renewal?.lastError)
-    lines.push(`Renewal:          failing — ${s.certificate.renewal.lastError}`);
+    lines.push(
+      `Renewal:          failing since ${s.certificate.renewal.lastErrorAt ?? '?'} — ${s.certificate.renewal.lastError}${s.certificate.renewal.nextAttemptAt ? `; next attempt ${s.certificate.renewal.nextAttemptAt} or when the link comes up` : ''}`,
+    );
   if (s.clock)
     lines.push(
       `Clock:            behind — device ${s.clock.deviceTime}, cloud confirmed ${s.clock.lastTrustedAt}`,
