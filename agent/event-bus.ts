@@ -2,7 +2,7 @@
  * Events the agent tells the POS app about (local API `GET /v1/events`, server-sent events).
  * In-process only: anything that must survive a crash is in the store first.
  */
-export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction';
+export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction' | 'profile';
 export interface AgentEvent {
   event: AgentEventName;
   data: unknown;

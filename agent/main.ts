@@ -10,9 +10,10 @@ import {
   readIdentity,
   recoverRenewal,
   summariseCertificate,
+  updateIdentityProfile,
 } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
-import type { DiagnosticsReport } from '../protocol/messages.js';
+import type { DiagnosticsReport, TerminalProfile } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
@@ -217,6 +218,10 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         TransactionResult: (p) => forwarder.applyResults(p),
         RunAction: (p) => actions.receive(p),
         RequestDiagnostics: () => runDiagnostics(),
+        TerminalUpdated: async (p) => {
+          await recordProfile(p);
+          return {};
+        },
         Deactivate: (p) => {
           d.log.warn({ reason: p.reason, at: p.at }, 'the cloud deactivated this terminal; enroll it again');
           return {};
@@ -234,6 +239,8 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
           .map((a) => a.id)
           .slice(0, 100),
         clock: new Date(now()).toISOString(),
+        ...(identity.model ? { model: identity.model } : {}),
+        ...(identity.serialNumber ? { serialNumber: identity.serialNumber } : {}),
       }),
       onOnline: (online) => {
         heartbeatFromHello = online.ack.heartbeatIntervalSec;
@@ -243,6 +250,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         });
         store.recordTrustedTime(online.ack.serverTime);
         trustedTime = online.ack.serverTime;
+        if (online.ack.terminal) void recordProfile(online.ack.terminal);
         renewer.onOnline();
         actions.onOnline();
         void heartbeat.runWhileOnline(online, heartbeatIntervalSec);
@@ -260,6 +268,25 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     },
     { lastHeartbeatAt: store.linkStatus().lastHeartbeatAt },
   );
+
+  /** The cloud renamed or moved this terminal: identity.json, status, diagnostics and the bundle follow. */
+  const recordProfile = async (profile: TerminalProfile): Promise<void> => {
+    try {
+      if (await updateIdentityProfile(identity, profile)) {
+        d.log.info(
+          { name: identity.name, locationId: identity.locationId },
+          "the cloud changed this terminal's name or store",
+        );
+        events.publish('profile', {
+          name: identity.name,
+          locationId: identity.locationId,
+          locationName: identity.locationName ?? null,
+        });
+      }
+    } catch (err) {
+      d.log.warn({ err: (err as Error).message }, 'could not record the terminal profile; kept the old one');
+    }
+  };
 
   let onlineLink: OnlineLink | null = null;
   let trustedTime = store.linkStatus().trustedTime;

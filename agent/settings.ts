@@ -15,8 +15,16 @@ export const AGENT_DEFAULTS = {
   autoEnroll: false,
   /** The fleet CA an image ships with, trusted for auto-enrollment. */
   fleetCaFile: '/etc/posagent/fleet-ca.crt',
-  /** Overrides the serial read from the hardware (odd hardware, tests). */
+  /** Overrides the serial read from the hardware or named by the factory certificate (odd hardware, tests). */
   serialNumber: '',
+  /** Overrides the model read from the hardware. */
+  model: '',
+  /**
+   * The factory identity zero-touch enrollment proves: a key made at manufacture and its
+   * certificate from the manufacturer's CA (see docs/protocol.md §1). Absent files = none.
+   */
+  factoryKeyFile: '/etc/posagent/factory/device.key',
+  factoryCertFile: '/etc/posagent/factory/device.crt',
   /** HTTP CONNECT proxy for every call to the cloud; HTTPS_PROXY when unset. */
   httpsProxy: '',
   /** Hosts reached without the proxy; NO_PROXY when unset. */

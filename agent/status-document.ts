@@ -13,6 +13,10 @@ export interface StatusDocument {
   terminalId: string | null;
   name: string | null;
   locationId: string | null;
+  /** The store's and the organization's names, when the cloud gave them (Hello answer, TerminalUpdated). */
+  locationName?: string;
+  organizationSlug?: string;
+  organizationName?: string;
   daemon: 'running' | 'stopped';
   link: {
     state: LinkSnapshot['state'];
@@ -33,7 +37,15 @@ export interface StatusDocument {
 }
 
 export interface StatusInputs {
-  identity: { terminalId: string; name: string; locationId: string; cloudUrl: string } | null;
+  identity: {
+    terminalId: string;
+    name: string;
+    locationId: string;
+    cloudUrl: string;
+    locationName?: string | undefined;
+    organizationSlug?: string | undefined;
+    organizationName?: string | undefined;
+  } | null;
   daemon: 'running' | 'stopped';
   link: (Omit<LinkSnapshot, 'since'> & { since: string | null }) | null;
   certificateNotAfter: string | null;
@@ -54,6 +66,9 @@ export function buildStatusDocument(i: StatusInputs): StatusDocument {
     terminalId: i.identity?.terminalId ?? null,
     name: i.identity?.name ?? null,
     locationId: i.identity?.locationId ?? null,
+    ...(i.identity?.locationName ? { locationName: i.identity.locationName } : {}),
+    ...(i.identity?.organizationSlug ? { organizationSlug: i.identity.organizationSlug } : {}),
+    ...(i.identity?.organizationName ? { organizationName: i.identity.organizationName } : {}),
     daemon: i.daemon,
     link: {
       state: link.state,
@@ -91,7 +106,7 @@ export function buildStatusDocument(i: StatusInputs): StatusDocument {
 export function formatStatus(s: StatusDocument): string {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const lines = [
-    `Enrolled:         ${yes(s.enrolled)}${s.enrolled ? ` — ${s.name} (${s.terminalId}) at ${s.locationId}` : ''}`,
+    `Enrolled:         ${yes(s.enrolled)}${s.enrolled ? ` — ${s.name} (${s.terminalId}) at ${s.locationName ? `${s.locationName} (${s.locationId})` : s.locationId}${s.organizationSlug ? `, ${s.organizationSlug}` : ''}` : ''}`,
     `Daemon:           ${s.daemon}`,
     `Cloud link:       ${s.link.state}${s.link.since ? ` since ${s.link.since}` : ''}${s.link.reason ? ` — ${s.link.reason}` : ''}`,
     `Last heartbeat:   ${s.link.lastHeartbeatAt ?? 'never'}`,

@@ -68,8 +68,19 @@ common(
     )
     .option('--qr-image <png>', 'enroll with the QR code in a PNG image')
     .option('--pair', 'show an activation code and wait until it is activated in the cloud')
-    .option('--auto', "enroll by this device's serial number, pre-registered in the cloud")
-    .option('--serial <serial>', 'serial number to present (default: read from the hardware)')
+    .option(
+      '--auto',
+      "zero-touch: enroll by this device's serial, pre-registered in the cloud, proven with its factory identity",
+    )
+    .option(
+      '--serial <serial>',
+      'serial number to present (default: serialNumber in the device settings, the factory certificate, the hardware)',
+    )
+    .option('--factory-key <pem>', 'factory identity key (default: factoryKeyFile in the device settings)')
+    .option(
+      '--factory-cert <pem>',
+      'factory identity certificate (default: factoryCertFile in the device settings)',
+    )
     .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json')
     .option('--force', 'replace an existing identity'),
 ).action(async (opts: EnrollOptions & { json?: boolean }) =>

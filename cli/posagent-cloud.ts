@@ -28,6 +28,7 @@ interface ServeFlags {
   statusSweepMs: number;
   actionTtl: number;
   maxNewLinksPerSec: number;
+  allowSerialOnlyPreregistration?: boolean;
   logLevel: string;
 }
 
@@ -115,6 +116,10 @@ program
     int('--max-new-links-per-sec'),
     CLOUD_DEFAULTS.maxNewLinksPerSec,
   )
+  .option(
+    '--allow-serial-only-preregistration',
+    'UNSAFE: accept pre-registrations without a factory key or manufacturer CA (zero-touch by serial alone; anyone who knows such a serial gets its certificate)',
+  )
   .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
   .action(async (f: ServeFlags) => {
     const options: CloudOptions = {
@@ -135,6 +140,7 @@ program
       statusSweepMs: f.statusSweepMs,
       actionTtlSec: f.actionTtl,
       maxNewLinksPerSec: f.maxNewLinksPerSec,
+      allowSerialOnlyPreregistration: f.allowSerialOnlyPreregistration === true,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);
