@@ -24,6 +24,7 @@ import { CloudLink, type OnlineLink } from './cloud-link.js';
 import { configDocument } from './config-document.js';
 import { ConfigManager } from './config-manager.js';
 import type { CrashPoint } from './crash-points.js';
+import { acquireDaemonLock } from './daemon-lock.js';
 import { EventBus } from './event-bus.js';
 import { serveEvents } from './event-stream.js';
 import { HealthCollector } from './health.js';
@@ -117,6 +118,25 @@ function readBootId(file: string): string {
  * serving its status meanwhile, then starts as enrolled in the same process.
  */
 export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
+  await ensureDir(d.paths.stateDir, 0o700);
+  // Before anything else touches the state: a second daemon on it stops here, with a clear error.
+  const lock = acquireDaemonLock(d.paths.stateDir);
+  try {
+    const agent = await startOwned(d);
+    return {
+      status: () => agent.status(),
+      async stop() {
+        await agent.stop();
+        lock.release();
+      },
+    };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startOwned(d: AgentDeps): Promise<RunningAgent> {
   const recovered = await recoverRenewal(d.paths.stateDir);
   if (recovered !== 'none')
     d.log.warn({ recovered }, 'an interrupted certificate renewal was finished or undone');

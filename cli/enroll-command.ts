@@ -9,7 +9,7 @@ import {
   enrollWithSerial,
 } from '../enroll/enrollment.js';
 import { FactoryIdentityError } from '../enroll/factory-identity.js';
-import { type Identity, summariseCertificate } from '../enroll/identity-store.js';
+import { type Identity, readIdentity, summariseCertificate } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { CommandError, ExitCode, type Output } from './output.js';
@@ -46,6 +46,7 @@ export async function enrollCommand(
   if (chosen.length === 0)
     throw usage('choose how to enroll: --code CODE, --qr PAYLOAD, --qr-image FILE.png, --pair or --auto');
   if (chosen.length > 1) throw usage(`choose one way to enroll, not ${chosen.map(flagName).join(' and ')}`);
+  if (opts.force) await refuseBesideDaemon(paths.stateDir);
   const { settings } = await loadDeviceSettings(opts.settings, {});
   if (opts.factoryKey) settings.factoryKeyFile = opts.factoryKey;
   if (opts.factoryCert) settings.factoryCertFile = opts.factoryCert;
@@ -156,6 +157,23 @@ export async function enrollCommand(
     }
     throw err;
   }
+}
+
+/**
+ * `--force` replaces the identity under a running daemon's feet: it would stay on the old one
+ * (and diagnostics would read the new one). Refused while the daemon holds the state dir.
+ */
+async function refuseBesideDaemon(stateDir: string): Promise<void> {
+  if (!(await readIdentity(stateDir))) return; // not enrolled: a waiting daemon picks the new identity up
+  const { daemonHoldsLock } = await import('../agent/daemon-lock.js');
+  const { held, pid } = daemonHoldsLock(stateDir);
+  if (held)
+    throw new CommandError(
+      'daemon_running',
+      `the daemon${pid ? ` (pid ${pid})` : ''} is running on this terminal's identity; enroll --force would leave it on the old one`,
+      ExitCode.refused,
+      'stop it first (systemctl stop posagent), then enroll --force; or re-key in place with posagent reprovision',
+    );
 }
 
 function flagName(k: string): string {
