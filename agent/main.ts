@@ -175,7 +175,6 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     offlineMode: () => config.current().config.offlineMode,
     locked: () => store.lock().locked,
     dataPublicKey: () => dataPublicKey,
-    hashKey: store.deviceSecret('idempotency'),
     onStored: () => forwarder.wake(),
   });
   const queueDepth = () => store.transactions.summary().stored;

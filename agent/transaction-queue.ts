@@ -1,11 +1,11 @@
-import { createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { type SealedCard, sealCard } from '../protocol/card-envelope.js';
 import type { TerminalConfig } from '../protocol/config-schema.js';
 import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
 import { TransactionInput, type TransactionState } from '../protocol/transactions.js';
 import type { EventBus } from './event-bus.js';
 import { LocalApiError as QueueError } from './local-api.js';
-import type { TransactionRow, TransactionStore } from './transaction-store.js';
+import { LEGACY_FINGERPRINT, type TransactionRow, type TransactionStore } from './transaction-store.js';
 
 /**
  * Intake of the POS app's transactions: validate, answer a repeat with the first answer, refuse
@@ -35,8 +35,6 @@ export interface QueueOptions {
   locked(): boolean;
   /** The cloud's data public key (PEM), or null if this identity has none; read per sale (renewal may change it). */
   dataPublicKey(): string | null;
-  /** Keys the idempotency hash, so no card number can be recovered from it. */
-  hashKey: Buffer;
   /** Told when there is something new to forward. */
   onStored(): void;
 }
@@ -63,6 +61,27 @@ function isStorageFull(err: unknown): boolean {
   return code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE';
 }
 
+/**
+ * What tells a repeat from a conflict: the request's fields that are not secret — id, amount,
+ * currency, the createdAt it gave, and of a card only its last four digits. Nothing derived from
+ * the full card number is stored (a keyed hash of it beside its key let a PAN be brute-forced from
+ * agent.db in seconds), so a repeat that differs only in the middle digits or the expiry is
+ * answered as a repeat.
+ */
+export function requestFingerprint(tx: {
+  id: string;
+  amount: number;
+  currency: string;
+  createdAt?: string | undefined;
+  card?: { pan: string } | undefined;
+}): string {
+  const last4 = tx.card ? tx.card.pan.replace(/\D/g, '').slice(-4) : null;
+  const digest = createHash('sha256')
+    .update(JSON.stringify([tx.id, tx.amount, tx.currency, tx.createdAt ?? null, last4]))
+    .digest('hex');
+  return `v2:${digest}`;
+}
+
 export class TransactionQueue {
   constructor(private readonly o: QueueOptions) {}
 
@@ -77,16 +96,14 @@ export class TransactionQueue {
       );
     }
     const tx = check.value;
-    const bodyHash = createHmac('sha256', this.o.hashKey)
-      .update(JSON.stringify([tx.id, tx.amount, tx.currency, tx.createdAt ?? null, tx.card ?? null]))
-      .digest('hex');
+    const bodyHash = requestFingerprint(tx);
     const locked = this.o.locked();
     const online = this.o.online();
     // A repeat is answered like the first time even when the terminal is now locked or offline, so
     // look first on those paths; on the common path the insert itself finds a repeat (one statement).
     if (locked || !online) {
       const existing = this.o.store.get(tx.id);
-      if (existing) return this.repeat(existing, bodyHash);
+      if (existing) return this.repeat(existing, bodyHash, tx);
     }
     if (locked)
       throw new QueueError(
@@ -129,7 +146,7 @@ export class TransactionQueue {
         );
       throw err;
     }
-    if (seq === null) return this.repeat(this.o.store.get(tx.id)!, bodyHash);
+    if (seq === null) return this.repeat(this.o.store.get(tx.id)!, bodyHash, tx);
     // The answer is built from what was just committed: no second read on the hot path.
     const record: TransactionRecord = {
       id: tx.id,
@@ -147,8 +164,19 @@ export class TransactionQueue {
     return { status: 201, record };
   }
 
-  private repeat(existing: TransactionRow, bodyHash: string): { status: 200; record: TransactionRecord } {
-    if (existing.bodyHash !== bodyHash) {
+  private repeat(
+    existing: TransactionRow,
+    bodyHash: string,
+    tx: { amount: number; currency: string; card?: unknown },
+  ): { status: 200; record: TransactionRecord } {
+    // A row stored before this fingerprint existed can only be compared on what it keeps in clear.
+    const same =
+      existing.bodyHash === LEGACY_FINGERPRINT
+        ? existing.amount === tx.amount &&
+          existing.currency === tx.currency &&
+          (existing.sealedCard !== null) === (tx.card !== undefined)
+        : existing.bodyHash === bodyHash;
+    if (!same) {
       throw new QueueError(
         409,
         'idempotency_conflict',
