@@ -73,8 +73,8 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** Runs the device's reboot command (a shell command line from the device settings). */
-function runRebootCommand(command: string): Promise<void> {
+/** Runs a command line from the device settings (the reboot command, the installer) through /bin/sh. */
+function runShellCommand(command: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -340,10 +340,11 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   const leases = new BusyLeases({ store: store.actions, now });
   const updater = new SoftwareUpdater({
     installDir: d.settings.installDir,
+    stateDir: d.paths.stateDir,
     releaseKeyFile: d.settings.releaseKeyFile,
     running: d.softwareVersion,
     healthWindowMs: d.settings.updateHealthWindowSec * 1000,
-    maxTrialStarts: 3,
+    runInstaller: (step) => runShellCommand(d.settings.installCommand.replaceAll('{step}', step)),
     storeReserveBytes: async () => {
       const used = await stat(d.paths.dbFile).then(
         (s) => s.size,
@@ -378,7 +379,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     updater,
     events,
     bootId,
-    reboot: () => runRebootCommand(d.settings.rebootCommand),
+    reboot: () => runShellCommand(d.settings.rebootCommand),
     rebootTimeoutMs: d.settings.rebootTimeoutSec * 1000,
     onReported: () => outbox.wake(),
     now,

@@ -50,6 +50,12 @@ export const AGENT_DEFAULTS = {
   retentionDays: 7,
   /** Where releases are installed side by side (`releases/<version>/`) with the `current` link. */
   installDir: '/opt/posagent',
+  /**
+   * How the agent asks for the privileged installer's steps (`{step}` is `stage` or `activate`):
+   * a oneshot unit polkit lets the posagent user start, and nothing else. The agent cannot write
+   * the release tree itself.
+   */
+  installCommand: 'systemctl start posagent-update@{step}.service',
   /** The pinned Ed25519 public key every update artifact must be signed with (not the fleet CA). */
   releaseKeyFile: '/etc/posagent/release-key.pem',
   /** A new version must reach the cloud within this long after the switch, or it is rolled back. */

@@ -178,14 +178,20 @@ program
 program
   .command('release-sign')
   .description(
-    'sign an npm pack tarball with the release key; prints {version, sha256, size, signature} (publish with PUT /v1/releases/{version})',
+    'sign an npm pack tarball with the release key; prints {version, sha256, size, signature[, downgradeSignature]} (publish with PUT /v1/releases/{version})',
   )
   .argument('<tarball>', 'the release tarball (npm pack)')
   .requiredOption('--key <file>', 'the release private key (release-key.pem)')
-  .action(async (tarball: string, f: { key: string }) => {
+  .option(
+    '--allow-downgrade',
+    'also sign the permission to install this release over a newer one (PUT /v1/releases/{version}/downgrade-signature)',
+  )
+  .action(async (tarball: string, f: { key: string; allowDowngrade?: boolean }) => {
     const { signRelease } = await import('../cloud/release-signing.js');
     const { readFile } = await import('node:fs/promises');
-    const descriptor = await signRelease(tarball, await readFile(f.key, 'utf8'));
+    const descriptor = await signRelease(tarball, await readFile(f.key, 'utf8'), {
+      allowDowngrade: f.allowDowngrade === true,
+    });
     process.stdout.write(`${JSON.stringify(descriptor)}\n`);
   });
 

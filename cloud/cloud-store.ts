@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { migrate } from '../protocol/sqlite-migrations.js';
-import { ACTIONS_MIGRATION, CloudActionTable } from './action-table.js';
+import { ACTIONS_MIGRATION, CloudActionTable, DOWNGRADE_MIGRATION } from './action-table.js';
 import { ATTESTATION_MIGRATION, AttestationTable } from './attestation-table.js';
 
 /** The reference cloud's own SQLite: locations, enrollment codes, terminals. */
@@ -155,6 +155,7 @@ const MIGRATIONS = [
   );
   `,
   ATTESTATION_MIGRATION,
+  DOWNGRADE_MIGRATION,
 ];
 
 export interface CloudTransactionRow {

@@ -235,6 +235,12 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       created: true,
       handle: (c) => o.actions.publishRelease(c.params[0]!, c.req),
     },
+    {
+      method: 'PUT',
+      pattern: /^\/v1\/releases\/([^/]+)\/downgrade-signature$/,
+      access: 'admin',
+      handle: async (c) => o.actions.setDowngradeSignature(c.params[0]!, await c.body()),
+    },
     { method: 'GET', pattern: /^\/v1\/releases$/, access: 'admin', handle: () => o.actions.listReleases() },
     {
       method: 'GET',
