@@ -186,8 +186,14 @@ export class SoftwareUpdater {
     const detail = row.detail as { from?: string; to?: string };
     const from = detail.from ?? this.d.running;
     const to = detail.to ?? release.version;
-    const guard = await readJson<GuardResult>(this.files.guardResult);
-    const trial = await readJson<TrialState>(this.files.trial);
+    // Notes from root (the guard, the installer): unreadable ones are logged and taken as absent.
+    const note = <T>(file: string) =>
+      readJson<T>(file).catch((err: Error) => {
+        this.d.log.warn({ file, err: err.message }, 'cannot read an update note; taken as absent');
+        return null;
+      });
+    const guard = await note<GuardResult>(this.files.guardResult);
+    const trial = await note<TrialState>(this.files.trial);
     const decision = decideAtStart({
       step: row.step as UpdateStep | null,
       running: this.d.running,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chown, open, rename, rm } from 'node:fs/promises';
+import { chmod, chown, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDir } from '../enroll/atomic-file.js';
 
@@ -23,6 +23,7 @@ export async function writeOwnedJson(
     await fh.close();
   }
   try {
+    await chmod(tmp, mode); // whatever the umask (the guard inherits the unit's UMask=0077)
     if (process.getuid?.() === 0) await chown(tmp, owner.uid, owner.gid);
     await rename(tmp, file);
   } catch (err) {
