@@ -56,13 +56,15 @@ export function subjectSerialOf(cert: X509Certificate): string | null {
 const within = (c: X509Certificate, nowMs: number) =>
   Date.parse(c.validFrom) <= nowMs && nowMs <= Date.parse(c.validTo);
 
-export function verifyAttestation(
+/**
+ * The proof on its own: the chain parses, every key is acceptable, and the leaf's key signed the
+ * proof for this serial and CSR. Says nothing yet about whether the chain is trusted.
+ */
+export function checkProof(
   att: FactoryAttestation,
   serialNumber: string,
   csr: string,
-  trust: AttestationTrust,
-  nowMs: number,
-): AttestationResult {
+): { ok: true; chain: X509Certificate[] } | { ok: false; reason: string } {
   const pems = splitPemChain(att.certificate);
   if (pems.length === 0) return { ok: false, reason: 'the attestation carries no certificate' };
   if (pems.length > MAX_CHAIN)
@@ -79,12 +81,6 @@ export function verifyAttestation(
       return { ok: false, reason: `attestation certificate ${c.subject.replace(/\n/g, ', ')}: ${bad}` };
   }
   const leaf = chain[0]!;
-  let signature: Buffer;
-  try {
-    signature = Buffer.from(att.signature, 'base64');
-  } catch {
-    return { ok: false, reason: 'the attestation signature is not base64' };
-  }
   const algorithm = leaf.publicKey.asymmetricKeyType === 'ed25519' ? null : 'sha256';
   let signed = false;
   try {
@@ -92,13 +88,26 @@ export function verifyAttestation(
       algorithm,
       Buffer.from(autoEnrollmentProof(serialNumber, csr)),
       leaf.publicKey,
-      signature,
+      Buffer.from(att.signature, 'base64'),
     );
   } catch {
     signed = false;
   }
   if (!signed) return { ok: false, reason: "the proof is not signed by the factory certificate's key" };
+  return { ok: true, chain };
+}
 
+export function verifyAttestation(
+  att: FactoryAttestation,
+  serialNumber: string,
+  csr: string,
+  trust: AttestationTrust,
+  nowMs: number,
+): AttestationResult {
+  const proof = checkProof(att, serialNumber, csr);
+  if (!proof.ok) return proof;
+  const chain = proof.chain;
+  const leaf = chain[0]!;
   if (trust.devicePublicKey) {
     let registered: KeyObject;
     try {

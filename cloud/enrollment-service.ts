@@ -16,7 +16,7 @@ import { compileValidator } from '../protocol/schema-validation.js';
 import { AttemptLimiter } from './attempt-limiter.js';
 import type { ManufacturerCaRow, PreregistrationTrust } from './attestation-table.js';
 import type { CloudStore, NewTerminal, PreregistrationRow } from './cloud-store.js';
-import { acceptableKey, verifyAttestation } from './device-attestation.js';
+import { acceptableKey, checkProof, verifyAttestation } from './device-attestation.js';
 import { CsrRejectedError, type FleetCa, type IssuedCertificate } from './fleet-ca.js';
 import { newEnrollmentCode, newId, normaliseEnrollmentCode } from './fleet-ids.js';
 import { ApiError, parseBody } from './http-json.js';
@@ -303,6 +303,7 @@ export class EnrollmentService {
     refuse: (status: number, code: string, message: string, extra?: object) => never,
   ): EnrollResponse {
     const serial = req.serialNumber;
+    const pre = this.o.store.getPreregistration(serial);
     const refuseAuto = (why: string, extra: object = {}): never => {
       if (pre) this.o.store.countRefusedClaim(serial);
       return refuse(
@@ -312,7 +313,12 @@ export class EnrollmentService {
         { serialNumber: serial, why, ...extra },
       );
     };
-    const pre = this.o.store.getPreregistration(serial);
+    // The proof's own signature is checked before anything depends on the serial being known: an
+    // unknown serial costs the same work as a known one, so timing says no more than the answer.
+    if (req.attestation) {
+      const proof = checkProof(req.attestation, serial, req.csr);
+      if (!proof.ok) return refuseAuto(proof.reason);
+    }
     if (!pre) return refuseAuto('not pre-registered');
     const trust = this.o.store.attestation.trustOf(serial) ?? {
       devicePublicKey: null,

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { syncDir } from '../enroll/atomic-file.js';
@@ -55,6 +55,18 @@ async function serviceUser(l: Layout): Promise<{ uid: number; gid: number }> {
   return { uid: s.uid, gid: s.gid };
 }
 
+/**
+ * The agent's update dir must be a real directory of the service user's — not a link the agent
+ * planted to make root read or write somewhere else.
+ */
+export async function checkAgentDir(dir: string, owner: { uid: number }): Promise<void> {
+  const s = await lstat(dir).catch(() => null);
+  if (!s || s.isSymbolicLink() || !s.isDirectory())
+    throw new UpdateFailure(`${dir} is not a directory (a link or nothing): refused`);
+  if (process.getuid?.() === 0 && s.uid !== owner.uid && s.uid !== 0)
+    throw new UpdateFailure(`${dir} is not owned by the service user: refused`);
+}
+
 /** A regular file the service user owns, read without following a link (the agent could plant one). */
 async function readAgentFile(file: string, maxBytes: number, owner: { uid: number }): Promise<Buffer> {
   const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
@@ -97,7 +109,7 @@ async function lockDown(dir: string): Promise<void> {
   const root = process.getuid?.() === 0;
   const walk = async (p: string): Promise<void> => {
     const s = await lstat(p);
-    if (root) await chown(p, 0, 0).catch(() => {});
+    if (root) await lchown(p, 0, 0).catch(() => {});
     if (s.isSymbolicLink()) return;
     await chmod(p, s.mode & 0o755);
     if (s.isDirectory()) for (const e of await readdir(p)) await walk(join(p, e));
@@ -116,6 +128,12 @@ export class Installer {
   async run(step: 'stage' | 'activate'): Promise<number> {
     const owner = await serviceUser(this.l);
     let version = '';
+    try {
+      await checkAgentDir(paths(this.l).update, owner);
+    } catch (err) {
+      this.o.log(`${step}: ${(err as Error).message}`);
+      return 1; // nowhere safe to answer in
+    }
     try {
       const req = await readRequest(this.l, owner);
       version = req.release.version;
