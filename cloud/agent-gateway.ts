@@ -26,6 +26,8 @@ import type { TransactionLedger } from './transaction-ledger.js';
  */
 export interface GatewayOptions {
   store: CloudStore;
+  /** The fleet CA certificate (PEM) client certificates must be issued by. */
+  caPem: string;
   now(): number;
   heartbeatIntervalSec: number;
   pingIntervalSec: number;
@@ -116,6 +118,14 @@ export class AgentGateway {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Who it is first (the certificate was verified at the handshake; this is a table lookup),
+    // then admission: a flood of upgrades without a terminal's certificate takes no admission
+    // token from the terminals that have one.
+    const verdict = this.admit(req, socket as TLSSocket);
+    if ('refused' in verdict) {
+      this.refuse(socket, verdict.refused.status, verdict.refused.code, verdict.refused.message);
+      return;
+    }
     if (!this.admission.admit(this.o.now())) {
       this.refuse(
         socket,
@@ -123,11 +133,6 @@ export class AgentGateway {
         'cloud_busy',
         'too many terminals are connecting at once; retry after a backoff',
       );
-      return;
-    }
-    const verdict = this.admit(req, socket as TLSSocket);
-    if ('refused' in verdict) {
-      this.refuse(socket, verdict.refused.status, verdict.refused.code, verdict.refused.message);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, verdict.terminalId));
@@ -147,7 +152,7 @@ export class AgentGateway {
           message: `subprotocol ${SUBPROTOCOL} is required`,
         },
       };
-    return authenticateTerminal(tls, this.o.store);
+    return authenticateTerminal(tls, { store: this.o.store, caPem: this.o.caPem, now: this.o.now });
   }
 
   private onConnection(ws: WebSocket, terminalId: string): void {

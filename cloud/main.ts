@@ -16,6 +16,7 @@ import { FleetCa, newPrivateKeyPem } from './fleet-ca.js';
 import { FleetService, newAdminToken } from './fleet-service.js';
 import { createRestHandler } from './rest-api.js';
 import { StatusAnnouncer } from './status-announcer.js';
+import { verifyPeersAtHandshake } from './terminal-auth.js';
 import { TransactionLedger } from './transaction-ledger.js';
 import { Webhooks } from './webhooks.js';
 
@@ -145,6 +146,7 @@ export async function startCloud(
   });
   const gateway: AgentGateway = new AgentGateway({
     store,
+    caPem: id.ca.certificatePem,
     now,
     heartbeatIntervalSec: options.heartbeatIntervalSec,
     pingIntervalSec: options.pingIntervalSec,
@@ -224,11 +226,14 @@ export async function startCloud(
       store,
       ledger,
       actions,
+      caPem: id.ca.certificatePem,
+      now,
       adminToken: id.adminToken,
       connectedIds: () => gateway.connectedIds(),
       log,
     }),
   );
+  verifyPeersAtHandshake(server, id.ca.certificatePem, now);
   gateway.attach(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

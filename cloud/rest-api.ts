@@ -22,9 +22,12 @@ export interface RestApiOptions {
   ledger: TransactionLedger;
   actions: ActionService;
   store: Pick<CloudStore, 'getTerminal' | 'promotePendingCertificate'>;
+  /** The fleet CA certificate (PEM): a terminal route's caller must present a certificate it issued. */
+  caPem: string;
+  now(): number;
   adminToken: string;
   connectedIds(): Iterable<string>;
-  log: { error(obj: object, msg: string): void };
+  log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
 /** A body that is not JSON (the QR PNG, a release artifact). */
@@ -340,8 +343,14 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
         }
         let terminalId = '';
         if (route.access === 'terminal') {
-          const who = authenticateTerminal(req.socket as TLSSocket, o.store);
-          if ('refused' in who) throw new ApiError(who.refused.status, who.refused.code, who.refused.message);
+          const who = authenticateTerminal(req.socket as TLSSocket, o);
+          if ('refused' in who) {
+            o.log.warn(
+              { status: who.refused.status, code: who.refused.code, path: url.pathname, source: source(req) },
+              `terminal request refused: ${who.refused.message}`,
+            );
+            throw new ApiError(who.refused.status, who.refused.code, who.refused.message);
+          }
           terminalId = who.terminalId;
         }
         const params = route.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
