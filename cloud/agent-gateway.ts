@@ -156,6 +156,13 @@ export class AgentGateway {
   }
 
   private onConnection(ws: WebSocket, terminalId: string): void {
+    const afterHello =
+      <P, R>(fn: (p: P) => R) =>
+      (p: P): R => {
+        if (!conn.helloDone)
+          throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+        return fn(p);
+      };
     const previous = this.connections.get(terminalId);
     if (previous) previous.ws.close(4001, 'replaced by a newer connection');
     const conn: AgentConnection = {
@@ -172,33 +179,28 @@ export class AgentGateway {
         callTimeoutMs: this.o.callTimeoutMs ?? 30_000,
         handlers: {
           Hello: (p) => this.onHello(conn, p),
-          Heartbeat: (p) => this.onHeartbeat(conn, p),
-          ConfigApplied: (p) => {
+          // Every other call needs Hello first: one guard, so no handler can forget it.
+          Heartbeat: afterHello((p) => this.onHeartbeat(conn, p)),
+          ConfigApplied: afterHello((p) => {
             this.o.onConfigApplied(conn.terminalId, p);
             return {};
-          },
-          RenewCertificate: (p) => {
-            if (!conn.helloDone)
-              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+          }),
+          RenewCertificate: afterHello((p) => {
             try {
               return this.o.renewCertificate(conn.terminalId, p.csr);
             } catch (err) {
               throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
             }
-          },
-          ActionStatus: (p) => {
-            if (!conn.helloDone)
-              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+          }),
+          ActionStatus: afterHello((p) => {
             this.o.actions.statusReported(conn.terminalId, p);
             return {};
-          },
-          TransactionsForward: (p) => {
-            if (!conn.helloDone)
-              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+          }),
+          TransactionsForward: afterHello((p) => {
             const answer = this.o.transactions.forward(conn.terminalId, p);
             setImmediate(() => void this.pushResults(conn));
             return answer;
-          },
+          }),
         },
         onProtocolError: (err, ctx) =>
           this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`),
@@ -250,8 +252,6 @@ export class AgentGateway {
   }
 
   private onHeartbeat(conn: AgentConnection, p: Heartbeat) {
-    if (!conn.helloDone)
-      throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
     const now = this.o.now();
     const health = { ...p, receivedAt: new Date(now).toISOString() };
     this.o.store.recordHeartbeat(conn.terminalId, now, p.battery?.level ?? null, JSON.stringify(health));

@@ -164,12 +164,22 @@ export class RpcSession {
   }
 
   private async answer(id: string, action: string, payload: unknown): Promise<void> {
-    const spec = (Actions as Record<string, (typeof Actions)[ActionName]>)[action];
-    if (!spec || spec.direction !== this.options.answers) {
+    const spec = Object.hasOwn(Actions, action)
+      ? (Actions as Record<string, (typeof Actions)[ActionName]>)[action]
+      : undefined;
+    if (!spec) {
       return this.fail(
         id,
         action,
         new RpcError(RpcErrorCode.NotImplemented, `unknown action "${action.slice(0, 64)}"`),
+      );
+    }
+    if (spec.direction !== this.options.answers) {
+      // A known action sent the wrong way (e.g. ApplyConfig to the cloud): docs/protocol.md §3.
+      return this.fail(
+        id,
+        action,
+        new RpcError(RpcErrorCode.NotSupported, `${action} is not sent to this side`),
       );
     }
     const handler = this.options.handlers[action as ActionName] as ((p: unknown) => unknown) | undefined;
