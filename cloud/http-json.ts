@@ -16,6 +16,25 @@ export class ApiError extends Error {
 }
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** How deep objects and arrays may nest in a request body (a config is 4 levels deep). */
+export const MAX_JSON_DEPTH = 32;
+
+/** True when JSON text nests objects/arrays deeper than `max` (strings skipped); linear, no recursion. */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
 
 /** Reads a JSON object body; an empty body is `{}`. Throws ApiError on bad JSON or a body too large. */
 export async function readJsonBody(
@@ -30,9 +49,12 @@ export async function readJsonBody(
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return {};
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH))
+    throw new ApiError(400, 'invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     throw new ApiError(400, 'invalid_json', 'request body is not valid JSON');
   }

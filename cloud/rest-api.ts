@@ -79,6 +79,15 @@ interface Route {
   }): unknown;
 }
 
+/** A path parameter, percent-decoded; a malformed escape (`%zz`, a lone `%E2`) is the client's error. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ApiError(400, 'invalid_path', `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`);
+  }
+}
+
 export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const source = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
   const routes: Route[] = [
@@ -353,7 +362,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
           }
           terminalId = who.terminalId;
         }
-        const params = route.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
+        const params = route.pattern.exec(url.pathname)!.slice(1).map(decodePathSegment);
         const result = await route.handle({
           req,
           params,
