@@ -37,7 +37,7 @@ export async function openRawLink(
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`link refused: HTTP ${res.statusCode}`)));
   });
-  const send = (action: string, payload: unknown, callId = randomUUID()) => {
+  const send = (action: string, payload: unknown, callId: string = randomUUID()) => {
     ws.send(JSON.stringify([2, callId, action, payload]));
     return callId;
   };
