@@ -17,6 +17,7 @@ import { FleetService, newAdminToken } from './fleet-service.js';
 import { createRestHandler } from './rest-api.js';
 import { StatusAnnouncer } from './status-announcer.js';
 import { verifyPeersAtHandshake } from './terminal-auth.js';
+import { TLS_SERVER_POLICY } from './tls-policy.js';
 import { TransactionLedger } from './transaction-ledger.js';
 import { Webhooks } from './webhooks.js';
 
@@ -216,8 +217,10 @@ export async function startCloud(
       cert: id.serverCert,
       ca: [id.ca.certificatePem],
       requestCert: true,
-      // REST clients come without a certificate; the gateway checks `authorized` itself.
+      // REST clients come without a certificate; terminal routes and the gateway check the one
+      // presented themselves (terminal-auth.ts).
       rejectUnauthorized: false,
+      ...TLS_SERVER_POLICY,
     },
     createRestHandler({
       fleet,
