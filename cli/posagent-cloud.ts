@@ -28,6 +28,10 @@ interface ServeFlags {
   statusSweepMs: number;
   actionTtl: number;
   maxNewLinksPerSec: number;
+  envelopeWorkers: number;
+  maxQueuedEnvelopes: number;
+  linkEnvelopesPerSec: number;
+  helloTimeout: number;
   logLevel: string;
 }
 
@@ -115,6 +119,30 @@ program
     int('--max-new-links-per-sec'),
     CLOUD_DEFAULTS.maxNewLinksPerSec,
   )
+  .option(
+    '--envelope-workers <n>',
+    'worker threads that open sealed card envelopes (0: one per core but one, 1–4)',
+    int('--envelope-workers'),
+    CLOUD_DEFAULTS.envelopeWorkers,
+  )
+  .option(
+    '--max-queued-envelopes <n>',
+    'card envelopes waiting for a worker across all links, at most; past it a forward is refused (cloud_busy)',
+    int('--max-queued-envelopes'),
+    CLOUD_DEFAULTS.maxQueuedEnvelopes,
+  )
+  .option(
+    '--link-envelopes-per-sec <n>',
+    'sealed card envelopes one link may forward per second (a batch past it waits, then is refused)',
+    int('--link-envelopes-per-sec'),
+    CLOUD_DEFAULTS.linkEnvelopesPerSec,
+  )
+  .option(
+    '--hello-timeout <sec>',
+    'a link that sent no Hello this long after the upgrade is closed (1008)',
+    int('--hello-timeout'),
+    CLOUD_DEFAULTS.helloTimeoutSec,
+  )
   .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
   .action(async (f: ServeFlags) => {
     const options: CloudOptions = {
@@ -135,6 +163,10 @@ program
       statusSweepMs: f.statusSweepMs,
       actionTtlSec: f.actionTtl,
       maxNewLinksPerSec: f.maxNewLinksPerSec,
+      envelopeWorkers: f.envelopeWorkers,
+      maxQueuedEnvelopes: f.maxQueuedEnvelopes,
+      linkEnvelopesPerSec: f.linkEnvelopesPerSec,
+      helloTimeoutSec: f.helloTimeout,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);
@@ -158,14 +190,16 @@ program
   .requiredOption('--out <dir>', 'directory to write the two files to')
   .action(async (f: { out: string }) => {
     const { newReleaseKeyPair } = await import('../cloud/release-signing.js');
-    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { writeSecretFile } = await import('../cloud/secret-files.js');
+    const { mkdir } = await import('node:fs/promises');
     const { join } = await import('node:path');
     await mkdir(f.out, { recursive: true });
     const pair = await newReleaseKeyPair();
     const privateFile = join(f.out, 'release-key.pem');
     const publicFile = join(f.out, 'release-key.pub.pem');
-    await writeFile(privateFile, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
-    await writeFile(publicFile, pair.publicKeyPem, { mode: 0o644, flag: 'wx' });
+    // Never over an existing key (exclusive), and fsynced before it is reported written.
+    await writeSecretFile(privateFile, pair.privateKeyPem, 0o600, { exclusive: true });
+    await writeSecretFile(publicFile, pair.publicKeyPem, 0o644, { exclusive: true });
     process.stdout.write(`${JSON.stringify({ privateKeyFile: privateFile, publicKeyFile: publicFile })}\n`);
   });
 

@@ -15,7 +15,9 @@ import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
 import type { CloudStore } from './cloud-store.js';
+import { PoolBusyError } from './envelope-pool.js';
 import { LinkAdmission } from './link-admission.js';
+import { LinkQuota, type LinkQuotaLimits } from './link-quotas.js';
 import { type Admission, authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
 
@@ -34,6 +36,10 @@ export interface GatewayOptions {
   callTimeoutMs?: number;
   /** New links admitted per second (0: no limit); beyond it, `503 cloud_busy`. */
   maxNewLinksPerSec: number;
+  /** What one link may ask (cloud/link-quotas.ts). */
+  quotas: LinkQuotaLimits;
+  /** A link that has not said Hello this long after the upgrade is closed (1008). */
+  helloTimeoutMs: number;
   /** The config a terminal should run, to push after Hello when it runs another. */
   desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
   onConfigApplied(terminalId: string, ack: ConfigApplied): void;
@@ -60,6 +66,9 @@ interface AgentConnection {
   helloDone: boolean;
   pushingResults: boolean;
   deliveringActions: boolean;
+  quota: LinkQuota;
+  /** When the socket, paused for the read budget, is read again (0: not paused). */
+  resumeAt: number;
 }
 
 const CLEAN_CLOSE_CODES = new Set<number>([CloseCode.normal, 1001, CloseCode.agentShutdown]);
@@ -172,6 +181,8 @@ export class AgentGateway {
       helloDone: false,
       pushingResults: false,
       deliveringActions: false,
+      quota: new LinkQuota(this.o.quotas, this.o.now()),
+      resumeAt: 0,
       session: new RpcSession({
         answers: 'agentToCloud',
         send: (text) => ws.send(text),
@@ -196,11 +207,28 @@ export class AgentGateway {
             this.o.actions.statusReported(conn.terminalId, p);
             return {};
           }),
-          TransactionsForward: afterHello((p) => {
-            const answer = this.o.transactions.forward(conn.terminalId, p);
+          TransactionsForward: afterHello(async (p) => {
+            let answer: Awaited<ReturnType<GatewayOptions['transactions']['forward']>>;
+            try {
+              answer = await this.o.transactions.forward(conn.terminalId, p);
+            } catch (err) {
+              if (!(err instanceof PoolBusyError)) throw err;
+              throw new RpcError(RpcErrorCode.GenericError, `the cloud is busy: ${err.message}; retry later`, {
+                quota: 'cloud_busy',
+              });
+            }
             setImmediate(() => void this.pushResults(conn));
             return answer;
           }),
+        },
+        gate: (action, payload) => {
+          const verdict = conn.quota.enter(action, payload, this.o.now());
+          if ('refused' in verdict && (conn.quota.refusals === 1 || conn.quota.refusals % 100 === 0))
+            this.o.log.warn(
+              { terminalId, action, refusals: conn.quota.refusals, ...verdict.refused.details },
+              `link quota: ${verdict.refused.message}`,
+            );
+          return verdict;
         },
         onProtocolError: (err, ctx) =>
           this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`),
@@ -209,13 +237,22 @@ export class AgentGateway {
     this.connections.set(terminalId, conn);
     this.o.log.info({ terminalId }, 'agent connected');
     ws.on('message', (data, isBinary) => {
+      this.readBudget(conn, (data as Buffer).length);
       if (isBinary) conn.session.receiveBinary();
       else conn.session.receive(data.toString());
     });
+    const helloTimer = setTimeout(() => {
+      if (!conn.helloDone && this.connections.get(terminalId) === conn) {
+        this.o.log.warn({ terminalId }, 'agent link sent no Hello in time; closing it');
+        ws.close(CloseCode.policyViolation, 'Hello expected first');
+      }
+    }, this.o.helloTimeoutMs);
+    helloTimer.unref();
     ws.on('pong', () => {
       conn.missedPongs = 0;
     });
     ws.on('close', (code, reason) => {
+      clearTimeout(helloTimer);
       conn.session.close(`closed ${code}`);
       if (this.connections.get(terminalId) === conn) {
         this.connections.delete(terminalId);
@@ -225,6 +262,30 @@ export class AgentGateway {
       this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
     });
     ws.on('error', (err) => this.o.log.warn({ terminalId, err: err.message }, 'agent socket error'));
+  }
+
+  /**
+   * Past the link's read budget the socket is not read until the budget refills: TCP pushes back
+   * on the sender, and the cloud never parses faster than the budget.
+   */
+  private readBudget(conn: AgentConnection, size: number): void {
+    const waitMs = conn.quota.read(size, this.o.now());
+    if (waitMs <= 0) return;
+    const at = this.o.now() + waitMs;
+    if (conn.resumeAt >= at) return;
+    const first = conn.resumeAt === 0;
+    conn.resumeAt = at;
+    if (first) conn.ws.pause();
+    const resume = () => {
+      const left = conn.resumeAt - this.o.now();
+      if (left > 0) {
+        setTimeout(resume, left).unref();
+        return;
+      }
+      conn.resumeAt = 0;
+      conn.ws.resume();
+    };
+    if (first) setTimeout(resume, waitMs).unref();
   }
 
   private onHello(conn: AgentConnection, p: Hello) {

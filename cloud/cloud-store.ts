@@ -369,7 +369,7 @@ export class CloudStore {
       delivered: d.prepare('UPDATE transactions SET result_delivered = 1 WHERE terminal_id = ? AND id = ?'),
       listTx:
         d.prepare(`SELECT ${TX_COLUMNS} FROM transactions WHERE (@terminalId IS NULL OR terminal_id = @terminalId)
-        ORDER BY rseq`),
+        AND (@status IS NULL OR status = @status) ORDER BY rseq`),
       template: d.prepare('SELECT template FROM location_configs WHERE location_id = ?'),
       setTemplate: d.prepare(
         'INSERT OR REPLACE INTO location_configs (location_id, template, updated_at) VALUES (?, ?, ?)',
@@ -420,8 +420,13 @@ export class CloudStore {
     })();
   }
 
-  listTransactions(terminalId: string | null): CloudTransactionRow[] {
-    return this.stmt.listTx.all({ terminalId }) as CloudTransactionRow[];
+  listTransactions(terminalId: string | null, status: string | null = null): CloudTransactionRow[] {
+    return this.stmt.listTx.all({ terminalId, status }) as CloudTransactionRow[];
+  }
+
+  /** A transaction the cloud has already was forwarded again: counted, nothing else changes. */
+  countRedelivery(terminalId: string, id: string): void {
+    this.stmt.txRepeat.run(terminalId, id);
   }
 
   getTemplate(locationId: string): string | null {

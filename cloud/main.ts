@@ -1,20 +1,24 @@
 import { createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import type pino from 'pino';
 import { DEFAULT_CONFIG, mergePatch, type TerminalConfig } from '../protocol/config-schema.js';
 import { CloseCode } from '../protocol/version.js';
 import { ActionService } from './action-service.js';
 import { AgentGateway } from './agent-gateway.js';
+import { createCloudLogger } from './cloud-logger.js';
 import { CloudStore } from './cloud-store.js';
 import { EnrollmentService } from './enrollment-service.js';
+import { EnvelopePool } from './envelope-pool.js';
 import { FleetCa, newPrivateKeyPem } from './fleet-ca.js';
 import { FleetService, newAdminToken } from './fleet-service.js';
+import { DEFAULT_LINK_QUOTAS } from './link-quotas.js';
 import { createRestHandler } from './rest-api.js';
+import { writeSecretFile } from './secret-files.js';
 import { StatusAnnouncer } from './status-announcer.js';
 import { verifyPeersAtHandshake } from './terminal-auth.js';
 import { TLS_SERVER_POLICY } from './tls-policy.js';
@@ -44,6 +48,14 @@ export const CLOUD_DEFAULTS = {
   actionTtlSec: 86_400,
   /** New agent links admitted per second; beyond it agents get 503 cloud_busy and back off (0: no limit). */
   maxNewLinksPerSec: 200,
+  /** Worker threads opening sealed card envelopes (0: one per core but one, 1–4). */
+  envelopeWorkers: 0,
+  /** Envelopes waiting for a worker, at most, across all links; past it a forward is refused (cloud_busy). */
+  maxQueuedEnvelopes: 20_000,
+  /** Sealed envelopes one link may forward per second (a batch past it waits, up to 10 s). */
+  linkEnvelopesPerSec: DEFAULT_LINK_QUOTAS.envelopesPerSec,
+  /** A link that sent no Hello this long after the upgrade is closed (1008). */
+  helloTimeoutSec: 30,
   logLevel: 'info',
 } as const;
 
@@ -61,13 +73,6 @@ export interface RunningCloud extends ReadyInfo {
   stop(): Promise<void>;
 }
 
-async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data, { mode });
-  await chmod(tmp, mode);
-  await rename(tmp, path);
-}
-
 /** Loads the cloud's identity from the data dir, creating it on first start. */
 async function loadOrCreateIdentity(dir: string, hosts: string[], now: Date) {
   const files = {
@@ -82,17 +87,17 @@ async function loadOrCreateIdentity(dir: string, hosts: string[], now: Date) {
     ca = FleetCa.load(await readFile(files.caCert, 'utf8'), await readFile(files.caKey, 'utf8'));
   } else {
     const created = await FleetCa.create(`posagent fleet CA ${hostname()}`, now);
-    await writeFileAtomic(files.caKey, created.keyPem, 0o600);
-    await writeFileAtomic(files.caCert, created.ca.certificatePem, 0o644);
+    await writeSecretFile(files.caKey, created.keyPem, 0o600);
+    await writeSecretFile(files.caCert, created.ca.certificatePem, 0o644);
     ca = created.ca;
   }
   if (!existsSync(files.serverKey))
-    await writeFileAtomic(files.serverKey, await newPrivateKeyPem(2048), 0o600);
+    await writeSecretFile(files.serverKey, await newPrivateKeyPem(2048), 0o600);
   // The data key: terminals seal card data to its public half; only the cloud can open it.
-  if (!existsSync(files.dataKey)) await writeFileAtomic(files.dataKey, await newPrivateKeyPem(2048), 0o600);
+  if (!existsSync(files.dataKey)) await writeSecretFile(files.dataKey, await newPrivateKeyPem(2048), 0o600);
   const dataPrivateKey = await readFile(files.dataKey, 'utf8');
   const dataPublicKey = createPublicKey(dataPrivateKey).export({ type: 'spki', format: 'pem' }).toString();
-  if (!existsSync(files.adminToken)) await writeFileAtomic(files.adminToken, `${newAdminToken()}\n`, 0o600);
+  if (!existsSync(files.adminToken)) await writeSecretFile(files.adminToken, `${newAdminToken()}\n`, 0o600);
   const serverKey = await readFile(files.serverKey, 'utf8');
   // Re-issued at every start: it follows --host and never expires under a long-running fleet.
   const serverCert = ca.issueServerCertificate(serverKey, hosts, now);
@@ -112,9 +117,9 @@ async function loadOrCreateIdentity(dir: string, hosts: string[], now: Date) {
 /** The composition root of `posagent-cloud serve`: builds every part, wires them, listens. */
 export async function startCloud(
   options: CloudOptions,
-  logDestination: pino.DestinationStream = pino.destination({ fd: 2, sync: true }),
+  logDestination?: pino.DestinationStream,
 ): Promise<RunningCloud> {
-  const log = pino({ level: options.logLevel, base: { service: 'posagent-cloud' } }, logDestination);
+  const log = createCloudLogger(options.logLevel, logDestination);
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const hosts = [options.host, 'localhost', '127.0.0.1', '::1', hostname()];
   const id = await loadOrCreateIdentity(options.dataDir, hosts, new Date());
@@ -124,7 +129,13 @@ export async function startCloud(
   const configDefaults = mergePatch(DEFAULT_CONFIG, {
     agent: { heartbeatIntervalSec: options.heartbeatIntervalSec, pingIntervalSec: options.pingIntervalSec },
   }) as TerminalConfig;
-  const ledger = new TransactionLedger({ store, dataPrivateKey: id.dataPrivateKey, now, log });
+  const envelopes = new EnvelopePool({
+    dataPrivateKeyPem: id.dataPrivateKey,
+    ...(options.envelopeWorkers > 0 ? { size: options.envelopeWorkers } : {}),
+    maxQueued: options.maxQueuedEnvelopes,
+    log,
+  });
+  const ledger = new TransactionLedger({ store, envelopes, now, log });
   const webhooks = new Webhooks({
     store,
     now,
@@ -152,6 +163,12 @@ export async function startCloud(
     heartbeatIntervalSec: options.heartbeatIntervalSec,
     pingIntervalSec: options.pingIntervalSec,
     maxNewLinksPerSec: options.maxNewLinksPerSec,
+    quotas: {
+      ...DEFAULT_LINK_QUOTAS,
+      envelopesPerSec: options.linkEnvelopesPerSec,
+      envelopeBurst: Math.max(options.linkEnvelopesPerSec, 500),
+    },
+    helloTimeoutMs: options.helloTimeoutSec * 1000,
     desiredConfig: (t) => fleet.desiredConfig(t),
     transactions: ledger,
     actions,
@@ -246,7 +263,7 @@ export async function startCloud(
   const hostPart = options.host.includes(':') ? `[${options.host}]` : options.host;
   url = `https://${hostPart}:${port}`;
   const ready: ReadyInfo = { url, caFile: id.caFile, adminTokenFile: id.adminTokenFile };
-  await writeFileAtomic(join(options.dataDir, 'cloud.json'), `${JSON.stringify(ready, null, 2)}\n`, 0o644);
+  await writeSecretFile(join(options.dataDir, 'cloud.json'), `${JSON.stringify(ready, null, 2)}\n`, 0o644);
   log.info({ url }, 'cloud listening');
   announcer.start();
   webhooks.start();
@@ -264,6 +281,7 @@ export async function startCloud(
         server.close(() => resolve());
         setTimeout(() => server.closeAllConnections(), 1000).unref();
       });
+      await envelopes.close();
       store.close();
     })();
     return stopping;
