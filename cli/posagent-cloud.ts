@@ -32,6 +32,13 @@ interface ServeFlags {
   maxQueuedEnvelopes: number;
   linkEnvelopesPerSec: number;
   helloTimeout: number;
+  maxConnections: number;
+  maxConnectionsPerSource: number;
+  handshakeTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
   logLevel: string;
 }
 
@@ -143,6 +150,48 @@ program
     int('--hello-timeout'),
     CLOUD_DEFAULTS.helloTimeoutSec,
   )
+  .option(
+    '--max-connections <n>',
+    'connections at once in total (0: half the open-file limit past a reserve, at most 10,000)',
+    int('--max-connections'),
+    CLOUD_DEFAULTS.maxConnections,
+  )
+  .option(
+    '--max-connections-per-source <n>',
+    'connections at once from one address (IPv6: one /64); 0: no cap',
+    int('--max-connections-per-source'),
+    CLOUD_DEFAULTS.maxConnectionsPerSource,
+  )
+  .option(
+    '--handshake-timeout-ms <ms>',
+    'a TLS handshake must finish within this',
+    int('--handshake-timeout-ms'),
+    CLOUD_DEFAULTS.handshakeTimeoutMs,
+  )
+  .option(
+    '--headers-timeout-ms <ms>',
+    'request headers must arrive within this',
+    int('--headers-timeout-ms'),
+    CLOUD_DEFAULTS.headersTimeoutMs,
+  )
+  .option(
+    '--request-timeout-ms <ms>',
+    'a whole request (headers and body) must arrive within this',
+    int('--request-timeout-ms'),
+    CLOUD_DEFAULTS.requestTimeoutMs,
+  )
+  .option(
+    '--keep-alive-timeout-ms <ms>',
+    'an idle keep-alive connection is closed after this',
+    int('--keep-alive-timeout-ms'),
+    CLOUD_DEFAULTS.keepAliveTimeoutMs,
+  )
+  .option(
+    '--idle-timeout-ms <ms>',
+    'an HTTP connection with no activity is closed after this (agent links: pings decide)',
+    int('--idle-timeout-ms'),
+    CLOUD_DEFAULTS.idleTimeoutMs,
+  )
   .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
   .action(async (f: ServeFlags) => {
     const options: CloudOptions = {
@@ -167,6 +216,13 @@ program
       maxQueuedEnvelopes: f.maxQueuedEnvelopes,
       linkEnvelopesPerSec: f.linkEnvelopesPerSec,
       helloTimeoutSec: f.helloTimeout,
+      maxConnections: f.maxConnections,
+      maxConnectionsPerSource: f.maxConnectionsPerSource,
+      handshakeTimeoutMs: f.handshakeTimeoutMs,
+      headersTimeoutMs: f.headersTimeoutMs,
+      requestTimeoutMs: f.requestTimeoutMs,
+      keepAliveTimeoutMs: f.keepAliveTimeoutMs,
+      idleTimeoutMs: f.idleTimeoutMs,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);

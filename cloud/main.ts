@@ -11,6 +11,12 @@ import { CloseCode } from '../protocol/version.js';
 import { ActionService } from './action-service.js';
 import { AgentGateway } from './agent-gateway.js';
 import { createCloudLogger } from './cloud-logger.js';
+import {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  guardConnections,
+  serverOptions,
+} from './connection-guard.js';
 import { CloudStore } from './cloud-store.js';
 import { EnrollmentService } from './enrollment-service.js';
 import { EnvelopePool } from './envelope-pool.js';
@@ -56,6 +62,15 @@ export const CLOUD_DEFAULTS = {
   linkEnvelopesPerSec: DEFAULT_LINK_QUOTAS.envelopesPerSec,
   /** A link that sent no Hello this long after the upgrade is closed (1008). */
   helloTimeoutSec: 30,
+  /** Connections at once in total (0: half the descriptors past a reserve, at most 10,000). */
+  maxConnections: DEFAULT_CONNECTION_LIMITS.maxConnections,
+  /** Connections at once from one source address (0: no cap). */
+  maxConnectionsPerSource: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerSource,
+  handshakeTimeoutMs: DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs,
+  headersTimeoutMs: DEFAULT_CONNECTION_LIMITS.headersTimeoutMs,
+  requestTimeoutMs: DEFAULT_CONNECTION_LIMITS.requestTimeoutMs,
+  keepAliveTimeoutMs: DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs,
+  idleTimeoutMs: DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
   logLevel: 'info',
 } as const;
 
@@ -228,8 +243,18 @@ export async function startCloud(
     emit: (type, data) => webhooks.emit(type, data),
     sweepMs: options.statusSweepMs,
   });
+  const limits: ConnectionLimits = {
+    maxConnections: options.maxConnections,
+    maxConnectionsPerSource: options.maxConnectionsPerSource,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    headersTimeoutMs: options.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs,
+  };
   const server: Server = createServer(
     {
+      ...serverOptions(limits),
       key: id.serverKey,
       cert: id.serverCert,
       ca: [id.ca.certificatePem],
@@ -253,6 +278,7 @@ export async function startCloud(
       log,
     }),
   );
+  guardConnections(server, limits, log);
   verifyPeersAtHandshake(server, id.ca.certificatePem, now);
   gateway.attach(server);
   await new Promise<void>((resolve, reject) => {

@@ -40,8 +40,18 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-export function start(bin: string, args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [bin, ...args], {
+export function start(
+  bin: string,
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { fdLimit?: number } = {},
+): Proc {
+  // With an open-file limit, through the shell's ulimit; `exec` keeps the pid node's.
+  const [cmd, argv] =
+    opts.fdLimit === undefined
+      ? [process.execPath, [bin, ...args]]
+      : ['/bin/sh', ['-c', `ulimit -n ${opts.fdLimit} && exec "$@"`, 'sh', process.execPath, bin, ...args]];
+  const child = spawn(cmd, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -99,8 +109,17 @@ export interface Cloud {
   stop(): Promise<void>;
 }
 
-export async function startCloud(args: string[] = [], dataDir = tempDir('cloud')): Promise<Cloud> {
-  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...args]);
+export interface CloudStartOptions {
+  /** The cloud's open-file limit (`ulimit -n`), e.g. to show it never runs out of descriptors. */
+  fdLimit?: number;
+}
+
+export async function startCloud(
+  args: string[] = [],
+  dataDir = tempDir('cloud'),
+  opts: CloudStartOptions = {},
+): Promise<Cloud> {
+  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...args], {}, opts);
   const line = await waitFor(() => {
     if (proc.child.exitCode !== null) throw new Error(`cloud exited: ${proc.stderr()}`);
     return proc.output().split('\n')[0]?.trim() && proc.output().includes('\n')
