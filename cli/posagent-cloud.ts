@@ -22,6 +22,11 @@ interface ServeFlags {
   offlineAfter: number;
   certDays: number;
   enrollMaxFailures: number;
+  enrollGlobalMaxFailures: number;
+  enrollWindow: number;
+  pairingsPerSource: number;
+  maxPendingPairings: number;
+  expiredCodeRetention: number;
   pairingTtl: number;
   webhookRetryBaseMs: number;
   webhookMaxAttempts: number;
@@ -86,9 +91,39 @@ program
   )
   .option(
     '--enroll-max-failures <n>',
-    'failed enrollment attempts per address per window',
+    'failed attempts of one enrollment method (code, auto, pair) from one address per window',
     int('--enroll-max-failures'),
     CLOUD_DEFAULTS.enrollMaxFailures,
+  )
+  .option(
+    '--enroll-global-max-failures <n>',
+    'failed attempts of one enrollment method from all addresses together per window (0: no global budget)',
+    int('--enroll-global-max-failures'),
+    CLOUD_DEFAULTS.enrollGlobalMaxFailures,
+  )
+  .option(
+    '--enroll-window <sec>',
+    'the window of the enrollment budgets and of the pairing rate',
+    int('--enroll-window'),
+    CLOUD_DEFAULTS.enrollWindowSec,
+  )
+  .option(
+    '--pairings-per-source <n>',
+    'pairings one address may start per window (0: no limit)',
+    int('--pairings-per-source'),
+    CLOUD_DEFAULTS.pairingsPerSource,
+  )
+  .option(
+    '--max-pending-pairings <n>',
+    'pairings waiting for activation at once, at most (0: no limit)',
+    int('--max-pending-pairings'),
+    CLOUD_DEFAULTS.maxPendingPairings,
+  )
+  .option(
+    '--expired-code-retention <sec>',
+    'an unused enrollment code is deleted this long after it expired',
+    int('--expired-code-retention'),
+    CLOUD_DEFAULTS.expiredCodeRetentionSec,
   )
   .option(
     '--pairing-ttl <sec>',
@@ -204,7 +239,11 @@ program
       offlineAfterSec: f.offlineAfter,
       certDays: f.certDays,
       enrollMaxFailures: f.enrollMaxFailures,
-      enrollWindowSec: CLOUD_DEFAULTS.enrollWindowSec,
+      enrollGlobalMaxFailures: f.enrollGlobalMaxFailures,
+      enrollWindowSec: f.enrollWindow,
+      pairingsPerSource: f.pairingsPerSource,
+      maxPendingPairings: f.maxPendingPairings,
+      expiredCodeRetentionSec: f.expiredCodeRetention,
       pairingTtlSec: f.pairingTtl,
       pairingPollMs: CLOUD_DEFAULTS.pairingPollMs,
       webhookRetryBaseMs: f.webhookRetryBaseMs,

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { migrate } from '../protocol/sqlite-migrations.js';
 import { ACTIONS_MIGRATION, CloudActionTable } from './action-table.js';
+import { ENROLLMENT_LIMITS_MIGRATION, EnrollmentLimitsTable } from './enrollment-limits-table.js';
 
 /** The reference cloud's own SQLite: locations, enrollment codes, terminals. */
 const MIGRATIONS = [
@@ -153,6 +154,7 @@ const MIGRATIONS = [
     received_at INTEGER NOT NULL
   );
   `,
+  ENROLLMENT_LIMITS_MIGRATION,
 ];
 
 export interface CloudTransactionRow {
@@ -311,6 +313,8 @@ export class CloudStore {
   private readonly prepared = new Map<string, Database.Statement>();
   /** Terminal actions and published releases. */
   readonly actions: CloudActionTable;
+  /** Failed enrollment attempts, pairing sources, the expiry sweep. */
+  readonly enrollLimits: EnrollmentLimitsTable;
 
   /** A statement prepared once and reused (the lifecycle and webhook queries run per event). */
   private q(sql: string): Database.Statement {
@@ -331,6 +335,7 @@ export class CloudStore {
     migrate(this.db, MIGRATIONS);
     const d = this.db;
     this.actions = new CloudActionTable(d);
+    this.enrollLimits = new EnrollmentLimitsTable(d);
     this.stmt = {
       insertLocation: d.prepare('INSERT INTO locations (id, name, created_at) VALUES (?, ?, ?)'),
       getLocation: d.prepare('SELECT id, name, created_at AS createdAt FROM locations WHERE id = ?'),
@@ -624,10 +629,12 @@ export class CloudStore {
 
   // ---- pairings ----
 
-  insertPairing(row: Omit<PairingRow, 'activatedAt' | 'terminalId' | 'enrollment'>): void {
+  insertPairing(
+    row: Omit<PairingRow, 'activatedAt' | 'terminalId' | 'enrollment'> & { source: string },
+  ): void {
     this.q(`INSERT INTO pairings (id, secret_hash, activation_code, csr, serial_number, model, software_version,
-        created_at, expires_at) VALUES (@id, @secretHash, @activationCode, @csr, @serialNumber, @model,
-        @softwareVersion, @createdAt, @expiresAt)`).run(row);
+        created_at, expires_at, source) VALUES (@id, @secretHash, @activationCode, @csr, @serialNumber, @model,
+        @softwareVersion, @createdAt, @expiresAt, @source)`).run(row);
   }
   getPairing(id: string): PairingRow | undefined {
     return this.q(`SELECT ${PAIRING_COLUMNS} FROM pairings WHERE id = ?`).get(id) as PairingRow | undefined;

@@ -40,8 +40,17 @@ export const CLOUD_DEFAULTS = {
   atRiskAfterSec: 900,
   offlineAfterSec: 1800,
   certDays: 90,
+  /** Failed attempts of one enrollment method from one source per window. */
   enrollMaxFailures: 10,
+  /** Failed attempts of one enrollment method from all sources together per window. */
+  enrollGlobalMaxFailures: 100,
   enrollWindowSec: 900,
+  /** Pairings one source may start per enrollment window (0: no limit). */
+  pairingsPerSource: 20,
+  /** Pairings waiting for activation at once, at most (0: no limit). */
+  maxPendingPairings: 1000,
+  /** An unused code is deleted this long after it expired. */
+  expiredCodeRetentionSec: 86_400,
   /** How long a code shown by a device waiting to be paired stays valid. */
   pairingTtlSec: 600,
   pairingPollMs: 1000,
@@ -220,7 +229,17 @@ export async function startCloud(
     pairingTtlSec: options.pairingTtlSec,
     pairingPollMs: options.pairingPollMs,
     dataPublicKey: id.dataPublicKey,
-    enrollAttempts: { maxFailures: options.enrollMaxFailures, windowMs: options.enrollWindowSec * 1000 },
+    enrollBudget: {
+      perSource: options.enrollMaxFailures,
+      global: options.enrollGlobalMaxFailures,
+      windowMs: options.enrollWindowSec * 1000,
+    },
+    pairingLimits: {
+      perSource: options.pairingsPerSource,
+      windowMs: options.enrollWindowSec * 1000,
+      maxPending: options.maxPendingPairings,
+    },
+    expiredCodeRetentionMs: options.expiredCodeRetentionSec * 1000,
     onEnrolled: (terminalId, how) => {
       const row = store.getTerminal(terminalId)!;
       if (how.replaces) {
@@ -294,6 +313,7 @@ export async function startCloud(
   announcer.start();
   webhooks.start();
   actions.start(options.statusSweepMs);
+  enrollment.start(options.statusSweepMs);
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -302,6 +322,7 @@ export async function startCloud(
       announcer.stop();
       webhooks.stop();
       actions.stop();
+      enrollment.stop();
       gateway.closeAll(CloseCode.serviceRestart, 'cloud restarting');
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -6,6 +6,7 @@ import type { ActionService } from './action-service.js';
 import type { CloudStore } from './cloud-store.js';
 import type { EnrollmentService } from './enrollment-service.js';
 import type { FleetService } from './fleet-service.js';
+import { sourceOf } from './connection-guard.js';
 import { ApiError, readJsonBody, sendError, sendJson } from './http-json.js';
 import { authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
@@ -89,7 +90,7 @@ function decodePathSegment(segment: string): string {
 }
 
 export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const source = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+  const source = (req: IncomingMessage) => sourceOf(req.socket.remoteAddress);
   const routes: Route[] = [
     {
       method: 'POST',
@@ -143,20 +144,20 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       pattern: /^\/v1\/pairings$/,
       access: 'public',
       created: true,
-      handle: async (c) => o.enrollment.startPairing(await c.body()),
+      handle: async (c) => o.enrollment.startPairing(await c.body(), source(c.req)),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/pairings\/([^/]+)\/poll$/,
       access: 'public',
-      handle: async (c) => o.enrollment.pollPairing(c.params[0]!, await c.body()),
+      handle: async (c) => o.enrollment.pollPairing(c.params[0]!, await c.body(), source(c.req)),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/activate$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.fleet.getTerminal(o.enrollment.activate(await c.body())),
+      handle: async (c) => o.fleet.getTerminal(o.enrollment.activate(await c.body(), source(c.req))),
     },
     {
       method: 'POST',
