@@ -44,6 +44,8 @@ interface ServeFlags {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   idleTimeoutMs: number;
+  releasePublicKey: string[];
+  allowPrivateWebhooks: boolean;
   logLevel: string;
 }
 
@@ -227,10 +229,23 @@ program
     int('--idle-timeout-ms'),
     CLOUD_DEFAULTS.idleTimeoutMs,
   )
+  .option(
+    '--release-public-key <file>',
+    "the vendor's Ed25519 release public key (PEM; repeat for several): a release is published only if one of them signed it",
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
+  .option(
+    '--allow-private-webhooks',
+    'let webhooks go to loopback, private and link-local addresses (development on one machine only; refused by default)',
+    false,
+  )
   .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
   .action(async (f: ServeFlags) => {
     const options: CloudOptions = {
       dataDir: f.dataDir,
+      releasePublicKeyFiles: f.releasePublicKey,
+      allowPrivateWebhooks: f.allowPrivateWebhooks,
       host: f.host,
       port: f.port,
       heartbeatIntervalSec: f.heartbeatInterval,

@@ -23,12 +23,14 @@ import { EnvelopePool } from './envelope-pool.js';
 import { FleetCa, newPrivateKeyPem } from './fleet-ca.js';
 import { FleetService, newAdminToken } from './fleet-service.js';
 import { DEFAULT_LINK_QUOTAS } from './link-quotas.js';
+import { loadReleaseKeys } from './release-files.js';
 import { createRestHandler } from './rest-api.js';
 import { writeSecretFile } from './secret-files.js';
 import { StatusAnnouncer } from './status-announcer.js';
 import { verifyPeersAtHandshake } from './terminal-auth.js';
 import { TLS_SERVER_POLICY } from './tls-policy.js';
 import { TransactionLedger } from './transaction-ledger.js';
+import { WebhookTargets } from './webhook-targets.js';
 import { Webhooks } from './webhooks.js';
 
 /** Every tunable of the reference cloud, with its default, in one visible place. */
@@ -83,7 +85,13 @@ export const CLOUD_DEFAULTS = {
   logLevel: 'info',
 } as const;
 
-export type CloudOptions = { dataDir: string } & {
+export type CloudOptions = {
+  dataDir: string;
+  /** The vendor's Ed25519 release public keys (PEM files): publishing checks signatures with them. */
+  releasePublicKeyFiles?: readonly string[];
+  /** Webhooks may go to loopback and private addresses (development on one machine only). */
+  allowPrivateWebhooks?: boolean;
+} & {
   -readonly [K in keyof typeof CLOUD_DEFAULTS]: (typeof CLOUD_DEFAULTS)[K] extends string ? string : number;
 };
 
@@ -166,11 +174,14 @@ export async function startCloud(
     retryBaseMs: options.webhookRetryBaseMs,
     maxAttempts: options.webhookMaxAttempts,
     timeoutMs: 10_000,
+    targets: new WebhookTargets(options.allowPrivateWebhooks === true),
     log,
   });
+  const releaseKeys = await loadReleaseKeys(options.releasePublicKeyFiles ?? []);
   const actions = new ActionService({
     store,
     dataDir: options.dataDir,
+    releaseKeys,
     now,
     defaultTtlSec: options.actionTtlSec,
     onQueued: (t) => void gateway.deliverActions(t),
@@ -310,6 +321,8 @@ export async function startCloud(
   const ready: ReadyInfo = { url, caFile: id.caFile, adminTokenFile: id.adminTokenFile };
   await writeSecretFile(join(options.dataDir, 'cloud.json'), `${JSON.stringify(ready, null, 2)}\n`, 0o644);
   log.info({ url }, 'cloud listening');
+  if (options.allowPrivateWebhooks)
+    log.warn({}, 'webhooks may be sent to loopback and private addresses (--allow-private-webhooks): for development only');
   announcer.start();
   webhooks.start();
   actions.start(options.statusSweepMs);

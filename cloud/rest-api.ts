@@ -8,6 +8,7 @@ import type { EnrollmentService } from './enrollment-service.js';
 import type { FleetService } from './fleet-service.js';
 import { sourceOf } from './connection-guard.js';
 import { ApiError, readJsonBody, sendError, sendJson } from './http-json.js';
+import { sendFile } from './release-files.js';
 import { authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
 import type { Webhooks } from './webhooks.js';
@@ -41,24 +42,12 @@ export class RawBody {
   ) {}
 }
 
-/** Answers a GET for bytes, honouring a single `Range: bytes=N-` (a download resumed). */
-function ranged(req: IncomingMessage, body: Buffer, contentType: string): RawBody {
-  const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-  if (!m) return new RawBody(contentType, body, 200, { 'accept-ranges': 'bytes' });
-  const from = Number(m[1]);
-  if (from >= body.length)
-    throw new ApiError(
-      416,
-      'range_not_satisfiable',
-      `range starts at ${from}, the file has ${body.length} bytes`,
-      {
-        'content-range': `bytes */${body.length}`,
-      },
-    );
-  return new RawBody(contentType, body.subarray(from), 206, {
-    'content-range': `bytes ${from}-${body.length - 1}/${body.length}`,
-    'accept-ranges': 'bytes',
-  });
+/** A file to stream as the answer (a release artifact), honouring `Range`. */
+export class FileBody {
+  constructor(
+    readonly file: string,
+    readonly contentType: string,
+  ) {}
 }
 
 /** Who may call a route: the admin token, anyone (enrollment), or a terminal by its client certificate. */
@@ -313,7 +302,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       method: 'GET',
       pattern: /^\/v1\/agent\/releases\/([^/]+)\/artifact$/,
       access: 'terminal',
-      handle: async (c) => ranged(c.req, await o.actions.artifact(c.params[0]!), 'application/gzip'),
+      handle: async (c) => new FileBody(await o.actions.artifact(c.params[0]!), 'application/gzip'),
     },
     {
       method: 'POST',
@@ -371,6 +360,10 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
           body: () => readJsonBody(req),
           terminalId,
         });
+        if (result instanceof FileBody) {
+          await sendFile(req, res, result.file, result.contentType);
+          return;
+        }
         if (result instanceof RawBody) {
           res.writeHead(result.status, {
             'content-type': result.contentType,

@@ -100,6 +100,7 @@ export interface Cloud {
   adminToken: string;
   dataDir: string;
   args: string[];
+  startOptions: CloudStartOptions;
   api<T = Record<string, unknown>>(
     method: string,
     path: string,
@@ -112,6 +113,11 @@ export interface Cloud {
 export interface CloudStartOptions {
   /** The cloud's open-file limit (`ulimit -n`), e.g. to show it never runs out of descriptors. */
   fdLimit?: number;
+  /**
+   * Webhooks to loopback receivers (`--allow-private-webhooks`): on by default here, since the
+   * demo's and the tests' receivers are on loopback. `false` starts the cloud as it ships.
+   */
+  privateWebhooks?: boolean;
 }
 
 export async function startCloud(
@@ -119,7 +125,8 @@ export async function startCloud(
   dataDir = tempDir('cloud'),
   opts: CloudStartOptions = {},
 ): Promise<Cloud> {
-  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...args], {}, opts);
+  const flags = opts.privateWebhooks === false ? [] : ['--allow-private-webhooks'];
+  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...flags, ...args], {}, opts);
   const line = await waitFor(() => {
     if (proc.child.exitCode !== null) throw new Error(`cloud exited: ${proc.stderr()}`);
     return proc.output().split('\n')[0]?.trim() && proc.output().includes('\n')
@@ -137,6 +144,7 @@ export async function startCloud(
     adminToken,
     dataDir,
     args,
+    startOptions: opts,
     api: (method, path, body, token = adminToken) => httpsJson(ready.url, ca, method, path, body, token),
     async stop() {
       if (proc.child.exitCode === null) {
@@ -153,6 +161,7 @@ export function restartCloud(c: Cloud): Promise<Cloud> {
   return startCloud(
     [...c.args.filter((_, i, a) => a[i] !== '--port' && a[i - 1] !== '--port'), '--port', String(c.port)],
     c.dataDir,
+    c.startOptions,
   );
 }
 

@@ -37,6 +37,8 @@ import { waitFor } from '../support/wait-for.js';
 describe('software update', () => {
   let cloud: Cloud;
   let key: ReleaseKey;
+  /** Another vendor key the cloud also accepts at publish, which the terminal does not pin. */
+  let otherKey: ReleaseKey;
   let a: Awaited<ReturnType<typeof enrollAgent>>;
   let agent: Supervised;
   const installDir = tempDir('install');
@@ -78,8 +80,14 @@ describe('software update', () => {
     (await localApiRequest<{ softwareVersion: string }>(socket(), 'GET', '/v1/status')).body.softwareVersion;
 
   beforeAll(async () => {
-    cloud = await startCloud();
     key = await newReleaseKey();
+    otherKey = await newReleaseKey();
+    cloud = await startCloud([
+      '--release-public-key',
+      key.publicKeyFile,
+      '--release-public-key',
+      otherKey.publicKeyFile,
+    ]);
     const builds: [string, ((stage: string) => Promise<void>) | undefined][] = [
       ['1.0.0', undefined],
       ['1.1.0', undefined],
@@ -124,8 +132,8 @@ describe('software update', () => {
     const bytes = readFileSync(artifact('1.3.1'));
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 100) ^ 0xff, bytes.length - 100);
     writeFileSync(artifact('1.3.1'), bytes);
-    // Wrong signature: signed with a key the terminal does not pin.
-    await publish('1.3.2', await newReleaseKey());
+    // Wrong signature: signed with a key the cloud knows but the terminal does not pin.
+    await publish('1.3.2', otherKey);
 
     const cases: [string, RegExp][] = [
       ['1.3.0', /artifact is \d+ bytes, the release says \d+: refused/],
