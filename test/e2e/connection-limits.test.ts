@@ -2,12 +2,11 @@ import { readFileSync } from 'node:fs';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rsaCsr } from '../support/csrs.js';
+import { enrollByApi } from '../support/api-terminal.js';
 import {
   type Cloud,
   cli,
   enrollAgent,
-  newEnrollmentCode,
   type Proc,
   startAgent,
   startCloud,
@@ -76,15 +75,7 @@ describe('connection limits and timeouts', () => {
     enrolled = await enrollAgent(cloud);
     agent = startAgent(enrolled.dirs);
     await waitForLink(enrolled.dirs);
-    const { code } = await newEnrollmentCode(cloud, 'Till L');
-    const { csr, keyPem } = rsaCsr();
-    const r = await cloud.api<{ terminalId: string; certificate: string }>(
-      'POST',
-      '/v1/enroll',
-      { method: 'code', code, csr },
-      null,
-    );
-    other = { id: r.body.terminalId, key: keyPem, cert: r.body.certificate };
+    other = await enrollByApi(cloud, 'Till L');
   });
   afterAll(async () => {
     for (const s of sockets) s.destroy();

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollByApi } from '../support/api-terminal.js';
 import { cloudCount } from '../support/cloud-db.js';
-import { rsaCsr } from '../support/csrs.js';
-import { type Cloud, newEnrollmentCode, startCloud } from '../support/processes.js';
+import { type Cloud, startCloud } from '../support/processes.js';
 import { openRawLink } from '../support/raw-link.js';
 import { startRestProbe } from '../support/rest-probe.js';
 
@@ -41,15 +41,7 @@ describe('an envelope flood on one link', () => {
   let terminal: { id: string; key: string; cert: string };
   beforeAll(async () => {
     cloud = await startCloud();
-    const { code } = await newEnrollmentCode(cloud, 'Till F');
-    const { csr, keyPem } = rsaCsr();
-    const r = await cloud.api<{ terminalId: string; certificate: string }>(
-      'POST',
-      '/v1/enroll',
-      { method: 'code', code, csr },
-      null,
-    );
-    terminal = { id: r.body.terminalId, key: keyPem, cert: r.body.certificate };
+    terminal = await enrollByApi(cloud, 'Till F');
   });
   afterAll(() => cloud?.stop());
 

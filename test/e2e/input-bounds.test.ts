@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollByApi } from '../support/api-terminal.js';
 import { cloudCount, cloudRows } from '../support/cloud-db.js';
-import { rsaCsr } from '../support/csrs.js';
-import { type Cloud, newEnrollmentCode, startCloud } from '../support/processes.js';
+import { type Cloud, startCloud } from '../support/processes.js';
 import { openRawLink } from '../support/raw-link.js';
 
 type Refusal = { error: { code: string; message: string } };
@@ -19,16 +19,7 @@ describe('input bounds', () => {
 
   beforeAll(async () => {
     cloud = await startCloud();
-    const { code, locationId } = await newEnrollmentCode(cloud, 'Till B');
-    const { csr, keyPem } = rsaCsr();
-    const r = await cloud.api<{ terminalId: string; certificate: string }>(
-      'POST',
-      '/v1/enroll',
-      { method: 'code', code, csr },
-      null,
-    );
-    expect(r.status).toBe(200);
-    terminal = { id: r.body.terminalId, key: keyPem, cert: r.body.certificate, locationId };
+    terminal = await enrollByApi(cloud, 'Till B');
     // A first, valid config so there is something that must not change.
     expect(
       (await cloud.api('POST', `/v1/terminals/${terminal.id}/configure`, { tip: { mode: 'fixed' } })).status,
@@ -52,7 +43,7 @@ describe('input bounds', () => {
     const arrays = await cloud.api<Refusal>(
       'POST',
       '/v1/locations',
-      Buffer.from(`{"name": ${"[".repeat(30_000)}${"]".repeat(30_000)}}`),
+      Buffer.from(`{"name": ${'['.repeat(30_000)}${']'.repeat(30_000)}}`),
     );
     expect(arrays.status).toBe(400);
     expect(arrays.body.error.code).toBe('invalid_json');

@@ -11,8 +11,8 @@ import {
   type SignedRelease,
   signRelease,
 } from '../../demo/releases.js';
-import { rsaCsr } from '../support/csrs.js';
-import { type Cloud, newEnrollmentCode, startCloud, tempDir } from '../support/processes.js';
+import { enrollByApi } from '../support/api-terminal.js';
+import { type Cloud, startCloud, tempDir } from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';
 
 function rssMb(pid: number): number {
@@ -39,15 +39,7 @@ describe('release artifacts', () => {
     cloud = await startCloud(['--release-public-key', key.publicKeyFile]);
     tarball = await packRelease('9.1.0', tempDir('packs'));
     signed = await signRelease(tarball, key);
-    const { code } = await newEnrollmentCode(cloud, 'Till R');
-    const { csr, keyPem } = rsaCsr();
-    const r = await cloud.api<{ certificate: string }>(
-      'POST',
-      '/v1/enroll',
-      { method: 'code', code, csr },
-      null,
-    );
-    terminal = { key: keyPem, cert: r.body.certificate };
+    terminal = await enrollByApi(cloud, 'Till R');
   }, 120_000);
   afterAll(() => cloud?.stop());
 
@@ -162,15 +154,21 @@ describe('release artifacts', () => {
     const duringSlow = peak;
     // Then all at full speed to the end.
     for (const r of readers) r.removeAllListeners('data');
-    readers.forEach((r, i) =>
+    readers.forEach((r, i) => {
       r.on('data', (c: Buffer) => {
         hashes[i]!.update(c);
         received[i]! += c.length;
-      }),
-    );
+      });
+    });
     for (const r of readers) r.resume();
     await Promise.all(
-      readers.map((r) => new Promise((resolve) => (r.complete ? resolve(null) : r.on('end', resolve)))),
+      readers.map(
+        (r) =>
+          new Promise((resolve) => {
+            if (r.complete) resolve(null);
+            else r.on('end', resolve);
+          }),
+      ),
     );
     clearInterval(sampler);
     peak = Math.max(peak, rssMb(pid));

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { enrollByApi } from '../support/api-terminal.js';
 import { cloudCount } from '../support/cloud-db.js';
-import { rsaCsr } from '../support/csrs.js';
-import { type Cloud, newEnrollmentCode, restartCloud, startCloud } from '../support/processes.js';
+import { type Cloud, restartCloud, startCloud } from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';
 
 type Refusal = { error: { code: string; message: string } };
@@ -27,12 +27,6 @@ async function receiver(
     hits: () => hits,
     server,
   };
-}
-
-async function enrollOne(cloud: Cloud): Promise<void> {
-  const { code } = await newEnrollmentCode(cloud, 'Till W');
-  const r = await cloud.api('POST', '/v1/enroll', { method: 'code', code, csr: rsaCsr().csr }, null);
-  expect(r.status).toBe(200);
 }
 
 /**
@@ -94,12 +88,12 @@ describe('webhook targets', () => {
       events: ['terminal.enrolled'],
     });
     expect(ep.status).toBe(201);
-    await enrollOne(cloud);
+    await enrollByApi(cloud, 'Till W');
     await waitFor(() => r.hits() === 1, 'the first event delivered (the flag is on)');
     await cloud.stop();
     cloud = await restartCloud({ ...cloud, startOptions: { privateWebhooks: false } });
     clouds.push(cloud);
-    await enrollOne(cloud);
+    await enrollByApi(cloud, 'Till W');
     const failed = await waitFor(async () => {
       const v = await cloud.api<{ deliveries: Delivery[] }>('GET', `/v1/webhook-endpoints/${ep.body.id}`);
       return v.body.deliveries.find((d) => d.status !== 'delivered' && d.attempts >= 1);
@@ -121,7 +115,7 @@ describe('webhook targets', () => {
       url: redirecting.url,
       events: ['terminal.enrolled'],
     });
-    await enrollOne(cloud);
+    await enrollByApi(cloud, 'Till W');
     const d = await waitFor(async () => {
       const v = await cloud.api<{ deliveries: Delivery[] }>('GET', `/v1/webhook-endpoints/${ep.body.id}`);
       return v.body.deliveries.find((x) => x.attempts >= 1);
