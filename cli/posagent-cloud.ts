@@ -213,7 +213,7 @@ program
   )
   .option(
     '--request-timeout-ms <ms>',
-    'a whole request (headers and body) must arrive within this',
+    'a JSON request body must arrive within this (408); a release upload may take longer while it keeps moving',
     int('--request-timeout-ms'),
     CLOUD_DEFAULTS.requestTimeoutMs,
   )

@@ -12,11 +12,14 @@ import type { TLSSocket } from 'node:tls';
  *   address (one client cannot take the whole cap); past either, a new connection is closed at
  *   once, before its TLS handshake;
  * - a TLS handshake must finish within `handshakeTimeoutMs` (an idle TCP connection is closed);
- * - request headers within `headersTimeoutMs`, a whole request within `requestTimeoutMs`
- *   (slow headers, slow bodies), checked every `checkIntervalMs`;
- * - an HTTP connection with nothing to do is closed after `idleTimeoutMs`, between keep-alive
- *   requests after `keepAliveTimeoutMs`. An upgraded agent link is not idle-timed here: its
- *   WebSocket pings decide (and it must say Hello within the gateway's timeout).
+ * - request headers within `headersTimeoutMs` (a TLS connection that sends nothing gets 408 then),
+ *   checked at least every second;
+ * - a JSON body within `requestTimeoutMs` of the handler asking for it (rest-api.ts: 408, and the
+ *   connection closes). Not server-wide: a release upload may take longer than that, as long as
+ *   it keeps moving — an HTTP connection with no traffic for `idleTimeoutMs` is closed;
+ * - between keep-alive requests after `keepAliveTimeoutMs`. An upgraded agent link is not
+ *   idle-timed here: its WebSocket pings decide (and it must say Hello within the gateway's
+ *   timeout).
  */
 export interface ConnectionLimits {
   /** Connections at once, in total (0: derived from the descriptor limit). */
@@ -37,7 +40,8 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  idleTimeoutMs: 30_000,
+  // Above the longest a handler waits (a terminal's diagnostics: 30 s).
+  idleTimeoutMs: 60_000,
 };
 
 /** The soft limit on open files of this process (Linux /proc), or null if it cannot be read. */
@@ -83,7 +87,9 @@ export function serverOptions(l: ConnectionLimits) {
   return {
     handshakeTimeout: l.handshakeTimeoutMs,
     headersTimeout: l.headersTimeoutMs,
-    requestTimeout: l.requestTimeoutMs,
+    // Node's whole-request timeout would also cut a long release upload: bodies have their own
+    // deadline where they are read (rest-api.ts), uploads the idle timeout.
+    requestTimeout: 0,
     keepAliveTimeout: l.keepAliveTimeoutMs,
     // How often headers/request timeouts are checked (Node's default is 30 s, which would let a
     // slow client stay up to 30 s past its timeout).

@@ -36,17 +36,43 @@ export function nestsDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
-/** Reads a JSON object body; an empty body is `{}`. Throws ApiError on bad JSON or a body too large. */
+/**
+ * Reads a JSON object body; an empty body is `{}`. Throws ApiError on bad JSON, a body too large,
+ * or a body that has not all arrived within `deadlineMs` (408: a slow body holds a connection
+ * only that long).
+ */
 export async function readJsonBody(
   req: IncomingMessage,
   maxBytes = MAX_BODY_BYTES,
+  deadlineMs = 0,
 ): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new ApiError(413, 'body_too_large', `request body exceeds ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
+  let timer: NodeJS.Timeout | undefined;
+  const late =
+    deadlineMs > 0
+      ? new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new ApiError(408, 'request_timeout', `the request body did not arrive within ${deadlineMs} ms`),
+              ),
+            deadlineMs,
+          );
+        })
+      : undefined;
+  const read = (async () => {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) throw new ApiError(413, 'body_too_large', `request body exceeds ${maxBytes} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  })();
+  try {
+    await (late ? Promise.race([read, late]) : read);
+  } finally {
+    clearTimeout(timer);
+    read.catch(() => {});
   }
   if (size === 0) return {};
   const text = Buffer.concat(chunks).toString('utf8');

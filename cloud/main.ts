@@ -303,6 +303,7 @@ export async function startCloud(
       actions,
       caPem: id.ca.certificatePem,
       now,
+      bodyTimeoutMs: options.requestTimeoutMs,
       adminToken: id.adminToken,
       connectedIds: () => gateway.connectedIds(),
       log,

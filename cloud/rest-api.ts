@@ -7,7 +7,7 @@ import type { CloudStore } from './cloud-store.js';
 import type { EnrollmentService } from './enrollment-service.js';
 import type { FleetService } from './fleet-service.js';
 import { sourceOf } from './connection-guard.js';
-import { ApiError, readJsonBody, sendError, sendJson } from './http-json.js';
+import { ApiError, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
 import { sendFile } from './release-files.js';
 import { authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
@@ -27,6 +27,8 @@ export interface RestApiOptions {
   /** The fleet CA certificate (PEM): a terminal route's caller must present a certificate it issued. */
   caPem: string;
   now(): number;
+  /** A JSON body must have arrived this long after the handler asks for it (408 otherwise). */
+  bodyTimeoutMs: number;
   adminToken: string;
   connectedIds(): Iterable<string>;
   log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -325,6 +327,11 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
   }
 
   return (req, res) => {
+    // Answered before its body has all arrived (a refusal, a route that reads none): the
+    // connection closes after the answer, instead of waiting for whatever the client still sends.
+    const closeIfIncomplete = () => {
+      if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+    };
     void (async () => {
       try {
         const url = new URL(req.url ?? '/', 'https://cloud.invalid');
@@ -357,9 +364,10 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
           req,
           params,
           query: url.searchParams,
-          body: () => readJsonBody(req),
+          body: () => readJsonBody(req, MAX_BODY_BYTES, o.bodyTimeoutMs),
           terminalId,
         });
+        closeIfIncomplete();
         if (result instanceof FileBody) {
           await sendFile(req, res, result.file, result.contentType);
           return;
@@ -375,6 +383,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
         }
         sendJson(res, route.created ? 201 : 200, result);
       } catch (err) {
+        closeIfIncomplete();
         if (err instanceof ApiError) return sendError(res, err);
         o.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'REST handler failed');
         sendError(res, new ApiError(500, 'internal_error', 'internal error'));

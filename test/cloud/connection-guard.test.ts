@@ -56,7 +56,7 @@ describe('connection guard', () => {
     ).toEqual({
       handshakeTimeout: 10_000,
       headersTimeout: 10_000,
-      requestTimeout: 30_000,
+      requestTimeout: 0,
       keepAliveTimeout: 5000,
       connectionsCheckingInterval: 1000,
     });

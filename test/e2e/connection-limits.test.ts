@@ -134,7 +134,7 @@ describe('connection limits and timeouts', () => {
       tls('slow body', (s) =>
         slowly(
           s,
-          'POST /v1/locations HTTP/1.1\r\nHost: cloud\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
+          'POST /v1/pairings HTTP/1.1\r\nHost: cloud\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
           ' ',
         ),
       );
