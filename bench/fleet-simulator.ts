@@ -140,7 +140,14 @@ async function main(): Promise<void> {
   const data = args.data ?? tempDir('fleet');
   let cloud = await startCloud(
     // Every simulated terminal connects from 127.0.0.1: no per-source cap here.
-    ['--heartbeat-interval', String(HEARTBEAT_SEC), '--log-level', 'warn', '--max-connections-per-source', '0'],
+    [
+      '--heartbeat-interval',
+      String(HEARTBEAT_SEC),
+      '--log-level',
+      'warn',
+      '--max-connections-per-source',
+      '0',
+    ],
     join(data, 'cloud'),
   );
   const stop = new AbortController();

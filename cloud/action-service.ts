@@ -285,7 +285,11 @@ export class ActionService {
     const r = this.table.getRelease(version);
     if (!r) throw new ApiError(404, 'release_not_found', `no release ${version}`);
     await access(r.file).catch(() => {
-      throw new ApiError(404, 'release_not_found', `the artifact of release ${version} is missing on the cloud`);
+      throw new ApiError(
+        404,
+        'release_not_found',
+        `the artifact of release ${version} is missing on the cloud`,
+      );
     });
     return r.file;
   }

@@ -213,9 +213,13 @@ export class AgentGateway {
               answer = await this.o.transactions.forward(conn.terminalId, p);
             } catch (err) {
               if (!(err instanceof PoolBusyError)) throw err;
-              throw new RpcError(RpcErrorCode.GenericError, `the cloud is busy: ${err.message}; retry later`, {
-                quota: 'cloud_busy',
-              });
+              throw new RpcError(
+                RpcErrorCode.GenericError,
+                `the cloud is busy: ${err.message}; retry later`,
+                {
+                  quota: 'cloud_busy',
+                },
+              );
             }
             setImmediate(() => void this.pushResults(conn));
             return answer;

@@ -42,7 +42,13 @@ export class EnrollmentBudget {
   }
 
   /** null when under `max`; else ms until the oldest failure that keeps it at `max` leaves the window. */
-  private over(method: string, source: string | null, max: number, since: number, now: number): number | null {
+  private over(
+    method: string,
+    source: string | null,
+    max: number,
+    since: number,
+    now: number,
+  ): number | null {
     if (max <= 0) return null;
     const n = this.table.failures(method, source, since);
     if (n < max) return null;

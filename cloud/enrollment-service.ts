@@ -14,8 +14,8 @@ import {
 import type { RenewedCertificate } from '../protocol/messages.js';
 import { compileValidator } from '../protocol/schema-validation.js';
 import type { CloudStore, NewTerminal, PreregistrationRow } from './cloud-store.js';
+import { type BudgetLimits, type EnrollMethod, EnrollmentBudget } from './enrollment-budget.js';
 import { CsrRejectedError, type FleetCa, type IssuedCertificate } from './fleet-ca.js';
-import { type BudgetLimits, EnrollmentBudget, type EnrollMethod } from './enrollment-budget.js';
 import { newEnrollmentCode, newId, normaliseEnrollmentCode } from './fleet-ids.js';
 import { ApiError, parseBody } from './http-json.js';
 
@@ -217,7 +217,10 @@ export class EnrollmentService {
     const v = this.budget.check(method, source, now);
     if (v.ok) return;
     const seconds = Math.ceil(v.retryAfterMs / 1000);
-    this.o.log.warn({ source, method, scope: v.scope, retryAfterSec: seconds }, 'enrollment refused: budget spent');
+    this.o.log.warn(
+      { source, method, scope: v.scope, retryAfterSec: seconds },
+      'enrollment refused: budget spent',
+    );
     throw new ApiError(
       429,
       EnrollErrorCode.rateLimited,

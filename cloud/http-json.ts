@@ -26,7 +26,8 @@ export function nestsDeeperThan(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -55,7 +56,11 @@ export async function readJsonBody(
           timer = setTimeout(
             () =>
               reject(
-                new ApiError(408, 'request_timeout', `the request body did not arrive within ${deadlineMs} ms`),
+                new ApiError(
+                  408,
+                  'request_timeout',
+                  `the request body did not arrive within ${deadlineMs} ms`,
+                ),
               ),
             deadlineMs,
           );
@@ -64,7 +69,8 @@ export async function readJsonBody(
   const read = (async () => {
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > maxBytes) throw new ApiError(413, 'body_too_large', `request body exceeds ${maxBytes} bytes`);
+      if (size > maxBytes)
+        throw new ApiError(413, 'body_too_large', `request body exceeds ${maxBytes} bytes`);
       chunks.push(chunk as Buffer);
     }
   })();

@@ -11,13 +11,13 @@ import { CloseCode } from '../protocol/version.js';
 import { ActionService } from './action-service.js';
 import { AgentGateway } from './agent-gateway.js';
 import { createCloudLogger } from './cloud-logger.js';
+import { CloudStore } from './cloud-store.js';
 import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
   guardConnections,
   serverOptions,
 } from './connection-guard.js';
-import { CloudStore } from './cloud-store.js';
 import { EnrollmentService } from './enrollment-service.js';
 import { EnvelopePool } from './envelope-pool.js';
 import { FleetCa, newPrivateKeyPem } from './fleet-ca.js';
@@ -323,7 +323,10 @@ export async function startCloud(
   await writeSecretFile(join(options.dataDir, 'cloud.json'), `${JSON.stringify(ready, null, 2)}\n`, 0o644);
   log.info({ url }, 'cloud listening');
   if (options.allowPrivateWebhooks)
-    log.warn({}, 'webhooks may be sent to loopback and private addresses (--allow-private-webhooks): for development only');
+    log.warn(
+      {},
+      'webhooks may be sent to loopback and private addresses (--allow-private-webhooks): for development only',
+    );
   announcer.start();
   webhooks.start();
   actions.start(options.statusSweepMs);

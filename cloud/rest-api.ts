@@ -4,9 +4,9 @@ import type { TLSSocket } from 'node:tls';
 import { ENROLL_PATH } from '../protocol/version.js';
 import type { ActionService } from './action-service.js';
 import type { CloudStore } from './cloud-store.js';
+import { sourceOf } from './connection-guard.js';
 import type { EnrollmentService } from './enrollment-service.js';
 import type { FleetService } from './fleet-service.js';
-import { sourceOf } from './connection-guard.js';
 import { ApiError, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
 import { sendFile } from './release-files.js';
 import { authenticateTerminal } from './terminal-auth.js';
@@ -76,7 +76,11 @@ function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new ApiError(400, 'invalid_path', `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`);
+    throw new ApiError(
+      400,
+      'invalid_path',
+      `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
+    );
   }
 }
 

@@ -1,10 +1,10 @@
+import type { SealedCard } from '../protocol/card-envelope.js';
 import type {
   TransactionResult,
   TransactionsForward,
   TransactionsForwardResult,
 } from '../protocol/messages.js';
 import { MAX_FORWARD_BATCH } from '../protocol/transactions.js';
-import type { SealedCard } from '../protocol/card-envelope.js';
 import type { CloudStore, CloudTransactionRow } from './cloud-store.js';
 import type { OpenedCard } from './envelope-pool.js';
 import { ApiError } from './http-json.js';
@@ -84,7 +84,13 @@ export class TransactionLedger {
         const card = cards.get(item);
         const unopenable = card !== undefined && 'error' in card;
         const declined = item.amount % 100 === DECLINE_SUFFIX;
-        const status = unopenable ? 'invalid' : item.expired ? 'expired' : declined ? 'declined' : 'authorised';
+        const status = unopenable
+          ? 'invalid'
+          : item.expired
+            ? 'expired'
+            : declined
+              ? 'declined'
+              : 'authorised';
         const outcome = this.o.store.recordTransaction({
           terminalId,
           id: item.id,
@@ -108,7 +114,10 @@ export class TransactionLedger {
         });
         if (status === 'invalid' && outcome === 'received') {
           results.push({ id: item.id, status: 'invalid', reason: UNOPENABLE_CARD });
-          this.o.log.warn({ terminalId, id: item.id }, `forwarded transaction kept as invalid: ${UNOPENABLE_CARD}`);
+          this.o.log.warn(
+            { terminalId, id: item.id },
+            `forwarded transaction kept as invalid: ${UNOPENABLE_CARD}`,
+          );
         } else {
           results.push({ id: item.id, status: outcome });
         }

@@ -1,6 +1,6 @@
 import { FormatRegistry, type Static, type TSchema, Type } from '@sinclair/typebox';
-import { compileValidator, type SchemaIssue, type Validator } from './schema-validation.js';
 import { RpcErrorCode } from './rpc-errors.js';
+import { compileValidator, type SchemaIssue, type Validator } from './schema-validation.js';
 
 /**
  * The terminal configuration (VINR: tip, receipt, display, offlineMode) plus the agent's fleet
@@ -118,7 +118,8 @@ function withCurrencyKeys<T extends TSchema>(v: Validator<T>): Validator<T> {
     check(value) {
       const r = v.check(value);
       if (!r.ok) return r;
-      const totals = (r.value as { offlineMode?: { maxTotal?: Record<string, number> } }).offlineMode?.maxTotal;
+      const totals = (r.value as { offlineMode?: { maxTotal?: Record<string, number> } }).offlineMode
+        ?.maxTotal;
       const issues: SchemaIssue[] = Object.keys(totals ?? {})
         .filter((c) => !isIsoCurrency(c))
         .map((c) => ({
@@ -148,7 +149,8 @@ export function mergePatch(target: unknown, patch: unknown, depth = 0): unknown 
   if (!isObject(patch)) return patch;
   // A config is a few levels deep; a patch nested deeper is not a config (and must not be able
   // to exhaust the stack of whoever merges it).
-  if (depth >= MAX_PATCH_DEPTH) throw new RangeError(`a merge patch may nest at most ${MAX_PATCH_DEPTH} objects deep`);
+  if (depth >= MAX_PATCH_DEPTH)
+    throw new RangeError(`a merge patch may nest at most ${MAX_PATCH_DEPTH} objects deep`);
   const out: Record<string, unknown> = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
