@@ -13,6 +13,7 @@ import {
 } from '../../demo/releases.js';
 import { enrollByApi } from '../support/api-terminal.js';
 import { type Cloud, startCloud, tempDir } from '../support/processes.js';
+import { startRestProbe } from '../support/rest-probe.js';
 import { waitFor } from '../support/wait-for.js';
 
 function rssMb(pid: number): number {
@@ -129,6 +130,7 @@ describe('release artifacts', () => {
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMb(pid));
     }, 50);
+    const probe = await startRestProbe(cloud);
     const readers = await Promise.all(Array.from({ length: 200 }, () => download()));
     for (const r of readers) {
       expect(r.statusCode).toBe(200);
@@ -171,10 +173,12 @@ describe('release artifacts', () => {
       ),
     );
     clearInterval(sampler);
+    const figures = await probe.stop();
     peak = Math.max(peak, rssMb(pid));
     console.log(
-      `200 slow readers of a ${(signed.size / 1024 / 1024).toFixed(2)} MB release: cloud RSS ${baseline.toFixed(1)} MB before, peak ${duringSlow.toFixed(1)} MB while stalled/slow, ${peak.toFixed(1)} MB peak overall (+${(peak - baseline).toFixed(1)} MB)`,
+      `200 slow readers of a ${(signed.size / 1024 / 1024).toFixed(2)} MB release: cloud RSS ${baseline.toFixed(1)} MB before, peak ${duringSlow.toFixed(1)} MB while stalled/slow, ${peak.toFixed(1)} MB peak overall (+${(peak - baseline).toFixed(1)} MB); REST probe during: ${JSON.stringify(figures)}`,
     );
+    expect(figures.errors).toBe(0);
     expect(received.every((n) => n === signed.size)).toBe(true);
     expect(new Set(hashes.map((h) => h.digest('hex')))).toEqual(new Set([signed.sha256]));
     expect(peak - baseline).toBeLessThan(50);
