@@ -7,6 +7,40 @@ import { startRestProbe } from '../support/rest-probe.js';
 type Refusal = { error: { code: string; message: string } };
 
 /**
+ * The key-policy cases, made before the cloud is asked anything: key generation blocks this
+ * process for seconds, long enough for a pooled keep-alive connection to expire under it.
+ */
+function keyPolicyCases() {
+  const accepted = [rsaCsr(2048), rsaCsr(3072), rsaCsr(4096)];
+  const good = rsaCsr(2048).csr;
+  const badSignature = (() => {
+    const b64 = good
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'))
+      .join('');
+    const der = Buffer.from(b64, 'base64');
+    der[der.length - 5] = der[der.length - 5]! ^ 0xff; // inside the signature BIT STRING
+    return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  })();
+  const refused: [string, string, RegExp][] = [
+    ['RSA 1024', rsaCsr(1024).csr, /RSA with 1024 bits/],
+    ['RSA 2048, e = 3', rsaCsr(2048, 3).csr, /exponent other than 65537/],
+    ['RSA 8192 (noise signature)', hostileRsaCsr(8192, 17), /RSA with 8192 bits/],
+    ['RSA 2048 with a 2048-bit exponent', hostileRsaCsr(2048, 2048), /exponent other than 65537/],
+    ['EC P-256', ecCsr('prime256v1'), /EC prime256v1: this fleet issues certificates for RSA keys only/],
+    ['EC P-521', ecCsr('secp521r1'), /curve secp521r1, which this fleet does not support/],
+    ['a bad signature', badSignature, /signature does not verify/],
+    ['not PEM', 'hello', /not a PEM PKCS#10/],
+    [
+      'PEM of garbage',
+      '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----',
+      /DER does not parse/,
+    ],
+  ];
+  return { accepted, refused };
+}
+
+/**
  * Issue 17.1: no unbounded crypto before authentication. A CSR's public key is parsed by
  * node:crypto and checked against the fleet's key policy (RSA 2048/3072/4096, e = 65537) before
  * its signature is looked at: the 16,384-bit modulus + 16,384-bit exponent CSR that froze the
@@ -14,7 +48,9 @@ type Refusal = { error: { code: string; message: string } };
  */
 describe('hostile CSRs', () => {
   let cloud: Cloud;
+  let cases: ReturnType<typeof keyPolicyCases>;
   beforeAll(async () => {
+    cases = keyPolicyCases();
     cloud = await startCloud();
   });
   afterAll(() => cloud?.stop());
@@ -66,33 +102,7 @@ describe('hostile CSRs', () => {
   });
 
   it('accepts exactly the key policy: RSA 2048/3072/4096 with e = 65537; everything else is invalid_csr with the reason', async () => {
-    // Every CSR is made before the first request (key generation blocks this process for seconds).
-    const accepted = [rsaCsr(2048), rsaCsr(3072), rsaCsr(4096)];
-    const good = rsaCsr(2048).csr;
-    const badSignature = (() => {
-      const b64 = good
-        .split('\n')
-        .filter((l) => l && !l.startsWith('-----'))
-        .join('');
-      const der = Buffer.from(b64, 'base64');
-      der[der.length - 5] = der[der.length - 5]! ^ 0xff; // inside the signature BIT STRING
-      return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
-    })();
-    const refused: [string, string, RegExp][] = [
-      ['RSA 1024', rsaCsr(1024).csr, /RSA with 1024 bits/],
-      ['RSA 2048, e = 3', rsaCsr(2048, 3).csr, /exponent other than 65537/],
-      ['RSA 8192 (noise signature)', hostileRsaCsr(8192, 17), /RSA with 8192 bits/],
-      ['RSA 2048 with a 2048-bit exponent', hostileRsaCsr(2048, 2048), /exponent other than 65537/],
-      ['EC P-256', ecCsr('prime256v1'), /EC prime256v1: this fleet issues certificates for RSA keys only/],
-      ['EC P-521', ecCsr('secp521r1'), /curve secp521r1, which this fleet does not support/],
-      ['a bad signature', badSignature, /signature does not verify/],
-      ['not PEM', 'hello', /not a PEM PKCS#10/],
-      [
-        'PEM of garbage',
-        '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----',
-        /DER does not parse/,
-      ],
-    ];
+    const { accepted, refused } = cases;
     for (const { csr } of accepted) {
       const r = await cloud.api<{ activationCode: string }>('POST', '/v1/pairings', { csr }, null);
       expect(r.status).toBe(201);
