@@ -234,8 +234,11 @@ export class AgentGateway {
             );
           return verdict;
         },
-        onProtocolError: (err, ctx) =>
-          this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`),
+        onProtocolError: (err, ctx) => {
+          // Quota refusals are logged by the gate, a line per 100: a flood must not flood the log.
+          if ('quota' in err.details) return;
+          this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`);
+        },
       }),
     };
     this.connections.set(terminalId, conn);

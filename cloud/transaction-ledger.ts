@@ -69,6 +69,7 @@ export class TransactionLedger {
     const cards = new Map(sealed.map((item, k) => [item, opened[k]!]));
     const now = this.o.now();
     const results: TransactionsForwardResult['results'] = [];
+    const invalid: string[] = [];
     this.o.store.transaction(() => {
       for (const item of req.items) {
         const before = known.get(item.id);
@@ -114,15 +115,18 @@ export class TransactionLedger {
         });
         if (status === 'invalid' && outcome === 'received') {
           results.push({ id: item.id, status: 'invalid', reason: UNOPENABLE_CARD });
-          this.o.log.warn(
-            { terminalId, id: item.id },
-            `forwarded transaction kept as invalid: ${UNOPENABLE_CARD}`,
-          );
+          invalid.push(item.id);
         } else {
           results.push({ id: item.id, status: outcome });
         }
       }
     });
+    // One line per batch, not per item: a batch of garbage must not become 500 log lines.
+    if (invalid.length > 0)
+      this.o.log.warn(
+        { terminalId, count: invalid.length, ids: invalid.slice(0, 5) },
+        `forwarded transactions kept as invalid: ${UNOPENABLE_CARD}`,
+      );
     return { results };
   }
 
