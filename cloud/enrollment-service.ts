@@ -110,6 +110,7 @@ export interface EnrollmentCodeView {
 
 export class EnrollmentService {
   private readonly budget: EnrollmentBudget;
+  private readonly budgetLog = new Map<string, { at: number; refused: number }>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: EnrollmentServiceOptions) {
@@ -217,10 +218,19 @@ export class EnrollmentService {
     const v = this.budget.check(method, source, now);
     if (v.ok) return;
     const seconds = Math.ceil(v.retryAfterMs / 1000);
-    this.o.log.warn(
-      { source, method, scope: v.scope, retryAfterSec: seconds },
-      'enrollment refused: budget spent',
-    );
+    // At most a line per method and scope every 10 s, with how many were refused since.
+    const key = `${method} ${v.scope}`;
+    const last = this.budgetLog.get(key) ?? { at: 0, refused: 0 };
+    last.refused++;
+    if (now - last.at >= 10_000) {
+      this.o.log.warn(
+        { source, method, scope: v.scope, retryAfterSec: seconds, refused: last.refused },
+        'enrollment refused: budget spent',
+      );
+      last.at = now;
+      last.refused = 0;
+    }
+    this.budgetLog.set(key, last);
     throw new ApiError(
       429,
       EnrollErrorCode.rateLimited,
