@@ -4,7 +4,7 @@ import { type RunningAgent, startAgent } from '../agent/main.js';
 import { serviceNotifier } from '../agent/service-notifier.js';
 import { resolvePaths } from '../agent/settings.js';
 import { loadDeviceSettings } from './device-settings.js';
-import { ExitCode, type Output } from './output.js';
+import { CommandError, ExitCode, type Output } from './output.js';
 
 export interface RunOptions {
   stateDir?: string;
@@ -77,6 +77,7 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
   });
   agent = await started.catch((err: Error) => {
     log.fatal({ err: err.message, stack: err.stack }, 'agent failed to start; exiting');
+    _out.error(new CommandError('start_failed', err.message));
     notifier.close();
     process.exit(ExitCode.failed);
   });

@@ -40,8 +40,18 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-export function start(bin: string, args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [bin, ...args], {
+export function start(
+  bin: string,
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { fdLimit?: number } = {},
+): Proc {
+  // With an open-file limit, through the shell's ulimit; `exec` keeps the pid node's.
+  const [cmd, argv] =
+    opts.fdLimit === undefined
+      ? [process.execPath, [bin, ...args]]
+      : ['/bin/sh', ['-c', `ulimit -n ${opts.fdLimit} && exec "$@"`, 'sh', process.execPath, bin, ...args]];
+  const child = spawn(cmd, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -90,6 +100,7 @@ export interface Cloud {
   adminToken: string;
   dataDir: string;
   args: string[];
+  startOptions: CloudStartOptions;
   api<T = Record<string, unknown>>(
     method: string,
     path: string,
@@ -99,8 +110,23 @@ export interface Cloud {
   stop(): Promise<void>;
 }
 
-export async function startCloud(args: string[] = [], dataDir = tempDir('cloud')): Promise<Cloud> {
-  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...args]);
+export interface CloudStartOptions {
+  /** The cloud's open-file limit (`ulimit -n`), e.g. to show it never runs out of descriptors. */
+  fdLimit?: number;
+  /**
+   * Webhooks to loopback receivers (`--allow-private-webhooks`): on by default here, since the
+   * demo's and the tests' receivers are on loopback. `false` starts the cloud as it ships.
+   */
+  privateWebhooks?: boolean;
+}
+
+export async function startCloud(
+  args: string[] = [],
+  dataDir = tempDir('cloud'),
+  opts: CloudStartOptions = {},
+): Promise<Cloud> {
+  const flags = opts.privateWebhooks === false ? [] : ['--allow-private-webhooks'];
+  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...flags, ...args], {}, opts);
   const line = await waitFor(() => {
     if (proc.child.exitCode !== null) throw new Error(`cloud exited: ${proc.stderr()}`);
     return proc.output().split('\n')[0]?.trim() && proc.output().includes('\n')
@@ -118,6 +144,7 @@ export async function startCloud(args: string[] = [], dataDir = tempDir('cloud')
     adminToken,
     dataDir,
     args,
+    startOptions: opts,
     api: (method, path, body, token = adminToken) => httpsJson(ready.url, ca, method, path, body, token),
     async stop() {
       if (proc.child.exitCode === null) {
@@ -134,6 +161,7 @@ export function restartCloud(c: Cloud): Promise<Cloud> {
   return startCloud(
     [...c.args.filter((_, i, a) => a[i] !== '--port' && a[i - 1] !== '--port'), '--port', String(c.port)],
     c.dataDir,
+    c.startOptions,
   );
 }
 
