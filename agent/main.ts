@@ -290,18 +290,19 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
 
   /** The cloud renamed or moved this terminal: identity.json, status, diagnostics and the bundle follow. */
   const recordProfile = async (profile: TerminalProfile): Promise<void> => {
+    const before = { name: identity.name, locationId: identity.locationId };
     try {
-      if (await updateIdentityProfile(identity, profile)) {
+      if (!(await updateIdentityProfile(identity, profile))) return;
+      if (before.name !== identity.name || before.locationId !== identity.locationId)
         d.log.info(
-          { name: identity.name, locationId: identity.locationId },
+          { name: identity.name, locationId: identity.locationId, was: before },
           "the cloud changed this terminal's name or store",
         );
-        events.publish('profile', {
-          name: identity.name,
-          locationId: identity.locationId,
-          locationName: identity.locationName ?? null,
-        });
-      }
+      events.publish('profile', {
+        name: identity.name,
+        locationId: identity.locationId,
+        locationName: identity.locationName ?? null,
+      });
     } catch (err) {
       d.log.warn({ err: (err as Error).message }, 'could not record the terminal profile; kept the old one');
     }
@@ -352,8 +353,9 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       );
       return Math.max(0, d.settings.maxStoreMb * 1024 * 1024 - used);
     },
-    download: async (version, file, onProgress) => {
+    download: async (version, file, onProgress, maxBytes) => {
       await cloudDownload({
+        maxBytes,
         cloudUrl,
         caPem: tls.ca,
         cert: tls.cert,

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, statfs } from 'node:fs/promises';
 import type { ReleaseDescriptor, UpdateParams } from '../protocol/actions.js';
 import { checkVersionPolicy, UpdateFailure, verifyArtifact } from '../release/artifact.js';
 import {
   type CommitMarker,
   type GuardResult,
+  type InstallerStep,
   type InstallRequest,
   type InstallResult,
   type Layout,
@@ -39,14 +41,15 @@ export interface UpdaterDeps {
   healthWindowMs: number;
   /** Bytes to leave free for the transaction queue (the room the store may still grow into). */
   storeReserveBytes(): Promise<number>;
-  /** Fetches the artifact into `file`, resuming; reports progress. */
+  /** Fetches the artifact into `file`, resuming, never more than `maxBytes` (the signed size); reports progress. */
   download(
     version: string,
     file: string,
     onProgress: (received: number, total: number | null) => void,
+    maxBytes: number,
   ): Promise<void>;
-  /** Runs a step of the privileged installer (`stage`, `activate`); resolves when it returned. */
-  runInstaller(step: 'stage' | 'activate'): Promise<void>;
+  /** Runs a step of the privileged installer (`stage`, `activate`, `commit`); resolves when it returned. */
+  runInstaller(step: InstallerStep): Promise<void>;
   /** Records a step (and tells the cloud: processing/completed/failed with the step). */
   report(id: string, change: ActionChange): ActionRow;
   /** Records step data the cloud need not hear about. */
@@ -118,13 +121,18 @@ export class SoftwareUpdater {
       const file = this.files.artifact(to);
       this.d.report(row.id, { step: 'downloading', percent: 0, reason: null, detail: { from, to } });
       let lastPercent = 0;
-      await this.d.download(to, file, (received) => {
-        const percent = Math.min(100, Math.floor((received / release.size) * 100));
-        if (percent >= lastPercent + 10) {
-          lastPercent = percent;
-          this.d.report(row.id, { step: 'downloading', percent });
-        }
-      });
+      await this.d.download(
+        to,
+        file,
+        (received) => {
+          const percent = Math.min(100, Math.floor((received / release.size) * 100));
+          if (percent >= lastPercent + 10) {
+            lastPercent = percent;
+            this.d.report(row.id, { step: 'downloading', percent });
+          }
+        },
+        release.size,
+      );
 
       this.d.report(row.id, { step: 'verifying', percent: null });
       await verifyArtifact(file, release, key).catch(async (err) => {
@@ -134,17 +142,18 @@ export class SoftwareUpdater {
 
       this.d.report(row.id, { step: 'installing' });
       const request: InstallRequest = {
+        requestId: randomUUID().replaceAll('-', ''),
         actionId: row.id,
         release,
         healthWindowSec: Math.max(1, Math.round(this.d.healthWindowMs / 1000)),
       };
       await writeJson(this.files.request, request, 0o600);
-      await this.install('stage', to);
+      await this.install('stage', to, request.requestId);
       this.d.crashPoint?.('update-unpacked');
 
       await this.d.whenFree(row.id, signal);
       this.d.report(row.id, { step: 'switching', reason: null, detail: { from, to } });
-      await this.install('activate', to);
+      await this.install('activate', to, request.requestId);
       this.d.crashPoint?.('update-switched');
       await rm(file, { force: true });
       this.d.report(row.id, { step: 'trial' });
@@ -159,19 +168,22 @@ export class SoftwareUpdater {
     }
   }
 
-  /** One installer step; its own account (result.json) says why it failed. */
-  private async install(step: 'stage' | 'activate', version: string): Promise<void> {
-    await rm(this.files.result, { force: true });
+  /** One installer step; its own account (root's result.json, naming this request) says why it failed. */
+  private async install(step: InstallerStep, version: string, requestId: string | null): Promise<void> {
     let ran: Error | null = null;
     try {
       await this.d.runInstaller(step);
     } catch (err) {
       ran = err as Error;
     }
-    const result = await readJson<InstallResult>(this.files.result);
-    if (result?.step === step && result.version === version && result.ok && !ran) return;
+    const result = await readJson<InstallResult>(this.files.result).catch(() => null);
+    const ours =
+      result?.step === step &&
+      result.version === version &&
+      (requestId === null || result.requestId === requestId);
+    if (ours && result.ok && !ran) return;
     throw new UpdateFailure(
-      result?.step === step && result.error
+      ours && result.error
         ? result.error
         : `the installer (${step}) failed${ran ? `: ${ran.message}` : ' without saying why'}`,
     );
@@ -234,7 +246,6 @@ export class SoftwareUpdater {
           { from, to, reason: decision.reason },
           'update failed and was rolled back; running the previous version',
         );
-        await rm(this.files.guardResult, { force: true });
         return false;
       case 'nothing':
         return false;
@@ -267,6 +278,13 @@ export class SoftwareUpdater {
     this.d.log.info(
       { version: this.d.running, previous: (row.detail as { from?: string }).from },
       'update committed',
+    );
+    // End the trial now (root's step); should it fail, the guard reads the marker at the next start.
+    await this.install('commit', this.d.running, null).catch((err: Error) =>
+      this.d.log.warn(
+        { err: err.message },
+        'the installer could not end the trial; the boot guard will at the next start',
+      ),
     );
   }
 

@@ -1,3 +1,4 @@
+import { printable } from '../protocol/formats.js';
 import type { RenewalStatus } from './cert-renewal.js';
 import type { LinkSnapshot } from './link-state.js';
 
@@ -131,5 +132,6 @@ export function formatStatus(s: StatusDocument): string {
       `Clock:            behind — device ${s.clock.deviceTime}, cloud confirmed ${s.clock.lastTrustedAt}`,
     );
   if (s.cloudUrl) lines.push(`Cloud:            ${s.cloudUrl}`);
-  return lines.join('\n');
+  // Names and reasons come from the cloud: no control character reaches the technician's terminal.
+  return lines.map(printable).join('\n');
 }

@@ -236,7 +236,7 @@ function hintFor(code: string): string | undefined {
     case 'code_used':
       return 'generate a new enrollment code for this terminal in the cloud';
     case 'rate_limited':
-      return 'wait, then try again with the right code';
+      return 'wait for the time given, then try again (with --code: check the code first)';
     case 'cloud_untrusted':
       return 'check --ca-file is the fleet CA of this cloud';
     case 'ca_fingerprint_mismatch':

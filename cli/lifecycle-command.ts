@@ -152,10 +152,13 @@ export async function reprovisionCommand(opts: Common, out: Output): Promise<num
 export async function decommissionCommand(opts: Common & { force?: boolean }, out: Output): Promise<number> {
   const paths = resolvePaths(opts, process.env);
   const identity = await enrolledIdentity(paths);
-  if (await askDaemon(paths.socketPath, 'GET', '/v1/status'))
+  // The lock, not the socket: a daemon started with another runtime dir is still this state dir's.
+  const { daemonHoldsLock } = await import('../agent/daemon-lock.js');
+  const held = daemonHoldsLock(paths.stateDir);
+  if (held.held || (await askDaemon(paths.socketPath, 'GET', '/v1/status')))
     throw new CommandError(
       'daemon_running',
-      'the daemon is running; stop it first (systemctl stop posagent)',
+      `the daemon${held.pid ? ` (pid ${held.pid})` : ''} is running on this state dir; stop it first (systemctl stop posagent)`,
       ExitCode.refused,
     );
   const reader = openStoreReadOnly(paths.dbFile);

@@ -327,14 +327,14 @@ program
   .argument('<tarball>', 'the release tarball (npm pack)')
   .requiredOption('--key <file>', 'the release private key (release-key.pem)')
   .option(
-    '--allow-downgrade',
-    'also sign the permission to install this release over a newer one (PUT /v1/releases/{version}/downgrade-signature)',
+    '--allow-downgrade-from <version>',
+    'also sign the permission to install this release over newer ones, up to <version> (PUT /v1/releases/{version}/downgrade-signature)',
   )
-  .action(async (tarball: string, f: { key: string; allowDowngrade?: boolean }) => {
+  .action(async (tarball: string, f: { key: string; allowDowngradeFrom?: string }) => {
     const { signRelease } = await import('../cloud/release-signing.js');
     const { readFile } = await import('node:fs/promises');
     const descriptor = await signRelease(tarball, await readFile(f.key, 'utf8'), {
-      allowDowngrade: f.allowDowngrade === true,
+      ...(f.allowDowngradeFrom ? { allowDowngradeFrom: f.allowDowngradeFrom } : {}),
     });
     process.stdout.write(`${JSON.stringify(descriptor)}\n`);
   });

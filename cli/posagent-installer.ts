@@ -7,13 +7,14 @@ import { Installer } from '../release/installer.js';
  * `posagent-installer` — the root-side of software updates, installed outside every release
  * (/usr/lib/posagent/posagent-installer.js, one self-contained file):
  *
- *   stage | activate   verify and unpack a release the agent downloaded / switch to it (posagent-update@.service)
+ *   stage | activate | commit   verify and unpack a release the agent downloaded / switch to it / end its trial (posagent-update@.service)
  *   guard              before each start of posagent.service: count trial starts, roll back (ExecStartPre=+)
  *   stopped            after each stop: remember how it ended (ExecStopPost=+)
  */
-const USAGE = `usage: posagent-installer stage|activate|guard|stopped [--install-dir DIR] [--state-dir DIR] [--release-key PEM] [--max-trial-starts N]
+const USAGE = `usage: posagent-installer stage|activate|commit|guard|stopped [--install-dir DIR] [--state-dir DIR] [--release-key PEM] [--max-trial-starts N]
   stage      verify the downloaded release (root-owned key) and unpack it beside the running one
-  activate   record the trial for the boot guard and switch /opt/posagent/current to it
+  activate   record the trial for the boot guard and switch /opt/posagent/current to the staged release
+  commit     end the trial of the current release (it reached the cloud)
   guard      before a start: count a trial's starts; roll it back when it keeps failing or outlives its window
   stopped    after a stop: record how it ended ($SERVICE_RESULT, $EXIT_CODE, $EXIT_STATUS)`;
 
@@ -36,7 +37,8 @@ function main(): Promise<number> {
   const now = Date.now;
   switch (step) {
     case 'stage':
-    case 'activate': {
+    case 'activate':
+    case 'commit': {
       const max = Number(values['max-trial-starts']);
       if (!Number.isInteger(max) || max < 1) {
         process.stderr.write(`posagent-installer: --max-trial-starts must be a positive integer\n`);

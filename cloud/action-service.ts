@@ -274,22 +274,27 @@ export class ActionService {
 
   /**
    * `PUT /v1/releases/{version}/downgrade-signature {signature}`: the release key's permission
-   * to install this release over newer ones (`posagent-cloud release-sign --allow-downgrade`).
+   * to install this release over newer ones up to `from` (`posagent-cloud release-sign --allow-downgrade-from`).
    * Kept as given; the terminal checks it against its pinned key.
    */
   setDowngradeSignature(version: string, body: unknown): Record<string, unknown> {
     const r = this.table.getRelease(version);
     if (!r) throw new ApiError(404, 'release_not_found', `no release ${version}`);
-    const signature = (body as { signature?: unknown } | null)?.signature;
-    if (typeof signature !== 'string' || !/^[A-Za-z0-9+/=]{20,200}$/.test(signature))
+    const { signature, from } = (body ?? {}) as { signature?: unknown; from?: unknown };
+    if (
+      typeof signature !== 'string' ||
+      !/^[A-Za-z0-9+/=]{20,200}$/.test(signature) ||
+      typeof from !== 'string' ||
+      !semver.check(from).ok
+    )
       throw new ApiError(
         400,
         'invalid_release',
-        'body must be {"signature": "<base64 Ed25519 downgrade signature>"}',
+        'body must be {"signature": "<base64 Ed25519 downgrade signature>", "from": "<the newest version it may replace>"} (posagent-cloud release-sign --allow-downgrade-from)',
       );
     if (
       !releaseSignatureValid(
-        { ...descriptor(r), downgradeSignature: signature },
+        { ...descriptor(r), downgradeSignature: signature, downgradeFrom: from },
         this.o.releaseKeys,
         'downgrade',
       )
@@ -297,10 +302,10 @@ export class ActionService {
       throw new ApiError(
         422,
         'release_signature_invalid',
-        `the downgrade signature of ${version} is not valid for any release public key this cloud was started with`,
+        `the downgrade signature of ${version} (from ${from}) is not valid for any release public key this cloud was started with`,
       );
-    this.table.setDowngradeSignature(version, signature);
-    this.o.log.info({ version }, 'release may now be installed as a downgrade');
+    this.table.setDowngradeSignature(version, signature, from);
+    this.o.log.info({ version, from }, 'release may now be installed as a downgrade');
     return this.releaseView(this.table.getRelease(version)!);
   }
 
@@ -363,6 +368,8 @@ function descriptor(r: ReleaseRow, withDowngrade = false): ReleaseDescriptor {
     sha256: r.sha256,
     size: r.size,
     signature: r.signature,
-    ...(withDowngrade && r.downgradeSignature ? { downgradeSignature: r.downgradeSignature } : {}),
+    ...(withDowngrade && r.downgradeSignature && r.downgradeFrom
+      ? { downgradeSignature: r.downgradeSignature, downgradeFrom: r.downgradeFrom }
+      : {}),
   };
 }

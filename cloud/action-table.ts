@@ -50,6 +50,7 @@ export interface CloudActionRow {
 /** A release may carry the release key's permission to install it over a newer version. */
 export const DOWNGRADE_MIGRATION = `
   ALTER TABLE releases ADD COLUMN downgrade_signature TEXT;
+  ALTER TABLE releases ADD COLUMN downgrade_from TEXT;
 `;
 
 export interface ReleaseRow {
@@ -60,12 +61,13 @@ export interface ReleaseRow {
   file: string;
   createdAt: number;
   downgradeSignature?: string | null;
+  downgradeFrom?: string | null;
 }
 
 const COLUMNS = `seq, id, terminal_id AS terminalId, type, params, status, reason, step, percent,
   created_at AS createdAt, updated_at AS updatedAt, expires_at AS expiresAt, delivered_at AS deliveredAt`;
 const RELEASE_COLUMNS =
-  'version, sha256, size, signature, file, created_at AS createdAt, downgrade_signature AS downgradeSignature';
+  'version, sha256, size, signature, file, created_at AS createdAt, downgrade_signature AS downgradeSignature, downgrade_from AS downgradeFrom';
 
 export class CloudActionTable {
   private readonly s;
@@ -136,8 +138,10 @@ export class CloudActionTable {
     this.s.insertRelease.run(row);
   }
 
-  setDowngradeSignature(version: string, signature: string): void {
-    this.db.prepare('UPDATE releases SET downgrade_signature = ? WHERE version = ?').run(signature, version);
+  setDowngradeSignature(version: string, signature: string, from: string): void {
+    this.db
+      .prepare('UPDATE releases SET downgrade_signature = ?, downgrade_from = ? WHERE version = ?')
+      .run(signature, from, version);
   }
 
   getRelease(version: string): ReleaseRow | undefined {

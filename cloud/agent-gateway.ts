@@ -313,7 +313,12 @@ export class AgentGateway {
         { terminalId: conn.terminalId, serialNumber: known.serialNumber, reported: p.serialNumber },
         'terminal reports another serial number than the one it enrolled with; kept the enrolled one',
       );
-    this.o.store.recordHello(conn.terminalId, this.o.now(), p);
+    // A serial only said in Hello is taken (when none was known) unless another holds it.
+    const serialNumber =
+      p.serialNumber && !known?.serialNumber && !this.o.store.serialInUse(p.serialNumber, conn.terminalId)
+        ? p.serialNumber
+        : undefined;
+    this.o.store.recordHello(conn.terminalId, this.o.now(), { ...p, serialNumber });
     // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
     // runs another version than the desired one gets the desired one.
     const desired = this.o.desiredConfig(conn.terminalId);

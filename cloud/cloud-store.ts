@@ -634,6 +634,16 @@ export class CloudStore {
       `SELECT ${PREREG_COLUMNS} FROM preregistrations ORDER BY created_at`,
     ).all() as PreregistrationRow[];
   }
+  /** Whether a serial is pre-registered, or held by another active terminal. */
+  serialInUse(serial: string, exceptTerminalId: string): boolean {
+    return (
+      this.q(
+        `SELECT 1 FROM preregistrations WHERE serial_number = @serial
+         UNION ALL SELECT 1 FROM terminals WHERE serial_number = @serial AND id <> @except AND deactivated_at IS NULL
+         LIMIT 1`,
+      ).get({ serial, except: exceptTerminalId }) !== undefined
+    );
+  }
   countRefusedClaim(serial: string): void {
     this.q('UPDATE preregistrations SET refused_claims = refused_claims + 1 WHERE serial_number = ?').run(
       serial,

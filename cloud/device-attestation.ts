@@ -1,4 +1,11 @@
 import { createPublicKey, type KeyObject, verify, X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  BasicConstraints,
+  Certificate,
+  id_ce_basicConstraints,
+  id_ce_nameConstraints,
+} from '@peculiar/asn1-x509';
 import { autoEnrollmentProof, type FactoryAttestation } from '../protocol/enrollment.js';
 
 /**
@@ -51,6 +58,26 @@ export function subjectSerialOf(cert: X509Certificate): string | null {
     if (i > 0) fields.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
   }
   return fields.get('serialNumber') || fields.get('CN') || null;
+}
+
+/** A certificate's basicConstraints (cA, pathLenConstraint) and whether it carries name constraints. */
+function constraintsOf(c: X509Certificate): {
+  ca: boolean;
+  pathLen: number | null;
+  nameConstraints: boolean;
+} {
+  const cert = AsnConvert.parse(c.raw, Certificate);
+  let ca = false;
+  let pathLen: number | null = null;
+  let nameConstraints = false;
+  for (const e of cert.tbsCertificate.extensions ?? []) {
+    if (e.extnID === id_ce_basicConstraints) {
+      const bc = AsnConvert.parse(e.extnValue.buffer, BasicConstraints);
+      ca = bc.cA;
+      pathLen = bc.pathLenConstraint ?? null;
+    } else if (e.extnID === id_ce_nameConstraints) nameConstraints = true;
+  }
+  return { ca, pathLen, nameConstraints };
 }
 
 const within = (c: X509Certificate, nowMs: number) =>
@@ -128,6 +155,25 @@ export function verifyAttestation(
       ok: false,
       reason: `the factory certificate names serial ${subjectSerialOf(leaf) ?? 'none'}, not ${serialNumber}`,
     };
+  // RFC 5280 path length: a CA may have at most pathLenConstraint intermediate CAs below it.
+  // Name constraints are not evaluated here, so a chain through a name-constrained CA is refused.
+  const cas = [...chain.slice(1), ca];
+  for (let k = 0; k < cas.length; k++) {
+    let c: ReturnType<typeof constraintsOf>;
+    try {
+      c = constraintsOf(cas[k]!);
+    } catch {
+      return { ok: false, reason: `attestation CA ${k + 1} has extensions that do not parse` };
+    }
+    if (!c.ca) return { ok: false, reason: `attestation certificate ${k + 1} is not a CA` };
+    if (c.pathLen !== null && k > c.pathLen)
+      return {
+        ok: false,
+        reason: `attestation CA ${k + 1} allows ${c.pathLen} CA(s) below it, the chain has ${k}`,
+      };
+    if (c.nameConstraints)
+      return { ok: false, reason: `attestation CA ${k + 1} has name constraints, which are not supported` };
+  }
   for (let i = 0; i < chain.length; i++) {
     const c = chain[i]!;
     if (!within(c, nowMs))

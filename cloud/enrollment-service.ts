@@ -11,11 +11,12 @@ import {
   PairingRequest,
   type PairingResponse,
 } from '../protocol/enrollment.js';
+import { DisplayName } from '../protocol/formats.js';
 import type { RenewedCertificate } from '../protocol/messages.js';
 import { compileValidator } from '../protocol/schema-validation.js';
 import type { ManufacturerCaRow, PreregistrationTrust } from './attestation-table.js';
 import type { CloudStore, NewTerminal, PreregistrationRow } from './cloud-store.js';
-import { acceptableKey, checkProof, verifyAttestation } from './device-attestation.js';
+import { acceptableKey, verifyAttestation } from './device-attestation.js';
 import { type BudgetLimits, type EnrollMethod, EnrollmentBudget } from './enrollment-budget.js';
 import { CsrRejectedError, type FleetCa, type IssuedCertificate } from './fleet-ca.js';
 import { newEnrollmentCode, newId, normaliseEnrollmentCode } from './fleet-ids.js';
@@ -56,7 +57,7 @@ export const DEFAULT_CODE_TTL_SECONDS = 3600;
 const CodeCreate = Type.Object(
   {
     locationId: Type.String({ minLength: 1 }),
-    terminalName: Type.String({ minLength: 1, maxLength: 100 }),
+    terminalName: DisplayName,
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
   },
   { additionalProperties: false },
@@ -69,7 +70,7 @@ const Activate = Type.Object(
   {
     activationCode: Type.String({ minLength: 1, maxLength: 32 }),
     locationId: Type.String({ minLength: 1 }),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    name: Type.Optional(DisplayName),
   },
   { additionalProperties: false },
 );
@@ -77,7 +78,7 @@ const PreregistrationCreate = Type.Object(
   {
     serialNumber: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' }),
     locationId: Type.String({ minLength: 1 }),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    name: Type.Optional(DisplayName),
     /** The device's factory public key (SPKI PEM): its factory certificate must carry this key. */
     devicePublicKey: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** A registered manufacturer CA: the factory certificate must chain to it and name the serial. */
@@ -87,7 +88,7 @@ const PreregistrationCreate = Type.Object(
 );
 const ManufacturerCaCreate = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100 }),
+    name: DisplayName,
     certificate: Type.String({ minLength: 1, maxLength: 16_384, description: 'the CA certificate, PEM' }),
   },
   { additionalProperties: false },
@@ -251,15 +252,17 @@ export class EnrollmentService {
   enroll(body: unknown, source: string): EnrollResponse {
     const now = this.o.now();
     const req = parseBody(validators.enroll, body, EnrollErrorCode.invalidRequest);
-    this.checkBudget(req.method, source, now);
+    // A zero-touch request whose proof holds is not a guess: its budget is checked only when it fails.
+    if (req.method !== 'auto') this.checkBudget(req.method, source, now);
     const refuse = (status: number, code: string, message: string, extra: object = {}): never => {
+      if (req.method === 'auto') this.checkBudget(req.method, source, now);
       this.budget.fail(req.method, source, now);
       this.o.log.warn({ source, code, method: req.method, ...extra }, `enrollment refused: ${message}`);
       throw new ApiError(status, code, message);
     };
     return req.method === 'code'
       ? this.enrollWithCode(req, now, refuse)
-      : this.enrollWithSerial(req, now, refuse);
+      : this.enrollWithSerial(req, now, refuse, source);
   }
 
   /** 429 when `method` is out of budget for this source or for everyone (enrollment-budget.ts). */
@@ -344,6 +347,7 @@ export class EnrollmentService {
     req: Extract<EnrollRequest, { method: 'auto' }>,
     now: number,
     refuse: (status: number, code: string, message: string, extra?: object) => never,
+    source: string,
   ): EnrollResponse {
     const serial = req.serialNumber;
     const pre = this.o.store.getPreregistration(serial);
@@ -356,36 +360,50 @@ export class EnrollmentService {
         { serialNumber: serial, why, ...extra },
       );
     };
-    // The proof's own signature is checked before anything depends on the serial being known: an
-    // unknown serial costs the same work as a known one, so timing says no more than the answer.
-    if (req.attestation) {
-      const proof = checkProof(req.attestation, serial, req.csr);
-      if (!proof.ok) return refuseAuto(proof.reason);
-    }
-    if (!pre) return refuseAuto('not pre-registered');
+    // The same work whether or not the serial is known (a stand-in trust for an unknown one), so
+    // timing says no more than the answer: the proof, the trust lookups, the chain check.
     const trust = this.o.store.attestation.trustOf(serial) ?? {
       devicePublicKey: null,
       manufacturerCaId: null,
     };
     const attested = trust.devicePublicKey !== null || trust.manufacturerCaId !== null;
-    if (attested) {
-      if (!req.attestation) return refuseAuto('no factory attestation sent');
-      const caRow = trust.manufacturerCaId
-        ? this.o.store.attestation.getManufacturerCa(trust.manufacturerCaId)
-        : null;
-      const result = verifyAttestation(
+    const caRow = this.o.store.attestation.getManufacturerCa(trust.manufacturerCaId ?? 'mca_none');
+    let verdict: { ok: true } | { ok: false; reason: string } = {
+      ok: false,
+      reason: 'no factory attestation sent',
+    };
+    if (req.attestation) {
+      // Both checks, always — a key comparison and a chain verification — against the real trust
+      // or a stand-in; only the one this pre-registration names decides.
+      const byKey = verifyAttestation(
         req.attestation,
         serial,
         req.csr,
         {
-          devicePublicKey: trust.devicePublicKey,
-          manufacturerCa: caRow ? new X509Certificate(caRow.certificate) : null,
+          devicePublicKey: (pre && trust.devicePublicKey) || this.o.dataPublicKey,
+          manufacturerCa: null,
         },
         now,
       );
-      if (!result.ok) return refuseAuto(result.reason);
+      const byCa = verifyAttestation(
+        req.attestation,
+        serial,
+        req.csr,
+        {
+          devicePublicKey: null,
+          manufacturerCa: pre && caRow ? new X509Certificate(caRow.certificate) : this.standInCa(),
+        },
+        now,
+      );
+      if (pre && trust.devicePublicKey) verdict = byKey;
+      else if (pre && trust.manufacturerCaId) verdict = byCa;
+    }
+    if (!pre) return refuseAuto('not pre-registered');
+    if (attested) {
+      if (!verdict.ok) return refuseAuto(verdict.reason);
     } else if (!this.o.allowSerialOnly)
       return refuseAuto('serial-only pre-registrations are not accepted by this cloud');
+    else this.checkBudget('auto', source, now); // serial-only proves nothing: every attempt is a guess
     if (pre.claimedAt !== null) {
       const claimed = pre.terminalId ? this.o.store.getTerminal(pre.terminalId) : undefined;
       if (!attested || !claimed || claimed.deactivatedAt !== null)
@@ -409,7 +427,7 @@ export class EnrollmentService {
       terminalId,
       pre.name,
       pre.locationId,
-      { ...req, serialNumber: serial },
+      { ...req, serialNumber: serial, serialAttested: true },
       issued,
       now,
     );
@@ -427,6 +445,13 @@ export class EnrollmentService {
     );
     return this.response(terminalId, pre.locationId, pre.name, issued);
   }
+
+  /** A CA no factory certificate chains to: what an unknown serial is checked against, for equal work. */
+  private standInCa(): X509Certificate {
+    this.standIn ??= new X509Certificate(this.o.ca.certificatePem);
+    return this.standIn;
+  }
+  private standIn: X509Certificate | undefined;
 
   // ---- manufacturer CAs (zero-touch trust anchors) ----
 
@@ -710,6 +735,22 @@ export class EnrollmentService {
     );
   }
 
+  /**
+   * A serial a device only says it has (code or pairing enrollment) is recorded unless it is
+   * pre-registered (that serial is proven by a factory identity) or another active terminal has it.
+   */
+  private claimableSerial(serial: string | null, terminalId: string, attested: boolean): string | null {
+    if (!serial || attested) return serial;
+    if (this.o.store.serialInUse(serial, terminalId)) {
+      this.o.log.warn(
+        { terminalId, serialNumber: serial },
+        'a device claims a serial that is pre-registered or in use; not recorded',
+      );
+      return null;
+    }
+    return serial;
+  }
+
   private newTerminal(
     id: string,
     name: string,
@@ -718,6 +759,8 @@ export class EnrollmentService {
       model?: string | null | undefined;
       serialNumber?: string | null | undefined;
       softwareVersion?: string | null | undefined;
+      /** Proven by a factory identity (zero touch); any other serial is only what the device says. */
+      serialAttested?: boolean;
     },
     issued: IssuedCertificate,
     now: number,
@@ -727,7 +770,7 @@ export class EnrollmentService {
       name,
       locationId,
       model: device.model ?? null,
-      serialNumber: device.serialNumber ?? null,
+      serialNumber: this.claimableSerial(device.serialNumber ?? null, id, device.serialAttested === true),
       softwareVersion: device.softwareVersion ?? null,
       createdAt: now,
       certFingerprint: issued.fingerprint,

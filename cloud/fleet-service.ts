@@ -8,6 +8,7 @@ import {
   mergePatch,
   type TerminalConfig,
 } from '../protocol/config-schema.js';
+import { DisplayName } from '../protocol/formats.js';
 import type { ConfigApplied, DiagnosticsReport, TerminalProfile } from '../protocol/messages.js';
 import { compileValidator, describeIssues, type SchemaIssue } from '../protocol/schema-validation.js';
 import type { CloudStore, LocationRow, TerminalRow } from './cloud-store.js';
@@ -44,13 +45,10 @@ export interface TerminalConfigView {
   errors?: { path: string; message: string }[];
 }
 
-const LocationCreate = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 100 }) },
-  { additionalProperties: false },
-);
+const LocationCreate = Type.Object({ name: DisplayName }, { additionalProperties: false });
 const TerminalUpdate = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    name: Type.Optional(DisplayName),
     locationId: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },

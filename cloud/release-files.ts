@@ -166,7 +166,9 @@ export function releaseSignatureValid(
   keys: readonly KeyObject[],
   which: 'release' | 'downgrade' = 'release',
 ): boolean {
-  const manifest = Buffer.from(which === 'release' ? releaseManifest(r) : downgradeManifest(r));
+  const manifest = Buffer.from(
+    which === 'release' ? releaseManifest(r) : downgradeManifest(r, r.downgradeFrom ?? ''),
+  );
   const signature = Buffer.from(which === 'release' ? r.signature : (r.downgradeSignature ?? ''), 'base64');
   return keys.some((k) => {
     try {

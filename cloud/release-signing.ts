@@ -46,12 +46,12 @@ export async function packageVersionOf(tarball: string): Promise<string> {
 
 /**
  * Signs a release tarball with the release key: everything an agent needs to check it; with
- * `allowDowngrade`, also the permission to install it over a newer version.
+ * `allowDowngradeFrom`, also the permission to install it over newer versions up to that one.
  */
 export async function signRelease(
   tarball: string,
   privateKeyPem: string,
-  opts: { allowDowngrade?: boolean } = {},
+  opts: { allowDowngradeFrom?: string } = {},
 ): Promise<ReleaseDescriptor> {
   const version = await packageVersionOf(tarball);
   const { sha256, size } = await sha256OfFile(tarball);
@@ -61,6 +61,11 @@ export async function signRelease(
     sha256,
     size,
     signature: sig(releaseManifest({ version, sha256, size })),
-    ...(opts.allowDowngrade ? { downgradeSignature: sig(downgradeManifest({ version, sha256, size })) } : {}),
+    ...(opts.allowDowngradeFrom
+      ? {
+          downgradeFrom: opts.allowDowngradeFrom,
+          downgradeSignature: sig(downgradeManifest({ version, sha256, size }, opts.allowDowngradeFrom)),
+        }
+      : {}),
   };
 }

@@ -12,6 +12,8 @@ import { tempDir } from './local-fleet.js';
 export interface ManufacturerCa {
   certificatePem: string;
   keyPem: string;
+  /** For an intermediate: the certificates above it, up to (not including) the root CA. */
+  chainPem?: string;
 }
 
 export interface FactoryIdentityFiles {
@@ -33,7 +35,15 @@ function validFor(cert: forge.pki.Certificate, days: number): void {
   cert.validity.notAfter = new Date(Date.now() + days * 86_400_000);
 }
 
-export function newManufacturerCa(name = 'Acme Terminals Manufacturing CA'): ManufacturerCa {
+/**
+ * A manufacturer CA: self-signed, or — with `parent` — an intermediate issued by it (optionally
+ * with a path length constraint).
+ */
+export function newManufacturerCa(
+  name = 'Acme Terminals Manufacturing CA',
+  parent?: ManufacturerCa,
+  pathLen?: number,
+): ManufacturerCa {
   const keys = forge.pki.rsa.generateKeyPair(2048);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
@@ -41,16 +51,33 @@ export function newManufacturerCa(name = 'Acme Terminals Manufacturing CA'): Man
   validFor(cert, 3650);
   const subject = [{ name: 'commonName', value: name, valueTagClass: forge.asn1.Type.UTF8 }];
   cert.setSubject(subject as unknown as forge.pki.CertificateField[]);
-  cert.setIssuer(subject as unknown as forge.pki.CertificateField[]);
   cert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
+    {
+      name: 'basicConstraints',
+      cA: true,
+      critical: true,
+      ...(pathLen === undefined ? {} : { pathLenConstraint: pathLen }),
+    },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
   ]);
-  cert.sign(keys.privateKey, forge.md.sha256.create());
+  if (parent) {
+    cert.setIssuer(forge.pki.certificateFromPem(parent.certificatePem).subject.attributes);
+    cert.sign(forge.pki.privateKeyFromPem(parent.keyPem), forge.md.sha256.create());
+  } else {
+    cert.setIssuer(subject as unknown as forge.pki.CertificateField[]);
+    cert.sign(keys.privateKey, forge.md.sha256.create());
+  }
+  const certificatePem = forge.pki.certificateToPem(cert);
   return {
-    certificatePem: forge.pki.certificateToPem(cert),
+    certificatePem,
     keyPem: forge.pki.privateKeyToPem(keys.privateKey),
+    // An intermediate carries the intermediates above it (none when its parent is the root).
+    ...(parent ? { chainPem: isRoot(parent) ? '' : `${parent.certificatePem}${parent.chainPem}` } : {}),
   };
+}
+
+function isRoot(ca: ManufacturerCa): boolean {
+  return ca.chainPem === undefined;
 }
 
 /**
@@ -94,7 +121,9 @@ export function newFactoryIdentity(
   const keyFile = join(dir, 'device.key');
   const certFile = join(dir, 'device.crt');
   writeFileSync(keyFile, keyPem, { mode: 0o600 });
-  writeFileSync(certFile, forge.pki.certificateToPem(cert), { mode: 0o644 });
+  // The factory certificate, then the intermediates up to the root (which the cloud has).
+  const intermediates = ca && !isRoot(ca) ? `${ca.certificatePem}${ca.chainPem ?? ''}` : '';
+  writeFileSync(certFile, `${forge.pki.certificateToPem(cert)}${intermediates}`, { mode: 0o644 });
   const publicKeyPem = createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString();
   return { serialNumber, keyFile, certFile, publicKeyPem };
 }

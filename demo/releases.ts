@@ -58,19 +58,20 @@ export interface SignedRelease {
   size: number;
   signature: string;
   downgradeSignature?: string;
+  downgradeFrom?: string;
 }
 
 export async function signRelease(
   tarball: string,
   key: ReleaseKey,
-  opts: { allowDowngrade?: boolean } = {},
+  opts: { allowDowngradeFrom?: string } = {},
 ): Promise<SignedRelease> {
   const p = start(POSAGENT_CLOUD, [
     'release-sign',
     tarball,
     '--key',
     key.privateKeyFile,
-    ...(opts.allowDowngrade ? ['--allow-downgrade'] : []),
+    ...(opts.allowDowngradeFrom ? ['--allow-downgrade-from', opts.allowDowngradeFrom] : []),
   ]);
   const { code } = await p.exited;
   if (code !== 0) throw new Error(`release-sign failed: ${p.stderr()}`);

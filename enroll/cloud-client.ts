@@ -116,6 +116,8 @@ export async function cloudDownload(
     caPem: string;
     file: string;
     onProgress?(received: number, total: number | null): void;
+    /** Never write more than this: a download that would is cut and refused (`download_too_large`). */
+    maxBytes?: number;
   },
 ): Promise<number> {
   const url = new URL(r.path, r.cloudUrl);
@@ -159,15 +161,35 @@ export async function cloudDownload(
         // 200: the server ignored the range; start over.
         let received = status === 206 ? have : 0;
         const total = Number(res.headers['content-length'] ?? Number.NaN) + received;
+        const max = r.maxBytes ?? Number.POSITIVE_INFINITY;
+        const tooLarge = () =>
+          new CloudRequestError(
+            'download_too_large',
+            `the cloud sent more than the ${max} bytes this download may have: refused`,
+          );
+        if (Number.isFinite(total) && total > max) {
+          res.destroy();
+          return reject(tooLarge());
+        }
         const out = createWriteStream(r.file, { flags: status === 206 ? 'a' : 'w' });
+        let refused = false;
         res.on('data', (c: Buffer) => {
           received += c.length;
+          if (received > max && !refused) {
+            refused = true;
+            res.destroy(tooLarge());
+            return;
+          }
           r.onProgress?.(received, Number.isFinite(total) ? total : null);
         });
         pipeline(res, out).then(
           () => resolve(received),
           (err: Error) =>
-            reject(new CloudRequestError('download_interrupted', `download interrupted: ${err.message}`)),
+            reject(
+              err instanceof CloudRequestError
+                ? err
+                : new CloudRequestError('download_interrupted', `download interrupted: ${err.message}`),
+            ),
         );
       },
     );

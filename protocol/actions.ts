@@ -48,7 +48,15 @@ export const ReleaseDescriptor = Type.Object(
         minLength: 1,
         maxLength: 200,
         description:
-          'Ed25519 signature (base64) over downgradeManifest(version, sha256, size): the release key allows installing this release over a newer one',
+          'Ed25519 signature (base64) over downgradeManifest(version, sha256, size, downgradeFrom): the release key allows installing this release over a newer one, up to downgradeFrom',
+      }),
+    ),
+    downgradeFrom: Type.Optional(
+      Type.String({
+        pattern: '^\\d+\\.\\d+\\.\\d+(-[0-9A-Za-z.-]+)?$',
+        maxLength: 64,
+        description:
+          'the newest version this release may replace as a downgrade (signed with downgradeSignature)',
       }),
     ),
   },
@@ -62,19 +70,31 @@ export function releaseManifest(r: { version: string; sha256: string; size: numb
 }
 
 /**
- * The text a release key signs to allow a downgrade to this release: the manifest plus one line.
- * Only a holder of the release key can allow one — the cloud's `allowDowngrade` is the operator
- * asking for it, not the permission (a compromised cloud could otherwise install any older,
- * vulnerable signed release).
+ * The text a release key signs to allow a downgrade to this release: the manifest plus one line
+ * naming the newest version it may replace (a permission bounded in time: a release made later
+ * cannot be downgraded with it). Only a holder of the release key can allow one — the cloud's
+ * `allowDowngrade` is the operator asking for it, not the permission (a compromised cloud could
+ * otherwise install any older, vulnerable signed release).
  */
-export function downgradeManifest(r: { version: string; sha256: string; size: number }): string {
-  return `${releaseManifest(r)}downgrade allowed\n`;
+export function downgradeManifest(
+  r: { version: string; sha256: string; size: number },
+  from: string,
+): string {
+  return `${releaseManifest(r)}downgrade from ${from}\n`;
 }
 
-/** Compares two semantic versions: negative, 0 or positive. A pre-release sorts before its release. */
+/**
+ * Compares two semantic versions by SemVer 2.0 precedence: negative, 0 or positive. The core
+ * numerically; a pre-release sorts before its release; pre-release identifiers are compared one by
+ * one — numeric ones as numbers (rc.9 < rc.10), alphanumeric ones in ASCII order, a numeric one
+ * before an alphanumeric one, and a shorter set first when all else is equal. This order decides
+ * what is an upgrade and what needs the release key's downgrade signature.
+ */
 export function compareVersions(a: string, b: string): number {
   const parse = (v: string) => {
-    const [core, pre] = v.split('-', 2) as [string, string | undefined];
+    const dash = v.indexOf('-');
+    const core = dash < 0 ? v : v.slice(0, dash);
+    const pre = dash < 0 ? [] : v.slice(dash + 1).split('.');
     return { nums: core.split('.').map(Number), pre };
   };
   const x = parse(a);
@@ -83,10 +103,19 @@ export function compareVersions(a: string, b: string): number {
     const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
     if (d !== 0) return d;
   }
-  if (x.pre === y.pre) return 0;
-  if (x.pre === undefined) return 1;
-  if (y.pre === undefined) return -1;
-  return x.pre < y.pre ? -1 : 1;
+  if (x.pre.length === 0 || y.pre.length === 0) return y.pre.length - x.pre.length;
+  for (let i = 0; i < Math.min(x.pre.length, y.pre.length); i++) {
+    const p = x.pre[i]!;
+    const q = y.pre[i]!;
+    const pn = /^\d+$/.test(p);
+    const qn = /^\d+$/.test(q);
+    if (pn && qn) {
+      const d = Number(p) - Number(q);
+      if (d !== 0) return d;
+    } else if (pn !== qn) return pn ? -1 : 1;
+    else if (p !== q) return p < q ? -1 : 1;
+  }
+  return x.pre.length - y.pre.length;
 }
 
 export const UpdateParams = Type.Object(

@@ -6,3 +6,20 @@ export const IsoTime = Type.String({
   maxLength: 40,
   description: 'ISO 8601 UTC timestamp',
 });
+
+/**
+ * A name people give things (a terminal, a store): 1–100 characters, no control characters — a
+ * name is printed on technicians' terminals, and an escape sequence in it would drive them.
+ */
+export const DisplayName = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f]+$',
+  description: 'a display name: 1–100 characters, no control characters',
+});
+
+/** Replaces control characters (escape sequences included) before text from elsewhere is printed. */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it removes
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}

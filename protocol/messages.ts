@@ -1,6 +1,6 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { ActionStatusRequest, ActionStatusResponse, RunActionRequest, RunActionResponse } from './actions.js';
-import { IsoTime } from './formats.js';
+import { DisplayName, IsoTime } from './formats.js';
 import { ForwardedTransaction, MAX_FORWARD_BATCH } from './transactions.js';
 
 export { IsoTime };
@@ -36,12 +36,12 @@ export const HelloRequest = Type.Object(
  */
 export const TerminalProfile = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100 }),
+    name: DisplayName,
     locationId: Id,
-    locationName: Type.Optional(Type.String({ maxLength: 200 })),
+    locationName: Type.Optional(DisplayName),
     organizationId: Type.Optional(Id),
     organizationSlug: Type.Optional(Type.String({ maxLength: 100 })),
-    organizationName: Type.Optional(Type.String({ maxLength: 200 })),
+    organizationName: Type.Optional(DisplayName),
   },
   { additionalProperties: false },
 );

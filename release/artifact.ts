@@ -71,13 +71,17 @@ export function checkVersionPolicy(
   const order = compareVersions(release.version, running);
   if (order > 0) return 'upgrade';
   if (order === 0) return 'same';
-  if (!release.downgradeSignature)
+  if (!release.downgradeSignature || !release.downgradeFrom)
     throw new UpdateFailure(
-      `downgrade from ${running} to ${release.version} refused: the release is not signed for downgrades (posagent-cloud release-sign --allow-downgrade)`,
+      `downgrade from ${running} to ${release.version} refused: the release is not signed for downgrades (posagent-cloud release-sign --allow-downgrade-from VERSION)`,
     );
-  if (!signedBy(downgradeManifest(release), release.downgradeSignature, publicKeyPem))
+  if (!signedBy(downgradeManifest(release, release.downgradeFrom), release.downgradeSignature, publicKeyPem))
     throw new UpdateFailure(
       `downgrade from ${running} to ${release.version} refused: its downgrade signature is not valid for the pinned release key`,
+    );
+  if (compareVersions(running, release.downgradeFrom) > 0)
+    throw new UpdateFailure(
+      `downgrade from ${running} to ${release.version} refused: the release key allows it only from ${release.downgradeFrom} and older`,
     );
   return 'downgrade';
 }

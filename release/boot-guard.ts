@@ -1,6 +1,6 @@
-import { rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { readAgentJson } from './agent-file.js';
 import { decideGuard } from './guard-decision.js';
-import { checkAgentDir } from './installer.js';
 import {
   type CommitMarker,
   type GuardResult,
@@ -11,15 +11,17 @@ import {
   readJson,
   type TrialState,
 } from './layout.js';
-import { writeOwnedJson } from './owned-file.js';
+import { writeRootJson } from './owned-file.js';
 
 /**
  * The boot guard: root, outside every release (systemd runs it as `ExecStartPre=+` before each
  * start of posagent.service, and `ExecStopPost=+` after each stop). Before a start it counts the
  * starts of a release on trial and rolls it back — `current` to the previous release, the bad one
- * removed, the reason left for the previous version to report — when it keeps failing to start or
- * outlives its health window without reaching the cloud. The decision is guard-decision.ts.
- * It never fails the start itself: whatever goes wrong here is logged and the service starts.
+ * removed, the reason left (root's, world-readable) for the previous version to report — when it
+ * keeps failing to start or outlives its health window without reaching the cloud. The decision
+ * is guard-decision.ts. It reads the agent's commit marker only while a trial is open, and only as
+ * a plain file of the agent's (agent-file.ts). It never fails the start itself: whatever goes wrong
+ * here is logged and the service starts.
  */
 export interface GuardOptions {
   layout: Layout;
@@ -27,16 +29,27 @@ export interface GuardOptions {
   log(message: string): void;
 }
 
-async function owner(l: Layout): Promise<{ uid: number; gid: number }> {
-  const s = await stat(l.stateDir).catch(() => null);
-  return s ? { uid: s.uid, gid: s.gid } : { uid: 0, gid: 0 };
+async function commitMarker(o: GuardOptions): Promise<CommitMarker | null> {
+  const owner = await stat(o.layout.stateDir).catch(() => null);
+  if (!owner) return null;
+  try {
+    const m = (await readAgentJson(paths(o.layout).committed, owner, 4096)) as Partial<CommitMarker>;
+    return typeof m.actionId === 'string' && typeof m.version === 'string' ? (m as CommitMarker) : null;
+  } catch {
+    return null; // absent, or not a plain file of the agent's: no commit
+  }
 }
 
 export async function guardBeforeStart(o: GuardOptions): Promise<void> {
   const p = paths(o.layout);
   const trial = await readJson<TrialState>(p.trial);
-  const committed = await readJson<CommitMarker>(p.committed);
-  const decision = decideGuard({ trial, linked: await linkedRelease(o.layout), committed, nowMs: o.now() });
+  if (!trial) return;
+  const decision = decideGuard({
+    trial,
+    linked: await linkedRelease(o.layout),
+    committed: await commitMarker(o),
+    nowMs: o.now(),
+  });
   switch (decision.do) {
     case 'start':
       return;
@@ -45,31 +58,27 @@ export async function guardBeforeStart(o: GuardOptions): Promise<void> {
       await rm(p.trial, { force: true });
       return;
     case 'count':
-      await writeOwnedJson(
-        p.trial,
-        { ...trial!, starts: decision.starts, deadline: decision.deadline },
-        { uid: 0, gid: 0 },
-      );
+      await writeRootJson(p.trial, { ...trial, starts: decision.starts, deadline: decision.deadline });
       o.log(
-        `starting ${trial!.to} on trial: start ${decision.starts} of ${trial!.maxStarts}, window until ${new Date(decision.deadline).toISOString()}`,
+        `starting ${trial.to} on trial: start ${decision.starts} of ${trial.maxStarts}, window until ${new Date(decision.deadline).toISOString()}`,
       );
       return;
     case 'rollback': {
-      const t = trial!;
-      o.log(`rolling back ${t.to} to ${t.from}: ${decision.reason}`);
+      o.log(`rolling back ${trial.to} to ${trial.from}: ${decision.reason}`);
       // The reason first, for the previous version to report; then the switch; then the cleanup.
       const result: GuardResult = {
-        actionId: t.actionId,
-        from: t.from,
-        to: t.to,
+        actionId: trial.actionId,
+        from: trial.from,
+        to: trial.to,
         reason: decision.reason,
         at: new Date(o.now()).toISOString(),
       };
-      await writeOwnedJson(p.guardResult, result, await owner(o.layout)).catch((err: Error) =>
+      await mkdir(p.rootUpdate, { recursive: true, mode: 0o755 });
+      await writeRootJson(p.guardResult, result).catch((err: Error) =>
         o.log(`could not leave the rollback reason for the agent: ${err.message}`),
       );
-      await pointCurrent(o.layout, t.from);
-      await rm(p.release(t.to), { recursive: true, force: true });
+      await pointCurrent(o.layout, trial.from);
+      await rm(p.release(trial.to), { recursive: true, force: true });
       await rm(p.trial, { force: true });
       return;
     }
@@ -81,5 +90,5 @@ export async function guardAfterStop(o: GuardOptions, ended: string): Promise<vo
   const p = paths(o.layout);
   const trial = await readJson<TrialState>(p.trial);
   if (!trial || !ended) return;
-  await writeOwnedJson(p.trial, { ...trial, lastExit: ended.slice(0, 200) }, { uid: 0, gid: 0 });
+  await writeRootJson(p.trial, { ...trial, lastExit: ended.slice(0, 200) });
 }

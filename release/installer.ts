@@ -1,30 +1,39 @@
-import { constants } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { syncDir } from '../enroll/atomic-file.js';
-import { ReleaseDescriptor, SemVer } from '../protocol/actions.js';
+import { ReleaseDescriptor, releaseManifest } from '../protocol/actions.js';
 import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
-import { checkVersionPolicy, UpdateFailure, verifyArtifact, versionOf } from './artifact.js';
+import { openAgentFile, readAgentJson, type ServiceUser } from './agent-file.js';
+import { checkVersionPolicy, signedBy, UpdateFailure, verifyArtifact, versionOf } from './artifact.js';
 import {
+  type InstallerStep,
   type InstallRequest,
   type InstallResult,
   type Layout,
   linkedRelease,
   paths,
   pointCurrent,
+  readJson,
+  type StagedRelease,
   type TrialState,
 } from './layout.js';
-import { writeOwnedJson } from './owned-file.js';
+import { writeRootJson } from './owned-file.js';
 
 /**
- * The privileged installer (root; `posagent-update@stage.service` / `@activate.service`, which the
- * agent may start through polkit and nothing else). It trusts nothing the agent wrote: it copies
- * the artifact the agent downloaded into a root-only file, checks size, sha256, the Ed25519
- * signature and the version policy against the *root-owned* release key, unpacks into the
- * root-owned release tree (read-only to the service), runs the new release's `--version` as the
- * service user, and — at `activate` — records the trial for the boot guard and switches
- * `current`. It answers in `<stateDir>/update/result.json`.
+ * The privileged installer (root; `posagent-update@stage|activate|commit.service`, which the agent
+ * may start through polkit and nothing else). It trusts nothing the agent wrote:
+ *   stage     reads the agent's request (no links, its own files only), checks the manifest
+ *             signature and the version policy against the *root-owned* release key first, copies
+ *             the download — streaming, no more than the signed size — into a root-only file,
+ *             checks that copy's size and sha256, unpacks it into the root-owned release tree
+ *             (read-only to the service), runs its `--version` as the service user, and records
+ *             what it verified (`<installDir>/update/staged.json`);
+ *   activate  switches to the staged release only — the agent's request is not read again —
+ *             after checking its signature and the version policy once more against `current`,
+ *             and records the trial for the boot guard;
+ *   commit    ends the trial of the release that is current (it reached the cloud).
+ * Every step answers in `<installDir>/update/result.json` (root's, world-readable).
  */
 export interface InstallerOptions {
   layout: Layout;
@@ -37,9 +46,12 @@ export interface InstallerOptions {
 }
 
 const MAX_REQUEST_BYTES = 64 * 1024;
+/** The largest release this installer takes (a release is ~2 MB; this bounds what a bad request can cost). */
+export const MAX_RELEASE_BYTES = 256 * 1024 * 1024;
 const requestCheck = compileValidator(
   Type.Object(
     {
+      requestId: Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
       actionId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
       release: ReleaseDescriptor,
       healthWindowSec: Type.Integer({ minimum: 1, maximum: 86_400 }),
@@ -47,64 +59,22 @@ const requestCheck = compileValidator(
     { additionalProperties: false },
   ),
 );
-const semverCheck = compileValidator(SemVer);
 
 /** The service user: the owner of the state dir (systemd's StateDirectory= makes it so). */
-async function serviceUser(l: Layout): Promise<{ uid: number; gid: number }> {
+async function serviceUser(l: Layout): Promise<ServiceUser> {
   const s = await stat(l.stateDir);
   return { uid: s.uid, gid: s.gid };
 }
 
-/**
- * The agent's update dir must be a real directory of the service user's — not a link the agent
- * planted to make root read or write somewhere else.
- */
-export async function checkAgentDir(dir: string, owner: { uid: number }): Promise<void> {
-  const s = await lstat(dir).catch(() => null);
-  if (!s || s.isSymbolicLink() || !s.isDirectory())
-    throw new UpdateFailure(`${dir} is not a directory (a link or nothing): refused`);
-  if (process.getuid?.() === 0 && s.uid !== owner.uid && s.uid !== 0)
-    throw new UpdateFailure(`${dir} is not owned by the service user: refused`);
-}
-
-/** A regular file the service user owns, read without following a link (the agent could plant one). */
-async function readAgentFile(file: string, maxBytes: number, owner: { uid: number }): Promise<Buffer> {
-  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-    (err: NodeJS.ErrnoException) => {
-      throw new UpdateFailure(
-        err.code === 'ENOENT'
-          ? `${file} does not exist`
-          : `${file} cannot be opened (${err.code}): not a plain file`,
-      );
-    },
-  );
-  try {
-    const s = await fh.stat();
-    if (!s.isFile()) throw new UpdateFailure(`${file} is not a regular file`);
-    if (process.getuid?.() === 0 && s.uid !== owner.uid && s.uid !== 0)
-      throw new UpdateFailure(`${file} is not owned by the service user`);
-    if (s.size > maxBytes) throw new UpdateFailure(`${file} is larger than ${maxBytes} bytes`);
-    return await fh.readFile();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function readRequest(l: Layout, owner: { uid: number }): Promise<InstallRequest> {
-  const text = (await readAgentFile(paths(l).request, MAX_REQUEST_BYTES, owner)).toString('utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new UpdateFailure('the install request is not JSON'); // never echo what was read
-  }
-  const r = requestCheck.check(value);
+async function readRequest(l: Layout, owner: ServiceUser): Promise<InstallRequest> {
+  const r = requestCheck.check(await readAgentJson(paths(l).request, owner, MAX_REQUEST_BYTES));
   if (!r.ok) throw new UpdateFailure(`the install request is invalid: ${describeIssues(r.issues)}`);
-  if (!semverCheck.check(r.value.release.version).ok) throw new UpdateFailure('bad version');
+  if (r.value.release.size > MAX_RELEASE_BYTES)
+    throw new UpdateFailure(`the release is larger than ${MAX_RELEASE_BYTES} bytes: refused`);
   return r.value as InstallRequest;
 }
 
-/** Makes a tree root-owned and not writable by group or others. */
+/** Makes a tree root-owned and not writable by group or others (links are never followed). */
 async function lockDown(dir: string): Promise<void> {
   const root = process.getuid?.() === 0;
   const walk = async (p: string): Promise<void> => {
@@ -125,39 +95,46 @@ export class Installer {
   }
 
   /** Runs one step and records its outcome for the agent; resolves to the process exit code. */
-  async run(step: 'stage' | 'activate'): Promise<number> {
-    const owner = await serviceUser(this.l);
+  async run(step: InstallerStep): Promise<number> {
+    const p = paths(this.l);
+    let requestId: string | null = null;
     let version = '';
     try {
-      await checkAgentDir(paths(this.l).update, owner);
-    } catch (err) {
-      this.o.log(`${step}: ${(err as Error).message}`);
-      return 1; // nowhere safe to answer in
-    }
-    try {
-      const req = await readRequest(this.l, owner);
-      version = req.release.version;
-      if (step === 'stage') await this.stage(req, owner);
-      else await this.activate(req);
-      await this.answer(owner, { step, ok: true, version, at: new Date(this.o.now()).toISOString() });
+      await mkdir(p.rootUpdate, { recursive: true, mode: 0o755 });
+      const owner = await serviceUser(this.l);
+      if (step === 'stage') {
+        const req = await readRequest(this.l, owner);
+        ({ requestId } = req);
+        version = req.release.version;
+        await this.stage(req, owner);
+      } else if (step === 'activate') {
+        const staged = await this.staged();
+        ({ requestId } = staged);
+        version = staged.release.version;
+        await this.activate(staged);
+      } else {
+        version = await this.commit();
+      }
+      await this.answer({ step, ok: true, requestId, version, at: new Date(this.o.now()).toISOString() });
       return 0;
     } catch (err) {
       const error =
         err instanceof UpdateFailure ? err.message : `installer failed: ${(err as Error).message}`;
       this.o.log(`${step}: ${error}`);
-      await this.answer(owner, {
+      await this.answer({
         step,
         ok: false,
+        requestId,
         version,
         error,
         at: new Date(this.o.now()).toISOString(),
-      }).catch(() => {});
+      }).catch((e: Error) => this.o.log(`could not record the result: ${e.message}`));
       return 1;
     }
   }
 
-  private answer(owner: { uid: number; gid: number }, result: InstallResult): Promise<void> {
-    return writeOwnedJson(paths(this.l).result, result, owner);
+  private answer(result: InstallResult): Promise<void> {
+    return writeRootJson(paths(this.l).result, result);
   }
 
   private async releaseKey(): Promise<string> {
@@ -166,34 +143,38 @@ export class Installer {
     });
   }
 
-  /** Verify (again, with root's key), unpack beside the running release, check it runs. */
-  private async stage(req: InstallRequest, owner: { uid: number; gid: number }): Promise<void> {
+  /** The signature over the manifest and the version policy: cheap, and before anything is read or written. */
+  private async checkRelease(release: StagedRelease['release'], key: string): Promise<string> {
+    if (!signedBy(releaseManifest(release), release.signature, key))
+      throw new UpdateFailure(
+        `the signature of ${release.version} is not valid for the pinned release key: refused`,
+      );
+    const running = await linkedRelease(this.l);
+    if (!running) throw new UpdateFailure(`no current release under ${this.l.installDir}`);
+    if (checkVersionPolicy(running, release, key) === 'same')
+      throw new UpdateFailure(`version ${release.version} is already the current release`);
+    return running;
+  }
+
+  /** Verify (with root's key), copy, unpack beside the running release, check it runs. */
+  private async stage(req: InstallRequest, owner: ServiceUser): Promise<void> {
     const p = paths(this.l);
     const v = req.release.version;
     const key = await this.releaseKey();
-    const running = await linkedRelease(this.l);
-    if (!running) throw new UpdateFailure(`no current release under ${this.l.installDir}`);
-    if (checkVersionPolicy(running, req.release, key) === 'same')
-      throw new UpdateFailure(`version ${v} is already the current release`);
+    const running = await this.checkRelease(req.release, key);
     await mkdir(p.releases, { recursive: true, mode: 0o755 });
-    // The agent can still change its download: copy it to a root-only file and check that copy.
-    const copy = join(p.releases, `.${v}.tgz`);
+    // The agent can still change its download: copy it — no more than the signed size — into a
+    // root-only file, and check that copy.
+    const copy = p.copy(v);
     await rm(copy, { force: true });
-    const bytes = await readAgentFile(p.artifact(v), req.release.size + 1, owner);
-    const fh = await open(copy, 'wx', 0o600);
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await this.copyDownload(p.artifact(v), copy, req.release.size, owner);
     const staging = p.staging(v);
     try {
       await verifyArtifact(copy, req.release, key);
       await rm(staging, { recursive: true, force: true });
       await mkdir(staging, { mode: 0o755 });
       const tar = await import('tar');
-      await tar.x({ file: copy, cwd: staging, strip: 1, preserveOwner: false, noMtime: false });
+      await tar.x({ file: copy, cwd: staging, strip: 1, preserveOwner: false });
       await lockDown(staging);
       const reported = await versionOf(staging, this.o.nodePath, owner);
       if (reported !== v)
@@ -213,31 +194,74 @@ export class Installer {
       await rm(join(p.releases, name), { recursive: true, force: true });
       this.o.log(`removed old release ${name}`);
     }
+    const staged: StagedRelease = { ...req, from: running };
+    await writeRootJson(p.staged, staged);
     this.o.log(`staged ${v} beside ${running}`);
   }
 
+  private async copyDownload(from: string, to: string, size: number, owner: ServiceUser): Promise<void> {
+    const src = await openAgentFile(from, owner, size);
+    const dst = await open(to, 'wx', 0o600);
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      for (let pos = 0; pos < src.size; ) {
+        const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, src.size - pos), pos);
+        if (bytesRead === 0) break;
+        await dst.write(buf, 0, bytesRead);
+        pos += bytesRead;
+      }
+      await dst.sync();
+    } finally {
+      await src.close();
+      await dst.close();
+    }
+  }
+
+  private async staged(): Promise<StagedRelease> {
+    const staged = await readJson<StagedRelease>(paths(this.l).staged);
+    if (!staged) throw new UpdateFailure('no release is staged (run the stage step first)');
+    return staged;
+  }
+
   /** Record the trial for the boot guard, then switch `current` to the staged release. */
-  private async activate(req: InstallRequest): Promise<void> {
+  private async activate(staged: StagedRelease): Promise<void> {
     const p = paths(this.l);
-    const v = req.release.version;
+    const v = staged.release.version;
+    const from = await this.checkRelease(staged.release, await this.releaseKey());
+    if (from !== staged.from)
+      throw new UpdateFailure(
+        `${v} was staged over ${staged.from}, but ${from} is current now: stage it again`,
+      );
     const pkg = JSON.parse(await readFile(join(p.release(v), 'package.json'), 'utf8').catch(() => '{}')) as {
       version?: string;
     };
     if (pkg.version !== v) throw new UpdateFailure(`release ${v} is not staged (run the stage step first)`);
-    const from = await linkedRelease(this.l);
-    if (!from) throw new UpdateFailure(`no current release under ${this.l.installDir}`);
-    if (from === v) throw new UpdateFailure(`version ${v} is already the current release`);
     const trial: TrialState = {
-      actionId: req.actionId,
+      actionId: staged.actionId,
       from,
       to: v,
       starts: 0,
       maxStarts: this.o.maxTrialStarts,
-      healthWindowMs: req.healthWindowSec * 1000,
+      healthWindowMs: staged.healthWindowSec * 1000,
       deadline: null,
     };
-    await writeOwnedJson(p.trial, trial, { uid: 0, gid: 0 });
+    await writeRootJson(p.trial, trial);
     await pointCurrent(this.l, v);
-    this.o.log(`current -> ${v} (from ${from}); on trial for ${req.healthWindowSec} s`);
+    await rm(p.staged, { force: true });
+    this.o.log(`current -> ${v} (from ${from}); on trial for ${staged.healthWindowSec} s`);
+  }
+
+  /** The release on trial reached the cloud: its trial is over (the guard will not roll it back). */
+  private async commit(): Promise<string> {
+    const p = paths(this.l);
+    const trial = await readJson<TrialState>(p.trial);
+    const current = await linkedRelease(this.l);
+    if (!trial) throw new UpdateFailure('no release is on trial');
+    if (current !== trial.to)
+      throw new UpdateFailure(`${trial.to} is on trial but ${current ?? 'nothing'} is current`);
+    await rm(p.trial, { force: true });
+    await syncDir(this.l.installDir);
+    this.o.log(`${trial.to} committed; trial over`);
+    return trial.to;
   }
 }

@@ -5,16 +5,19 @@ import type { ReleaseDescriptor } from '../protocol/actions.js';
 
 /**
  * The files through which the agent (unprivileged), the installer and the boot guard (root) work
- * on a software update. The agent can write only its state dir; the release tree is root's.
+ * on a software update. The agent writes only its state dir; root writes only the release tree —
+ * never a file in a directory the agent controls — and reads the agent's files without following
+ * links (agent-file.ts).
  *
- *   <installDir>/releases/<version>/      root-owned, read-only to the service
- *   <installDir>/current -> releases/<v>   what systemd starts
+ *   <installDir>/releases/<version>/      root: the releases, read-only to the service
+ *   <installDir>/current -> releases/<v>   root: what systemd starts
  *   <installDir>/trial.json                root: a switched release on trial (the boot guard's)
+ *   <installDir>/update/staged.json        root: the release stage verified (activate switches only to it)
+ *   <installDir>/update/result.json        root → agent: what the last installer step did, or why not
+ *   <installDir>/update/guard-result.json  root → agent: the guard rolled a release back, and why
  *   <stateDir>/update/<version>.tgz        agent: the downloaded artifact
- *   <stateDir>/update/request.json         agent → installer: what to install (every claim re-checked)
- *   <stateDir>/update/result.json          installer → agent: what it did, or why not
+ *   <stateDir>/update/request.json         agent → installer: what to stage (every claim re-checked)
  *   <stateDir>/update/committed.json       agent → guard: the release on trial reached the cloud
- *   <stateDir>/update/guard-result.json    guard → agent: it rolled a release back, and why
  */
 export interface Layout {
   installDir: string;
@@ -23,33 +26,48 @@ export interface Layout {
 
 export const paths = (l: Layout) => {
   const update = join(l.stateDir, 'update');
+  const rootUpdate = join(l.installDir, 'update');
   return {
     releases: join(l.installDir, 'releases'),
     release: (v: string) => join(l.installDir, 'releases', v),
     staging: (v: string) => join(l.installDir, 'releases', `.${v}.unpacking`),
+    copy: (v: string) => join(l.installDir, 'releases', `.${v}.tgz`),
     current: join(l.installDir, 'current'),
     trial: join(l.installDir, 'trial.json'),
+    rootUpdate,
+    staged: join(rootUpdate, 'staged.json'),
+    result: join(rootUpdate, 'result.json'),
+    guardResult: join(rootUpdate, 'guard-result.json'),
     update,
     artifact: (v: string) => join(update, `${v}.tgz`),
     request: join(update, 'request.json'),
-    result: join(update, 'result.json'),
     committed: join(update, 'committed.json'),
-    guardResult: join(update, 'guard-result.json'),
   };
 };
 
 /** Agent → installer. */
 export interface InstallRequest {
+  /** Random, per request: the installer's result names it, so an old result is never taken for a new one. */
+  requestId: string;
   actionId: string;
   release: ReleaseDescriptor;
   /** How long the new release has to reach the cloud once it is switched to. */
   healthWindowSec: number;
 }
 
+export type InstallerStep = 'stage' | 'activate' | 'commit';
+
+/** What stage verified and unpacked (root's); activate switches to this and nothing else. */
+export interface StagedRelease extends InstallRequest {
+  /** The release that was current when it was staged. */
+  from: string;
+}
+
 /** Installer → agent. */
 export interface InstallResult {
-  step: 'stage' | 'activate';
+  step: InstallerStep;
   ok: boolean;
+  requestId: string | null;
   version: string;
   error?: string;
   at: string;

@@ -4,6 +4,7 @@ import { localApiRequest } from '../../agent/local-api-client.js';
 import {
   agentDirs,
   type Cloud,
+  cli,
   enrollAgent,
   enrollWithCli,
   newEnrollmentCode,
@@ -51,6 +52,20 @@ describe('one daemon per state dir', () => {
       });
       expect(readFileSync(`${a.dirs.stateDir}/identity.json`, 'utf8')).toBe(identity);
       expect(readFileSync(`${a.dirs.stateDir}/keys/client.key`, 'utf8')).toBe(key);
+      // decommission --force from a shell with another runtime dir: the lock, not the socket, says
+      // the daemon runs — refused, nothing wiped (a security review wiped a live store this way).
+      const decommission = await cli([
+        'decommission',
+        '--force',
+        '--json',
+        '--state-dir',
+        a.dirs.stateDir,
+        '--runtime-dir',
+        `${a.dirs.runtimeDir}-other`,
+      ]);
+      expect(decommission.code).toBe(5);
+      expect(decommission.json<{ error: { code: string } }>().error.code).toBe('daemon_running');
+      expect(readFileSync(`${a.dirs.stateDir}/identity.json`, 'utf8')).toBe(identity);
       // The code was not spent: it still enrolls elsewhere.
       const elsewhere = await enrollWithCli(cloud, code, agentDirs());
       expect(elsewhere.code, elsewhere.stdout).toBe(0);

@@ -153,9 +153,13 @@ describe('software update', () => {
 
   it('a tampered artifact, a wrong sha256, a wrong signature: refused before unpacking, running version untouched', async () => {
     const artifact = (v: string) => join(cloud.dataDir, 'releases', `${v}.tgz`);
-    // Tampered: bytes appended to the artifact on the cloud's disk after it was published.
+    // Tampered: 5 MB appended to the artifact on the cloud's disk after it was published (a
+    // compromised cloud could send an endless stream): the agent takes no more than the signed size.
     await publish('1.3.0');
-    writeFileSync(artifact('1.3.0'), Buffer.concat([readFileSync(artifact('1.3.0')), Buffer.from('evil')]));
+    writeFileSync(
+      artifact('1.3.0'),
+      Buffer.concat([readFileSync(artifact('1.3.0')), Buffer.alloc(5 * 1024 * 1024, 1)]),
+    );
     // Wrong sha256: same length, one byte changed.
     await publish('1.3.1');
     const bytes = readFileSync(artifact('1.3.1'));
@@ -164,17 +168,24 @@ describe('software update', () => {
     // Wrong signature: signed with a key the cloud knows but the terminal does not pin.
     await publish('1.3.2', otherKey);
 
-    const cases: [string, RegExp][] = [
-      ['1.3.0', /artifact is \d+ bytes, the release says \d+: refused/],
-      ['1.3.1', /artifact sha256 [0-9a-f]{64} does not match the release's [0-9a-f]{64}: refused/],
-      ['1.3.2', /signature of 1\.3\.2 is not valid for the pinned release key: refused/],
+    const cases: [string, RegExp, string][] = [
+      ['1.3.0', /the cloud sent more than the \d+ bytes this download may have: refused/, 'downloading'],
+      [
+        '1.3.1',
+        /artifact sha256 [0-9a-f]{64} does not match the release's [0-9a-f]{64}: refused/,
+        'verifying',
+      ],
+      ['1.3.2', /signature of 1\.3\.2 is not valid for the pinned release key: refused/, 'verifying'],
     ];
-    for (const [version, reason] of cases) {
+    for (const [version, reason, step] of cases) {
       const id = await update(version);
       const failed = await until(id, (x) => x.status === 'failed', `the update to ${version} refused`);
       expect(failed.reason).toMatch(reason);
-      expect(failed.step).toBe('verifying');
+      expect(failed.step).toBe(step);
       expect(existsSync(join(installDir, 'releases', version))).toBe(false);
+      const partial = join(a.dirs.stateDir, 'update', `${version}.tgz`);
+      const signedSize = signed.get(version)!.size;
+      if (existsSync(partial)) expect(statSync(partial).size).toBeLessThanOrEqual(signedSize + 64 * 1024);
     }
     expect(await installedVersion(installDir)).toBe('1.0.0');
     expect(await runningVersion()).toBe('1.0.0');
@@ -272,43 +283,54 @@ describe('software update', () => {
       /downgrade from 1\.1\.0 to 1\.0\.0 refused: the release is not signed for downgrades/,
     );
     expect(await runningVersion()).toBe('1.1.0');
-    // A downgrade signature the cloud takes (its second key) but the terminal does not pin: refused there.
+    const putDowngrade = (signed: SignedRelease) =>
+      cloud.api<{ error?: { code: string } }>('PUT', '/v1/releases/1.0.0/downgrade-signature', {
+        signature: signed.downgradeSignature,
+        from: signed.downgradeFrom,
+      });
+    const downgradeTo100 = () =>
+      queueAction(cloud, a.terminalId, {
+        type: 'update',
+        params: { version: '1.0.0', allowDowngrade: true },
+      });
+    // A downgrade signature from a key the cloud does not know: refused at the cloud.
     const stranger = await signRelease(tarballs.get('1.0.0')!, await newReleaseKey(), {
-      allowDowngrade: true,
+      allowDowngradeFrom: '1.1.0',
     });
-    const unknownKey = await cloud.api<{ error: { code: string } }>(
-      'PUT',
-      '/v1/releases/1.0.0/downgrade-signature',
-      {
-        signature: stranger.downgradeSignature,
-      },
-    );
+    const unknownKey = await putDowngrade(stranger);
     expect(unknownKey.status).toBe(422);
-    expect(unknownKey.body.error.code).toBe('release_signature_invalid');
-    const rogue = await signRelease(tarballs.get('1.0.0')!, otherKey, { allowDowngrade: true });
+    expect(unknownKey.body.error?.code).toBe('release_signature_invalid');
+    // One the cloud takes (its second key) but the terminal does not pin: refused on the terminal.
     expect(
       (
-        await cloud.api('PUT', '/v1/releases/1.0.0/downgrade-signature', {
-          signature: rogue.downgradeSignature,
-        })
+        await putDowngrade(
+          await signRelease(tarballs.get('1.0.0')!, otherKey, { allowDowngradeFrom: '1.1.0' }),
+        )
       ).status,
     ).toBe(200);
-    const forged = await queueAction(cloud, a.terminalId, {
-      type: 'update',
-      params: { version: '1.0.0', allowDowngrade: true },
-    });
-    const refusedAgain = await until(forged.id, (x) => x.status === 'failed', 'the forged downgrade refused');
-    expect(refusedAgain.reason).toMatch(/downgrade signature is not valid for the pinned release key/);
-    // The release key's own downgrade signature: installed and committed.
-    const s = await signRelease(tarballs.get('1.0.0')!, key, { allowDowngrade: true });
+    const forged = await until(
+      (await downgradeTo100()).id,
+      (x) => x.status === 'failed',
+      'the forged downgrade refused',
+    );
+    expect(forged.reason).toMatch(/downgrade signature is not valid for the pinned release key/);
+    // The release key's own, but only from versions up to 1.0.5: this terminal runs 1.1.0, refused.
     expect(
-      (await cloud.api('PUT', '/v1/releases/1.0.0/downgrade-signature', { signature: s.downgradeSignature }))
+      (await putDowngrade(await signRelease(tarballs.get('1.0.0')!, key, { allowDowngradeFrom: '1.0.5' })))
         .status,
     ).toBe(200);
-    const signed = await queueAction(cloud, a.terminalId, {
-      type: 'update',
-      params: { version: '1.0.0', allowDowngrade: true },
-    });
+    const tooNew = await until(
+      (await downgradeTo100()).id,
+      (x) => x.status === 'failed',
+      'a downgrade past its ceiling refused',
+    );
+    expect(tooNew.reason).toMatch(/refused: the release key allows it only from 1\.0\.5 and older/);
+    // The release key's own, from 1.1.0: installed and committed.
+    expect(
+      (await putDowngrade(await signRelease(tarballs.get('1.0.0')!, key, { allowDowngradeFrom: '1.1.0' })))
+        .status,
+    ).toBe(200);
+    const signed = await downgradeTo100();
     const done = await until(
       signed.id,
       (x) => x.status === 'completed',

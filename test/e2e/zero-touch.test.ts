@@ -202,4 +202,71 @@ describe('zero-touch enrollment with a factory identity', () => {
     const list = await cloud.api<{ data: { serialNumber: string }[] }>('GET', '/v1/preregistrations');
     expect(list.body.data.some((p) => p.serialNumber.startsWith('SN-BARE-'))).toBe(false);
   });
+
+  it('a chain through an intermediate that allows no CA below it (pathLen 0) is refused; one within its path length enrolls', async () => {
+    const int0 = newManufacturerCa('Acme Line 1 (pathlen 0)', maker, 0);
+    const int1 = newManufacturerCa('Acme Line 1 Station 3', int0);
+    const tooDeep = `SN-DEEP-${Date.now()}`;
+    await cloud.api('POST', '/v1/preregistrations', {
+      serialNumber: tooDeep,
+      locationId,
+      manufacturerCaId: makerId,
+    });
+    const deep = await auto(newFactoryIdentity(tooDeep, int1));
+    expect(deep.code).toBe(1);
+    expect(deep.json<{ error: { code: string } }>().error.code).toBe(REFUSED);
+    expect(cloud.proc.stderr()).toMatch(/allows 0 CA\(s\) below it, the chain has 1/);
+    const fine = `SN-INT-${Date.now()}`;
+    await cloud.api('POST', '/v1/preregistrations', {
+      serialNumber: fine,
+      locationId,
+      manufacturerCaId: makerId,
+    });
+    const ok = await auto(newFactoryIdentity(fine, int0));
+    expect(ok.code, ok.stdout).toBe(0);
+  });
+
+  it('a serial only claimed with a code is not recorded when it is pre-registered or another terminal has it', async () => {
+    const serial = `SN-CLAIM-${Date.now()}`;
+    await cloud.api('POST', '/v1/preregistrations', {
+      serialNumber: serial,
+      locationId,
+      manufacturerCaId: makerId,
+    });
+    const code = await cloud.api<{ code: string }>('POST', '/v1/enrollment-codes', {
+      locationId,
+      terminalName: 'Till C',
+    });
+    const dirs = agentDirs();
+    const r = await cli([
+      'enroll',
+      '--cloud',
+      cloud.url,
+      '--ca-file',
+      cloud.caFile,
+      '--code',
+      code.body.code,
+      '--serial',
+      serial,
+      '--json',
+      ...dirs.flags,
+    ]);
+    expect(r.code, r.stdout).toBe(0);
+    const t = await cloud.api<{ serialNumber: string | null }>(
+      'GET',
+      `/v1/terminals/${r.json<{ terminalId: string }>().terminalId}`,
+    );
+    expect(t.body.serialNumber).toBeNull();
+    expect(cloud.proc.stderr()).toMatch(/claims a serial that is pre-registered or in use; not recorded/);
+  });
+
+  it('names with control characters (terminal escape sequences) are refused', async () => {
+    const r = await cloud.api<{ error: { code: string; message: string } }>('POST', '/v1/enrollment-codes', {
+      locationId,
+      terminalName: 'Till \u001b]0;owned\u0007\u001b[2J',
+    });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
+    expect(JSON.stringify(r.body)).toMatch(/terminalName/);
+  });
 });

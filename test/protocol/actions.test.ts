@@ -28,6 +28,22 @@ describe('versions and the release manifest', () => {
     const sorted = ['1.10.0', '1.2.0', '1.2.0-rc.1', '0.9.9', '1.2.0-beta', '2.0.0'].sort(compareVersions);
     expect(sorted).toEqual(['0.9.9', '1.2.0-beta', '1.2.0-rc.1', '1.2.0', '1.10.0', '2.0.0']);
     expect(compareVersions('1.2.3', '1.2.3')).toBe(0);
+    // SemVer 2.0 §11's own example, shuffled, sorts back into its order.
+    const semver = [
+      '1.0.0-alpha',
+      '1.0.0-alpha.1',
+      '1.0.0-alpha.beta',
+      '1.0.0-beta',
+      '1.0.0-beta.2',
+      '1.0.0-beta.11',
+      '1.0.0-rc.1',
+      '1.0.0',
+    ];
+    expect([...semver].reverse().sort(compareVersions)).toEqual(semver);
+    // Numeric identifiers are numbers: an older rc is not an "upgrade" (found by a security review).
+    expect(compareVersions('1.5.0-rc.9', '1.5.0-rc.10')).toBeLessThan(0);
+    expect(compareVersions('1.0.0-rc-2', '1.0.0-rc-10')).toBeGreaterThan(0); // "rc-2" vs "rc-10": one identifier, ASCII
+    expect(compareVersions('1.0.0-x.y.z', '1.0.0-x.y')).toBeGreaterThan(0);
   });
 
   it('binds the version, digest and size in the signed text', () => {

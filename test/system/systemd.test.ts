@@ -244,6 +244,16 @@ describe('posagent under a real systemd (systemd-nspawn)', () => {
     );
     expect(journal).toMatch(/staged 1\.1\.0 beside 1\.0\.0/);
     expect(journal).toMatch(/current -> 1\.1\.0 \(from 1\.0\.0\)/);
+    // The commit ended the trial at once, through polkit and the installer's commit step.
+    await waitFor(
+      async () => (await c.exec(['test', '-e', '/opt/posagent/trial.json'])).code !== 0 || undefined,
+      'the trial ended',
+      30_000,
+      250,
+    );
+    expect(await c.sh('journalctl --no-pager -u posagent-update@commit.service')).toMatch(
+      /1\.1\.0 committed; trial over/,
+    );
   });
 
   it('an unstartable signed release is rolled back by the boot guard within the start limit; the old version reports it', async () => {

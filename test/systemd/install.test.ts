@@ -53,7 +53,7 @@ describe('install from the package tarball', () => {
     const installer = join(root, 'usr/lib/posagent/posagent-installer.js');
     expect(statSync(installer).uid).toBe(0);
     const help = await run(process.execPath, [installer, '--help']);
-    expect(help.stdout).toMatch(/^usage: posagent-installer stage\|activate\|guard\|stopped/);
+    expect(help.stdout).toMatch(/^usage: posagent-installer stage\|activate\|commit\|guard\|stopped/);
     // The release tree is root's and not writable by group or others.
     for (const d of [opt, join(opt, 'releases'), join(opt, `releases/${VERSION}`)]) {
       expect(statSync(d).uid).toBe(0);

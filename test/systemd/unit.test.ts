@@ -56,7 +56,7 @@ describe('systemd unit', () => {
     const { copyFile, mkdtemp, readFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const dir = await mkdtemp(join(tmpdir(), 'posagent-unit-'));
-    for (const step of ['stage', 'activate']) {
+    for (const step of ['stage', 'activate', 'commit']) {
       const file = join(dir, `posagent-update@${step}.service`);
       await copyFile(join(ROOT, 'systemd/posagent-update@.service'), file);
       const { stdout, stderr } = await run('systemd-analyze', ['verify', file]);
@@ -65,6 +65,7 @@ describe('systemd unit', () => {
     const rules = await readFile(join(ROOT, 'systemd/posagent.rules'), 'utf8');
     expect(rules).toContain('"posagent-update@stage.service"');
     expect(rules).toContain('"posagent-update@activate.service"');
+    expect(rules).toContain('"posagent-update@commit.service"');
     expect(rules).toMatch(/action\.lookup\("verb"\) === "start"/);
   });
 });
