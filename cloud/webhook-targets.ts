@@ -27,6 +27,7 @@ const RANGES: [string, number, 'ipv4' | 'ipv6', string][] = [
   ['240.0.0.0', 4, 'ipv4', 'a reserved address'],
   ['::', 128, 'ipv6', 'the unspecified address'],
   ['::1', 128, 'ipv6', 'a loopback address'],
+  ['::', 96, 'ipv6', 'an IPv4-compatible address (deprecated)'],
   ['64:ff9b::', 96, 'ipv6', 'a NAT64 address'],
   ['64:ff9b:1::', 48, 'ipv6', 'a NAT64 address'],
   ['100::', 64, 'ipv6', 'a discard address'],
@@ -47,6 +48,9 @@ const lists = RANGES.map(([net, prefix, type, what]) => {
 
 /** Why an address may not be a webhook target, or null when it is a public address. */
 export function nonPublicReason(address: string): string | null {
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged by the IPv4 address it carries.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return nonPublicReason(mapped[1]!);
   const type = isIP(address) === 6 ? 'ipv6' : isIP(address) === 4 ? 'ipv4' : null;
   if (!type) return 'not an IP address';
   for (const { b, what } of lists) if (b.check(address, type)) return what;

@@ -17,6 +17,9 @@ describe('webhook target policy', () => {
     ['::', 'the unspecified address'],
     ['::ffff:127.0.0.1', 'a loopback address'],
     ['::ffff:10.0.0.1', 'a private address'],
+    // IPv4-compatible (deprecated) forms — a security review found [::127.0.0.1] accepted.
+    ['::127.0.0.1', 'an IPv4-compatible address (deprecated)'],
+    ['::7f00:1', 'an IPv4-compatible address (deprecated)'],
     ['fe80::1', 'a link-local address'],
     ['fd12:3456::1', 'a unique local (private) address'],
     ['2001:db8::1', 'a documentation address'],
