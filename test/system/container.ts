@@ -134,14 +134,27 @@ export async function boot(root: string): Promise<Container> {
       clearTimeout(t);
     },
   };
-  await waitFor(
-    async () => {
-      const r = await exec(['systemctl', 'is-system-running']);
-      const state = r.stdout.trim();
-      return state === 'running' || state === 'degraded' ? state : undefined;
-    },
-    'the container to finish booting',
-    60_000,
-  );
+  // Ready for the tests once PID 1 answers and the basic system and the bus are up. Not "the whole
+  // boot finished": multi-user.target waits for posagent's own READY, which is what the first test
+  // checks, with its own deadline and a better message than a boot timeout.
+  let last = '';
+  try {
+    await waitFor(
+      async () => {
+        const r = await exec(['systemctl', 'is-active', 'basic.target', 'dbus.socket']);
+        last = `systemctl is-active basic.target dbus.socket → ${r.code}: ${(r.stdout + r.stderr).trim()}`;
+        return r.code === 0 || undefined;
+      },
+      'the container to boot (basic.target and dbus.socket active)',
+      180_000,
+      500,
+    );
+  } catch (err) {
+    const jobs = await exec(['systemctl', 'list-jobs', '--no-pager'], { timeoutMs: 10_000 });
+    await c.stop().catch(() => {});
+    throw new Error(
+      `${(err as Error).message}\nlast answer: ${last}\njobs: ${(jobs.stdout + jobs.stderr).trim()}\nconsole (tail):\n${out.slice(-4000)}`,
+    );
+  }
   return c;
 }

@@ -149,9 +149,12 @@ describe('posagent under a real systemd (systemd-nspawn)', () => {
     await waitFor(
       async () => (await show('ActiveState')) === 'active' || undefined,
       'posagent active',
-      60_000,
+      120_000,
       250,
-    );
+    ).catch(async (err: Error) => {
+      const journal = await c.exec(['journalctl', '--no-pager', '-n', '80', '-u', 'posagent']);
+      throw new Error(`${err.message}\njournal (posagent, tail):\n${journal.stdout}${journal.stderr}`);
+    });
     expect(await show('Type')).toBe('notify');
     const terminal = await waitFor(
       async () => {
