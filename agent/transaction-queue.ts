@@ -42,6 +42,8 @@ export interface QueueOptions {
 }
 
 const inputValidator = compileValidator(TransactionInput);
+/** Finished rows deleted per try when the store is full (a few hundred KB: room for many sales). */
+const EVICT_BATCH = 200;
 
 export function toRecord(r: TransactionRow): TransactionRecord {
   return {
@@ -108,27 +110,16 @@ export class TransactionQueue {
       sealed = sealCard(tx.card, dataKey);
     }
     const now = new Date(this.o.now()).toISOString();
-    let seq: number | null;
-    try {
-      seq = this.o.store.insert({
-        id: tx.id,
-        amount: tx.amount,
-        currency: tx.currency,
-        createdAt: tx.createdAt ?? now,
-        storedAt: now,
-        offline: !online,
-        bodyHash,
-        sealedCard: sealed,
-      });
-    } catch (err) {
-      if (isStorageFull(err))
-        throw new QueueError(
-          507,
-          'storage_full',
-          'the transaction store is full; nothing already stored was touched',
-        );
-      throw err;
-    }
+    const seq = this.insertMakingRoom({
+      id: tx.id,
+      amount: tx.amount,
+      currency: tx.currency,
+      createdAt: tx.createdAt ?? now,
+      storedAt: now,
+      offline: !online,
+      bodyHash,
+      sealedCard: sealed,
+    });
     if (seq === null) return this.repeat(this.o.store.get(tx.id)!, bodyHash);
     // The answer is built from what was just committed: no second read on the hot path.
     const record: TransactionRecord = {
@@ -145,6 +136,26 @@ export class TransactionQueue {
     this.o.events.publish('transaction', record);
     this.o.onStored();
     return { status: 201, record };
+  }
+
+  /**
+   * Inserts; when the store is full, the oldest finished rows (with the cloud and decided) give way,
+   * a batch at a time, so that only unsent rows can ever fill it. 507 only when none is left.
+   */
+  private insertMakingRoom(row: Parameters<TransactionStore['insert']>[0]): number | null {
+    for (;;) {
+      try {
+        return this.o.store.insert(row);
+      } catch (err) {
+        if (!isStorageFull(err)) throw err;
+        if (this.o.store.evictFinished(EVICT_BATCH) === 0)
+          throw new QueueError(
+            507,
+            'storage_full',
+            'the transaction store is full of transactions not yet with the cloud; nothing already stored was touched',
+          );
+      }
+    }
   }
 
   private repeat(existing: TransactionRow, bodyHash: string): { status: 200; record: TransactionRecord } {

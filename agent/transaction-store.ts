@@ -30,6 +30,9 @@ const COLUMNS = `seq, id, amount, currency, created_at AS createdAt, stored_at A
 /** Not yet with the cloud: exactly the predicate of the partial index transactions_unsent. */
 const UNSENT = "state IN ('stored', 'sending') OR (state = 'expired' AND reported = 0)";
 
+/** With the cloud and decided (or reported as expired): what retention prunes and a full store gives up first. */
+const FINISHED = "(state IN ('authorised', 'declined', 'failed') OR (state = 'expired' AND reported = 1))";
+
 function fromStates(event: TransactionEvent, to: TransactionState): string {
   const from = Object.entries(TRANSACTION_TRANSITIONS)
     .filter(([, evs]) => evs[event]?.includes(to))
@@ -42,10 +45,12 @@ export class TransactionStore {
 
   constructor(private readonly db: Database.Database) {
     this.s = {
+      // INSERT … SELECT … WHERE NOT EXISTS, not ON CONFLICT DO NOTHING: SQLite draws an AUTOINCREMENT
+      // number before it finds the conflict, so every repeat and conflict left a gap in `seq`.
       insert:
         db.prepare(`INSERT INTO transactions (id, amount, currency, created_at, stored_at, updated_at, state, offline,
-        body_hash, sealed_card) VALUES (@id, @amount, @currency, @createdAt, @storedAt, @storedAt, 'stored', @offline,
-        @bodyHash, @sealedCard) ON CONFLICT (id) DO NOTHING`),
+        body_hash, sealed_card) SELECT @id, @amount, @currency, @createdAt, @storedAt, @storedAt, 'stored', @offline,
+        @bodyHash, @sealedCard WHERE NOT EXISTS (SELECT 1 FROM transactions WHERE id = @id)`),
       get: db.prepare(`SELECT ${COLUMNS} FROM transactions WHERE id = ?`),
       list: db.prepare(
         `SELECT ${COLUMNS} FROM transactions WHERE (@state IS NULL OR state = @state) ORDER BY seq DESC LIMIT @limit`,
@@ -79,9 +84,12 @@ export class TransactionStore {
       ),
       expire: db.prepare(`UPDATE transactions SET state = 'expired', updated_at = @now,
         reason = 'not received by the cloud within maxAgeHours' WHERE stored_at < @cutoff AND state IN ${fromStates('expire', 'expired')}`),
-      prune:
-        db.prepare(`DELETE FROM transactions WHERE seq IN (SELECT seq FROM transactions WHERE updated_at < @cutoff
-        AND (state IN ('authorised', 'declined', 'failed') OR (state = 'expired' AND reported = 1)) ORDER BY seq LIMIT @batch)`),
+      prune: db.prepare(`DELETE FROM transactions WHERE seq IN (SELECT seq FROM transactions WHERE updated_at < @cutoff
+        AND ${FINISHED} ORDER BY seq LIMIT @batch)`),
+      // NOT INDEXED: walk the table in seq order and stop at `batch` finished rows — the oldest rows are
+      // the finished ones, so this reads little; a state index would collect and sort every finished row.
+      evict: db.prepare(`DELETE FROM transactions WHERE seq IN (SELECT seq FROM transactions NOT INDEXED
+        WHERE ${FINISHED} ORDER BY seq LIMIT ?)`),
     };
   }
 
@@ -186,5 +194,14 @@ export class TransactionStore {
 
   prune(cutoff: string, batch: number): number {
     return this.s.prune.run({ cutoff, batch }).changes;
+  }
+
+  /**
+   * Deletes up to `batch` of the oldest finished rows, whatever their age: the store is full, and a
+   * new sale must not be refused for room that rows the cloud already has and decided are holding.
+   * Unsent rows are never touched. Returns how many went.
+   */
+  evictFinished(batch: number): number {
+    return this.s.evict.run(batch).changes;
   }
 }
