@@ -40,7 +40,11 @@ export interface CloudLinkOptions {
   onStateChange(snapshot: LinkSnapshot): void;
   now(): number;
   random(): number;
-  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  log: {
+    info(obj: object, msg: string): void;
+    warn(obj: object, msg: string): void;
+    error(obj: object, msg: string): void;
+  };
 }
 
 interface Outcome {
@@ -134,7 +138,11 @@ export class CloudLink {
     if (state === 'online' || state === 'error' || event === 'lost') {
       this.o.log[state === 'error' ? 'warn' : 'info']({ state, reason: this.snap.reason }, `link ${state}`);
     }
-    this.o.onStateChange(this.snapshot());
+    try {
+      this.o.onStateChange(this.snapshot());
+    } catch (err) {
+      this.o.log.error({ err }, 'recording the link state failed; the link goes on');
+    }
   }
 
   private connectOnce(signal: AbortSignal): Promise<Outcome> {
@@ -259,7 +267,11 @@ export class CloudLink {
     if (linkSignal.aborted) return false;
     this.pingIntervalMs = ack.pingIntervalSec * 1000;
     this.move('helloAcked', null);
-    this.o.onOnline({ session, ack, signal: linkSignal, rttMs: () => this.rtt });
+    try {
+      this.o.onOnline({ session, ack, signal: linkSignal, rttMs: () => this.rtt });
+    } catch (err) {
+      this.o.log.error({ err }, 'starting the work of an online link failed');
+    }
     return true;
   }
 

@@ -17,6 +17,7 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
 import { AgentStore } from './agent-store.js';
+import { guarded, inBackground } from './background-task.js';
 import { BusyLeases } from './busy-leases.js';
 import { CertificateRenewer } from './cert-renewal.js';
 import { CloudLink, type OnlineLink } from './cloud-link.js';
@@ -245,9 +246,9 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         trustedTime = online.ack.serverTime;
         renewer.onOnline();
         actions.onOnline();
-        void heartbeat.runWhileOnline(online, heartbeatIntervalSec);
-        void outbox.runWhileOnline(online);
-        void forwarder.runWhileOnline(online);
+        inBackground('heartbeat', heartbeat.runWhileOnline(online, heartbeatIntervalSec), d.log);
+        inBackground('outbox', outbox.runWhileOnline(online), d.log);
+        inBackground('forwarding', forwarder.runWhileOnline(online), d.log);
       },
       onStateChange: (s) => {
         notifier.status(`link ${s.state}${s.reason ? `: ${s.reason}` : ''}`);
@@ -444,7 +445,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   }
   maintain();
   await actions.start();
-  const maintenance = setInterval(maintain, 60_000);
+  const maintenance = setInterval(guarded('queue maintenance', maintain, d.log), 60_000);
   maintenance.unref();
   const stopLink = new AbortController();
   const linkDone = link.run(stopLink.signal);

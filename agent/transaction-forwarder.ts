@@ -4,9 +4,12 @@ import type { ForwardedTransaction } from '../protocol/transactions.js';
 import { MAX_FORWARD_BATCH } from '../protocol/transactions.js';
 import type { OnlineLink } from './cloud-link.js';
 import type { EventBus } from './event-bus.js';
+import { sleepUnless } from './interruptible-sleep.js';
 import { toRecord } from './transaction-queue.js';
 import type { TransactionRow, TransactionStore } from './transaction-store.js';
 import { WakeSignal } from './wake-signal.js';
+
+const RETRY_AFTER_MS = 1000;
 
 /**
  * Forwards the queue in `seq` order, one batch in flight, after `Hello`. A batch is marked
@@ -45,38 +48,50 @@ export class TransactionForwarder {
 
   async runWhileOnline(link: OnlineLink): Promise<void> {
     while (!link.signal.aborted) {
-      const rows = this.o.store.toForward(MAX_FORWARD_BATCH);
-      if (rows.length === 0) {
-        await this.pending.wait(link.signal);
-        continue;
-      }
-      const iso = () => new Date(this.o.now()).toISOString();
-      this.o.store.markSending(
-        rows.filter((r) => r.state === 'stored').map((r) => r.id),
-        iso(),
-      );
-      let answer: Awaited<ReturnType<typeof link.session.call<'TransactionsForward'>>>;
       try {
-        answer = await link.session.call('TransactionsForward', { items: rows.map(toWire) });
+        if ((await this.forwardBatch(link)) === 'next link') return;
       } catch (err) {
-        const code = err instanceof RpcError ? err.code : RpcErrorCode.InternalError;
-        if (code !== RpcErrorCode.Disconnected) {
-          this.o.log.warn(
-            { code, err: (err as Error).message, batch: rows.length },
-            'transactions not forwarded; retrying on the next link',
-          );
-        }
-        return; // rows stay sending/stored; the next link sends them again
+        // The store failed (no descriptor left, disk trouble): log, wait a moment, go on.
+        this.o.log.error({ err }, 'transactions not forwarded; retrying');
+        await sleepUnless(RETRY_AFTER_MS, link.signal);
       }
-      const changed = this.o.store.applyForwardResults(answer.results, iso());
-      for (const r of answer.results.filter((x) => x.status === 'invalid')) {
-        this.o.log.error(
-          { id: r.id, reason: r.reason },
-          'the cloud refused a transaction as invalid; kept as failed',
+    }
+  }
+
+  /** One batch in flight, or a wait for something new to forward. */
+  private async forwardBatch(link: OnlineLink): Promise<'more' | 'next link'> {
+    const rows = this.o.store.toForward(MAX_FORWARD_BATCH);
+    if (rows.length === 0) {
+      await this.pending.wait(link.signal);
+      return 'more';
+    }
+    const iso = () => new Date(this.o.now()).toISOString();
+    this.o.store.markSending(
+      rows.filter((r) => r.state === 'stored').map((r) => r.id),
+      iso(),
+    );
+    let answer: Awaited<ReturnType<typeof link.session.call<'TransactionsForward'>>>;
+    try {
+      answer = await link.session.call('TransactionsForward', { items: rows.map(toWire) });
+    } catch (err) {
+      const code = err instanceof RpcError ? err.code : RpcErrorCode.InternalError;
+      if (code !== RpcErrorCode.Disconnected) {
+        this.o.log.warn(
+          { code, err: (err as Error).message, batch: rows.length },
+          'transactions not forwarded; retrying on the next link',
         );
       }
-      this.publish(changed);
+      return 'next link'; // rows stay sending/stored; the next link sends them again
     }
+    const changed = this.o.store.applyForwardResults(answer.results, iso());
+    for (const r of answer.results.filter((x) => x.status === 'invalid')) {
+      this.o.log.error(
+        { id: r.id, reason: r.reason },
+        'the cloud refused a transaction as invalid; kept as failed',
+      );
+    }
+    this.publish(changed);
+    return 'more';
   }
 
   /** `TransactionResult` from the cloud: authorised or declined. Idempotent. */
@@ -85,8 +100,8 @@ export class TransactionForwarder {
     return {};
   }
 
+  /** Every change goes on the bus, listened to or not: an app that reconnects replays what it missed. */
   private publish(ids: string[]): void {
-    if (this.o.events.size === 0) return; // nobody listening: no reads for nothing
     for (const id of ids) {
       const row = this.o.store.get(id);
       if (row) this.o.events.publish('transaction', toRecord(row));

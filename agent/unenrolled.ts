@@ -69,7 +69,10 @@ export async function startUnenrolled(
     let failures = 0;
     let nextAutoAt = 0;
     while (!stop.signal.aborted) {
-      const identity = await readIdentity(d.paths.stateDir);
+      const identity = await readIdentity(d.paths.stateDir).catch((err: unknown) => {
+        d.log.error({ err }, 'reading the identity failed; looking again in a second');
+        return null;
+      });
       if (identity) {
         await api.stop();
         d.log.info({ terminalId: identity.terminalId }, 'enrolled; starting');

@@ -1,9 +1,10 @@
-import { crashPointFromEnv, installLoopBlocker } from '../agent/crash-points.js';
+import { crashPointFromEnv, installFaultInjection, installLoopBlocker } from '../agent/crash-points.js';
 import { createLogger } from '../agent/logger.js';
 import { type RunningAgent, startAgent } from '../agent/main.js';
 import { serviceNotifier } from '../agent/service-notifier.js';
 import { resolvePaths } from '../agent/settings.js';
 import { loadDeviceSettings } from './device-settings.js';
+import { exitOnUnhandled } from './fatal-errors.js';
 import { ExitCode, type Output } from './output.js';
 
 export interface RunOptions {
@@ -34,6 +35,8 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     installDir: opts.installDir,
   });
   const log = createLogger(settings.logLevel);
+  exitOnUnhandled(log);
+  installFaultInjection(process.env);
   const notifier = serviceNotifier(process.env, log);
   installLoopBlocker(process.env);
   let agent: RunningAgent | undefined;
