@@ -84,7 +84,8 @@ export class TransactionStore {
       ),
       expire: db.prepare(`UPDATE transactions SET state = 'expired', updated_at = @now,
         reason = 'not received by the cloud within maxAgeHours' WHERE stored_at < @cutoff AND state IN ${fromStates('expire', 'expired')}`),
-      prune: db.prepare(`DELETE FROM transactions WHERE seq IN (SELECT seq FROM transactions WHERE updated_at < @cutoff
+      prune:
+        db.prepare(`DELETE FROM transactions WHERE seq IN (SELECT seq FROM transactions WHERE updated_at < @cutoff
         AND ${FINISHED} ORDER BY seq LIMIT @batch)`),
       // NOT INDEXED: walk the table in seq order and stop at `batch` finished rows — the oldest rows are
       // the finished ones, so this reads little; a state index would collect and sort every finished row.
