@@ -1,20 +1,34 @@
+import { newRunId, type Replay, ReplayWindow, type StoredEvent } from './event-replay.js';
+
 /**
  * Events the agent tells the POS app about (local API `GET /v1/events`, server-sent events).
- * In-process only: anything that must survive a crash is in the store first.
+ * In-process only: anything that must survive a crash is in the store first. Each event gets an
+ * id and stays in a bounded replay window (agent/event-replay.ts), so a reader that reconnects
+ * with `Last-Event-ID` misses nothing that is still there.
  */
-export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction';
+export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction' | 'enrollment';
 export interface AgentEvent {
+  id: string;
   event: AgentEventName;
   data: unknown;
+  /** The SSE frame of this event, made once for every reader. */
+  frame: string;
 }
 
 export class EventBus {
   private readonly listeners = new Set<(e: AgentEvent) => void>();
+  private readonly window: ReplayWindow;
+
+  constructor(o: { now?: () => number; runId?: string } = {}) {
+    this.window = new ReplayWindow(o.runId ?? newRunId((o.now ?? Date.now)()));
+  }
 
   publish(event: AgentEventName, data: unknown): void {
+    const stored: StoredEvent = this.window.append(event, data);
+    const e: AgentEvent = { id: stored.id, event, data, frame: stored.frame };
     for (const l of this.listeners) {
       try {
-        l({ event, data });
+        l(e);
       } catch {
         // a broken listener (a closed socket) must not stop the others
       }
@@ -24,6 +38,11 @@ export class EventBus {
   subscribe(listener: (e: AgentEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** The events after `lastEventId` still in the window, or why they cannot be replayed. */
+  since(lastEventId: string): Replay {
+    return this.window.since(lastEventId);
   }
 
   get size(): number {

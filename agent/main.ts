@@ -23,6 +23,7 @@ import { CertificateRenewer } from './cert-renewal.js';
 import { CloudLink, type OnlineLink } from './cloud-link.js';
 import { configDocument } from './config-document.js';
 import { ConfigManager } from './config-manager.js';
+import { type ConnectionLimits, connectionLimits, readOpenFileLimit } from './connection-limits.js';
 import type { CrashPoint } from './crash-points.js';
 import { EventBus } from './event-bus.js';
 import { serveEvents } from './event-stream.js';
@@ -38,7 +39,7 @@ import { SoftwareUpdater } from './software-update.js';
 import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
 import { TransactionForwarder } from './transaction-forwarder.js';
 import { listTransactions } from './transaction-list.js';
-import { TransactionQueue } from './transaction-queue.js';
+import { TransactionQueue, toRecord } from './transaction-queue.js';
 import { startUnenrolled } from './unenrolled.js';
 
 export interface AgentDeps {
@@ -121,16 +122,29 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   if (recovered !== 'none')
     d.log.warn({ recovered }, 'an interrupted certificate renewal was finished or undone');
   const identity = await readIdentity(d.paths.stateDir);
+  // One event bus for the whole process: an app that followed enrollment on the unenrolled daemon
+  // keeps its stream position (Last-Event-ID) once the terminal runs enrolled.
+  const shared: SharedParts = {
+    events: new EventBus({ now: d.now ?? Date.now }),
+    limits: connectionLimits(readOpenFileLimit()),
+  };
   return identity
-    ? startEnrolled(d, identity)
+    ? startEnrolled(d, shared, identity)
     : startUnenrolled(
         d,
-        (id) => startEnrolled(d, id),
+        shared,
+        (id) => startEnrolled(d, shared, id),
         d.onFatal ?? ((err) => d.log.fatal({ err: err.message }, 'agent failed')),
       );
 }
 
-async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningAgent> {
+/** What the unenrolled and the enrolled daemon of one process share. */
+export interface SharedParts {
+  events: EventBus;
+  limits: ConnectionLimits;
+}
+
+async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identity): Promise<RunningAgent> {
   const now = d.now ?? Date.now;
   const crashPoint = d.crashPoint ?? (() => {});
   const notifier = d.notifier ?? NO_NOTIFIER;
@@ -144,7 +158,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   const health = new HealthCollector(d.paths.stateDir);
   const cloudUrl = d.settings.cloudUrl || identity.cloudUrl;
 
-  const events = new EventBus();
+  const { events, limits } = shared;
   const outbox = new OutboxSender(store, d.log);
   const forwarder = new TransactionForwarder({ store: store.transactions, events, now, log: d.log });
   const queue = new TransactionQueue({
@@ -165,13 +179,14 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       now(),
       config.current().config.offlineMode.maxAgeHours,
       d.settings.retentionDays,
+      // Each expired transaction is a `transaction` event with its record, like every other change.
+      (row) => events.publish('transaction', toRecord(row)),
     );
     if (r.expired > 0) {
       d.log.warn(
         { expired: r.expired },
         'transactions expired before reaching the cloud; they will be reported',
       );
-      events.publish('transaction', { expired: r.expired });
       forwarder.wake();
     }
   };
@@ -376,7 +391,11 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         pattern: /^\/v1\/config$/,
         handle: () => configDocument(config.current(), config.lastRejection()),
       },
-      { method: 'GET', pattern: /^\/v1\/events$/, stream: serveEvents(events) },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/events$/,
+        stream: serveEvents(events, { maxStreams: limits.streams, log: d.log }),
+      },
       { method: 'GET', pattern: /^\/v1\/diagnostics$/, handle: () => runDiagnostics() },
       { method: 'GET', pattern: /^\/v1\/certificate$/, handle: certificateDocument },
       {
@@ -436,6 +455,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       },
     ],
     d.log,
+    limits,
   );
   try {
     await api.start();

@@ -64,8 +64,26 @@ function eachLine(onLine: (line: string) => void): (d: Buffer) => void {
   };
 }
 
-export function start(bin: string, args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [bin, ...args], {
+export interface StartOptions {
+  /** Start under this open-file limit (`ulimit -n`, as systemd's `LimitNOFILE`). */
+  openFileLimit?: number;
+}
+
+export function start(
+  bin: string,
+  args: string[],
+  env: Record<string, string> = {},
+  opts: StartOptions = {},
+): Proc {
+  const [cmd, argv] =
+    opts.openFileLimit === undefined
+      ? [process.execPath, [bin, ...args]]
+      : // /bin/sh's `ulimit` is POSIX: no extra tool. `exec` keeps the pid the node process's.
+        [
+          '/bin/sh',
+          ['-c', `ulimit -n ${opts.openFileLimit} && exec "$0" "$@"`, process.execPath, bin, ...args],
+        ];
+  const child = spawn(cmd, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -329,11 +347,13 @@ export function startAgent(
   dirs: AgentDirs,
   extraArgs: string[] = [],
   env: Record<string, string> = FAST_RECONNECT,
+  opts: StartOptions = {},
 ): Proc {
   return start(
     POSAGENT,
     ['run', ...dirs.flags, '--settings', join(dirs.stateDir, '..', 'agent.json'), ...extraArgs],
     env,
+    opts,
   );
 }
 
