@@ -83,7 +83,8 @@ export class TransactionStore {
         `UPDATE transactions SET state = 'declined', reason = ?, updated_at = ? WHERE id = ? AND state IN ${fromStates('decided', 'declined')}`,
       ),
       expire: db.prepare(`UPDATE transactions SET state = 'expired', updated_at = @now,
-        reason = 'not received by the cloud within maxAgeHours' WHERE stored_at < @cutoff AND state IN ${fromStates('expire', 'expired')}`),
+        reason = 'not received by the cloud within maxAgeHours' WHERE stored_at < @cutoff AND state IN ${fromStates('expire', 'expired')}
+        RETURNING ${COLUMNS}`),
       prune:
         db.prepare(`DELETE FROM transactions WHERE seq IN (SELECT seq FROM transactions WHERE updated_at < @cutoff
         AND ${FINISHED} ORDER BY seq LIMIT @batch)`),
@@ -189,8 +190,9 @@ export class TransactionStore {
     return changed;
   }
 
-  expire(cutoff: string, now: string): number {
-    return this.s.expire.run({ cutoff, now }).changes;
+  /** Expires what was stored before `cutoff` and is still not with the cloud; returns those rows, as they are now. */
+  expire(cutoff: string, now: string): TransactionRow[] {
+    return this.s.expire.all({ cutoff, now }) as TransactionRow[];
   }
 
   prune(cutoff: string, batch: number): number {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AgentStore } from '../../agent/agent-store.js';
 import { EventBus } from '../../agent/event-bus.js';
 import { maintainQueue } from '../../agent/queue-maintenance.js';
-import { TransactionQueue } from '../../agent/transaction-queue.js';
+import { TransactionQueue, toRecord } from '../../agent/transaction-queue.js';
 import { openCard, type SealedCard } from '../../protocol/card-envelope.js';
 import { DEFAULT_CONFIG, type TerminalConfig } from '../../protocol/config-schema.js';
 
@@ -268,7 +268,18 @@ describe('transaction queue (real SQLite file)', () => {
     s.clock.now += 23 * 3_600_000;
     expect(maintainQueue(s.store.transactions, s.clock.now, 24, 7).expired).toBe(0);
     s.clock.now += 2 * 3_600_000; // 25 h after it was stored
-    expect(maintainQueue(s.store.transactions, s.clock.now, 24, 7).expired).toBe(1);
+    // Each expired transaction is told as its record (the daemon's `transaction` event), not a count.
+    const told: unknown[] = [];
+    expect(
+      maintainQueue(s.store.transactions, s.clock.now, 24, 7, (row) => told.push(toRecord(row))).expired,
+    ).toBe(1);
+    expect(told).toEqual([
+      expect.objectContaining({
+        id: t.id,
+        state: 'expired',
+        reason: 'not received by the cloud within maxAgeHours',
+      }),
+    ]);
     expect(s.store.transactions.get(t.id)).toMatchObject({ state: 'expired', reported: 0 });
     // still forwarded (as expired) when the cloud is back, then reported, not forwarded again
     expect(s.store.transactions.toForward(10).map((r) => r.id)).toEqual([t.id]);
