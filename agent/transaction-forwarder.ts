@@ -31,6 +31,7 @@ function toWire(r: TransactionRow): ForwardedTransaction {
     amount: r.amount,
     currency: r.currency,
     createdAt: r.createdAt,
+    storedAt: r.storedAt,
     offline: r.offline === 1,
     expired: r.state === 'expired',
     card: r.sealedCard ? (JSON.parse(r.sealedCard) as ForwardedTransaction['card']) : null,
