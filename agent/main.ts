@@ -34,7 +34,7 @@ import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
 import { NO_NOTIFIER, type ServiceNotifier } from './service-notifier.js';
-import { type AgentPaths, backoffPolicy, type DeviceSettings } from './settings.js';
+import { type AgentPaths, backoffPolicy, type DeviceSettings, type SettingSource } from './settings.js';
 import { SoftwareUpdater } from './software-update.js';
 import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
 import { TransactionForwarder } from './transaction-forwarder.js';
@@ -49,6 +49,8 @@ export interface AgentDeps {
   log: Logger;
   /** The device asked for a log level (flag or environment): the fleet config does not change it. */
   logLevelPinned?: boolean;
+  /** Where each device setting came from: one set on the device (not a default) wins over the fleet's. */
+  settingSources?: Partial<Record<keyof DeviceSettings, SettingSource>>;
   now?: () => number;
   random?: () => number;
   /** The process environment, for HTTPS_PROXY / NO_PROXY (the composition root passes it in). */
@@ -168,6 +170,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
     online: () => link.snapshot().state === 'online',
     offlineMode: () => config.current().config.offlineMode,
     locked: () => store.lock().locked,
+    deactivated: () => deactivated,
     dataPublicKey: () => dataPublicKey,
     hashKey: store.deviceSecret('idempotency'),
     onStored: () => forwarder.wake(),
@@ -197,6 +200,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
     now,
     onApplied: (c) => {
       heartbeat.reschedule();
+      renewer.reschedule(); // agent.renewalCheckHours; agent.pingIntervalSec is read by the link live
       if (!d.logLevelPinned) d.log.level = c.agent.logLevel;
     },
     onAck: () => outbox.wake(),
@@ -228,16 +232,21 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
       connectTimeoutMs: d.settings.connectTimeoutMs,
       callTimeoutMs: d.settings.callTimeoutMs,
       defaultPingIntervalSec: d.settings.pingIntervalSec,
+      // A pushed agent.pingIntervalSec wins over the Hello answer's, on the link that is up too.
+      pushedPingIntervalSec: () =>
+        config.current().version === null ? null : config.current().config.agent.pingIntervalSec,
       handlers: {
         ApplyConfig: (p) => config.handleApply(p),
         TransactionResult: (p) => forwarder.applyResults(p),
         RunAction: (p) => actions.receive(p),
         RequestDiagnostics: () => runDiagnostics(),
         Deactivate: (p) => {
-          d.log.warn({ reason: p.reason, at: p.at }, 'the cloud deactivated this terminal; enroll it again');
+          // Recorded before the answer; the link stops once the answer is out.
+          deactivate(p.reason, p.at, true);
           return {};
         },
       },
+      onDeactivated: (reason) => deactivate(reason, new Date(now()).toISOString(), false),
       hello: () => ({
         terminalId: identity.terminalId,
         softwareVersion: d.softwareVersion,
@@ -277,6 +286,27 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
     { lastHeartbeatAt: store.linkStatus().lastHeartbeatAt },
   );
 
+  /**
+   * The cloud deactivated this terminal (a `Deactivate` call, or `403 terminal_deactivated` at the
+   * link): recorded in the store, the link stops for good and every new sale is refused (410), so
+   * that nothing is taken that could never be delivered. Survives restarts; a new enrollment (a
+   * new terminal id) ends it.
+   */
+  let deactivated = ((x) => (x?.terminalId === identity.terminalId ? x : null))(store.deactivation());
+  const deactivate = (reason: string, at: string, afterAnswer: boolean) => {
+    if (deactivated) return;
+    deactivated = { terminalId: identity.terminalId, at, reason };
+    store.recordDeactivation(deactivated);
+    d.log.warn(
+      { reason, at },
+      'the cloud deactivated this terminal: no link and no sales until it is enrolled again',
+    );
+    const why = `the cloud deactivated this terminal (${reason}); enroll it again`;
+    if (afterAnswer) setImmediate(() => link.halt(why));
+    else link.halt(why);
+  };
+  if (deactivated) link.halt(`the cloud deactivated this terminal (${deactivated.reason}); enroll it again`);
+
   let onlineLink: OnlineLink | null = null;
   let trustedTime = store.linkStatus().trustedTime;
   if (trustedTime && Date.parse(trustedTime) - now() > CLOCK_TOLERANCE_MS)
@@ -284,13 +314,22 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
       { deviceTime: new Date(now()).toISOString(), lastTrustedAt: trustedTime },
       'the device clock is behind the last time the cloud confirmed; TLS will fail until it is set',
     );
+  const renewalCheckPinned = (d.settingSources?.certCheckIntervalSec ?? 'default') !== 'default';
+  const renewalCheckIntervalMs = () =>
+    renewalCheckPinned || config.current().version === null
+      ? d.settings.certCheckIntervalSec * 1000
+      : config.current().config.agent.renewalCheckHours * 3_600_000;
   const renewer = new CertificateRenewer({
     identity,
     certificate: summariseCertificate(tls.cert, now()),
     stateDir: d.paths.stateDir,
     now,
     random: d.random ?? Math.random,
-    checkIntervalMs: d.settings.certCheckIntervalSec * 1000,
+    // Read at every check: the device setting when set on the device, else the pushed
+    // agent.renewalCheckHours once a config is applied, else the device default.
+    get checkIntervalMs() {
+      return renewalCheckIntervalMs();
+    },
     renewBeforeDays: d.settings.renewBeforeDays,
     retry: backoffPolicy(d.settings),
     online: () => onlineLink !== null,
@@ -372,6 +411,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
       configVersion: config.current().version,
       queue: store.transactions.summary(),
       locked: store.lock().locked,
+      deactivated,
       softwareVersion: d.softwareVersion,
       nowMs: now(),
     });

@@ -33,6 +33,8 @@ export interface QueueOptions {
   online(): boolean;
   offlineMode(): TerminalConfig['offlineMode'];
   locked(): boolean;
+  /** The cloud deactivated this terminal (null: it did not): every new sale is refused. */
+  deactivated?(): { at: string; reason: string } | null;
   /** The cloud's data public key (PEM), or null if this identity has none; read per sale (renewal may change it). */
   dataPublicKey(): string | null;
   /** Keys the idempotency hash, so no card number can be recovered from it. */
@@ -84,12 +86,21 @@ export class TransactionQueue {
       .digest('hex');
     const locked = this.o.locked();
     const online = this.o.online();
-    // A repeat is answered like the first time even when the terminal is now locked or offline, so
-    // look first on those paths; on the common path the insert itself finds a repeat (one statement).
-    if (locked || !online) {
+    const deactivated = this.o.deactivated?.() ?? null;
+    // A repeat is answered like the first time even when the terminal is now locked, offline or
+    // deactivated, so look first on those paths; on the common path the insert itself finds a
+    // repeat (one statement).
+    if (locked || !online || deactivated) {
       const existing = this.o.store.get(tx.id);
       if (existing) return this.repeat(existing, bodyHash);
     }
+    // A sale a deactivated terminal took could never be delivered: refuse it, with the reason.
+    if (deactivated)
+      throw new QueueError(
+        410,
+        'terminal_deactivated',
+        `this terminal was deactivated by its fleet operator (${deactivated.reason}, ${deactivated.at}); it takes no sales until it is enrolled again`,
+      );
     if (locked)
       throw new QueueError(
         423,

@@ -63,6 +63,7 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     softwareVersion,
     log,
     logLevelPinned: sources.logLevel !== 'default',
+    settingSources: sources,
     env: process.env,
     crashPoint: crashPointFromEnv(process.env),
     notifier,
