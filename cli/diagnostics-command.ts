@@ -13,7 +13,7 @@ export interface DiagnosticsOptions {
   runtimeDir?: string;
   settings?: string;
   bundle?: string;
-  timeoutMs?: string;
+  timeoutMs?: number;
 }
 
 /**
@@ -37,7 +37,7 @@ export async function diagnosticsCommand(
     settings,
     daemon,
     now: Date.now,
-    timeoutMs: opts.timeoutMs ? Number(opts.timeoutMs) : 5000,
+    timeoutMs: opts.timeoutMs ?? 5000,
   });
   let doc: DiagnosticsReport & { bundle?: { file: string; entries: string[] } } = report;
   if (opts.bundle)
