@@ -176,11 +176,21 @@ export class LocalApi {
     const s = this.server;
     if (!s) return;
     this.server = undefined;
+    // Event streams are ended, not cut: what was written to them (the last events) reaches the
+    // reader, who reconnects with Last-Event-ID. Whatever is still open a moment later is cut.
+    for (const res of this.streams) res.end();
     await new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
+      const cut = setTimeout(() => s.closeAllConnections(), this.streams.size > 0 ? 500 : 0);
+      s.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+      s.closeIdleConnections();
     });
   }
+
+  /** Responses taken over by a stream route, open now. */
+  private readonly streams = new Set<ServerResponse>();
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
@@ -199,6 +209,8 @@ export class LocalApi {
       if (!route)
         throw new LocalApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}`);
       if (route.stream) {
+        this.streams.add(res);
+        res.once('close', () => this.streams.delete(res));
         route.stream(req, res);
         return;
       }
