@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { explainWithClock } from '../enroll/cloud-time.js';
-import { agentFor, type ProxySettings } from '../enroll/proxy.js';
+import { connectionPath } from '../enroll/connection-path.js';
+import type { ProxySettings } from '../enroll/proxy.js';
 import type { Hello, HelloAck } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { type Handlers, RpcSession } from '../protocol/rpc-session.js';
@@ -170,12 +171,12 @@ export class CloudLink {
       let session: RpcSession | undefined;
       let pingTimer: { stop(): void } | undefined;
       const linkAbort = new AbortController();
-      const target = new URL(this.url);
       const ws = new WebSocket(this.url, SUBPROTOCOL, {
         ...this.o.tls(),
         handshakeTimeout: this.o.connectTimeoutMs,
         maxPayload: MAX_FRAME_BYTES,
-        ...(this.o.proxy ? { agent: agentFor(target, this.o.proxy) } : {}),
+        // The same path (direct, or the proxy's tunnel) as diagnostics and the HTTPS calls take.
+        ...(this.o.proxy ? { agent: connectionPath(this.url, this.o.proxy).agent() } : {}),
       });
       const onAbort = () => ws.close(CloseCode.agentShutdown, 'agent shutting down');
       signal.addEventListener('abort', onAbort, { once: true });

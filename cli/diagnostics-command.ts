@@ -5,6 +5,7 @@ import { readStatusWithoutDaemon } from '../agent/status-reader.js';
 import { writeBundle } from '../diagnostics/bundle.js';
 import { type DiagnosticsReport, diagnose, formatReport } from '../diagnostics/report.js';
 import { readHardwareSerial, usableSerial } from '../enroll/hardware-serial.js';
+import { proxySettings } from '../enroll/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { ExitCode, type Output } from './output.js';
 
@@ -35,6 +36,7 @@ export async function diagnosticsCommand(
   const report = await diagnose({
     paths,
     settings,
+    proxy: proxySettings(settings, process.env),
     daemon,
     now: Date.now,
     timeoutMs: opts.timeoutMs ?? 5000,

@@ -8,6 +8,7 @@ import type { StatusDocument } from '../agent/status-document.js';
 import { readStatus } from '../agent/status-reader.js';
 import { runMenu } from '../diagnostics/menu.js';
 import { diagnose } from '../diagnostics/report.js';
+import { proxySettings } from '../enroll/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { exportBundle } from './diagnostics-command.js';
 import { CommandError, ExitCode, type Output } from './output.js';
@@ -34,7 +35,14 @@ export async function menuCommand(
     const r = await askDaemon<StatusDocument>(paths.socketPath, 'GET', '/v1/status').catch(() => null);
     return r?.status === 200 ? r.body : null;
   };
-  const report = async () => diagnose({ paths, settings, daemon: await daemonStatus(), now: Date.now });
+  const report = async () =>
+    diagnose({
+      paths,
+      settings,
+      proxy: proxySettings(settings, process.env),
+      daemon: await daemonStatus(),
+      now: Date.now,
+    });
   await runMenu({
     input: process.stdin,
     output: process.stdout,

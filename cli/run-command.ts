@@ -3,6 +3,7 @@ import { createLogger } from '../agent/logger.js';
 import { type RunningAgent, startAgent } from '../agent/main.js';
 import { serviceNotifier } from '../agent/service-notifier.js';
 import { resolvePaths } from '../agent/settings.js';
+import { proxySettings } from '../enroll/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { exitOnUnhandled } from './fatal-errors.js';
 import { ExitCode, type Output } from './output.js';
@@ -72,7 +73,13 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
       process.exit(ExitCode.failed);
     },
     diagnose: async (status) =>
-      (await import('../diagnostics/report.js')).diagnose({ paths, settings, daemon: status, now: Date.now }),
+      (await import('../diagnostics/report.js')).diagnose({
+        paths,
+        settings,
+        proxy: proxySettings(settings, process.env),
+        daemon: status,
+        now: Date.now,
+      }),
     restart: (reason) => {
       restartAsked = reason;
       if (agent) exitWith(RESTART_EXIT_CODE, `restart: ${reason}`);

@@ -3,23 +3,27 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.js';
 import { FleetCa } from '../../cloud/fleet-ca.js';
 import type { DiagnosticsReport } from '../../protocol/messages.js';
 import {
   type AgentDirs,
+  agentDirs,
   type Cloud,
   cli,
   configureAndWait,
   copyAgentState,
   enrollAgent,
+  newEnrollmentCode,
   POSAGENT,
   type Proc,
+  start,
   startAgent,
   startCloud,
   tempDir,
   waitForLink,
 } from '../support/processes.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * Issue 8: `posagent diagnostics` against real causes — a stopped cloud, a wrong host, another
@@ -236,6 +240,97 @@ describe('diagnostics', () => {
       status: 'fail',
       detail: expect.stringMatching(/expired on/),
     });
+  });
+
+  it('issue 18.4: not enrolled, with a cloud URL and CA configured, the network checks run; the unenrolled daemon serves them and its enrollment progress', async () => {
+    const dirs = agentDirs();
+    const settingsFile = join(dirs.stateDir, '..', 'agent.json');
+    const base = JSON.parse(readFileSync(settingsFile, 'utf8')) as object;
+    writeFileSync(settingsFile, JSON.stringify({ ...base, cloudUrl: cloud.url, fleetCaFile: cloud.caFile }));
+    const r = await diagnostics(dirs);
+    expect(r.code).toBe(1); // not enrolled is a fail
+    expect(check(r, 'enrolled').status).toBe('fail');
+    expect(verdicts(r, ['enrolled', 'daemon', 'store', 'config', 'queue', 'disk', 'local_api'])).toEqual({
+      dns: 'pass',
+      tcp: 'pass',
+      tls: 'pass',
+      clock: 'pass',
+    });
+    expect(check(r, 'tls').detail).toMatch(/chains to the fleet CA/);
+    // Another CA configured than the cloud's: the check says so before anyone tries to enroll.
+    const { ca } = await FleetCa.create('some other fleet', new Date());
+    const otherCa = join(tempDir('ca'), 'fleet-ca.crt');
+    writeFileSync(otherCa, ca.certificatePem);
+    writeFileSync(settingsFile, JSON.stringify({ ...base, cloudUrl: cloud.url, fleetCaFile: otherCa }));
+    expect(check(await diagnostics(dirs), 'tls')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/not signed by the pinned fleet CA/),
+      hint: expect.stringMatching(/fleetCaFile/),
+    });
+    writeFileSync(settingsFile, JSON.stringify({ ...base, cloudUrl: cloud.url, fleetCaFile: cloud.caFile }));
+
+    // The unenrolled daemon: GET /v1/diagnostics, and GET /v1/events with the pairing progress.
+    const daemon = startAgent(dirs);
+    const sock = `${dirs.runtimeDir}/api.sock`;
+    try {
+      await waitFor(
+        async () => (await localApiRequest(sock, 'GET', '/v1/status').catch(() => null)) ?? undefined,
+        'the daemon',
+      );
+      const local = await localApiRequest<DiagnosticsReport>(
+        sock,
+        'GET',
+        '/v1/diagnostics',
+        undefined,
+        20_000,
+      );
+      expect(local.status).toBe(200);
+      expect(verdicts({ code: 1, report: local.body }, ['daemon', 'local_api', 'store'])).toEqual(
+        verdicts(r, ['daemon', 'local_api', 'store']),
+      );
+      const stream = await subscribeEvents(sock);
+      const { locationId } = await newEnrollmentCode(cloud);
+      const pair = start(POSAGENT, ['enroll', '--pair', '--json', '--settings', settingsFile, ...dirs.flags]);
+      const pairing = await waitFor(
+        () =>
+          stream.events.find(
+            (e) => e.event === 'enrollment' && (e.data as { state: string }).state === 'pairing',
+          ),
+        'the pairing code on the event stream',
+      );
+      const code = (pairing.data as { code: string }).code;
+      expect(code).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+      const activated = await cloud.api<{ id: string }>('POST', '/v1/terminals/activate', {
+        activationCode: code,
+        locationId,
+        name: 'Till Q',
+      });
+      expect(activated.status).toBe(201);
+      expect((await pair.exited).code).toBe(0);
+      const enrolled = await waitFor(
+        () =>
+          stream.events.find(
+            (e) => e.event === 'enrollment' && (e.data as { state: string }).state === 'enrolled',
+          ),
+        'the enrolled event',
+      );
+      expect(enrolled.data).toMatchObject({ terminalId: activated.body.id, name: 'Till Q' });
+      // The daemon goes on enrolled in the same process; the app reconnects and misses nothing.
+      await stream.ended;
+      const after = await waitFor(
+        () => subscribeEvents(sock, undefined, { lastEventId: stream.lastEventId()! }).catch(() => undefined),
+        'the stream of the enrolled daemon',
+      );
+      await waitFor(
+        () =>
+          after.events.find((e) => e.event === 'link' && (e.data as { state: string }).state === 'online'),
+        'the link online on the same event ids',
+      );
+      expect(after.events.some((e) => e.event === 'missed')).toBe(false);
+      after.close();
+    } finally {
+      daemon.child.kill('SIGKILL');
+    }
   });
 
   it('a full queue and a stopped cloud; the bundle has the escalation fields and no secret', async () => {
