@@ -33,6 +33,7 @@ import { LocalApi, LocalApiError, Reply } from './local-api.js';
 import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
+import { RecentErrors } from './recent-errors.js';
 import { NO_NOTIFIER, type ServiceNotifier } from './service-notifier.js';
 import { type AgentPaths, backoffPolicy, type DeviceSettings, type SettingSource } from './settings.js';
 import { SoftwareUpdater } from './software-update.js';
@@ -126,9 +127,11 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   const identity = await readIdentity(d.paths.stateDir);
   // One event bus for the whole process: an app that followed enrollment on the unenrolled daemon
   // keeps its stream position (Last-Event-ID) once the terminal runs enrolled.
+  const events = new EventBus({ now: d.now ?? Date.now });
   const shared: SharedParts = {
-    events: new EventBus({ now: d.now ?? Date.now }),
+    events,
     limits: connectionLimits(readOpenFileLimit()),
+    errors: new RecentErrors(events, d.now ?? Date.now),
   };
   return identity
     ? startEnrolled(d, shared, identity)
@@ -144,6 +147,8 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
 export interface SharedParts {
   events: EventBus;
   limits: ConnectionLimits;
+  /** Recent link, config, enrollment and action problems (`GET /v1/errors`, the menu). */
+  errors: RecentErrors;
 }
 
 async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identity): Promise<RunningAgent> {
@@ -437,6 +442,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
         stream: serveEvents(events, { maxStreams: limits.streams, log: d.log }),
       },
       { method: 'GET', pattern: /^\/v1\/diagnostics$/, handle: () => runDiagnostics() },
+      { method: 'GET', pattern: /^\/v1\/errors$/, handle: () => ({ errors: shared.errors.list() }) },
       { method: 'GET', pattern: /^\/v1\/certificate$/, handle: certificateDocument },
       {
         method: 'POST',

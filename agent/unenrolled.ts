@@ -76,6 +76,7 @@ export async function startUnenrolled(
           return d.diagnose(statusNow(await readPairingState(d.paths.stateDir)));
         },
       },
+      { method: 'GET', pattern: /^\/v1\/errors$/, handle: () => ({ errors: shared.errors.list() }) },
       { method: 'POST', pattern: /^\/v1\/transactions$/, handle: notEnrolled },
       { method: 'GET', pattern: /^\/v1\/transactions(\/[^/]*)?$/, handle: notEnrolled },
       { method: 'GET', pattern: /^\/v1\/config$/, handle: notEnrolled },
