@@ -40,6 +40,7 @@ interface ServeFlags {
   statusSweepMs: number;
   actionTtl: number;
   maxNewLinksPerSec: number;
+  clockOffsetSec: number;
   logLevel: string;
 }
 
@@ -141,6 +142,12 @@ program
     int('--max-new-links-per-sec'),
     CLOUD_DEFAULTS.maxNewLinksPerSec,
   )
+  .option(
+    '--clock-offset-sec <sec>',
+    "for tests and demos: run the cloud's clock this many seconds off the host's (negative: behind)",
+    integer('--clock-offset-sec', -3_153_600_000, 3_153_600_000),
+    CLOUD_DEFAULTS.clockOffsetSec,
+  )
   .addOption(
     new Option('--log-level <level>', 'log level')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
@@ -167,6 +174,7 @@ program
       statusSweepMs: f.statusSweepMs,
       actionTtlSec: f.actionTtl,
       maxNewLinksPerSec: f.maxNewLinksPerSec,
+      clockOffsetSec: f.clockOffsetSec,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);

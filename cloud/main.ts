@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -42,6 +43,11 @@ export const CLOUD_DEFAULTS = {
   actionTtlSec: 86_400,
   /** New agent links admitted per second; beyond it agents get 503 cloud_busy and back off (0: no limit). */
   maxNewLinksPerSec: 200,
+  /**
+   * For tests and demos: the cloud's clock runs this many seconds off the host's — in everything
+   * it says (Date headers, Hello's serverTime) and issues (certificate validity). 0 in production.
+   */
+  clockOffsetSec: 0,
   logLevel: 'info',
 } as const;
 
@@ -107,6 +113,17 @@ async function loadOrCreateIdentity(dir: string, hosts: string[], now: Date) {
   };
 }
 
+/** Every answer's `Date` header from the cloud's clock (devices compare their clocks to it). */
+function withCloudDate(
+  now: () => number,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    res.setHeader('date', new Date(now()).toUTCString());
+    handler(req, res);
+  };
+}
+
 /** The composition root of `posagent-cloud serve`: builds every part, wires them, listens. */
 export async function startCloud(
   options: CloudOptions,
@@ -115,9 +132,10 @@ export async function startCloud(
   const log = pino({ level: options.logLevel, base: { service: 'posagent-cloud' } }, logDestination);
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const hosts = [options.host, 'localhost', '127.0.0.1', '::1', hostname()];
-  const id = await loadOrCreateIdentity(options.dataDir, hosts, new Date());
+  const offsetMs = (options.clockOffsetSec ?? 0) * 1000;
+  const now = () => Date.now() + offsetMs;
+  const id = await loadOrCreateIdentity(options.dataDir, hosts, new Date(now()));
   const store = new CloudStore(join(options.dataDir, 'cloud.db'));
-  const now = () => Date.now();
   let url = '';
   const configDefaults = mergePatch(DEFAULT_CONFIG, {
     agent: { heartbeatIntervalSec: options.heartbeatIntervalSec, pingIntervalSec: options.pingIntervalSec },
@@ -217,17 +235,20 @@ export async function startCloud(
       // REST clients come without a certificate; the gateway checks `authorized` itself.
       rejectUnauthorized: false,
     },
-    createRestHandler({
-      fleet,
-      enrollment,
-      webhooks,
-      store,
-      ledger,
-      actions,
-      adminToken: id.adminToken,
-      connectedIds: () => gateway.connectedIds(),
-      log,
-    }),
+    withCloudDate(
+      now,
+      createRestHandler({
+        fleet,
+        enrollment,
+        webhooks,
+        store,
+        ledger,
+        actions,
+        adminToken: id.adminToken,
+        connectedIds: () => gateway.connectedIds(),
+        log,
+      }),
+    ),
   );
   gateway.attach(server);
   await new Promise<void>((resolve, reject) => {
