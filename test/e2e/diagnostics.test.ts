@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.js';
 import { FleetCa } from '../../cloud/fleet-ca.js';
 import type { DiagnosticsReport } from '../../protocol/messages.js';
+import { expiredCopy } from '../support/expired-certificate.js';
 import {
   type AgentDirs,
   agentDirs,
@@ -27,7 +28,8 @@ import { waitFor } from '../support/wait-for.js';
 
 /**
  * Issue 8: `posagent diagnostics` against real causes — a stopped cloud, a wrong host, another
- * CA, an expired certificate and a skewed clock (libfaketime), a missing or exposed key, a
+ * CA, an expired certificate (from the test CA) and a skewed clock (a cloud whose clock runs
+ * ahead; no faketime), a missing or exposed key, a
  * damaged store, a full queue — with the daemon down and running; the bundle; the remote request.
  */
 interface Run {
@@ -37,7 +39,7 @@ interface Run {
 
 function diagnostics(
   dirs: AgentDirs,
-  opts: { env?: Record<string, string>; faketime?: string; extra?: string[] } = {},
+  opts: { env?: Record<string, string>; extra?: string[] } = {},
 ): Promise<Run> {
   const args = [
     POSAGENT,
@@ -50,11 +52,8 @@ function diagnostics(
     join(dirs.stateDir, '..', 'agent.json'),
     ...(opts.extra ?? []),
   ];
-  const [cmd, argv] = opts.faketime
-    ? ['faketime', ['-f', opts.faketime, process.execPath, ...args]]
-    : [process.execPath, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, {
+    const child = spawn(process.execPath, args, {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -229,16 +228,33 @@ describe('diagnostics', () => {
     });
     expect(readFileSync(db).equals(garbage)).toBe(true); // diagnostics changed nothing
 
-    const skewed = await diagnostics(scratch(), { faketime: '-3d' });
-    expect(check(skewed, 'clock')).toMatchObject({
-      status: 'fail',
-      detail: expect.stringMatching(/3 days behind/),
-    });
+    // A device 3 days behind its cloud: a cloud whose clock runs 3 days ahead (no faketime).
+    const ahead = await startCloud(['--clock-offset-sec', String(3 * 86_400)]);
+    try {
+      const skewed = await diagnostics(scratch(), { env: { POSAGENT_CLOUD_URL: ahead.url } });
+      expect(check(skewed, 'clock')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(/3 days behind/),
+      });
+    } finally {
+      await ahead.stop();
+    }
 
-    const later = await diagnostics(scratch(), { faketime: '+100d' });
-    expect(check(later, 'certificate')).toMatchObject({
+    // An already-expired certificate from the test CA, for the terminal's own key.
+    const expired = scratch();
+    const certFile = join(expired.stateDir, 'certs/client.crt');
+    writeFileSync(
+      certFile,
+      expiredCopy(
+        readFileSync(certFile, 'utf8'),
+        readFileSync(join(cloud.dataDir, 'ca.crt'), 'utf8'),
+        readFileSync(join(cloud.dataDir, 'ca.key'), 'utf8'),
+      ),
+    );
+    expect(check(await diagnostics(expired), 'certificate')).toMatchObject({
       status: 'fail',
       detail: expect.stringMatching(/expired on/),
+      hint: expect.stringMatching(/re-enrolled/),
     });
   });
 
