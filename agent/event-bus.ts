@@ -11,8 +11,8 @@ export interface AgentEvent {
   id: string;
   event: AgentEventName;
   data: unknown;
-  /** The SSE frame of this event, made once for every reader. */
-  frame: string;
+  /** The SSE frame of this event, made once (when a reader first needs it) for every reader. */
+  readonly frame: string;
 }
 
 export class EventBus {
@@ -24,8 +24,7 @@ export class EventBus {
   }
 
   publish(event: AgentEventName, data: unknown): void {
-    const stored: StoredEvent = this.window.append(event, data);
-    const e: AgentEvent = { id: stored.id, event, data, frame: stored.frame };
+    const e = this.window.append(event, data) as StoredEvent & AgentEvent;
     for (const l of this.listeners) {
       try {
         l(e);

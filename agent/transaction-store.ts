@@ -52,6 +52,9 @@ export class TransactionStore {
         body_hash, sealed_card) SELECT @id, @amount, @currency, @createdAt, @storedAt, @storedAt, 'stored', @offline,
         @bodyHash, @sealedCard WHERE NOT EXISTS (SELECT 1 FROM transactions WHERE id = @id)`),
       get: db.prepare(`SELECT ${COLUMNS} FROM transactions WHERE id = ?`),
+      getMany: db.prepare(
+        `SELECT ${COLUMNS} FROM transactions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+      ),
       list: db.prepare(
         `SELECT ${COLUMNS} FROM transactions WHERE (@state IS NULL OR state = @state) ORDER BY seq DESC LIMIT @limit`,
       ),
@@ -116,6 +119,11 @@ export class TransactionStore {
 
   get(id: string): TransactionRow | undefined {
     return this.s.get.get(id) as TransactionRow | undefined;
+  }
+
+  /** Several rows in one statement, in seq order (those that exist). */
+  getMany(ids: string[]): TransactionRow[] {
+    return ids.length === 0 ? [] : (this.s.getMany.all(JSON.stringify(ids)) as TransactionRow[]);
   }
 
   list(state: TransactionState | null, limit: number): TransactionRow[] {

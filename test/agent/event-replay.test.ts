@@ -21,7 +21,7 @@ describe('event replay window', () => {
   });
 
   it('says what was missed: an id older than the window, from another run, or not ours', () => {
-    const w = new ReplayWindow('abc', { maxEvents: 5, maxBytes: 1_000_000 });
+    const w = new ReplayWindow('abc', { maxEvents: 5 });
     for (let i = 0; i < 10; i++) w.append('transaction', { i });
     // abc-6..abc-10 are kept: after abc-5 everything is here, after abc-4 abc-5 is gone
     expect(w.since('abc-5').ok).toBe(true);
@@ -31,12 +31,12 @@ describe('event replay window', () => {
     expect(w.since('hello')).toMatchObject({ ok: false, reason: 'invalid' });
   });
 
-  it('is bounded in bytes as well as in events', () => {
-    const w = new ReplayWindow('abc', { maxEvents: 1000, maxBytes: 10_000 });
-    for (let i = 0; i < 500; i++) w.append('transaction', { pad: 'x'.repeat(200) });
-    const r = w.since(`abc-${500 - 40}`);
-    expect(r.ok).toBe(true);
-    expect(w.since('abc-400')).toMatchObject({ ok: false, reason: 'too_old' });
+  it('keeps exactly the last maxEvents, however many came', () => {
+    const w = new ReplayWindow('abc', { maxEvents: 1000 });
+    for (let i = 0; i < 5000; i++) w.append('transaction', { i });
+    const r = w.since('abc-4000');
+    expect(r.ok && r.events.map((e) => e.n)).toEqual(Array.from({ length: 1000 }, (_, k) => 4001 + k));
+    expect(w.since('abc-3999')).toMatchObject({ ok: false, reason: 'too_old', oldestId: 'abc-4001' });
   });
 
   it('run ids of two starts differ', () => {

@@ -187,7 +187,8 @@ describe('transaction queue (real SQLite file)', () => {
   });
 
   it('a full store answers 507 storage_full and keeps what it has', () => {
-    const s = setup({ maxBytes: 80 * 1024 });
+    // 120 KB: room for the schema's tables and indexes (one page each) and some rows.
+    const s = setup({ maxBytes: 120 * 1024 });
     store = s.store;
     const accepted: string[] = [];
     let full: { status: number; code: string } | undefined;
