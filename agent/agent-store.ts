@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { TerminalConfig } from '../protocol/config-schema.js';
 import type { AgentToCloudAction } from '../protocol/messages.js';
 import { migrate } from '../protocol/sqlite-migrations.js';
 import { ACTION_MIGRATION, ActionStore, type LockState, lockReader } from './action-store.js';
 import type { LinkSnapshot, LinkState } from './link-state.js';
-import { TransactionStore } from './transaction-store.js';
+import { LEGACY_FINGERPRINT, TransactionStore } from './transaction-store.js';
 
 /**
  * The agent's one SQLite file (WAL, synchronous=FULL), opened once by the daemon. Migrations are
@@ -178,7 +177,10 @@ export class AgentStore implements AgentStoreReader {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Deleted content is overwritten, not left in free pages (the store once held card-derived hashes).
+    this.db.pragma('secure_delete = ON');
     migrate(this.db, MIGRATIONS);
+    this.eraseCardDerivedData();
     if (options.maxBytes) {
       // A full store refuses new writes (SQLITE_FULL → 507 storage_full) and keeps what it holds.
       const pageSize = Number(this.db.pragma('page_size', { simple: true }));
@@ -277,15 +279,26 @@ export class AgentStore implements AgentStoreReader {
     this.stmt.dequeue.run(seq);
   }
 
-  /** A random secret made once per device (e.g. to key hashes that must not be reversible). */
-  deviceSecret(name: string): Buffer {
-    const row = this.db.prepare('SELECT value FROM device_secrets WHERE name = ?').get(name) as
-      | { value: Buffer }
-      | undefined;
-    if (row) return row.value;
-    const value = randomBytes(32);
-    this.db.prepare('INSERT INTO device_secrets (name, value) VALUES (?, ?)').run(name, value);
-    return value;
+  /**
+   * Earlier versions kept, per sale, an HMAC over the request including the full card number,
+   * keyed with a secret in this same file: with a BIN and the last four digits, the middle digits
+   * could be brute-forced against it. Erase both (idempotent; not a schema change, so an older
+   * release can still open the store), then rewrite the file and the WAL so no page keeps them.
+   */
+  private eraseCardDerivedData(): void {
+    const erased = this.db.transaction(() => {
+      const keys = this.db.prepare("DELETE FROM device_secrets WHERE name = 'idempotency'").run().changes;
+      const rows = this.db
+        .prepare(
+          `UPDATE transactions SET body_hash = '${LEGACY_FINGERPRINT}' WHERE body_hash NOT LIKE 'v2:%' AND body_hash <> '${LEGACY_FINGERPRINT}'`,
+        )
+        .run().changes;
+      return keys + rows;
+    })();
+    if (erased > 0) {
+      this.db.exec('VACUUM');
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    }
   }
 
   linkStatus(): StoredLinkStatus {

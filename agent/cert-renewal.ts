@@ -12,6 +12,9 @@ export interface RenewalStatus {
   state: 'idle' | 'renewing' | 'failed';
   lastRenewedAt: string | null;
   lastError: string | null;
+  /** When the last failure happened (cleared by a success). */
+  lastErrorAt: string | null;
+  /** When the renewer looks again (also at once whenever the link comes up while a renewal is due). */
   nextAttemptAt: string | null;
 }
 
@@ -39,7 +42,13 @@ export class CertificateRenewer {
   private running: Promise<CertificateSummary> | null = null;
   private failures = 0;
   private current: CertificateSummary;
-  private st: RenewalStatus = { state: 'idle', lastRenewedAt: null, lastError: null, nextAttemptAt: null };
+  private st: RenewalStatus = {
+    state: 'idle',
+    lastRenewedAt: null,
+    lastError: null,
+    lastErrorAt: null,
+    nextAttemptAt: null,
+  };
   private stopped = false;
 
   constructor(private readonly o: CertificateRenewerOptions) {
@@ -104,42 +113,60 @@ export class CertificateRenewer {
     } else this.schedule(this.o.checkIntervalMs);
   }
 
-  /** Renews now (due or not): `posagent cert --renew`, `posagent reprovision`. */
+  /**
+   * Renews now (due or not): `posagent cert --renew`, `posagent reprovision`. Callers at the same
+   * time share one renewal. The promise is stored before its body runs and cleared when it
+   * settles, so a renewal that fails at once (no link) can never be left behind as "in flight".
+   */
   renewNow(): Promise<CertificateSummary> {
-    this.running ??= (async () => {
-      this.st.state = 'renewing';
-      try {
-        if (!this.o.online()) throw new Error('the cloud link is not online; renewal goes over the link');
-        const { after } = await renewIdentity(
-          this.o.identity,
-          this.o.stateDir,
-          this.o.request,
-          this.o.crashPoint,
-        );
-        this.current = after;
-        this.failures = 0;
-        this.st = {
-          ...this.st,
-          state: 'idle',
-          lastRenewedAt: new Date(this.o.now()).toISOString(),
-          lastError: null,
-        };
-        this.o.log.info(
-          { notAfter: after.notAfter, fingerprint: after.fingerprint },
-          'certificate renewed with a new key',
-        );
-        await this.o.onInstalled();
-        return after;
-      } catch (err) {
-        this.failures++;
-        const message = (err as Error).message;
-        this.st = { ...this.st, state: 'failed', lastError: message };
-        this.o.log.warn({ err: message, failures: this.failures }, 'certificate renewal failed; will retry');
-        throw err;
-      } finally {
-        this.running = null;
-      }
-    })();
-    return this.running;
+    if (this.running) return this.running;
+    const attempt = this.renew();
+    this.running = attempt;
+    const clear = () => {
+      if (this.running === attempt) this.running = null;
+    };
+    attempt.then(clear, clear);
+    return attempt;
+  }
+
+  private async renew(): Promise<CertificateSummary> {
+    // Yield first: nothing below runs before renewNow has stored this attempt.
+    await Promise.resolve();
+    this.st.state = 'renewing';
+    try {
+      if (!this.o.online()) throw new Error('the cloud link is not online; renewal goes over the link');
+      const { after } = await renewIdentity(
+        this.o.identity,
+        this.o.stateDir,
+        this.o.request,
+        this.o.crashPoint,
+      );
+      this.current = after;
+      this.failures = 0;
+      this.st = {
+        ...this.st,
+        state: 'idle',
+        lastRenewedAt: new Date(this.o.now()).toISOString(),
+        lastError: null,
+        lastErrorAt: null,
+      };
+      this.o.log.info(
+        { notAfter: after.notAfter, fingerprint: after.fingerprint },
+        'certificate renewed with a new key',
+      );
+      await this.o.onInstalled();
+      return after;
+    } catch (err) {
+      this.failures++;
+      const message = (err as Error).message;
+      this.st = {
+        ...this.st,
+        state: 'failed',
+        lastError: message,
+        lastErrorAt: new Date(this.o.now()).toISOString(),
+      };
+      this.o.log.warn({ err: message, failures: this.failures }, 'certificate renewal failed; will retry');
+      throw err;
+    }
   }
 }

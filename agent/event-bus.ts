@@ -6,7 +6,7 @@ import { newRunId, type Replay, ReplayWindow, type StoredEvent } from './event-r
  * id and stays in a bounded replay window (agent/event-replay.ts), so a reader that reconnects
  * with `Last-Event-ID` misses nothing that is still there.
  */
-export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction' | 'enrollment';
+export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction' | 'profile' | 'enrollment';
 export interface AgentEvent {
   id: string;
   event: AgentEventName;

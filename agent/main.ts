@@ -10,9 +10,10 @@ import {
   readIdentity,
   recoverRenewal,
   summariseCertificate,
+  updateIdentityProfile,
 } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
-import type { DiagnosticsReport } from '../protocol/messages.js';
+import type { DiagnosticsReport, TerminalProfile } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
@@ -25,6 +26,7 @@ import { configDocument } from './config-document.js';
 import { ConfigManager } from './config-manager.js';
 import { type ConnectionLimits, connectionLimits, readOpenFileLimit } from './connection-limits.js';
 import type { CrashPoint } from './crash-points.js';
+import { acquireDaemonLock } from './daemon-lock.js';
 import { EventBus } from './event-bus.js';
 import { serveEvents } from './event-stream.js';
 import { HealthCollector } from './health.js';
@@ -76,8 +78,8 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** Runs the device's reboot command (a shell command line from the device settings). */
-function runRebootCommand(command: string): Promise<void> {
+/** Runs a command line from the device settings (the reboot command, the installer) through /bin/sh. */
+function runShellCommand(command: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -121,6 +123,25 @@ function readBootId(file: string): string {
  * serving its status meanwhile, then starts as enrolled in the same process.
  */
 export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
+  await ensureDir(d.paths.stateDir, 0o700);
+  // Before anything else touches the state: a second daemon on it stops here, with a clear error.
+  const lock = acquireDaemonLock(d.paths.stateDir);
+  try {
+    const agent = await startOwned(d);
+    return {
+      status: () => agent.status(),
+      async stop() {
+        await agent.stop();
+        lock.release();
+      },
+    };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startOwned(d: AgentDeps): Promise<RunningAgent> {
   const recovered = await recoverRenewal(d.paths.stateDir);
   if (recovered !== 'none')
     d.log.warn({ recovered }, 'an interrupted certificate renewal was finished or undone');
@@ -177,7 +198,6 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
     locked: () => store.lock().locked,
     deactivated: () => deactivated,
     dataPublicKey: () => dataPublicKey,
-    hashKey: store.deviceSecret('idempotency'),
     onStored: () => forwarder.wake(),
   });
   const queueDepth = () => store.transactions.summary().stored;
@@ -245,6 +265,10 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
         TransactionResult: (p) => forwarder.applyResults(p),
         RunAction: (p) => actions.receive(p),
         RequestDiagnostics: () => runDiagnostics(),
+        TerminalUpdated: async (p) => {
+          await recordProfile(p);
+          return {};
+        },
         Deactivate: (p) => {
           // Recorded before the answer; the link stops once the answer is out.
           deactivate(p.reason, p.at, true);
@@ -264,6 +288,8 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
           .map((a) => a.id)
           .slice(0, 100),
         clock: new Date(now()).toISOString(),
+        ...(identity.model ? { model: identity.model } : {}),
+        ...(identity.serialNumber ? { serialNumber: identity.serialNumber } : {}),
       }),
       onOnline: (online) => {
         heartbeatFromHello = online.ack.heartbeatIntervalSec;
@@ -273,6 +299,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
         });
         store.recordTrustedTime(online.ack.serverTime);
         trustedTime = online.ack.serverTime;
+        if (online.ack.terminal) void recordProfile(online.ack.terminal);
         renewer.onOnline();
         actions.onOnline();
         inBackground('heartbeat', heartbeat.runWhileOnline(online, heartbeatIntervalSec), d.log);
@@ -311,6 +338,25 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
     else link.halt(why);
   };
   if (deactivated) link.halt(`the cloud deactivated this terminal (${deactivated.reason}); enroll it again`);
+
+  /** The cloud renamed or moved this terminal: identity.json, status, diagnostics and the bundle follow. */
+  const recordProfile = async (profile: TerminalProfile): Promise<void> => {
+    try {
+      if (await updateIdentityProfile(identity, profile)) {
+        d.log.info(
+          { name: identity.name, locationId: identity.locationId },
+          "the cloud changed this terminal's name or store",
+        );
+        events.publish('profile', {
+          name: identity.name,
+          locationId: identity.locationId,
+          locationName: identity.locationName ?? null,
+        });
+      }
+    } catch (err) {
+      d.log.warn({ err: (err as Error).message }, 'could not record the terminal profile; kept the old one');
+    }
+  };
 
   let onlineLink: OnlineLink | null = null;
   let trustedTime = store.linkStatus().trustedTime;
@@ -354,10 +400,11 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
   const leases = new BusyLeases({ store: store.actions, now });
   const updater = new SoftwareUpdater({
     installDir: d.settings.installDir,
+    stateDir: d.paths.stateDir,
     releaseKeyFile: d.settings.releaseKeyFile,
     running: d.softwareVersion,
     healthWindowMs: d.settings.updateHealthWindowSec * 1000,
-    maxTrialStarts: 3,
+    runInstaller: (step) => runShellCommand(d.settings.installCommand.replaceAll('{step}', step)),
     storeReserveBytes: async () => {
       const used = await stat(d.paths.dbFile).then(
         (s) => s.size,
@@ -392,7 +439,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
     updater,
     events,
     bootId,
-    reboot: () => runRebootCommand(d.settings.rebootCommand),
+    reboot: () => runShellCommand(d.settings.rebootCommand),
     rebootTimeoutMs: d.settings.rebootTimeoutSec * 1000,
     onReported: () => outbox.wake(),
     now,

@@ -15,8 +15,16 @@ export const AGENT_DEFAULTS = {
   autoEnroll: false,
   /** The fleet CA an image ships with, trusted for auto-enrollment. */
   fleetCaFile: '/etc/posagent/fleet-ca.crt',
-  /** Overrides the serial read from the hardware (odd hardware, tests). */
+  /** Overrides the serial read from the hardware or named by the factory certificate (odd hardware, tests). */
   serialNumber: '',
+  /** Overrides the model read from the hardware. */
+  model: '',
+  /**
+   * The factory identity zero-touch enrollment proves: a key made at manufacture and its
+   * certificate from the manufacturer's CA (see docs/protocol.md §1). Absent files = none.
+   */
+  factoryKeyFile: '/etc/posagent/factory/device.key',
+  factoryCertFile: '/etc/posagent/factory/device.crt',
   /** HTTP CONNECT proxy for every call to the cloud; HTTPS_PROXY when unset. */
   httpsProxy: '',
   /** Hosts reached without the proxy; NO_PROXY when unset. */
@@ -42,6 +50,12 @@ export const AGENT_DEFAULTS = {
   retentionDays: 7,
   /** Where releases are installed side by side (`releases/<version>/`) with the `current` link. */
   installDir: '/opt/posagent',
+  /**
+   * How the agent asks for the privileged installer's steps (`{step}` is `stage` or `activate`):
+   * a oneshot unit polkit lets the posagent user start, and nothing else. The agent cannot write
+   * the release tree itself.
+   */
+  installCommand: 'systemctl start posagent-update@{step}.service',
   /** The pinned Ed25519 public key every update artifact must be signed with (not the fleet CA). */
   releaseKeyFile: '/etc/posagent/release-key.pem',
   /** A new version must reach the cloud within this long after the switch, or it is rolled back. */

@@ -13,6 +13,10 @@ export interface StatusDocument {
   terminalId: string | null;
   name: string | null;
   locationId: string | null;
+  /** The store's and the organization's names, when the cloud gave them (Hello answer, TerminalUpdated). */
+  locationName?: string;
+  organizationSlug?: string;
+  organizationName?: string;
   daemon: 'running' | 'stopped';
   link: {
     state: LinkSnapshot['state'];
@@ -35,7 +39,15 @@ export interface StatusDocument {
 }
 
 export interface StatusInputs {
-  identity: { terminalId: string; name: string; locationId: string; cloudUrl: string } | null;
+  identity: {
+    terminalId: string;
+    name: string;
+    locationId: string;
+    cloudUrl: string;
+    locationName?: string | undefined;
+    organizationSlug?: string | undefined;
+    organizationName?: string | undefined;
+  } | null;
   daemon: 'running' | 'stopped';
   link: (Omit<LinkSnapshot, 'since'> & { since: string | null }) | null;
   certificateNotAfter: string | null;
@@ -57,6 +69,9 @@ export function buildStatusDocument(i: StatusInputs): StatusDocument {
     terminalId: i.identity?.terminalId ?? null,
     name: i.identity?.name ?? null,
     locationId: i.identity?.locationId ?? null,
+    ...(i.identity?.locationName ? { locationName: i.identity.locationName } : {}),
+    ...(i.identity?.organizationSlug ? { organizationSlug: i.identity.organizationSlug } : {}),
+    ...(i.identity?.organizationName ? { organizationName: i.identity.organizationName } : {}),
     daemon: i.daemon,
     link: {
       state: link.state,
@@ -95,7 +110,7 @@ export function buildStatusDocument(i: StatusInputs): StatusDocument {
 export function formatStatus(s: StatusDocument): string {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const lines = [
-    `Enrolled:         ${yes(s.enrolled)}${s.enrolled ? ` — ${s.name} (${s.terminalId}) at ${s.locationId}` : ''}`,
+    `Enrolled:         ${yes(s.enrolled)}${s.enrolled ? ` — ${s.name} (${s.terminalId}) at ${s.locationName ? `${s.locationName} (${s.locationId})` : s.locationId}${s.organizationSlug ? `, ${s.organizationSlug}` : ''}` : ''}`,
     `Daemon:           ${s.daemon}`,
     `Cloud link:       ${s.link.state}${s.link.since ? ` since ${s.link.since}` : ''}${s.link.reason ? ` — ${s.link.reason}` : ''}`,
     `Last heartbeat:   ${s.link.lastHeartbeatAt ?? 'never'}`,
@@ -112,7 +127,9 @@ export function formatStatus(s: StatusDocument): string {
       `Pairing:          show code ${s.pairing.code} (activate it in the cloud before ${s.pairing.expiresAt})`,
     );
   if (s.certificate.renewal?.lastError)
-    lines.push(`Renewal:          failing — ${s.certificate.renewal.lastError}`);
+    lines.push(
+      `Renewal:          failing since ${s.certificate.renewal.lastErrorAt ?? '?'} — ${s.certificate.renewal.lastError}${s.certificate.renewal.nextAttemptAt ? `; next attempt ${s.certificate.renewal.nextAttemptAt} or when the link comes up` : ''}`,
+    );
   if (s.clock)
     lines.push(
       `Clock:            behind — device ${s.clock.deviceTime}, cloud confirmed ${s.clock.lastTrustedAt}`,

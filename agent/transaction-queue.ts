@@ -1,11 +1,11 @@
-import { createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { type SealedCard, sealCard } from '../protocol/card-envelope.js';
 import type { TerminalConfig } from '../protocol/config-schema.js';
 import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
 import { TransactionInput, type TransactionState } from '../protocol/transactions.js';
 import type { EventBus } from './event-bus.js';
 import { LocalApiError as QueueError } from './local-api.js';
-import type { TransactionRow, TransactionStore } from './transaction-store.js';
+import { LEGACY_FINGERPRINT, type TransactionRow, type TransactionStore } from './transaction-store.js';
 
 /**
  * Intake of the POS app's transactions: validate, answer a repeat with the first answer, refuse
@@ -37,8 +37,6 @@ export interface QueueOptions {
   deactivated?(): { at: string; reason: string } | null;
   /** The cloud's data public key (PEM), or null if this identity has none; read per sale (renewal may change it). */
   dataPublicKey(): string | null;
-  /** Keys the idempotency hash, so no card number can be recovered from it. */
-  hashKey: Buffer;
   /** Told when there is something new to forward. */
   onStored(): void;
 }
@@ -67,6 +65,27 @@ function isStorageFull(err: unknown): boolean {
   return code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE';
 }
 
+/**
+ * What tells a repeat from a conflict: the request's fields that are not secret — id, amount,
+ * currency, the createdAt it gave, and of a card only its last four digits. Nothing derived from
+ * the full card number is stored (a keyed hash of it beside its key let a PAN be brute-forced from
+ * agent.db in seconds), so a repeat that differs only in the middle digits or the expiry is
+ * answered as a repeat.
+ */
+export function requestFingerprint(tx: {
+  id: string;
+  amount: number;
+  currency: string;
+  createdAt?: string | undefined;
+  card?: { pan: string } | undefined;
+}): string {
+  const last4 = tx.card ? tx.card.pan.replace(/\D/g, '').slice(-4) : null;
+  const digest = createHash('sha256')
+    .update(JSON.stringify([tx.id, tx.amount, tx.currency, tx.createdAt ?? null, last4]))
+    .digest('hex');
+  return `v2:${digest}`;
+}
+
 export class TransactionQueue {
   constructor(private readonly o: QueueOptions) {}
 
@@ -81,9 +100,7 @@ export class TransactionQueue {
       );
     }
     const tx = check.value;
-    const bodyHash = createHmac('sha256', this.o.hashKey)
-      .update(JSON.stringify([tx.id, tx.amount, tx.currency, tx.createdAt ?? null, tx.card ?? null]))
-      .digest('hex');
+    const bodyHash = requestFingerprint(tx);
     const locked = this.o.locked();
     const online = this.o.online();
     const deactivated = this.o.deactivated?.() ?? null;
@@ -92,7 +109,7 @@ export class TransactionQueue {
     // repeat (one statement).
     if (locked || !online || deactivated) {
       const existing = this.o.store.get(tx.id);
-      if (existing) return this.repeat(existing, bodyHash);
+      if (existing) return this.repeat(existing, bodyHash, tx);
     }
     // A sale a deactivated terminal took could never be delivered: refuse it, with the reason.
     if (deactivated)
@@ -131,7 +148,7 @@ export class TransactionQueue {
       bodyHash,
       sealedCard: sealed,
     });
-    if (seq === null) return this.repeat(this.o.store.get(tx.id)!, bodyHash);
+    if (seq === null) return this.repeat(this.o.store.get(tx.id)!, bodyHash, tx);
     // The answer is built from what was just committed: no second read on the hot path.
     const record: TransactionRecord = {
       id: tx.id,
@@ -169,8 +186,19 @@ export class TransactionQueue {
     }
   }
 
-  private repeat(existing: TransactionRow, bodyHash: string): { status: 200; record: TransactionRecord } {
-    if (existing.bodyHash !== bodyHash) {
+  private repeat(
+    existing: TransactionRow,
+    bodyHash: string,
+    tx: { amount: number; currency: string; card?: unknown },
+  ): { status: 200; record: TransactionRecord } {
+    // A row stored before this fingerprint existed can only be compared on what it keeps in clear.
+    const same =
+      existing.bodyHash === LEGACY_FINGERPRINT
+        ? existing.amount === tx.amount &&
+          existing.currency === tx.currency &&
+          (existing.sealedCard !== null) === (tx.card !== undefined)
+        : existing.bodyHash === bodyHash;
+    if (!same) {
       throw new QueueError(
         409,
         'idempotency_conflict',

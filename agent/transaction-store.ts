@@ -8,6 +8,9 @@ import { TRANSACTION_TRANSITIONS, type TransactionEvent } from './transaction-st
  * from-states come from the state machine's table, so storage cannot take a transition the
  * machine does not have. Ordered by `seq`, an explicit AUTOINCREMENT column, never by luck.
  */
+/** What rows stored before the non-secret request fingerprint carry (their keyed hashes were erased at start). */
+export const LEGACY_FINGERPRINT = 'v1-erased';
+
 export interface TransactionRow {
   seq: number;
   id: string;

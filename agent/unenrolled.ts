@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDir } from '../enroll/atomic-file.js';
+import { NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.js';
 import { enrollWithSerial } from '../enroll/enrollment.js';
-import { readHardwareSerial } from '../enroll/hardware-serial.js';
 import { type Identity, readIdentity, readPairingState } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
 import { reconnectDelay } from './backoff.js';
@@ -174,9 +174,9 @@ async function autoEnroll(d: AgentDeps, onStep: (step: string) => void): Promise
   } catch (err) {
     throw new Error(`cannot read the fleet CA ${s.fleetCaFile} (${(err as NodeJS.ErrnoException).code})`);
   }
-  const serialNumber = s.serialNumber || (await readHardwareSerial());
-  if (!serialNumber)
-    throw new Error('the hardware did not report a serial number; set serialNumber in the device settings');
+  const device = await presentDevice(s);
+  const serialNumber = device.serialNumber;
+  if (!serialNumber) throw new Error(`${NO_SERIAL_MESSAGE}; set serialNumber in the device settings`);
   const identity = await enrollWithSerial({
     stateDir: d.paths.stateDir,
     force: false,
@@ -185,6 +185,8 @@ async function autoEnroll(d: AgentDeps, onStep: (step: string) => void): Promise
     cloudUrl: s.cloudUrl,
     caPem,
     serialNumber,
+    factory: device.factory,
+    ...(device.model ? { model: device.model } : {}),
     onProgress: (step) => {
       d.log.info({ step }, 'auto-enrollment');
       onStep(step);

@@ -3,13 +3,17 @@
  * what a starting agent does with an update it finds in the store. Pure: every decision about a
  * power cut or a crash in the middle of an update is made here, from data, and tested here.
  *
- *   downloading → verifying → installing → waiting (busy lease) → switching → trial
- *     trial + Online within the health window          → committed  (completed)
- *     trial + window over, or the new version keeps crashing → rolling_back (failed) → rolled_back
- *   any step before switching fails                        → failed, the running version untouched
+ *   downloading → verifying → installing (the privileged installer stages it) → waiting (busy
+ *   lease) → switching (the installer switches `current`) → trial
+ *     trial + Online within the health window                     → committed (completed)
+ *     trial fails (it cannot start, or never reaches the cloud)    → the boot guard rolls back
+ *       → the previous version starts and reports it              → rolled_back (failed)
+ *   any step before switching fails                               → failed, the running version untouched
  *
- * Each step is written to the store *before* the work it names, so a start finds the step that
- * was under way and either resumes it (nothing switched yet) or finishes or undoes the switch.
+ * The agent cannot write the release tree: rolling back is the boot guard's (release/
+ * guard-decision.ts), which runs as root before every start, outside the release on trial. The
+ * agent's part after a switch is to commit, or — when its window is over — to end so that the
+ * guard decides. Each step is written to the store before the work it names.
  */
 export const UPDATE_STEPS = [
   'downloading',
@@ -42,11 +46,12 @@ export interface UpdateFacts {
   to: string;
   /** The release `current` points to now (null when there is no link). */
   linked: string | null;
-  /** How often the new version has started during its trial, this start included. */
-  trialStarts: number;
-  maxTrialStarts: number;
-  /** When the health window ends (ms since epoch), once the switch was made. */
+  /** The boot guard rolled this update back, and why (its note in the state dir), or null. */
+  guardReason: string | null;
+  /** When the trial's health window ends, as the boot guard set it at the first start (ms), or null. */
   deadlineMs: number | null;
+  /** The window from now, when no guard set a deadline. */
+  healthWindowMs: number;
   nowMs: number;
 }
 
@@ -57,34 +62,28 @@ export type StartDecision =
   | { do: 'restart' }
   /** The new version runs within its window: wait for Online, then commit. */
   | { do: 'trial'; remainingMs: number }
-  /** Undo: report failed (first), point `current` back to the old version, restart. */
-  | { do: 'rollback'; reason: string }
-  /** The old version runs again after a rollback: note it, nothing else to do. */
-  | { do: 'rolled_back' }
+  /** The new version's window is over: end, so that the boot guard rolls it back. */
+  | { do: 'end_trial'; reason: string }
+  /** The previous version runs again: report the update failed with this reason. */
+  | { do: 'report_failed'; reason: string }
   /** Already final (committed or rolled back). */
   | { do: 'nothing' };
 
 export function decideAtStart(f: UpdateFacts): StartDecision {
   if (f.step === 'committed' || f.step === 'rolled_back') return { do: 'nothing' };
   if (BEFORE_SWITCH.includes(f.step)) return { do: 'resume' };
-  if (f.step === 'rolling_back') {
-    if (f.running === f.from && f.linked === f.from) return { do: 'rolled_back' };
-    return { do: 'rollback', reason: 'finishing an interrupted rollback' };
-  }
-  // switching or trial: the link may or may not have been switched before the power went.
+  if (f.guardReason !== null && f.running === f.from) return { do: 'report_failed', reason: f.guardReason };
   if (f.running === f.to) {
-    if (f.trialStarts > f.maxTrialStarts)
-      return {
-        do: 'rollback',
-        reason: `version ${f.to} restarted ${f.trialStarts - 1} times without reaching the cloud`,
-      };
-    const remainingMs = (f.deadlineMs ?? f.nowMs) - f.nowMs;
+    const remainingMs = (f.deadlineMs ?? f.nowMs + f.healthWindowMs) - f.nowMs;
     if (remainingMs <= 0)
-      return { do: 'rollback', reason: `version ${f.to} did not reach the cloud within its health window` };
+      return { do: 'end_trial', reason: `version ${f.to} did not reach the cloud within its health window` };
     return { do: 'trial', remainingMs };
   }
   if (f.linked === f.to) return { do: 'restart' };
+  // switching: the installer never switched (the power went first): do it again.
   if (f.step === 'switching') return { do: 'resume' };
-  // In trial, yet the old version runs and the link points elsewhere: someone switched back by hand.
-  return { do: 'rollback', reason: `version ${f.from} was started again during the trial of ${f.to}` };
+  if (f.step === 'rolling_back')
+    return { do: 'report_failed', reason: `the update to ${f.to} was rolled back` };
+  // In trial, yet the old version runs from the link and the guard left no note: switched back by hand.
+  return { do: 'report_failed', reason: `version ${f.from} was started again during the trial of ${f.to}` };
 }

@@ -70,7 +70,6 @@ function queueOn(file: string, online: boolean) {
     }),
     locked: () => false,
     dataPublicKey: () => null,
-    hashKey: store.deviceSecret('idempotency'),
     onStored: () => {},
   });
   return { store, queue };

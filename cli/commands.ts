@@ -92,11 +92,24 @@ common(
     )
     .option('--qr-image <png>', 'enroll with the QR code in a PNG image', text('--qr-image'))
     .option('--pair', 'show an activation code and wait until it is activated in the cloud')
-    .option('--auto', "enroll by this device's serial number, pre-registered in the cloud")
+    .option(
+      '--auto',
+      "zero-touch: enroll by this device's serial, pre-registered in the cloud, proven with its factory identity",
+    )
     .option(
       '--serial <serial>',
-      'serial number to present (default: read from the hardware)',
+      'serial number to present (default: serialNumber in the device settings, the factory certificate, the hardware)',
       text('--serial'),
+    )
+    .option(
+      '--factory-key <pem>',
+      'factory identity key (default: factoryKeyFile in the device settings)',
+      text('--factory-key'),
+    )
+    .option(
+      '--factory-cert <pem>',
+      'factory identity certificate (default: factoryCertFile in the device settings)',
+      text('--factory-cert'),
     )
     .addOption(settingsOption())
     .option('--force', 'replace an existing identity'),

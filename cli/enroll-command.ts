@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type DeviceSettings, resolvePaths } from '../agent/settings.js';
+import { NO_SERIAL_HINT, NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.js';
 import {
   EnrollmentError,
   enrollByPairing,
@@ -7,8 +8,8 @@ import {
   enrollWithQr,
   enrollWithSerial,
 } from '../enroll/enrollment.js';
-import { readHardwareSerial } from '../enroll/hardware-serial.js';
-import { type Identity, summariseCertificate } from '../enroll/identity-store.js';
+import { FactoryIdentityError } from '../enroll/factory-identity.js';
+import { type Identity, readIdentity, summariseCertificate } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { CommandError, ExitCode, type Output } from './output.js';
@@ -25,6 +26,8 @@ export interface EnrollOptions {
   pair?: boolean;
   auto?: boolean;
   serial?: string;
+  factoryKey?: string;
+  factoryCert?: string;
   force?: boolean;
 }
 
@@ -43,11 +46,24 @@ export async function enrollCommand(
   if (chosen.length === 0)
     throw usage('choose how to enroll: --code CODE, --qr PAYLOAD, --qr-image FILE.png, --pair or --auto');
   if (chosen.length > 1) throw usage(`choose one way to enroll, not ${chosen.map(flagName).join(' and ')}`);
+  if (opts.force) await refuseBesideDaemon(paths.stateDir);
   const { settings } = await loadDeviceSettings(opts.settings, {});
+  if (opts.factoryKey) settings.factoryKeyFile = opts.factoryKey;
+  if (opts.factoryCert) settings.factoryCertFile = opts.factoryCert;
+  let device: Awaited<ReturnType<typeof presentDevice>>;
+  try {
+    device = await presentDevice(settings, opts.serial);
+  } catch (err) {
+    if (err instanceof FactoryIdentityError)
+      throw new CommandError('factory_identity_unreadable', err.message);
+    throw err;
+  }
   const base = {
     stateDir: paths.stateDir,
     force: opts.force === true,
     softwareVersion,
+    ...(device.serialNumber ? { serialNumber: device.serialNumber } : {}),
+    ...(device.model ? { model: device.model } : {}),
     proxy: proxySettings(settings, process.env),
     onProgress: (step: string) => {
       if (!out.json) out.progress(`… ${step}`);
@@ -62,31 +78,25 @@ export async function enrollCommand(
   try {
     let identity: Identity;
     if (opts.code !== undefined) {
-      const serial = opts.serial;
-      identity = await enrollWithCode({
-        ...base,
-        ...(await cloudAndCa()),
-        code: opts.code,
-        ...(serial ? { serialNumber: serial } : {}),
-      });
+      identity = await enrollWithCode({ ...base, ...(await cloudAndCa()), code: opts.code });
     } else if (opts.qr !== undefined || opts.qrImage !== undefined) {
       const payload = opts.qr ?? (await decodeQrImage(opts.qrImage!));
-      identity = await enrollWithQr({
-        ...base,
-        payload,
-        ...(opts.serial ? { serialNumber: opts.serial } : {}),
-      });
+      identity = await enrollWithQr({ ...base, payload });
     } else if (opts.auto) {
-      const serialNumber = opts.serial || settings.serialNumber || (await readHardwareSerial());
+      const serialNumber = device.serialNumber;
       if (!serialNumber)
-        throw new CommandError(
-          'no_serial',
-          'the hardware did not report a serial number',
-          ExitCode.failed,
-          'pass --serial SERIAL (as pre-registered in the cloud), or enroll with a code',
-        );
-      base.onProgress(`presenting serial number ${serialNumber}`);
-      identity = await enrollWithSerial({ ...base, ...(await cloudAndCa()), serialNumber });
+        throw new CommandError('no_serial', NO_SERIAL_MESSAGE, ExitCode.failed, NO_SERIAL_HINT);
+      base.onProgress(
+        device.factory
+          ? `presenting serial number ${serialNumber} with the factory identity`
+          : `presenting serial number ${serialNumber} (no factory identity at ${settings.factoryCertFile})`,
+      );
+      identity = await enrollWithSerial({
+        ...base,
+        ...(await cloudAndCa()),
+        serialNumber,
+        factory: device.factory,
+      });
     } else {
       const ac = new AbortController();
       const stop = () => ac.abort();
@@ -96,7 +106,6 @@ export async function enrollCommand(
         identity = await enrollByPairing({
           ...base,
           ...(await cloudAndCa()),
-          ...(opts.serial ? { serialNumber: opts.serial } : {}),
           signal: ac.signal,
           onCode: (code, expiresAt) =>
             out.progress(
@@ -148,6 +157,23 @@ export async function enrollCommand(
     }
     throw err;
   }
+}
+
+/**
+ * `--force` replaces the identity under a running daemon's feet: it would stay on the old one
+ * (and diagnostics would read the new one). Refused while the daemon holds the state dir.
+ */
+async function refuseBesideDaemon(stateDir: string): Promise<void> {
+  if (!(await readIdentity(stateDir))) return; // not enrolled: a waiting daemon picks the new identity up
+  const { daemonHoldsLock } = await import('../agent/daemon-lock.js');
+  const { held, pid } = daemonHoldsLock(stateDir);
+  if (held)
+    throw new CommandError(
+      'daemon_running',
+      `the daemon${pid ? ` (pid ${pid})` : ''} is running on this terminal's identity; enroll --force would leave it on the old one`,
+      ExitCode.refused,
+      'stop it first (systemctl stop posagent), then enroll --force; or re-key in place with posagent reprovision',
+    );
 }
 
 function flagName(k: string): string {
@@ -254,10 +280,8 @@ export function hintFor(code: string): string | undefined {
       return 'check --ca-file is the fleet CA of this cloud';
     case 'ca_fingerprint_mismatch':
       return 'the QR code was made for another cloud, or something between this device and the cloud is impersonating it; do not enroll, escalate';
-    case 'not_preregistered':
-      return 'pre-register this serial number in the cloud (POST /v1/preregistrations), or enroll with a code';
-    case 'serial_claimed':
-      return 'this serial is already a terminal in the fleet: use POST /v1/terminals/{id}/replace, or enroll with a code';
+    case 'auto_enrollment_refused':
+      return "check that this serial is pre-registered with this device's factory public key or manufacturer CA, and that the factory identity files (factoryKeyFile, factoryCertFile) are the device's; or enroll with a code";
     case 'unreachable':
       return 'check the network (link lights or Wi-Fi) and the cloud URL';
     case 'proxy_refused':

@@ -41,6 +41,7 @@ interface ServeFlags {
   actionTtl: number;
   maxNewLinksPerSec: number;
   clockOffsetSec: number;
+  allowSerialOnlyPreregistration?: boolean;
   logLevel: string;
 }
 
@@ -148,6 +149,10 @@ program
     integer('--clock-offset-sec', -3_153_600_000, 3_153_600_000),
     CLOUD_DEFAULTS.clockOffsetSec,
   )
+  .option(
+    '--allow-serial-only-preregistration',
+    'UNSAFE: accept pre-registrations without a factory key or manufacturer CA (zero-touch by serial alone; anyone who knows such a serial gets its certificate)',
+  )
   .addOption(
     new Option('--log-level <level>', 'log level')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
@@ -175,6 +180,7 @@ program
       actionTtlSec: f.actionTtl,
       maxNewLinksPerSec: f.maxNewLinksPerSec,
       clockOffsetSec: f.clockOffsetSec,
+      allowSerialOnlyPreregistration: f.allowSerialOnlyPreregistration === true,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);
@@ -213,15 +219,21 @@ program
 program
   .command('release-sign')
   .description(
-    'sign an npm pack tarball with the release key; prints {version, sha256, size, signature} (publish with PUT /v1/releases/{version})',
+    'sign an npm pack tarball with the release key; prints {version, sha256, size, signature[, downgradeSignature]} (publish with PUT /v1/releases/{version})',
   )
   .argument('<tarball>', 'the release tarball (npm pack)')
   .requiredOption('--key <file>', 'the release private key (release-key.pem)', text('--key'))
+  .option(
+    '--allow-downgrade',
+    'also sign the permission to install this release over a newer one (PUT /v1/releases/{version}/downgrade-signature)',
+  )
   .option('--json', JSON_HELP)
-  .action(async (tarball: string, f: { key: string }) => {
+  .action(async (tarball: string, f: { key: string; allowDowngrade?: boolean }) => {
     const { signRelease } = await import('../cloud/release-signing.js');
     const { readFile } = await import('node:fs/promises');
-    const descriptor = await signRelease(tarball, await readFile(f.key, 'utf8'));
+    const descriptor = await signRelease(tarball, await readFile(f.key, 'utf8'), {
+      allowDowngrade: f.allowDowngrade === true,
+    });
     process.stdout.write(`${JSON.stringify(descriptor)}\n`);
   });
 

@@ -58,7 +58,8 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     });
   };
   let restartAsked: string | undefined;
-  agent = await startAgent({
+  // A start that fails part-way leaves servers and timers behind: exit, so the supervisor sees it.
+  const started = startAgent({
     paths,
     settings,
     softwareVersion,
@@ -84,6 +85,11 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
       restartAsked = reason;
       if (agent) exitWith(RESTART_EXIT_CODE, `restart: ${reason}`);
     },
+  });
+  agent = await started.catch((err: Error) => {
+    log.fatal({ err: err.message, stack: err.stack }, 'agent failed to start; exiting');
+    notifier.close();
+    process.exit(ExitCode.failed);
   });
   if (restartAsked) exitWith(RESTART_EXIT_CODE, `restart: ${restartAsked}`);
   process.once('SIGTERM', () => exitWith(ExitCode.ok, 'SIGTERM'));

@@ -83,8 +83,10 @@ export class ActionService {
           'release_not_found',
           `no release ${version}; publish it with PUT /v1/releases/${version}`,
         );
+      // The operator's allowDowngrade only asks; the release key's downgrade signature (sent with
+      // the release only then) is what lets a terminal install an older version.
       params = {
-        release: descriptor(release),
+        release: descriptor(release, b.params?.allowDowngrade === true),
         ...(b.params?.allowDowngrade ? { allowDowngrade: true } : {}),
       };
     } else if (b.params && Object.keys(b.params).length > 0) {
@@ -262,6 +264,26 @@ export class ActionService {
     }
   }
 
+  /**
+   * `PUT /v1/releases/{version}/downgrade-signature {signature}`: the release key's permission
+   * to install this release over newer ones (`posagent-cloud release-sign --allow-downgrade`).
+   * Kept as given; the terminal checks it against its pinned key.
+   */
+  setDowngradeSignature(version: string, body: unknown): Record<string, unknown> {
+    const r = this.table.getRelease(version);
+    if (!r) throw new ApiError(404, 'release_not_found', `no release ${version}`);
+    const signature = (body as { signature?: unknown } | null)?.signature;
+    if (typeof signature !== 'string' || !/^[A-Za-z0-9+/=]{20,200}$/.test(signature))
+      throw new ApiError(
+        400,
+        'invalid_release',
+        'body must be {"signature": "<base64 Ed25519 downgrade signature>"}',
+      );
+    this.table.setDowngradeSignature(version, signature);
+    this.o.log.info({ version }, 'release may now be installed as a downgrade');
+    return this.releaseView(this.table.getRelease(version)!);
+  }
+
   getRelease(version: string): Record<string, unknown> {
     const r = this.table.getRelease(version);
     if (!r) throw new ApiError(404, 'release_not_found', `no release ${version}`);
@@ -280,7 +302,12 @@ export class ActionService {
   }
 
   private releaseView(r: ReleaseRow): Record<string, unknown> {
-    return { object: 'release', ...descriptor(r), createdAt: new Date(r.createdAt).toISOString() };
+    return {
+      object: 'release',
+      ...descriptor(r, true),
+      downgradeAllowed: Boolean(r.downgradeSignature),
+      createdAt: new Date(r.createdAt).toISOString(),
+    };
   }
 
   private view(r: CloudActionRow): ActionView {
@@ -303,6 +330,12 @@ export class ActionService {
   }
 }
 
-function descriptor(r: ReleaseRow): ReleaseDescriptor {
-  return { version: r.version, sha256: r.sha256, size: r.size, signature: r.signature };
+function descriptor(r: ReleaseRow, withDowngrade = false): ReleaseDescriptor {
+  return {
+    version: r.version,
+    sha256: r.sha256,
+    size: r.size,
+    signature: r.signature,
+    ...(withDowngrade && r.downgradeSignature ? { downgradeSignature: r.downgradeSignature } : {}),
+  };
 }

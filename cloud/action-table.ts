@@ -47,6 +47,11 @@ export interface CloudActionRow {
   deliveredAt: number | null;
 }
 
+/** A release may carry the release key's permission to install it over a newer version. */
+export const DOWNGRADE_MIGRATION = `
+  ALTER TABLE releases ADD COLUMN downgrade_signature TEXT;
+`;
+
 export interface ReleaseRow {
   version: string;
   sha256: string;
@@ -54,16 +59,18 @@ export interface ReleaseRow {
   signature: string;
   file: string;
   createdAt: number;
+  downgradeSignature?: string | null;
 }
 
 const COLUMNS = `seq, id, terminal_id AS terminalId, type, params, status, reason, step, percent,
   created_at AS createdAt, updated_at AS updatedAt, expires_at AS expiresAt, delivered_at AS deliveredAt`;
-const RELEASE_COLUMNS = 'version, sha256, size, signature, file, created_at AS createdAt';
+const RELEASE_COLUMNS =
+  'version, sha256, size, signature, file, created_at AS createdAt, downgrade_signature AS downgradeSignature';
 
 export class CloudActionTable {
   private readonly s;
 
-  constructor(db: Database.Database) {
+  constructor(private readonly db: Database.Database) {
     this.s = {
       insert:
         db.prepare(`INSERT INTO actions (id, terminal_id, type, params, status, created_at, updated_at, expires_at)
@@ -127,6 +134,10 @@ export class CloudActionTable {
 
   insertRelease(row: ReleaseRow): void {
     this.s.insertRelease.run(row);
+  }
+
+  setDowngradeSignature(version: string, signature: string): void {
+    this.db.prepare('UPDATE releases SET downgrade_signature = ? WHERE version = ?').run(signature, version);
   }
 
   getRelease(version: string): ReleaseRow | undefined {

@@ -10,6 +10,7 @@ import type {
   Heartbeat,
   Hello,
   RenewedCertificate,
+  TerminalProfile,
 } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
   onConfigApplied(terminalId: string, ack: ConfigApplied): void;
   renewCertificate(terminalId: string, csr: string): RenewedCertificate;
+  /** Who the terminal is in the fleet (name, store): in the Hello answer and pushed on a change. */
+  terminalProfile(terminalId: string): TerminalProfile | null;
   /** A terminal's link came up (after Hello) or went down. */
   onLinkChange(terminalId: string): void;
   transactions: Pick<TransactionLedger, 'forward' | 'pendingResults' | 'markDelivered'>;
@@ -238,7 +241,13 @@ export class AgentGateway {
       );
     }
     conn.helloDone = true;
-    this.o.store.recordHello(conn.terminalId, this.o.now(), p.bootId, p.softwareVersion);
+    const known = this.o.store.getTerminal(conn.terminalId);
+    if (p.serialNumber && known?.serialNumber && known.serialNumber !== p.serialNumber)
+      this.o.log.warn(
+        { terminalId: conn.terminalId, serialNumber: known.serialNumber, reported: p.serialNumber },
+        'terminal reports another serial number than the one it enrolled with; kept the enrolled one',
+      );
+    this.o.store.recordHello(conn.terminalId, this.o.now(), p);
     // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
     // runs another version than the desired one gets the desired one.
     const desired = this.o.desiredConfig(conn.terminalId);
@@ -246,11 +255,23 @@ export class AgentGateway {
     setImmediate(() => void this.pushResults(conn));
     setImmediate(() => void this.deliverActions(conn.terminalId));
     setImmediate(() => this.o.onLinkChange(conn.terminalId));
+    const profile = this.o.terminalProfile(conn.terminalId);
     return {
       serverTime: new Date(this.o.now()).toISOString(),
       heartbeatIntervalSec: this.o.heartbeatIntervalSec,
       pingIntervalSec: this.o.pingIntervalSec,
+      ...(profile ? { terminal: profile } : {}),
     };
+  }
+
+  /** Tells a connected terminal its new name or store (a rename, a move); it learns it at its next Hello otherwise. */
+  pushProfile(terminalId: string): void {
+    const conn = this.connections.get(terminalId);
+    const profile = this.o.terminalProfile(terminalId);
+    if (!conn?.helloDone || !profile) return;
+    conn.session.call('TerminalUpdated', profile).catch((err: Error & { code?: string }) => {
+      this.o.log.warn({ terminalId, code: err.code }, `terminal profile not received: ${err.message}`);
+    });
   }
 
   private onHeartbeat(conn: AgentConnection, p: Heartbeat) {

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { migrate } from '../protocol/sqlite-migrations.js';
-import { ACTIONS_MIGRATION, CloudActionTable } from './action-table.js';
+import { ACTIONS_MIGRATION, CloudActionTable, DOWNGRADE_MIGRATION } from './action-table.js';
+import { ATTESTATION_MIGRATION, AttestationTable } from './attestation-table.js';
 
 /** The reference cloud's own SQLite: locations, enrollment codes, terminals. */
 const MIGRATIONS = [
@@ -153,6 +154,8 @@ const MIGRATIONS = [
     received_at INTEGER NOT NULL
   );
   `,
+  ATTESTATION_MIGRATION,
+  DOWNGRADE_MIGRATION,
 ];
 
 export interface CloudTransactionRow {
@@ -311,6 +314,8 @@ export class CloudStore {
   private readonly prepared = new Map<string, Database.Statement>();
   /** Terminal actions and published releases. */
   readonly actions: CloudActionTable;
+  /** Manufacturer CAs and what each pre-registration trusts (zero-touch). */
+  readonly attestation: AttestationTable;
 
   /** A statement prepared once and reused (the lifecycle and webhook queries run per event). */
   private q(sql: string): Database.Statement {
@@ -331,6 +336,7 @@ export class CloudStore {
     migrate(this.db, MIGRATIONS);
     const d = this.db;
     this.actions = new CloudActionTable(d);
+    this.attestation = new AttestationTable(d);
     this.stmt = {
       insertLocation: d.prepare('INSERT INTO locations (id, name, created_at) VALUES (?, ?, ?)'),
       getLocation: d.prepare('SELECT id, name, created_at AS createdAt FROM locations WHERE id = ?'),
@@ -350,7 +356,8 @@ export class CloudStore {
       listTerminals: d.prepare(`SELECT ${TERMINAL_COLUMNS} FROM terminals
         WHERE (@locationId IS NULL OR location_id = @locationId) ORDER BY seq DESC`),
       hello: d.prepare(`UPDATE terminals SET last_seen = @now, closed_cleanly = 0, boot_id = @bootId,
-        software_version = @softwareVersion WHERE id = @id`),
+        software_version = @softwareVersion, model = COALESCE(@model, model),
+        serial_number = COALESCE(serial_number, @serialNumber) WHERE id = @id`),
       heartbeat:
         d.prepare(`UPDATE terminals SET last_seen = @now, closed_cleanly = 0, battery_level = @batteryLevel,
         health = @health WHERE id = @id`),
@@ -510,8 +517,25 @@ export class CloudStore {
   listTerminals(locationId: string | null): TerminalRow[] {
     return this.stmt.listTerminals.all({ locationId }) as TerminalRow[];
   }
-  recordHello(id: string, now: number, bootId: string, softwareVersion: string): void {
-    this.stmt.hello.run({ id, now, bootId, softwareVersion });
+  /** A Hello: last seen, boot, version; the model the device reports, and its serial if none was known. */
+  recordHello(
+    id: string,
+    now: number,
+    hello: {
+      bootId: string;
+      softwareVersion: string;
+      model?: string | undefined;
+      serialNumber?: string | undefined;
+    },
+  ): void {
+    this.stmt.hello.run({
+      id,
+      now,
+      bootId: hello.bootId,
+      softwareVersion: hello.softwareVersion,
+      model: hello.model ?? null,
+      serialNumber: hello.serialNumber ?? null,
+    });
   }
   recordHeartbeat(id: string, now: number, batteryLevel: number | null, health: string): void {
     this.stmt.heartbeat.run({ id, now, batteryLevel, health });

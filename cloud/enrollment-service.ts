@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import {
   EnrollErrorCode,
@@ -14,7 +14,9 @@ import {
 import type { RenewedCertificate } from '../protocol/messages.js';
 import { compileValidator } from '../protocol/schema-validation.js';
 import { AttemptLimiter } from './attempt-limiter.js';
+import type { ManufacturerCaRow, PreregistrationTrust } from './attestation-table.js';
 import type { CloudStore, NewTerminal, PreregistrationRow } from './cloud-store.js';
+import { acceptableKey, checkProof, verifyAttestation } from './device-attestation.js';
 import { CsrRejectedError, type FleetCa, type IssuedCertificate } from './fleet-ca.js';
 import { newEnrollmentCode, newId, normaliseEnrollmentCode } from './fleet-ids.js';
 import { ApiError, parseBody } from './http-json.js';
@@ -34,6 +36,11 @@ export interface EnrollmentServiceOptions {
   pairingPollMs: number;
   dataPublicKey: string;
   enrollAttempts: { maxFailures: number; windowMs: number };
+  /**
+   * Accept pre-registrations that name no factory key or manufacturer CA, and auto-enrollment
+   * that proves nothing but a serial. Unsafe: anyone who knows such a serial gets its certificate.
+   */
+  allowSerialOnly?: boolean;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Called inside the transaction that created the terminal (webhook outbox, replacement). */
   onEnrolled(terminalId: string, how: { method: string; replaces: string | null }): void;
@@ -66,6 +73,17 @@ const PreregistrationCreate = Type.Object(
     serialNumber: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' }),
     locationId: Type.String({ minLength: 1 }),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    /** The device's factory public key (SPKI PEM): its factory certificate must carry this key. */
+    devicePublicKey: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    /** A registered manufacturer CA: the factory certificate must chain to it and name the serial. */
+    manufacturerCaId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+const ManufacturerCaCreate = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    certificate: Type.String({ minLength: 1, maxLength: 16_384, description: 'the CA certificate, PEM' }),
   },
   { additionalProperties: false },
 );
@@ -78,6 +96,7 @@ const validators = {
   poll: compileValidator(PairingPollRequest),
   activate: compileValidator(Activate),
   prereg: compileValidator(PreregistrationCreate),
+  manufacturerCa: compileValidator(ManufacturerCaCreate),
 };
 
 /** A refused CSR is the client's fault: 400 invalid_csr with the reason. */
@@ -101,6 +120,36 @@ export interface EnrollmentCodeView {
   locationId: string;
   terminalName: string;
   replaces?: string;
+}
+
+export type PreregistrationView = PreregistrationRow & {
+  object: 'preregistration';
+  /** What proves this serial at zero-touch enrollment. */
+  attestation: 'device_public_key' | 'manufacturer_ca' | 'serial_only';
+  manufacturerCaId: string | null;
+};
+
+export interface ManufacturerCaView {
+  id: string;
+  object: 'manufacturer_ca';
+  name: string;
+  fingerprint: string;
+  subject: string;
+  notAfter: string;
+  createdAt: number;
+}
+
+function manufacturerCaView(r: ManufacturerCaRow): ManufacturerCaView {
+  const c = new X509Certificate(r.certificate);
+  return {
+    id: r.id,
+    object: 'manufacturer_ca',
+    name: r.name,
+    fingerprint: r.fingerprint,
+    subject: c.subject.replace(/\n/g, ', '),
+    notAfter: new Date(c.validTo).toISOString(),
+    createdAt: r.createdAt,
+  };
 }
 
 export class EnrollmentService {
@@ -241,6 +290,13 @@ export class EnrollmentService {
     return this.response(terminalId, row.locationId, row.terminalName, issued);
   }
 
+  /**
+   * Zero-touch. The device proves its factory identity (see device-attestation.ts) against what the
+   * pre-registration trusts. Every refusal — no such serial, no or wrong proof, claimed — is one
+   * answer (403 auto_enrollment_refused), so serials cannot be probed; the operator's log says which.
+   * A serial claimed before is enrolled again onto the same terminal when its proof holds (a
+   * factory-reset device): a new certificate, which retires the old one on first use.
+   */
   private enrollWithSerial(
     req: Extract<EnrollRequest, { method: 'auto' }>,
     now: number,
@@ -248,65 +304,209 @@ export class EnrollmentService {
   ): EnrollResponse {
     const serial = req.serialNumber;
     const pre = this.o.store.getPreregistration(serial);
-    if (!pre)
+    const refuseAuto = (why: string, extra: object = {}): never => {
+      if (pre) this.o.store.countRefusedClaim(serial);
       return refuse(
-        404,
-        EnrollErrorCode.notPreregistered,
-        `serial number ${serial} is not pre-registered in this fleet: register it (POST /v1/preregistrations) or enroll with a code`,
-        { serialNumber: serial },
+        403,
+        EnrollErrorCode.autoEnrollmentRefused,
+        'zero-touch enrollment refused: no pre-registration matches this serial number and device credential, or it was already used',
+        { serialNumber: serial, why, ...extra },
       );
+    };
+    // The proof's own signature is checked before anything depends on the serial being known: an
+    // unknown serial costs the same work as a known one, so timing says no more than the answer.
+    if (req.attestation) {
+      const proof = checkProof(req.attestation, serial, req.csr);
+      if (!proof.ok) return refuseAuto(proof.reason);
+    }
+    if (!pre) return refuseAuto('not pre-registered');
+    const trust = this.o.store.attestation.trustOf(serial) ?? {
+      devicePublicKey: null,
+      manufacturerCaId: null,
+    };
+    const attested = trust.devicePublicKey !== null || trust.manufacturerCaId !== null;
+    if (attested) {
+      if (!req.attestation) return refuseAuto('no factory attestation sent');
+      const caRow = trust.manufacturerCaId
+        ? this.o.store.attestation.getManufacturerCa(trust.manufacturerCaId)
+        : null;
+      const result = verifyAttestation(
+        req.attestation,
+        serial,
+        req.csr,
+        {
+          devicePublicKey: trust.devicePublicKey,
+          manufacturerCa: caRow ? new X509Certificate(caRow.certificate) : null,
+        },
+        now,
+      );
+      if (!result.ok) return refuseAuto(result.reason);
+    } else if (!this.o.allowSerialOnly)
+      return refuseAuto('serial-only pre-registrations are not accepted by this cloud');
     if (pre.claimedAt !== null) {
-      this.o.store.countRefusedClaim(serial);
-      return refuse(
-        409,
-        EnrollErrorCode.serialClaimed,
-        `serial number ${serial} was already claimed by terminal ${pre.terminalId} at ${new Date(pre.claimedAt).toISOString()}`,
-        { serialNumber: serial, terminalId: pre.terminalId },
+      const claimed = pre.terminalId ? this.o.store.getTerminal(pre.terminalId) : undefined;
+      if (!attested || !claimed || claimed.deactivatedAt !== null)
+        return refuseAuto('already claimed', { terminalId: pre.terminalId });
+      const issued = this.issue(req.csr, claimed.id, now);
+      this.o.store.setPendingCertificate(
+        claimed.id,
+        issued.fingerprint,
+        issued.serialNumber,
+        issued.notAfter.getTime(),
       );
+      this.o.log.warn(
+        { terminalId: claimed.id, serialNumber: serial },
+        'pre-registered device enrolled again with its factory identity (reset?): new certificate, the old one retires on first use',
+      );
+      return this.response(claimed.id, claimed.locationId, claimed.name, issued);
     }
     const terminalId = newId('term');
     const issued = this.issue(req.csr, terminalId, now);
-    const terminal = this.newTerminal(terminalId, pre.name, pre.locationId, req, issued, now);
+    const terminal = this.newTerminal(
+      terminalId,
+      pre.name,
+      pre.locationId,
+      { ...req, serialNumber: serial },
+      issued,
+      now,
+    );
     const created = this.o.store.atomically(() => {
       if (!this.o.store.claimSerialAndCreateTerminal(serial, terminal)) return false;
       this.o.onEnrolled(terminalId, { method: 'auto', replaces: null });
       return true;
     });
-    if (!created) {
-      this.o.store.countRefusedClaim(serial);
-      return refuse(409, EnrollErrorCode.serialClaimed, `serial number ${serial} was already claimed`, {
-        serialNumber: serial,
-      });
-    }
-    this.o.log.info({ terminalId, serialNumber: serial }, 'terminal enrolled by pre-registered serial');
+    if (!created) return refuseAuto('claimed meanwhile');
+    this.o.log.info(
+      { terminalId, serialNumber: serial, attested },
+      attested
+        ? 'terminal enrolled by its factory identity'
+        : 'terminal enrolled by serial number only (unsafe mode)',
+    );
     return this.response(terminalId, pre.locationId, pre.name, issued);
+  }
+
+  // ---- manufacturer CAs (zero-touch trust anchors) ----
+
+  createManufacturerCa(body: unknown): ManufacturerCaView {
+    const req = parseBody(validators.manufacturerCa, body);
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(req.certificate);
+    } catch {
+      throw new ApiError(422, 'invalid_certificate', 'certificate is not a PEM X.509 certificate');
+    }
+    if (!cert.ca)
+      throw new ApiError(
+        422,
+        'invalid_certificate',
+        'certificate is not a CA certificate (basicConstraints CA:TRUE)',
+      );
+    const bad = acceptableKey(cert.publicKey);
+    if (bad) throw new ApiError(422, 'invalid_certificate', `certificate key: ${bad}`);
+    const fingerprint = cert.fingerprint256.replace(/:/g, '').toLowerCase();
+    const existing = this.o.store.attestation.manufacturerCaByFingerprint(fingerprint);
+    if (existing)
+      throw new ApiError(409, 'already_registered', `this CA is registered already as ${existing.id}`);
+    const row = {
+      id: newId('mca'),
+      name: req.name,
+      certificate: cert.toString(),
+      fingerprint,
+      createdAt: this.o.now(),
+    };
+    this.o.store.attestation.insertManufacturerCa(row);
+    return manufacturerCaView(row);
+  }
+
+  listManufacturerCas(): { object: 'list'; data: ManufacturerCaView[]; has_more: false } {
+    return {
+      object: 'list',
+      data: this.o.store.attestation.listManufacturerCas().map(manufacturerCaView),
+      has_more: false,
+    };
   }
 
   // ---- pre-registrations ----
 
-  createPreregistration(body: unknown): PreregistrationRow & { object: 'preregistration' } {
+  createPreregistration(body: unknown): PreregistrationView {
     const req = parseBody(validators.prereg, body);
     if (!this.o.store.getLocation(req.locationId))
       throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    const trust = this.trustFor(req);
     const row = {
       serialNumber: req.serialNumber,
       locationId: req.locationId,
       name: req.name ?? req.serialNumber,
       createdAt: this.o.now(),
     };
-    if (!this.o.store.insertPreregistration(row))
+    const created = this.o.store.atomically(() => {
+      if (!this.o.store.insertPreregistration(row)) return false;
+      this.o.store.attestation.setTrust(req.serialNumber, trust);
+      return true;
+    });
+    if (!created)
       throw new ApiError(
         409,
         'already_preregistered',
         `serial number ${req.serialNumber} is already pre-registered`,
       );
-    return { ...this.o.store.getPreregistration(req.serialNumber)!, object: 'preregistration' };
+    return this.preregistrationView(this.o.store.getPreregistration(req.serialNumber)!);
   }
 
-  listPreregistrations(): { object: 'list'; data: (PreregistrationRow & { object: 'preregistration' })[] } {
+  listPreregistrations(): { object: 'list'; data: PreregistrationView[] } {
     return {
       object: 'list',
-      data: this.o.store.listPreregistrations().map((r) => ({ ...r, object: 'preregistration' as const })),
+      data: this.o.store.listPreregistrations().map((r) => this.preregistrationView(r)),
+    };
+  }
+
+  /** What a new pre-registration trusts; refuses a serial-only one unless the cloud allows them. */
+  private trustFor(req: { devicePublicKey?: string; manufacturerCaId?: string }): PreregistrationTrust {
+    if (req.devicePublicKey && req.manufacturerCaId)
+      throw new ApiError(422, 'invalid_request', 'give devicePublicKey or manufacturerCaId, not both');
+    if (req.devicePublicKey) {
+      let key: ReturnType<typeof createPublicKey>;
+      try {
+        key = createPublicKey(req.devicePublicKey);
+      } catch {
+        throw new ApiError(422, 'invalid_request', 'devicePublicKey is not a PEM public key (SPKI)');
+      }
+      const bad = acceptableKey(key);
+      if (bad) throw new ApiError(422, 'invalid_request', `devicePublicKey: ${bad}`);
+      return {
+        devicePublicKey: key.export({ type: 'spki', format: 'pem' }).toString(),
+        manufacturerCaId: null,
+      };
+    }
+    if (req.manufacturerCaId) {
+      if (!this.o.store.attestation.getManufacturerCa(req.manufacturerCaId))
+        throw new ApiError(
+          404,
+          'not_found',
+          `no manufacturer CA ${req.manufacturerCaId} (POST /v1/manufacturer-cas)`,
+        );
+      return { devicePublicKey: null, manufacturerCaId: req.manufacturerCaId };
+    }
+    if (!this.o.allowSerialOnly)
+      throw new ApiError(
+        422,
+        'attestation_required',
+        "a pre-registration must name the device's factory public key (devicePublicKey) or the manufacturer CA that issued its factory certificate (manufacturerCaId); serial-only pre-registration needs a cloud started with --allow-serial-only-preregistration (unsafe)",
+      );
+    return { devicePublicKey: null, manufacturerCaId: null };
+  }
+
+  private preregistrationView(r: PreregistrationRow): PreregistrationView {
+    const trust = this.o.store.attestation.trustOf(r.serialNumber);
+    return {
+      ...r,
+      object: 'preregistration',
+      attestation: trust?.devicePublicKey
+        ? 'device_public_key'
+        : trust?.manufacturerCaId
+          ? 'manufacturer_ca'
+          : 'serial_only',
+      manufacturerCaId: trust?.manufacturerCaId ?? null,
     };
   }
 

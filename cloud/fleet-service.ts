@@ -8,7 +8,7 @@ import {
   mergePatch,
   type TerminalConfig,
 } from '../protocol/config-schema.js';
-import type { ConfigApplied, DiagnosticsReport } from '../protocol/messages.js';
+import type { ConfigApplied, DiagnosticsReport, TerminalProfile } from '../protocol/messages.js';
 import { compileValidator, describeIssues, type SchemaIssue } from '../protocol/schema-validation.js';
 import type { CloudStore, LocationRow, TerminalRow } from './cloud-store.js';
 import { newId } from './fleet-ids.js';
@@ -28,6 +28,8 @@ export interface FleetServiceOptions {
   configDefaults: TerminalConfig;
   /** Told which terminals' desired config changed, to push it to those connected. */
   onConfigChanged(terminalIds: string[]): void;
+  /** A terminal was renamed or moved: tell it. */
+  onProfileChanged(terminalId: string): void;
   /** Called inside the transaction that deactivated a terminal (webhook outbox, link close). */
   onDeactivated(terminalId: string, reason: string): void;
 }
@@ -249,6 +251,18 @@ export class FleetService {
     );
   }
 
+  /** The terminal's profile as the device is told it (name, store and the store's name). */
+  terminalProfile(terminalId: string): TerminalProfile | null {
+    const row = this.o.store.getTerminal(terminalId);
+    if (!row) return null;
+    const location = this.o.store.getLocation(row.locationId);
+    return {
+      name: row.name,
+      locationId: row.locationId,
+      ...(location ? { locationName: location.name } : {}),
+    };
+  }
+
   // ---- lifecycle ----
 
   /** `POST /v1/terminals/{id}/deactivate`: its certificate is refused from now on. Idempotent. */
@@ -282,6 +296,7 @@ export class FleetService {
       if (moved) this.relayer(terminalId, this.overridesOf(terminalId));
     });
     if (moved) this.o.onConfigChanged([terminalId]);
+    if (moved || (req.name !== undefined && req.name !== row.name)) this.o.onProfileChanged(terminalId);
     return this.getTerminal(terminalId);
   }
 

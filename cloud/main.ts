@@ -48,11 +48,20 @@ export const CLOUD_DEFAULTS = {
    * it says (Date headers, Hello's serverTime) and issues (certificate validity). 0 in production.
    */
   clockOffsetSec: 0,
+  /**
+   * Accept pre-registrations that name no factory key or manufacturer CA (zero-touch by serial
+   * alone). Unsafe: anyone who knows such a serial gets its certificate. Off unless asked for.
+   */
+  allowSerialOnlyPreregistration: false,
   logLevel: 'info',
 } as const;
 
 export type CloudOptions = { dataDir: string } & {
-  -readonly [K in keyof typeof CLOUD_DEFAULTS]: (typeof CLOUD_DEFAULTS)[K] extends string ? string : number;
+  -readonly [K in keyof typeof CLOUD_DEFAULTS]: (typeof CLOUD_DEFAULTS)[K] extends string
+    ? string
+    : (typeof CLOUD_DEFAULTS)[K] extends boolean
+      ? boolean
+      : number;
 };
 
 export interface ReadyInfo {
@@ -172,6 +181,7 @@ export async function startCloud(
     actions,
     onConfigApplied: (t, ack) => fleet.recordConfigAck(t, ack),
     renewCertificate: (t, csr) => enrollment.renewCertificate(t, csr),
+    terminalProfile: (t) => fleet.terminalProfile(t),
     onLinkChange: (t) => announcer.check(t),
     log,
   });
@@ -188,6 +198,7 @@ export async function startCloud(
     onConfigChanged: (ids) => {
       for (const id of ids) gateway.pushConfig(id);
     },
+    onProfileChanged: (id) => gateway.pushProfile(id),
     onDeactivated: (terminalId, reason) => {
       announcer.check(terminalId); // the event goes into the deactivating transaction
       setImmediate(() => gateway.deactivate(terminalId, reason));
@@ -204,6 +215,7 @@ export async function startCloud(
     pairingPollMs: options.pairingPollMs,
     dataPublicKey: id.dataPublicKey,
     enrollAttempts: { maxFailures: options.enrollMaxFailures, windowMs: options.enrollWindowSec * 1000 },
+    allowSerialOnly: options.allowSerialOnlyPreregistration,
     onEnrolled: (terminalId, how) => {
       const row = store.getTerminal(terminalId)!;
       if (how.replaces) {

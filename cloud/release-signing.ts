@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type ReleaseDescriptor, releaseManifest } from '../protocol/actions.js';
+import { downgradeManifest, type ReleaseDescriptor, releaseManifest } from '../protocol/actions.js';
 
 /**
  * The vendor's side of a release: an Ed25519 release key (kept off the cloud, unlike the fleet
@@ -44,14 +44,23 @@ export async function packageVersionOf(tarball: string): Promise<string> {
   }
 }
 
-/** Signs a release tarball with the release key: everything an agent needs to check it. */
-export async function signRelease(tarball: string, privateKeyPem: string): Promise<ReleaseDescriptor> {
+/**
+ * Signs a release tarball with the release key: everything an agent needs to check it; with
+ * `allowDowngrade`, also the permission to install it over a newer version.
+ */
+export async function signRelease(
+  tarball: string,
+  privateKeyPem: string,
+  opts: { allowDowngrade?: boolean } = {},
+): Promise<ReleaseDescriptor> {
   const version = await packageVersionOf(tarball);
   const { sha256, size } = await sha256OfFile(tarball);
-  const signature = sign(
-    null,
-    Buffer.from(releaseManifest({ version, sha256, size })),
-    privateKeyPem,
-  ).toString('base64');
-  return { version, sha256, size, signature };
+  const sig = (text: string) => sign(null, Buffer.from(text), privateKeyPem).toString('base64');
+  return {
+    version,
+    sha256,
+    size,
+    signature: sig(releaseManifest({ version, sha256, size })),
+    ...(opts.allowDowngrade ? { downgradeSignature: sig(downgradeManifest({ version, sha256, size })) } : {}),
+  };
 }

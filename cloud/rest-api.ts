@@ -160,6 +160,19 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       handle: () => o.enrollment.listPreregistrations(),
     },
     {
+      method: 'POST',
+      pattern: /^\/v1\/manufacturer-cas$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.createManufacturerCa(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/manufacturer-cas$/,
+      access: 'admin',
+      handle: () => o.enrollment.listManufacturerCas(),
+    },
+    {
       method: 'PUT',
       pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
       access: 'admin',
@@ -221,6 +234,12 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       access: 'admin',
       created: true,
       handle: (c) => o.actions.publishRelease(c.params[0]!, c.req),
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/v1\/releases\/([^/]+)\/downgrade-signature$/,
+      access: 'admin',
+      handle: async (c) => o.actions.setDowngradeSignature(c.params[0]!, await c.body()),
     },
     { method: 'GET', pattern: /^\/v1\/releases$/, access: 'admin', handle: () => o.actions.listReleases() },
     {

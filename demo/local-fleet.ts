@@ -309,7 +309,7 @@ export function enrollWithCli(
   cloud: Pick<Cloud, 'url' | 'caFile'>,
   code: string,
   dirs: AgentDirs,
-  opts: { human?: boolean; caFile?: string; env?: Record<string, string> } = {},
+  opts: { human?: boolean; caFile?: string; env?: Record<string, string>; extraArgs?: string[] } = {},
 ): Promise<CliResult> {
   const args = [
     'enroll',
@@ -319,6 +319,7 @@ export function enrollWithCli(
     opts.caFile ?? cloud.caFile,
     '--code',
     code,
+    ...(opts.extraArgs ?? []),
     ...dirs.flags,
   ];
   return cli(opts.human ? args : [...args, '--json'], opts.env);

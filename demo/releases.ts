@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type Cloud, httpsJson, POSAGENT_CLOUD, type Proc, ROOT, start, tempDir } from './local-fleet.js';
@@ -57,10 +57,21 @@ export interface SignedRelease {
   sha256: string;
   size: number;
   signature: string;
+  downgradeSignature?: string;
 }
 
-export async function signRelease(tarball: string, key: ReleaseKey): Promise<SignedRelease> {
-  const p = start(POSAGENT_CLOUD, ['release-sign', tarball, '--key', key.privateKeyFile]);
+export async function signRelease(
+  tarball: string,
+  key: ReleaseKey,
+  opts: { allowDowngrade?: boolean } = {},
+): Promise<SignedRelease> {
+  const p = start(POSAGENT_CLOUD, [
+    'release-sign',
+    tarball,
+    '--key',
+    key.privateKeyFile,
+    ...(opts.allowDowngrade ? ['--allow-downgrade'] : []),
+  ]);
   const { code } = await p.exited;
   if (code !== 0) throw new Error(`release-sign failed: ${p.stderr()}`);
   return JSON.parse(p.output()) as SignedRelease;
@@ -84,12 +95,19 @@ export async function publishRelease(
   );
 }
 
-/** Unpacks a release into `<installDir>/releases/<version>` and points `current` at it. */
+/**
+ * Unpacks a release into `<installDir>/releases/<version>` and points `current` at it, the way
+ * systemd/install.sh lays it out: owned by whoever installs (root), 0755, nothing group- or
+ * other-writable.
+ */
 export async function installRelease(tarball: string, installDir: string, version: string): Promise<void> {
   const tar = await import('tar');
   const dir = join(installDir, 'releases', version);
-  await mkdir(dir, { recursive: true });
-  await tar.x({ file: tarball, cwd: dir, strip: 1 });
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(installDir, 0o755);
+  await chmod(join(installDir, 'releases'), 0o755);
+  await tar.x({ file: tarball, cwd: dir, strip: 1, preserveOwner: false });
+  await run('chmod', ['-R', 'go-w', dir]);
   await rm(join(installDir, 'current'), { force: true });
   await symlink(join('releases', version), join(installDir, 'current'));
 }
@@ -103,43 +121,119 @@ export async function installedVersion(installDir: string): Promise<string> {
   return stdout.trim();
 }
 
+/** The root-side installer and boot guard, as the tests run them (systemd runs the installed copy). */
+export const POSAGENT_INSTALLER = join(ROOT, 'dist/bin/posagent-installer.js');
+
+/** The installCommand device setting that runs the privileged installer directly (no systemd, no polkit). */
+export function installCommandFor(installDir: string, stateDir: string, releaseKeyFile: string): string {
+  return [
+    process.execPath,
+    POSAGENT_INSTALLER,
+    '{step}',
+    '--install-dir',
+    installDir,
+    '--state-dir',
+    stateDir,
+    '--release-key',
+    releaseKeyFile,
+  ]
+    .map((a) => (a === '{step}' ? a : `'${a.replaceAll("'", "'\\''")}'`))
+    .join(' ');
+}
+
 /**
- * What systemd does for the installed agent (`Restart=on-failure` on `current/…/posagent.js run`):
- * starts the release `current` points to and starts it again when it exits asking for a restart
- * (exit 75, after an update or a rollback). Stops supervising on any other exit.
+ * What systemd does for the installed agent (systemd/posagent.service): before each start the boot
+ * guard (`ExecStartPre=+posagent-installer guard`), then `current/…/posagent.js run`; after each
+ * exit `posagent-installer stopped` with $SERVICE_RESULT/$EXIT_CODE/$EXIT_STATUS (`ExecStopPost=+`);
+ * `Restart=on-failure` (any non-zero exit, 75 included) after `restartMs`; and the start limit
+ * (`StartLimitBurst` starts within `StartLimitIntervalSec`), past which it gives up as systemd does.
  */
 export interface Supervised {
   /** The running process (the latest start). */
   proc(): Proc;
   /** How many times the agent was started. */
   starts(): number;
-  /** Everything every start wrote (logs), oldest first. */
+  /** Everything every start wrote (logs), oldest first, and the guard's lines. */
   output(): string;
+  /** Set when the start limit stopped the restarts (systemd's "start-limit-hit"). */
+  gaveUp(): boolean;
   stop(): Promise<void>;
 }
 
-export function supervise(installDir: string, args: string[], env: Record<string, string>): Supervised {
+export interface SuperviseOptions {
+  stateDir: string;
+  startLimitBurst?: number;
+  startLimitIntervalMs?: number;
+  restartMs?: number;
+}
+
+async function runGuard(
+  step: 'guard' | 'stopped',
+  installDir: string,
+  stateDir: string,
+  env: Record<string, string> = {},
+) {
+  try {
+    const { stderr } = await run(
+      process.execPath,
+      [POSAGENT_INSTALLER, step, '--install-dir', installDir, '--state-dir', stateDir],
+      {
+        env: { ...process.env, ...env },
+      },
+    );
+    return stderr;
+  } catch (err) {
+    return `guard ${step} failed: ${(err as Error).message}\n`;
+  }
+}
+
+export function supervise(
+  installDir: string,
+  args: string[],
+  env: Record<string, string>,
+  o: SuperviseOptions,
+): Supervised {
+  const burst = o.startLimitBurst ?? 10;
+  const intervalMs = o.startLimitIntervalMs ?? 600_000;
   let stopped = false;
-  let count = 0;
+  let gaveUp = false;
+  const startTimes: number[] = [];
   let previous = '';
-  let current: Proc;
-  const launch = () => {
-    count++;
-    current = start(join(installDir, 'current/dist/bin/posagent.js'), args, env);
-    const mine = current;
-    void mine.exited.then(({ code }) => {
-      previous += mine.output();
-      if (!stopped && code === 75) launch();
+  let current: Proc | undefined;
+  const launch = async () => {
+    const now = Date.now();
+    if (startTimes.filter((t) => t > now - intervalMs).length >= burst) {
+      gaveUp = true;
+      previous += 'supervisor: start limit hit, giving up\n';
+      return;
+    }
+    startTimes.push(now);
+    previous += await runGuard('guard', installDir, o.stateDir);
+    if (stopped) return;
+    const mine = start(join(installDir, 'current/dist/bin/posagent.js'), args, env);
+    current = mine;
+    void mine.exited.then(async ({ code, signal }) => {
+      previous += mine.output() + mine.stderr();
+      previous += await runGuard('stopped', installDir, o.stateDir, {
+        SERVICE_RESULT: signal ? 'signal' : code === 0 ? 'success' : 'exit-code',
+        EXIT_CODE: signal ? 'killed' : 'exited',
+        EXIT_STATUS: signal ?? String(code),
+      });
+      if (!stopped && code !== 0) setTimeout(() => void launch(), o.restartMs ?? 200);
     });
   };
-  launch();
+  void launch();
   return {
-    proc: () => current,
-    starts: () => count,
-    output: () => previous + (current.child.exitCode === null ? current.output() : ''),
+    proc: () => {
+      if (!current) throw new Error('not started yet');
+      return current;
+    },
+    starts: () => startTimes.length,
+    output: () => previous + (current && current.child.exitCode === null ? current.output() : ''),
+    gaveUp: () => gaveUp,
     async stop() {
       stopped = true;
-      if (current.child.exitCode === null && current.child.signalCode === null) {
+      if (current && current.child.exitCode === null && current.child.signalCode === null) {
         current.child.kill('SIGTERM');
         await current.exited;
       }

@@ -11,6 +11,7 @@ import {
 import { ENROLL_PATH } from '../protocol/version.js';
 import { CloudRequestError, cloudJson } from './cloud-client.js';
 import { createCsr, newDeviceKey } from './device-key.js';
+import { attest, type FactoryIdentity } from './factory-identity.js';
 import {
   clearPairingState,
   type Identity,
@@ -41,7 +42,9 @@ export interface EnrollmentBase {
   stateDir: string;
   force: boolean;
   softwareVersion: string;
-  model?: string;
+  /** What the device is (hardware or device settings): sent with the request, kept in identity.json for Hello. */
+  model?: string | undefined;
+  serialNumber?: string | undefined;
   proxy?: ProxySettings;
   onProgress?(step: string): void;
 }
@@ -51,7 +54,6 @@ export interface CodeEnrollment extends EnrollmentBase {
   /** The CA the technician was given to trust the cloud with (PEM). */
   caPem: string;
   code: string;
-  serialNumber?: string;
 }
 
 async function refuseIfEnrolled(e: EnrollmentBase): Promise<void> {
@@ -103,9 +105,7 @@ export async function enrollWithCode(e: CodeEnrollment): Promise<Identity> {
  * the cloud without trusting it, and trusted only if its SHA-256 fingerprint is the one in the QR
  * — before any key is made or anything is sent.
  */
-export async function enrollWithQr(
-  e: EnrollmentBase & { payload: string; serialNumber?: string },
-): Promise<Identity> {
+export async function enrollWithQr(e: EnrollmentBase & { payload: string }): Promise<Identity> {
   let qr: ReturnType<typeof parseQrPayload>;
   try {
     qr = parseQrPayload(e.payload);
@@ -140,15 +140,26 @@ export async function enrollWithQr(
   }));
 }
 
-/** Enrolls by the device's serial number, pre-registered in the cloud. */
+/**
+ * Zero-touch: enrolls by the device's serial number, pre-registered in the cloud, proven with the
+ * factory identity (a signature over the serial and this enrollment's CSR). Without a factory
+ * identity only a cloud that allows serial-only pre-registrations (unsafe) accepts it.
+ */
 export async function enrollWithSerial(
-  e: EnrollmentBase & { cloudUrl: string; caPem: string; serialNumber: string },
+  e: EnrollmentBase & {
+    cloudUrl: string;
+    caPem: string;
+    serialNumber: string;
+    factory?: FactoryIdentity | null;
+  },
 ): Promise<Identity> {
   await refuseIfEnrolled(e);
+  if (e.factory) e.onProgress?.('proving the factory identity');
   return enrollByRequest(e, e.cloudUrl, e.caPem, 'auto', (csr) => ({
     method: 'auto',
     serialNumber: e.serialNumber,
     csr,
+    ...(e.factory ? { attestation: attest(e.factory, e.serialNumber, csr) } : {}),
   }));
 }
 
@@ -177,7 +188,6 @@ async function enrollByRequest(
 export interface PairingEnrollment extends EnrollmentBase {
   cloudUrl: string;
   caPem: string;
-  serialNumber?: string;
   /** Shown to the person who will activate it; called again when an expired code is replaced. */
   onCode(code: string, expiresAt: string): void;
   /** Called on every poll while waiting (for a progress line). */
@@ -278,6 +288,8 @@ async function install(
       cloudUrl: res.cloudUrl || cloudUrl,
       enrolledAt: new Date().toISOString(),
       method,
+      ...(e.serialNumber ? { serialNumber: e.serialNumber } : {}),
+      ...(e.model ? { model: e.model } : {}),
     },
   });
 }

@@ -17,6 +17,54 @@ export interface IdentityMeta {
   cloudUrl: string;
   enrolledAt: string;
   method: 'code' | 'qr' | 'pair' | 'auto';
+  /** What the device is, as it said at enrollment (sent again in every Hello). */
+  serialNumber?: string;
+  model?: string;
+  /** Names the cloud gave with the terminal's profile (Hello answer, TerminalUpdated). */
+  locationName?: string;
+  organizationId?: string;
+  organizationSlug?: string;
+  organizationName?: string;
+}
+
+/** The fleet's view of the terminal that the cloud may change (rename, move to another store). */
+export type IdentityProfile = Pick<
+  IdentityMeta,
+  'name' | 'locationId' | 'locationName' | 'organizationId' | 'organizationSlug' | 'organizationName'
+>;
+
+const PROFILE_KEYS = [
+  'name',
+  'locationId',
+  'locationName',
+  'organizationId',
+  'organizationSlug',
+  'organizationName',
+] as const;
+
+/**
+ * Records a new profile from the cloud in identity.json (atomically) and in `identity`; returns
+ * whether anything changed. Fields the cloud left out keep their value.
+ */
+export async function updateIdentityProfile(identity: Identity, profile: IdentityProfile): Promise<boolean> {
+  const next: IdentityMeta = { ...metaOf(identity) };
+  let changed = false;
+  for (const k of PROFILE_KEYS) {
+    const v = profile[k];
+    if (v !== undefined && v !== next[k]) {
+      (next as unknown as Record<string, string>)[k] = v;
+      changed = true;
+    }
+  }
+  if (!changed) return false;
+  await writeFileAtomic(identity.paths.metaFile, `${JSON.stringify(next, null, 2)}\n`, 0o644);
+  Object.assign(identity, next);
+  return true;
+}
+
+function metaOf(identity: Identity): IdentityMeta {
+  const { paths: _paths, ...meta } = identity;
+  return meta;
 }
 
 export interface IdentityPaths {

@@ -43,6 +43,14 @@ export const ReleaseDescriptor = Type.Object(
       maxLength: 200,
       description: 'Ed25519 signature (base64) over releaseManifest(version, sha256, size)',
     }),
+    downgradeSignature: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description:
+          'Ed25519 signature (base64) over downgradeManifest(version, sha256, size): the release key allows installing this release over a newer one',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -51,6 +59,16 @@ export type ReleaseDescriptor = Static<typeof ReleaseDescriptor>;
 /** The text a release key signs: binds the version to the artifact, so no signed artifact can be relabelled. */
 export function releaseManifest(r: { version: string; sha256: string; size: number }): string {
   return `posagent-release\nversion ${r.version}\nsha256 ${r.sha256}\nsize ${r.size}\n`;
+}
+
+/**
+ * The text a release key signs to allow a downgrade to this release: the manifest plus one line.
+ * Only a holder of the release key can allow one — the cloud's `allowDowngrade` is the operator
+ * asking for it, not the permission (a compromised cloud could otherwise install any older,
+ * vulnerable signed release).
+ */
+export function downgradeManifest(r: { version: string; sha256: string; size: number }): string {
+  return `${releaseManifest(r)}downgrade allowed\n`;
 }
 
 /** Compares two semantic versions: negative, 0 or positive. A pre-release sorts before its release. */

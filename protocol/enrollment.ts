@@ -8,9 +8,39 @@ const Device = {
 const Serial = Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' });
 
 /**
+ * Zero-touch proof of possession: the device's factory identity (a key made at manufacture, and
+ * a certificate for it — from the manufacturer's CA, or self-signed when the pre-registration
+ * names the device's public key) signs `autoEnrollmentProof(serialNumber, csr)`. The proof is
+ * bound to the CSR, so a replayed proof only ever gets a certificate for the same device key.
+ */
+export const FactoryAttestation = Type.Object(
+  {
+    certificate: Type.String({
+      minLength: 1,
+      maxLength: 16_384,
+      description:
+        'the factory certificate (PEM), optionally followed by intermediate CA certificates up to the manufacturer CA (at most 4 in all)',
+    }),
+    signature: Type.String({
+      minLength: 1,
+      maxLength: 1_024,
+      description:
+        'base64 signature by the factory key over autoEnrollmentProof(serialNumber, csr): Ed25519, or SHA-256 with RSA (PKCS#1 v1.5) or ECDSA (DER)',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type FactoryAttestation = Static<typeof FactoryAttestation>;
+
+/** The exact text a factory key signs for `method: "auto"` (UTF-8; `csr` is the request's field as sent). */
+export function autoEnrollmentProof(serialNumber: string, csr: string): string {
+  return `posagent-auto-enroll\nserial ${serialNumber}\n${csr}`;
+}
+
+/**
  * `POST /v1/enroll` — the agent-facing enrollment endpoint (no admin token). `code`: an enrollment
  * code typed or scanned (the code is the secret); `auto`: the device's serial, pre-registered in
- * the cloud (each serial is claimed once).
+ * the cloud, proven by the device's factory identity (`attestation`).
  */
 export const EnrollRequest = Type.Union([
   Type.Object(
@@ -23,7 +53,12 @@ export const EnrollRequest = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object(
-    { method: Type.Literal('auto'), serialNumber: Serial, ...Device },
+    {
+      method: Type.Literal('auto'),
+      serialNumber: Serial,
+      attestation: Type.Optional(FactoryAttestation),
+      ...Device,
+    },
     { additionalProperties: false },
   ),
 ]);
@@ -53,8 +88,11 @@ export const EnrollErrorCode = {
   rateLimited: 'rate_limited',
   invalidCsr: 'invalid_csr',
   invalidRequest: 'invalid_request',
-  notPreregistered: 'not_preregistered',
-  serialClaimed: 'serial_claimed',
+  /**
+   * `method: "auto"` refused: no pre-registration matches this serial and credential, the proof
+   * is missing or wrong, or the serial was claimed. One code for all, so serials cannot be probed.
+   */
+  autoEnrollmentRefused: 'auto_enrollment_refused',
 } as const;
 
 /**

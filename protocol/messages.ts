@@ -23,14 +23,37 @@ export const HelloRequest = Type.Object(
     queueDepth: Count,
     openActions: Type.Array(Id, { maxItems: 100 }),
     clock: IsoTime,
+    /** What the device says it is (hardware, or its device settings); absent when it does not know. */
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    serialNumber: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   },
   { additionalProperties: false },
 );
+/**
+ * Who the terminal is in the fleet, as support sees it: its name and its store (and, where the
+ * cloud has them, the store's and the organization's names). Sent in the Hello answer and, when
+ * it changes while the link is up (a rename, a move), in `TerminalUpdated`.
+ */
+export const TerminalProfile = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    locationId: Id,
+    locationName: Type.Optional(Type.String({ maxLength: 200 })),
+    organizationId: Type.Optional(Id),
+    organizationSlug: Type.Optional(Type.String({ maxLength: 100 })),
+    organizationName: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type TerminalProfile = Static<typeof TerminalProfile>;
+
 export const HelloResponse = Type.Object(
   {
     serverTime: IsoTime,
     heartbeatIntervalSec: Type.Integer({ minimum: 1, maximum: 86_400 }),
     pingIntervalSec: Type.Integer({ minimum: 1, maximum: 3_600 }),
+    /** The terminal's profile now (optional: a cloud may leave it out; the agent keeps what it has). */
+    terminal: Type.Optional(TerminalProfile),
   },
   { additionalProperties: false },
 );
@@ -177,6 +200,10 @@ export const DiagnosticsReportSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+/** The cloud renamed or moved the terminal while it is connected: the agent records the new profile. */
+export const TerminalUpdatedRequest = TerminalProfile;
+export const TerminalUpdatedResponse = Type.Object({}, { additionalProperties: false });
+
 /** The cloud asks a connected terminal to run its diagnostics; the answer is the report. */
 export const RequestDiagnosticsRequest = Type.Object({}, { additionalProperties: false });
 
@@ -218,6 +245,11 @@ export const Actions = {
     direction: 'cloudToAgent',
     request: RequestDiagnosticsRequest,
     response: DiagnosticsReportSchema,
+  },
+  TerminalUpdated: {
+    direction: 'cloudToAgent',
+    request: TerminalUpdatedRequest,
+    response: TerminalUpdatedResponse,
   },
 } as const satisfies Record<string, ActionSpec>;
 

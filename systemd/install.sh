@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs posagent from its package tarball (`npm pack`) the way a terminal image carries it:
 #
-#   /opt/posagent/releases/<version>/      the release (self-contained: bundles + native addons)
-#   /opt/posagent/current -> releases/<version>   what systemd starts; the update action switches it
-#   /etc/systemd/system/posagent.service   the unit
+#   /opt/posagent/releases/<version>/      the release (self-contained: bundles + native addons), root's
+#   /opt/posagent/current -> releases/<version>   what systemd starts; the privileged installer switches it
+#   /usr/lib/posagent/posagent-installer.js   the installer and boot guard (root, outside every release)
+#   /etc/systemd/system/posagent.service   the unit (its ExecStartPre=+ runs the boot guard)
+#   /etc/systemd/system/posagent-update@.service   the privileged installer's steps (stage, activate)
 #   /usr/lib/sysusers.d/posagent.conf      the posagent user and group
 #   /usr/lib/tmpfiles.d/posagent.conf      /opt/posagent, /etc/posagent
-#   /etc/polkit-1/rules.d/50-posagent.rules   reboot for user posagent, nothing else
+#   /etc/polkit-1/rules.d/50-posagent.rules   reboot and the installer's two units for user posagent, nothing else
 #   /etc/posagent/                         agent.json (device settings), release-key.pem, fleet-ca.crt
 #
 # Usage:
@@ -47,6 +49,8 @@ ROOT=${ROOT%/}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OPT="$ROOT/opt/posagent"
 UNIT="$ROOT/etc/systemd/system/posagent.service"
+UPDATE_UNIT="$ROOT/etc/systemd/system/posagent-update@.service"
+LIB="$ROOT/usr/lib/posagent"
 SYSUSERS="$ROOT/usr/lib/sysusers.d/posagent.conf"
 TMPFILES="$ROOT/usr/lib/tmpfiles.d/posagent.conf"
 POLKIT="$ROOT/etc/polkit-1/rules.d/50-posagent.rules"
@@ -56,8 +60,8 @@ LIVE=0; [ -z "$ROOT" ] && LIVE=1   # installing on the running system, not into 
 if [ "$UNINSTALL" = 1 ]; then
   [ "$LIVE" = 1 ] && systemctl disable --now posagent.service 2>/dev/null || true
   [ "$LIVE" = 0 ] && command -v systemctl >/dev/null && systemctl --root="$ROOT" disable posagent.service 2>/dev/null || true
-  rm -f "$UNIT" "$SYSUSERS" "$TMPFILES" "$POLKIT"
-  rm -rf "$OPT"
+  rm -f "$UNIT" "$UPDATE_UNIT" "$SYSUSERS" "$TMPFILES" "$POLKIT"
+  rm -rf "$OPT" "$LIB"
   if [ "$PURGE" = 1 ]; then rm -rf "$ROOT/var/lib/posagent" "$ETC"; echo "posagent removed, state purged"
   else echo "posagent removed; kept $ROOT/var/lib/posagent (identity, unsent transactions) and $ETC — --purge removes them"; fi
   [ "$LIVE" = 1 ] && systemctl daemon-reload || true
@@ -79,16 +83,24 @@ else
   STAGE="$OPT/releases/.$VERSION.installing"
   rm -rf "$STAGE"; mkdir -p "$STAGE"
   tar -xzf "$TARBALL" -C "$STAGE" --strip-components=1 --no-same-owner
+  chmod -R go-w "$STAGE"
   mv "$STAGE" "$REL"
   echo "installed release $VERSION in $REL"
 fi
+chmod 0755 "$OPT" "$OPT/releases"
 ln -sfn "releases/$VERSION" "$OPT/current.next"
 mv -T "$OPT/current.next" "$OPT/current"
+# The installer and boot guard live outside every release: a release can never replace them.
+install -d -m 0755 "$LIB"
+install -m 0755 "$REL/dist/bin/posagent-installer.js" "$LIB/posagent-installer.js"
 
 # systemd, sysusers, tmpfiles, polkit.
 install -d "$(dirname "$UNIT")" "$(dirname "$SYSUSERS")" "$(dirname "$TMPFILES")" "$(dirname "$POLKIT")" "$ETC"
-sed "s#^ExecStart=/usr/bin/node #ExecStart=$NODE #" "$HERE/posagent.service" > "$UNIT.tmp" && mv "$UNIT.tmp" "$UNIT"
-chmod 0644 "$UNIT"
+for pair in "posagent.service:$UNIT" "posagent-update@.service:$UPDATE_UNIT"; do
+  src=${pair%%:*}; dst=${pair#*:}
+  sed -E "s#^(ExecStart|ExecStartPre|ExecStopPost)=([+]?)/usr/bin/node #\1=\2$NODE #" "$HERE/$src" > "$dst.tmp" && mv "$dst.tmp" "$dst"
+  chmod 0644 "$dst"
+done
 install -m 0644 "$HERE/posagent.sysusers" "$SYSUSERS"
 install -m 0644 "$HERE/posagent.tmpfiles" "$TMPFILES"
 install -m 0644 "$HERE/posagent.rules" "$POLKIT"
@@ -109,10 +121,9 @@ if command -v systemctl >/dev/null; then
   if [ "$LIVE" = 1 ]; then systemctl daemon-reload && systemctl enable posagent.service
   else systemctl --root="$ROOT" enable posagent.service >/dev/null 2>&1 || true; fi
 fi
-# The agent owns its releases (the update action writes them); root keeps the unit and config.
-if [ "$LIVE" = 1 ] || grep -q '^posagent:' "$ROOT/etc/passwd" 2>/dev/null; then
-  chown -R "$(grep '^posagent:' "$ROOT/etc/passwd" | cut -d: -f3):$(grep '^posagent:' "$ROOT/etc/group" | cut -d: -f3)" "$OPT" 2>/dev/null || true
-fi
+# Root owns the release tree and the installer (the service can only read them); the agent owns its
+# state dir (systemd's StateDirectory=).
+chown -R 0:0 "$OPT" "$LIB" 2>/dev/null || true
 
 echo "posagent $VERSION installed; current -> releases/$VERSION"
 [ "$LIVE" = 1 ] && echo "start it: systemctl start posagent; logs: journalctl -u posagent -f" || true

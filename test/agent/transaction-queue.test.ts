@@ -45,7 +45,6 @@ function setup(o: Setup = {}) {
     }),
     locked: () => state.locked,
     dataPublicKey: () => dataKeys.publicKey,
-    hashKey: store.deviceSecret('idempotency'),
     onStored: () => {},
   });
   const rows = () => store.transactions.list(null, 1000).length;

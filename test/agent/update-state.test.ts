@@ -7,14 +7,14 @@ const base: UpdateFacts = {
   from: '1.0.0',
   to: '1.1.0',
   linked: '1.0.0',
-  trialStarts: 0,
-  maxTrialStarts: 3,
+  guardReason: null,
   deadlineMs: null,
+  healthWindowMs: 300_000,
   nowMs: 1_000_000,
 };
 const at = (f: Partial<UpdateFacts>) => decideAtStart({ ...base, ...f });
 
-/** Every place a power cut can leave an update, and what the next start does with it. */
+/** Every place a power cut or a rollback can leave an update, and what the next start does with it. */
 describe('update decisions at start', () => {
   it.each([null, 'downloading', 'verifying', 'installing', 'waiting'] as const)(
     'before the switch (%s): resume, the running version untouched',
@@ -23,54 +23,58 @@ describe('update decisions at start', () => {
     },
   );
 
-  it('switching, the link not yet renamed: resume (the switch is redone)', () => {
+  it('switching, the installer never switched: resume (the switch is asked for again)', () => {
     expect(at({ step: 'switching', linked: '1.0.0' })).toEqual({ do: 'resume' });
   });
 
-  it('switching or trial, the link renamed but the old version started: restart into the new one', () => {
+  it('switching or trial, the link switched but the old version started: restart into the new one', () => {
     expect(at({ step: 'switching', linked: '1.1.0' })).toEqual({ do: 'restart' });
     expect(at({ step: 'trial', linked: '1.1.0' })).toEqual({ do: 'restart' });
   });
 
-  it('the new version runs within its window: trial with the time left', () => {
-    const d = at({ step: 'trial', running: '1.1.0', linked: '1.1.0', trialStarts: 1, deadlineMs: 1_005_000 });
+  it('the new version runs within the window the boot guard opened: trial with the time left', () => {
+    const d = at({ step: 'trial', running: '1.1.0', linked: '1.1.0', deadlineMs: 1_005_000 });
     expect(d).toEqual({ do: 'trial', remainingMs: 5000 });
-    // A power cut between the link rename and writing `trial`: the same.
-    expect(
-      at({ step: 'switching', running: '1.1.0', linked: '1.1.0', trialStarts: 1, deadlineMs: 1_005_000 }).do,
-    ).toBe('trial');
+    // A power cut between the switch and writing `trial`: the same.
+    expect(at({ step: 'switching', running: '1.1.0', linked: '1.1.0', deadlineMs: 1_005_000 }).do).toBe(
+      'trial',
+    );
   });
 
-  it('the window is over: rollback, naming the window', () => {
-    const d = at({ step: 'trial', running: '1.1.0', linked: '1.1.0', trialStarts: 1, deadlineMs: 999_000 });
-    expect(d).toEqual({
-      do: 'rollback',
+  it('no guard set a deadline: the whole window from now', () => {
+    expect(at({ step: 'trial', running: '1.1.0', linked: '1.1.0' })).toEqual({
+      do: 'trial',
+      remainingMs: 300_000,
+    });
+  });
+
+  it('the window is over: end the trial so that the boot guard rolls back (the agent cannot)', () => {
+    expect(at({ step: 'trial', running: '1.1.0', linked: '1.1.0', deadlineMs: 999_000 })).toEqual({
+      do: 'end_trial',
       reason: 'version 1.1.0 did not reach the cloud within its health window',
     });
   });
 
-  it('the new version keeps crashing: rollback after maxTrialStarts starts', () => {
-    const d = at({ step: 'trial', running: '1.1.0', linked: '1.1.0', trialStarts: 4, deadlineMs: 2_000_000 });
-    expect(d).toEqual({
-      do: 'rollback',
-      reason: 'version 1.1.0 restarted 3 times without reaching the cloud',
-    });
+  it('the guard rolled back and left its reason: the previous version reports it', () => {
+    const reason =
+      'version 1.1.0 failed to start: 3 starts without reaching the cloud; the boot guard rolled back to 1.0.0';
+    expect(at({ step: 'trial', guardReason: reason })).toEqual({ do: 'report_failed', reason });
+    expect(at({ step: 'switching', guardReason: reason })).toEqual({ do: 'report_failed', reason });
+    // A note left for an old run of the new version means nothing to the new version itself.
     expect(
-      at({ step: 'trial', running: '1.1.0', linked: '1.1.0', trialStarts: 3, deadlineMs: 2_000_000 }).do,
+      at({ step: 'trial', running: '1.1.0', linked: '1.1.0', guardReason: reason, deadlineMs: 1_005_000 }).do,
     ).toBe('trial');
   });
 
-  it('rolling back: finished when the old version runs from the link, else finished again', () => {
-    expect(at({ step: 'rolling_back', running: '1.0.0', linked: '1.0.0' })).toEqual({ do: 'rolled_back' });
-    expect(at({ step: 'rolling_back', running: '1.1.0', linked: '1.1.0' })).toEqual({
-      do: 'rollback',
-      reason: 'finishing an interrupted rollback',
+  it('in trial but the old version runs from the link, no note: switched back by hand; failed', () => {
+    expect(at({ step: 'trial', running: '1.0.0', linked: '1.0.0' })).toEqual({
+      do: 'report_failed',
+      reason: 'version 1.0.0 was started again during the trial of 1.1.0',
     });
-    expect(at({ step: 'rolling_back', running: '1.0.0', linked: '1.1.0' }).do).toBe('rollback');
   });
 
-  it('in trial but the old version runs from the link: someone switched back; rollback', () => {
-    expect(at({ step: 'trial', running: '1.0.0', linked: '1.0.0' }).do).toBe('rollback');
+  it('an interrupted rollback of an earlier version: reported failed', () => {
+    expect(at({ step: 'rolling_back', running: '1.0.0', linked: '1.0.0' }).do).toBe('report_failed');
   });
 
   it('final steps: nothing to do', () => {

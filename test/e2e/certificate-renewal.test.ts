@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { localApiRequest } from '../../agent/local-api-client.js';
 import {
   type Cloud,
   cli,
   enrollAgent,
   FAST_RECONNECT,
+  restartCloud,
   startAgent,
   startCloud,
   waitForLink,
@@ -152,5 +154,60 @@ describe('certificate renewal', () => {
     }
     const human = await cli(['cert', ...a.dirs.flags]);
     expect(human.stdout).toMatch(/Fingerprint: +[0-9a-f]{64} \(SHA-256\)/);
+  });
+
+  it('renewals asked for while the link reconnects fail with a reason, and do not stop the next automatic one (issue 16)', async () => {
+    // A cloud of its own: it is stopped while the agent runs.
+    let own = await startCloud(['--cert-days', '1']);
+    const a = await enrollAgent(own);
+    const before = (await certOf(a.dirs.flags)).fingerprint;
+    await own.stop();
+    const agent = startAgent(a.dirs, [], { ...FAST_RECONNECT, POSAGENT_CERT_CHECK_INTERVAL_SEC: '1' });
+    const socket = `${a.dirs.runtimeDir}/api.sock`;
+    try {
+      await waitFor(async () => {
+        const r = await localApiRequest<{ link: { state: string } }>(socket, 'GET', '/v1/status').catch(
+          () => null,
+        );
+        return r && r.body.link.state !== 'online' ? true : undefined;
+      }, 'the daemon up, its link not online');
+      for (let i = 0; i < 5; i++) {
+        const r = await localApiRequest<{ error: { code: string; message: string } }>(
+          socket,
+          'POST',
+          '/v1/certificate/renew',
+        );
+        expect(r.status).toBe(503);
+        expect(r.body.error.code).toBe('renewal_failed');
+        expect(r.body.error.message).toMatch(/not online/);
+      }
+      const status = (
+        await localApiRequest<{
+          certificate: {
+            renewal: { state: string; lastError: string; lastErrorAt: string; nextAttemptAt: string };
+          };
+        }>(socket, 'GET', '/v1/status')
+      ).body;
+      expect(status.certificate.renewal).toMatchObject({
+        state: 'failed',
+        lastError: expect.stringMatching(/not online/),
+        lastErrorAt: expect.any(String),
+        nextAttemptAt: expect.any(String),
+      });
+      // The cloud comes back: the renewal that is due goes through by itself, without a restart.
+      own = await restartCloud(own);
+      const renewed = await waitFor(async () => {
+        const c = await certOf(a.dirs.flags);
+        return c.fingerprint !== before && c.renewal?.lastRenewedAt ? c : undefined;
+      }, 'an automatic renewal after the link came back');
+      // (A 1-day certificate stays due, so the renewer may already be on its next renewal.)
+      expect(renewed.renewal).toMatchObject({ lastError: null, lastErrorAt: null });
+      expect(agent.child.exitCode).toBeNull();
+      await waitForLink(a.dirs);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+      await own.stop();
+    }
   });
 });

@@ -1,9 +1,19 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localApiRequest } from '../../agent/local-api-client.js';
 import {
+  installCommandFor,
   installedVersion,
   installRelease,
   newReleaseKey,
@@ -56,6 +66,7 @@ describe('software update', () => {
     expect(r.status).toBe(201);
     return s;
   };
+  // The unit's own start limit (systemd/posagent.service): StartLimitBurst=10 in 600 s.
   const startSupervised = (env: Record<string, string> = {}) =>
     supervise(
       installDir,
@@ -71,8 +82,10 @@ describe('software update', () => {
         ...FAST_RECONNECT,
         POSAGENT_RELEASE_KEY_FILE: key.publicKeyFile,
         POSAGENT_UPDATE_HEALTH_WINDOW_SEC: '6',
+        POSAGENT_INSTALL_COMMAND: installCommandFor(installDir, a.dirs.stateDir, key.publicKeyFile),
         ...env,
       },
+      { stateDir: a.dirs.stateDir, startLimitBurst: 10, startLimitIntervalMs: 600_000 },
     );
   const runningVersion = async () =>
     (await localApiRequest<{ softwareVersion: string }>(socket(), 'GET', '/v1/status')).body.softwareVersion;
@@ -100,6 +113,22 @@ describe('software update', () => {
       ['1.3.2', undefined],
       ['1.4.0', undefined],
       ['1.5.0', undefined],
+      // A build that answers `--version` but exits 1 at every start of the daemon.
+      [
+        '1.6.0',
+        async (stage) => {
+          const bin = join(stage, 'dist/bin/posagent.js');
+          const [shebang, ...rest] = (await readFile(bin, 'utf8')).split('\n');
+          await writeFile(
+            bin,
+            [
+              shebang,
+              "if (process.argv[2] === 'run') { console.error('1.6.0: cannot start'); process.exit(1); }",
+              ...rest,
+            ].join('\n'),
+          );
+        },
+      ],
     ];
     for (const [version, patch] of builds) tarballs.set(version, await packRelease(version, packs, patch));
     await installRelease(tarballs.get('1.0.0')!, installDir, '1.0.0');
@@ -199,12 +228,75 @@ describe('software update', () => {
     await waitForLink(a.dirs);
   });
 
-  it('a downgrade is refused unless the action allows it', async () => {
+  it('a signed release that exits 1 at every start: the boot guard rolls it back within the start limit; the old version reports it failed', async () => {
+    await publish('1.6.0');
+    const startsBefore = agent.starts();
+    const id = await update('1.6.0');
+    const failed = await until(
+      id,
+      (x) => x.status === 'failed',
+      'the unstartable release reported failed',
+      60_000,
+    );
+    expect(failed.reason).toMatch(
+      /version 1\.6\.0 failed to start: 3 starts without reaching the cloud \(last start ended: exit-code, exited=1\); the boot guard rolled back to 1\.1\.0/,
+    );
+    expect(failed.step).toBe('rolled_back');
+    await waitFor(async () => (await runningVersion().catch(() => null)) === '1.1.0', 'back on 1.1.0');
+    expect(readlinkSync(join(installDir, 'current'))).toBe('releases/1.1.0');
+    expect(existsSync(join(installDir, 'releases/1.6.0'))).toBe(false);
+    expect(existsSync(join(installDir, 'trial.json'))).toBe(false);
+    // 1.6.0 started three times, then the guard's rollback start of 1.1.0; systemd never gave up.
+    expect(agent.starts() - startsBefore).toBe(4);
+    expect(agent.gaveUp()).toBe(false);
+    expect(agent.output()).toMatch(/1\.6\.0: cannot start/);
+    await waitForLink(a.dirs);
+  });
+
+  it('a downgrade needs the release key: the cloud asking is not enough; the signed one installs', async () => {
     await publish('1.0.0');
-    const id = await update('1.0.0');
-    const failed = await until(id, (x) => x.status === 'failed', 'the downgrade refused');
-    expect(failed.reason).toMatch(/downgrade from 1\.1\.0 to 1\.0\.0 refused/);
+    const unsigned = await queueAction(cloud, a.terminalId, {
+      type: 'update',
+      params: { version: '1.0.0', allowDowngrade: true },
+    });
+    const refused = await until(unsigned.id, (x) => x.status === 'failed', 'the unsigned downgrade refused');
+    expect(refused.reason).toMatch(
+      /downgrade from 1\.1\.0 to 1\.0\.0 refused: the release is not signed for downgrades/,
+    );
     expect(await runningVersion()).toBe('1.1.0');
+    // A downgrade signature from another key is refused the same way.
+    const rogue = await signRelease(tarballs.get('1.0.0')!, await newReleaseKey(), { allowDowngrade: true });
+    expect(
+      (
+        await cloud.api('PUT', '/v1/releases/1.0.0/downgrade-signature', {
+          signature: rogue.downgradeSignature,
+        })
+      ).status,
+    ).toBe(200);
+    const forged = await queueAction(cloud, a.terminalId, {
+      type: 'update',
+      params: { version: '1.0.0', allowDowngrade: true },
+    });
+    const refusedAgain = await until(forged.id, (x) => x.status === 'failed', 'the forged downgrade refused');
+    expect(refusedAgain.reason).toMatch(/downgrade signature is not valid for the pinned release key/);
+    // The release key's own downgrade signature: installed and committed.
+    const s = await signRelease(tarballs.get('1.0.0')!, key, { allowDowngrade: true });
+    expect(
+      (await cloud.api('PUT', '/v1/releases/1.0.0/downgrade-signature', { signature: s.downgradeSignature }))
+        .status,
+    ).toBe(200);
+    const signed = await queueAction(cloud, a.terminalId, {
+      type: 'update',
+      params: { version: '1.0.0', allowDowngrade: true },
+    });
+    const done = await until(
+      signed.id,
+      (x) => x.status === 'completed',
+      'the signed downgrade installed',
+      60_000,
+    );
+    expect(done.step).toBe('committed');
+    expect(await runningVersion()).toBe('1.0.0');
   });
 
   it('a power cut after unpacking resumes the update; one right after the switch finishes it', async () => {
@@ -219,6 +311,7 @@ describe('software update', () => {
       const id = await update(version);
       const { signal } = await agent.proc().exited;
       expect(signal).toBe('SIGKILL');
+      await agent.stop(); // before the supervisor restarts it with the crash point still set
       const left = await getAction(cloud, a.terminalId, id);
       expect(left.status).toBe('processing');
       // Power back: systemd starts whatever `current` points to.
@@ -231,10 +324,49 @@ describe('software update', () => {
       expect(done.step).toBe('committed');
       expect(await runningVersion()).toBe(version);
     }
-    // The previous release is kept for rollback; older ones are pruned after the commit.
-    await waitFor(
-      () => readdirSync(join(installDir, 'releases')).sort().join() === '1.4.0,1.5.0',
-      'releases older than the previous one pruned',
+    // The previous release is kept for rollback; older ones are pruned by the next install.
+    expect(readdirSync(join(installDir, 'releases')).sort()).toEqual(['1.4.0', '1.5.0']);
+  });
+
+  it('the release tree is not writable by the service user (checked as that user); the daemon downloads into its state dir', async () => {
+    // Let an unprivileged user reach the tree (the temp dirs are 0700), as /opt is reachable on a device.
+    for (let d = installDir; d !== '/' && d !== '/tmp'; d = join(d, '..')) chmodSync(d, 0o755);
+    const asNobody = (code: string) =>
+      new Promise<string>((resolve) => {
+        execFile(process.execPath, ['-e', code], { uid: 65534, gid: 65534 }, (err, stdout, stderr) =>
+          resolve(
+            err
+              ? (`${stderr}`
+                  .trim()
+                  .split('\n')
+                  .find((l) => l.includes('Error')) ?? 'error')
+              : stdout.trim(),
+          ),
+        );
+      });
+    const current = readlinkSync(join(installDir, 'current'));
+    expect(
+      await asNobody(
+        `console.log(require('fs').readFileSync('${installDir}/current/package.json','utf8').length > 0)`,
+      ),
+    ).toBe('true');
+    expect(
+      await asNobody(`require('fs').writeFileSync('${installDir}/${current}/dist/bin/posagent.js', 'evil')`),
+    ).toMatch(/EACCES/);
+    expect(await asNobody(`require('fs').writeFileSync('${installDir}/${current}/evil.js', 'evil')`)).toMatch(
+      /EACCES/,
     );
+    expect(await asNobody(`require('fs').symlinkSync('/tmp', '${installDir}/current.evil')`)).toMatch(
+      /EACCES/,
+    );
+    expect(await asNobody(`require('fs').rmSync('${installDir}/releases', {recursive: true})`)).toMatch(
+      /EACCES/,
+    );
+    for (const entry of readdirSync(join(installDir, 'releases'))) {
+      const st = statSync(join(installDir, 'releases', entry));
+      expect(st.uid).toBe(0);
+      expect(st.mode & 0o022).toBe(0);
+    }
+    expect(existsSync(join(installDir, 'downloads'))).toBe(false);
   });
 });

@@ -289,4 +289,72 @@ describe('terminal lifecycle and webhooks', () => {
     ).toBe(loc2);
     expect(readFileSync(`${dirs.stateDir}/identity.json`, 'utf8')).toContain(newId.terminalId);
   });
+
+  it('a rename or move reaches the device within seconds while online, and at the next Hello while offline: status and the support bundle (issue 16)', async () => {
+    const a = await enrollAgent(cloud);
+    let agent = startAgent(a.dirs);
+    const status = async () =>
+      (await cli(['status', '--json', ...a.dirs.flags])).json<{
+        name: string;
+        locationId: string;
+        locationName?: string;
+        daemon: string;
+      }>();
+    try {
+      await waitForLink(a.dirs);
+      const store2 = (
+        await cloud.api<{ id: string }>('POST', '/v1/locations', { name: 'Acme Coffee — Pier 39' })
+      ).body.id;
+      await cloud.api('POST', `/v1/terminals/${a.terminalId}`, { name: 'Counter 3', locationId: store2 });
+      const seen = await waitFor(async () => {
+        const s = await status();
+        return s.name === 'Counter 3' && s.locationId === store2 ? s : undefined;
+      }, 'the rename and move in the daemon status');
+      expect(seen.locationName).toBe('Acme Coffee — Pier 39');
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+    // Down: the daemon-less status reads identity.json, which the daemon updated.
+    expect(await status()).toMatchObject({
+      daemon: 'stopped',
+      name: 'Counter 3',
+      locationName: 'Acme Coffee — Pier 39',
+    });
+    await cloud.api('POST', `/v1/terminals/${a.terminalId}`, { name: 'Counter 4' });
+    expect((await status()).name).toBe('Counter 3');
+    agent = startAgent(a.dirs);
+    try {
+      await waitForLink(a.dirs);
+      await waitFor(
+        async () => ((await status()).name === 'Counter 4' ? true : undefined),
+        'the rename at the next Hello',
+      );
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+    const bundleFile = `${a.dirs.stateDir}/../support.tar.gz`;
+    const d = await cli([
+      'diagnostics',
+      '--json',
+      '--timeout-ms',
+      '2000',
+      '--bundle',
+      bundleFile,
+      ...a.dirs.flags,
+    ]);
+    expect(d.stdout).toContain('"checks"');
+    const out = `${a.dirs.stateDir}/../bundle-out`;
+    const tar = await import('tar');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(out, { recursive: true });
+    await tar.x({ file: bundleFile, cwd: out });
+    const escalation = JSON.parse(readFileSync(`${out}/escalation.json`, 'utf8')) as Record<string, unknown>;
+    expect(escalation).toMatchObject({
+      terminalId: a.terminalId,
+      terminalName: 'Counter 4',
+      storeName: 'Acme Coffee — Pier 39',
+    });
+  });
 });

@@ -45,6 +45,20 @@ describe('install from the package tarball', () => {
 
     const unit = readFileSync(join(root, 'etc/systemd/system/posagent.service'), 'utf8');
     expect(unit).toContain(`ExecStart=${process.execPath} /opt/posagent/current/dist/bin/posagent.js run`);
+    expect(unit).toContain(`ExecStartPre=+${process.execPath} /usr/lib/posagent/posagent-installer.js guard`);
+    expect(readFileSync(join(root, 'etc/systemd/system/posagent-update@.service'), 'utf8')).toContain(
+      `ExecStart=${process.execPath} /usr/lib/posagent/posagent-installer.js %i`,
+    );
+    // The installer and boot guard: outside every release, root's, self-contained (runs on its own).
+    const installer = join(root, 'usr/lib/posagent/posagent-installer.js');
+    expect(statSync(installer).uid).toBe(0);
+    const help = await run(process.execPath, [installer, '--help']);
+    expect(help.stdout).toMatch(/^usage: posagent-installer stage\|activate\|guard\|stopped/);
+    // The release tree is root's and not writable by group or others.
+    for (const d of [opt, join(opt, 'releases'), join(opt, `releases/${VERSION}`)]) {
+      expect(statSync(d).uid).toBe(0);
+      expect(statSync(d).mode & 0o022).toBe(0);
+    }
     // Enabled: the link is absolute inside the image (it resolves once the image boots).
     expect(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/posagent.service'))).toBe(
       '/etc/systemd/system/posagent.service',

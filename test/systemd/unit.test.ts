@@ -51,9 +51,29 @@ describe('systemd unit', () => {
       'StateDirectory=posagent',
       'StateDirectoryMode=0700',
       'RuntimeDirectory=posagent',
-      'ReadWritePaths=/opt/posagent',
+      'ExecStartPre=+/usr/bin/node /usr/lib/posagent/posagent-installer.js guard',
       'ExecStart=/usr/bin/node /opt/posagent/current/dist/bin/posagent.js run',
+      'ExecStopPost=+/usr/bin/node /usr/lib/posagent/posagent-installer.js stopped',
+      'StartLimitBurst=10',
     ])
       expect(unit).toContain(`\n${line}\n`);
+    // The release tree is not the service's to write (issue 16): no ReadWritePaths into it.
+    expect(unit).not.toMatch(/ReadWritePaths=.*\/opt\/posagent/);
+  });
+
+  it('the privileged installer unit verifies, and the polkit rule allows exactly its two steps', async () => {
+    const { copyFile, mkdtemp, readFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'posagent-unit-'));
+    for (const step of ['stage', 'activate']) {
+      const file = join(dir, `posagent-update@${step}.service`);
+      await copyFile(join(ROOT, 'systemd/posagent-update@.service'), file);
+      const { stdout, stderr } = await run('systemd-analyze', ['verify', file]);
+      expect(stdout + stderr).toBe('');
+    }
+    const rules = await readFile(join(ROOT, 'systemd/posagent.rules'), 'utf8');
+    expect(rules).toContain('"posagent-update@stage.service"');
+    expect(rules).toContain('"posagent-update@activate.service"');
+    expect(rules).toMatch(/action\.lookup\("verb"\) === "start"/);
   });
 });

@@ -1,0 +1,124 @@
+import { readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { syncDir, writeFileAtomic } from '../enroll/atomic-file.js';
+import type { ReleaseDescriptor } from '../protocol/actions.js';
+
+/**
+ * The files through which the agent (unprivileged), the installer and the boot guard (root) work
+ * on a software update. The agent can write only its state dir; the release tree is root's.
+ *
+ *   <installDir>/releases/<version>/      root-owned, read-only to the service
+ *   <installDir>/current -> releases/<v>   what systemd starts
+ *   <installDir>/trial.json                root: a switched release on trial (the boot guard's)
+ *   <stateDir>/update/<version>.tgz        agent: the downloaded artifact
+ *   <stateDir>/update/request.json         agent → installer: what to install (every claim re-checked)
+ *   <stateDir>/update/result.json          installer → agent: what it did, or why not
+ *   <stateDir>/update/committed.json       agent → guard: the release on trial reached the cloud
+ *   <stateDir>/update/guard-result.json    guard → agent: it rolled a release back, and why
+ */
+export interface Layout {
+  installDir: string;
+  stateDir: string;
+}
+
+export const paths = (l: Layout) => {
+  const update = join(l.stateDir, 'update');
+  return {
+    releases: join(l.installDir, 'releases'),
+    release: (v: string) => join(l.installDir, 'releases', v),
+    staging: (v: string) => join(l.installDir, 'releases', `.${v}.unpacking`),
+    current: join(l.installDir, 'current'),
+    trial: join(l.installDir, 'trial.json'),
+    update,
+    artifact: (v: string) => join(update, `${v}.tgz`),
+    request: join(update, 'request.json'),
+    result: join(update, 'result.json'),
+    committed: join(update, 'committed.json'),
+    guardResult: join(update, 'guard-result.json'),
+  };
+};
+
+/** Agent → installer. */
+export interface InstallRequest {
+  actionId: string;
+  release: ReleaseDescriptor;
+  /** How long the new release has to reach the cloud once it is switched to. */
+  healthWindowSec: number;
+}
+
+/** Installer → agent. */
+export interface InstallResult {
+  step: 'stage' | 'activate';
+  ok: boolean;
+  version: string;
+  error?: string;
+  at: string;
+}
+
+/** Root's record of a release on trial (written by the installer at the switch, read by the guard at each start). */
+export interface TrialState {
+  actionId: string;
+  from: string;
+  to: string;
+  /** Starts of `to` so far (counted by the guard before each). */
+  starts: number;
+  maxStarts: number;
+  healthWindowMs: number;
+  /** When the health window ends (ms since epoch): set by the guard at the first start of `to`. */
+  deadline: number | null;
+  /** How the last start ended (systemd's $SERVICE_RESULT / $EXIT_STATUS), for the reason. */
+  lastExit?: string;
+}
+
+/** Guard → agent. */
+export interface GuardResult {
+  actionId: string;
+  from: string;
+  to: string;
+  reason: string;
+  at: string;
+}
+
+/** Agent → guard. */
+export interface CommitMarker {
+  actionId: string;
+  version: string;
+  at: string;
+}
+
+export async function readJson<T>(file: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (err instanceof SyntaxError) return null; // torn or foreign: as good as absent
+    throw err;
+  }
+}
+
+export function writeJson(file: string, value: unknown, mode = 0o644): Promise<void> {
+  return writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, mode);
+}
+
+export async function removeFile(file: string): Promise<void> {
+  await rm(file, { force: true });
+}
+
+/** The release `current` points to, or null when the software was not installed that way. */
+export async function linkedRelease(l: Layout): Promise<string | null> {
+  try {
+    return basename(await readlink(paths(l).current));
+  } catch {
+    return null;
+  }
+}
+
+/** Points `current` at a release: a new link beside it, renamed over it (atomic), the directory synced. */
+export async function pointCurrent(l: Layout, version: string): Promise<void> {
+  const current = paths(l).current;
+  const next = `${current}.next`;
+  await rm(next, { force: true });
+  await symlink(join('releases', version), next);
+  await rename(next, current);
+  await syncDir(l.installDir);
+}
