@@ -1,6 +1,5 @@
 import { rm, stat } from 'node:fs/promises';
 import { decideGuard } from './guard-decision.js';
-import { checkAgentDir } from './installer.js';
 import {
   type CommitMarker,
   type GuardResult,

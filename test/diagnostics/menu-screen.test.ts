@@ -17,7 +17,7 @@ describe('menu screen layout', () => {
     const long = `x ${'A'.repeat(95)}`;
     const lines = wrapLine(long, 40);
     expect(lines.map((l) => l.length)).toEqual([1, 40, 40, 15]); // the long word starts its own line
-    const coloured = '\u001b[32mPASS\u001b[0m  dns  ' + 'word '.repeat(10);
+    const coloured = `\u001b[32mPASS\u001b[0m  dns  ${'word '.repeat(10)}`;
     for (const l of wrapLine(coloured, 20)) expect(visibleLength(l)).toBeLessThanOrEqual(20);
     expect(wrapLine(coloured, 20)[0]).toContain('\u001b[32mPASS\u001b[0m');
   });
