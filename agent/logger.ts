@@ -1,25 +1,8 @@
 import pino from 'pino';
+import { REDACT_PATHS, REDACTED } from '../protocol/log-redaction.js';
 
 /** Paths the logger never writes: keys, tokens, certificates' private parts, card data. */
-export const REDACT_PATHS = [
-  'key',
-  '*.key',
-  'privateKey',
-  '*.privateKey',
-  'keyPem',
-  '*.keyPem',
-  'token',
-  '*.token',
-  'authorization',
-  '*.authorization',
-  'headers.authorization',
-  'card',
-  '*.card',
-  'pan',
-  '*.pan',
-  'tls',
-  '*.tls',
-];
+export { REDACT_PATHS };
 
 export type Logger = pino.Logger;
 
@@ -28,7 +11,7 @@ export function createLogger(
   destination: pino.DestinationStream = pino.destination({ fd: 1, sync: true }),
 ): Logger {
   return pino(
-    { level, base: { service: 'posagent' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    { level, base: { service: 'posagent' }, redact: { paths: REDACT_PATHS, censor: REDACTED } },
     destination,
   );
 }

@@ -139,7 +139,15 @@ async function main(): Promise<void> {
   );
   const data = args.data ?? tempDir('fleet');
   let cloud = await startCloud(
-    ['--heartbeat-interval', String(HEARTBEAT_SEC), '--log-level', 'warn'],
+    // Every simulated terminal connects from 127.0.0.1: no per-source cap here.
+    [
+      '--heartbeat-interval',
+      String(HEARTBEAT_SEC),
+      '--log-level',
+      'warn',
+      '--max-connections-per-source',
+      '0',
+    ],
     join(data, 'cloud'),
   );
   const stop = new AbortController();

@@ -34,6 +34,11 @@ interface ServeFlags {
   offlineAfter: number;
   certDays: number;
   enrollMaxFailures: number;
+  enrollGlobalMaxFailures: number;
+  enrollWindow: number;
+  pairingsPerSource: number;
+  maxPendingPairings: number;
+  expiredCodeRetention: number;
   pairingTtl: number;
   webhookRetryBaseMs: number;
   webhookMaxAttempts: number;
@@ -42,6 +47,19 @@ interface ServeFlags {
   maxNewLinksPerSec: number;
   clockOffsetSec: number;
   allowSerialOnlyPreregistration?: boolean;
+  envelopeWorkers: number;
+  maxQueuedEnvelopes: number;
+  linkEnvelopesPerSec: number;
+  helloTimeout: number;
+  maxConnections: number;
+  maxConnectionsPerSource: number;
+  handshakeTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  releasePublicKey: string[];
+  allowPrivateWebhooks: boolean;
   logLevel: string;
 }
 
@@ -103,9 +121,39 @@ program
   )
   .option(
     '--enroll-max-failures <n>',
-    'failed enrollment attempts per address per window',
+    'failed attempts of one enrollment method (code, auto, pair) from one address per window',
     int('--enroll-max-failures'),
     CLOUD_DEFAULTS.enrollMaxFailures,
+  )
+  .option(
+    '--enroll-global-max-failures <n>',
+    'failed attempts of one enrollment method from all addresses together per window (0: no global budget)',
+    int('--enroll-global-max-failures'),
+    CLOUD_DEFAULTS.enrollGlobalMaxFailures,
+  )
+  .option(
+    '--enroll-window <sec>',
+    'the window of the enrollment budgets and of the pairing rate',
+    int('--enroll-window'),
+    CLOUD_DEFAULTS.enrollWindowSec,
+  )
+  .option(
+    '--pairings-per-source <n>',
+    'pairings one address may start per window (0: no limit)',
+    int('--pairings-per-source'),
+    CLOUD_DEFAULTS.pairingsPerSource,
+  )
+  .option(
+    '--max-pending-pairings <n>',
+    'pairings waiting for activation at once, at most (0: no limit)',
+    int('--max-pending-pairings'),
+    CLOUD_DEFAULTS.maxPendingPairings,
+  )
+  .option(
+    '--expired-code-retention <sec>',
+    'an unused enrollment code is deleted this long after it expired',
+    int('--expired-code-retention'),
+    CLOUD_DEFAULTS.expiredCodeRetentionSec,
   )
   .option(
     '--pairing-ttl <sec>',
@@ -153,6 +201,83 @@ program
     '--allow-serial-only-preregistration',
     'UNSAFE: accept pre-registrations without a factory key or manufacturer CA (zero-touch by serial alone; anyone who knows such a serial gets its certificate)',
   )
+  .option(
+    '--envelope-workers <n>',
+    'worker threads that open sealed card envelopes (0: one per core but one, 1–4)',
+    int('--envelope-workers'),
+    CLOUD_DEFAULTS.envelopeWorkers,
+  )
+  .option(
+    '--max-queued-envelopes <n>',
+    'card envelopes waiting for a worker across all links, at most; past it a forward is refused (cloud_busy)',
+    int('--max-queued-envelopes'),
+    CLOUD_DEFAULTS.maxQueuedEnvelopes,
+  )
+  .option(
+    '--link-envelopes-per-sec <n>',
+    'sealed card envelopes one link may forward per second (a batch past it waits, then is refused)',
+    int('--link-envelopes-per-sec'),
+    CLOUD_DEFAULTS.linkEnvelopesPerSec,
+  )
+  .option(
+    '--hello-timeout <sec>',
+    'a link that sent no Hello this long after the upgrade is closed (1008)',
+    int('--hello-timeout'),
+    CLOUD_DEFAULTS.helloTimeoutSec,
+  )
+  .option(
+    '--max-connections <n>',
+    'connections at once in total (0: half the open-file limit past a reserve, at most 10,000)',
+    int('--max-connections'),
+    CLOUD_DEFAULTS.maxConnections,
+  )
+  .option(
+    '--max-connections-per-source <n>',
+    'connections at once from one address (IPv6: one /64); 0: no cap',
+    int('--max-connections-per-source'),
+    CLOUD_DEFAULTS.maxConnectionsPerSource,
+  )
+  .option(
+    '--handshake-timeout-ms <ms>',
+    'a TLS handshake must finish within this',
+    int('--handshake-timeout-ms'),
+    CLOUD_DEFAULTS.handshakeTimeoutMs,
+  )
+  .option(
+    '--headers-timeout-ms <ms>',
+    'request headers must arrive within this',
+    int('--headers-timeout-ms'),
+    CLOUD_DEFAULTS.headersTimeoutMs,
+  )
+  .option(
+    '--request-timeout-ms <ms>',
+    'a JSON request body must arrive within this (408); a release upload may take longer while it keeps moving',
+    int('--request-timeout-ms'),
+    CLOUD_DEFAULTS.requestTimeoutMs,
+  )
+  .option(
+    '--keep-alive-timeout-ms <ms>',
+    'an idle keep-alive connection is closed after this',
+    int('--keep-alive-timeout-ms'),
+    CLOUD_DEFAULTS.keepAliveTimeoutMs,
+  )
+  .option(
+    '--idle-timeout-ms <ms>',
+    'an HTTP connection with no activity is closed after this (agent links: pings decide)',
+    int('--idle-timeout-ms'),
+    CLOUD_DEFAULTS.idleTimeoutMs,
+  )
+  .option(
+    '--release-public-key <file>',
+    "the vendor's Ed25519 release public key (PEM; repeat for several): a release is published only if one of them signed it",
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
+  .option(
+    '--allow-private-webhooks',
+    'let webhooks go to loopback, private and link-local addresses (development on one machine only; refused by default)',
+    false,
+  )
   .addOption(
     new Option('--log-level <level>', 'log level')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
@@ -163,6 +288,8 @@ program
     exitOnUnhandled(pino({ base: { service: 'posagent-cloud' } }, pino.destination({ fd: 2, sync: true })));
     const options: CloudOptions = {
       dataDir: f.dataDir,
+      releasePublicKeyFiles: f.releasePublicKey,
+      allowPrivateWebhooks: f.allowPrivateWebhooks,
       host: f.host,
       port: f.port,
       heartbeatIntervalSec: f.heartbeatInterval,
@@ -171,7 +298,11 @@ program
       offlineAfterSec: f.offlineAfter,
       certDays: f.certDays,
       enrollMaxFailures: f.enrollMaxFailures,
-      enrollWindowSec: CLOUD_DEFAULTS.enrollWindowSec,
+      enrollGlobalMaxFailures: f.enrollGlobalMaxFailures,
+      enrollWindowSec: f.enrollWindow,
+      pairingsPerSource: f.pairingsPerSource,
+      maxPendingPairings: f.maxPendingPairings,
+      expiredCodeRetentionSec: f.expiredCodeRetention,
       pairingTtlSec: f.pairingTtl,
       pairingPollMs: CLOUD_DEFAULTS.pairingPollMs,
       webhookRetryBaseMs: f.webhookRetryBaseMs,
@@ -181,6 +312,17 @@ program
       maxNewLinksPerSec: f.maxNewLinksPerSec,
       clockOffsetSec: f.clockOffsetSec,
       allowSerialOnlyPreregistration: f.allowSerialOnlyPreregistration === true,
+      envelopeWorkers: f.envelopeWorkers,
+      maxQueuedEnvelopes: f.maxQueuedEnvelopes,
+      linkEnvelopesPerSec: f.linkEnvelopesPerSec,
+      helloTimeoutSec: f.helloTimeout,
+      maxConnections: f.maxConnections,
+      maxConnectionsPerSource: f.maxConnectionsPerSource,
+      handshakeTimeoutMs: f.handshakeTimeoutMs,
+      headersTimeoutMs: f.headersTimeoutMs,
+      requestTimeoutMs: f.requestTimeoutMs,
+      keepAliveTimeoutMs: f.keepAliveTimeoutMs,
+      idleTimeoutMs: f.idleTimeoutMs,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);
@@ -205,14 +347,16 @@ program
   .option('--json', JSON_HELP)
   .action(async (f: { out: string }) => {
     const { newReleaseKeyPair } = await import('../cloud/release-signing.js');
-    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { writeSecretFile } = await import('../cloud/secret-files.js');
+    const { mkdir } = await import('node:fs/promises');
     const { join } = await import('node:path');
     await mkdir(f.out, { recursive: true });
     const pair = await newReleaseKeyPair();
     const privateFile = join(f.out, 'release-key.pem');
     const publicFile = join(f.out, 'release-key.pub.pem');
-    await writeFile(privateFile, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
-    await writeFile(publicFile, pair.publicKeyPem, { mode: 0o644, flag: 'wx' });
+    // Never over an existing key (exclusive), and fsynced before it is reported written.
+    await writeSecretFile(privateFile, pair.privateKeyPem, 0o600, { exclusive: true });
+    await writeSecretFile(publicFile, pair.publicKeyPem, 0o644, { exclusive: true });
     process.stdout.write(`${JSON.stringify({ privateKeyFile: privateFile, publicKeyFile: publicFile })}\n`);
   });
 

@@ -6,7 +6,7 @@ import { resolvePaths } from '../agent/settings.js';
 import { proxySettings } from '../enroll/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { exitOnUnhandled } from './fatal-errors.js';
-import { ExitCode, type Output } from './output.js';
+import { CommandError, ExitCode, type Output } from './output.js';
 
 export interface RunOptions {
   stateDir?: string;
@@ -88,6 +88,7 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
   });
   agent = await started.catch((err: Error) => {
     log.fatal({ err: err.message, stack: err.stack }, 'agent failed to start; exiting');
+    _out.error(new CommandError('start_failed', err.message));
     notifier.close();
     process.exit(ExitCode.failed);
   });

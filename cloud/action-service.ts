@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { type KeyObject, randomUUID } from 'node:crypto';
+import { access, mkdir, rename, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import {
@@ -17,7 +17,8 @@ import { compileValidator } from '../protocol/schema-validation.js';
 import type { CloudActionRow, ReleaseRow } from './action-table.js';
 import type { CloudStore } from './cloud-store.js';
 import { ApiError, parseBody } from './http-json.js';
-import { packageVersionOf, sha256OfFile } from './release-signing.js';
+import { receiveToFile, releaseSignatureValid } from './release-files.js';
+import { packageVersionOf } from './release-signing.js';
 
 /**
  * Terminal actions (`POST /v1/terminals/{id}/actions`) and the releases an update installs.
@@ -30,6 +31,8 @@ export interface ActionServiceOptions {
   dataDir: string;
   now(): number;
   defaultTtlSec: number;
+  /** The vendor's release public keys: a release is published only if one of them signed it. */
+  releaseKeys: readonly KeyObject[];
   /** A new action for a terminal: deliver it now if the terminal is connected. */
   onQueued(terminalId: string): void;
   /** An action reached completed or failed (webhooks); called inside the store transaction that finished it. */
@@ -205,8 +208,10 @@ export class ActionService {
 
   /**
    * `PUT /v1/releases/{version}`: the tarball as the body, its signature in
-   * `Posagent-Release-Signature`. The version must be the tarball's own; the cloud keeps the
-   * signature as given (it has no release key and cannot make one).
+   * `Posagent-Release-Signature`. The body streams to disk, hashed on the way; the version must
+   * be the tarball's own, and the signature must verify with one of the release public keys the
+   * cloud was started with (`--release-public-key`): a badly signed release is refused here and
+   * does not take the version. Terminals check the signature again against the key they pin.
    */
   async publishRelease(version: string, req: IncomingMessage): Promise<Record<string, unknown>> {
     if (!semver.check(version).ok)
@@ -218,21 +223,19 @@ export class ActionService {
         'invalid_release',
         'the Posagent-Release-Signature header (base64 Ed25519) is required',
       );
+    if (this.o.releaseKeys.length === 0)
+      throw new ApiError(
+        409,
+        'release_key_not_configured',
+        'this cloud has no release public key to check signatures with: start it with --release-public-key FILE',
+      );
     const dir = join(this.o.dataDir, 'releases');
     await mkdir(dir, { recursive: true });
     const file = join(dir, `${version}.tgz`);
     const tmp = `${file}.upload-${process.pid}-${randomUUID()}`;
     try {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of req) {
-        size += (c as Buffer).length;
-        if (size > MAX_RELEASE_BYTES)
-          throw new ApiError(413, 'body_too_large', `a release may be at most ${MAX_RELEASE_BYTES} bytes`);
-        chunks.push(c as Buffer);
-      }
+      const { sha256, size } = await receiveToFile(req, tmp, MAX_RELEASE_BYTES);
       if (size === 0) throw new ApiError(400, 'invalid_release', 'the body must be the release tarball');
-      await writeFile(tmp, Buffer.concat(chunks));
       let inside: string;
       try {
         inside = await packageVersionOf(tmp);
@@ -245,7 +248,12 @@ export class ActionService {
           'release_version_mismatch',
           `the tarball is version ${inside}, not ${version}`,
         );
-      const { sha256 } = await sha256OfFile(tmp);
+      if (!releaseSignatureValid({ version, sha256, size, signature }, this.o.releaseKeys))
+        throw new ApiError(
+          422,
+          'release_signature_invalid',
+          `the signature of ${version} (sha256 ${sha256}, ${size} bytes) does not verify with any release public key of this cloud`,
+        );
       const existing = this.table.getRelease(version);
       if (existing) {
         if (existing.sha256 === sha256 && existing.signature === signature) return this.releaseView(existing);
@@ -279,6 +287,18 @@ export class ActionService {
         'invalid_release',
         'body must be {"signature": "<base64 Ed25519 downgrade signature>"}',
       );
+    if (
+      !releaseSignatureValid(
+        { ...descriptor(r), downgradeSignature: signature },
+        this.o.releaseKeys,
+        'downgrade',
+      )
+    )
+      throw new ApiError(
+        422,
+        'release_signature_invalid',
+        `the downgrade signature of ${version} is not valid for any release public key this cloud was started with`,
+      );
     this.table.setDowngradeSignature(version, signature);
     this.o.log.info({ version }, 'release may now be installed as a downgrade');
     return this.releaseView(this.table.getRelease(version)!);
@@ -294,11 +314,18 @@ export class ActionService {
     return { data: this.table.listReleases().map((r) => this.releaseView(r)) };
   }
 
-  /** The artifact bytes for a terminal's download, from `start` (HTTP Range). */
-  async artifact(version: string): Promise<Buffer> {
+  /** The artifact's file, for a terminal's download (streamed, with HTTP Range). */
+  async artifact(version: string): Promise<string> {
     const r = this.table.getRelease(version);
     if (!r) throw new ApiError(404, 'release_not_found', `no release ${version}`);
-    return readFile(r.file);
+    await access(r.file).catch(() => {
+      throw new ApiError(
+        404,
+        'release_not_found',
+        `the artifact of release ${version} is missing on the cloud`,
+      );
+    });
+    return r.file;
   }
 
   private releaseView(r: ReleaseRow): Record<string, unknown> {

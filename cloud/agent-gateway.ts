@@ -16,7 +16,9 @@ import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL } from '../protocol/version.js';
 import type { CloudStore } from './cloud-store.js';
+import { PoolBusyError } from './envelope-pool.js';
 import { LinkAdmission } from './link-admission.js';
+import { LinkQuota, type LinkQuotaLimits } from './link-quotas.js';
 import { type Admission, authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
 
@@ -27,12 +29,18 @@ import type { TransactionLedger } from './transaction-ledger.js';
  */
 export interface GatewayOptions {
   store: CloudStore;
+  /** The fleet CA certificate (PEM) client certificates must be issued by. */
+  caPem: string;
   now(): number;
   heartbeatIntervalSec: number;
   pingIntervalSec: number;
   callTimeoutMs?: number;
   /** New links admitted per second (0: no limit); beyond it, `503 cloud_busy`. */
   maxNewLinksPerSec: number;
+  /** What one link may ask (cloud/link-quotas.ts). */
+  quotas: LinkQuotaLimits;
+  /** A link that has not said Hello this long after the upgrade is closed (1008). */
+  helloTimeoutMs: number;
   /** The config a terminal should run, to push after Hello when it runs another. */
   desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
   onConfigApplied(terminalId: string, ack: ConfigApplied): void;
@@ -61,6 +69,9 @@ interface AgentConnection {
   helloDone: boolean;
   pushingResults: boolean;
   deliveringActions: boolean;
+  quota: LinkQuota;
+  /** When the socket, paused for the read budget, is read again (0: not paused). */
+  resumeAt: number;
 }
 
 const CLEAN_CLOSE_CODES = new Set<number>([CloseCode.normal, 1001, CloseCode.agentShutdown]);
@@ -119,6 +130,14 @@ export class AgentGateway {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Who it is first (the certificate was verified at the handshake; this is a table lookup),
+    // then admission: a flood of upgrades without a terminal's certificate takes no admission
+    // token from the terminals that have one.
+    const verdict = this.admit(req, socket as TLSSocket);
+    if ('refused' in verdict) {
+      this.refuse(socket, verdict.refused.status, verdict.refused.code, verdict.refused.message);
+      return;
+    }
     if (!this.admission.admit(this.o.now())) {
       this.refuse(
         socket,
@@ -126,11 +145,6 @@ export class AgentGateway {
         'cloud_busy',
         'too many terminals are connecting at once; retry after a backoff',
       );
-      return;
-    }
-    const verdict = this.admit(req, socket as TLSSocket);
-    if ('refused' in verdict) {
-      this.refuse(socket, verdict.refused.status, verdict.refused.code, verdict.refused.message);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, verdict.terminalId));
@@ -150,10 +164,17 @@ export class AgentGateway {
           message: `subprotocol ${SUBPROTOCOL} is required`,
         },
       };
-    return authenticateTerminal(tls, this.o.store);
+    return authenticateTerminal(tls, { store: this.o.store, caPem: this.o.caPem, now: this.o.now });
   }
 
   private onConnection(ws: WebSocket, terminalId: string): void {
+    const afterHello =
+      <P, R>(fn: (p: P) => R) =>
+      (p: P): R => {
+        if (!conn.helloDone)
+          throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+        return fn(p);
+      };
     const previous = this.connections.get(terminalId);
     if (previous) previous.ws.close(4001, 'replaced by a newer connection');
     const conn: AgentConnection = {
@@ -163,6 +184,8 @@ export class AgentGateway {
       helloDone: false,
       pushingResults: false,
       deliveringActions: false,
+      quota: new LinkQuota(this.o.quotas, this.o.now()),
+      resumeAt: 0,
       session: new RpcSession({
         answers: 'agentToCloud',
         send: (text) => ws.send(text),
@@ -170,48 +193,76 @@ export class AgentGateway {
         callTimeoutMs: this.o.callTimeoutMs ?? 30_000,
         handlers: {
           Hello: (p) => this.onHello(conn, p),
-          Heartbeat: (p) => this.onHeartbeat(conn, p),
-          ConfigApplied: (p) => {
+          // Every other call needs Hello first: one guard, so no handler can forget it.
+          Heartbeat: afterHello((p) => this.onHeartbeat(conn, p)),
+          ConfigApplied: afterHello((p) => {
             this.o.onConfigApplied(conn.terminalId, p);
             return {};
-          },
-          RenewCertificate: (p) => {
-            if (!conn.helloDone)
-              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+          }),
+          RenewCertificate: afterHello((p) => {
             try {
               return this.o.renewCertificate(conn.terminalId, p.csr);
             } catch (err) {
               throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
             }
-          },
-          ActionStatus: (p) => {
-            if (!conn.helloDone)
-              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+          }),
+          ActionStatus: afterHello((p) => {
             this.o.actions.statusReported(conn.terminalId, p);
             return {};
-          },
-          TransactionsForward: (p) => {
-            if (!conn.helloDone)
-              throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
-            const answer = this.o.transactions.forward(conn.terminalId, p);
+          }),
+          TransactionsForward: afterHello(async (p) => {
+            let answer: Awaited<ReturnType<GatewayOptions['transactions']['forward']>>;
+            try {
+              answer = await this.o.transactions.forward(conn.terminalId, p);
+            } catch (err) {
+              if (!(err instanceof PoolBusyError)) throw err;
+              throw new RpcError(
+                RpcErrorCode.GenericError,
+                `the cloud is busy: ${err.message}; retry later`,
+                {
+                  quota: 'cloud_busy',
+                },
+              );
+            }
             setImmediate(() => void this.pushResults(conn));
             return answer;
-          },
+          }),
         },
-        onProtocolError: (err, ctx) =>
-          this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`),
+        gate: (action, payload) => {
+          const verdict = conn.quota.enter(action, payload, this.o.now());
+          if ('refused' in verdict && (conn.quota.refusals === 1 || conn.quota.refusals % 100 === 0))
+            this.o.log.warn(
+              { terminalId, action, refusals: conn.quota.refusals, ...verdict.refused.details },
+              `link quota: ${verdict.refused.message}`,
+            );
+          return verdict;
+        },
+        onProtocolError: (err, ctx) => {
+          // Quota refusals are logged by the gate, a line per 100: a flood must not flood the log.
+          if ('quota' in err.details) return;
+          this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`);
+        },
       }),
     };
     this.connections.set(terminalId, conn);
     this.o.log.info({ terminalId }, 'agent connected');
     ws.on('message', (data, isBinary) => {
+      this.readBudget(conn, (data as Buffer).length);
       if (isBinary) conn.session.receiveBinary();
       else conn.session.receive(data.toString());
     });
+    const helloTimer = setTimeout(() => {
+      if (!conn.helloDone && this.connections.get(terminalId) === conn) {
+        this.o.log.warn({ terminalId }, 'agent link sent no Hello in time; closing it');
+        ws.close(CloseCode.policyViolation, 'Hello expected first');
+      }
+    }, this.o.helloTimeoutMs);
+    helloTimer.unref();
     ws.on('pong', () => {
       conn.missedPongs = 0;
     });
     ws.on('close', (code, reason) => {
+      clearTimeout(helloTimer);
       conn.session.close(`closed ${code}`);
       if (this.connections.get(terminalId) === conn) {
         this.connections.delete(terminalId);
@@ -221,6 +272,30 @@ export class AgentGateway {
       this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
     });
     ws.on('error', (err) => this.o.log.warn({ terminalId, err: err.message }, 'agent socket error'));
+  }
+
+  /**
+   * Past the link's read budget the socket is not read until the budget refills: TCP pushes back
+   * on the sender, and the cloud never parses faster than the budget.
+   */
+  private readBudget(conn: AgentConnection, size: number): void {
+    const waitMs = conn.quota.read(size, this.o.now());
+    if (waitMs <= 0) return;
+    const at = this.o.now() + waitMs;
+    if (conn.resumeAt >= at) return;
+    const first = conn.resumeAt === 0;
+    conn.resumeAt = at;
+    if (first) conn.ws.pause();
+    const resume = () => {
+      const left = conn.resumeAt - this.o.now();
+      if (left > 0) {
+        setTimeout(resume, left).unref();
+        return;
+      }
+      conn.resumeAt = 0;
+      conn.ws.resume();
+    };
+    if (first) setTimeout(resume, waitMs).unref();
   }
 
   private onHello(conn: AgentConnection, p: Hello) {
@@ -275,8 +350,6 @@ export class AgentGateway {
   }
 
   private onHeartbeat(conn: AgentConnection, p: Heartbeat) {
-    if (!conn.helloDone)
-      throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
     const now = this.o.now();
     const health = { ...p, receivedAt: new Date(now).toISOString() };
     this.o.store.recordHeartbeat(conn.terminalId, now, p.battery?.level ?? null, JSON.stringify(health));

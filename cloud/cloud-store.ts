@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { migrate } from '../protocol/sqlite-migrations.js';
 import { ACTIONS_MIGRATION, CloudActionTable, DOWNGRADE_MIGRATION } from './action-table.js';
 import { ATTESTATION_MIGRATION, AttestationTable } from './attestation-table.js';
+import { ENROLLMENT_LIMITS_MIGRATION, EnrollmentLimitsTable } from './enrollment-limits-table.js';
 
 /** The reference cloud's own SQLite: locations, enrollment codes, terminals. */
 const MIGRATIONS = [
@@ -156,6 +157,7 @@ const MIGRATIONS = [
   `,
   ATTESTATION_MIGRATION,
   DOWNGRADE_MIGRATION,
+  ENROLLMENT_LIMITS_MIGRATION,
 ];
 
 export interface CloudTransactionRow {
@@ -316,6 +318,8 @@ export class CloudStore {
   readonly actions: CloudActionTable;
   /** Manufacturer CAs and what each pre-registration trusts (zero-touch). */
   readonly attestation: AttestationTable;
+  /** Failed enrollment attempts, pairing sources, the expiry sweep. */
+  readonly enrollLimits: EnrollmentLimitsTable;
 
   /** A statement prepared once and reused (the lifecycle and webhook queries run per event). */
   private q(sql: string): Database.Statement {
@@ -337,6 +341,7 @@ export class CloudStore {
     const d = this.db;
     this.actions = new CloudActionTable(d);
     this.attestation = new AttestationTable(d);
+    this.enrollLimits = new EnrollmentLimitsTable(d);
     this.stmt = {
       insertLocation: d.prepare('INSERT INTO locations (id, name, created_at) VALUES (?, ?, ?)'),
       getLocation: d.prepare('SELECT id, name, created_at AS createdAt FROM locations WHERE id = ?'),
@@ -376,7 +381,7 @@ export class CloudStore {
       delivered: d.prepare('UPDATE transactions SET result_delivered = 1 WHERE terminal_id = ? AND id = ?'),
       listTx:
         d.prepare(`SELECT ${TX_COLUMNS} FROM transactions WHERE (@terminalId IS NULL OR terminal_id = @terminalId)
-        ORDER BY rseq`),
+        AND (@status IS NULL OR status = @status) ORDER BY rseq`),
       template: d.prepare('SELECT template FROM location_configs WHERE location_id = ?'),
       setTemplate: d.prepare(
         'INSERT OR REPLACE INTO location_configs (location_id, template, updated_at) VALUES (?, ?, ?)',
@@ -427,8 +432,13 @@ export class CloudStore {
     })();
   }
 
-  listTransactions(terminalId: string | null): CloudTransactionRow[] {
-    return this.stmt.listTx.all({ terminalId }) as CloudTransactionRow[];
+  listTransactions(terminalId: string | null, status: string | null = null): CloudTransactionRow[] {
+    return this.stmt.listTx.all({ terminalId, status }) as CloudTransactionRow[];
+  }
+
+  /** A transaction the cloud has already was forwarded again: counted, nothing else changes. */
+  countRedelivery(terminalId: string, id: string): void {
+    this.stmt.txRepeat.run(terminalId, id);
   }
 
   getTemplate(locationId: string): string | null {
@@ -643,10 +653,12 @@ export class CloudStore {
 
   // ---- pairings ----
 
-  insertPairing(row: Omit<PairingRow, 'activatedAt' | 'terminalId' | 'enrollment'>): void {
+  insertPairing(
+    row: Omit<PairingRow, 'activatedAt' | 'terminalId' | 'enrollment'> & { source: string },
+  ): void {
     this.q(`INSERT INTO pairings (id, secret_hash, activation_code, csr, serial_number, model, software_version,
-        created_at, expires_at) VALUES (@id, @secretHash, @activationCode, @csr, @serialNumber, @model,
-        @softwareVersion, @createdAt, @expiresAt)`).run(row);
+        created_at, expires_at, source) VALUES (@id, @secretHash, @activationCode, @csr, @serialNumber, @model,
+        @softwareVersion, @createdAt, @expiresAt, @source)`).run(row);
   }
   getPairing(id: string): PairingRow | undefined {
     return this.q(`SELECT ${PAIRING_COLUMNS} FROM pairings WHERE id = ?`).get(id) as PairingRow | undefined;

@@ -13,10 +13,10 @@ import {
 } from '../protocol/enrollment.js';
 import type { RenewedCertificate } from '../protocol/messages.js';
 import { compileValidator } from '../protocol/schema-validation.js';
-import { AttemptLimiter } from './attempt-limiter.js';
 import type { ManufacturerCaRow, PreregistrationTrust } from './attestation-table.js';
 import type { CloudStore, NewTerminal, PreregistrationRow } from './cloud-store.js';
 import { acceptableKey, checkProof, verifyAttestation } from './device-attestation.js';
+import { type BudgetLimits, type EnrollMethod, EnrollmentBudget } from './enrollment-budget.js';
 import { CsrRejectedError, type FleetCa, type IssuedCertificate } from './fleet-ca.js';
 import { newEnrollmentCode, newId, normaliseEnrollmentCode } from './fleet-ids.js';
 import { ApiError, parseBody } from './http-json.js';
@@ -35,12 +35,17 @@ export interface EnrollmentServiceOptions {
   pairingTtlSec: number;
   pairingPollMs: number;
   dataPublicKey: string;
-  enrollAttempts: { maxFailures: number; windowMs: number };
   /**
    * Accept pre-registrations that name no factory key or manufacturer CA, and auto-enrollment
    * that proves nothing but a serial. Unsafe: anyone who knows such a serial gets its certificate.
    */
   allowSerialOnly?: boolean;
+  /** Failed attempts tolerated per method, per source and across all (cloud/enrollment-budget.ts). */
+  enrollBudget: BudgetLimits;
+  /** Pairings one source may start per window, and how many may wait for activation at once. */
+  pairingLimits: { perSource: number; windowMs: number; maxPending: number };
+  /** How long an unused code is kept after it expired (its refusal still says when it expired). */
+  expiredCodeRetentionMs: number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Called inside the transaction that created the terminal (webhook outbox, replacement). */
   onEnrolled(terminalId: string, how: { method: string; replaces: string | null }): void;
@@ -153,10 +158,32 @@ function manufacturerCaView(r: ManufacturerCaRow): ManufacturerCaView {
 }
 
 export class EnrollmentService {
-  private readonly limiter: AttemptLimiter;
+  private readonly budget: EnrollmentBudget;
+  private readonly budgetLog = new Map<string, { at: number; refused: number }>();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: EnrollmentServiceOptions) {
-    this.limiter = new AttemptLimiter(o.enrollAttempts.maxFailures, o.enrollAttempts.windowMs);
+    this.budget = new EnrollmentBudget(o.store.enrollLimits, o.enrollBudget);
+  }
+
+  /** Deletes what has expired for good: old failures, pairings past their life, unused expired codes. */
+  prune(now = this.o.now()): { failures: number; pairings: number; codes: number } {
+    return this.o.store.enrollLimits.prune(
+      now - this.o.enrollBudget.windowMs,
+      // An expired pairing still answers 410 (the device asks for a new code) for one more lifetime.
+      now - this.o.pairingTtlSec * 1000,
+      now - this.o.expiredCodeRetentionMs,
+    );
+  }
+
+  start(everyMs: number): void {
+    this.prune();
+    this.sweepTimer = setInterval(() => this.prune(), everyMs);
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.sweepTimer);
   }
 
   fleetCa(): FleetCaResponse {
@@ -223,10 +250,10 @@ export class EnrollmentService {
   /** `POST /v1/enroll`: code or pre-registered serial + CSR → certificate. Failures are rate-limited per source. */
   enroll(body: unknown, source: string): EnrollResponse {
     const now = this.o.now();
-    this.checkRate(source, now);
     const req = parseBody(validators.enroll, body, EnrollErrorCode.invalidRequest);
+    this.checkBudget(req.method, source, now);
     const refuse = (status: number, code: string, message: string, extra: object = {}): never => {
-      this.limiter.recordFailure(source, now);
+      this.budget.fail(req.method, source, now);
       this.o.log.warn({ source, code, method: req.method, ...extra }, `enrollment refused: ${message}`);
       throw new ApiError(status, code, message);
     };
@@ -235,14 +262,30 @@ export class EnrollmentService {
       : this.enrollWithSerial(req, now, refuse);
   }
 
-  private checkRate(source: string, now: number): void {
-    const wait = this.limiter.retryAfterMs(source, now);
-    if (wait <= 0) return;
-    const seconds = Math.ceil(wait / 1000);
+  /** 429 when `method` is out of budget for this source or for everyone (enrollment-budget.ts). */
+  private checkBudget(method: EnrollMethod, source: string, now: number): void {
+    const v = this.budget.check(method, source, now);
+    if (v.ok) return;
+    const seconds = Math.ceil(v.retryAfterMs / 1000);
+    // At most a line per method and scope every 10 s, with how many were refused since.
+    const key = `${method} ${v.scope}`;
+    const last = this.budgetLog.get(key) ?? { at: 0, refused: 0 };
+    last.refused++;
+    if (now - last.at >= 10_000) {
+      this.o.log.warn(
+        { source, method, scope: v.scope, retryAfterSec: seconds, refused: last.refused },
+        'enrollment refused: budget spent',
+      );
+      last.at = now;
+      last.refused = 0;
+    }
+    this.budgetLog.set(key, last);
     throw new ApiError(
       429,
       EnrollErrorCode.rateLimited,
-      `too many failed enrollment attempts from this address; try again in ${seconds} s`,
+      v.scope === 'global'
+        ? `too many failed ${method} enrollment attempts across the fleet; ${method} enrollment is paused for everyone: try again in ${seconds} s`
+        : `too many failed ${method} enrollment attempts from this address; try again in ${seconds} s`,
       { 'retry-after': String(seconds) },
     );
   }
@@ -512,10 +555,11 @@ export class EnrollmentService {
 
   // ---- pairing: the device shows a code, someone activates it ----
 
-  startPairing(body: unknown): PairingResponse {
+  startPairing(body: unknown, source: string): PairingResponse {
     const req = parseBody(validators.pairing, body, EnrollErrorCode.invalidRequest);
-    asApiError(() => this.o.ca.checkCsr(req.csr));
     const now = this.o.now();
+    this.checkPairingRate(source, now);
+    asApiError(() => this.o.ca.checkCsr(req.csr));
     const secret = randomBytes(32).toString('base64url');
     const row = {
       id: newId('pair'),
@@ -527,6 +571,7 @@ export class EnrollmentService {
       softwareVersion: req.softwareVersion ?? null,
       createdAt: now,
       expiresAt: now + this.o.pairingTtlSec * 1000,
+      source,
     };
     this.o.store.insertPairing(row);
     this.o.log.info({ pairingId: row.id }, 'pairing started');
@@ -539,12 +584,45 @@ export class EnrollmentService {
     };
   }
 
-  pollPairing(pairingId: string, body: unknown): PairingPollResponse {
+  /**
+   * Unauthenticated pairings cost a stored CSR each: at most `perSource` started per window from
+   * one source, and at most `maxPending` waiting for activation at once.
+   */
+  private checkPairingRate(source: string, now: number): void {
+    const l = this.o.pairingLimits;
+    const since = now - l.windowMs;
+    const started = this.o.store.enrollLimits.pairingsStartedFrom(source, since);
+    if (l.perSource > 0 && started >= l.perSource) {
+      const oldest = this.o.store.enrollLimits.nthPairingFromAt(source, since, started - l.perSource) ?? now;
+      const seconds = Math.max(1, Math.ceil((oldest + l.windowMs - now) / 1000));
+      throw new ApiError(
+        429,
+        EnrollErrorCode.rateLimited,
+        `${started} pairings were started from this address in the last ${Math.round(l.windowMs / 1000)} s (at most ${l.perSource}); try again in ${seconds} s`,
+        { 'retry-after': String(seconds) },
+      );
+    }
+    if (l.maxPending > 0 && this.o.store.enrollLimits.pendingPairings(now) >= l.maxPending) {
+      const seconds = Math.max(1, this.o.pairingTtlSec);
+      throw new ApiError(
+        429,
+        EnrollErrorCode.rateLimited,
+        `${l.maxPending} pairings are waiting for activation already; try again in ${seconds} s`,
+        { 'retry-after': String(seconds) },
+      );
+    }
+  }
+
+  pollPairing(pairingId: string, body: unknown, source: string): PairingPollResponse {
     const req = parseBody(validators.poll, body, EnrollErrorCode.invalidRequest);
+    const now = this.o.now();
+    this.checkBudget('pair', source, now);
     const row = this.o.store.getPairing(pairingId);
     const presented = Buffer.from(hashSecret(req.pairingSecret));
-    if (!row || !timingSafeEqual(presented, Buffer.from(row.secretHash)))
+    if (!row || !timingSafeEqual(presented, Buffer.from(row.secretHash))) {
+      this.budget.fail('pair', source, now);
       throw new ApiError(404, 'not_found', `no pairing ${pairingId}`);
+    }
     if (row.enrollment !== null)
       return { status: 'activated', enrollment: JSON.parse(row.enrollment) as EnrollResponse };
     if (row.expiresAt <= this.o.now())
@@ -557,21 +635,26 @@ export class EnrollmentService {
   }
 
   /** `POST /v1/terminals/activate`: the code the device shows → the terminal exists, the device collects its certificate. */
-  activate(body: unknown): string {
+  activate(body: unknown, source: string): string {
     const req = parseBody(validators.activate, body);
     const now = this.o.now();
+    this.checkBudget('pair', source, now);
     const code = normaliseEnrollmentCode(req.activationCode);
     const row = this.o.store.getPairingByCode(code);
+    const refuse = (status: number, errorCode: string, message: string): never => {
+      this.budget.fail('pair', source, now);
+      throw new ApiError(status, errorCode, message);
+    };
     if (!row)
-      throw new ApiError(
+      return refuse(
         404,
         EnrollErrorCode.invalidCode,
         `activation code ${code} is not recognised: check the code the terminal shows`,
       );
     if (row.activatedAt !== null)
-      throw new ApiError(409, EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
+      return refuse(409, EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
     if (row.expiresAt <= now)
-      throw new ApiError(
+      return refuse(
         410,
         EnrollErrorCode.codeExpired,
         `activation code ${code} expired at ${new Date(row.expiresAt).toISOString()}; the terminal shows a new one`,

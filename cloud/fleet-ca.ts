@@ -2,6 +2,9 @@ import { createHash, generateKeyPair, randomBytes, X509Certificate } from 'node:
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
+import { acceptCsr, CsrRejectedError } from './csr-policy.js';
+
+export { CsrRejectedError };
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -20,10 +23,6 @@ export function certificateFingerprint(certPem: string): string {
   return createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex');
 }
 
-export class CsrRejectedError extends Error {
-  override readonly name = 'CsrRejectedError';
-}
-
 export interface IssuedCertificate {
   certificatePem: string;
   serialNumber: string;
@@ -40,6 +39,18 @@ function serial(): string {
   const bytes = randomBytes(16);
   bytes[0] = bytes[0]! & 0x7f; // positive INTEGER
   return bytes.toString('hex');
+}
+
+/**
+ * A name attribute encoded as UTF8String. forge's default is PrintableString, which may not hold
+ * `_` (terminal ids are `term_…`): strict X.509 parsers refuse such certificates.
+ */
+function utf8(name: string, value: string): forge.pki.CertificateField {
+  return {
+    name,
+    value,
+    valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.pki.CertificateField['valueTagClass'],
+  };
 }
 
 /**
@@ -71,10 +82,7 @@ export class FleetCa {
     cert.serialNumber = serial();
     cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
     cert.validity.notAfter = new Date(now.getTime() + 3650 * DAY_MS);
-    const subject = [
-      { name: 'commonName', value: commonName },
-      { name: 'organizationName', value: 'posagent fleet' },
-    ];
+    const subject = [utf8('commonName', commonName), utf8('organizationName', 'posagent fleet')];
     cert.setSubject(subject);
     cert.setIssuer(subject);
     cert.setExtensions([
@@ -102,24 +110,16 @@ export class FleetCa {
     ]).certificatePem;
   }
 
-  /** A CSR's public key, if the CSR is well-formed, self-signed and RSA ≥ 2048; else CsrRejectedError. */
-  checkCsr(csrPem: string): forge.pki.rsa.PublicKey {
-    let csr: forge.pki.CertificateSigningRequest;
-    try {
-      csr = forge.pki.certificationRequestFromPem(csrPem);
-    } catch {
-      throw new CsrRejectedError('CSR is not a PEM PKCS#10 certification request');
-    }
-    if (!csr.verify()) throw new CsrRejectedError('CSR signature does not verify');
-    const pub = csr.publicKey as forge.pki.rsa.PublicKey | null;
-    if (!pub || typeof pub.n?.bitLength !== 'function' || pub.n.bitLength() < 2048) {
-      throw new CsrRejectedError('CSR key must be RSA with at least 2048 bits');
-    }
-    return pub;
+  /**
+   * A CSR's public key, if the CSR passes the fleet's key policy (cloud/csr-policy.ts: the key is
+   * checked before its signature is); else CsrRejectedError.
+   */
+  checkCsr(csrPem: string): forge.pki.PublicKey {
+    return forge.pki.publicKeyFromPem(acceptCsr(csrPem).publicKeyPem);
   }
 
   /**
-   * Verifies a terminal's CSR (self-signature, RSA ≥ 2048) and issues its client certificate.
+   * Checks a terminal's CSR (key policy, then self-signature) and issues its client certificate.
    * The subject is set by the cloud (CN = terminal id), never taken from the CSR.
    */
   issueClientCertificate(csrPem: string, terminalId: string, now: Date, days: number): IssuedCertificate {
@@ -143,7 +143,9 @@ export class FleetCa {
     cert.serialNumber = serial();
     cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
     cert.validity.notAfter = new Date(now.getTime() + days * DAY_MS);
-    cert.setSubject([{ name: 'commonName', value: commonName }]);
+    cert.setSubject([utf8('commonName', commonName)]);
+    // The issuer is the CA's subject exactly as the CA certificate encodes it (a CA made before
+    // names were UTF8String keeps its encoding, so chains still match byte for byte).
     cert.setIssuer(this.cert.subject.attributes);
     cert.setExtensions([
       ...extensions,

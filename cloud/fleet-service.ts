@@ -171,7 +171,13 @@ export class FleetService {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new ApiError(400, 'invalid_config', 'the configuration must be a JSON object');
     }
-    const overrides = mergePatch(this.overridesOf(terminalId), body);
+    let overrides: unknown;
+    try {
+      overrides = mergePatch(this.overridesOf(terminalId), body);
+    } catch (err) {
+      if (err instanceof RangeError) throw new ApiError(400, 'invalid_config', err.message);
+      throw err;
+    }
     const template = this.templateOf(row.locationId);
     const desired = this.effective(template, overrides);
     if (validate) {

@@ -4,9 +4,11 @@ import type { TLSSocket } from 'node:tls';
 import { ENROLL_PATH } from '../protocol/version.js';
 import type { ActionService } from './action-service.js';
 import type { CloudStore } from './cloud-store.js';
+import { sourceOf } from './connection-guard.js';
 import type { EnrollmentService } from './enrollment-service.js';
 import type { FleetService } from './fleet-service.js';
-import { ApiError, readJsonBody, sendError, sendJson } from './http-json.js';
+import { ApiError, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
+import { sendFile } from './release-files.js';
 import { authenticateTerminal } from './terminal-auth.js';
 import type { TransactionLedger } from './transaction-ledger.js';
 import type { Webhooks } from './webhooks.js';
@@ -22,9 +24,14 @@ export interface RestApiOptions {
   ledger: TransactionLedger;
   actions: ActionService;
   store: Pick<CloudStore, 'getTerminal' | 'promotePendingCertificate'>;
+  /** The fleet CA certificate (PEM): a terminal route's caller must present a certificate it issued. */
+  caPem: string;
+  now(): number;
+  /** A JSON body must have arrived this long after the handler asks for it (408 otherwise). */
+  bodyTimeoutMs: number;
   adminToken: string;
   connectedIds(): Iterable<string>;
-  log: { error(obj: object, msg: string): void };
+  log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
 /** A body that is not JSON (the QR PNG, a release artifact). */
@@ -37,24 +44,12 @@ export class RawBody {
   ) {}
 }
 
-/** Answers a GET for bytes, honouring a single `Range: bytes=N-` (a download resumed). */
-function ranged(req: IncomingMessage, body: Buffer, contentType: string): RawBody {
-  const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-  if (!m) return new RawBody(contentType, body, 200, { 'accept-ranges': 'bytes' });
-  const from = Number(m[1]);
-  if (from >= body.length)
-    throw new ApiError(
-      416,
-      'range_not_satisfiable',
-      `range starts at ${from}, the file has ${body.length} bytes`,
-      {
-        'content-range': `bytes */${body.length}`,
-      },
-    );
-  return new RawBody(contentType, body.subarray(from), 206, {
-    'content-range': `bytes ${from}-${body.length - 1}/${body.length}`,
-    'accept-ranges': 'bytes',
-  });
+/** A file to stream as the answer (a release artifact), honouring `Range`. */
+export class FileBody {
+  constructor(
+    readonly file: string,
+    readonly contentType: string,
+  ) {}
 }
 
 /** Who may call a route: the admin token, anyone (enrollment), or a terminal by its client certificate. */
@@ -76,8 +71,21 @@ interface Route {
   }): unknown;
 }
 
+/** A path parameter, percent-decoded; a malformed escape (`%zz`, a lone `%E2`) is the client's error. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ApiError(
+      400,
+      'invalid_path',
+      `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
+    );
+  }
+}
+
 export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const source = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+  const source = (req: IncomingMessage) => sourceOf(req.socket.remoteAddress);
   const routes: Route[] = [
     {
       method: 'POST',
@@ -131,20 +139,20 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       pattern: /^\/v1\/pairings$/,
       access: 'public',
       created: true,
-      handle: async (c) => o.enrollment.startPairing(await c.body()),
+      handle: async (c) => o.enrollment.startPairing(await c.body(), source(c.req)),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/pairings\/([^/]+)\/poll$/,
       access: 'public',
-      handle: async (c) => o.enrollment.pollPairing(c.params[0]!, await c.body()),
+      handle: async (c) => o.enrollment.pollPairing(c.params[0]!, await c.body(), source(c.req)),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/activate$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.fleet.getTerminal(o.enrollment.activate(await c.body())),
+      handle: async (c) => o.fleet.getTerminal(o.enrollment.activate(await c.body(), source(c.req))),
     },
     {
       method: 'POST',
@@ -319,7 +327,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       method: 'GET',
       pattern: /^\/v1\/agent\/releases\/([^/]+)\/artifact$/,
       access: 'terminal',
-      handle: async (c) => ranged(c.req, await o.actions.artifact(c.params[0]!), 'application/gzip'),
+      handle: async (c) => new FileBody(await o.actions.artifact(c.params[0]!), 'application/gzip'),
     },
     {
       method: 'POST',
@@ -342,6 +350,11 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
   }
 
   return (req, res) => {
+    // Answered before its body has all arrived (a refusal, a route that reads none): the
+    // connection closes after the answer, instead of waiting for whatever the client still sends.
+    const closeIfIncomplete = () => {
+      if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+    };
     void (async () => {
       try {
         const url = new URL(req.url ?? '/', 'https://cloud.invalid');
@@ -359,18 +372,29 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
         }
         let terminalId = '';
         if (route.access === 'terminal') {
-          const who = authenticateTerminal(req.socket as TLSSocket, o.store);
-          if ('refused' in who) throw new ApiError(who.refused.status, who.refused.code, who.refused.message);
+          const who = authenticateTerminal(req.socket as TLSSocket, o);
+          if ('refused' in who) {
+            o.log.warn(
+              { status: who.refused.status, code: who.refused.code, path: url.pathname, source: source(req) },
+              `terminal request refused: ${who.refused.message}`,
+            );
+            throw new ApiError(who.refused.status, who.refused.code, who.refused.message);
+          }
           terminalId = who.terminalId;
         }
-        const params = route.pattern.exec(url.pathname)!.slice(1).map(decodeURIComponent);
+        const params = route.pattern.exec(url.pathname)!.slice(1).map(decodePathSegment);
         const result = await route.handle({
           req,
           params,
           query: url.searchParams,
-          body: () => readJsonBody(req),
+          body: () => readJsonBody(req, MAX_BODY_BYTES, o.bodyTimeoutMs),
           terminalId,
         });
+        closeIfIncomplete();
+        if (result instanceof FileBody) {
+          await sendFile(req, res, result.file, result.contentType);
+          return;
+        }
         if (result instanceof RawBody) {
           res.writeHead(result.status, {
             'content-type': result.contentType,
@@ -382,6 +406,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
         }
         sendJson(res, route.created ? 201 : 200, result);
       } catch (err) {
+        closeIfIncomplete();
         if (err instanceof ApiError) return sendError(res, err);
         o.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'REST handler failed');
         sendError(res, new ApiError(500, 'internal_error', 'internal error'));

@@ -1,4 +1,4 @@
-import { openCard } from '../protocol/card-envelope.js';
+import type { SealedCard } from '../protocol/card-envelope.js';
 import type {
   TransactionResult,
   TransactionsForward,
@@ -6,6 +6,7 @@ import type {
 } from '../protocol/messages.js';
 import { MAX_FORWARD_BATCH } from '../protocol/transactions.js';
 import type { CloudStore, CloudTransactionRow } from './cloud-store.js';
+import type { OpenedCard } from './envelope-pool.js';
 import { ApiError } from './http-json.js';
 
 /**
@@ -20,10 +21,17 @@ export const DECLINE_SUFFIX = 51;
 
 export interface LedgerOptions {
   store: CloudStore;
-  dataPrivateKey: string;
+  /** Opens sealed card envelopes off the event loop (cloud/envelope-pool.ts). */
+  envelopes: { open(cards: SealedCard[]): Promise<OpenedCard[]> };
   now(): number;
   log: { warn(obj: object, msg: string): void };
 }
+
+/** The reason kept with a transaction whose card data this cloud cannot open. */
+export const UNOPENABLE_CARD = 'card data cannot be opened by this cloud';
+
+/** What `GET /v1/transactions?state=` may ask for. */
+export const TRANSACTION_STATUSES = ['authorised', 'declined', 'expired', 'invalid'] as const;
 
 export interface TransactionView {
   id: string;
@@ -44,32 +52,46 @@ export interface TransactionView {
 export class TransactionLedger {
   constructor(private readonly o: LedgerOptions) {}
 
-  forward(terminalId: string, req: TransactionsForward): TransactionsForwardResult {
-    const results: TransactionsForwardResult['results'] = [];
+  /**
+   * Stores a forwarded batch: items already stored are answered from the store (their envelopes
+   * are not opened again); new items' envelopes are opened in the worker pool, then every new
+   * item is stored in one transaction — an item whose card cannot be opened is kept as `invalid`
+   * with the reason (`GET /v1/transactions?state=invalid`), never dropped.
+   */
+  async forward(terminalId: string, req: TransactionsForward): Promise<TransactionsForwardResult> {
+    const known = new Map<string, CloudTransactionRow>();
+    for (const item of req.items) {
+      const row = this.o.store.getTransaction(terminalId, item.id);
+      if (row) known.set(item.id, row);
+    }
+    const sealed = req.items.filter((i) => !known.has(i.id) && i.card !== null);
+    const opened = await this.o.envelopes.open(sealed.map((i) => i.card!));
+    const cards = new Map(sealed.map((item, k) => [item, opened[k]!]));
     const now = this.o.now();
+    const results: TransactionsForwardResult['results'] = [];
+    const invalid: string[] = [];
     this.o.store.transaction(() => {
       for (const item of req.items) {
-        let last4: string | null = null;
-        if (item.card) {
-          try {
-            const card = openCard(item.card, this.o.dataPrivateKey) as { pan?: unknown };
-            last4 = typeof card.pan === 'string' ? card.pan.slice(-4) : null;
-          } catch {
-            // Refused, not retried: the envelope was not sealed to this cloud's key or was damaged.
-            results.push({
-              id: item.id,
-              status: 'invalid',
-              reason: 'card data cannot be opened by this cloud',
-            });
-            this.o.log.warn(
-              { terminalId, id: item.id },
-              'forwarded transaction refused: card data cannot be opened',
-            );
-            continue;
-          }
+        const before = known.get(item.id);
+        if (before) {
+          this.o.store.countRedelivery(terminalId, item.id);
+          results.push(
+            before.status === 'invalid'
+              ? { id: item.id, status: 'invalid', reason: before.reason ?? UNOPENABLE_CARD }
+              : { id: item.id, status: 'duplicate' },
+          );
+          continue;
         }
+        const card = cards.get(item);
+        const unopenable = card !== undefined && 'error' in card;
         const declined = item.amount % 100 === DECLINE_SUFFIX;
-        const status = item.expired ? 'expired' : declined ? 'declined' : 'authorised';
+        const status = unopenable
+          ? 'invalid'
+          : item.expired
+            ? 'expired'
+            : declined
+              ? 'declined'
+              : 'authorised';
         const outcome = this.o.store.recordTransaction({
           terminalId,
           id: item.id,
@@ -80,18 +102,31 @@ export class TransactionLedger {
           receivedAt: now,
           offline: item.offline ? 1 : 0,
           expired: item.expired ? 1 : 0,
-          cardLast4: last4,
+          cardLast4: card && 'last4' in card ? card.last4 : null,
           status,
           reason:
-            status === 'declined'
-              ? 'insufficient funds'
-              : status === 'expired'
-                ? 'expired on the terminal before it reached the cloud'
-                : null,
+            status === 'invalid'
+              ? UNOPENABLE_CARD
+              : status === 'declined'
+                ? 'insufficient funds'
+                : status === 'expired'
+                  ? 'expired on the terminal before it reached the cloud'
+                  : null,
         });
-        results.push({ id: item.id, status: outcome });
+        if (status === 'invalid' && outcome === 'received') {
+          results.push({ id: item.id, status: 'invalid', reason: UNOPENABLE_CARD });
+          invalid.push(item.id);
+        } else {
+          results.push({ id: item.id, status: outcome });
+        }
       }
     });
+    // One line per batch, not per item: a batch of garbage must not become 500 log lines.
+    if (invalid.length > 0)
+      this.o.log.warn(
+        { terminalId, count: invalid.length, ids: invalid.slice(0, 5) },
+        `forwarded transactions kept as invalid: ${UNOPENABLE_CARD}`,
+      );
     return { results };
   }
 
@@ -112,9 +147,12 @@ export class TransactionLedger {
     const terminalId = query.get('terminalId');
     if (terminalId !== null && !this.o.store.getTerminal(terminalId))
       throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    const state = query.get('state');
+    if (state !== null && !(TRANSACTION_STATUSES as readonly string[]).includes(state))
+      throw new ApiError(400, 'invalid_request', `state must be one of ${TRANSACTION_STATUSES.join(', ')}`);
     return {
       object: 'list',
-      data: this.o.store.listTransactions(terminalId).map((r) => ({
+      data: this.o.store.listTransactions(terminalId, state).map((r) => ({
         id: r.id,
         object: 'transaction',
         terminalId: r.terminalId,

@@ -1,9 +1,12 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Type } from '@sinclair/typebox';
 import { compileValidator } from '../protocol/schema-validation.js';
 import type { CloudStore, WebhookDeliveryRow, WebhookEndpointRow } from './cloud-store.js';
 import { newId } from './fleet-ids.js';
 import { ApiError, parseBody } from './http-json.js';
+import { WebhookTargetRefused, type WebhookTargets } from './webhook-targets.js';
 
 /**
  * Webhooks (VINR): endpoints subscribe to terminal events; every event is written to a durable
@@ -48,6 +51,8 @@ export interface WebhookOptions {
   retryBaseMs: number;
   maxAttempts: number;
   timeoutMs: number;
+  /** Where webhooks may go (public addresses only, unless --allow-private-webhooks). */
+  targets: WebhookTargets;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -83,8 +88,20 @@ export class Webhooks {
 
   constructor(private readonly o: WebhookOptions) {}
 
-  createEndpoint(body: unknown) {
+  async createEndpoint(body: unknown) {
     const req = parseBody(endpointValidator, body);
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      throw new ApiError(400, 'invalid_request', `url ${req.url.slice(0, 200)} is not a URL`);
+    }
+    try {
+      await this.o.targets.check(url);
+    } catch (err) {
+      if (err instanceof WebhookTargetRefused) throw new ApiError(400, 'webhook_target_refused', err.message);
+      throw err;
+    }
     const row: WebhookEndpointRow = {
       id: newId('we'),
       url: req.url,
@@ -161,25 +178,12 @@ export class Webhooks {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          [SIGNATURE_HEADER]: signWebhook(d.secret, timestamp, d.payload),
-          'posagent-event-id': d.eventId,
-        },
-        body: d.payload,
-        signal: AbortSignal.timeout(this.o.timeoutMs),
-        redirect: 'manual',
-      });
-      status = res.status;
-      await res.body?.cancel();
-      if (status < 200 || status >= 300) error = `endpoint answered HTTP ${status}`;
+      status = await this.post(d, timestamp);
+      if (status >= 300 && status < 400)
+        error = `endpoint answered HTTP ${status}; redirects are not followed`;
+      else if (status < 200 || status >= 300) error = `endpoint answered HTTP ${status}`;
     } catch (err) {
-      error =
-        (err as Error).cause instanceof Error
-          ? ((err as Error).cause as Error).message
-          : (err as Error).message;
+      error = (err as Error).message;
     }
     const delivered = error === null;
     const attempt = d.attempts + 1;
@@ -199,5 +203,41 @@ export class Webhooks {
         { endpointId: d.endpointId, eventId: d.eventId, attempt, error },
         nextAttemptAt === null ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry',
       );
+  }
+
+  /**
+   * One POST to the endpoint, to the addresses its name resolves to now and that the target
+   * policy accepts (the connection goes to exactly those); redirects are not followed.
+   */
+  private async post(d: WebhookDeliveryRow, timestamp: number): Promise<number> {
+    const url = new URL(d.url);
+    const addresses = await this.o.targets.check(url);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<number>((resolve, reject) => {
+      const req = send(
+        url,
+        {
+          method: 'POST',
+          agent: false,
+          lookup: this.o.targets.pinnedLookup(addresses),
+          signal: AbortSignal.timeout(this.o.timeoutMs),
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(d.payload),
+            [SIGNATURE_HEADER]: signWebhook(d.secret, timestamp, d.payload),
+            'posagent-event-id': d.eventId,
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(err.name === 'AbortError' ? new Error(`no answer within ${this.o.timeoutMs} ms`) : err),
+      );
+      req.end(d.payload);
+    });
   }
 }

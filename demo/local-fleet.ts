@@ -66,7 +66,7 @@ function eachLine(onLine: (line: string) => void): (d: Buffer) => void {
 
 export interface StartOptions {
   /** Start under this open-file limit (`ulimit -n`, as systemd's `LimitNOFILE`). */
-  openFileLimit?: number;
+  fdLimit?: number;
 }
 
 export function start(
@@ -75,14 +75,11 @@ export function start(
   env: Record<string, string> = {},
   opts: StartOptions = {},
 ): Proc {
+  // With an open-file limit, through the shell's ulimit; `exec` keeps the pid node's.
   const [cmd, argv] =
-    opts.openFileLimit === undefined
+    opts.fdLimit === undefined
       ? [process.execPath, [bin, ...args]]
-      : // /bin/sh's `ulimit` is POSIX: no extra tool. `exec` keeps the pid the node process's.
-        [
-          '/bin/sh',
-          ['-c', `ulimit -n ${opts.openFileLimit} && exec "$0" "$@"`, process.execPath, bin, ...args],
-        ];
+      : ['/bin/sh', ['-c', `ulimit -n ${opts.fdLimit} && exec "$@"`, 'sh', process.execPath, bin, ...args]];
   const child = spawn(cmd, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -141,6 +138,7 @@ export interface Cloud {
   adminToken: string;
   dataDir: string;
   args: string[];
+  startOptions: CloudStartOptions;
   api<T = Record<string, unknown>>(
     method: string,
     path: string,
@@ -150,8 +148,23 @@ export interface Cloud {
   stop(): Promise<void>;
 }
 
-export async function startCloud(args: string[] = [], dataDir = tempDir('cloud')): Promise<Cloud> {
-  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...args]);
+export interface CloudStartOptions {
+  /** The cloud's open-file limit (`ulimit -n`), e.g. to show it never runs out of descriptors. */
+  fdLimit?: number;
+  /**
+   * Webhooks to loopback receivers (`--allow-private-webhooks`): on by default here, since the
+   * demo's and the tests' receivers are on loopback. `false` starts the cloud as it ships.
+   */
+  privateWebhooks?: boolean;
+}
+
+export async function startCloud(
+  args: string[] = [],
+  dataDir = tempDir('cloud'),
+  opts: CloudStartOptions = {},
+): Promise<Cloud> {
+  const flags = opts.privateWebhooks === false ? [] : ['--allow-private-webhooks'];
+  const proc = start(POSAGENT_CLOUD, ['serve', '--data-dir', dataDir, ...flags, ...args], {}, opts);
   const line = await waitFor(() => {
     if (proc.child.exitCode !== null) throw new Error(`cloud exited: ${proc.stderr()}`);
     return proc.output().split('\n')[0]?.trim() && proc.output().includes('\n')
@@ -169,6 +182,7 @@ export async function startCloud(args: string[] = [], dataDir = tempDir('cloud')
     adminToken,
     dataDir,
     args,
+    startOptions: opts,
     api: (method, path, body, token = adminToken) => httpsJson(ready.url, ca, method, path, body, token),
     async stop() {
       if (proc.child.exitCode === null) {
@@ -185,6 +199,7 @@ export function restartCloud(c: Cloud): Promise<Cloud> {
   return startCloud(
     [...c.args.filter((_, i, a) => a[i] !== '--port' && a[i - 1] !== '--port'), '--port', String(c.port)],
     c.dataDir,
+    c.startOptions,
   );
 }
 

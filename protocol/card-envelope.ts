@@ -2,6 +2,7 @@ import {
   constants,
   createCipheriv,
   createDecipheriv,
+  type KeyObject,
   privateDecrypt,
   publicEncrypt,
   randomBytes,
@@ -44,10 +45,13 @@ export function sealCard(card: unknown, dataPublicKeyPem: string): SealedCard {
   };
 }
 
-/** Opens an envelope; throws if it was tampered with or sealed to another key. */
-export function openCard(sealed: SealedCard, dataPrivateKeyPem: string): unknown {
+/**
+ * Opens an envelope; throws if it was tampered with or sealed to another key. Pass the private
+ * key as a KeyObject where many are opened: a PEM is parsed again on every call.
+ */
+export function openCard(sealed: SealedCard, dataPrivateKey: string | KeyObject): unknown {
   const key = privateDecrypt(
-    { key: dataPrivateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+    { key: dataPrivateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
     Buffer.from(sealed.ek, 'base64'),
   );
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'));

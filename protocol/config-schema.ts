@@ -1,12 +1,28 @@
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { compileValidator } from './schema-validation.js';
+import { FormatRegistry, type Static, type TSchema, Type } from '@sinclair/typebox';
+import { RpcErrorCode } from './rpc-errors.js';
+import { compileValidator, type SchemaIssue, type Validator } from './schema-validation.js';
 
 /**
  * The terminal configuration (VINR: tip, receipt, display, offlineMode) plus the agent's fleet
  * settings. One schema for the cloud (REST input, layering) and the agent (apply), so both
  * judge a config the same way. Pure.
  */
-export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' });
+let iso4217: Set<string> | undefined;
+/** An ISO 4217 currency code the runtime knows (`Intl.supportedValuesOf('currency')`: 162 on Node 20). */
+export function isIsoCurrency(code: string): boolean {
+  iso4217 ??= new Set(Intl.supportedValuesOf('currency'));
+  return iso4217.has(code);
+}
+FormatRegistry.Set('iso4217', isIsoCurrency);
+
+export const Currency = Type.String({
+  pattern: '^[A-Z]{3}$',
+  format: 'iso4217',
+  description: "ISO 4217 code, one of Intl.supportedValuesOf('currency')",
+});
+
+/** The largest amount, in minor units, a transaction or an offline limit may name (1,000,000.00). */
+export const MAX_AMOUNT = 100_000_000;
 
 export const TipConfig = Type.Object(
   {
@@ -33,11 +49,13 @@ export const OfflineModeConfig = Type.Object(
   {
     enabled: Type.Boolean(),
     /** Per transaction, minor units. */
-    maxAmount: Type.Integer({ minimum: 0 }),
+    maxAmount: Type.Integer({ minimum: 0, maximum: MAX_AMOUNT }),
     /** Transactions held while offline. */
     maxQueue: Type.Integer({ minimum: 0, maximum: 100_000 }),
     /** Sum of offline transactions per currency, minor units. */
-    maxTotal: Type.Record(Currency, Type.Integer({ minimum: 0 }), { additionalProperties: false }),
+    maxTotal: Type.Record(Currency, Type.Integer({ minimum: 0, maximum: MAX_AMOUNT * 100_000 }), {
+      additionalProperties: false,
+    }),
     /** Offline transactions not received by the cloud within this expire (Square: 24 h, hard cap 72 h). */
     maxAgeHours: Type.Integer({ minimum: 1, maximum: 72 }),
   },
@@ -90,8 +108,32 @@ export const DEFAULT_CONFIG: TerminalConfig = {
   agent: { heartbeatIntervalSec: 30, pingIntervalSec: 15, renewalCheckHours: 12, logLevel: 'info' },
 };
 
-export const configValidator = compileValidator(TerminalConfig);
-export const layerValidator = compileValidator(ConfigLayer);
+/**
+ * A record's keys are checked by its pattern only; the currencies of `offlineMode.maxTotal` must
+ * also be ISO 4217 codes. The same check on both sides, like the rest of the schema.
+ */
+function withCurrencyKeys<T extends TSchema>(v: Validator<T>): Validator<T> {
+  return {
+    schema: v.schema,
+    check(value) {
+      const r = v.check(value);
+      if (!r.ok) return r;
+      const totals = (r.value as { offlineMode?: { maxTotal?: Record<string, number> } }).offlineMode
+        ?.maxTotal;
+      const issues: SchemaIssue[] = Object.keys(totals ?? {})
+        .filter((c) => !isIsoCurrency(c))
+        .map((c) => ({
+          path: `/offlineMode/maxTotal/${c}`,
+          message: `${c} is not an ISO 4217 currency code`,
+          code: RpcErrorCode.PropertyConstraintViolation,
+        }));
+      return issues.length === 0 ? r : { ok: false, issues };
+    },
+  };
+}
+
+export const configValidator = withCurrencyKeys(compileValidator(TerminalConfig));
+export const layerValidator = withCurrencyKeys(compileValidator(ConfigLayer));
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -103,15 +145,21 @@ function isObject(v: unknown): v is Record<string, Json> {
  * RFC 7386 JSON merge patch: objects merge key by key, `null` removes a key, anything else
  * (arrays included) replaces. Used to layer configs and to apply a terminal's override patch.
  */
-export function mergePatch(target: unknown, patch: unknown): unknown {
+export function mergePatch(target: unknown, patch: unknown, depth = 0): unknown {
   if (!isObject(patch)) return patch;
+  // A config is a few levels deep; a patch nested deeper is not a config (and must not be able
+  // to exhaust the stack of whoever merges it).
+  if (depth >= MAX_PATCH_DEPTH)
+    throw new RangeError(`a merge patch may nest at most ${MAX_PATCH_DEPTH} objects deep`);
   const out: Record<string, unknown> = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+    else out[k] = mergePatch(out[k], v, depth + 1);
   }
   return out;
 }
+
+export const MAX_PATCH_DEPTH = 32;
 
 /**
  * Effective config = defaults ← location template ← terminal overrides. The reference cloud passes

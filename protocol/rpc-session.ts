@@ -27,6 +27,12 @@ export interface RpcSessionOptions {
   timers?: Timers;
   /** Told of every bad frame received and of every error answer sent, for logs and counters. */
   onProtocolError?(error: RpcError, context: { direction: 'in' | 'out'; action?: string }): void;
+  /**
+   * Consulted before a call is validated and handled (e.g. the cloud's per-link quotas):
+   * `refused` answers the call with that error at once; otherwise the call waits `waitMs` first,
+   * and `done()` is called once it has been answered, whatever the answer.
+   */
+  gate?(action: ActionName, payload: unknown): { refused: RpcError } | { waitMs: number; done(): void };
 }
 
 const validators = new Map<TSchema, Validator<TSchema>>();
@@ -164,12 +170,22 @@ export class RpcSession {
   }
 
   private async answer(id: string, action: string, payload: unknown): Promise<void> {
-    const spec = (Actions as Record<string, (typeof Actions)[ActionName]>)[action];
-    if (!spec || spec.direction !== this.options.answers) {
+    const spec = Object.hasOwn(Actions, action)
+      ? (Actions as Record<string, (typeof Actions)[ActionName]>)[action]
+      : undefined;
+    if (!spec) {
       return this.fail(
         id,
         action,
         new RpcError(RpcErrorCode.NotImplemented, `unknown action "${action.slice(0, 64)}"`),
+      );
+    }
+    if (spec.direction !== this.options.answers) {
+      // A known action sent the wrong way (e.g. ApplyConfig to the cloud): docs/protocol.md §3.
+      return this.fail(
+        id,
+        action,
+        new RpcError(RpcErrorCode.NotSupported, `${action} is not sent to this side`),
       );
     }
     const handler = this.options.handlers[action as ActionName] as ((p: unknown) => unknown) | undefined;
@@ -180,6 +196,24 @@ export class RpcSession {
         new RpcError(RpcErrorCode.NotSupported, `${action} is not supported here`),
       );
     }
+    const gate = this.options.gate?.(action as ActionName, payload);
+    if (gate && 'refused' in gate) return this.fail(id, action, gate.refused);
+    try {
+      if (gate && gate.waitMs > 0)
+        await new Promise<void>((resolve) => this.timers.setTimeout(resolve, gate.waitMs));
+      await this.handle(id, action, spec, handler, payload);
+    } finally {
+      gate?.done();
+    }
+  }
+
+  private async handle(
+    id: string,
+    action: string,
+    spec: (typeof Actions)[ActionName],
+    handler: (p: unknown) => unknown,
+    payload: unknown,
+  ): Promise<void> {
     const check = validatorFor(spec.request).check(payload);
     if (!check.ok) {
       return this.fail(

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { SealedCard } from './card-envelope.js';
-import { Currency } from './config-schema.js';
+import { Currency, MAX_AMOUNT } from './config-schema.js';
 import { IsoTime } from './formats.js';
 
 /** `POST /v1/transactions` on the local API: what the POS app hands over. */
@@ -18,7 +18,7 @@ export const TransactionInput = Type.Object(
       pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
       description: "the POS app's idempotency key (UUID)",
     }),
-    amount: Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'minor units' }),
+    amount: Type.Integer({ minimum: 1, maximum: MAX_AMOUNT, description: 'minor units' }),
     currency: Currency,
     createdAt: Type.Optional(IsoTime),
     card: Type.Optional(CardInput),
@@ -44,7 +44,7 @@ export const ForwardedTransaction = Type.Object(
   {
     id: Type.String({ minLength: 1, maxLength: 64 }),
     seq: Type.Integer({ minimum: 1 }),
-    amount: Type.Integer({ minimum: 1 }),
+    amount: Type.Integer({ minimum: 1, maximum: MAX_AMOUNT, description: 'minor units' }),
     currency: Currency,
     createdAt: IsoTime,
     /**

@@ -20,4 +20,6 @@ export const CloseCode = {
   refused: 4003,
   /** Liveness lost: pongs missed. */
   livenessLost: 4008,
+  /** The link broke the protocol's rules (e.g. no Hello in time after the upgrade). */
+  policyViolation: 1008,
 } as const;

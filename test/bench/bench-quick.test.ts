@@ -30,5 +30,5 @@ describe('bench --quick', () => {
     }
     expect(p.output()).toMatch(/\| idle CPU over/);
     expect(p.output()).toMatch(/\| RSS growth after warm-up/);
-  });
+  }, 180_000); // the quick bench measures each row once: about a minute on this 2-core host
 });

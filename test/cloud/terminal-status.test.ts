@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { AttemptLimiter } from '../../cloud/attempt-limiter.js';
 import { deriveTerminalStatus } from '../../cloud/terminal-status.js';
 
 const th = { atRiskAfterMs: 900_000, offlineAfterMs: 1_800_000 };
@@ -26,18 +25,5 @@ describe('terminal status', () => {
     ['deactivated above all', { ...base, deactivated: true }, 1_000_000, 'deactivated'],
   ] as const)('%s', (_name, t, now, expected) => {
     expect(deriveTerminalStatus(t, now, th)).toBe(expected);
-  });
-});
-
-describe('attempt limiter', () => {
-  it('allows maxFailures in a window, then says how long to wait, then forgets', () => {
-    const l = new AttemptLimiter(3, 1000);
-    for (const t of [0, 10, 20]) {
-      expect(l.retryAfterMs('a', t)).toBe(0);
-      l.recordFailure('a', t);
-    }
-    expect(l.retryAfterMs('a', 30)).toBe(970);
-    expect(l.retryAfterMs('b', 30)).toBe(0);
-    expect(l.retryAfterMs('a', 1000)).toBe(0);
   });
 });

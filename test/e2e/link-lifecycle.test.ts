@@ -97,10 +97,11 @@ describe('link lifecycle', () => {
       expect((await localApiRequest(socket, 'POST', '/v1/transactions', sale)).status).toBe(201);
       const r = await cloud.api('POST', `/v1/terminals/${a.terminalId}/deactivate`, { reason: 'stolen' });
       expect(r.status).toBe(200);
+      // Recorded before the answer to Deactivate; the link stops right after the answer went out.
       const s = await waitFor(async () => {
         const st = (await localApiRequest<Status>(socket, 'GET', '/v1/status')).body;
-        return st.deactivated ? st : undefined;
-      }, 'the deactivation in status');
+        return st.deactivated && st.link.state === 'error' ? st : undefined;
+      }, 'the deactivation in status, and the link stopped');
       expect(s.link.state).toBe('error');
       expect(s.link.reason).toMatch(/deactivated this terminal \(stolen\)/);
       expect(s.deactivated?.reason).toBe('stolen');
@@ -162,7 +163,7 @@ describe('link lifecycle', () => {
       const socket = `${a.dirs.runtimeDir}/api.sock`;
       const s = await waitFor(async () => {
         const st = await localApiRequest<Status>(socket, 'GET', '/v1/status').catch(() => null);
-        return st?.body.deactivated ? st.body : undefined;
+        return st?.body.deactivated && st.body.link.state === 'error' ? st.body : undefined;
       }, 'the deactivation learnt from the refusal');
       expect(s.link.state).toBe('error');
       expect(s.deactivated?.reason).toMatch(/store closed/);

@@ -83,7 +83,7 @@ describe('local API under a misbehaving app', () => {
   beforeAll(async () => {
     cloud = await startCloud(['--heartbeat-interval', '1']);
     a = await enrollAgent(cloud);
-    agent = startAgent(a.dirs, [], undefined, { openFileLimit: NOFILE });
+    agent = startAgent(a.dirs, [], undefined, { fdLimit: NOFILE });
     await waitForLink(a.dirs);
   });
   afterAll(async () => {
@@ -281,7 +281,7 @@ describe('local API under a misbehaving app', () => {
     // The daemon restarts: its replay window is gone, and the app is told so.
     agent.child.kill('SIGTERM');
     await agent.exited;
-    agent = startAgent(a.dirs, [], undefined, { openFileLimit: NOFILE });
+    agent = startAgent(a.dirs, [], undefined, { fdLimit: NOFILE });
     await waitForLink(a.dirs);
     const afterRestart = await subscribeEvents(socket(), undefined, { lastEventId: lastSeen });
     await waitFor(

@@ -67,6 +67,18 @@ describe('malformed frames', () => {
         [4, 'a7', 'OccurrenceConstraintViolation'],
       ],
       [Buffer.from([1, 2, 3]), [4, '-1', 'RpcFrameworkError']],
+      // Issue 17.8: every call but Hello needs Hello first, ConfigApplied included.
+      [
+        JSON.stringify([
+          2,
+          'a8',
+          'ConfigApplied',
+          { version: 1, status: 'applied', errors: [], appliedVersion: 1 },
+        ]),
+        [4, 'a8', 'ProtocolError'],
+      ],
+      // A known action sent the wrong way (cloud → agent, sent to the cloud): NotSupported.
+      [JSON.stringify([2, 'a9', 'ApplyConfig', { version: 1, config: {} }]), [4, 'a9', 'NotSupported']],
       [JSON.stringify([2, 'x'.repeat(37), 'Hello', {}]), [4, '-1', 'RpcFrameworkError']],
     ];
     for (const [i, [frame, expected]] of cases.entries()) {
@@ -111,7 +123,7 @@ describe('malformed frames', () => {
       expect(errors.map((f) => f.slice(0, 3))).toEqual([
         [4, '-1', 'RpcFrameworkError'],
         [4, 'c1', 'NotImplemented'],
-        [4, 'c2', 'NotImplemented'],
+        [4, 'c2', 'NotSupported'],
       ]);
       const before = heartbeats.length;
       await waitFor(() => heartbeats.length >= before + 2, 'heartbeats to go on after the bad frames');

@@ -31,6 +31,7 @@ async function connectProxy(mode: 'tunnel' | 'refuse', routes: Record<string, st
     tunnels.push(req.url ?? '');
     sockets.add(client as import('node:net').Socket);
     if (mode === 'refuse') {
+      client.on('error', () => {}); // the agent may reset the refused tunnel: not this test's failure
       client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
       return;
     }

@@ -47,6 +47,8 @@ import { waitFor } from '../support/wait-for.js';
 describe('software update', () => {
   let cloud: Cloud;
   let key: ReleaseKey;
+  /** Another vendor key the cloud also accepts at publish, which the terminal does not pin. */
+  let otherKey: ReleaseKey;
   let a: Awaited<ReturnType<typeof enrollAgent>>;
   let agent: Supervised;
   const installDir = tempDir('install');
@@ -91,8 +93,14 @@ describe('software update', () => {
     (await localApiRequest<{ softwareVersion: string }>(socket(), 'GET', '/v1/status')).body.softwareVersion;
 
   beforeAll(async () => {
-    cloud = await startCloud();
     key = await newReleaseKey();
+    otherKey = await newReleaseKey();
+    cloud = await startCloud([
+      '--release-public-key',
+      key.publicKeyFile,
+      '--release-public-key',
+      otherKey.publicKeyFile,
+    ]);
     const builds: [string, ((stage: string) => Promise<void>) | undefined][] = [
       ['1.0.0', undefined],
       ['1.1.0', undefined],
@@ -153,8 +161,8 @@ describe('software update', () => {
     const bytes = readFileSync(artifact('1.3.1'));
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 100) ^ 0xff, bytes.length - 100);
     writeFileSync(artifact('1.3.1'), bytes);
-    // Wrong signature: signed with a key the terminal does not pin.
-    await publish('1.3.2', await newReleaseKey());
+    // Wrong signature: signed with a key the cloud knows but the terminal does not pin.
+    await publish('1.3.2', otherKey);
 
     const cases: [string, RegExp][] = [
       ['1.3.0', /artifact is \d+ bytes, the release says \d+: refused/],
@@ -264,8 +272,20 @@ describe('software update', () => {
       /downgrade from 1\.1\.0 to 1\.0\.0 refused: the release is not signed for downgrades/,
     );
     expect(await runningVersion()).toBe('1.1.0');
-    // A downgrade signature from another key is refused the same way.
-    const rogue = await signRelease(tarballs.get('1.0.0')!, await newReleaseKey(), { allowDowngrade: true });
+    // A downgrade signature the cloud takes (its second key) but the terminal does not pin: refused there.
+    const stranger = await signRelease(tarballs.get('1.0.0')!, await newReleaseKey(), {
+      allowDowngrade: true,
+    });
+    const unknownKey = await cloud.api<{ error: { code: string } }>(
+      'PUT',
+      '/v1/releases/1.0.0/downgrade-signature',
+      {
+        signature: stranger.downgradeSignature,
+      },
+    );
+    expect(unknownKey.status).toBe(422);
+    expect(unknownKey.body.error.code).toBe('release_signature_invalid');
+    const rogue = await signRelease(tarballs.get('1.0.0')!, otherKey, { allowDowngrade: true });
     expect(
       (
         await cloud.api('PUT', '/v1/releases/1.0.0/downgrade-signature', {

@@ -171,11 +171,17 @@ describe('RpcSession', () => {
     });
     s.receiveBinary();
     s.receive('[2, "q", "Teleport", {}]');
+    // A known action sent the wrong way is NotSupported (docs/protocol.md §3), an unknown one
+    // NotImplemented, and names from Object.prototype are unknown actions.
+    s.receive('[2, "r", "ApplyConfig", {"version": 1, "config": {}}]');
+    s.receive('[2, "t", "constructor", {}]');
     return new Promise<void>((resolve) =>
       setImmediate(() => {
         expect(sent.map((t) => (JSON.parse(t) as unknown[]).slice(0, 3))).toEqual([
           [4, '-1', 'RpcFrameworkError'],
           [4, 'q', 'NotImplemented'],
+          [4, 'r', 'NotSupported'],
+          [4, 't', 'NotImplemented'],
         ]);
         resolve();
       }),

@@ -43,7 +43,8 @@ describe('posagent under a real systemd (systemd-nspawn)', () => {
     checkHost();
     const cached = await debianRoot(log);
     await copyRoot(cached, root);
-    cloud = await startCloud(['--heartbeat-interval', '1']);
+    const key = await newReleaseKey();
+    cloud = await startCloud(['--heartbeat-interval', '1', '--release-public-key', key.publicKeyFile]);
 
     // The fleet side: a manufacturer CA, this device pre-registered by its factory certificate.
     const maker = newManufacturerCa();
@@ -60,7 +61,6 @@ describe('posagent under a real systemd (systemd-nspawn)', () => {
     });
 
     // The image: three releases of this package, the first installed by install.sh --root.
-    const key = await newReleaseKey();
     const packs = tempDir('system-packs');
     releases.set('1.0.0', await packRelease('1.0.0', packs));
     releases.set('1.1.0', await packRelease('1.1.0', packs));
