@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Fails any test whose processes logged an unhandled rejection or uncaught exception.
+    setupFiles: ['test/support/no-unexpected-fatal.ts'],
     // test/system boots a real systemd in a container (root, debootstrap): `npm run test:system`.
     exclude: ['test/system/**', 'node_modules/**'],
     // e2e files start real clouds and agents; two cores here, so keep files to two at a time.

@@ -73,7 +73,9 @@ export class ActionRunner {
 
   /** The link is online: an update on trial commits. */
   onOnline(): void {
-    void this.d.updater.onOnline();
+    this.d.updater
+      .onOnline()
+      .catch((err: unknown) => this.d.log.error({ err }, 'committing the update on trial failed'));
   }
 
   stop(): void {
@@ -107,7 +109,9 @@ export class ActionRunner {
   private schedule(row: ActionRow): void {
     // A lock never waits behind a reboot or an update held by a busy lease.
     if (row.type === 'lock' || row.type === 'unlock') {
-      void this.execute(row);
+      this.execute(row).catch((err: unknown) =>
+        this.d.log.error({ actionId: row.id, err }, 'action failed unexpectedly'),
+      );
       return;
     }
     this.chain = this.chain

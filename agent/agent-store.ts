@@ -72,7 +72,26 @@ const MIGRATIONS = [
   ALTER TABLE link_status ADD COLUMN trusted_time TEXT;
   `,
   ACTION_MIGRATION,
+  `
+  -- The cloud deactivated this terminal (Deactivate, or 403 terminal_deactivated at the link): no
+  -- link and no sales for that terminal id until the device is enrolled again (a new identity).
+  CREATE TABLE deactivation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    terminal_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL
+  );
+  `,
 ];
+const DEACTIVATION_VERSION = MIGRATIONS.length;
+const DEACTIVATION_SQL = 'SELECT terminal_id AS terminalId, at, reason FROM deactivation WHERE id = 1';
+
+/** The cloud deactivated the terminal with this id. */
+export interface Deactivation {
+  terminalId: string;
+  at: string;
+  reason: string;
+}
 
 export interface StoredLinkStatus extends LinkSnapshot {
   lastOnlineAt: string | null;
@@ -114,6 +133,8 @@ export interface AgentStoreReader {
   readonly transactions: Pick<TransactionStore, 'get' | 'list' | 'summary'> | null;
   /** Whether the cloud locked the terminal (false before the actions migration). */
   lock(): LockState;
+  /** When and why the cloud deactivated a terminal of this device (null if it never did). */
+  deactivation(): Deactivation | null;
   close(): void;
 }
 
@@ -185,12 +206,24 @@ export class AgentStore implements AgentStoreReader {
       enqueue: this.db.prepare('INSERT INTO outbox (action, payload, created_at) VALUES (?, ?, ?)'),
       outbox: this.db.prepare('SELECT seq, action, payload FROM outbox ORDER BY seq LIMIT ?'),
       dequeue: this.db.prepare('DELETE FROM outbox WHERE seq = ?'),
+      deactivation: this.db.prepare(DEACTIVATION_SQL),
+      setDeactivation: this.db.prepare(
+        'INSERT OR REPLACE INTO deactivation (id, terminal_id, at, reason) VALUES (1, ?, ?, ?)',
+      ),
     };
     this.actions = new ActionStore(this.db, (action, payload, at) => this.enqueue(action, payload, at));
   }
 
   lock(): LockState {
     return this.actions.lock();
+  }
+
+  deactivation(): Deactivation | null {
+    return (this.stmt.deactivation.get() as Deactivation | undefined) ?? null;
+  }
+
+  recordDeactivation(d: Deactivation): void {
+    this.stmt.setDeactivation.run(d.terminalId, d.at, d.reason);
   }
 
   appliedConfig(): AppliedConfig | null {
@@ -347,6 +380,10 @@ export function openStoreReadOnly(file: string): AgentStoreReader | null {
         : () => ({ locked: false, since: new Date(0).toISOString(), actionId: null }),
     outboxDepth: () =>
       version >= 2 ? (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n : 0,
+    deactivation: () =>
+      version >= DEACTIVATION_VERSION
+        ? ((db.prepare(DEACTIVATION_SQL).get() as Deactivation | undefined) ?? null)
+        : null,
     close: () => db.close(),
   };
 }

@@ -28,8 +28,23 @@ export function reconnectDelay(ctx: ReconnectContext, p: BackoffPolicy, random: 
   return fullJitterDelay(ctx.attempt, p, random);
 }
 
-/** Attempt count after a link ended: reset to 0 only if it stayed up long enough. */
-export function attemptAfterLink(attempt: number, upForMs: number | null, p: BackoffPolicy): number {
-  if (upForMs !== null && upForMs >= p.stableAfterMs) return 0;
-  return attempt + 1;
+/**
+ * The retry after a link attempt ended: which attempt it is, its delay, and the failure count to
+ * carry to the next one. A link that stayed up `stableAfterMs` resets the count *before* this
+ * delay is drawn — after a link that was up for days, the first retry after a blip is drawn from
+ * the attempt-0 range (0–1 s), never from the capped one (it once was: the reset came one
+ * reconnect late).
+ */
+export function retryAfterLink(
+  failedBefore: number,
+  ended: { upForMs: number | null; cloudRestarted: boolean },
+  p: BackoffPolicy,
+  random: () => number,
+): { attempt: number; delayMs: number; failed: number } {
+  const attempt = ended.upForMs !== null && ended.upForMs >= p.stableAfterMs ? 0 : failedBefore;
+  return {
+    attempt,
+    delayMs: reconnectDelay({ attempt, cloudRestarted: ended.cloudRestarted }, p, random),
+    failed: attempt + 1,
+  };
 }

@@ -73,6 +73,11 @@ export class CertificateRenewer {
     clearTimeout(this.timer);
   }
 
+  /** The check interval changed (a pushed `agent.renewalCheckHours`): the next check follows it from now. */
+  reschedule(): void {
+    if (!this.running && this.st.state !== 'failed') this.schedule(this.o.checkIntervalMs);
+  }
+
   /** The link came up: a renewal that waited for it can go now. */
   onOnline(): void {
     if (this.due() && !this.running) this.schedule(0);

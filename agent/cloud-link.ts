@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { explainWithClock } from '../enroll/cloud-time.js';
-import { agentFor, type ProxySettings } from '../enroll/proxy.js';
+import { connectionPath } from '../enroll/connection-path.js';
+import type { ProxySettings } from '../enroll/proxy.js';
 import type { Hello, HelloAck } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { type Handlers, RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
-import { attemptAfterLink, type BackoffPolicy, reconnectDelay } from './backoff.js';
+import { type BackoffPolicy, retryAfterLink } from './backoff.js';
 import { sleepUnless } from './interruptible-sleep.js';
 import { type LinkEvent, type LinkSnapshot, type LinkState, nextLinkState } from './link-state.js';
 
@@ -38,9 +39,17 @@ export interface CloudLinkOptions {
   hello(): Hello;
   onOnline(link: OnlineLink): void;
   onStateChange(snapshot: LinkSnapshot): void;
+  /** The cloud refused the link because this terminal is deactivated (`403 terminal_deactivated`). */
+  onDeactivated?(reason: string): void;
+  /** The ping interval pushed in the config (agent.pingIntervalSec), read live; null: the Hello answer's. */
+  pushedPingIntervalSec?(): number | null;
   now(): number;
   random(): number;
-  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  log: {
+    info(obj: object, msg: string): void;
+    warn(obj: object, msg: string): void;
+    error(obj: object, msg: string): void;
+  };
 }
 
 interface Outcome {
@@ -48,6 +57,8 @@ interface Outcome {
   reason: string;
   upForMs: number | null;
   cloudRestarted: boolean;
+  /** The cloud's refusal code (`error.code` of an HTTP answer to the upgrade), when it gave one. */
+  code?: string;
 }
 
 const MAX_FRAME_BYTES = 1024 * 1024;
@@ -97,29 +108,41 @@ export class CloudLink {
     this.snap = { ...this.snap, lastHeartbeatAt: at };
   }
 
-  /** Runs until `signal` aborts; then closes the link with a close frame. Never throws. */
+  private halted: string | null = null;
+
+  /**
+   * Ends the link for good (the cloud deactivated this terminal): the current link is closed, no
+   * retry follows, and the state stays `error` with `reason`. Before `run`, `run` returns at once.
+   */
+  halt(reason: string): void {
+    if (this.halted !== null) return;
+    this.halted = reason;
+    this.dropCurrent?.(reason);
+    this.retryNow();
+  }
+
+  /** Runs until `signal` aborts (then closes the link with a close frame) or `halt`. Never throws. */
   async run(signal: AbortSignal): Promise<void> {
-    let attempt = 0;
-    while (!signal.aborted) {
+    let failed = 0;
+    while (!signal.aborted && this.halted === null) {
       this.move('connect', this.snap.reason);
       const outcome = await this.connectOnce(signal);
       if (signal.aborted) break;
+      if (outcome.code === 'terminal_deactivated') this.o.onDeactivated?.(outcome.reason);
+      if (this.halted !== null) break;
       this.move(outcome.event, outcome.reason);
-      const delay = reconnectDelay(
-        { attempt: attempt, cloudRestarted: outcome.cloudRestarted },
-        this.o.policy,
-        this.o.random,
-      );
-      attempt = attemptAfterLink(attempt, outcome.upForMs, this.o.policy);
+      const retry = retryAfterLink(failed, outcome, this.o.policy, this.o.random);
+      failed = retry.failed;
       this.o.log.info(
-        { delayMs: delay, attempt, reason: outcome.reason },
+        { delayMs: retry.delayMs, attempt: retry.attempt, upForMs: outcome.upForMs, reason: outcome.reason },
         'link down; reconnecting after backoff',
       );
-      await sleepUnless(delay, signal, this.retry.signal);
+      await sleepUnless(retry.delayMs, signal, this.retry.signal);
       if (signal.aborted) break;
       this.retry = new AbortController();
     }
-    this.move('stop', 'agent stopped');
+    if (this.halted !== null) this.move('deactivated', this.halted);
+    else this.move('stop', 'agent stopped');
   }
 
   private move(event: LinkEvent, reason: string | null): void {
@@ -134,7 +157,11 @@ export class CloudLink {
     if (state === 'online' || state === 'error' || event === 'lost') {
       this.o.log[state === 'error' ? 'warn' : 'info']({ state, reason: this.snap.reason }, `link ${state}`);
     }
-    this.o.onStateChange(this.snapshot());
+    try {
+      this.o.onStateChange(this.snapshot());
+    } catch (err) {
+      this.o.log.error({ err }, 'recording the link state failed; the link goes on');
+    }
   }
 
   private connectOnce(signal: AbortSignal): Promise<Outcome> {
@@ -142,14 +169,14 @@ export class CloudLink {
       let openedAt: number | null = null;
       let settled = false;
       let session: RpcSession | undefined;
-      let pingTimer: NodeJS.Timeout | undefined;
+      let pingTimer: { stop(): void } | undefined;
       const linkAbort = new AbortController();
-      const target = new URL(this.url);
       const ws = new WebSocket(this.url, SUBPROTOCOL, {
         ...this.o.tls(),
         handshakeTimeout: this.o.connectTimeoutMs,
         maxPayload: MAX_FRAME_BYTES,
-        ...(this.o.proxy ? { agent: agentFor(target, this.o.proxy) } : {}),
+        // The same path (direct, or the proxy's tunnel) as diagnostics and the HTTPS calls take.
+        ...(this.o.proxy ? { agent: connectionPath(this.url, this.o.proxy).agent() } : {}),
       });
       const onAbort = () => ws.close(CloseCode.agentShutdown, 'agent shutting down');
       signal.addEventListener('abort', onAbort, { once: true });
@@ -157,7 +184,7 @@ export class CloudLink {
         if (settled) return;
         settled = true;
         this.dropCurrent = null;
-        clearInterval(pingTimer);
+        pingTimer?.stop();
         signal.removeEventListener('abort', onAbort);
         linkAbort.abort();
         session?.close(o.reason);
@@ -169,13 +196,17 @@ export class CloudLink {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           let message = `HTTP ${res.statusCode}`;
+          let code: string | undefined;
           try {
             const e = (
               JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
                 error?: { code: string; message: string };
               }
             ).error;
-            if (e) message = `${e.message} (${e.code})`;
+            if (e) {
+              message = `${e.message} (${e.code})`;
+              code = e.code;
+            }
           } catch {
             // not our cloud's JSON: keep the status line
           }
@@ -184,6 +215,7 @@ export class CloudLink {
             event: status >= 400 && status < 500 ? 'refused' : 'lost',
             reason: `cloud refused the link: ${message}`,
             cloudRestarted: false,
+            ...(code ? { code } : {}),
           });
           ws.terminate();
         });
@@ -249,7 +281,9 @@ export class CloudLink {
       const e = err instanceof RpcError ? err : new RpcError(RpcErrorCode.InternalError, String(err));
       if (e.code === RpcErrorCode.Disconnected) return false;
       finish({
-        event: e.code === RpcErrorCode.SecurityError ? 'refused' : 'lost',
+        // SecurityError: an identity mismatch; NotSupported: a protocol version the cloud does not speak.
+        event:
+          e.code === RpcErrorCode.SecurityError || e.code === RpcErrorCode.NotSupported ? 'refused' : 'lost',
         reason: `Hello failed: ${e.message} (${e.code})`,
         cloudRestarted: false,
       });
@@ -259,27 +293,39 @@ export class CloudLink {
     if (linkSignal.aborted) return false;
     this.pingIntervalMs = ack.pingIntervalSec * 1000;
     this.move('helloAcked', null);
-    this.o.onOnline({ session, ack, signal: linkSignal, rttMs: () => this.rtt });
+    try {
+      this.o.onOnline({ session, ack, signal: linkSignal, rttMs: () => this.rtt });
+    } catch (err) {
+      this.o.log.error({ err }, 'starting the work of an online link failed');
+    }
     return true;
   }
 
   private pingIntervalMs = 0;
 
-  /** Pings every interval; two pings in a row unanswered → the link is dead (half-open): terminate. */
+  /** The ping interval in force: the pushed config's (live), else the Hello answer's, else the device default. */
+  private pingIntervalNowMs(): number {
+    const pushed = this.o.pushedPingIntervalSec?.() ?? null;
+    if (pushed !== null) return pushed * 1000;
+    return this.pingIntervalMs || this.o.defaultPingIntervalSec * 1000;
+  }
+
   /**
    * Liveness within 2× the ping interval P: a ping every P/2, and the link is dead once no pong
    * has come for 1.5·P — the last pings (at least two) unanswered — checked every P/8, so a
-   * half-open link is given up at most 1.625·P after it went silent.
+   * half-open link is given up at most 1.625·P after it went silent. P is read at every check, so
+   * a pushed `agent.pingIntervalSec` applies to the link that is up, at once.
    */
-  private startLiveness(ws: WebSocket, onDead: (reason: string) => void): NodeJS.Timeout {
-    const interval = this.pingIntervalMs || this.o.defaultPingIntervalSec * 1000;
+  private startLiveness(ws: WebSocket, onDead: (reason: string) => void): { stop(): void } {
     let lastPongAt = this.o.now();
     let lastPingAt = Number.NEGATIVE_INFINITY;
+    let timer: NodeJS.Timeout | undefined;
     ws.on('pong', () => {
       lastPongAt = this.o.now();
       this.rtt = lastPongAt - lastPingAt;
     });
     const tick = () => {
+      const interval = this.pingIntervalNowMs();
       const now = this.o.now();
       if (now - lastPongAt > 1.5 * interval) {
         onDead(`liveness lost: no pong for ${now - lastPongAt} ms (ping interval ${interval} ms)`);
@@ -290,9 +336,9 @@ export class CloudLink {
         lastPingAt = now;
         ws.ping();
       }
+      timer = setTimeout(tick, Math.max(25, Math.floor(interval / 8)));
     };
-    const timer = setInterval(tick, Math.max(25, Math.floor(interval / 8)));
     tick();
-    return timer;
+    return { stop: () => clearTimeout(timer) };
   }
 }

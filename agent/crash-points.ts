@@ -28,3 +28,20 @@ export function installLoopBlocker(env: Record<string, string | undefined>): voi
     }
   });
 }
+
+/**
+ * Test hook: with `POSAGENT_INJECT_FAULT=unhandled-rejection` (or `uncaught-exception`), SIGUSR2
+ * makes the process fail that way from a timer — to show that such a failure is logged with its
+ * stack and ends the process with a non-zero code, never silently.
+ */
+export function installFaultInjection(env: Record<string, string | undefined>): void {
+  const fault = env.POSAGENT_INJECT_FAULT;
+  if (fault !== 'unhandled-rejection' && fault !== 'uncaught-exception') return;
+  process.on('SIGUSR2', () => {
+    setTimeout(() => {
+      if (fault === 'unhandled-rejection')
+        void Promise.reject(new Error('injected fault: a rejected promise'));
+      else throw new Error('injected fault: a thrown exception');
+    }, 0);
+  });
+}

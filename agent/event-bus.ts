@@ -1,20 +1,33 @@
+import { newRunId, type Replay, ReplayWindow, type StoredEvent } from './event-replay.js';
+
 /**
  * Events the agent tells the POS app about (local API `GET /v1/events`, server-sent events).
- * In-process only: anything that must survive a crash is in the store first.
+ * In-process only: anything that must survive a crash is in the store first. Each event gets an
+ * id and stays in a bounded replay window (agent/event-replay.ts), so a reader that reconnects
+ * with `Last-Event-ID` misses nothing that is still there.
  */
-export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction' | 'profile';
+export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction' | 'profile' | 'enrollment';
 export interface AgentEvent {
+  id: string;
   event: AgentEventName;
   data: unknown;
+  /** The SSE frame of this event, made once (when a reader first needs it) for every reader. */
+  readonly frame: string;
 }
 
 export class EventBus {
   private readonly listeners = new Set<(e: AgentEvent) => void>();
+  private readonly window: ReplayWindow;
+
+  constructor(o: { now?: () => number; runId?: string } = {}) {
+    this.window = new ReplayWindow(o.runId ?? newRunId((o.now ?? Date.now)()));
+  }
 
   publish(event: AgentEventName, data: unknown): void {
+    const e = this.window.append(event, data) as StoredEvent & AgentEvent;
     for (const l of this.listeners) {
       try {
-        l({ event, data });
+        l(e);
       } catch {
         // a broken listener (a closed socket) must not stop the others
       }
@@ -24,6 +37,11 @@ export class EventBus {
   subscribe(listener: (e: AgentEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** The events after `lastEventId` still in the window, or why they cannot be replayed. */
+  since(lastEventId: string): Replay {
+    return this.window.since(lastEventId);
   }
 
   get size(): number {

@@ -12,7 +12,7 @@ export interface HeartbeatOptions {
   now(): number;
   queue(): { stored: number; oldestAt: string | null };
   onSent(at: string): void;
-  log: { warn(obj: object, msg: string): void };
+  log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
 export class HeartbeatSender {
@@ -37,10 +37,12 @@ export class HeartbeatSender {
         continue;
       }
       lastSentAt = this.o.now();
-      const sample = await this.o.health.collect();
-      if (link.signal.aborted) return;
-      const queue = this.o.queue();
+      // Everything a beat does can fail (health probes with no descriptor left, the store): the beat
+      // is skipped and logged, the loop goes on to the next one.
       try {
+        const sample = await this.o.health.collect();
+        if (link.signal.aborted) return;
+        const queue = this.o.queue();
         await link.session.call('Heartbeat', {
           ...sample,
           sentAt: new Date(this.o.now()).toISOString(),
@@ -51,7 +53,8 @@ export class HeartbeatSender {
         this.o.onSent(new Date(this.o.now()).toISOString());
       } catch (err) {
         if (err instanceof RpcError && err.code === RpcErrorCode.Disconnected) return;
-        this.o.log.warn({ err: (err as Error).message }, 'heartbeat not acknowledged');
+        if (err instanceof RpcError) this.o.log.warn({ err: err.message }, 'heartbeat not acknowledged');
+        else this.o.log.error({ err }, 'heartbeat not sent; trying again at the next interval');
       }
     }
   }

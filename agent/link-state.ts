@@ -6,20 +6,28 @@
  *      └──────lost──────────┘  └──refused──▶ error ◀──┤ refused
  *      ▲                                       │      │
  *      └──────────────────lost─────────────────┼──────┘
- *   error ──connect──▶ connecting; any ──stop──▶ offline
+ *   error ──connect──▶ connecting; any ──stop──▶ offline; any ──deactivated──▶ error (final)
  *
  * `lost`: network gone, cloud closed, liveness lost — retrying will likely help.
  * `refused`: the cloud or TLS said no (untrusted cloud, certificate refused) — needs attention,
  * still retried with backoff.
+ * `deactivated`: the cloud deactivated this terminal — the link stops for good (no retry) and
+ * stays `error` until the terminal is enrolled again.
  */
 export type LinkState = 'offline' | 'connecting' | 'online' | 'error';
-export type LinkEvent = 'connect' | 'helloAcked' | 'lost' | 'refused' | 'stop';
+export type LinkEvent = 'connect' | 'helloAcked' | 'lost' | 'refused' | 'stop' | 'deactivated';
 
 export const LINK_TRANSITIONS: Readonly<Record<LinkState, Partial<Record<LinkEvent, LinkState>>>> = {
-  offline: { connect: 'connecting', stop: 'offline' },
-  connecting: { helloAcked: 'online', lost: 'offline', refused: 'error', stop: 'offline' },
-  online: { lost: 'offline', refused: 'error', stop: 'offline' },
-  error: { connect: 'connecting', stop: 'offline' },
+  offline: { connect: 'connecting', stop: 'offline', deactivated: 'error' },
+  connecting: {
+    helloAcked: 'online',
+    lost: 'offline',
+    refused: 'error',
+    stop: 'offline',
+    deactivated: 'error',
+  },
+  online: { lost: 'offline', refused: 'error', stop: 'offline', deactivated: 'error' },
+  error: { connect: 'connecting', stop: 'offline', deactivated: 'error' },
 };
 
 export class InvalidTransitionError extends Error {

@@ -75,46 +75,88 @@ export async function askDaemon<T>(
   }
 }
 
+export interface LocalEvent {
+  /** The event's id (`<run>-<n>`); none on `missed`. */
+  id?: string;
+  event: string;
+  data: unknown;
+}
+
 export interface EventSubscription {
   /** Events received so far, oldest first. */
-  readonly events: { event: string; data: unknown }[];
+  readonly events: LocalEvent[];
+  /** The id of the last event received (to reconnect with `Last-Event-ID`). */
+  lastEventId(): string | null;
+  /** Resolves when the daemon ends the stream (or it is closed). */
+  readonly ended: Promise<void>;
   close(): void;
 }
 
-/** Subscribes to `GET /v1/events` (server-sent events) on the local API. */
+/**
+ * Subscribes to `GET /v1/events` (server-sent events) on the local API; with `lastEventId`, the
+ * daemon first replays what came after it (or sends one `missed` event when it cannot).
+ */
 export function subscribeEvents(
   socketPath: string,
-  onEvent?: (e: { event: string; data: unknown }) => void,
+  onEvent?: (e: LocalEvent) => void,
+  options: { lastEventId?: string } = {},
 ): Promise<EventSubscription> {
   return new Promise((resolve, reject) => {
-    const events: { event: string; data: unknown }[] = [];
-    const req = request({ socketPath, method: 'GET', path: '/v1/events' }, (res) => {
-      if (res.statusCode !== 200) {
-        reject(new Error(`GET /v1/events answered ${res.statusCode}`));
-        res.resume();
-        return;
-      }
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end = buffer.indexOf('\n\n');
-        while (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data !== undefined) {
-            const e = { event, data: JSON.parse(data) as unknown };
-            events.push(e);
-            onEvent?.(e);
-          }
-          end = buffer.indexOf('\n\n');
-        }
-      });
-      resolve({ events, close: () => req.destroy() });
+    const events: LocalEvent[] = [];
+    let last: string | null = options.lastEventId ?? null;
+    let endedResolve: () => void = () => {};
+    const ended = new Promise<void>((r) => {
+      endedResolve = r;
     });
+    const req = request(
+      {
+        socketPath,
+        method: 'GET',
+        path: '/v1/events',
+        headers: options.lastEventId ? { 'last-event-id': options.lastEventId } : {},
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            reject(
+              Object.assign(
+                new Error(
+                  `GET /v1/events answered ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8')}`,
+                ),
+                { status: res.statusCode },
+              ),
+            ),
+          );
+          return;
+        }
+        let buffer = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          let end = buffer.indexOf('\n\n');
+          while (end >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const id = /^id: (.*)$/m.exec(block)?.[1];
+            const event = /^event: (.*)$/m.exec(block)?.[1];
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (event && data !== undefined) {
+              const e: LocalEvent = { ...(id ? { id } : {}), event, data: JSON.parse(data) as unknown };
+              if (id) last = id;
+              events.push(e);
+              onEvent?.(e);
+            }
+            end = buffer.indexOf('\n\n');
+          }
+        });
+        res.on('close', endedResolve);
+        resolve({ events, lastEventId: () => last, ended, close: () => req.destroy() });
+      },
+    );
     req.on('error', (err) => {
+      endedResolve();
       if (events.length === 0) reject(err);
     });
     req.end();

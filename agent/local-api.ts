@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { type ConnectionLimits, connectionLimits } from './connection-limits.js';
 
 /**
  * The local API for the POS app: HTTP/1.1 + JSON on a Unix socket (0660: owner and group
@@ -80,6 +81,19 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** A path segment, percent-decoded; a malformed escape (`%E0%A4%A`) is the client's error, not ours. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new LocalApiError(
+      400,
+      'invalid_request',
+      `the path segment "${part}" is not valid percent-encoded UTF-8`,
+    );
+  }
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -100,12 +114,21 @@ function socketInUse(path: string): Promise<boolean> {
 
 export class LocalApi {
   private server: Server | undefined;
+  /** Connections accepted past `limits.connections`: answered 503 and closed. */
+  private readonly overCap = new WeakSet<Socket>();
+  private open = 0;
 
   constructor(
     private readonly socketPath: string,
     private readonly routes: LocalRoute[],
-    private readonly log: { error(obj: object, msg: string): void },
+    private readonly log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void },
+    private readonly limits: ConnectionLimits = connectionLimits(null),
   ) {}
+
+  /** Connections open now. */
+  connections(): number {
+    return this.open;
+  }
 
   async start(): Promise<void> {
     if (existsSync(this.socketPath)) {
@@ -122,6 +145,25 @@ export class LocalApi {
     // Event streams stay open; every other request is bounded by headersTimeout and the handlers.
     server.requestTimeout = 0;
     server.headersTimeout = 5_000;
+    // Past `hard`, Node closes a new connection at once; past `connections`, it is answered 503
+    // with a code (or closed after 2 s if it never sends a request): descriptors stay in reserve.
+    server.maxConnections = this.limits.hard;
+    let warnedAt = 0;
+    server.on('connection', (socket: Socket) => {
+      this.open++;
+      socket.once('close', () => this.open--);
+      if (this.open > this.limits.connections) {
+        this.overCap.add(socket);
+        socket.setTimeout(2_000, () => socket.destroy());
+        if (Date.now() - warnedAt > 10_000) {
+          warnedAt = Date.now();
+          this.log.warn(
+            { open: this.open, cap: this.limits.connections },
+            'local API connection cap reached; refusing new connections (503 too_many_connections)',
+          );
+        }
+      }
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.socketPath, () => resolve());
@@ -134,14 +176,32 @@ export class LocalApi {
     const s = this.server;
     if (!s) return;
     this.server = undefined;
+    // Event streams are ended, not cut: what was written to them (the last events) reaches the
+    // reader, who reconnects with Last-Event-ID. Whatever is still open a moment later is cut.
+    for (const res of this.streams) res.end();
     await new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
+      const cut = setTimeout(() => s.closeAllConnections(), this.streams.size > 0 ? 500 : 0);
+      s.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+      s.closeIdleConnections();
     });
   }
 
+  /** Responses taken over by a stream route, open now. */
+  private readonly streams = new Set<ServerResponse>();
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      if (this.overCap.has(req.socket)) {
+        res.setHeader('connection', 'close');
+        throw new LocalApiError(
+          503,
+          'too_many_connections',
+          `${this.open} connections are open to the local API, the most it takes (${this.limits.connections}); close idle ones and retry`,
+        );
+      }
       const path = new URL(req.url ?? '/', 'http://posagent').pathname;
       const matching = this.routes.filter((r) => r.pattern.test(path));
       if (matching.length === 0) throw new LocalApiError(404, 'not_found', `no route ${path}`);
@@ -149,10 +209,12 @@ export class LocalApi {
       if (!route)
         throw new LocalApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}`);
       if (route.stream) {
+        this.streams.add(res);
+        res.once('close', () => this.streams.delete(res));
         route.stream(req, res);
         return;
       }
-      const params = route.pattern.exec(path)!.slice(1).map(decodeURIComponent);
+      const params = route.pattern.exec(path)!.slice(1).map(decodePathPart);
       const result = await route.handle?.(req, params, () => readBody(req));
       if (result instanceof Reply) send(res, result.status, result.body);
       else send(res, 200, result);

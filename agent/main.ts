@@ -18,11 +18,13 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
 import { AgentStore } from './agent-store.js';
+import { guarded, inBackground } from './background-task.js';
 import { BusyLeases } from './busy-leases.js';
 import { CertificateRenewer } from './cert-renewal.js';
 import { CloudLink, type OnlineLink } from './cloud-link.js';
 import { configDocument } from './config-document.js';
 import { ConfigManager } from './config-manager.js';
+import { type ConnectionLimits, connectionLimits, readOpenFileLimit } from './connection-limits.js';
 import type { CrashPoint } from './crash-points.js';
 import { acquireDaemonLock } from './daemon-lock.js';
 import { EventBus } from './event-bus.js';
@@ -33,13 +35,14 @@ import { LocalApi, LocalApiError, Reply } from './local-api.js';
 import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
+import { RecentErrors } from './recent-errors.js';
 import { NO_NOTIFIER, type ServiceNotifier } from './service-notifier.js';
-import { type AgentPaths, backoffPolicy, type DeviceSettings } from './settings.js';
+import { type AgentPaths, backoffPolicy, type DeviceSettings, type SettingSource } from './settings.js';
 import { SoftwareUpdater } from './software-update.js';
 import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
 import { TransactionForwarder } from './transaction-forwarder.js';
 import { listTransactions } from './transaction-list.js';
-import { TransactionQueue } from './transaction-queue.js';
+import { TransactionQueue, toRecord } from './transaction-queue.js';
 import { startUnenrolled } from './unenrolled.js';
 
 export interface AgentDeps {
@@ -49,6 +52,8 @@ export interface AgentDeps {
   log: Logger;
   /** The device asked for a log level (flag or environment): the fleet config does not change it. */
   logLevelPinned?: boolean;
+  /** Where each device setting came from: one set on the device (not a default) wins over the fleet's. */
+  settingSources?: Partial<Record<keyof DeviceSettings, SettingSource>>;
   now?: () => number;
   random?: () => number;
   /** The process environment, for HTTPS_PROXY / NO_PROXY (the composition root passes it in). */
@@ -141,16 +146,33 @@ async function startOwned(d: AgentDeps): Promise<RunningAgent> {
   if (recovered !== 'none')
     d.log.warn({ recovered }, 'an interrupted certificate renewal was finished or undone');
   const identity = await readIdentity(d.paths.stateDir);
+  // One event bus for the whole process: an app that followed enrollment on the unenrolled daemon
+  // keeps its stream position (Last-Event-ID) once the terminal runs enrolled.
+  const events = new EventBus({ now: d.now ?? Date.now });
+  const shared: SharedParts = {
+    events,
+    limits: connectionLimits(readOpenFileLimit()),
+    errors: new RecentErrors(events, d.now ?? Date.now),
+  };
   return identity
-    ? startEnrolled(d, identity)
+    ? startEnrolled(d, shared, identity)
     : startUnenrolled(
         d,
-        (id) => startEnrolled(d, id),
+        shared,
+        (id) => startEnrolled(d, shared, id),
         d.onFatal ?? ((err) => d.log.fatal({ err: err.message }, 'agent failed')),
       );
 }
 
-async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningAgent> {
+/** What the unenrolled and the enrolled daemon of one process share. */
+export interface SharedParts {
+  events: EventBus;
+  limits: ConnectionLimits;
+  /** Recent link, config, enrollment and action problems (`GET /v1/errors`, the menu). */
+  errors: RecentErrors;
+}
+
+async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identity): Promise<RunningAgent> {
   const now = d.now ?? Date.now;
   const crashPoint = d.crashPoint ?? (() => {});
   const notifier = d.notifier ?? NO_NOTIFIER;
@@ -164,7 +186,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   const health = new HealthCollector(d.paths.stateDir);
   const cloudUrl = d.settings.cloudUrl || identity.cloudUrl;
 
-  const events = new EventBus();
+  const { events, limits } = shared;
   const outbox = new OutboxSender(store, d.log);
   const forwarder = new TransactionForwarder({ store: store.transactions, events, now, log: d.log });
   const queue = new TransactionQueue({
@@ -174,6 +196,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     online: () => link.snapshot().state === 'online',
     offlineMode: () => config.current().config.offlineMode,
     locked: () => store.lock().locked,
+    deactivated: () => deactivated,
     dataPublicKey: () => dataPublicKey,
     onStored: () => forwarder.wake(),
   });
@@ -184,13 +207,14 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       now(),
       config.current().config.offlineMode.maxAgeHours,
       d.settings.retentionDays,
+      // Each expired transaction is a `transaction` event with its record, like every other change.
+      (row) => events.publish('transaction', toRecord(row)),
     );
     if (r.expired > 0) {
       d.log.warn(
         { expired: r.expired },
         'transactions expired before reaching the cloud; they will be reported',
       );
-      events.publish('transaction', { expired: r.expired });
       forwarder.wake();
     }
   };
@@ -201,6 +225,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     now,
     onApplied: (c) => {
       heartbeat.reschedule();
+      renewer.reschedule(); // agent.renewalCheckHours; agent.pingIntervalSec is read by the link live
       if (!d.logLevelPinned) d.log.level = c.agent.logLevel;
     },
     onAck: () => outbox.wake(),
@@ -232,6 +257,9 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       connectTimeoutMs: d.settings.connectTimeoutMs,
       callTimeoutMs: d.settings.callTimeoutMs,
       defaultPingIntervalSec: d.settings.pingIntervalSec,
+      // A pushed agent.pingIntervalSec wins over the Hello answer's, on the link that is up too.
+      pushedPingIntervalSec: () =>
+        config.current().version === null ? null : config.current().config.agent.pingIntervalSec,
       handlers: {
         ApplyConfig: (p) => config.handleApply(p),
         TransactionResult: (p) => forwarder.applyResults(p),
@@ -242,10 +270,12 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
           return {};
         },
         Deactivate: (p) => {
-          d.log.warn({ reason: p.reason, at: p.at }, 'the cloud deactivated this terminal; enroll it again');
+          // Recorded before the answer; the link stops once the answer is out.
+          deactivate(p.reason, p.at, true);
           return {};
         },
       },
+      onDeactivated: (reason) => deactivate(reason, new Date(now()).toISOString(), false),
       hello: () => ({
         terminalId: identity.terminalId,
         softwareVersion: d.softwareVersion,
@@ -272,9 +302,9 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         if (online.ack.terminal) void recordProfile(online.ack.terminal);
         renewer.onOnline();
         actions.onOnline();
-        void heartbeat.runWhileOnline(online, heartbeatIntervalSec);
-        void outbox.runWhileOnline(online);
-        void forwarder.runWhileOnline(online);
+        inBackground('heartbeat', heartbeat.runWhileOnline(online, heartbeatIntervalSec), d.log);
+        inBackground('outbox', outbox.runWhileOnline(online), d.log);
+        inBackground('forwarding', forwarder.runWhileOnline(online), d.log);
       },
       onStateChange: (s) => {
         notifier.status(`link ${s.state}${s.reason ? `: ${s.reason}` : ''}`);
@@ -287,6 +317,27 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
     },
     { lastHeartbeatAt: store.linkStatus().lastHeartbeatAt },
   );
+
+  /**
+   * The cloud deactivated this terminal (a `Deactivate` call, or `403 terminal_deactivated` at the
+   * link): recorded in the store, the link stops for good and every new sale is refused (410), so
+   * that nothing is taken that could never be delivered. Survives restarts; a new enrollment (a
+   * new terminal id) ends it.
+   */
+  let deactivated = ((x) => (x?.terminalId === identity.terminalId ? x : null))(store.deactivation());
+  const deactivate = (reason: string, at: string, afterAnswer: boolean) => {
+    if (deactivated) return;
+    deactivated = { terminalId: identity.terminalId, at, reason };
+    store.recordDeactivation(deactivated);
+    d.log.warn(
+      { reason, at },
+      'the cloud deactivated this terminal: no link and no sales until it is enrolled again',
+    );
+    const why = `the cloud deactivated this terminal (${reason}); enroll it again`;
+    if (afterAnswer) setImmediate(() => link.halt(why));
+    else link.halt(why);
+  };
+  if (deactivated) link.halt(`the cloud deactivated this terminal (${deactivated.reason}); enroll it again`);
 
   /** The cloud renamed or moved this terminal: identity.json, status, diagnostics and the bundle follow. */
   const recordProfile = async (profile: TerminalProfile): Promise<void> => {
@@ -315,13 +366,22 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       { deviceTime: new Date(now()).toISOString(), lastTrustedAt: trustedTime },
       'the device clock is behind the last time the cloud confirmed; TLS will fail until it is set',
     );
+  const renewalCheckPinned = (d.settingSources?.certCheckIntervalSec ?? 'default') !== 'default';
+  const renewalCheckIntervalMs = () =>
+    renewalCheckPinned || config.current().version === null
+      ? d.settings.certCheckIntervalSec * 1000
+      : config.current().config.agent.renewalCheckHours * 3_600_000;
   const renewer = new CertificateRenewer({
     identity,
     certificate: summariseCertificate(tls.cert, now()),
     stateDir: d.paths.stateDir,
     now,
     random: d.random ?? Math.random,
-    checkIntervalMs: d.settings.certCheckIntervalSec * 1000,
+    // Read at every check: the device setting when set on the device, else the pushed
+    // agent.renewalCheckHours once a config is applied, else the device default.
+    get checkIntervalMs() {
+      return renewalCheckIntervalMs();
+    },
     renewBeforeDays: d.settings.renewBeforeDays,
     retry: backoffPolicy(d.settings),
     online: () => onlineLink !== null,
@@ -405,6 +465,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       configVersion: config.current().version,
       queue: store.transactions.summary(),
       locked: store.lock().locked,
+      deactivated,
       softwareVersion: d.softwareVersion,
       nowMs: now(),
     });
@@ -424,8 +485,13 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
         pattern: /^\/v1\/config$/,
         handle: () => configDocument(config.current(), config.lastRejection()),
       },
-      { method: 'GET', pattern: /^\/v1\/events$/, stream: serveEvents(events) },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/events$/,
+        stream: serveEvents(events, { maxStreams: limits.streams, log: d.log }),
+      },
       { method: 'GET', pattern: /^\/v1\/diagnostics$/, handle: () => runDiagnostics() },
+      { method: 'GET', pattern: /^\/v1\/errors$/, handle: () => ({ errors: shared.errors.list() }) },
       { method: 'GET', pattern: /^\/v1\/certificate$/, handle: certificateDocument },
       {
         method: 'POST',
@@ -484,6 +550,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
       },
     ],
     d.log,
+    limits,
   );
   try {
     await api.start();
@@ -493,7 +560,7 @@ async function startEnrolled(d: AgentDeps, identity: Identity): Promise<RunningA
   }
   maintain();
   await actions.start();
-  const maintenance = setInterval(maintain, 60_000);
+  const maintenance = setInterval(guarded('queue maintenance', maintain, d.log), 60_000);
   maintenance.unref();
   const stopLink = new AbortController();
   const linkDone = link.run(stopLink.signal);

@@ -1,4 +1,4 @@
-import type { TransactionStore } from './transaction-store.js';
+import type { TransactionRow, TransactionStore } from './transaction-store.js';
 
 /**
  * Expiry and retention, pure over the store and a clock. Transactions not received by the cloud
@@ -12,9 +12,13 @@ export function maintainQueue(
   nowMs: number,
   maxAgeHours: number,
   retentionDays: number,
+  /** Told each transaction that just expired (the daemon publishes each as a `transaction` event). */
+  onExpired: (row: TransactionRow) => void = () => {},
 ): { expired: number; pruned: number } {
   const now = new Date(nowMs).toISOString();
-  const expired = store.expire(new Date(nowMs - maxAgeHours * 3_600_000).toISOString(), now);
+  const rows = store.expire(new Date(nowMs - maxAgeHours * 3_600_000).toISOString(), now);
+  for (const row of rows) onExpired(row);
+  const expired = rows.length;
   const cutoff = new Date(nowMs - retentionDays * 86_400_000).toISOString();
   let pruned = 0;
   for (let i = 0; i < 20; i++) {

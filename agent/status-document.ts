@@ -33,6 +33,8 @@ export interface StatusDocument {
   config: { version: number | null };
   queue: { stored: number; oldestAt: string | null };
   locked: boolean;
+  /** The cloud deactivated this terminal: no link, no sales, until it is enrolled again. */
+  deactivated?: { at: string; reason: string };
   softwareVersion: string;
   cloudUrl: string | null;
 }
@@ -56,6 +58,7 @@ export interface StatusInputs {
   configVersion: number | null;
   queue: { stored: number; oldestAt: string | null };
   locked: boolean;
+  deactivated?: { at: string; reason: string } | null;
   softwareVersion: string;
   nowMs: number;
 }
@@ -98,6 +101,7 @@ export function buildStatusDocument(i: StatusInputs): StatusDocument {
     config: { version: i.configVersion },
     queue: i.queue,
     locked: i.locked,
+    ...(i.deactivated ? { deactivated: { at: i.deactivated.at, reason: i.deactivated.reason } } : {}),
     softwareVersion: i.softwareVersion,
     cloudUrl: i.identity?.cloudUrl ?? null,
   };
@@ -130,6 +134,10 @@ export function formatStatus(s: StatusDocument): string {
   if (s.clock)
     lines.push(
       `Clock:            behind — device ${s.clock.deviceTime}, cloud confirmed ${s.clock.lastTrustedAt}`,
+    );
+  if (s.deactivated)
+    lines.push(
+      `Deactivated:      ${s.deactivated.at} — ${s.deactivated.reason}; enroll again (posagent enroll --force …)`,
     );
   if (s.cloudUrl) lines.push(`Cloud:            ${s.cloudUrl}`);
   // Names and reasons come from the cloud: no control character reaches the technician's terminal.

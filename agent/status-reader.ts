@@ -41,6 +41,7 @@ export async function readStatusWithoutDaemon(
   const queue = reader?.transactions?.summary() ?? { stored: 0, oldestAt: null };
   const configVersion = reader?.appliedConfig()?.version ?? null;
   const locked = reader?.lock().locked ?? false;
+  const deactivation = reader?.deactivation() ?? null;
   reader?.close();
   return buildStatusDocument({
     identity,
@@ -57,6 +58,8 @@ export async function readStatusWithoutDaemon(
     configVersion,
     queue,
     locked,
+    deactivated:
+      deactivation && identity && deactivation.terminalId === identity.terminalId ? deactivation : null,
     softwareVersion,
     nowMs,
   });

@@ -33,6 +33,8 @@ export interface QueueOptions {
   online(): boolean;
   offlineMode(): TerminalConfig['offlineMode'];
   locked(): boolean;
+  /** The cloud deactivated this terminal (null: it did not): every new sale is refused. */
+  deactivated?(): { at: string; reason: string } | null;
   /** The cloud's data public key (PEM), or null if this identity has none; read per sale (renewal may change it). */
   dataPublicKey(): string | null;
   /** Told when there is something new to forward. */
@@ -40,6 +42,8 @@ export interface QueueOptions {
 }
 
 const inputValidator = compileValidator(TransactionInput);
+/** Finished rows deleted per try when the store is full (a few hundred KB: room for many sales). */
+const EVICT_BATCH = 200;
 
 export function toRecord(r: TransactionRow): TransactionRecord {
   return {
@@ -99,12 +103,21 @@ export class TransactionQueue {
     const bodyHash = requestFingerprint(tx);
     const locked = this.o.locked();
     const online = this.o.online();
-    // A repeat is answered like the first time even when the terminal is now locked or offline, so
-    // look first on those paths; on the common path the insert itself finds a repeat (one statement).
-    if (locked || !online) {
+    const deactivated = this.o.deactivated?.() ?? null;
+    // A repeat is answered like the first time even when the terminal is now locked, offline or
+    // deactivated, so look first on those paths; on the common path the insert itself finds a
+    // repeat (one statement).
+    if (locked || !online || deactivated) {
       const existing = this.o.store.get(tx.id);
       if (existing) return this.repeat(existing, bodyHash, tx);
     }
+    // A sale a deactivated terminal took could never be delivered: refuse it, with the reason.
+    if (deactivated)
+      throw new QueueError(
+        410,
+        'terminal_deactivated',
+        `this terminal was deactivated by its fleet operator (${deactivated.reason}, ${deactivated.at}); it takes no sales until it is enrolled again`,
+      );
     if (locked)
       throw new QueueError(
         423,
@@ -125,27 +138,16 @@ export class TransactionQueue {
       sealed = sealCard(tx.card, dataKey);
     }
     const now = new Date(this.o.now()).toISOString();
-    let seq: number | null;
-    try {
-      seq = this.o.store.insert({
-        id: tx.id,
-        amount: tx.amount,
-        currency: tx.currency,
-        createdAt: tx.createdAt ?? now,
-        storedAt: now,
-        offline: !online,
-        bodyHash,
-        sealedCard: sealed,
-      });
-    } catch (err) {
-      if (isStorageFull(err))
-        throw new QueueError(
-          507,
-          'storage_full',
-          'the transaction store is full; nothing already stored was touched',
-        );
-      throw err;
-    }
+    const seq = this.insertMakingRoom({
+      id: tx.id,
+      amount: tx.amount,
+      currency: tx.currency,
+      createdAt: tx.createdAt ?? now,
+      storedAt: now,
+      offline: !online,
+      bodyHash,
+      sealedCard: sealed,
+    });
     if (seq === null) return this.repeat(this.o.store.get(tx.id)!, bodyHash, tx);
     // The answer is built from what was just committed: no second read on the hot path.
     const record: TransactionRecord = {
@@ -162,6 +164,26 @@ export class TransactionQueue {
     this.o.events.publish('transaction', record);
     this.o.onStored();
     return { status: 201, record };
+  }
+
+  /**
+   * Inserts; when the store is full, the oldest finished rows (with the cloud and decided) give way,
+   * a batch at a time, so that only unsent rows can ever fill it. 507 only when none is left.
+   */
+  private insertMakingRoom(row: Parameters<TransactionStore['insert']>[0]): number | null {
+    for (;;) {
+      try {
+        return this.o.store.insert(row);
+      } catch (err) {
+        if (!isStorageFull(err)) throw err;
+        if (this.o.store.evictFinished(EVICT_BATCH) === 0)
+          throw new QueueError(
+            507,
+            'storage_full',
+            'the transaction store is full of transactions not yet with the cloud; nothing already stored was touched',
+          );
+      }
+    }
   }
 
   private repeat(

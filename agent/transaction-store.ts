@@ -33,6 +33,9 @@ const COLUMNS = `seq, id, amount, currency, created_at AS createdAt, stored_at A
 /** Not yet with the cloud: exactly the predicate of the partial index transactions_unsent. */
 const UNSENT = "state IN ('stored', 'sending') OR (state = 'expired' AND reported = 0)";
 
+/** With the cloud and decided (or reported as expired): what retention prunes and a full store gives up first. */
+const FINISHED = "(state IN ('authorised', 'declined', 'failed') OR (state = 'expired' AND reported = 1))";
+
 function fromStates(event: TransactionEvent, to: TransactionState): string {
   const from = Object.entries(TRANSACTION_TRANSITIONS)
     .filter(([, evs]) => evs[event]?.includes(to))
@@ -45,11 +48,16 @@ export class TransactionStore {
 
   constructor(private readonly db: Database.Database) {
     this.s = {
+      // INSERT … SELECT … WHERE NOT EXISTS, not ON CONFLICT DO NOTHING: SQLite draws an AUTOINCREMENT
+      // number before it finds the conflict, so every repeat and conflict left a gap in `seq`.
       insert:
         db.prepare(`INSERT INTO transactions (id, amount, currency, created_at, stored_at, updated_at, state, offline,
-        body_hash, sealed_card) VALUES (@id, @amount, @currency, @createdAt, @storedAt, @storedAt, 'stored', @offline,
-        @bodyHash, @sealedCard) ON CONFLICT (id) DO NOTHING`),
+        body_hash, sealed_card) SELECT @id, @amount, @currency, @createdAt, @storedAt, @storedAt, 'stored', @offline,
+        @bodyHash, @sealedCard WHERE NOT EXISTS (SELECT 1 FROM transactions WHERE id = @id)`),
       get: db.prepare(`SELECT ${COLUMNS} FROM transactions WHERE id = ?`),
+      getMany: db.prepare(
+        `SELECT ${COLUMNS} FROM transactions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+      ),
       list: db.prepare(
         `SELECT ${COLUMNS} FROM transactions WHERE (@state IS NULL OR state = @state) ORDER BY seq DESC LIMIT @limit`,
       ),
@@ -81,10 +89,15 @@ export class TransactionStore {
         `UPDATE transactions SET state = 'declined', reason = ?, updated_at = ? WHERE id = ? AND state IN ${fromStates('decided', 'declined')}`,
       ),
       expire: db.prepare(`UPDATE transactions SET state = 'expired', updated_at = @now,
-        reason = 'not received by the cloud within maxAgeHours' WHERE stored_at < @cutoff AND state IN ${fromStates('expire', 'expired')}`),
+        reason = 'not received by the cloud within maxAgeHours' WHERE stored_at < @cutoff AND state IN ${fromStates('expire', 'expired')}
+        RETURNING ${COLUMNS}`),
       prune:
         db.prepare(`DELETE FROM transactions WHERE seq IN (SELECT seq FROM transactions WHERE updated_at < @cutoff
-        AND (state IN ('authorised', 'declined', 'failed') OR (state = 'expired' AND reported = 1)) ORDER BY seq LIMIT @batch)`),
+        AND ${FINISHED} ORDER BY seq LIMIT @batch)`),
+      // NOT INDEXED: walk the table in seq order and stop at `batch` finished rows — the oldest rows are
+      // the finished ones, so this reads little; a state index would collect and sort every finished row.
+      evict: db.prepare(`DELETE FROM transactions WHERE seq IN (SELECT seq FROM transactions NOT INDEXED
+        WHERE ${FINISHED} ORDER BY seq LIMIT ?)`),
     };
   }
 
@@ -109,6 +122,11 @@ export class TransactionStore {
 
   get(id: string): TransactionRow | undefined {
     return this.s.get.get(id) as TransactionRow | undefined;
+  }
+
+  /** Several rows in one statement, in seq order (those that exist). */
+  getMany(ids: string[]): TransactionRow[] {
+    return ids.length === 0 ? [] : (this.s.getMany.all(JSON.stringify(ids)) as TransactionRow[]);
   }
 
   list(state: TransactionState | null, limit: number): TransactionRow[] {
@@ -183,11 +201,21 @@ export class TransactionStore {
     return changed;
   }
 
-  expire(cutoff: string, now: string): number {
-    return this.s.expire.run({ cutoff, now }).changes;
+  /** Expires what was stored before `cutoff` and is still not with the cloud; returns those rows, as they are now. */
+  expire(cutoff: string, now: string): TransactionRow[] {
+    return this.s.expire.all({ cutoff, now }) as TransactionRow[];
   }
 
   prune(cutoff: string, batch: number): number {
     return this.s.prune.run({ cutoff, batch }).changes;
+  }
+
+  /**
+   * Deletes up to `batch` of the oldest finished rows, whatever their age: the store is full, and a
+   * new sale must not be refused for room that rows the cloud already has and decided are holding.
+   * Unsent rows are never touched. Returns how many went.
+   */
+  evictFinished(batch: number): number {
+    return this.s.evict.run(batch).changes;
   }
 }

@@ -6,8 +6,9 @@ import { enrollWithSerial } from '../enroll/enrollment.js';
 import { type Identity, readIdentity, readPairingState } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
 import { reconnectDelay } from './backoff.js';
+import { serveEvents } from './event-stream.js';
 import { LocalApi, LocalApiError } from './local-api.js';
-import type { AgentDeps, RunningAgent } from './main.js';
+import type { AgentDeps, RunningAgent, SharedParts } from './main.js';
 import { backoffPolicy } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status-document.js';
 
@@ -20,9 +21,11 @@ import { buildStatusDocument, type StatusDocument } from './status-document.js';
  */
 export async function startUnenrolled(
   d: AgentDeps,
+  shared: SharedParts,
   becomeEnrolled: (identity: Identity) => Promise<RunningAgent>,
   onFatal: (err: Error) => void,
 ): Promise<RunningAgent> {
+  const { events, limits } = shared;
   const now = d.now ?? Date.now;
   const since = new Date(now()).toISOString();
   let reason = d.settings.autoEnroll
@@ -53,15 +56,41 @@ export async function startUnenrolled(
         pattern: /^\/v1\/status$/,
         handle: async () => statusNow(await readPairingState(d.paths.stateDir)),
       },
+      // Enrollment and pairing progress (`enrollment` events), then everything else once enrolled.
+      {
+        method: 'GET',
+        pattern: /^\/v1\/events$/,
+        stream: serveEvents(events, { maxStreams: limits.streams, log: d.log }),
+      },
+      // The technician's checks, the network ones included when a cloud URL and CA are configured.
+      {
+        method: 'GET',
+        pattern: /^\/v1\/diagnostics$/,
+        handle: async () => {
+          if (!d.diagnose)
+            throw new LocalApiError(
+              501,
+              'diagnostics_unavailable',
+              'diagnostics are not wired in this process',
+            );
+          return d.diagnose(statusNow(await readPairingState(d.paths.stateDir)));
+        },
+      },
+      { method: 'GET', pattern: /^\/v1\/errors$/, handle: () => ({ errors: shared.errors.list() }) },
       { method: 'POST', pattern: /^\/v1\/transactions$/, handle: notEnrolled },
+      { method: 'GET', pattern: /^\/v1\/transactions(\/[^/]*)?$/, handle: notEnrolled },
       { method: 'GET', pattern: /^\/v1\/config$/, handle: notEnrolled },
     ],
     d.log,
+    limits,
   );
   await api.start();
   // Serving its status and waiting to be enrolled is this daemon's normal, ready state.
   d.notifier?.ready(reason);
   d.log.warn({ stateDir: d.paths.stateDir, autoEnroll: d.settings.autoEnroll }, reason);
+  const progress = (p: EnrollmentProgress) => events.publish('enrollment', p);
+  progress({ state: d.settings.autoEnroll ? 'enrolling' : 'waiting', reason });
+  let pairingSeen: string | null = null;
 
   const stop = new AbortController();
   let enrolled: RunningAgent | null = null;
@@ -69,16 +98,36 @@ export async function startUnenrolled(
     let failures = 0;
     let nextAutoAt = 0;
     while (!stop.signal.aborted) {
-      const identity = await readIdentity(d.paths.stateDir);
+      const identity = await readIdentity(d.paths.stateDir).catch((err: unknown) => {
+        d.log.error({ err }, 'reading the identity failed; looking again in a second');
+        return null;
+      });
       if (identity) {
+        progress({
+          state: 'enrolled',
+          terminalId: identity.terminalId,
+          name: identity.name,
+          locationId: identity.locationId,
+        });
         await api.stop();
         d.log.info({ terminalId: identity.terminalId }, 'enrolled; starting');
         enrolled = await becomeEnrolled(identity);
         return;
       }
+      // `posagent enroll --pair` (another process) shows a code: tell the app, and when it changes.
+      const pairing = await readPairingState(d.paths.stateDir).catch(() => null);
+      const pairingKey = pairing ? `${pairing.code} ${pairing.expiresAt}` : null;
+      if (pairingKey !== pairingSeen) {
+        pairingSeen = pairingKey;
+        progress(
+          pairing
+            ? { state: 'pairing', code: pairing.code, expiresAt: pairing.expiresAt }
+            : { state: 'waiting', reason },
+        );
+      }
       if (d.settings.autoEnroll && now() >= nextAutoAt) {
         try {
-          await autoEnroll(d);
+          await autoEnroll(d, (step) => progress({ state: 'enrolling', step }));
           continue;
         } catch (err) {
           failures++;
@@ -89,6 +138,7 @@ export async function startUnenrolled(
             d.random ?? Math.random,
           );
           nextAutoAt = now() + delay;
+          progress({ state: 'failed', reason, retryInMs: delay });
           d.log.warn({ err: (err as Error).message, retryInMs: delay }, 'auto-enrollment failed; will retry');
         }
       }
@@ -107,7 +157,15 @@ export async function startUnenrolled(
   };
 }
 
-async function autoEnroll(d: AgentDeps): Promise<void> {
+/** The `enrollment` event: where enrollment of this terminal stands. */
+export type EnrollmentProgress =
+  | { state: 'waiting'; reason: string }
+  | { state: 'pairing'; code: string; expiresAt: string }
+  | { state: 'enrolling'; reason?: string; step?: string }
+  | { state: 'failed'; reason: string; retryInMs: number }
+  | { state: 'enrolled'; terminalId: string; name: string; locationId: string };
+
+async function autoEnroll(d: AgentDeps, onStep: (step: string) => void): Promise<void> {
   const s = d.settings;
   if (!s.cloudUrl) throw new Error('set cloudUrl in the device settings for auto-enrollment');
   let caPem: string;
@@ -129,7 +187,10 @@ async function autoEnroll(d: AgentDeps): Promise<void> {
     serialNumber,
     factory: device.factory,
     ...(device.model ? { model: device.model } : {}),
-    onProgress: (step) => d.log.info({ step }, 'auto-enrollment'),
+    onProgress: (step) => {
+      d.log.info({ step }, 'auto-enrollment');
+      onStep(step);
+    },
   });
   d.log.info({ terminalId: identity.terminalId, serialNumber }, 'enrolled by pre-registered serial');
 }

@@ -1,4 +1,6 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
+import { TRANSACTION_STATES } from '../protocol/transactions.js';
+import { httpsUrl, integer, jsonRequested, quietWhenJson, text, usageError } from './arguments.js';
 import type { DiagnosticsOptions } from './diagnostics-command.js';
 import type { EnrollOptions } from './enroll-command.js';
 import { CommandError, createOutput, ExitCode, type Output } from './output.js';
@@ -21,12 +23,20 @@ function common(cmd: Command): Command {
     .option(
       '--state-dir <dir>',
       'state dir (default: $POSAGENT_STATE_DIR, $STATE_DIRECTORY, /var/lib/posagent)',
+      text('--state-dir'),
     )
     .option(
       '--runtime-dir <dir>',
       'runtime dir holding api.sock (default: $POSAGENT_RUNTIME_DIR, $RUNTIME_DIRECTORY, /run/posagent)',
+      text('--runtime-dir'),
     );
 }
+
+const SETTINGS_HELP = 'device settings file (JSON)';
+const settingsOption = () =>
+  new Option('--settings <file>', SETTINGS_HELP)
+    .argParser(text('--settings'))
+    .default('/etc/posagent/agent.json');
 
 async function runCommand(
   opts: CommonOptions,
@@ -44,11 +54,15 @@ async function runCommand(
 }
 
 const version = readSoftwareVersion();
-const program = new Command('posagent')
-  .description('posagent — the agent of a payment terminal and its link to the fleet cloud')
-  .version(version, '-V, --version')
-  .exitOverride()
-  .showHelpAfterError('(run with --help for usage)');
+const json = jsonRequested(process.argv.slice(2));
+const program = quietWhenJson(
+  new Command('posagent')
+    .description('posagent — the agent of a payment terminal and its link to the fleet cloud')
+    .version(version, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)'),
+  json,
+);
 
 common(
   program
@@ -56,17 +70,27 @@ common(
     .description(
       'enroll this terminal with the fleet cloud (makes the key pair here; the private key never leaves the device)',
     )
-    .option('--cloud <url>', 'the cloud base URL, https://… (default: cloudUrl in the device settings)')
+    .option(
+      '--cloud <url>',
+      'the cloud base URL, https://… (default: cloudUrl in the device settings)',
+      httpsUrl('--cloud'),
+    )
     .option(
       '--ca-file <pem>',
       'the fleet CA to trust the cloud with (default: fleetCaFile in the device settings)',
+      text('--ca-file'),
     )
-    .option('--code <code>', 'enroll with the enrollment code shown in the cloud (e.g. ABCD-EFGH)')
+    .option(
+      '--code <code>',
+      'enroll with the enrollment code shown in the cloud (e.g. ABCD-EFGH)',
+      text('--code'),
+    )
     .option(
       '--qr <payload>',
       'enroll with a scanned QR payload (posagent://enroll?…); no --cloud or --ca-file needed',
+      text('--qr'),
     )
-    .option('--qr-image <png>', 'enroll with the QR code in a PNG image')
+    .option('--qr-image <png>', 'enroll with the QR code in a PNG image', text('--qr-image'))
     .option('--pair', 'show an activation code and wait until it is activated in the cloud')
     .option(
       '--auto',
@@ -75,13 +99,19 @@ common(
     .option(
       '--serial <serial>',
       'serial number to present (default: serialNumber in the device settings, the factory certificate, the hardware)',
+      text('--serial'),
     )
-    .option('--factory-key <pem>', 'factory identity key (default: factoryKeyFile in the device settings)')
+    .option(
+      '--factory-key <pem>',
+      'factory identity key (default: factoryKeyFile in the device settings)',
+      text('--factory-key'),
+    )
     .option(
       '--factory-cert <pem>',
       'factory identity certificate (default: factoryCertFile in the device settings)',
+      text('--factory-cert'),
     )
-    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json')
+    .addOption(settingsOption())
     .option('--force', 'replace an existing identity'),
 ).action(async (opts: EnrollOptions & { json?: boolean }) =>
   runCommand(opts, async (out) => (await import('./enroll-command.js')).enrollCommand(opts, out, version)),
@@ -91,11 +121,23 @@ common(
   program
     .command('run')
     .description('run the daemon in the foreground (systemd runs this)')
-    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json')
-    .option('--cloud-url <url>', 'override the cloud URL recorded at enrollment')
-    .option('--reboot-command <cmd>', 'shell command that reboots the device (default: systemctl reboot)')
-    .option('--boot-id-file <file>', 'where the boot id is read (default: /proc/sys/kernel/random/boot_id)')
-    .option('--install-dir <dir>', 'where releases and the current link live (default: /opt/posagent)')
+    .addOption(settingsOption())
+    .option('--cloud-url <url>', 'override the cloud URL recorded at enrollment', httpsUrl('--cloud-url'))
+    .option(
+      '--reboot-command <cmd>',
+      'shell command that reboots the device (default: systemctl reboot)',
+      text('--reboot-command'),
+    )
+    .option(
+      '--boot-id-file <file>',
+      'where the boot id is read (default: /proc/sys/kernel/random/boot_id)',
+      text('--boot-id-file'),
+    )
+    .option(
+      '--install-dir <dir>',
+      'where releases and the current link live (default: /opt/posagent)',
+      text('--install-dir'),
+    )
     .addOption(
       new Option('--log-level <level>', 'log level').choices([
         'trace',
@@ -132,15 +174,12 @@ common(
     .description(
       'the transaction queue: list (default), show ID, flush (forward now, skipping the backoff wait)',
     )
-    .argument('[action]', 'list | show | flush', 'list')
+    .addArgument(new Argument('[action]', 'what to do').choices(['list', 'show', 'flush']).default('list'))
     .argument('[id]', 'transaction id for show')
-    .option(
-      '--state <state>',
-      'list only this state (stored, sending, received, authorised, declined, failed, expired)',
-    )
-    .option('--limit <n>', 'list at most n, newest first', '50'),
+    .addOption(new Option('--state <state>', 'list only this state').choices(TRANSACTION_STATES))
+    .option('--limit <n>', 'list at most n (1–1000), newest first', integer('--limit', 1, 1000), 50),
 ).action(
-  async (action: string, id: string | undefined, opts: CommonOptions & { state?: string; limit: string }) =>
+  async (action: string, id: string | undefined, opts: CommonOptions & { state?: string; limit: number }) =>
     runCommand(opts, async (out) => (await import('./queue-command.js')).queueCommand(action, id, opts, out)),
 );
 
@@ -151,7 +190,7 @@ common(
       'the client certificate {subject, serialNumber, notBefore, notAfter, daysLeft, fingerprint}; --renew renews it now',
     )
     .option('--renew', 'renew now with a new key (through the daemon when it runs, directly otherwise)')
-    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json'),
+    .addOption(settingsOption()),
 ).action(async (opts: CommonOptions & { renew?: boolean; settings?: string }) =>
   runCommand(opts, async (out) => (await import('./lifecycle-command.js')).certCommand(opts, out)),
 );
@@ -160,7 +199,7 @@ common(
   program
     .command('reprovision')
     .description('new key and certificate for this terminal: same terminal id, config and queue')
-    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json'),
+    .addOption(settingsOption()),
 ).action(async (opts: CommonOptions & { settings?: string }) =>
   runCommand(opts, async (out) => (await import('./lifecycle-command.js')).reprovisionCommand(opts, out)),
 );
@@ -170,7 +209,7 @@ common(
     .command('decommission')
     .description('wipe the identity and the queue (tells the cloud); refuses while transactions are unsent')
     .option('--force', 'decommission even with unsent transactions (they are lost)')
-    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json'),
+    .addOption(settingsOption()),
 ).action(async (opts: CommonOptions & { force?: boolean; settings?: string }) =>
   runCommand(opts, async (out) => (await import('./lifecycle-command.js')).decommissionCommand(opts, out)),
 );
@@ -184,9 +223,15 @@ common(
     .option(
       '--bundle <file>',
       'also write a support bundle (.tar.gz) for escalation: no keys, tokens or card data',
+      text('--bundle'),
     )
-    .option('--timeout-ms <ms>', 'give up on each network probe after this long', '5000')
-    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json'),
+    .option(
+      '--timeout-ms <ms>',
+      'give up on each network probe after this long (100–600000)',
+      integer('--timeout-ms', 100, 600_000),
+      5000,
+    )
+    .addOption(settingsOption()),
 ).action(async (opts: CommonOptions & DiagnosticsOptions) =>
   runCommand(opts, async (out) =>
     (await import('./diagnostics-command.js')).diagnosticsCommand(opts, out, version),
@@ -197,7 +242,7 @@ common(
   program
     .command('menu')
     .description('the interactive diagnostics menu for the terminal screen and keyboard (or SSH)')
-    .option('--settings <file>', 'device settings file (JSON)', '/etc/posagent/agent.json'),
+    .addOption(settingsOption()),
 ).action(async (opts: CommonOptions & { settings?: string }) =>
   runCommand(opts, async (out) => (await import('./menu-command.js')).menuCommand(opts, out, version)),
 );
@@ -205,8 +250,12 @@ common(
 try {
   await program.parseAsync();
 } catch (err) {
-  if (err instanceof CommanderError) {
-    // --help and --version exit 0; anything commander rejects is a usage error.
-    process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
-  } else throw err;
+  const usage = usageError(err);
+  // --help and --version exit 0; anything commander rejects is a usage error (exit 2), and with
+  // --json it is one JSON error document on stdout, like every other failure.
+  if (usage) {
+    if (json) createOutput(true).error(new CommandError(usage.code, usage.message, ExitCode.usage));
+    process.exitCode = ExitCode.usage;
+  } else if ((err as { code?: string }).code?.startsWith('commander.')) process.exitCode = ExitCode.ok;
+  else throw err;
 }

@@ -3,6 +3,7 @@ import { type ConfigDocument, configDocument } from '../agent/config-document.js
 import { askDaemon } from '../agent/local-api-client.js';
 import { resolvePaths } from '../agent/settings.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
+import { requireEnrolled } from './enrolled.js';
 import { ExitCode, type Output } from './output.js';
 
 /** `posagent config`: from the daemon when it runs, else from the store (read-only). */
@@ -11,6 +12,8 @@ export async function configCommand(
   out: Output,
 ): Promise<number> {
   const paths = resolvePaths(opts, process.env);
+  // Not enrolled: there is no applied configuration to show (exit 3, daemon up or down).
+  await requireEnrolled(paths);
   const res = await askDaemon<ConfigDocument>(paths.socketPath, 'GET', '/v1/config');
   let doc: ConfigDocument | undefined = res?.status === 200 ? res.body : undefined;
   if (!doc) {

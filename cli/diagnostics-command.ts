@@ -5,6 +5,7 @@ import { readStatusWithoutDaemon } from '../agent/status-reader.js';
 import { writeBundle } from '../diagnostics/bundle.js';
 import { type DiagnosticsReport, diagnose, formatReport } from '../diagnostics/report.js';
 import { readHardwareSerial, usableSerial } from '../enroll/hardware-serial.js';
+import { proxySettings } from '../enroll/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { ExitCode, type Output } from './output.js';
 
@@ -13,7 +14,7 @@ export interface DiagnosticsOptions {
   runtimeDir?: string;
   settings?: string;
   bundle?: string;
-  timeoutMs?: string;
+  timeoutMs?: number;
 }
 
 /**
@@ -35,9 +36,10 @@ export async function diagnosticsCommand(
   const report = await diagnose({
     paths,
     settings,
+    proxy: proxySettings(settings, process.env),
     daemon,
     now: Date.now,
-    timeoutMs: opts.timeoutMs ? Number(opts.timeoutMs) : 5000,
+    timeoutMs: opts.timeoutMs ?? 5000,
   });
   let doc: DiagnosticsReport & { bundle?: { file: string; entries: string[] } } = report;
   if (opts.bundle)

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { resolvePaths } from '../agent/settings.js';
+import { type DeviceSettings, resolvePaths } from '../agent/settings.js';
 import { NO_SERIAL_HINT, NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.js';
 import {
   EnrollmentError,
@@ -228,7 +228,46 @@ async function decodeQrImage(file: string): Promise<string> {
   return found.data;
 }
 
-function hintFor(code: string): string | undefined {
+/**
+ * Enrolls with a typed code, the cloud URL and fleet CA taken from the device settings — what the
+ * menu does when a technician types the code on the terminal (the same path as `--code`).
+ */
+export async function enrollWithSettingsCode(
+  stateDir: string,
+  settings: DeviceSettings,
+  code: string,
+  softwareVersion: string,
+  onProgress: (step: string) => void = () => {},
+): Promise<Identity> {
+  if (!settings.cloudUrl)
+    throw usage(
+      'no cloud URL is configured: set cloudUrl in /etc/posagent/agent.json, or run posagent enroll --cloud URL --code CODE',
+    );
+  const caPem = await readCa(settings.fleetCaFile, false);
+  try {
+    return await enrollWithCode({
+      stateDir,
+      force: false,
+      softwareVersion,
+      proxy: proxySettings(settings, process.env),
+      onProgress,
+      cloudUrl: settings.cloudUrl,
+      caPem,
+      code,
+    });
+  } catch (err) {
+    if (err instanceof EnrollmentError)
+      throw new CommandError(
+        err.code,
+        `enrollment failed: ${err.message}`,
+        ExitCode.failed,
+        hintFor(err.code),
+      );
+    throw err;
+  }
+}
+
+export function hintFor(code: string): string | undefined {
   switch (code) {
     case 'invalid_code':
       return 'codes look like ABCD-EFGH; check the code shown in the cloud for this terminal';

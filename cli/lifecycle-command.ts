@@ -9,13 +9,13 @@ import {
   type CertificateSummary,
   type Identity,
   readClientTls,
-  readIdentity,
   removeIdentity,
   summariseCertificate,
 } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
 import { renewDirect } from '../enroll/renewal.js';
 import { loadDeviceSettings } from './device-settings.js';
+import { requireEnrolled } from './enrolled.js';
 import { CommandError, ExitCode, type Output } from './output.js';
 
 /**
@@ -29,16 +29,7 @@ interface Common {
   settings?: string;
 }
 
-async function enrolledIdentity(paths: AgentPaths): Promise<Identity> {
-  const identity = await readIdentity(paths.stateDir);
-  if (!identity)
-    throw new CommandError(
-      'not_enrolled',
-      `this terminal is not enrolled (no identity in ${paths.stateDir})`,
-      ExitCode.notEnrolled,
-    );
-  return identity;
-}
+const enrolledIdentity = requireEnrolled;
 
 type CertificateDocument = CertificateSummary & { renewal?: RenewalStatus };
 

@@ -1,15 +1,27 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, Option } from 'commander';
+import pino from 'pino';
 import { CLOUD_DEFAULTS, type CloudOptions, startCloud } from '../cloud/main.js';
+import { integer, jsonRequested, quietWhenJson, text, usageError } from './arguments.js';
+import { exitOnUnhandled } from './fatal-errors.js';
 import { readSoftwareVersion } from './software-version.js';
 
-function int(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0)
-      throw new InvalidArgumentError(`${name} must be a non-negative integer`);
-    return n;
-  };
+/**
+ * `posagent-cloud`: the reference cloud's commands. Exit codes as `posagent`'s (GUIDE §5.1): 0 ok,
+ * 1 failed, 2 usage — a bad value (`--port 99999`, `--log-level loud`) is refused before anything
+ * is created. Every command prints JSON; with `--json`, errors are one JSON document on stdout too.
+ */
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+const json = jsonRequested(process.argv.slice(2));
+
+/** A non-negative integer flag (seconds, counts), bounded so that a typo cannot pass. */
+const int = (name: string) => integer(name, 0, 2_147_483_647);
+const JSON_HELP = 'errors as one JSON document on stdout too (the output is JSON already)';
+
+function fail(code: string, message: string, exitCode: number): never {
+  if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
+  else process.stderr.write(`posagent-cloud: ${message}\n`);
+  process.exit(exitCode);
 }
 
 interface ServeFlags {
@@ -33,6 +45,7 @@ interface ServeFlags {
   statusSweepMs: number;
   actionTtl: number;
   maxNewLinksPerSec: number;
+  clockOffsetSec: number;
   allowSerialOnlyPreregistration?: boolean;
   envelopeWorkers: number;
   maxQueuedEnvelopes: number;
@@ -50,18 +63,32 @@ interface ServeFlags {
   logLevel: string;
 }
 
-const program = new Command('posagent-cloud')
-  .description('The posagent reference cloud: fleet CA, fleet REST API and the agent gateway')
-  .version(readSoftwareVersion());
+const program = quietWhenJson(
+  new Command('posagent-cloud')
+    .description('The posagent reference cloud: fleet CA, fleet REST API and the agent gateway')
+    .version(readSoftwareVersion())
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)'),
+  json,
+);
 
 program
   .command('serve')
   .description(
     'run the cloud; prints one JSON line {url, caFile, adminTokenFile} on stdout when ready, logs on stderr',
   )
-  .requiredOption('--data-dir <dir>', 'where the CA, admin token and SQLite live (created on first start)')
-  .option('--host <host>', 'address to listen on', CLOUD_DEFAULTS.host)
-  .option('--port <port>', 'port to listen on (0: any free port)', int('--port'), CLOUD_DEFAULTS.port)
+  .requiredOption(
+    '--data-dir <dir>',
+    'where the CA, admin token and SQLite live (created on first start)',
+    text('--data-dir'),
+  )
+  .option('--host <host>', 'address to listen on', text('--host'), CLOUD_DEFAULTS.host)
+  .option(
+    '--port <port>',
+    'port to listen on (0–65535; 0: any free port)',
+    integer('--port', 0, 65_535),
+    CLOUD_DEFAULTS.port,
+  )
   .option(
     '--heartbeat-interval <sec>',
     'heartbeat interval given to agents',
@@ -165,6 +192,12 @@ program
     CLOUD_DEFAULTS.maxNewLinksPerSec,
   )
   .option(
+    '--clock-offset-sec <sec>',
+    "for tests and demos: run the cloud's clock this many seconds off the host's (negative: behind)",
+    integer('--clock-offset-sec', -3_153_600_000, 3_153_600_000),
+    CLOUD_DEFAULTS.clockOffsetSec,
+  )
+  .option(
     '--allow-serial-only-preregistration',
     'UNSAFE: accept pre-registrations without a factory key or manufacturer CA (zero-touch by serial alone; anyone who knows such a serial gets its certificate)',
   )
@@ -245,8 +278,14 @@ program
     'let webhooks go to loopback, private and link-local addresses (development on one machine only; refused by default)',
     false,
   )
-  .option('--log-level <level>', 'trace|debug|info|warn|error', CLOUD_DEFAULTS.logLevel)
+  .addOption(
+    new Option('--log-level <level>', 'log level')
+      .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .default(CLOUD_DEFAULTS.logLevel),
+  )
+  .option('--json', JSON_HELP)
   .action(async (f: ServeFlags) => {
+    exitOnUnhandled(pino({ base: { service: 'posagent-cloud' } }, pino.destination({ fd: 2, sync: true })));
     const options: CloudOptions = {
       dataDir: f.dataDir,
       releasePublicKeyFiles: f.releasePublicKey,
@@ -271,6 +310,7 @@ program
       statusSweepMs: f.statusSweepMs,
       actionTtlSec: f.actionTtl,
       maxNewLinksPerSec: f.maxNewLinksPerSec,
+      clockOffsetSec: f.clockOffsetSec,
       allowSerialOnlyPreregistration: f.allowSerialOnlyPreregistration === true,
       envelopeWorkers: f.envelopeWorkers,
       maxQueuedEnvelopes: f.maxQueuedEnvelopes,
@@ -303,7 +343,8 @@ program
   .description(
     'make an Ed25519 release key pair: release-key.pem (private, 0600, keep it off the cloud) and release-key.pub.pem (pin it on terminals)',
   )
-  .requiredOption('--out <dir>', 'directory to write the two files to')
+  .requiredOption('--out <dir>', 'directory to write the two files to', text('--out'))
+  .option('--json', JSON_HELP)
   .action(async (f: { out: string }) => {
     const { newReleaseKeyPair } = await import('../cloud/release-signing.js');
     const { writeSecretFile } = await import('../cloud/secret-files.js');
@@ -325,11 +366,12 @@ program
     'sign an npm pack tarball with the release key; prints {version, sha256, size, signature[, downgradeSignature]} (publish with PUT /v1/releases/{version})',
   )
   .argument('<tarball>', 'the release tarball (npm pack)')
-  .requiredOption('--key <file>', 'the release private key (release-key.pem)')
+  .requiredOption('--key <file>', 'the release private key (release-key.pem)', text('--key'))
   .option(
     '--allow-downgrade-from <version>',
     'also sign the permission to install this release over newer ones, up to <version> (PUT /v1/releases/{version}/downgrade-signature)',
   )
+  .option('--json', JSON_HELP)
   .action(async (tarball: string, f: { key: string; allowDowngradeFrom?: string }) => {
     const { signRelease } = await import('../cloud/release-signing.js');
     const { readFile } = await import('node:fs/promises');
@@ -339,7 +381,13 @@ program
     process.stdout.write(`${JSON.stringify(descriptor)}\n`);
   });
 
-program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`posagent-cloud: ${err.message}\n`);
-  process.exit(1);
+program.parseAsync().catch((err: Error & { code?: string }) => {
+  const usage = usageError(err);
+  if (usage) {
+    // Without --json, commander has already written the error and the hint to stderr.
+    if (json) fail(usage.code, usage.message, EXIT.usage);
+    process.exit(EXIT.usage);
+  }
+  if (err.code?.startsWith('commander.')) process.exit(EXIT.ok); // --help, --version
+  fail(err.code && /^[a-z_]+$/.test(err.code) ? err.code : 'failed', err.message, EXIT.failed);
 });

@@ -3,6 +3,7 @@ import { askDaemon } from '../agent/local-api-client.js';
 import { resolvePaths } from '../agent/settings.js';
 import { listTransactions } from '../agent/transaction-list.js';
 import { type TransactionRecord, toRecord } from '../agent/transaction-queue.js';
+import { requireEnrolled } from './enrolled.js';
 import { CommandError, ExitCode, type Output } from './output.js';
 
 type ListDoc = ReturnType<typeof listTransactions>;
@@ -11,10 +12,14 @@ type ListDoc = ReturnType<typeof listTransactions>;
 export async function queueCommand(
   action: string,
   id: string | undefined,
-  opts: { stateDir?: string; runtimeDir?: string; state?: string; limit: string },
+  opts: { stateDir?: string; runtimeDir?: string; state?: string; limit: number },
   out: Output,
 ): Promise<number> {
   const paths = resolvePaths(opts, process.env);
+  if (action === 'show' && !id)
+    throw new CommandError('usage', 'queue show needs a transaction id', ExitCode.usage);
+  // The same answer with the daemon up or down: a terminal that is not enrolled has no queue.
+  await requireEnrolled(paths);
   const viaDaemon = <T>(method: string, path: string) => askDaemon<T>(paths.socketPath, method, path);
   const fail = (body: unknown, status: number): never => {
     const e = (body as { error?: { code: string; message: string } }).error;
@@ -73,7 +78,10 @@ export async function queueCommand(
 
   if (action !== 'list')
     throw new CommandError('usage', `unknown queue action "${action}" (list, show, flush)`, ExitCode.usage);
-  const query = new URLSearchParams({ limit: opts.limit, ...(opts.state ? { state: opts.state } : {}) });
+  const query = new URLSearchParams({
+    limit: String(opts.limit),
+    ...(opts.state ? { state: opts.state } : {}),
+  });
   let doc: ListDoc;
   const r = await viaDaemon<ListDoc>('GET', `/v1/transactions?${query}`);
   if (r) {

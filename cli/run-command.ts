@@ -1,9 +1,11 @@
-import { crashPointFromEnv, installLoopBlocker } from '../agent/crash-points.js';
+import { crashPointFromEnv, installFaultInjection, installLoopBlocker } from '../agent/crash-points.js';
 import { createLogger } from '../agent/logger.js';
 import { type RunningAgent, startAgent } from '../agent/main.js';
 import { serviceNotifier } from '../agent/service-notifier.js';
 import { resolvePaths } from '../agent/settings.js';
+import { proxySettings } from '../enroll/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
+import { exitOnUnhandled } from './fatal-errors.js';
 import { CommandError, ExitCode, type Output } from './output.js';
 
 export interface RunOptions {
@@ -34,6 +36,8 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     installDir: opts.installDir,
   });
   const log = createLogger(settings.logLevel);
+  exitOnUnhandled(log);
+  installFaultInjection(process.env);
   const notifier = serviceNotifier(process.env, log);
   installLoopBlocker(process.env);
   let agent: RunningAgent | undefined;
@@ -61,6 +65,7 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     softwareVersion,
     log,
     logLevelPinned: sources.logLevel !== 'default',
+    settingSources: sources,
     env: process.env,
     crashPoint: crashPointFromEnv(process.env),
     notifier,
@@ -69,7 +74,13 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
       process.exit(ExitCode.failed);
     },
     diagnose: async (status) =>
-      (await import('../diagnostics/report.js')).diagnose({ paths, settings, daemon: status, now: Date.now }),
+      (await import('../diagnostics/report.js')).diagnose({
+        paths,
+        settings,
+        proxy: proxySettings(settings, process.env),
+        daemon: status,
+        now: Date.now,
+      }),
     restart: (reason) => {
       restartAsked = reason;
       if (agent) exitWith(RESTART_EXIT_CODE, `restart: ${reason}`);

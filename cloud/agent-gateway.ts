@@ -14,7 +14,7 @@ import type {
 } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { RpcSession } from '../protocol/rpc-session.js';
-import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
+import { AGENT_PATH, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL } from '../protocol/version.js';
 import type { CloudStore } from './cloud-store.js';
 import { PoolBusyError } from './envelope-pool.js';
 import { LinkAdmission } from './link-admission.js';
@@ -304,6 +304,15 @@ export class AgentGateway {
       throw new RpcError(
         RpcErrorCode.SecurityError,
         `Hello names ${p.terminalId} but the certificate is ${conn.terminalId}`,
+      );
+    }
+    if (p.protocolVersion !== PROTOCOL_VERSION) {
+      // Another protocol version: refused with what this cloud speaks; the link closes (4002).
+      setImmediate(() => conn.ws.close(CloseCode.unsupportedProtocol, 'protocol version not supported'));
+      throw new RpcError(
+        RpcErrorCode.NotSupported,
+        `protocol version ${p.protocolVersion} is not supported by this cloud; it speaks ${PROTOCOL_VERSION}`,
+        { supportedVersions: [PROTOCOL_VERSION] },
       );
     }
     conn.helloDone = true;

@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -83,6 +84,11 @@ export const CLOUD_DEFAULTS = {
   keepAliveTimeoutMs: DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs,
   idleTimeoutMs: DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
   /**
+   * For tests and demos: the cloud's clock runs this many seconds off the host's — in everything
+   * it says (Date headers, Hello's serverTime) and issues (certificate validity). 0 in production.
+   */
+  clockOffsetSec: 0,
+  /**
    * Accept pre-registrations that name no factory key or manufacturer CA (zero-touch by serial
    * alone). Unsafe: anyone who knows such a serial gets its certificate. Off unless asked for.
    */
@@ -155,6 +161,17 @@ async function loadOrCreateIdentity(dir: string, hosts: string[], now: Date) {
   };
 }
 
+/** Every answer's `Date` header from the cloud's clock (devices compare their clocks to it). */
+function withCloudDate(
+  now: () => number,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    res.setHeader('date', new Date(now()).toUTCString());
+    handler(req, res);
+  };
+}
+
 /** The composition root of `posagent-cloud serve`: builds every part, wires them, listens. */
 export async function startCloud(
   options: CloudOptions,
@@ -163,9 +180,10 @@ export async function startCloud(
   const log = createCloudLogger(options.logLevel, logDestination);
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const hosts = [options.host, 'localhost', '127.0.0.1', '::1', hostname()];
-  const id = await loadOrCreateIdentity(options.dataDir, hosts, new Date());
+  const offsetMs = (options.clockOffsetSec ?? 0) * 1000;
+  const now = () => Date.now() + offsetMs;
+  const id = await loadOrCreateIdentity(options.dataDir, hosts, new Date(now()));
   const store = new CloudStore(join(options.dataDir, 'cloud.db'));
-  const now = () => Date.now();
   let url = '';
   const configDefaults = mergePatch(DEFAULT_CONFIG, {
     agent: { heartbeatIntervalSec: options.heartbeatIntervalSec, pingIntervalSec: options.pingIntervalSec },
@@ -306,20 +324,23 @@ export async function startCloud(
       rejectUnauthorized: false,
       ...TLS_SERVER_POLICY,
     },
-    createRestHandler({
-      fleet,
-      enrollment,
-      webhooks,
-      store,
-      ledger,
-      actions,
-      caPem: id.ca.certificatePem,
+    withCloudDate(
       now,
-      bodyTimeoutMs: options.requestTimeoutMs,
-      adminToken: id.adminToken,
-      connectedIds: () => gateway.connectedIds(),
-      log,
-    }),
+      createRestHandler({
+        fleet,
+        enrollment,
+        webhooks,
+        store,
+        ledger,
+        actions,
+        caPem: id.ca.certificatePem,
+        now,
+        bodyTimeoutMs: options.requestTimeoutMs,
+        adminToken: id.adminToken,
+        connectedIds: () => gateway.connectedIds(),
+        log,
+      }),
+    ),
   );
   guardConnections(server, limits, log);
   verifyPeersAtHandshake(server, id.ca.certificatePem, now);

@@ -33,6 +33,8 @@ export interface Proc {
   output(): string;
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Set by a test that makes this process fail on purpose: its fatal log line is then expected. */
+  expectFatal: boolean;
 }
 
 const running = new Set<ChildProcess>();
@@ -40,11 +42,38 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
+/** The log line `posagent run` and `posagent-cloud serve` write before they exit on an unhandled failure. */
+const FATAL_LINE = /"msg":"(unhandled promise rejection|uncaught exception); exiting"/;
+const unexpectedFatal: string[] = [];
+
+/**
+ * Fatal lines (an unhandled rejection or uncaught exception) that processes started here logged
+ * since the last call, other than those a test asked for. The test setup fails any test with one.
+ */
+export function takeUnexpectedFatal(): string[] {
+  return unexpectedFatal.splice(0);
+}
+
+/** Calls `onLine` for each complete line of a stream. */
+function eachLine(onLine: (line: string) => void): (d: Buffer) => void {
+  let partial = '';
+  return (d) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) onLine(l);
+  };
+}
+
+export interface StartOptions {
+  /** Start under this open-file limit (`ulimit -n`, as systemd's `LimitNOFILE`). */
+  fdLimit?: number;
+}
+
 export function start(
   bin: string,
   args: string[],
   env: Record<string, string> = {},
-  opts: { fdLimit?: number } = {},
+  opts: StartOptions = {},
 ): Proc {
   // With an open-file limit, through the shell's ulimit; `exec` keeps the pid node's.
   const [cmd, argv] =
@@ -58,11 +87,20 @@ export function start(
   running.add(child);
   let out = '';
   let err = '';
+  const proc = { expectFatal: false } as Proc;
+  const onLine = (line: string) => {
+    if (FATAL_LINE.test(line) && !proc.expectFatal)
+      unexpectedFatal.push(`${bin.split('/').pop()} ${args[0] ?? ''}: ${line.slice(0, 2000)}`);
+  };
+  const watchOut = eachLine(onLine);
+  const watchErr = eachLine(onLine);
   child.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
+    watchOut(d);
   });
   child.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
+    watchErr(d);
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
     child.on('exit', (code, signal) => {
@@ -70,7 +108,7 @@ export function start(
       r({ code, signal });
     }),
   );
-  return { child, output: () => out, stderr: () => err, exited };
+  return Object.assign(proc, { child, output: () => out, stderr: () => err, exited });
 }
 
 export interface CliResult {
@@ -325,11 +363,13 @@ export function startAgent(
   dirs: AgentDirs,
   extraArgs: string[] = [],
   env: Record<string, string> = FAST_RECONNECT,
+  opts: StartOptions = {},
 ): Proc {
   return start(
     POSAGENT,
     ['run', ...dirs.flags, '--settings', join(dirs.stateDir, '..', 'agent.json'), ...extraArgs],
     env,
+    opts,
   );
 }
 

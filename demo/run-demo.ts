@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localApiRequest } from '../agent/local-api-client.js';
 import {
@@ -36,9 +37,29 @@ function show(value: unknown): void {
   say(dim(JSON.stringify(value, null, 2)));
 }
 
+/**
+ * Everything the demo writes (the cloud's CA key and admin token, the terminals' keys, the stand-in
+ * device) lives under one temp dir, removed at the end — also when a step fails or on Ctrl-C.
+ * TMPDIR points into it, so every temp dir the helpers and the child processes make is in there.
+ */
+const root = mkdtempSync(join(tmpdir(), 'posagent-demo-'));
+process.env.TMPDIR = root;
+const cleanups: (() => unknown)[] = [];
+let cleaned: Promise<void> | undefined;
+const cleanUp = () => {
+  cleaned ??= (async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  })();
+  return cleaned;
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    void cleanUp().then(() => process.exit(130));
+  });
+
 async function main(): Promise<void> {
   const started = Date.now();
-  const cleanups: (() => unknown)[] = [];
   try {
     step('Start the reference cloud (posagent-cloud serve) on loopback');
     let cloud: Cloud = await startCloud(['--heartbeat-interval', '2']);
@@ -80,7 +101,10 @@ async function main(): Promise<void> {
     });
     const deviceFlags = ['--reboot-command', join(device, 'reboot'), '--boot-id-file', bootIdFile];
     let agent = startAgent(dirs, deviceFlags);
-    cleanups.push(() => agent.child.kill('SIGKILL'));
+    cleanups.push(() => {
+      agent.child.kill('SIGKILL');
+      return agent.exited;
+    });
     const terminal = await waitFor(async () => {
       const r = await cloud.api<{ status: string; connected: boolean; lastSeen: number | null }>(
         'GET',
@@ -326,7 +350,7 @@ async function main(): Promise<void> {
     );
     say(`Try it by hand: node ${POSAGENT.replace(`${process.cwd()}/`, '')} --help`);
   } finally {
-    for (const c of cleanups.reverse()) await c();
+    await cleanUp();
   }
 }
 

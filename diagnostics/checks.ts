@@ -1,12 +1,17 @@
-import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { readFile, stat, statfs } from 'node:fs/promises';
-import { isIP, connect as tcpConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { type AgentStoreReader, openStoreReadOnly } from '../agent/agent-store.js';
 import type { AgentPaths, DeviceSettings } from '../agent/settings.js';
 import type { StatusDocument } from '../agent/status-document.js';
 import { cloudDate, describeSkew } from '../enroll/cloud-time.js';
+import {
+  type ConnectionPath,
+  connectionPath,
+  openStream,
+  openTls,
+  resolveFirstHop,
+} from '../enroll/connection-path.js';
 import {
   type Identity,
   readClientTls,
@@ -14,6 +19,7 @@ import {
   readPairingState,
   summariseCertificate,
 } from '../enroll/identity-store.js';
+import type { ProxySettings } from '../enroll/proxy.js';
 import { explainConnectionError } from '../enroll/tls-errors.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
 import type { DiagnosticsCheck } from '../protocol/messages.js';
@@ -22,7 +28,9 @@ import { AGENT_PATH, SUBPROTOCOL } from '../protocol/version.js';
 /**
  * The technician's checks. Each answers one question with `{id, status, detail, hint}`; the hints
  * are the PeakPOS guide's causes and fixes, in a technician's words. They need nothing from the
- * daemon: the store is opened read-only, the network is probed directly. When the daemon runs,
+ * daemon: the store is opened read-only, the network is probed along the link's own path
+ * (enroll/connection-path.ts: directly, or through the HTTPS proxy the daemon uses) — before
+ * enrollment too, when the image names its cloud and fleet CA. When the daemon runs,
  * its status document says how its link is — and the WebSocket probe is not made then, so a
  * diagnostic never pushes the daemon's own link off the cloud.
  */
@@ -32,7 +40,10 @@ export type CheckGroup = CheckResult['group'];
 
 export interface DiagnosticsContext {
   paths: AgentPaths;
-  settings: Pick<DeviceSettings, 'cloudUrl' | 'renewBeforeDays'>;
+  settings: Pick<DeviceSettings, 'cloudUrl' | 'renewBeforeDays'> &
+    Partial<Pick<DeviceSettings, 'fleetCaFile'>>;
+  /** The HTTPS proxy the daemon uses (device setting, else HTTPS_PROXY / NO_PROXY): the checks take the same path. */
+  proxy?: ProxySettings;
   /** The daemon's status when it runs (asked over the local API, or its own in-process), else null. */
   daemon: StatusDocument | null;
   now(): number;
@@ -88,7 +99,32 @@ export async function runChecks(ctx: DiagnosticsContext): Promise<CheckResult[]>
     storeError = (err as Error).message;
   }
   try {
-    if (identity) results.push(...(await networkChecks(ctx, identity, store, timeoutMs)));
+    if (identity)
+      results.push(
+        ...(await networkChecks(
+          ctx,
+          ctx.settings.cloudUrl || identity.cloudUrl,
+          () => readClientTls(identity),
+          true,
+          store,
+          timeoutMs,
+        )),
+      );
+    else if (ctx.settings.cloudUrl) {
+      // Not enrolled yet, but the image names its cloud (and CA): can this device reach it at all?
+      // (A terminal that "never heartbeated" is most often one that never could.)
+      const caFile = ctx.settings.fleetCaFile ?? '/etc/posagent/fleet-ca.crt';
+      results.push(
+        ...(await networkChecks(
+          ctx,
+          ctx.settings.cloudUrl,
+          async () => ({ ca: await readFile(caFile, 'utf8') }),
+          false,
+          store,
+          timeoutMs,
+        )),
+      );
+    }
     results.push(daemonCheck(ctx));
     if (identity) results.push(linkCheck(ctx, store));
     results.push(storeCheck(ctx, store, storeError));
@@ -189,62 +225,90 @@ async function certificateCheck(ctx: DiagnosticsContext, identity: Identity): Pr
   return result('certificate', 'identity', 'pass', `valid until ${c.notAfter} (${c.daysLeft} days left)`);
 }
 
+/** What the network checks present to the cloud: the identity's pinned CA and client pair, or (not enrolled) the configured fleet CA alone. */
+type TlsFiles = { ca: string; cert?: string; key?: string };
+
 async function networkChecks(
   ctx: DiagnosticsContext,
-  identity: Identity,
+  cloudUrl: string,
+  tlsFiles: () => Promise<TlsFiles>,
+  enrolled: boolean,
   store: AgentStoreReader | null,
   timeoutMs: number,
 ): Promise<CheckResult[]> {
-  const cloudUrl = ctx.settings.cloudUrl || identity.cloudUrl;
-  const url = new URL(cloudUrl);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(url.port || 443);
   const out: CheckResult[] = [];
   const notTried = (id: string, why: string) =>
     result(id, 'network', 'fail', `not tried: ${why}`, 'fix the check above first');
+  const rest = (why: string) => [notTried('tls', why), ...(enrolled ? [notTried('websocket', why)] : [])];
+  let path: ConnectionPath;
+  try {
+    path = connectionPath(cloudUrl, ctx.proxy);
+  } catch (err) {
+    return [
+      result(
+        'dns',
+        'network',
+        'fail',
+        `the cloud URL "${cloudUrl}" cannot be used: ${(err as Error).message}`,
+        'fix cloudUrl (or httpsProxy) in /etc/posagent/agent.json',
+      ),
+      notTried('tcp', 'no usable cloud URL'),
+      ...rest('no usable cloud URL'),
+    ];
+  }
+  const via = path.proxy ? ` (${path.describe()})` : '';
+  const cloudName = `${path.host}:${path.port}`;
 
-  // DNS
-  let address = host;
-  if (isIP(host)) out.push(result('dns', 'network', 'pass', `${host} is an IP address; no lookup needed`));
-  else {
-    try {
-      address = (await withTimeout(lookup(host), timeoutMs, `looking up ${host}`)).address;
-      out.push(result('dns', 'network', 'pass', `${host} → ${address}`));
-    } catch (err) {
-      out.push(
-        result(
-          'dns',
-          'network',
-          'fail',
-          `${host} does not resolve: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-          'check the network cable or Wi-Fi, the DNS server, and the cloud URL (cloudUrl in /etc/posagent/agent.json)',
-        ),
-      );
-      return [
-        ...out,
-        notTried('tcp', 'DNS failed'),
-        notTried('tls', 'DNS failed'),
-        notTried('websocket', 'DNS failed'),
-      ];
-    }
+  // DNS: the device resolves the first hop only — the proxy, when there is one.
+  let address: string;
+  try {
+    const hop = await withTimeout(resolveFirstHop(path), timeoutMs, `looking up ${path.firstHop.host}`);
+    address = hop.address;
+    const what = path.proxy ? `the HTTPS proxy ${hop.name}` : hop.name;
+    out.push(
+      result(
+        'dns',
+        'network',
+        'pass',
+        hop.lookedUp
+          ? `${what} → ${hop.address}${path.proxy ? ` (the proxy resolves ${path.host})` : ''}`
+          : `${what} is an IP address; no lookup needed${path.proxy ? ` (the proxy resolves ${path.host})` : ''}`,
+      ),
+    );
+  } catch (err) {
+    out.push(
+      result(
+        'dns',
+        'network',
+        'fail',
+        `${path.proxy ? `the HTTPS proxy ${path.firstHop.host}` : path.firstHop.host} does not resolve: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        path.proxy
+          ? 'check the proxy setting (httpsProxy in /etc/posagent/agent.json, or HTTPS_PROXY) and the DNS server'
+          : 'check the network cable or Wi-Fi, the DNS server, and the cloud URL (cloudUrl in /etc/posagent/agent.json)',
+      ),
+    );
+    return [...out, notTried('tcp', 'DNS failed'), ...rest('DNS failed')];
   }
 
-  // TCP
+  // TCP: to the cloud, or a CONNECT tunnel through the proxy — as the link connects.
+  let stream: Duplex;
   try {
     const started = Date.now();
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        const s = tcpConnect(port, address);
-        s.once('connect', () => {
-          s.destroy();
-          resolve();
-        });
-        s.once('error', reject);
-      }),
+    stream = await withTimeout(
+      openStream(path, address, timeoutMs),
       timeoutMs,
-      `connecting to ${host}:${port}`,
+      `connecting to ${cloudName}${via}`,
     );
-    out.push(result('tcp', 'network', 'pass', `connected to ${host}:${port} in ${Date.now() - started} ms`));
+    out.push(
+      result(
+        'tcp',
+        'network',
+        'pass',
+        path.proxy
+          ? `the HTTPS proxy ${path.firstHop.host}:${path.firstHop.port} opened a tunnel to ${cloudName} in ${Date.now() - started} ms`
+          : `connected to ${cloudName} in ${Date.now() - started} ms`,
+      ),
+    );
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     out.push(
@@ -252,67 +316,57 @@ async function networkChecks(
         'tcp',
         'network',
         'fail',
-        `cannot connect to ${host}:${port}: ${code || (err as Error).message}`,
-        code === 'ECONNREFUSED'
-          ? 'nothing answers on that port: the cloud is down or the URL is wrong; check the status page'
-          : 'a firewall may block outbound port 443, or the network is down; check with the site IT',
+        path.proxy
+          ? (err as Error).message
+          : `cannot connect to ${cloudName}: ${code || (err as Error).message}`,
+        code === 'PROXY_REFUSED'
+          ? `the proxy refused the tunnel: it must allow CONNECT to ${cloudName}; ask the site IT`
+          : code === 'PROXY_UNREACHABLE'
+            ? 'the proxy does not answer: check the proxy setting (httpsProxy, or HTTPS_PROXY) and the network'
+            : code === 'ECONNREFUSED'
+              ? 'nothing answers on that port: the cloud is down or the URL is wrong; check the status page'
+              : 'a firewall may block outbound port 443, or the network is down; check with the site IT',
       ),
     );
-    return [
-      ...out,
-      notTried('tls', 'no TCP connection'),
-      notTried('websocket', 'no TCP connection'),
-      await clockCheck(ctx, cloudUrl, store),
-    ];
+    return [...out, ...rest('no TCP connection'), await clockCheck(ctx, cloudUrl, store)];
   }
 
-  // TLS with the pinned CA and our client certificate
-  let tlsFiles: { ca: string; cert: string; key: string };
+  // TLS, with the pinned CA (and the client certificate once enrolled), over that connection.
+  let tls: TlsFiles;
   try {
-    tlsFiles = await readClientTls(identity);
+    tls = await tlsFiles();
   } catch (err) {
+    stream.destroy();
     return [
       ...out,
       result(
         'tls',
         'network',
         'fail',
-        `cannot read the identity: ${(err as Error).message}`,
-        'see identity_files',
+        `cannot read ${enrolled ? 'the identity' : 'the fleet CA'}: ${(err as Error).message}`,
+        enrolled
+          ? 'see identity_files'
+          : 'set fleetCaFile in /etc/posagent/agent.json to the fleet CA the image ships with',
       ),
-      notTried('websocket', 'no identity'),
+      ...(enrolled ? [notTried('websocket', 'no identity')] : []),
       await clockCheck(ctx, cloudUrl, store),
     ];
   }
   try {
-    const valid = await withTimeout(
-      new Promise<string>((resolve, reject) => {
-        const s = tlsConnect({
-          host: address,
-          port,
-          servername: isIP(host) ? undefined : host,
-          ...tlsFiles,
-        });
-        s.once('secureConnect', () => {
-          const until = s.getPeerCertificate().valid_to;
-          s.destroy();
-          resolve(until);
-        });
-        s.once('error', reject);
-      }),
-      timeoutMs,
-      'the TLS handshake',
-    );
+    const socket = await withTimeout(openTls(path, stream, tls), timeoutMs, 'the TLS handshake');
+    const valid = socket.getPeerCertificate().valid_to;
+    socket.destroy();
     out.push(
       result(
         'tls',
         'network',
         'pass',
-        `the cloud's certificate chains to the pinned fleet CA (valid until ${new Date(valid).toISOString()})`,
+        `the cloud's certificate chains to the ${enrolled ? 'pinned ' : ''}fleet CA (valid until ${new Date(valid).toISOString()})${via}`,
       ),
     );
   } catch (err) {
-    const e = explainConnectionError(err, url.origin);
+    stream.destroy();
+    const e = explainConnectionError(err, path.cloud.origin);
     out.push(
       result(
         'tls',
@@ -320,37 +374,54 @@ async function networkChecks(
         'fail',
         e.message,
         e.code === 'cloud_untrusted'
-          ? 'the cloud does not match the fleet CA pinned at enrollment: check the cloud URL; if the fleet moved to a new CA, re-enroll'
+          ? enrolled
+            ? 'the cloud does not match the fleet CA pinned at enrollment: check the cloud URL; if the fleet moved to a new CA, re-enroll'
+            : 'the cloud does not match the fleet CA configured (fleetCaFile): check the cloud URL and the CA file'
           : e.code === 'clock_wrong' || e.code === 'cloud_cert_expired'
             ? 'check the device clock (see clock)'
             : 'a proxy or firewall may intercept TLS; it must pass the connection through unchanged',
       ),
     );
-    return [...out, notTried('websocket', 'no TLS session'), await clockCheck(ctx, cloudUrl, store)];
+    return [
+      ...out,
+      ...(enrolled ? [notTried('websocket', 'no TLS session')] : []),
+      await clockCheck(ctx, cloudUrl, store),
+    ];
   }
 
-  // WebSocket upgrade — not while the daemon is online (a second link would push its link off).
-  if (ctx.daemon?.link.state === 'online') {
-    out.push(result('websocket', 'network', 'pass', `the daemon's link to ${AGENT_PATH} is online`));
-  } else {
-    out.push(await websocketProbe(cloudUrl, tlsFiles, timeoutMs));
+  // WebSocket upgrade (enrolled: it needs the client certificate) — not while the daemon is
+  // online: a second link would push its own link off.
+  if (enrolled) {
+    if (ctx.daemon?.link.state === 'online') {
+      out.push(result('websocket', 'network', 'pass', `the daemon's link to ${AGENT_PATH} is online`));
+    } else {
+      out.push(await websocketProbe(path, tls, timeoutMs));
+    }
   }
   out.push(await clockCheck(ctx, cloudUrl, store));
   return out;
 }
 
-async function websocketProbe(
-  cloudUrl: string,
-  tls: { ca: string; cert: string; key: string },
-  timeoutMs: number,
-): Promise<CheckResult> {
+async function websocketProbe(path: ConnectionPath, tls: TlsFiles, timeoutMs: number): Promise<CheckResult> {
   const { default: WebSocket } = await import('ws');
-  const target = new URL(AGENT_PATH, cloudUrl.replace(/^http/, 'ws'));
+  const target = new URL(AGENT_PATH, path.cloud.href.replace(/^http/, 'ws'));
+  const agent = path.agent();
   return new Promise<CheckResult>((resolve) => {
-    const ws = new WebSocket(target, SUBPROTOCOL, { ...tls, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(target, SUBPROTOCOL, {
+      ...tls,
+      handshakeTimeout: timeoutMs,
+      ...(agent ? { agent } : {}),
+    });
     ws.once('open', () => {
       ws.close(1000, 'diagnostics probe');
-      resolve(result('websocket', 'network', 'pass', `upgraded to ${SUBPROTOCOL} at ${AGENT_PATH}`));
+      resolve(
+        result(
+          'websocket',
+          'network',
+          'pass',
+          `upgraded to ${SUBPROTOCOL} at ${AGENT_PATH}${path.proxy ? ` (${path.describe()})` : ''}`,
+        ),
+      );
     });
     ws.once('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
@@ -400,7 +471,7 @@ async function clockCheck(
   store: AgentStoreReader | null,
 ): Promise<CheckResult> {
   const now = ctx.now();
-  const cloud = await cloudDate(cloudUrl, undefined, ctx.timeoutMs ?? 5000).catch(() => null);
+  const cloud = await cloudDate(cloudUrl, ctx.proxy, ctx.timeoutMs ?? 5000).catch(() => null);
   if (!cloud) {
     const trusted = store?.linkStatus().trustedTime ?? null;
     if (trusted && Date.parse(trusted) - now > CLOCK_FAIL_SEC * 1000)

@@ -49,6 +49,68 @@ export function proxyFor(target: URL, p: ProxySettings): URL | null {
   }
 }
 
+/** `host:port` as a CONNECT request names it (IPv6 in brackets). */
+function tunnelTarget(host: string, port: number | string): string {
+  const h = host.replace(/^\[|\]$/g, '');
+  return `${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/**
+ * Opens a CONNECT tunnel through `proxy` to `host:port`: resolves with the raw socket once the
+ * proxy answered 200. Errors carry PROXY_REFUSED / PROXY_UNREACHABLE / ETIMEDOUT. The link, the
+ * HTTPS calls and diagnostics all go through here, so they reach the cloud the same way.
+ */
+export function openTunnel(
+  proxy: URL,
+  host: string,
+  port: number | string,
+  timeoutMs = 15_000,
+): Promise<Duplex> {
+  const target = tunnelTarget(host, port);
+  const proxyName = `${proxy.hostname}:${proxy.port || 80}`;
+  const headers: Record<string, string> = { host: target };
+  if (proxy.username)
+    headers['proxy-authorization'] =
+      `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`;
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: proxy.hostname.replace(/^\[|\]$/g, ''),
+      port: proxy.port || 80,
+      method: 'CONNECT',
+      path: target,
+      headers,
+      timeout: timeoutMs,
+    });
+    req.once('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        reject(
+          Object.assign(
+            new Error(
+              `the HTTPS proxy at ${proxyName} refused the tunnel to ${target} (HTTP ${res.statusCode} ${res.statusMessage ?? ''})`.trim(),
+            ),
+            { code: 'PROXY_REFUSED' },
+          ),
+        );
+        return;
+      }
+      resolve(socket);
+    });
+    req.once('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        Object.assign(
+          new Error(`cannot reach the HTTPS proxy at ${proxyName} (${err.code ?? err.message})`),
+          {
+            code: 'PROXY_UNREACHABLE',
+          },
+        ),
+      ),
+    );
+    req.end();
+  });
+}
+
 /** An https.Agent that reaches every host through a CONNECT tunnel of `proxy`. */
 export class TunnelAgent extends Agent {
   constructor(
@@ -66,52 +128,18 @@ export class TunnelAgent extends Agent {
     // Node's Agent always passes the callback; a socket made later is handed over through it.
     const callback = (err: Error | null, socket?: Duplex) => cb?.(err, socket as Duplex);
     const host = String(options.host ?? 'localhost').replace(/^\[|\]$/g, '');
-    const target = `${host.includes(':') ? `[${host}]` : host}:${options.port ?? 443}`;
-    const proxyName = `${this.proxy.hostname}:${this.proxy.port || 80}`;
-    const headers: Record<string, string> = { host: target };
-    if (this.proxy.username)
-      headers['proxy-authorization'] =
-        `Basic ${Buffer.from(`${decodeURIComponent(this.proxy.username)}:${decodeURIComponent(this.proxy.password)}`).toString('base64')}`;
-    const req = httpRequest({
-      host: this.proxy.hostname.replace(/^\[|\]$/g, ''),
-      port: this.proxy.port || 80,
-      method: 'CONNECT',
-      path: target,
-      headers,
-      timeout: 15_000,
-    });
-    req.once('connect', (res, socket) => {
-      if (res.statusCode !== 200) {
-        socket.destroy();
+    openTunnel(this.proxy, host, options.port ?? 443).then(
+      (socket) =>
         callback(
-          Object.assign(
-            new Error(
-              `the HTTPS proxy at ${proxyName} refused the tunnel to ${target} (HTTP ${res.statusCode} ${res.statusMessage ?? ''})`.trim(),
-            ),
-            { code: 'PROXY_REFUSED' },
-          ),
-        );
-        return;
-      }
-      const tlsSocket = tlsConnect({
-        ...options,
-        socket,
-        ...(isIP(host) ? {} : { servername: options.servername ?? host }),
-      });
-      callback(null, tlsSocket);
-    });
-    req.once('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.once('error', (err: NodeJS.ErrnoException) =>
-      callback(
-        Object.assign(
-          new Error(`cannot reach the HTTPS proxy at ${proxyName} (${err.code ?? err.message})`),
-          {
-            code: 'PROXY_UNREACHABLE',
-          },
+          null,
+          tlsConnect({
+            ...options,
+            socket,
+            ...(isIP(host) ? {} : { servername: options.servername ?? host }),
+          }),
         ),
-      ),
+      (err: Error) => callback(err),
     );
-    req.end();
     return undefined;
   }
 }

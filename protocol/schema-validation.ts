@@ -1,6 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ValueErrorType } from '@sinclair/typebox/errors';
+import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import { RpcErrorCode } from './rpc-errors.js';
 
 /** One reason a value did not match its schema: where, what, and the RPC code it maps to. */
@@ -49,6 +49,54 @@ function codeFor(type: ValueErrorType): RpcErrorCode {
   return RpcErrorCode.TypeConstraintViolation;
 }
 
+type SchemaNode = {
+  const?: unknown;
+  type?: string;
+  anyOf?: SchemaNode[];
+  properties?: Record<string, unknown>;
+  patternProperties?: Record<string, unknown>;
+  description?: string;
+  pattern?: string;
+};
+
+const shown = (v: unknown) => {
+  const text = JSON.stringify(v);
+  return text === undefined ? String(v) : text.length > 40 ? `${text.slice(0, 40)}…` : text;
+};
+
+/** What one alternative of a union accepts, in words. */
+function alternative(s: SchemaNode): string {
+  if ('const' in s) return JSON.stringify(s.const);
+  if (s.type === 'null') return 'null';
+  return s.description ?? (s.type ? `a${/^[aeiou]/.test(s.type) ? 'n' : ''} ${s.type}` : 'a value');
+}
+
+/**
+ * The message for one issue, naming what is allowed: the values of a union (`must be one of
+ * "percentage", "fixed"`), the known fields of an object, the form of a key — TypeBox's own words
+ * (`Expected union value`) do not say what would have been right.
+ */
+function explain(e: ValueError): string {
+  const schema = e.schema as SchemaNode;
+  if (e.type === ValueErrorType.Union && schema.anyOf) {
+    const options = schema.anyOf.map(alternative);
+    return `must be ${options.length === 1 ? options[0] : `one of ${options.join(', ')}`} (got ${shown(e.value)})`;
+  }
+  if (e.type === ValueErrorType.ObjectAdditionalProperties) {
+    const field = e.path.split('/').pop() ?? '';
+    if (schema.patternProperties)
+      return `"${field}" is not allowed here: keys must match ${Object.keys(schema.patternProperties).join(' or ')}`;
+    const known = Object.keys(schema.properties ?? {});
+    return `"${field}" is not a known field${known.length ? `; allowed: ${known.join(', ')}` : ''}`;
+  }
+  if (e.type === ValueErrorType.StringPattern && schema.description) {
+    const d = schema.description;
+    const article = /^(a|an|the) /i.test(d) ? '' : /^[aeiou]/i.test(d) ? 'an ' : 'a ';
+    return `must be ${article}${d} (${schema.pattern}), got ${shown(e.value)}`;
+  }
+  return e.message;
+}
+
 /**
  * Compiles a TypeBox schema once into a checker that reports every issue with its path.
  * The same validators serve the agent and the cloud.
@@ -61,7 +109,7 @@ export function compileValidator<T extends TSchema>(schema: T): Validator<T> {
       if (compiled.Check(value)) return { ok: true, value: value as Static<T> };
       const issues: SchemaIssue[] = [];
       for (const e of compiled.Errors(value)) {
-        issues.push({ path: e.path, message: e.message, code: codeFor(e.type) });
+        issues.push({ path: e.path, message: explain(e), code: codeFor(e.type) });
         if (issues.length >= 20) break;
       }
       return { ok: false, issues };
@@ -69,7 +117,7 @@ export function compileValidator<T extends TSchema>(schema: T): Validator<T> {
   };
 }
 
-/** One line for humans: `"/tip/mode: Expected union value; /x: ..."`. */
+/** One line for humans: `/tip/mode: must be one of "percentage", "fixed" (got "tips"); /x: …`. */
 export function describeIssues(issues: readonly SchemaIssue[]): string {
   return issues.map((i) => `${i.path || '/'}: ${i.message}`).join('; ');
 }

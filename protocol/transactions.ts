@@ -47,6 +47,11 @@ export const ForwardedTransaction = Type.Object(
     amount: Type.Integer({ minimum: 1, maximum: MAX_AMOUNT, description: 'minor units' }),
     currency: Currency,
     createdAt: IsoTime,
+    /**
+     * When the terminal took it into its queue (its own clock); `offlineMode.maxAgeHours` counts
+     * from here, not from `createdAt` (the POS app's clock). Optional for agents before 0.2.
+     */
+    storedAt: Type.Optional(IsoTime),
     offline: Type.Boolean(),
     expired: Type.Boolean(),
     card: Type.Union([SealedCard, Type.Null()]),

@@ -14,6 +14,8 @@ export const CloseCode = {
   agentShutdown: 4000,
   /** The cloud is restarting: agents spread their first retry. */
   serviceRestart: 1012,
+  /** The cloud does not speak the protocol version the agent's Hello named (after a NotSupported error). */
+  unsupportedProtocol: 4002,
   /** The cloud refused the terminal (deactivated, identity mismatch). */
   refused: 4003,
   /** Liveness lost: pongs missed. */

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  attemptAfterLink,
-  type BackoffPolicy,
-  fullJitterDelay,
-  reconnectDelay,
-} from '../../agent/backoff.js';
+import { type BackoffPolicy, fullJitterDelay, reconnectDelay, retryAfterLink } from '../../agent/backoff.js';
 
 const p: BackoffPolicy = { baseMs: 1000, capMs: 300_000, restartSpreadMs: 10_000, stableAfterMs: 60_000 };
 
@@ -38,8 +33,37 @@ describe('backoff', () => {
   });
 
   it('resets only after a link that stayed up long enough', () => {
-    expect(attemptAfterLink(5, 60_000, p)).toBe(0);
-    expect(attemptAfterLink(5, 59_999, p)).toBe(6);
-    expect(attemptAfterLink(5, null, p)).toBe(6);
+    const r = () => 0.5;
+    expect(retryAfterLink(5, { upForMs: 60_000, cloudRestarted: false }, p, r)).toMatchObject({
+      attempt: 0,
+      failed: 1,
+    });
+    expect(retryAfterLink(5, { upForMs: 59_999, cloudRestarted: false }, p, r)).toMatchObject({
+      attempt: 5,
+      failed: 6,
+    });
+    expect(retryAfterLink(5, { upForMs: null, cloudRestarted: false }, p, r)).toMatchObject({
+      attempt: 5,
+      failed: 6,
+    });
+  });
+
+  it('issue 18.8: after a stable link, the first retry is drawn from the attempt-0 range (10,000 draws)', () => {
+    // A terminal that failed 20 times in a row (at the 5 min cap), then was online for three days.
+    let failed = 0;
+    for (let i = 0; i < 20; i++)
+      failed = retryAfterLink(failed, { upForMs: null, cloudRestarted: false }, p, Math.random).failed;
+    expect(failed).toBe(20);
+    const firstRetries = Array.from({ length: 10_000 }, () =>
+      retryAfterLink(failed, { upForMs: 3 * 86_400_000, cloudRestarted: false }, p, Math.random),
+    );
+    for (const retry of firstRetries) {
+      expect(retry.attempt).toBe(0);
+      expect(retry.delayMs).toBeGreaterThanOrEqual(0);
+      expect(retry.delayMs).toBeLessThan(p.baseMs);
+    }
+    // …spread over that range, and the next failure goes on from attempt 1.
+    expect(Math.max(...firstRetries.map((x) => x.delayMs))).toBeGreaterThan(900);
+    expect(retryAfterLink(1, { upForMs: null, cloudRestarted: false }, p, () => 0.999).delayMs).toBe(1998);
   });
 });

@@ -19,6 +19,10 @@ const allowed: [LinkState, LinkEvent, LinkState][] = [
   ['online', 'stop', 'offline'],
   ['error', 'connect', 'connecting'],
   ['error', 'stop', 'offline'],
+  ['offline', 'deactivated', 'error'],
+  ['connecting', 'deactivated', 'error'],
+  ['online', 'deactivated', 'error'],
+  ['error', 'deactivated', 'error'],
 ];
 
 describe('link state machine', () => {
@@ -34,7 +38,7 @@ describe('link state machine', () => {
   });
 
   const states: LinkState[] = ['offline', 'connecting', 'online', 'error'];
-  const events: LinkEvent[] = ['connect', 'helloAcked', 'lost', 'refused', 'stop'];
+  const events: LinkEvent[] = ['connect', 'helloAcked', 'lost', 'refused', 'stop', 'deactivated'];
   const forbidden = states
     .flatMap((s) => events.map((e) => [s, e] as const))
     .filter(([s, e]) => !allowed.some(([f, ev]) => f === s && ev === e));

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AgentStore } from '../../agent/agent-store.js';
 import { EventBus } from '../../agent/event-bus.js';
 import { maintainQueue } from '../../agent/queue-maintenance.js';
-import { TransactionQueue } from '../../agent/transaction-queue.js';
+import { TransactionQueue, toRecord } from '../../agent/transaction-queue.js';
 import { openCard, type SealedCard } from '../../protocol/card-envelope.js';
 import { DEFAULT_CONFIG, type TerminalConfig } from '../../protocol/config-schema.js';
 
@@ -186,7 +186,8 @@ describe('transaction queue (real SQLite file)', () => {
   });
 
   it('a full store answers 507 storage_full and keeps what it has', () => {
-    const s = setup({ maxBytes: 80 * 1024 });
+    // 120 KB: room for the schema's tables and indexes (one page each) and some rows.
+    const s = setup({ maxBytes: 120 * 1024 });
     store = s.store;
     const accepted: string[] = [];
     let full: { status: number; code: string } | undefined;
@@ -205,6 +206,60 @@ describe('transaction queue (real SQLite file)', () => {
     expect(s.rows()).toBe(accepted.length);
   });
 
+  it('a full store: finished rows give way to new sales, oldest first; only unsent rows can fill it (then 507)', () => {
+    const s = setup({ maxBytes: 80 * 1024 });
+    store = s.store;
+    const iso = () => new Date(s.clock.now).toISOString();
+    // 2,000 sales, each forwarded and decided at once, in a store that holds a few hundred: never a 507.
+    const finished: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const t = tx(100 + i, { card: { pan: PAN } });
+      expect(s.queue.submit(t).status).toBe(201);
+      s.store.transactions.markSending([t.id], iso());
+      s.store.transactions.applyForwardResults([{ id: t.id, status: 'received' }], iso());
+      s.store.transactions.applyDecisions([{ id: t.id, status: 'authorised' }], iso());
+      finished.push(t.id);
+    }
+    const kept = finished.filter((id) => s.store.transactions.get(id));
+    expect(kept.length).toBeLessThan(2000);
+    expect(kept.length).toBeGreaterThan(0);
+    // what went is the oldest: the rows kept are the newest ones, contiguous
+    expect(kept).toEqual(finished.slice(finished.length - kept.length));
+    // Now nothing is decided any more (the cloud is away): unsent sales fill the store, the
+    // finished ones make room until none is left, and then the store refuses with 507.
+    const unsent: string[] = [];
+    let full: { status: number; code: string; message: string } | undefined;
+    for (let i = 0; i < 5000 && !full; i++) {
+      const t = tx(100 + i, { card: { pan: PAN } });
+      try {
+        s.queue.submit(t);
+        unsent.push(t.id);
+      } catch (err) {
+        full = err as { status: number; code: string; message: string };
+      }
+    }
+    expect(full).toMatchObject({ status: 507, code: 'storage_full' });
+    expect(full?.message).toMatch(/not yet with the cloud/);
+    expect(finished.filter((id) => s.store.transactions.get(id))).toEqual([]);
+    for (const id of unsent) expect(s.store.transactions.get(id)?.state).toBe('stored');
+    expect(s.rows()).toBe(unsent.length);
+  });
+
+  it('repeats and conflicts do not consume seq numbers: the next sale gets the next number', () => {
+    const s = setup();
+    store = s.store;
+    const t = tx(1000);
+    const first = s.queue.submit(t).record.seq;
+    for (let i = 0; i < 3; i++) expect(s.queue.submit(t).status).toBe(200);
+    for (let i = 0; i < 2; i++)
+      expect(refused(() => s.queue.submit({ ...t, amount: 2000 + i })).code).toBe('idempotency_conflict');
+    s.state.online = false; // the offline path looks first too
+    expect(s.queue.submit(t).status).toBe(200);
+    s.state.online = true;
+    expect(s.queue.submit(tx(1001)).record.seq).toBe(first + 1);
+    expect(s.queue.submit(tx(1002)).record.seq).toBe(first + 2);
+  });
+
   it('expires what the cloud did not receive within maxAgeHours, reports it once, prunes after retention', () => {
     const s = setup({ online: false });
     store = s.store;
@@ -213,7 +268,18 @@ describe('transaction queue (real SQLite file)', () => {
     s.clock.now += 23 * 3_600_000;
     expect(maintainQueue(s.store.transactions, s.clock.now, 24, 7).expired).toBe(0);
     s.clock.now += 2 * 3_600_000; // 25 h after it was stored
-    expect(maintainQueue(s.store.transactions, s.clock.now, 24, 7).expired).toBe(1);
+    // Each expired transaction is told as its record (the daemon's `transaction` event), not a count.
+    const told: unknown[] = [];
+    expect(
+      maintainQueue(s.store.transactions, s.clock.now, 24, 7, (row) => told.push(toRecord(row))).expired,
+    ).toBe(1);
+    expect(told).toEqual([
+      expect.objectContaining({
+        id: t.id,
+        state: 'expired',
+        reason: 'not received by the cloud within maxAgeHours',
+      }),
+    ]);
     expect(s.store.transactions.get(t.id)).toMatchObject({ state: 'expired', reported: 0 });
     // still forwarded (as expired) when the cloud is back, then reported, not forwarded again
     expect(s.store.transactions.toForward(10).map((r) => r.id)).toEqual([t.id]);

@@ -3,27 +3,33 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.js';
 import { FleetCa } from '../../cloud/fleet-ca.js';
 import type { DiagnosticsReport } from '../../protocol/messages.js';
+import { expiredCopy } from '../support/expired-certificate.js';
 import {
   type AgentDirs,
+  agentDirs,
   type Cloud,
   cli,
   configureAndWait,
   copyAgentState,
   enrollAgent,
+  newEnrollmentCode,
   POSAGENT,
   type Proc,
+  start,
   startAgent,
   startCloud,
   tempDir,
   waitForLink,
 } from '../support/processes.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * Issue 8: `posagent diagnostics` against real causes — a stopped cloud, a wrong host, another
- * CA, an expired certificate and a skewed clock (libfaketime), a missing or exposed key, a
+ * CA, an expired certificate (from the test CA) and a skewed clock (a cloud whose clock runs
+ * ahead; no faketime), a missing or exposed key, a
  * damaged store, a full queue — with the daemon down and running; the bundle; the remote request.
  */
 interface Run {
@@ -33,7 +39,7 @@ interface Run {
 
 function diagnostics(
   dirs: AgentDirs,
-  opts: { env?: Record<string, string>; faketime?: string; extra?: string[] } = {},
+  opts: { env?: Record<string, string>; extra?: string[] } = {},
 ): Promise<Run> {
   const args = [
     POSAGENT,
@@ -46,11 +52,8 @@ function diagnostics(
     join(dirs.stateDir, '..', 'agent.json'),
     ...(opts.extra ?? []),
   ];
-  const [cmd, argv] = opts.faketime
-    ? ['faketime', ['-f', opts.faketime, process.execPath, ...args]]
-    : [process.execPath, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, {
+    const child = spawn(process.execPath, args, {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -225,17 +228,125 @@ describe('diagnostics', () => {
     });
     expect(readFileSync(db).equals(garbage)).toBe(true); // diagnostics changed nothing
 
-    const skewed = await diagnostics(scratch(), { faketime: '-3d' });
-    expect(check(skewed, 'clock')).toMatchObject({
-      status: 'fail',
-      detail: expect.stringMatching(/3 days behind/),
-    });
+    // A device 3 days behind its cloud: a cloud whose clock runs 3 days ahead (no faketime).
+    const ahead = await startCloud(['--clock-offset-sec', String(3 * 86_400)]);
+    try {
+      const skewed = await diagnostics(scratch(), { env: { POSAGENT_CLOUD_URL: ahead.url } });
+      expect(check(skewed, 'clock')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(/3 days behind/),
+      });
+    } finally {
+      await ahead.stop();
+    }
 
-    const later = await diagnostics(scratch(), { faketime: '+100d' });
-    expect(check(later, 'certificate')).toMatchObject({
+    // An already-expired certificate from the test CA, for the terminal's own key.
+    const expired = scratch();
+    const certFile = join(expired.stateDir, 'certs/client.crt');
+    writeFileSync(
+      certFile,
+      expiredCopy(
+        readFileSync(certFile, 'utf8'),
+        readFileSync(join(cloud.dataDir, 'ca.crt'), 'utf8'),
+        readFileSync(join(cloud.dataDir, 'ca.key'), 'utf8'),
+      ),
+    );
+    expect(check(await diagnostics(expired), 'certificate')).toMatchObject({
       status: 'fail',
       detail: expect.stringMatching(/expired on/),
+      hint: expect.stringMatching(/re-enrolled/),
     });
+  });
+
+  it('issue 18.4: not enrolled, with a cloud URL and CA configured, the network checks run; the unenrolled daemon serves them and its enrollment progress', async () => {
+    const dirs = agentDirs();
+    const settingsFile = join(dirs.stateDir, '..', 'agent.json');
+    const base = JSON.parse(readFileSync(settingsFile, 'utf8')) as object;
+    writeFileSync(settingsFile, JSON.stringify({ ...base, cloudUrl: cloud.url, fleetCaFile: cloud.caFile }));
+    const r = await diagnostics(dirs);
+    expect(r.code).toBe(1); // not enrolled is a fail
+    expect(check(r, 'enrolled').status).toBe('fail');
+    expect(verdicts(r, ['enrolled', 'daemon', 'store', 'config', 'queue', 'disk', 'local_api'])).toEqual({
+      dns: 'pass',
+      tcp: 'pass',
+      tls: 'pass',
+      clock: 'pass',
+    });
+    expect(check(r, 'tls').detail).toMatch(/chains to the fleet CA/);
+    // Another CA configured than the cloud's: the check says so before anyone tries to enroll.
+    const { ca } = await FleetCa.create('some other fleet', new Date());
+    const otherCa = join(tempDir('ca'), 'fleet-ca.crt');
+    writeFileSync(otherCa, ca.certificatePem);
+    writeFileSync(settingsFile, JSON.stringify({ ...base, cloudUrl: cloud.url, fleetCaFile: otherCa }));
+    expect(check(await diagnostics(dirs), 'tls')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/not signed by the pinned fleet CA/),
+      hint: expect.stringMatching(/fleetCaFile/),
+    });
+    writeFileSync(settingsFile, JSON.stringify({ ...base, cloudUrl: cloud.url, fleetCaFile: cloud.caFile }));
+
+    // The unenrolled daemon: GET /v1/diagnostics, and GET /v1/events with the pairing progress.
+    const daemon = startAgent(dirs);
+    const sock = `${dirs.runtimeDir}/api.sock`;
+    try {
+      await waitFor(
+        async () => (await localApiRequest(sock, 'GET', '/v1/status').catch(() => null)) ?? undefined,
+        'the daemon',
+      );
+      const local = await localApiRequest<DiagnosticsReport>(
+        sock,
+        'GET',
+        '/v1/diagnostics',
+        undefined,
+        20_000,
+      );
+      expect(local.status).toBe(200);
+      expect(verdicts({ code: 1, report: local.body }, ['daemon', 'local_api', 'store'])).toEqual(
+        verdicts(r, ['daemon', 'local_api', 'store']),
+      );
+      const stream = await subscribeEvents(sock);
+      const { locationId } = await newEnrollmentCode(cloud);
+      const pair = start(POSAGENT, ['enroll', '--pair', '--json', '--settings', settingsFile, ...dirs.flags]);
+      const pairing = await waitFor(
+        () =>
+          stream.events.find(
+            (e) => e.event === 'enrollment' && (e.data as { state: string }).state === 'pairing',
+          ),
+        'the pairing code on the event stream',
+      );
+      const code = (pairing.data as { code: string }).code;
+      expect(code).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+      const activated = await cloud.api<{ id: string }>('POST', '/v1/terminals/activate', {
+        activationCode: code,
+        locationId,
+        name: 'Till Q',
+      });
+      expect(activated.status).toBe(201);
+      expect((await pair.exited).code).toBe(0);
+      const enrolled = await waitFor(
+        () =>
+          stream.events.find(
+            (e) => e.event === 'enrollment' && (e.data as { state: string }).state === 'enrolled',
+          ),
+        'the enrolled event',
+      );
+      expect(enrolled.data).toMatchObject({ terminalId: activated.body.id, name: 'Till Q' });
+      // The daemon goes on enrolled in the same process; the app reconnects and misses nothing.
+      await stream.ended;
+      const after = await waitFor(
+        () => subscribeEvents(sock, undefined, { lastEventId: stream.lastEventId()! }).catch(() => undefined),
+        'the stream of the enrolled daemon',
+      );
+      await waitFor(
+        () =>
+          after.events.find((e) => e.event === 'link' && (e.data as { state: string }).state === 'online'),
+        'the link online on the same event ids',
+      );
+      expect(after.events.some((e) => e.event === 'missed')).toBe(false);
+      after.close();
+    } finally {
+      daemon.child.kill('SIGKILL');
+    }
   });
 
   it('a full queue and a stopped cloud; the bundle has the escalation fields and no secret', async () => {

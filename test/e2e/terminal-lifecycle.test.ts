@@ -172,7 +172,8 @@ describe('terminal lifecycle and webhooks', () => {
         }>();
         return s.link.state === 'error' ? s.link.reason : undefined;
       }, 'a refused link after restart');
-      expect(reason).toMatch(/terminal_deactivated/);
+      // Issue 18.8: the deactivation is remembered; the restarted agent does not try the link again.
+      expect(reason).toMatch(/deactivated this terminal/);
       expect(reason).toMatch(/stolen/);
     } finally {
       again.child.kill('SIGTERM');

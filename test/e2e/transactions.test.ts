@@ -188,6 +188,17 @@ describe('transactions', () => {
         )
       ).body.error.code,
     ).toBe('not_found');
+    // A malformed percent escape in the path is the client's mistake: 400 with a code, never a 500.
+    const malformed = await localApiRequest<{ error: { code: string; message: string } }>(
+      socket(),
+      'GET',
+      '/v1/transactions/%E0%A4%A',
+    );
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error).toMatchObject({
+      code: 'invalid_request',
+      message: expect.stringContaining('percent-encoded'),
+    });
     const huge = await localApiRequest<{ error: { code: string } }>(socket(), 'POST', '/v1/transactions', {
       id: randomUUID(),
       amount: 1,

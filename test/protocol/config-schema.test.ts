@@ -31,6 +31,27 @@ describe('config schema', () => {
     expect(asLayer.ok).toBe(false);
   });
 
+  it('issue 18.3: validation errors name the allowed values, fields and forms', () => {
+    const r = configValidator.check(
+      mergePatch(valid, {
+        tip: { mode: 'tips' },
+        receipt: { channels: ['fax'] },
+        offlineMode: { maxTotal: { eur: 1 } },
+        agent: { logLevel: 'loud', colour: 'red' },
+      }),
+    );
+    expect(r.ok).toBe(false);
+    const messages = Object.fromEntries((r.ok ? [] : r.issues).map((i) => [i.path, i.message]));
+    expect(messages).toMatchObject({
+      '/tip/mode': 'must be one of "percentage", "fixed" (got "tips")',
+      '/receipt/channels/0': 'must be one of "print", "email", "sms" (got "fax")',
+      '/offlineMode/maxTotal/eur': '"eur" is not allowed here: keys must match ^[A-Z]{3}$',
+      '/agent/logLevel': 'must be one of "trace", "debug", "info", "warn", "error" (got "loud")',
+      '/agent/colour':
+        '"colour" is not a known field; allowed: heartbeatIntervalSec, pingIntervalSec, renewalCheckHours, logLevel',
+    });
+  });
+
   it('refuses a partial config as a whole', () => {
     const { display: _display, ...partial } = valid;
     const r = configValidator.check(partial);
