@@ -8,6 +8,15 @@ const ESCAPE = new RegExp(ESCAPE_SOURCE, 'g');
 const ESCAPE_SPLIT = new RegExp(`(${ESCAPE_SOURCE})`);
 const IS_ESCAPE = new RegExp(`^${ESCAPE_SOURCE}$`);
 
+/**
+ * What may reach the screen: text, newlines and our own colour sequences. Any other control
+ * character (a name or a reason carrying a terminal escape, a bell, a carriage return) shows as `?`.
+ */
+export function screenSafe(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it removes
+  return text.replace(/\u001b(?!\[[0-9;]*m)|[\u0000-\u0009\u000b-\u001a\u001c-\u001f\u007f-\u009f]/g, '?');
+}
+
 export function visibleLength(s: string): number {
   return s.replace(ESCAPE, '').length;
 }

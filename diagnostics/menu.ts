@@ -1,6 +1,6 @@
 import { emitKeypressEvents } from 'node:readline';
 import type { StatusDocument } from '../agent/status-document.js';
-import { layoutScreen, type ScreenSize, visibleLength } from './menu-screen.js';
+import { layoutScreen, type ScreenSize, screenSafe, visibleLength } from './menu-screen.js';
 import { type DiagnosticsReport, formatReport } from './report.js';
 
 /**
@@ -108,7 +108,7 @@ export async function runMenu(d: MenuDeps): Promise<void> {
   let lastStatus: StatusDocument | null = null;
   let closed = false;
   const draw = (text: string) => {
-    if (!closed) d.output.write(`\u001b[2J\u001b[H${text}`);
+    if (!closed) d.output.write(`\u001b[2J\u001b[H${screenSafe(text)}`);
   };
 
   const homeBody = (s: StatusDocument): { title: string; body: string } => {

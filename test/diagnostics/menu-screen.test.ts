@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { layoutScreen, paginate, visibleLength, wrapLine, wrapText } from '../../diagnostics/menu-screen.js';
+import {
+  layoutScreen,
+  paginate,
+  screenSafe,
+  visibleLength,
+  wrapLine,
+  wrapText,
+} from '../../diagnostics/menu-screen.js';
 
 /** Issue 18.5: the menu's text on a 40×20 display — wrapped on words, paged. */
 describe('menu screen layout', () => {
@@ -46,5 +53,12 @@ describe('menu screen layout', () => {
       seen.push(...lines.filter((l) => l.startsWith('check') || l.startsWith('detail')));
     }
     for (let i = 0; i < 30; i++) expect(seen.some((l) => l.startsWith(`check ${i}:`))).toBe(true);
+  });
+
+  it('lets through text, newlines and colour; any other control character shows as ?', () => {
+    const name = 'Till 1\u001b]0;owned\u0007\u001b[2J\r\u009b';
+    expect(screenSafe(`\u001b[1m${name}\u001b[0m\nnext`)).toBe(
+      '\u001b[1mTill 1?]0;owned??[2J??\u001b[0m\nnext',
+    );
   });
 });
