@@ -174,8 +174,12 @@ describe('connection limits and timeouts', () => {
     const figures = await probe.stop();
 
     expect(tracked).toHaveLength(2000);
-    // Closed by the cloud within a second of the TCP connection: refused at the cap, before TLS.
-    const refusedAtOnce = inFlood().filter((t) => t.closedAt! - (t.connectedAt ?? t.openedAt) < 1000).length;
+    // Refused at the cap, before TLS: closed sooner after the TCP connection than any timeout could
+    // have closed it (the shortest is the handshake's). Not "within a second": on a loaded machine
+    // this process sees the close late, and that is the test's delay, not the cloud's.
+    const refusedAtOnce = inFlood().filter(
+      (t) => t.closedAt! - (t.connectedAt ?? t.openedAt) < LIMITS.handshake - 250,
+    ).length;
     const lifetimes = (kind: string) =>
       tracked.filter((t) => t.kind === kind).map((t) => Math.round(t.closedAt! - (t.readyAt ?? t.openedAt)));
     const summary = Object.fromEntries(
