@@ -9,6 +9,7 @@ import {
   CreateActionBody,
   canMove,
   isFinal,
+  MAX_RELEASE_BYTES,
   type ReleaseDescriptor,
   type RunAction,
   SemVer,
@@ -58,7 +59,6 @@ export interface ActionView {
 
 const createBody = compileValidator(CreateActionBody);
 const semver = compileValidator(SemVer);
-const MAX_RELEASE_BYTES = 512 * 1024 * 1024;
 
 export class ActionService {
   private sweepTimer: NodeJS.Timeout | undefined;

@@ -33,11 +33,14 @@ export const SemVer = Type.String({
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the artifact, hex' });
 
 /** What the cloud tells an agent about a release: everything it needs to fetch and check it. */
+/** The largest release a cloud publishes and an agent installs: 256 MiB (a release is ~10 MB today). */
+export const MAX_RELEASE_BYTES = 256 * 1024 * 1024;
+
 export const ReleaseDescriptor = Type.Object(
   {
     version: SemVer,
     sha256: Sha256,
-    size: Type.Integer({ minimum: 1 }),
+    size: Type.Integer({ minimum: 1, maximum: MAX_RELEASE_BYTES }),
     signature: Type.String({
       minLength: 1,
       maxLength: 200,

@@ -2,7 +2,7 @@ import { chmod, lchown, lstat, mkdir, open, readdir, readFile, rename, rm, stat 
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { syncDir } from '../enroll/atomic-file.js';
-import { ReleaseDescriptor, releaseManifest } from '../protocol/actions.js';
+import { MAX_RELEASE_BYTES, ReleaseDescriptor, releaseManifest } from '../protocol/actions.js';
 import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
 import { openAgentFile, readAgentJson, type ServiceUser } from './agent-file.js';
 import { checkVersionPolicy, signedBy, UpdateFailure, verifyArtifact, versionOf } from './artifact.js';
@@ -47,7 +47,6 @@ export interface InstallerOptions {
 
 const MAX_REQUEST_BYTES = 64 * 1024;
 /** The largest release this installer takes (a release is ~2 MB; this bounds what a bad request can cost). */
-export const MAX_RELEASE_BYTES = 256 * 1024 * 1024;
 const requestCheck = compileValidator(
   Type.Object(
     {

@@ -4,8 +4,11 @@ import {
   type ActionState,
   canMove,
   compareVersions,
+  MAX_RELEASE_BYTES,
+  ReleaseDescriptor,
   releaseManifest,
 } from '../../protocol/actions.js';
+import { compileValidator } from '../../protocol/schema-validation.js';
 
 describe('action lifecycle', () => {
   const allowed: [ActionState, ActionState][] = [
@@ -49,5 +52,14 @@ describe('versions and the release manifest', () => {
   it('binds the version, digest and size in the signed text', () => {
     const m = releaseManifest({ version: '1.2.0', sha256: 'ab'.repeat(32), size: 42 });
     expect(m).toBe(`posagent-release\nversion 1.2.0\nsha256 ${'ab'.repeat(32)}\nsize 42\n`);
+  });
+
+  it('one size cap for the cloud that publishes and the agent that installs: a descriptor past it is not valid', () => {
+    const v = compileValidator(ReleaseDescriptor);
+    const d = { version: '1.2.0', sha256: 'ab'.repeat(32), signature: 'c2ln' };
+    expect(v.check({ ...d, size: MAX_RELEASE_BYTES }).ok).toBe(true);
+    const past = v.check({ ...d, size: MAX_RELEASE_BYTES + 1 });
+    expect(past.ok).toBe(false);
+    if (!past.ok) expect(past.issues[0]!.path).toBe('/size');
   });
 });
