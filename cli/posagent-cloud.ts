@@ -346,8 +346,8 @@ program
   .requiredOption('--out <dir>', 'directory to write the two files to', text('--out'))
   .option('--json', JSON_HELP)
   .action(async (f: { out: string }) => {
-    const { newReleaseKeyPair } = await import('../cloud/release-signing.js');
-    const { writeSecretFile } = await import('../cloud/secret-files.js');
+    const { newReleaseKeyPair } = await import('../cloud/actions/release-signing.js');
+    const { writeSecretFile } = await import('../cloud/identity/secret-files.js');
     const { mkdir } = await import('node:fs/promises');
     const { join } = await import('node:path');
     await mkdir(f.out, { recursive: true });
@@ -373,7 +373,7 @@ program
   )
   .option('--json', JSON_HELP)
   .action(async (tarball: string, f: { key: string; allowDowngradeFrom?: string }) => {
-    const { signRelease } = await import('../cloud/release-signing.js');
+    const { signRelease } = await import('../cloud/actions/release-signing.js');
     const { readFile } = await import('node:fs/promises');
     const descriptor = await signRelease(tarball, await readFile(f.key, 'utf8'), {
       ...(f.allowDowngradeFrom ? { allowDowngradeFrom: f.allowDowngradeFrom } : {}),

@@ -9,30 +9,30 @@ import { join } from 'node:path';
 import type pino from 'pino';
 import { DEFAULT_CONFIG, mergePatch, type TerminalConfig } from '../protocol/config-schema.js';
 import { CloseCode } from '../protocol/version.js';
-import { ActionService } from './action-service.js';
-import { AgentGateway } from './agent-gateway.js';
-import { createCloudLogger } from './cloud-logger.js';
-import { CloudStore } from './cloud-store.js';
+import { ActionService } from './actions/action-service.js';
+import { loadReleaseKeys } from './actions/release-files.js';
 import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
   guardConnections,
   serverOptions,
-} from './connection-guard.js';
-import { EnrollmentService } from './enrollment-service.js';
-import { EnvelopePool } from './envelope-pool.js';
-import { FleetCa, newPrivateKeyPem } from './fleet-ca.js';
-import { FleetService, newAdminToken } from './fleet-service.js';
-import { DEFAULT_LINK_QUOTAS } from './link-quotas.js';
-import { loadReleaseKeys } from './release-files.js';
-import { createRestHandler } from './rest-api.js';
-import { writeSecretFile } from './secret-files.js';
-import { StatusAnnouncer } from './status-announcer.js';
-import { verifyPeersAtHandshake } from './terminal-auth.js';
-import { TLS_SERVER_POLICY } from './tls-policy.js';
-import { TransactionLedger } from './transaction-ledger.js';
-import { WebhookTargets } from './webhook-targets.js';
-import { Webhooks } from './webhooks.js';
+} from './api/connection-guard.js';
+import { createRestHandler } from './api/rest-api.js';
+import { TLS_SERVER_POLICY } from './api/tls-policy.js';
+import { createCloudLogger } from './cloud-logger.js';
+import { EnrollmentService } from './enrollment/enrollment-service.js';
+import { FleetService, newAdminToken } from './fleet/fleet-service.js';
+import { StatusAnnouncer } from './fleet/status-announcer.js';
+import { AgentGateway } from './gateway/agent-gateway.js';
+import { DEFAULT_LINK_QUOTAS } from './gateway/link-quotas.js';
+import { verifyPeersAtHandshake } from './gateway/terminal-auth.js';
+import { FleetCa, newPrivateKeyPem } from './identity/fleet-ca.js';
+import { writeSecretFile } from './identity/secret-files.js';
+import { EnvelopePool } from './ledger/envelope-pool.js';
+import { TransactionLedger } from './ledger/transaction-ledger.js';
+import { CloudStore } from './store/cloud-store.js';
+import { WebhookTargets } from './webhooks/webhook-targets.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 /** Every tunable of the reference cloud, with its default, in one visible place. */
 export const CLOUD_DEFAULTS = {
