@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import pino from 'pino';
-import { CLOUD_DEFAULTS, type CloudOptions, startCloud } from '../cloud/main.js';
+import { CLOUD_DEFAULTS, type CloudOptions } from '../cloud/cloud-options.js';
+import { startCloud } from '../cloud/main.js';
 import { integer, jsonRequested, quietWhenJson, text, usageError } from './arguments.js';
 import { exitOnUnhandled } from './fatal-errors.js';
 import { readSoftwareVersion } from './software-version.js';

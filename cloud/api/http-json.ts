@@ -1,19 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Static, TSchema } from '@sinclair/typebox';
-import { describeIssues, type Validator } from '../../protocol/schema-validation.js';
-
-/** An error the REST API answers with `{error: {code, message}}` and an HTTP status. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+import { Refusal } from '../../protocol/refusal.js';
+import { refusalAnswer } from './refusal-status.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 /** How deep objects and arrays may nest in a request body (a config is 4 levels deep). */
@@ -38,7 +25,7 @@ export function nestsDeeperThan(text: string, max: number): boolean {
 }
 
 /**
- * Reads a JSON object body; an empty body is `{}`. Throws ApiError on bad JSON, a body too large,
+ * Reads a JSON object body; an empty body is `{}`. Refuses bad JSON, a body too large,
  * or a body that has not all arrived within `deadlineMs` (408: a slow body holds a connection
  * only that long).
  */
@@ -56,11 +43,7 @@ export async function readJsonBody(
           timer = setTimeout(
             () =>
               reject(
-                new ApiError(
-                  408,
-                  'request_timeout',
-                  `the request body did not arrive within ${deadlineMs} ms`,
-                ),
+                new Refusal('request_timeout', `the request body did not arrive within ${deadlineMs} ms`),
               ),
             deadlineMs,
           );
@@ -69,8 +52,7 @@ export async function readJsonBody(
   const read = (async () => {
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > maxBytes)
-        throw new ApiError(413, 'body_too_large', `request body exceeds ${maxBytes} bytes`);
+      if (size > maxBytes) throw new Refusal('body_too_large', `request body exceeds ${maxBytes} bytes`);
       chunks.push(chunk as Buffer);
     }
   })();
@@ -83,15 +65,15 @@ export async function readJsonBody(
   if (size === 0) return {};
   const text = Buffer.concat(chunks).toString('utf8');
   if (nestsDeeperThan(text, MAX_JSON_DEPTH))
-    throw new ApiError(400, 'invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    throw new Refusal('invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ApiError(400, 'invalid_json', 'request body is not valid JSON');
+    throw new Refusal('invalid_json', 'request body is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ApiError(400, 'invalid_json', 'request body must be a JSON object');
+    throw new Refusal('invalid_json', 'request body must be a JSON object');
   }
   return value as Record<string, unknown>;
 }
@@ -111,17 +93,8 @@ export function sendJson(
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, err: ApiError): void {
-  sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
-}
-
-/** Checks a request body against a schema; 400 with every issue named when it does not fit. */
-export function parseBody<T extends TSchema>(
-  v: Validator<T>,
-  body: unknown,
-  code = 'invalid_request',
-): Static<T> {
-  const r = v.check(body);
-  if (!r.ok) throw new ApiError(400, code, describeIssues(r.issues));
-  return r.value;
+/** Answers a refusal: its status and headers from the one table (refusal-status.ts), the one error body. */
+export function sendError(res: ServerResponse, r: Refusal): void {
+  const a = refusalAnswer(r);
+  sendJson(res, a.status, a.body, a.headers);
 }

@@ -1,17 +1,20 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import { ENROLL_PATH } from '../../protocol/version.js';
 import type { ActionService } from '../actions/action-service.js';
-import { sendFile } from '../actions/release-files.js';
+import type { ReleaseService } from '../actions/release-service.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FleetService } from '../fleet/fleet-service.js';
-import { authenticateTerminal } from '../gateway/terminal-auth.js';
+import { authenticateTerminal } from '../identity/terminal-auth.js';
 import type { TransactionLedger } from '../ledger/transaction-ledger.js';
-import type { CloudStore } from '../store/cloud-store.js';
+import type { TerminalStore } from '../store/store-types.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import { sourceOf } from './connection-guard.js';
-import { ApiError, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
+import { sendFile } from './file-transfer.js';
+import { MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
+import { statusOf } from './refusal-status.js';
 
 /**
  * The fleet REST API (VINR-shaped) and the agent-facing enrollment endpoint, on the same HTTPS port
@@ -23,7 +26,8 @@ export interface RestApiOptions {
   webhooks: Webhooks;
   ledger: TransactionLedger;
   actions: ActionService;
-  store: Pick<CloudStore, 'getTerminal' | 'promotePendingCertificate'>;
+  releases: ReleaseService;
+  store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate'> };
   /** The fleet CA certificate (PEM): a terminal route's caller must present a certificate it issued. */
   caPem: string;
   now(): number;
@@ -76,8 +80,7 @@ function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new ApiError(
-      400,
+    throw new Refusal(
       'invalid_path',
       `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
     );
@@ -241,20 +244,27 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       pattern: /^\/v1\/releases\/([^/]+)$/,
       access: 'admin',
       created: true,
-      handle: (c) => o.actions.publishRelease(c.params[0]!, c.req),
+      handle: (c) => {
+        const signature = c.req.headers['posagent-release-signature'];
+        return o.releases.publishRelease(
+          c.params[0]!,
+          typeof signature === 'string' ? signature : undefined,
+          c.req,
+        );
+      },
     },
     {
       method: 'PUT',
       pattern: /^\/v1\/releases\/([^/]+)\/downgrade-signature$/,
       access: 'admin',
-      handle: async (c) => o.actions.setDowngradeSignature(c.params[0]!, await c.body()),
+      handle: async (c) => o.releases.setDowngradeSignature(c.params[0]!, await c.body()),
     },
-    { method: 'GET', pattern: /^\/v1\/releases$/, access: 'admin', handle: () => o.actions.listReleases() },
+    { method: 'GET', pattern: /^\/v1\/releases$/, access: 'admin', handle: () => o.releases.listReleases() },
     {
       method: 'GET',
       pattern: /^\/v1\/releases\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.actions.getRelease(c.params[0]!),
+      handle: (c) => o.releases.getRelease(c.params[0]!),
     },
     {
       method: 'POST',
@@ -319,7 +329,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       access: 'terminal',
       handle: async (c) => {
         const body = (await c.body()) as { csr?: unknown };
-        if (typeof body.csr !== 'string') throw new ApiError(400, 'invalid_request', 'csr (PEM) is required');
+        if (typeof body.csr !== 'string') throw new Refusal('invalid_request', 'csr (PEM) is required');
         return o.enrollment.renewCertificate(c.terminalId, body.csr);
       },
     },
@@ -327,7 +337,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       method: 'GET',
       pattern: /^\/v1\/agent\/releases\/([^/]+)\/artifact$/,
       access: 'terminal',
-      handle: async (c) => new FileBody(await o.actions.artifact(c.params[0]!), 'application/gzip'),
+      handle: async (c) => new FileBody(await o.releases.artifact(c.params[0]!), 'application/gzip'),
     },
     {
       method: 'POST',
@@ -359,26 +369,27 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       try {
         const url = new URL(req.url ?? '/', 'https://cloud.invalid');
         const matching = routes.filter((r) => r.pattern.test(url.pathname));
-        if (matching.length === 0) throw new ApiError(404, 'not_found', `no route ${url.pathname}`);
+        if (matching.length === 0) throw new Refusal('not_found', `no route ${url.pathname}`);
         const route = matching.find((r) => r.method === req.method);
         if (!route)
-          throw new ApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
+          throw new Refusal('method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
         if (route.access === 'admin' && !authorised(req)) {
-          throw new ApiError(
-            401,
-            'unauthorized',
-            'missing or wrong admin token (Authorization: Bearer <token>)',
-          );
+          throw new Refusal('unauthorized', 'missing or wrong admin token (Authorization: Bearer <token>)');
         }
         let terminalId = '';
         if (route.access === 'terminal') {
           const who = authenticateTerminal(req.socket as TLSSocket, o);
           if ('refused' in who) {
             o.log.warn(
-              { status: who.refused.status, code: who.refused.code, path: url.pathname, source: source(req) },
+              {
+                status: statusOf(who.refused),
+                code: who.refused.code,
+                path: url.pathname,
+                source: source(req),
+              },
               `terminal request refused: ${who.refused.message}`,
             );
-            throw new ApiError(who.refused.status, who.refused.code, who.refused.message);
+            throw who.refused;
           }
           terminalId = who.terminalId;
         }
@@ -407,9 +418,9 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
         sendJson(res, route.created ? 201 : 200, result);
       } catch (err) {
         closeIfIncomplete();
-        if (err instanceof ApiError) return sendError(res, err);
+        if (isRefusal(err)) return sendError(res, err);
         o.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'REST handler failed');
-        sendError(res, new ApiError(500, 'internal_error', 'internal error'));
+        sendError(res, new Refusal('internal_error', 'internal error'));
       }
     })();
   };

@@ -1,4 +1,4 @@
-import type { EnrollmentLimitsTable } from '../store/enrollment-limits-table.js';
+import type { EnrollmentLimitStore } from '../store/store-types.js';
 
 /**
  * How much guessing unauthenticated enrollment tolerates. Every failed attempt is recorded with
@@ -23,7 +23,7 @@ export type BudgetVerdict = { ok: true } | { ok: false; scope: 'source' | 'globa
 
 export class EnrollmentBudget {
   constructor(
-    private readonly table: Pick<EnrollmentLimitsTable, 'recordFailure' | 'failures' | 'nthFailureAt'>,
+    private readonly table: Pick<EnrollmentLimitStore, 'recordFailure' | 'failures' | 'nthFailureAt'>,
     private readonly limits: BudgetLimits,
   ) {}
 

@@ -13,14 +13,23 @@ import {
 } from '../../protocol/enrollment.js';
 import { DisplayName } from '../../protocol/formats.js';
 import type { RenewedCertificate } from '../../protocol/messages.js';
+import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
-import { ApiError, parseBody } from '../api/http-json.js';
-import { newEnrollmentCode, newId, normaliseEnrollmentCode } from '../fleet/fleet-ids.js';
+import { parseBody } from '../body-validation.js';
+import type { CloudBus } from '../cloud-events.js';
+import { newEnrollmentCode, newId, normaliseEnrollmentCode } from '../fleet-ids.js';
 import { CsrRejectedError, type FleetCa, type IssuedCertificate } from '../identity/fleet-ca.js';
-import type { ManufacturerCaRow, PreregistrationTrust } from '../store/attestation-table.js';
-import type { CloudStore, NewTerminal, PreregistrationRow } from '../store/cloud-store.js';
+import type {
+  CloudStore,
+  ManufacturerCaRow,
+  NewTerminal,
+  PreregistrationRow,
+  PreregistrationTrust,
+} from '../store/store-types.js';
+import { startSweep } from '../sweep.js';
 import { acceptableKey, verifyAttestation } from './device-attestation.js';
 import { type BudgetLimits, type EnrollMethod, EnrollmentBudget } from './enrollment-budget.js';
+import { codeState, pairingState } from './enrollment-lifecycle.js';
 
 /**
  * Every way a terminal gets (and renews) its certificate: an enrollment code (typed or from a
@@ -47,12 +56,17 @@ export interface EnrollmentServiceOptions {
   pairingLimits: { perSource: number; windowMs: number; maxPending: number };
   /** How long an unused code is kept after it expired (its refusal still says when it expired). */
   expiredCodeRetentionMs: number;
+  /** How often what expired for good is deleted. */
+  sweepMs: number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
-  /** Called inside the transaction that created the terminal (webhook outbox, replacement). */
-  onEnrolled(terminalId: string, how: { method: string; replaces: string | null }): void;
+  /** Says `terminal.enrolled` inside the transaction that created the terminal (webhook outbox, replacement). */
+  events: CloudBus;
 }
 
 export const DEFAULT_CODE_TTL_SECONDS = 3600;
+
+/** A request of the right shape whose content is refused (422 at the REST edge, not 400). */
+const CONTENT = { kind: 'content' } as const;
 
 const CodeCreate = Type.Object(
   {
@@ -105,12 +119,12 @@ const validators = {
   manufacturerCa: compileValidator(ManufacturerCaCreate),
 };
 
-/** A refused CSR is the client's fault: 400 invalid_csr with the reason. */
-function asApiError<T>(fn: () => T): T {
+/** A refused CSR is the client's fault: invalid_csr with the reason. */
+function refusingBadCsr<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof CsrRejectedError) throw new ApiError(400, EnrollErrorCode.invalidCsr, err.message);
+    if (err instanceof CsrRejectedError) throw new Refusal(EnrollErrorCode.invalidCsr, err.message);
     throw err;
   }
 }
@@ -164,12 +178,12 @@ export class EnrollmentService {
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: EnrollmentServiceOptions) {
-    this.budget = new EnrollmentBudget(o.store.enrollLimits, o.enrollBudget);
+    this.budget = new EnrollmentBudget(o.store.enrollmentLimits, o.enrollBudget);
   }
 
   /** Deletes what has expired for good: old failures, pairings past their life, unused expired codes. */
   prune(now = this.o.now()): { failures: number; pairings: number; codes: number } {
-    return this.o.store.enrollLimits.prune(
+    return this.o.store.enrollmentLimits.prune(
       now - this.o.enrollBudget.windowMs,
       // An expired pairing still answers 410 (the device asks for a new code) for one more lifetime.
       now - this.o.pairingTtlSec * 1000,
@@ -177,10 +191,8 @@ export class EnrollmentService {
     );
   }
 
-  start(everyMs: number): void {
-    this.prune();
-    this.sweepTimer = setInterval(() => this.prune(), everyMs);
-    this.sweepTimer.unref();
+  start(): void {
+    this.sweepTimer = startSweep(() => this.prune(), this.o.sweepMs);
   }
 
   stop(): void {
@@ -195,18 +207,18 @@ export class EnrollmentService {
 
   createEnrollmentCode(body: unknown): EnrollmentCodeView {
     const req = parseBody(validators.code, body);
-    if (!this.o.store.getLocation(req.locationId))
-      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    if (!this.o.store.locations.get(req.locationId))
+      throw new Refusal('not_found', `no location ${req.locationId}`);
     return this.issueCode(req.locationId, req.terminalName, req.ttlSeconds, null);
   }
 
   /** `POST /v1/terminals/{id}/replace`: a code whose terminal takes this one's name, location and config. */
   replaceTerminal(terminalId: string, body: unknown): EnrollmentCodeView {
     const req = parseBody(validators.replace, body);
-    const row = this.o.store.getTerminal(terminalId);
-    if (!row) throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    const row = this.o.store.terminals.get(terminalId);
+    if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (row.deactivatedAt !== null)
-      throw new ApiError(409, 'terminal_deactivated', `terminal ${terminalId} is deactivated already`);
+      throw new Refusal('terminal_deactivated', `terminal ${terminalId} is deactivated already`);
     return this.issueCode(row.locationId, row.name, req.ttlSeconds, terminalId);
   }
 
@@ -219,7 +231,7 @@ export class EnrollmentService {
     const now = this.o.now();
     const expiresAt = now + (ttlSeconds ?? DEFAULT_CODE_TTL_SECONDS) * 1000;
     const code = newEnrollmentCode();
-    this.o.store.insertEnrollmentCode({
+    this.o.store.enrollment.insertCode({
       code,
       locationId,
       terminalName,
@@ -244,7 +256,7 @@ export class EnrollmentService {
   /** The code of a QR image, if the code exists (the REST layer renders the PNG). */
   qrPayloadOf(code: string): string {
     const c = normaliseEnrollmentCode(code);
-    if (!this.o.store.getEnrollmentCode(c)) throw new ApiError(404, 'not_found', `no enrollment code ${c}`);
+    if (!this.o.store.enrollment.getCode(c)) throw new Refusal('not_found', `no enrollment code ${c}`);
     return this.qrPayload(c);
   }
 
@@ -254,11 +266,11 @@ export class EnrollmentService {
     const req = parseBody(validators.enroll, body, EnrollErrorCode.invalidRequest);
     // A zero-touch request whose proof holds is not a guess: its budget is checked only when it fails.
     if (req.method !== 'auto') this.checkBudget(req.method, source, now);
-    const refuse = (status: number, code: string, message: string, extra: object = {}): never => {
+    const refuse = (code: string, message: string, extra: object = {}): never => {
       if (req.method === 'auto') this.checkBudget(req.method, source, now);
       this.budget.fail(req.method, source, now);
       this.o.log.warn({ source, code, method: req.method, ...extra }, `enrollment refused: ${message}`);
-      throw new ApiError(status, code, message);
+      throw new Refusal(code, message);
     };
     return req.method === 'code'
       ? this.enrollWithCode(req, now, refuse)
@@ -283,52 +295,49 @@ export class EnrollmentService {
       last.refused = 0;
     }
     this.budgetLog.set(key, last);
-    throw new ApiError(
-      429,
+    throw new Refusal(
       EnrollErrorCode.rateLimited,
       v.scope === 'global'
         ? `too many failed ${method} enrollment attempts across the fleet; ${method} enrollment is paused for everyone: try again in ${seconds} s`
         : `too many failed ${method} enrollment attempts from this address; try again in ${seconds} s`,
-      { 'retry-after': String(seconds) },
+      { retryAfterSec: seconds },
     );
   }
 
   private enrollWithCode(
     req: Extract<EnrollRequest, { method: 'code' }>,
     now: number,
-    refuse: (status: number, code: string, message: string) => never,
+    refuse: (code: string, message: string) => never,
   ): EnrollResponse {
     const code = normaliseEnrollmentCode(req.code);
-    const row = this.o.store.getEnrollmentCode(code);
+    const row = this.o.store.enrollment.getCode(code);
     if (!row)
       return refuse(
-        404,
         EnrollErrorCode.invalidCode,
         `enrollment code ${code} is not recognised: check it was typed exactly as shown`,
       );
-    if (row.usedAt !== null)
+    const state = codeState(row, now);
+    if (state === 'used')
       return refuse(
-        409,
         EnrollErrorCode.codeUsed,
-        `enrollment code ${code} was already used at ${new Date(row.usedAt).toISOString()}; generate a new code`,
+        `enrollment code ${code} was already used at ${new Date(row.usedAt!).toISOString()}; generate a new code`,
       );
-    if (row.expiresAt <= now)
+    if (state === 'expired')
       return refuse(
-        410,
         EnrollErrorCode.codeExpired,
         `enrollment code ${code} expired at ${new Date(row.expiresAt).toISOString()}; generate a new code`,
       );
     const terminalId = newId('term');
     const issued = this.issue(req.csr, terminalId, now);
     const terminal = this.newTerminal(terminalId, row.terminalName, row.locationId, req, issued, now);
-    const created = this.o.store.atomically(() => {
-      if (!this.o.store.claimCodeAndCreateTerminal(code, terminal)) return false;
-      this.o.onEnrolled(terminalId, { method: 'code', replaces: row.replaces });
+    const created = this.o.store.transaction(() => {
+      if (!this.o.store.enrollment.useCode(code, terminalId, now)) return false;
+      this.o.store.terminals.insert(terminal);
+      this.o.events.emit('terminal.enrolled', { terminalId, method: 'code', replaces: row.replaces });
       return true;
     });
     if (!created)
       return refuse(
-        409,
         EnrollErrorCode.codeUsed,
         `enrollment code ${code} was already used; generate a new code`,
       );
@@ -346,15 +355,14 @@ export class EnrollmentService {
   private enrollWithSerial(
     req: Extract<EnrollRequest, { method: 'auto' }>,
     now: number,
-    refuse: (status: number, code: string, message: string, extra?: object) => never,
+    refuse: (code: string, message: string, extra?: object) => never,
     source: string,
   ): EnrollResponse {
     const serial = req.serialNumber;
-    const pre = this.o.store.getPreregistration(serial);
+    const pre = this.o.store.enrollment.getPreregistration(serial);
     const refuseAuto = (why: string, extra: object = {}): never => {
-      if (pre) this.o.store.countRefusedClaim(serial);
+      if (pre) this.o.store.enrollment.countRefusedClaim(serial);
       return refuse(
-        403,
         EnrollErrorCode.autoEnrollmentRefused,
         'zero-touch enrollment refused: no pre-registration matches this serial number and device credential, or it was already used',
         { serialNumber: serial, why, ...extra },
@@ -405,11 +413,11 @@ export class EnrollmentService {
       return refuseAuto('serial-only pre-registrations are not accepted by this cloud');
     else this.checkBudget('auto', source, now); // serial-only proves nothing: every attempt is a guess
     if (pre.claimedAt !== null) {
-      const claimed = pre.terminalId ? this.o.store.getTerminal(pre.terminalId) : undefined;
+      const claimed = pre.terminalId ? this.o.store.terminals.get(pre.terminalId) : undefined;
       if (!attested || !claimed || claimed.deactivatedAt !== null)
         return refuseAuto('already claimed', { terminalId: pre.terminalId });
       const issued = this.issue(req.csr, claimed.id, now);
-      this.o.store.setPendingCertificate(
+      this.o.store.terminals.setPendingCertificate(
         claimed.id,
         issued.fingerprint,
         issued.serialNumber,
@@ -431,9 +439,10 @@ export class EnrollmentService {
       issued,
       now,
     );
-    const created = this.o.store.atomically(() => {
-      if (!this.o.store.claimSerialAndCreateTerminal(serial, terminal)) return false;
-      this.o.onEnrolled(terminalId, { method: 'auto', replaces: null });
+    const created = this.o.store.transaction(() => {
+      if (!this.o.store.enrollment.claimSerial(serial, terminalId, now)) return false;
+      this.o.store.terminals.insert(terminal);
+      this.o.events.emit('terminal.enrolled', { terminalId, method: 'auto', replaces: null });
       return true;
     });
     if (!created) return refuseAuto('claimed meanwhile');
@@ -461,20 +470,18 @@ export class EnrollmentService {
     try {
       cert = new X509Certificate(req.certificate);
     } catch {
-      throw new ApiError(422, 'invalid_certificate', 'certificate is not a PEM X.509 certificate');
+      throw new Refusal('invalid_certificate', 'certificate is not a PEM X.509 certificate');
     }
     if (!cert.ca)
-      throw new ApiError(
-        422,
+      throw new Refusal(
         'invalid_certificate',
         'certificate is not a CA certificate (basicConstraints CA:TRUE)',
       );
     const bad = acceptableKey(cert.publicKey);
-    if (bad) throw new ApiError(422, 'invalid_certificate', `certificate key: ${bad}`);
+    if (bad) throw new Refusal('invalid_certificate', `certificate key: ${bad}`);
     const fingerprint = cert.fingerprint256.replace(/:/g, '').toLowerCase();
     const existing = this.o.store.attestation.manufacturerCaByFingerprint(fingerprint);
-    if (existing)
-      throw new ApiError(409, 'already_registered', `this CA is registered already as ${existing.id}`);
+    if (existing) throw new Refusal('already_registered', `this CA is registered already as ${existing.id}`);
     const row = {
       id: newId('mca'),
       name: req.name,
@@ -498,8 +505,8 @@ export class EnrollmentService {
 
   createPreregistration(body: unknown): PreregistrationView {
     const req = parseBody(validators.prereg, body);
-    if (!this.o.store.getLocation(req.locationId))
-      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    if (!this.o.store.locations.get(req.locationId))
+      throw new Refusal('not_found', `no location ${req.locationId}`);
     const trust = this.trustFor(req);
     const row = {
       serialNumber: req.serialNumber,
@@ -507,40 +514,39 @@ export class EnrollmentService {
       name: req.name ?? req.serialNumber,
       createdAt: this.o.now(),
     };
-    const created = this.o.store.atomically(() => {
-      if (!this.o.store.insertPreregistration(row)) return false;
+    const created = this.o.store.transaction(() => {
+      if (!this.o.store.enrollment.insertPreregistration(row)) return false;
       this.o.store.attestation.setTrust(req.serialNumber, trust);
       return true;
     });
     if (!created)
-      throw new ApiError(
-        409,
+      throw new Refusal(
         'already_preregistered',
         `serial number ${req.serialNumber} is already pre-registered`,
       );
-    return this.preregistrationView(this.o.store.getPreregistration(req.serialNumber)!);
+    return this.preregistrationView(this.o.store.enrollment.getPreregistration(req.serialNumber)!);
   }
 
   listPreregistrations(): { object: 'list'; data: PreregistrationView[] } {
     return {
       object: 'list',
-      data: this.o.store.listPreregistrations().map((r) => this.preregistrationView(r)),
+      data: this.o.store.enrollment.listPreregistrations().map((r) => this.preregistrationView(r)),
     };
   }
 
   /** What a new pre-registration trusts; refuses a serial-only one unless the cloud allows them. */
   private trustFor(req: { devicePublicKey?: string; manufacturerCaId?: string }): PreregistrationTrust {
     if (req.devicePublicKey && req.manufacturerCaId)
-      throw new ApiError(422, 'invalid_request', 'give devicePublicKey or manufacturerCaId, not both');
+      throw new Refusal('invalid_request', 'give devicePublicKey or manufacturerCaId, not both', CONTENT);
     if (req.devicePublicKey) {
       let key: ReturnType<typeof createPublicKey>;
       try {
         key = createPublicKey(req.devicePublicKey);
       } catch {
-        throw new ApiError(422, 'invalid_request', 'devicePublicKey is not a PEM public key (SPKI)');
+        throw new Refusal('invalid_request', 'devicePublicKey is not a PEM public key (SPKI)', CONTENT);
       }
       const bad = acceptableKey(key);
-      if (bad) throw new ApiError(422, 'invalid_request', `devicePublicKey: ${bad}`);
+      if (bad) throw new Refusal('invalid_request', `devicePublicKey: ${bad}`, CONTENT);
       return {
         devicePublicKey: key.export({ type: 'spki', format: 'pem' }).toString(),
         manufacturerCaId: null,
@@ -548,16 +554,14 @@ export class EnrollmentService {
     }
     if (req.manufacturerCaId) {
       if (!this.o.store.attestation.getManufacturerCa(req.manufacturerCaId))
-        throw new ApiError(
-          404,
+        throw new Refusal(
           'not_found',
           `no manufacturer CA ${req.manufacturerCaId} (POST /v1/manufacturer-cas)`,
         );
       return { devicePublicKey: null, manufacturerCaId: req.manufacturerCaId };
     }
     if (!this.o.allowSerialOnly)
-      throw new ApiError(
-        422,
+      throw new Refusal(
         'attestation_required',
         "a pre-registration must name the device's factory public key (devicePublicKey) or the manufacturer CA that issued its factory certificate (manufacturerCaId); serial-only pre-registration needs a cloud started with --allow-serial-only-preregistration (unsafe)",
       );
@@ -584,7 +588,7 @@ export class EnrollmentService {
     const req = parseBody(validators.pairing, body, EnrollErrorCode.invalidRequest);
     const now = this.o.now();
     this.checkPairingRate(source, now);
-    asApiError(() => this.o.ca.checkCsr(req.csr));
+    refusingBadCsr(() => this.o.ca.checkCsr(req.csr));
     const secret = randomBytes(32).toString('base64url');
     const row = {
       id: newId('pair'),
@@ -598,7 +602,7 @@ export class EnrollmentService {
       expiresAt: now + this.o.pairingTtlSec * 1000,
       source,
     };
-    this.o.store.insertPairing(row);
+    this.o.store.enrollment.insertPairing(row);
     this.o.log.info({ pairingId: row.id }, 'pairing started');
     return {
       pairingId: row.id,
@@ -616,24 +620,23 @@ export class EnrollmentService {
   private checkPairingRate(source: string, now: number): void {
     const l = this.o.pairingLimits;
     const since = now - l.windowMs;
-    const started = this.o.store.enrollLimits.pairingsStartedFrom(source, since);
+    const started = this.o.store.enrollmentLimits.pairingsStartedFrom(source, since);
     if (l.perSource > 0 && started >= l.perSource) {
-      const oldest = this.o.store.enrollLimits.nthPairingFromAt(source, since, started - l.perSource) ?? now;
+      const oldest =
+        this.o.store.enrollmentLimits.nthPairingFromAt(source, since, started - l.perSource) ?? now;
       const seconds = Math.max(1, Math.ceil((oldest + l.windowMs - now) / 1000));
-      throw new ApiError(
-        429,
+      throw new Refusal(
         EnrollErrorCode.rateLimited,
         `${started} pairings were started from this address in the last ${Math.round(l.windowMs / 1000)} s (at most ${l.perSource}); try again in ${seconds} s`,
-        { 'retry-after': String(seconds) },
+        { retryAfterSec: seconds },
       );
     }
-    if (l.maxPending > 0 && this.o.store.enrollLimits.pendingPairings(now) >= l.maxPending) {
+    if (l.maxPending > 0 && this.o.store.enrollmentLimits.pendingPairings(now) >= l.maxPending) {
       const seconds = Math.max(1, this.o.pairingTtlSec);
-      throw new ApiError(
-        429,
+      throw new Refusal(
         EnrollErrorCode.rateLimited,
         `${l.maxPending} pairings are waiting for activation already; try again in ${seconds} s`,
-        { 'retry-after': String(seconds) },
+        { retryAfterSec: seconds },
       );
     }
   }
@@ -642,17 +645,17 @@ export class EnrollmentService {
     const req = parseBody(validators.poll, body, EnrollErrorCode.invalidRequest);
     const now = this.o.now();
     this.checkBudget('pair', source, now);
-    const row = this.o.store.getPairing(pairingId);
+    const row = this.o.store.enrollment.getPairing(pairingId);
     const presented = Buffer.from(hashSecret(req.pairingSecret));
     if (!row || !timingSafeEqual(presented, Buffer.from(row.secretHash))) {
       this.budget.fail('pair', source, now);
-      throw new ApiError(404, 'not_found', `no pairing ${pairingId}`);
+      throw new Refusal('not_found', `no pairing ${pairingId}`);
     }
-    if (row.enrollment !== null)
+    const state = pairingState(row, this.o.now());
+    if (state === 'activated' && row.enrollment !== null)
       return { status: 'activated', enrollment: JSON.parse(row.enrollment) as EnrollResponse };
-    if (row.expiresAt <= this.o.now())
-      throw new ApiError(
-        410,
+    if (state === 'expired')
+      throw new Refusal(
         EnrollErrorCode.codeExpired,
         `activation code ${row.activationCode} expired at ${new Date(row.expiresAt).toISOString()}`,
       );
@@ -665,38 +668,39 @@ export class EnrollmentService {
     const now = this.o.now();
     this.checkBudget('pair', source, now);
     const code = normaliseEnrollmentCode(req.activationCode);
-    const row = this.o.store.getPairingByCode(code);
-    const refuse = (status: number, errorCode: string, message: string): never => {
+    const row = this.o.store.enrollment.getPairingByCode(code);
+    const refuse = (errorCode: string, message: string): never => {
       this.budget.fail('pair', source, now);
-      throw new ApiError(status, errorCode, message);
+      throw new Refusal(errorCode, message);
     };
     if (!row)
       return refuse(
-        404,
         EnrollErrorCode.invalidCode,
         `activation code ${code} is not recognised: check the code the terminal shows`,
       );
-    if (row.activatedAt !== null)
-      return refuse(409, EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
-    if (row.expiresAt <= now)
+    const state = pairingState(row, now);
+    if (state === 'activated')
+      return refuse(EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
+    if (state === 'expired')
       return refuse(
-        410,
         EnrollErrorCode.codeExpired,
         `activation code ${code} expired at ${new Date(row.expiresAt).toISOString()}; the terminal shows a new one`,
       );
-    if (!this.o.store.getLocation(req.locationId))
-      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    if (!this.o.store.locations.get(req.locationId))
+      throw new Refusal('not_found', `no location ${req.locationId}`);
     const terminalId = newId('term');
     const name = req.name ?? row.serialNumber ?? terminalId;
     const issued = this.issue(row.csr, terminalId, now);
     const terminal = this.newTerminal(terminalId, name, req.locationId, row, issued, now);
     const enrollment = this.response(terminalId, req.locationId, name, issued);
-    const done = this.o.store.atomically(() => {
-      if (!this.o.store.activatePairing(row.id, terminal, JSON.stringify(enrollment))) return false;
-      this.o.onEnrolled(terminalId, { method: 'pair', replaces: null });
+    const done = this.o.store.transaction(() => {
+      if (!this.o.store.enrollment.activatePairing(row.id, terminalId, JSON.stringify(enrollment), now))
+        return false;
+      this.o.store.terminals.insert(terminal);
+      this.o.events.emit('terminal.enrolled', { terminalId, method: 'pair', replaces: null });
       return true;
     });
-    if (!done) throw new ApiError(409, EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
+    if (!done) throw new Refusal(EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
     this.o.log.info({ terminalId, locationId: req.locationId }, 'terminal activated by pairing code');
     return terminalId;
   }
@@ -710,7 +714,7 @@ export class EnrollmentService {
    */
   renewCertificate(terminalId: string, csr: string): RenewedCertificate {
     const issued = this.issue(csr, terminalId, this.o.now());
-    this.o.store.setPendingCertificate(
+    this.o.store.terminals.setPendingCertificate(
       terminalId,
       issued.fingerprint,
       issued.serialNumber,
@@ -730,7 +734,7 @@ export class EnrollmentService {
   // ---- shared ----
 
   private issue(csr: string, terminalId: string, now: number): IssuedCertificate {
-    return asApiError(() =>
+    return refusingBadCsr(() =>
       this.o.ca.issueClientCertificate(csr, terminalId, new Date(now), this.o.certDays),
     );
   }
@@ -741,7 +745,7 @@ export class EnrollmentService {
    */
   private claimableSerial(serial: string | null, terminalId: string, attested: boolean): string | null {
     if (!serial || attested) return serial;
-    if (this.o.store.serialInUse(serial, terminalId)) {
+    if (this.o.store.terminals.serialInUse(serial, terminalId)) {
       this.o.log.warn(
         { terminalId, serialNumber: serial },
         'a device claims a serial that is pre-registered or in use; not recorded',

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import {
   type ConfigLayer,
@@ -10,10 +9,13 @@ import {
 } from '../../protocol/config-schema.js';
 import { DisplayName } from '../../protocol/formats.js';
 import type { ConfigApplied, DiagnosticsReport, TerminalProfile } from '../../protocol/messages.js';
+import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator, describeIssues, type SchemaIssue } from '../../protocol/schema-validation.js';
-import { ApiError, parseBody } from '../api/http-json.js';
-import type { CloudStore, LocationRow, TerminalRow } from '../store/cloud-store.js';
-import { newId } from './fleet-ids.js';
+import { parseBody } from '../body-validation.js';
+import type { CloudBus, ConfigPush } from '../cloud-events.js';
+import { newId } from '../fleet-ids.js';
+import type { CloudStore, LocationRow, TerminalRow } from '../store/store-types.js';
+import { withAnswer, withDesired } from './config-rollout.js';
 import { deriveTerminalStatus, type StatusThresholds, type TerminalStatus } from './terminal-status.js';
 
 /** The fleet's application logic between the REST API / gateway and the store. */
@@ -21,18 +23,16 @@ export interface FleetServiceOptions {
   store: CloudStore;
   now(): number;
   thresholds: StatusThresholds;
-  isConnected(terminalId: string): boolean;
-  /** Asks a connected terminal for its diagnostics report (RequestDiagnostics). */
-  requestDiagnostics(terminalId: string): Promise<DiagnosticsReport>;
+  /** Who is connected, and the diagnostics call over a link (cloud/gateway/agent-links.ts). */
+  links: {
+    isConnected(terminalId: string): boolean;
+    requestDiagnostics(terminalId: string): Promise<DiagnosticsReport>;
+  };
+  /** Where it says what changed: desired configs to push, renames and moves, deactivations. */
+  events: CloudBus;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Defaults at the bottom of every terminal's config (the cloud's own heartbeat/ping flags included). */
   configDefaults: TerminalConfig;
-  /** Told which terminals' desired config changed, to push it to those connected. */
-  onConfigChanged(terminalIds: string[]): void;
-  /** A terminal was renamed or moved: tell it. */
-  onProfileChanged(terminalId: string): void;
-  /** Called inside the transaction that deactivated a terminal (webhook outbox, link close). */
-  onDeactivated(terminalId: string, reason: string): void;
 }
 
 export interface TerminalConfigView {
@@ -96,13 +96,13 @@ export class FleetService {
   createLocation(body: unknown): LocationRow & { object: 'location' } {
     const { name } = parseBody(validators.location, body);
     const row = { id: newId('loc'), name, createdAt: Math.floor(this.o.now() / 1000) };
-    this.o.store.insertLocation(row);
+    this.o.store.locations.insert(row);
     return { ...row, object: 'location' };
   }
 
   getLocation(id: string): LocationRow & { object: 'location' } {
-    const row = this.o.store.getLocation(id);
-    if (!row) throw new ApiError(404, 'not_found', `no location ${id}`);
+    const row = this.o.store.locations.get(id);
+    if (!row) throw new Refusal('not_found', `no location ${id}`);
     return { ...row, object: 'location' };
   }
 
@@ -117,7 +117,7 @@ export class FleetService {
   }
 
   private templateOf(locationId: string): unknown {
-    return JSON.parse(this.o.store.getTemplate(locationId) ?? '{}');
+    return JSON.parse(this.o.store.configs.template(locationId) ?? '{}');
   }
 
   /** `PUT /v1/locations/{id}/terminal-config`: replaces the template; every terminal there gets a new version. */
@@ -125,11 +125,10 @@ export class FleetService {
     locationId: string,
     body: unknown,
   ): { locationId: string; template: ConfigLayer; terminals: number } {
-    if (!this.o.store.getLocation(locationId))
-      throw new ApiError(404, 'not_found', `no location ${locationId}`);
+    if (!this.o.store.locations.get(locationId)) throw new Refusal('not_found', `no location ${locationId}`);
     const check = layerValidator.check(body);
-    if (!check.ok) throw new ApiError(400, 'invalid_config', this.configIssues(check.issues));
-    const ids = this.o.store.terminalIdsAt(locationId);
+    if (!check.ok) throw new Refusal('invalid_config', this.configIssues(check.issues));
+    const ids = this.o.store.terminals.idsAt(locationId);
     const changes = ids.map((terminalId) => {
       const overrides = this.overridesOf(terminalId);
       return {
@@ -138,22 +137,42 @@ export class FleetService {
         desired: JSON.stringify(this.effective(check.value, overrides)),
       };
     });
-    this.o.store.setDesiredConfigs(this.o.now(), changes, {
-      locationId,
-      template: JSON.stringify(check.value),
-    });
-    this.o.onConfigChanged(ids);
+    const pushes = this.setDesired(changes, { locationId, template: JSON.stringify(check.value) });
+    this.o.events.emit('config.desired', { pushes });
     return { locationId, template: check.value, terminals: ids.length };
   }
 
+  /**
+   * New desired configs, each with a fresh version, in one transaction (a template change touches
+   * every terminal of its location); the template is stored first when given.
+   */
+  private setDesired(
+    changes: { terminalId: string; overrides: string; desired: string }[],
+    template?: { locationId: string; template: string },
+  ): ConfigPush[] {
+    const now = this.o.now();
+    const configs = this.o.store.configs;
+    return this.o.store.transaction(() => {
+      if (template) configs.setTemplate(template.locationId, template.template, now);
+      return changes.map((c) => {
+        const version = configs.nextVersion();
+        configs.put(withDesired(configs.get(c.terminalId), c.terminalId, { ...c, version }, now));
+        return {
+          terminalId: c.terminalId,
+          version,
+          config: JSON.parse(c.desired) as Record<string, unknown>,
+        };
+      });
+    });
+  }
+
   getLocationTemplate(locationId: string): { locationId: string; template: unknown } {
-    if (!this.o.store.getLocation(locationId))
-      throw new ApiError(404, 'not_found', `no location ${locationId}`);
+    if (!this.o.store.locations.get(locationId)) throw new Refusal('not_found', `no location ${locationId}`);
     return { locationId, template: this.templateOf(locationId) };
   }
 
   private overridesOf(terminalId: string): ConfigLayer {
-    const row = this.o.store.getTerminalConfig(terminalId);
+    const row = this.o.store.configs.get(terminalId);
     return row ? (JSON.parse(row.overrides) as ConfigLayer) : {};
   }
 
@@ -164,53 +183,62 @@ export class FleetService {
    * reference cloud then stores and pushes it as is.
    */
   configureTerminal(terminalId: string, body: unknown, validate = true): TerminalView {
-    const row = this.o.store.getTerminal(terminalId);
-    if (!row) throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    const row = this.o.store.terminals.get(terminalId);
+    if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new ApiError(400, 'invalid_config', 'the configuration must be a JSON object');
+      throw new Refusal('invalid_config', 'the configuration must be a JSON object');
     }
     let overrides: unknown;
     try {
       overrides = mergePatch(this.overridesOf(terminalId), body);
     } catch (err) {
-      if (err instanceof RangeError) throw new ApiError(400, 'invalid_config', err.message);
+      if (err instanceof RangeError) throw new Refusal('invalid_config', err.message);
       throw err;
     }
     const template = this.templateOf(row.locationId);
     const desired = this.effective(template, overrides);
     if (validate) {
       const layer = layerValidator.check(overrides);
-      if (!layer.ok) throw new ApiError(400, 'invalid_config', this.configIssues(layer.issues));
+      if (!layer.ok) throw new Refusal('invalid_config', this.configIssues(layer.issues));
       const full = configValidator.check(desired);
-      if (!full.ok) throw new ApiError(400, 'invalid_config', this.configIssues(full.issues));
+      if (!full.ok) throw new Refusal('invalid_config', this.configIssues(full.issues));
     }
-    this.o.store.setDesiredConfigs(this.o.now(), [
+    const pushes = this.setDesired([
       { terminalId, overrides: JSON.stringify(overrides), desired: JSON.stringify(desired) },
     ]);
-    this.o.onConfigChanged([terminalId]);
+    this.o.events.emit('config.desired', { pushes });
     return this.getTerminal(terminalId);
   }
 
-  /** The desired config of a terminal, made on first use from its location's template. */
+  /** The desired config of a terminal (made from its location's template if it has none: at start, at Hello). */
   desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null {
-    let c = this.o.store.getTerminalConfig(terminalId);
+    let c = this.o.store.configs.get(terminalId);
     if (!c) {
-      const row = this.o.store.getTerminal(terminalId);
+      const row = this.o.store.terminals.get(terminalId);
       if (!row) return null;
       const template = this.templateOf(row.locationId);
-      this.o.store.setDesiredConfigs(this.o.now(), [
+      this.setDesired([
         { terminalId, overrides: '{}', desired: JSON.stringify(this.effective(template, {})) },
       ]);
-      c = this.o.store.getTerminalConfig(terminalId)!;
+      c = this.o.store.configs.get(terminalId)!;
     }
     return { version: c.version, config: JSON.parse(c.desired) as Record<string, unknown> };
   }
 
+  /**
+   * Every terminal has its desired config from its enrollment on (`enrolled`); one enrolled by an
+   * older cloud that never connected gets it here, at start — so that no GET has to write one.
+   */
+  start(): void {
+    for (const t of this.o.store.terminals.list(null))
+      if (!this.o.store.configs.get(t.id)) this.desiredConfig(t.id);
+  }
+
+  /** `GET /v1/terminals/{id}/config`: reads only. */
   getTerminalConfig(terminalId: string): TerminalConfigView {
-    if (!this.o.store.getTerminal(terminalId))
-      throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
-    this.desiredConfig(terminalId);
-    const c = this.o.store.getTerminalConfig(terminalId)!;
+    if (!this.o.store.terminals.get(terminalId)) throw new Refusal('not_found', `no terminal ${terminalId}`);
+    const c = this.o.store.configs.get(terminalId);
+    if (!c) throw new Refusal('not_found', `terminal ${terminalId} has no configuration yet`);
     const errors = c.errors ? (JSON.parse(c.errors) as { path: string; message: string }[]) : undefined;
     return {
       version: c.version,
@@ -228,14 +256,16 @@ export class FleetService {
   }
 
   recordConfigAck(terminalId: string, ack: ConfigApplied): void {
-    this.o.store.recordConfigAck(
-      terminalId,
-      ack.version,
-      ack.status,
-      ack.status === 'rejected' ? JSON.stringify(ack.errors) : null,
-      ack.appliedVersion,
-      this.o.now(),
-    );
+    const answer = {
+      version: ack.version,
+      status: ack.status,
+      errors: ack.status === 'rejected' ? JSON.stringify(ack.errors) : null,
+      appliedVersion: ack.appliedVersion,
+    };
+    this.o.store.transaction(() => {
+      const next = withAnswer(this.o.store.configs.get(terminalId), answer, this.o.now());
+      if (next) this.o.store.configs.put(next);
+    });
     this.o.log[ack.status === 'applied' ? 'info' : 'warn'](
       { terminalId, version: ack.version, errors: ack.errors },
       `config ${ack.status}`,
@@ -247,8 +277,8 @@ export class FleetService {
       {
         deactivated: row.deactivatedAt !== null,
         lastSeenMs: row.lastSeen,
-        connected: this.o.isConnected(row.id),
-        closedCleanly: row.closedCleanly === 1,
+        connected: this.o.links.isConnected(row.id),
+        closedCleanly: row.closedCleanly,
       },
       this.o.now(),
       this.o.thresholds,
@@ -257,9 +287,9 @@ export class FleetService {
 
   /** The terminal's profile as the device is told it (name, store and the store's name). */
   terminalProfile(terminalId: string): TerminalProfile | null {
-    const row = this.o.store.getTerminal(terminalId);
+    const row = this.o.store.terminals.get(terminalId);
     if (!row) return null;
-    const location = this.o.store.getLocation(row.locationId);
+    const location = this.o.store.locations.get(row.locationId);
     return {
       name: row.name,
       locationId: row.locationId,
@@ -272,16 +302,15 @@ export class FleetService {
   /** `POST /v1/terminals/{id}/deactivate`: its certificate is refused from now on. Idempotent. */
   deactivate(terminalId: string, body: unknown): TerminalView {
     const req = parseBody(validators.deactivate, body);
-    if (!this.o.store.getTerminal(terminalId))
-      throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    if (!this.o.store.terminals.get(terminalId)) throw new Refusal('not_found', `no terminal ${terminalId}`);
     this.deactivateTerminal(terminalId, req.reason ?? 'deactivated by the fleet operator');
     return this.getTerminal(terminalId);
   }
 
   deactivateTerminal(terminalId: string, reason: string): void {
-    this.o.store.atomically(() => {
-      if (this.o.store.deactivateTerminal(terminalId, this.o.now(), reason)) {
-        this.o.onDeactivated(terminalId, reason);
+    this.o.store.transaction(() => {
+      if (this.o.store.terminals.deactivate(terminalId, this.o.now(), reason)) {
+        this.o.events.emit('terminal.deactivated', { terminalId, reason });
         this.o.log.info({ terminalId, reason }, 'terminal deactivated');
       }
     });
@@ -290,35 +319,41 @@ export class FleetService {
   /** `POST /v1/terminals/{id} {name?, locationId?}`: rename or move; a move re-layers its config. */
   updateTerminal(terminalId: string, body: unknown): TerminalView {
     const req = parseBody(validators.update, body);
-    const row = this.o.store.getTerminal(terminalId);
-    if (!row) throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
-    if (req.locationId !== undefined && !this.o.store.getLocation(req.locationId))
-      throw new ApiError(404, 'not_found', `no location ${req.locationId}`);
+    const row = this.o.store.terminals.get(terminalId);
+    if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
+    if (req.locationId !== undefined && !this.o.store.locations.get(req.locationId))
+      throw new Refusal('not_found', `no location ${req.locationId}`);
     const moved = req.locationId !== undefined && req.locationId !== row.locationId;
-    this.o.store.atomically(() => {
-      this.o.store.updateTerminal(terminalId, req);
-      if (moved) this.relayer(terminalId, this.overridesOf(terminalId));
+    const pushes = this.o.store.transaction(() => {
+      this.o.store.terminals.update(terminalId, req);
+      return moved ? [this.relayer(terminalId, this.overridesOf(terminalId))] : [];
     });
-    if (moved) this.o.onConfigChanged([terminalId]);
-    if (moved || (req.name !== undefined && req.name !== row.name)) this.o.onProfileChanged(terminalId);
+    if (moved) this.o.events.emit('config.desired', { pushes });
+    if (moved || (req.name !== undefined && req.name !== row.name))
+      this.o.events.emit('terminal.profile', { terminalId });
     return this.getTerminal(terminalId);
   }
 
-  /** A replacement takes over the old terminal's overrides (its name and location came with the code). */
-  adoptConfig(terminalId: string, fromTerminalId: string): void {
-    this.relayer(terminalId, this.overridesOf(fromTerminalId));
+  /**
+   * A terminal was enrolled (inside the creating transaction): its first desired config, from its
+   * location's template — a replacement takes over the old terminal's overrides (its name and
+   * location came with the code), and the old terminal is deactivated.
+   */
+  enrolled(terminalId: string, replaces: string | null): void {
+    this.relayer(terminalId, replaces ? this.overridesOf(replaces) : {});
+    if (replaces) this.deactivateTerminal(replaces, `replaced by terminal ${terminalId}`);
   }
 
-  private relayer(terminalId: string, overrides: ConfigLayer): void {
-    const row = this.o.store.getTerminal(terminalId)!;
+  private relayer(terminalId: string, overrides: ConfigLayer): ConfigPush {
+    const row = this.o.store.terminals.get(terminalId)!;
     const desired = this.effective(this.templateOf(row.locationId), overrides);
-    this.o.store.setDesiredConfigs(this.o.now(), [
+    return this.setDesired([
       { terminalId, overrides: JSON.stringify(overrides), desired: JSON.stringify(desired) },
-    ]);
+    ])[0]!;
   }
 
   terminalView(row: TerminalRow): TerminalView {
-    const connected = this.o.isConnected(row.id);
+    const connected = this.o.links.isConnected(row.id);
     const status = this.status(row);
     return {
       id: row.id,
@@ -335,12 +370,12 @@ export class FleetService {
       createdAt: Math.floor(row.createdAt / 1000),
       certificate: { notAfter: new Date(row.certNotAfter).toISOString() },
       config: (() => {
-        const c = this.o.store.getTerminalConfig(row.id);
+        const c = this.o.store.configs.get(row.id);
         return c
           ? { version: c.version, appliedVersion: c.appliedVersion, status: c.status }
           : { version: null, appliedVersion: null, status: null };
       })(),
-      locked: this.o.store.actions.locked(row.id),
+      locked: this.o.store.terminals.locked(row.id),
       health: row.health === null ? null : JSON.parse(row.health),
       ...(row.deactivatedAt !== null
         ? {
@@ -353,31 +388,29 @@ export class FleetService {
 
   /** `POST /v1/terminals/{id}/diagnostics`: the terminal runs its checks now; the report is kept. */
   async runDiagnostics(id: string): Promise<Record<string, unknown>> {
-    if (!this.o.store.getTerminal(id)) throw new ApiError(404, 'not_found', `no terminal ${id}`);
-    if (!this.o.isConnected(id))
-      throw new ApiError(
-        409,
+    if (!this.o.store.terminals.get(id)) throw new Refusal('not_found', `no terminal ${id}`);
+    if (!this.o.links.isConnected(id))
+      throw new Refusal(
         'terminal_offline',
         `terminal ${id} is not connected; GET …/diagnostics returns its last report`,
       );
     let report: DiagnosticsReport;
     try {
-      report = await this.o.requestDiagnostics(id);
+      report = await this.o.links.requestDiagnostics(id);
     } catch (err) {
-      throw new ApiError(
-        504,
+      throw new Refusal(
         'diagnostics_failed',
         `the terminal did not return a report: ${(err as Error).message}`,
       );
     }
     const now = this.o.now();
-    this.o.store.saveDiagnostics(id, JSON.stringify(report), now);
+    this.o.store.diagnostics.save(id, JSON.stringify(report), now);
     return this.diagnosticsView(id, report, now);
   }
 
   lastDiagnostics(id: string): Record<string, unknown> {
-    const row = this.o.store.lastDiagnostics(id);
-    if (!row) throw new ApiError(404, 'not_found', `no diagnostics report from terminal ${id} yet`);
+    const row = this.o.store.diagnostics.last(id);
+    if (!row) throw new Refusal('not_found', `no diagnostics report from terminal ${id} yet`);
     return this.diagnosticsView(id, JSON.parse(row.report) as DiagnosticsReport, row.receivedAt);
   }
 
@@ -391,8 +424,8 @@ export class FleetService {
   }
 
   getTerminal(id: string): TerminalView {
-    const row = this.o.store.getTerminal(id);
-    if (!row) throw new ApiError(404, 'not_found', `no terminal ${id}`);
+    const row = this.o.store.terminals.get(id);
+    if (!row) throw new Refusal('not_found', `no terminal ${id}`);
     return this.terminalView(row);
   }
 
@@ -400,19 +433,19 @@ export class FleetService {
     const limitRaw = query.get('limit');
     const limit = limitRaw === null ? 10 : Number(limitRaw);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      throw new ApiError(400, 'invalid_request', 'limit must be an integer from 1 to 100');
+      throw new Refusal('invalid_request', 'limit must be an integer from 1 to 100');
     }
     const status = query.get('status');
     const statuses = ['online', 'offline', 'needs_attention', 'provisioning', 'deactivated'];
     if (status !== null && !statuses.includes(status)) {
-      throw new ApiError(400, 'invalid_request', `status must be one of ${statuses.join(', ')}`);
+      throw new Refusal('invalid_request', `status must be one of ${statuses.join(', ')}`);
     }
-    let views = this.o.store.listTerminals(query.get('locationId')).map((r) => this.terminalView(r));
+    let views = this.o.store.terminals.list(query.get('locationId')).map((r) => this.terminalView(r));
     if (status !== null) views = views.filter((v) => v.status === status);
     const after = query.get('starting_after');
     if (after !== null) {
       const i = views.findIndex((v) => v.id === after);
-      if (i < 0) throw new ApiError(400, 'invalid_request', `starting_after ${after} is not in this list`);
+      if (i < 0) throw new Refusal('invalid_request', `starting_after ${after} is not in this list`);
       views = views.slice(i + 1);
     }
     return { object: 'list', data: views.slice(0, limit), has_more: views.length > limit };
@@ -423,13 +456,9 @@ export class FleetService {
     const ids: string[] = [];
     for (const id of connectedIds) {
       if (q.uniqueTerminalId !== undefined && id !== q.uniqueTerminalId) continue;
-      if (q.locationId !== undefined && this.o.store.getTerminal(id)?.locationId !== q.locationId) continue;
+      if (q.locationId !== undefined && this.o.store.terminals.get(id)?.locationId !== q.locationId) continue;
       ids.push(id);
     }
     return { uniqueTerminalIds: ids.sort() };
   }
-}
-
-export function newAdminToken(): string {
-  return randomBytes(32).toString('hex');
 }

@@ -1,5 +1,6 @@
-import type { CloudStore, TerminalRow } from '../store/cloud-store.js';
-import type { WebhookEvent } from '../webhooks/webhooks.js';
+import type { CloudStore, TerminalRow } from '../store/store-types.js';
+import { startSweep } from '../sweep.js';
+import type { WebhookEvent, WebhookPayloads } from '../webhooks/webhooks.js';
 import type { TerminalStatus } from './terminal-status.js';
 
 /**
@@ -8,7 +9,12 @@ import type { TerminalStatus } from './terminal-status.js';
  * announced and emits the event for the change — at once on connect, disconnect and deactivation,
  * and on a periodic sweep for the time-based changes (needs_attention, offline).
  */
-const EVENT_OF: Partial<Record<TerminalStatus, WebhookEvent>> = {
+const EVENT_OF: Partial<
+  Record<
+    TerminalStatus,
+    'terminal.online' | 'terminal.needs_attention' | 'terminal.offline' | 'terminal.deactivated'
+  >
+> = {
   online: 'terminal.online',
   needs_attention: 'terminal.needs_attention',
   offline: 'terminal.offline',
@@ -18,7 +24,7 @@ const EVENT_OF: Partial<Record<TerminalStatus, WebhookEvent>> = {
 export interface StatusAnnouncerOptions {
   store: CloudStore;
   status(row: TerminalRow): TerminalStatus;
-  emit(type: WebhookEvent, data: Record<string, unknown>): void;
+  emit<K extends WebhookEvent>(type: K, data: WebhookPayloads[K]): void;
   sweepMs: number;
 }
 
@@ -28,9 +34,7 @@ export class StatusAnnouncer {
   constructor(private readonly o: StatusAnnouncerOptions) {}
 
   start(): void {
-    this.sweep();
-    this.timer = setInterval(() => this.sweep(), this.o.sweepMs);
-    this.timer.unref();
+    this.timer = startSweep(() => this.sweep(), this.o.sweepMs);
   }
 
   stop(): void {
@@ -38,19 +42,19 @@ export class StatusAnnouncer {
   }
 
   sweep(): void {
-    for (const row of this.o.store.listTerminals(null)) this.announce(row);
+    for (const row of this.o.store.terminals.list(null)) this.announce(row);
   }
 
   check(terminalId: string): void {
-    const row = this.o.store.getTerminal(terminalId);
+    const row = this.o.store.terminals.get(terminalId);
     if (row) this.announce(row);
   }
 
   private announce(row: TerminalRow): void {
     const status = this.o.status(row);
     if (status === row.announcedStatus) return;
-    this.o.store.atomically(() => {
-      this.o.store.setAnnouncedStatus(row.id, status);
+    this.o.store.transaction(() => {
+      this.o.store.terminals.setAnnouncedStatus(row.id, status);
       const event = EVENT_OF[status];
       if (event)
         this.o.emit(event, {

@@ -1,26 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { ActionProgress, ActionStatus, RunAction } from '../../protocol/actions.js';
 import type {
   ConfigApplied,
-  DiagnosticsReport,
   Heartbeat,
   Hello,
   RenewedCertificate,
   TerminalProfile,
 } from '../../protocol/messages.js';
+import { Refusal } from '../../protocol/refusal.js';
 import { RpcError, RpcErrorCode } from '../../protocol/rpc-errors.js';
 import { RpcSession } from '../../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL } from '../../protocol/version.js';
+import { refusalAnswer } from '../api/refusal-status.js';
+import type { CloudBus, ConfigPush } from '../cloud-events.js';
+import { type Admission, authenticateTerminal } from '../identity/terminal-auth.js';
 import { PoolBusyError } from '../ledger/envelope-pool.js';
 import type { TransactionLedger } from '../ledger/transaction-ledger.js';
-import type { CloudStore } from '../store/cloud-store.js';
+import type { CloudStore } from '../store/store-types.js';
+import type { AgentConnection, AgentLinks } from './agent-links.js';
 import { LinkAdmission } from './link-admission.js';
 import { LinkQuota, type LinkQuotaLimits } from './link-quotas.js';
-import { type Admission, authenticateTerminal } from './terminal-auth.js';
 
 /**
  * The WSS gateway at /v1/agent. A terminal is admitted only with a client certificate that
@@ -41,14 +44,18 @@ export interface GatewayOptions {
   quotas: LinkQuotaLimits;
   /** A link that has not said Hello this long after the upgrade is closed (1008). */
   helloTimeoutMs: number;
-  /** The config a terminal should run, to push after Hello when it runs another. */
-  desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
-  onConfigApplied(terminalId: string, ack: ConfigApplied): void;
-  renewCertificate(terminalId: string, csr: string): RenewedCertificate;
-  /** Who the terminal is in the fleet (name, store): in the Hello answer and pushed on a change. */
-  terminalProfile(terminalId: string): TerminalProfile | null;
-  /** A terminal's link came up (after Hello) or went down. */
-  onLinkChange(terminalId: string): void;
+  /** The links open now (shared with whoever asks who is connected). */
+  links: AgentLinks;
+  /** Says when a terminal's link came up (after Hello) or went down. */
+  events: CloudBus;
+  fleet: {
+    /** The config a terminal should run, to push after Hello when it runs another. */
+    desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
+    recordConfigAck(terminalId: string, ack: ConfigApplied): void;
+    /** Who the terminal is in the fleet (name, store): in the Hello answer and pushed on a change. */
+    terminalProfile(terminalId: string): TerminalProfile | null;
+  };
+  enrollment: { renewCertificate(terminalId: string, csr: string): RenewedCertificate };
   transactions: Pick<TransactionLedger, 'forward' | 'pendingResults' | 'markDelivered'>;
   actions: {
     pending(terminalId: string): RunAction[];
@@ -61,19 +68,6 @@ export interface GatewayOptions {
   };
 }
 
-interface AgentConnection {
-  terminalId: string;
-  ws: WebSocket;
-  session: RpcSession;
-  missedPongs: number;
-  helloDone: boolean;
-  pushingResults: boolean;
-  deliveringActions: boolean;
-  quota: LinkQuota;
-  /** When the socket, paused for the read budget, is read again (0: not paused). */
-  resumeAt: number;
-}
-
 const CLEAN_CLOSE_CODES = new Set<number>([CloseCode.normal, 1001, CloseCode.agentShutdown]);
 const MAX_FRAME_BYTES = 1024 * 1024;
 
@@ -83,7 +77,6 @@ export class AgentGateway {
     maxPayload: MAX_FRAME_BYTES,
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
-  private readonly connections = new Map<string, AgentConnection>();
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly admission: LinkAdmission;
 
@@ -97,36 +90,20 @@ export class AgentGateway {
     this.pingTimer.unref();
   }
 
-  isConnected(terminalId: string): boolean {
-    return this.connections.has(terminalId);
-  }
-
-  connectedIds(): IterableIterator<string> {
-    return this.connections.keys();
-  }
-
   /** Closes every link with a close frame (e.g. 1012 on restart, so agents spread their retries). */
   closeAll(code: number, reason: string): void {
     clearInterval(this.pingTimer);
-    for (const c of this.connections.values()) c.ws.close(code, reason);
+    for (const c of this.o.links.all()) c.ws.close(code, reason);
   }
 
-  private refuse(socket: Duplex, status: number, code: string, message: string): void {
-    const body = JSON.stringify({ error: { code, message } });
-    const reason =
-      status === 401
-        ? 'Unauthorized'
-        : status === 403
-          ? 'Forbidden'
-          : status === 404
-            ? 'Not Found'
-            : status === 503
-              ? 'Service Unavailable'
-              : 'Bad Request';
+  /** A refused upgrade is an HTTP answer: status from the one table, the one error body. */
+  private refuse(socket: Duplex, refusal: Refusal): void {
+    const { status, body } = refusalAnswer(refusal);
+    const text = JSON.stringify(body);
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
     );
-    this.o.log.warn({ status, code }, `agent link refused: ${message}`);
+    this.o.log.warn({ status, code: refusal.code }, `agent link refused: ${refusal.message}`);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -135,15 +112,13 @@ export class AgentGateway {
     // token from the terminals that have one.
     const verdict = this.admit(req, socket as TLSSocket);
     if ('refused' in verdict) {
-      this.refuse(socket, verdict.refused.status, verdict.refused.code, verdict.refused.message);
+      this.refuse(socket, verdict.refused);
       return;
     }
     if (!this.admission.admit(this.o.now())) {
       this.refuse(
         socket,
-        503,
-        'cloud_busy',
-        'too many terminals are connecting at once; retry after a backoff',
+        new Refusal('cloud_busy', 'too many terminals are connecting at once; retry after a backoff'),
       );
       return;
     }
@@ -153,17 +128,10 @@ export class AgentGateway {
   /** Who may open the link: the right path and subprotocol, then a current certificate of an active terminal. */
   private admit(req: IncomingMessage, tls: TLSSocket): Admission {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== AGENT_PATH)
-      return { refused: { status: 404, code: 'not_found', message: `no WebSocket endpoint at ${path}` } };
+    if (path !== AGENT_PATH) return { refused: new Refusal('not_found', `no WebSocket endpoint at ${path}`) };
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL))
-      return {
-        refused: {
-          status: 400,
-          code: 'subprotocol_required',
-          message: `subprotocol ${SUBPROTOCOL} is required`,
-        },
-      };
+      return { refused: new Refusal('subprotocol_required', `subprotocol ${SUBPROTOCOL} is required`) };
     return authenticateTerminal(tls, { store: this.o.store, caPem: this.o.caPem, now: this.o.now });
   }
 
@@ -175,7 +143,7 @@ export class AgentGateway {
           throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
         return fn(p);
       };
-    const previous = this.connections.get(terminalId);
+    const previous = this.o.links.get(terminalId);
     if (previous) previous.ws.close(4001, 'replaced by a newer connection');
     const conn: AgentConnection = {
       terminalId,
@@ -196,12 +164,12 @@ export class AgentGateway {
           // Every other call needs Hello first: one guard, so no handler can forget it.
           Heartbeat: afterHello((p) => this.onHeartbeat(conn, p)),
           ConfigApplied: afterHello((p) => {
-            this.o.onConfigApplied(conn.terminalId, p);
+            this.o.fleet.recordConfigAck(conn.terminalId, p);
             return {};
           }),
           RenewCertificate: afterHello((p) => {
             try {
-              return this.o.renewCertificate(conn.terminalId, p.csr);
+              return this.o.enrollment.renewCertificate(conn.terminalId, p.csr);
             } catch (err) {
               throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
             }
@@ -244,7 +212,7 @@ export class AgentGateway {
         },
       }),
     };
-    this.connections.set(terminalId, conn);
+    this.o.links.add(conn);
     this.o.log.info({ terminalId }, 'agent connected');
     ws.on('message', (data, isBinary) => {
       this.readBudget(conn, (data as Buffer).length);
@@ -252,7 +220,7 @@ export class AgentGateway {
       else conn.session.receive(data.toString());
     });
     const helloTimer = setTimeout(() => {
-      if (!conn.helloDone && this.connections.get(terminalId) === conn) {
+      if (!conn.helloDone && this.o.links.get(terminalId) === conn) {
         this.o.log.warn({ terminalId }, 'agent link sent no Hello in time; closing it');
         ws.close(CloseCode.policyViolation, 'Hello expected first');
       }
@@ -264,10 +232,9 @@ export class AgentGateway {
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer);
       conn.session.close(`closed ${code}`);
-      if (this.connections.get(terminalId) === conn) {
-        this.connections.delete(terminalId);
-        this.o.store.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
-        this.o.onLinkChange(terminalId);
+      if (this.o.links.remove(conn)) {
+        this.o.store.terminals.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
+        this.o.events.emit('terminal.link', { terminalId });
       }
       this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
     });
@@ -316,7 +283,7 @@ export class AgentGateway {
       );
     }
     conn.helloDone = true;
-    const known = this.o.store.getTerminal(conn.terminalId);
+    const known = this.o.store.terminals.get(conn.terminalId);
     if (p.serialNumber && known?.serialNumber && known.serialNumber !== p.serialNumber)
       this.o.log.warn(
         { terminalId: conn.terminalId, serialNumber: known.serialNumber, reported: p.serialNumber },
@@ -324,18 +291,26 @@ export class AgentGateway {
       );
     // A serial only said in Hello is taken (when none was known) unless another holds it.
     const serialNumber =
-      p.serialNumber && !known?.serialNumber && !this.o.store.serialInUse(p.serialNumber, conn.terminalId)
+      p.serialNumber &&
+      !known?.serialNumber &&
+      !this.o.store.terminals.serialInUse(p.serialNumber, conn.terminalId)
         ? p.serialNumber
         : undefined;
-    this.o.store.recordHello(conn.terminalId, this.o.now(), { ...p, serialNumber });
+    this.o.store.terminals.recordHello(conn.terminalId, this.o.now(), {
+      bootId: p.bootId,
+      softwareVersion: p.softwareVersion,
+      model: p.model ?? null,
+      serialNumber: serialNumber ?? null,
+    });
     // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
     // runs another version than the desired one gets the desired one.
-    const desired = this.o.desiredConfig(conn.terminalId);
-    if (desired && desired.version !== p.configVersion) setImmediate(() => this.pushConfig(conn.terminalId));
+    const desired = this.o.fleet.desiredConfig(conn.terminalId);
+    if (desired && desired.version !== p.configVersion)
+      setImmediate(() => this.pushConfig({ terminalId: conn.terminalId, ...desired }));
     setImmediate(() => void this.pushResults(conn));
     setImmediate(() => void this.deliverActions(conn.terminalId));
-    setImmediate(() => this.o.onLinkChange(conn.terminalId));
-    const profile = this.o.terminalProfile(conn.terminalId);
+    setImmediate(() => this.o.events.emit('terminal.link', { terminalId: conn.terminalId }));
+    const profile = this.o.fleet.terminalProfile(conn.terminalId);
     return {
       serverTime: new Date(this.o.now()).toISOString(),
       heartbeatIntervalSec: this.o.heartbeatIntervalSec,
@@ -346,8 +321,8 @@ export class AgentGateway {
 
   /** Tells a connected terminal its new name or store (a rename, a move); it learns it at its next Hello otherwise. */
   pushProfile(terminalId: string): void {
-    const conn = this.connections.get(terminalId);
-    const profile = this.o.terminalProfile(terminalId);
+    const conn = this.o.links.get(terminalId);
+    const profile = this.o.fleet.terminalProfile(terminalId);
     if (!conn?.helloDone || !profile) return;
     conn.session.call('TerminalUpdated', profile).catch((err: Error & { code?: string }) => {
       this.o.log.warn({ terminalId, code: err.code }, `terminal profile not received: ${err.message}`);
@@ -357,31 +332,36 @@ export class AgentGateway {
   private onHeartbeat(conn: AgentConnection, p: Heartbeat) {
     const now = this.o.now();
     const health = { ...p, receivedAt: new Date(now).toISOString() };
-    this.o.store.recordHeartbeat(conn.terminalId, now, p.battery?.level ?? null, JSON.stringify(health));
+    this.o.store.terminals.recordHeartbeat(
+      conn.terminalId,
+      now,
+      p.battery?.level ?? null,
+      JSON.stringify(health),
+    );
     return { serverTime: new Date(now).toISOString() };
   }
 
-  /** Tells a connected terminal it was deactivated, then closes its link (4003); its certificate is refused from now on. */
+  /**
+   * Tells a connected terminal it was deactivated, then closes its link (4003); its certificate is
+   * refused from now on. Called inside the deactivating transaction: the link is told after it.
+   */
   deactivate(terminalId: string, reason: string): void {
-    const conn = this.connections.get(terminalId);
+    setImmediate(() => this.tellDeactivated(terminalId, reason));
+  }
+
+  private tellDeactivated(terminalId: string, reason: string): void {
+    const conn = this.o.links.get(terminalId);
     if (!conn) return;
     const close = () => conn.ws.close(CloseCode.refused, 'terminal deactivated');
     conn.session.call('Deactivate', { reason, at: new Date(this.o.now()).toISOString() }).then(close, close);
     setTimeout(close, 2000).unref();
   }
 
-  /** Asks a connected terminal to run its diagnostics; resolves with its report. */
-  requestDiagnostics(terminalId: string): Promise<DiagnosticsReport> {
-    const conn = this.connections.get(terminalId);
-    if (!conn?.helloDone) return Promise.reject(new Error(`terminal ${terminalId} is not connected`));
-    return conn.session.call('RequestDiagnostics', {});
-  }
-
-  /** Sends a terminal its desired config now, if it is connected and has said Hello. */
-  pushConfig(terminalId: string): void {
-    const conn = this.connections.get(terminalId);
-    const desired = this.o.desiredConfig(terminalId);
-    if (!conn?.helloDone || !desired) return;
+  /** Sends a terminal the desired config it is handed, if it is connected and has said Hello. */
+  pushConfig(push: ConfigPush): void {
+    const { terminalId, ...desired } = push;
+    const conn = this.o.links.get(terminalId);
+    if (!conn?.helloDone) return;
     conn.session.call('ApplyConfig', desired).catch((err: Error & { code?: string }) => {
       this.o.log.warn(
         { terminalId, version: desired.version, code: err.code },
@@ -395,13 +375,13 @@ export class AgentGateway {
    * `queued` (and is sent again after the next Hello) until the terminal has answered it.
    */
   async deliverActions(terminalId: string): Promise<void> {
-    const conn = this.connections.get(terminalId);
+    const conn = this.o.links.get(terminalId);
     if (!conn?.helloDone || conn.deliveringActions) return;
     conn.deliveringActions = true;
     try {
       for (;;) {
         const [next] = this.o.actions.pending(terminalId);
-        if (!next || this.connections.get(terminalId) !== conn) return;
+        if (!next || this.o.links.get(terminalId) !== conn) return;
         const progress = await conn.session.call('RunAction', next);
         this.o.actions.delivered(terminalId, next.actionId, progress);
       }
@@ -425,7 +405,7 @@ export class AgentGateway {
     try {
       for (;;) {
         const results = this.o.transactions.pendingResults(conn.terminalId);
-        if (results.length === 0 || this.connections.get(conn.terminalId) !== conn) return;
+        if (results.length === 0 || this.o.links.get(conn.terminalId) !== conn) return;
         await conn.session.call('TransactionResult', { results });
         this.o.transactions.markDelivered(
           conn.terminalId,
@@ -444,7 +424,7 @@ export class AgentGateway {
 
   /** One sweep for all links: a link that missed two pongs in a row is dead and is terminated. */
   private pingAll(): void {
-    for (const c of this.connections.values()) {
+    for (const c of this.o.links.all()) {
       if (c.missedPongs >= 2) {
         this.o.log.warn({ terminalId: c.terminalId }, 'agent stopped answering pings; dropping link');
         c.ws.terminate();

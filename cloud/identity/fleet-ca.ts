@@ -2,7 +2,7 @@ import { createHash, generateKeyPair, randomBytes, X509Certificate } from 'node:
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
-import { acceptCsr, CsrRejectedError } from '../enrollment/csr-policy.js';
+import { acceptCsr, CsrRejectedError } from './csr-policy.js';
 
 export { CsrRejectedError };
 

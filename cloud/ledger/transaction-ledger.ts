@@ -4,9 +4,9 @@ import type {
   TransactionsForward,
   TransactionsForwardResult,
 } from '../../protocol/messages.js';
+import { Refusal } from '../../protocol/refusal.js';
 import { MAX_FORWARD_BATCH } from '../../protocol/transactions.js';
-import { ApiError } from '../api/http-json.js';
-import type { CloudStore, CloudTransactionRow } from '../store/cloud-store.js';
+import type { CloudStore, CloudTransactionRow } from '../store/store-types.js';
 import type { OpenedCard } from './envelope-pool.js';
 
 /**
@@ -32,6 +32,9 @@ export const UNOPENABLE_CARD = 'card data cannot be opened by this cloud';
 
 /** What `GET /v1/transactions?state=` may ask for. */
 export const TRANSACTION_STATUSES = ['authorised', 'declined', 'expired', 'invalid'] as const;
+
+/** The decisions a terminal is told about (TransactionResult); expired and invalid ones it is not. */
+const RESULT_STATUSES = ['authorised', 'declined'] as const;
 
 export interface TransactionView {
   id: string;
@@ -61,7 +64,7 @@ export class TransactionLedger {
   async forward(terminalId: string, req: TransactionsForward): Promise<TransactionsForwardResult> {
     const known = new Map<string, CloudTransactionRow>();
     for (const item of req.items) {
-      const row = this.o.store.getTransaction(terminalId, item.id);
+      const row = this.o.store.transactions.get(terminalId, item.id);
       if (row) known.set(item.id, row);
     }
     const sealed = req.items.filter((i) => !known.has(i.id) && i.card !== null);
@@ -74,7 +77,7 @@ export class TransactionLedger {
       for (const item of req.items) {
         const before = known.get(item.id);
         if (before) {
-          this.o.store.countRedelivery(terminalId, item.id);
+          this.o.store.transactions.countRedelivery(terminalId, item.id);
           results.push(
             before.status === 'invalid'
               ? { id: item.id, status: 'invalid', reason: before.reason ?? UNOPENABLE_CARD }
@@ -92,7 +95,7 @@ export class TransactionLedger {
             : declined
               ? 'declined'
               : 'authorised';
-        const outcome = this.o.store.recordTransaction({
+        const outcome = this.o.store.transactions.insert({
           terminalId,
           id: item.id,
           seq: item.seq,
@@ -100,8 +103,8 @@ export class TransactionLedger {
           currency: item.currency,
           createdAt: item.createdAt,
           receivedAt: now,
-          offline: item.offline ? 1 : 0,
-          expired: item.expired ? 1 : 0,
+          offline: item.offline,
+          expired: item.expired,
           cardLast4: card && 'last4' in card ? card.last4 : null,
           status,
           reason:
@@ -132,7 +135,7 @@ export class TransactionLedger {
 
   /** Decisions not yet delivered to the terminal, oldest first. */
   pendingResults(terminalId: string, limit = MAX_FORWARD_BATCH): TransactionResult['results'] {
-    return this.o.store.undeliveredResults(terminalId, limit).map((r) => ({
+    return this.o.store.transactions.undelivered(terminalId, RESULT_STATUSES, limit).map((r) => ({
       id: r.id,
       status: r.status as 'authorised' | 'declined',
       ...(r.reason ? { reason: r.reason } : {}),
@@ -140,19 +143,19 @@ export class TransactionLedger {
   }
 
   markDelivered(terminalId: string, ids: string[]): void {
-    this.o.store.markResultsDelivered(terminalId, ids);
+    this.o.store.transaction(() => this.o.store.transactions.markDelivered(terminalId, ids));
   }
 
   list(query: URLSearchParams): { object: 'list'; data: TransactionView[] } {
     const terminalId = query.get('terminalId');
-    if (terminalId !== null && !this.o.store.getTerminal(terminalId))
-      throw new ApiError(404, 'not_found', `no terminal ${terminalId}`);
+    if (terminalId !== null && !this.o.store.terminals.get(terminalId))
+      throw new Refusal('not_found', `no terminal ${terminalId}`);
     const state = query.get('state');
     if (state !== null && !(TRANSACTION_STATUSES as readonly string[]).includes(state))
-      throw new ApiError(400, 'invalid_request', `state must be one of ${TRANSACTION_STATUSES.join(', ')}`);
+      throw new Refusal('invalid_request', `state must be one of ${TRANSACTION_STATUSES.join(', ')}`);
     return {
       object: 'list',
-      data: this.o.store.listTransactions(terminalId, state).map((r) => ({
+      data: this.o.store.transactions.list(terminalId, state).map((r) => ({
         id: r.id,
         object: 'transaction',
         terminalId: r.terminalId,
@@ -161,7 +164,7 @@ export class TransactionLedger {
         currency: r.currency,
         createdAt: r.createdAt,
         receivedAt: new Date(r.receivedAt).toISOString(),
-        offline: r.offline === 1,
+        offline: r.offline,
         status: r.status,
         reason: r.reason,
         card: r.cardLast4 ? { last4: r.cardLast4 } : null,

@@ -2,10 +2,12 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Type } from '@sinclair/typebox';
+import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
-import { ApiError, parseBody } from '../api/http-json.js';
-import { newId } from '../fleet/fleet-ids.js';
-import type { CloudStore, WebhookDeliveryRow, WebhookEndpointRow } from '../store/cloud-store.js';
+import type { ActionView } from '../actions/action-service.js';
+import { parseBody } from '../body-validation.js';
+import { newId } from '../fleet-ids.js';
+import type { CloudStore, WebhookDeliveryRow, WebhookEndpointRow } from '../store/store-types.js';
 import { WebhookTargetRefused, type WebhookTargets } from './webhook-targets.js';
 
 /**
@@ -23,6 +25,34 @@ export const WEBHOOK_EVENTS = [
   'terminal_action.failed',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+/** A terminal's derived status changed (cloud/fleet/status-announcer.ts). */
+export interface TerminalStatusChange {
+  terminalId: string;
+  name: string;
+  locationId: string;
+  status: string;
+  previousStatus: string | null;
+  /** Unix seconds. */
+  lastSeen: number | null;
+}
+
+/** Every webhook event's `data`, by type: a payload of the wrong shape does not compile. */
+export interface WebhookPayloads {
+  'terminal.enrolled': {
+    terminalId: string;
+    name: string;
+    locationId: string;
+    method: 'code' | 'auto' | 'pair';
+    replaces: string | null;
+  };
+  'terminal.online': TerminalStatusChange;
+  'terminal.needs_attention': TerminalStatusChange;
+  'terminal.offline': TerminalStatusChange;
+  'terminal.deactivated': TerminalStatusChange;
+  'terminal_action.completed': ActionView;
+  'terminal_action.failed': ActionView;
+}
 
 /** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
 export const SIGNATURE_HEADER = 'posagent-signature';
@@ -94,12 +124,12 @@ export class Webhooks {
     try {
       url = new URL(req.url);
     } catch {
-      throw new ApiError(400, 'invalid_request', `url ${req.url.slice(0, 200)} is not a URL`);
+      throw new Refusal('invalid_request', `url ${req.url.slice(0, 200)} is not a URL`);
     }
     try {
       await this.o.targets.check(url);
     } catch (err) {
-      if (err instanceof WebhookTargetRefused) throw new ApiError(400, 'webhook_target_refused', err.message);
+      if (err instanceof WebhookTargetRefused) throw new Refusal('webhook_target_refused', err.message);
       throw err;
     }
     const row: WebhookEndpointRow = {
@@ -109,22 +139,29 @@ export class Webhooks {
       secret: `whsec_${randomBytes(24).toString('base64url')}`,
       createdAt: this.o.now(),
     };
-    this.o.store.insertWebhookEndpoint(row);
+    this.o.store.webhooks.insertEndpoint(row);
     return endpointView(row, true);
   }
 
   getEndpoint(id: string) {
-    const row = this.o.store.getWebhookEndpoint(id);
-    if (!row) throw new ApiError(404, 'not_found', `no webhook endpoint ${id}`);
-    return { ...endpointView(row, false), deliveries: this.o.store.webhookDeliveries(id).map(deliveryView) };
+    const row = this.o.store.webhooks.getEndpoint(id);
+    if (!row) throw new Refusal('not_found', `no webhook endpoint ${id}`);
+    return {
+      ...endpointView(row, false),
+      deliveries: this.o.store.webhooks.deliveries(id).map(deliveryView),
+    };
   }
 
   /** Records an event for every subscribed endpoint. Call inside the transaction that caused it. */
-  emit(type: WebhookEvent, data: Record<string, unknown>): void {
+  emit<K extends WebhookEvent>(type: K, data: WebhookPayloads[K]): void {
     const id = newId('evt');
     const now = this.o.now();
     const payload = JSON.stringify({ id, object: 'event', type, created: Math.floor(now / 1000), data });
-    this.o.store.insertWebhookEvent(id, type, payload, now);
+    const subscribed = this.o.store.webhooks
+      .listEndpoints()
+      .filter((ep) => (JSON.parse(ep.events) as string[]).includes(type))
+      .map((ep) => ep.id);
+    this.o.store.webhooks.insertEvent(id, type, payload, now, subscribed);
     setImmediate(() => this.kick());
   }
 
@@ -159,7 +196,7 @@ export class Webhooks {
   private schedule(): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    const next = this.o.store.nextWebhookAttemptAt();
+    const next = this.o.store.webhooks.nextAttemptAt();
     if (next === null) return;
     this.timer = setTimeout(() => this.kick(), Math.max(0, next - this.o.now()));
     this.timer.unref();
@@ -167,7 +204,7 @@ export class Webhooks {
 
   private async deliverDue(): Promise<void> {
     for (;;) {
-      const due = this.o.store.dueWebhookDeliveries(this.o.now(), 20);
+      const due = this.o.store.webhooks.due(this.o.now(), 20);
       if (due.length === 0 || this.stopped) return;
       await Promise.all(due.map((d) => this.deliver(d)));
     }
@@ -191,11 +228,13 @@ export class Webhooks {
       delivered || attempt >= this.o.maxAttempts
         ? null
         : this.o.now() + Math.min(3_600_000, this.o.retryBaseMs * 2 ** (attempt - 1));
-    this.o.store.recordWebhookAttempt(d.eventSeq, d.endpointId, {
-      at: this.o.now(),
+    const at = this.o.now();
+    this.o.store.webhooks.recordAttempt(d.eventSeq, d.endpointId, {
       status,
       error,
-      delivered,
+      deliveredAt: delivered ? at : null,
+      // Not delivered and no next attempt: given up.
+      failedAt: !delivered && nextAttemptAt === null ? at : null,
       nextAttemptAt,
     });
     if (!delivered)

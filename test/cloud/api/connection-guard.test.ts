@@ -1,13 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseRange } from '../../../cloud/actions/release-files.js';
 import {
   derivedMaxConnections,
   openFileLimit,
   serverOptions,
   sourceOf,
 } from '../../../cloud/api/connection-guard.js';
+import { parseRange } from '../../../cloud/api/file-transfer.js';
 import { tempDir } from '../../support/processes.js';
 
 describe('connection guard', () => {

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket, Server as TlsServer } from 'node:tls';
-import type { CloudStore } from '../store/cloud-store.js';
+import { Refusal } from '../../protocol/refusal.js';
+import type { TerminalStore } from '../store/store-types.js';
 
 /**
  * Who is on the other end of an mTLS connection: a certificate from the fleet CA that is the
@@ -11,11 +12,6 @@ import type { CloudStore } from '../store/cloud-store.js';
  * CA's key, validity), once per TLS connection when its handshake completes, instead of trusting
  * OpenSSL's `authorized`. The verdict is the same every time for the same certificate.
  */
-export interface Refusal {
-  status: number;
-  code: string;
-  message: string;
-}
 export type Admission = { terminalId: string } | { refused: Refusal };
 
 /** The fleet CA's check of a client certificate, made once per TLS connection. */
@@ -25,15 +21,16 @@ export type PeerVerdict =
 
 const verdicts = new WeakMap<TLSSocket, PeerVerdict>();
 
-const no = (status: number, code: string, message: string): { ok: false; refusal: Refusal } => ({
+/** A certificate refused: `kind: "authentication"` (a deactivated terminal's is 403 here, not 409). */
+const no = (code: string, message: string): { ok: false; refusal: Refusal } => ({
   ok: false,
-  refusal: { status, code, message },
+  refusal: new Refusal(code, message, { kind: 'authentication' }),
 });
 
 /** Checks the certificate a TLS peer presented against the fleet CA; pure but for the socket read. */
 export function verifyPeer(tls: TLSSocket, ca: X509Certificate, nowMs: number): PeerVerdict {
   const peer = tls.getPeerX509Certificate?.();
-  if (!peer) return no(401, 'client_certificate_required', 'a client certificate is required');
+  if (!peer) return no('client_certificate_required', 'a client certificate is required');
   // verify() comes first and always runs: besides checking the signature, node:crypto clears
   // OpenSSL's per-thread error queue when it returns. OpenSSL's own chain check leaves an RSA
   // padding error there for a certificate that names the fleet CA as its issuer but was signed
@@ -42,13 +39,11 @@ export function verifyPeer(tls: TLSSocket, ca: X509Certificate, nowMs: number): 
   const signed = peer.verify(ca.publicKey);
   if (!peer.checkIssued(ca))
     return no(
-      403,
       'client_certificate_rejected',
       `client certificate was not issued by this fleet's CA (its issuer is ${oneLine(peer.issuer)})`,
     );
   if (!signed)
     return no(
-      403,
       'client_certificate_rejected',
       "client certificate was not issued by this fleet's CA (it names the fleet CA as issuer, but its signature does not verify with the CA's key)",
     );
@@ -56,13 +51,11 @@ export function verifyPeer(tls: TLSSocket, ca: X509Certificate, nowMs: number): 
   const notAfter = Date.parse(peer.validTo);
   if (!(nowMs < notAfter))
     return no(
-      403,
       'certificate_expired',
       `the client certificate expired on ${iso(notAfter)}; it can no longer be renewed: enroll the terminal again with a replacement code`,
     );
   if (!(nowMs >= notBefore))
     return no(
-      403,
       'certificate_not_yet_valid',
       `the client certificate is not valid before ${iso(notBefore)}; the device that made it has a wrong clock`,
     );
@@ -99,7 +92,7 @@ export function peerVerdict(tls: TLSSocket, caPem: string, nowMs: number): PeerV
 export function authenticateTerminal(
   tls: TLSSocket,
   o: {
-    store: Pick<CloudStore, 'getTerminal' | 'promotePendingCertificate'>;
+    store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate'> };
     caPem: string;
     now(): number;
   },
@@ -107,29 +100,24 @@ export function authenticateTerminal(
   const verdict = peerVerdict(tls, o.caPem, o.now());
   if (!verdict.ok) return { refused: verdict.refusal };
   const { terminalId, fingerprint } = verdict;
-  const row = o.store.getTerminal(terminalId);
-  if (!row)
-    return { refused: no(403, 'unknown_terminal', `no terminal ${terminalId} in this fleet`).refusal };
+  const row = o.store.terminals.get(terminalId);
+  if (!row) return { refused: no('unknown_terminal', `no terminal ${terminalId} in this fleet`).refusal };
   if (row.deactivatedAt !== null)
     return {
       refused: no(
-        403,
         'terminal_deactivated',
         `terminal ${terminalId} was deactivated at ${new Date(row.deactivatedAt).toISOString()} (${row.deactivationReason ?? 'no reason given'}); enroll it again`,
       ).refusal,
     };
   if (fingerprint === row.pendingFingerprint) {
     // First use of a renewed certificate: it becomes current; the old one is refused from now on.
-    o.store.promotePendingCertificate(terminalId);
+    o.store.terminals.promotePendingCertificate(terminalId);
     return { terminalId };
   }
   if (fingerprint !== row.certFingerprint)
     return {
-      refused: no(
-        403,
-        'certificate_superseded',
-        `this certificate is no longer the current one of ${terminalId}`,
-      ).refusal,
+      refused: no('certificate_superseded', `this certificate is no longer the current one of ${terminalId}`)
+        .refusal,
     };
   return { terminalId };
 }
