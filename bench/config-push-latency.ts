@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { WebSocket, WebSocketServer } from 'ws';
-import { FleetCa, newPrivateKeyPem } from '../cloud/fleet-ca.js';
+import { FleetCa, newPrivateKeyPem } from '../cloud/identity/fleet-ca.js';
 import { type AgentDirs, startAgent } from '../demo/local-fleet.js';
 import { serverTime, startScriptedCloud } from '../demo/scripted-cloud.js';
 import { waitFor } from '../demo/wait-for.js';

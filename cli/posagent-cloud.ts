@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import pino from 'pino';
-import { CLOUD_DEFAULTS, type CloudOptions, startCloud } from '../cloud/main.js';
+import { CLOUD_DEFAULTS, type CloudOptions } from '../cloud/cloud-options.js';
+import { startCloud } from '../cloud/main.js';
 import { integer, jsonRequested, quietWhenJson, text, usageError } from './arguments.js';
 import { exitOnUnhandled } from './fatal-errors.js';
 import { readSoftwareVersion } from './software-version.js';
@@ -346,8 +347,8 @@ program
   .requiredOption('--out <dir>', 'directory to write the two files to', text('--out'))
   .option('--json', JSON_HELP)
   .action(async (f: { out: string }) => {
-    const { newReleaseKeyPair } = await import('../cloud/release-signing.js');
-    const { writeSecretFile } = await import('../cloud/secret-files.js');
+    const { newReleaseKeyPair } = await import('../cloud/actions/release-signing.js');
+    const { writeSecretFile } = await import('../cloud/identity/secret-files.js');
     const { mkdir } = await import('node:fs/promises');
     const { join } = await import('node:path');
     await mkdir(f.out, { recursive: true });
@@ -373,7 +374,7 @@ program
   )
   .option('--json', JSON_HELP)
   .action(async (tarball: string, f: { key: string; allowDowngradeFrom?: string }) => {
-    const { signRelease } = await import('../cloud/release-signing.js');
+    const { signRelease } = await import('../cloud/actions/release-signing.js');
     const { readFile } = await import('node:fs/promises');
     const descriptor = await signRelease(tarball, await readFile(f.key, 'utf8'), {
       ...(f.allowDowngradeFrom ? { allowDowngradeFrom: f.allowDowngradeFrom } : {}),

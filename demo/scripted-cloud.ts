@@ -4,7 +4,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { FleetCa, newPrivateKeyPem } from '../cloud/fleet-ca.js';
+import { FleetCa, newPrivateKeyPem } from '../cloud/identity/fleet-ca.js';
 import type { Handlers } from '../protocol/rpc-session.js';
 import { RpcSession } from '../protocol/rpc-session.js';
 

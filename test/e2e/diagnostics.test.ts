@@ -4,7 +4,7 @@ import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.js';
-import { FleetCa } from '../../cloud/fleet-ca.js';
+import { FleetCa } from '../../cloud/identity/fleet-ca.js';
 import type { DiagnosticsReport } from '../../protocol/messages.js';
 import { expiredCopy } from '../support/expired-certificate.js';
 import {

@@ -4,7 +4,7 @@ import { chmodSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FleetCa } from '../../cloud/fleet-ca.js';
+import { FleetCa } from '../../cloud/identity/fleet-ca.js';
 import { createCsr } from '../../enroll/device-key.js';
 import {
   type AgentDirs,

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localApiRequest } from '../../agent/local-api-client.js';
-import { signWebhook } from '../../cloud/webhooks.js';
+import { signWebhook } from '../../cloud/webhooks/webhooks.js';
 import {
   agentDirs,
   type Cloud,

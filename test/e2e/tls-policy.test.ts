@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TLS12_SUITES } from '../../cloud/tls-policy.js';
+import { TLS12_SUITES } from '../../cloud/api/tls-policy.js';
 import { type Cloud, startCloud } from '../support/processes.js';
 
 /**

@@ -1,7 +1,7 @@
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { FleetCa, newPrivateKeyPem } from '../../cloud/fleet-ca.js';
+import { FleetCa, newPrivateKeyPem } from '../../cloud/identity/fleet-ca.js';
 import { describeSkew, explainWithClock } from '../../enroll/cloud-time.js';
 import { proxyFor, proxySettings } from '../../enroll/proxy.js';
 import { renewalDue } from '../../enroll/renewal.js';

@@ -1,0 +1,168 @@
+import { type KeyObject, randomUUID } from 'node:crypto';
+import { access, mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { type ReleaseDescriptor, SemVer } from '../../protocol/actions.js';
+import { Refusal } from '../../protocol/refusal.js';
+import { compileValidator } from '../../protocol/schema-validation.js';
+import type { CloudStore, ReleaseRow } from '../store/store-types.js';
+import { receiveToFile, releaseSignatureValid } from './release-files.js';
+import { packageVersionOf } from './release-signing.js';
+
+/**
+ * The releases an update installs (`PUT /v1/releases/{version}`): each one's tarball is on disk
+ * under the data dir and its row says what the vendor signed; an `update` action names one.
+ */
+export interface ReleaseServiceOptions {
+  store: Pick<CloudStore, 'releases'>;
+  dataDir: string;
+  now(): number;
+  /** The vendor's release public keys: a release is published only if one of them signed it. */
+  releaseKeys: readonly KeyObject[];
+  log: { info(obj: object, msg: string): void };
+}
+
+const semver = compileValidator(SemVer);
+const MAX_RELEASE_BYTES = 512 * 1024 * 1024;
+
+export class ReleaseService {
+  constructor(private readonly o: ReleaseServiceOptions) {}
+
+  /**
+   * `PUT /v1/releases/{version}`: the tarball as the body, its signature in
+   * `Posagent-Release-Signature`. The body streams to disk, hashed on the way; the version must
+   * be the tarball's own, and the signature must verify with one of the release public keys the
+   * cloud was started with (`--release-public-key`): a badly signed release is refused here and
+   * does not take the version. Terminals check the signature again against the key they pin.
+   */
+  async publishRelease(
+    version: string,
+    signature: string | undefined,
+    tarball: Readable,
+  ): Promise<Record<string, unknown>> {
+    if (!semver.check(version).ok)
+      throw new Refusal('invalid_release', `"${version}" is not a semantic version (e.g. 1.4.2)`);
+    if (typeof signature !== 'string' || !/^[A-Za-z0-9+/=]{20,200}$/.test(signature))
+      throw new Refusal(
+        'invalid_release',
+        'the Posagent-Release-Signature header (base64 Ed25519) is required',
+      );
+    if (this.o.releaseKeys.length === 0)
+      throw new Refusal(
+        'release_key_not_configured',
+        'this cloud has no release public key to check signatures with: start it with --release-public-key FILE',
+      );
+    const dir = join(this.o.dataDir, 'releases');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `${version}.tgz`);
+    const tmp = `${file}.upload-${process.pid}-${randomUUID()}`;
+    try {
+      const { sha256, size } = await receiveToFile(tarball, tmp, MAX_RELEASE_BYTES);
+      if (size === 0) throw new Refusal('invalid_release', 'the body must be the release tarball');
+      let inside: string;
+      try {
+        inside = await packageVersionOf(tmp);
+      } catch (err) {
+        throw new Refusal('invalid_release', (err as Error).message, { kind: 'content' });
+      }
+      if (inside !== version)
+        throw new Refusal('release_version_mismatch', `the tarball is version ${inside}, not ${version}`);
+      if (!releaseSignatureValid({ version, sha256, size, signature }, this.o.releaseKeys))
+        throw new Refusal(
+          'release_signature_invalid',
+          `the signature of ${version} (sha256 ${sha256}, ${size} bytes) does not verify with any release public key of this cloud`,
+        );
+      const existing = this.o.store.releases.get(version);
+      if (existing) {
+        if (existing.sha256 === sha256 && existing.signature === signature) return this.releaseView(existing);
+        throw new Refusal(
+          'release_exists',
+          `release ${version} exists with other content; publish a new version`,
+        );
+      }
+      await rename(tmp, file);
+      this.o.store.releases.insert({ version, sha256, size, signature, file, createdAt: this.o.now() });
+      this.o.log.info({ version, sha256, size }, 'release published');
+      return this.releaseView(this.o.store.releases.get(version)!);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * `PUT /v1/releases/{version}/downgrade-signature {signature}`: the release key's permission
+   * to install this release over newer ones up to `from` (`posagent-cloud release-sign --allow-downgrade-from`).
+   * Kept as given; the terminal checks it against its pinned key.
+   */
+  setDowngradeSignature(version: string, body: unknown): Record<string, unknown> {
+    const r = this.o.store.releases.get(version);
+    if (!r) throw new Refusal('release_not_found', `no release ${version}`);
+    const { signature, from } = (body ?? {}) as { signature?: unknown; from?: unknown };
+    if (
+      typeof signature !== 'string' ||
+      !/^[A-Za-z0-9+/=]{20,200}$/.test(signature) ||
+      typeof from !== 'string' ||
+      !semver.check(from).ok
+    )
+      throw new Refusal(
+        'invalid_release',
+        'body must be {"signature": "<base64 Ed25519 downgrade signature>", "from": "<the newest version it may replace>"} (posagent-cloud release-sign --allow-downgrade-from)',
+      );
+    if (
+      !releaseSignatureValid(
+        { ...descriptor(r), downgradeSignature: signature, downgradeFrom: from },
+        this.o.releaseKeys,
+        'downgrade',
+      )
+    )
+      throw new Refusal(
+        'release_signature_invalid',
+        `the downgrade signature of ${version} (from ${from}) is not valid for any release public key this cloud was started with`,
+      );
+    this.o.store.releases.setDowngradeSignature(version, signature, from);
+    this.o.log.info({ version, from }, 'release may now be installed as a downgrade');
+    return this.releaseView(this.o.store.releases.get(version)!);
+  }
+
+  getRelease(version: string): Record<string, unknown> {
+    const r = this.o.store.releases.get(version);
+    if (!r) throw new Refusal('release_not_found', `no release ${version}`);
+    return this.releaseView(r);
+  }
+
+  listReleases(): { data: Record<string, unknown>[] } {
+    return { data: this.o.store.releases.list().map((r) => this.releaseView(r)) };
+  }
+
+  /** The artifact's file, for a terminal's download (streamed, with HTTP Range). */
+  async artifact(version: string): Promise<string> {
+    const r = this.o.store.releases.get(version);
+    if (!r) throw new Refusal('release_not_found', `no release ${version}`);
+    await access(r.file).catch(() => {
+      throw new Refusal('release_not_found', `the artifact of release ${version} is missing on the cloud`);
+    });
+    return r.file;
+  }
+
+  private releaseView(r: ReleaseRow): Record<string, unknown> {
+    return {
+      object: 'release',
+      ...descriptor(r, true),
+      downgradeAllowed: Boolean(r.downgradeSignature),
+      createdAt: new Date(r.createdAt).toISOString(),
+    };
+  }
+}
+
+/** What a terminal is told of a release (the downgrade permission only when asked for). */
+export function descriptor(r: ReleaseRow, withDowngrade = false): ReleaseDescriptor {
+  return {
+    version: r.version,
+    sha256: r.sha256,
+    size: r.size,
+    signature: r.signature,
+    ...(withDowngrade && r.downgradeSignature && r.downgradeFrom
+      ? { downgradeSignature: r.downgradeSignature, downgradeFrom: r.downgradeFrom }
+      : {}),
+  };
+}

@@ -1,0 +1,100 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Refusal } from '../../protocol/refusal.js';
+import { refusalAnswer } from './refusal-status.js';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+/** How deep objects and arrays may nest in a request body (a config is 4 levels deep). */
+export const MAX_JSON_DEPTH = 32;
+
+/** True when JSON text nests objects/arrays deeper than `max` (strings skipped); linear, no recursion. */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+/**
+ * Reads a JSON object body; an empty body is `{}`. Refuses bad JSON, a body too large,
+ * or a body that has not all arrived within `deadlineMs` (408: a slow body holds a connection
+ * only that long).
+ */
+export async function readJsonBody(
+  req: IncomingMessage,
+  maxBytes = MAX_BODY_BYTES,
+  deadlineMs = 0,
+): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const late =
+    deadlineMs > 0
+      ? new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Refusal('request_timeout', `the request body did not arrive within ${deadlineMs} ms`),
+              ),
+            deadlineMs,
+          );
+        })
+      : undefined;
+  const read = (async () => {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) throw new Refusal('body_too_large', `request body exceeds ${maxBytes} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  })();
+  try {
+    await (late ? Promise.race([read, late]) : read);
+  } finally {
+    clearTimeout(timer);
+    read.catch(() => {});
+  }
+  if (size === 0) return {};
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH))
+    throw new Refusal('invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Refusal('invalid_json', 'request body is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Refusal('invalid_json', 'request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Answers a refusal: its status and headers from the one table (refusal-status.ts), the one error body. */
+export function sendError(res: ServerResponse, r: Refusal): void {
+  const a = refusalAnswer(r);
+  sendJson(res, a.status, a.body, a.headers);
+}

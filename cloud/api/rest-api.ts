@@ -1,0 +1,427 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { isRefusal, Refusal } from '../../protocol/refusal.js';
+import { ENROLL_PATH } from '../../protocol/version.js';
+import type { ActionService } from '../actions/action-service.js';
+import type { ReleaseService } from '../actions/release-service.js';
+import type { EnrollmentService } from '../enrollment/enrollment-service.js';
+import type { FleetService } from '../fleet/fleet-service.js';
+import { authenticateTerminal } from '../identity/terminal-auth.js';
+import type { TransactionLedger } from '../ledger/transaction-ledger.js';
+import type { TerminalStore } from '../store/store-types.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
+import { sourceOf } from './connection-guard.js';
+import { sendFile } from './file-transfer.js';
+import { MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
+import { statusOf } from './refusal-status.js';
+
+/**
+ * The fleet REST API (VINR-shaped) and the agent-facing enrollment endpoint, on the same HTTPS port
+ * as the agent gateway. Admin routes need `Authorization: Bearer <token>` (or `X-Api-Key`).
+ */
+export interface RestApiOptions {
+  fleet: FleetService;
+  enrollment: EnrollmentService;
+  webhooks: Webhooks;
+  ledger: TransactionLedger;
+  actions: ActionService;
+  releases: ReleaseService;
+  store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate'> };
+  /** The fleet CA certificate (PEM): a terminal route's caller must present a certificate it issued. */
+  caPem: string;
+  now(): number;
+  /** A JSON body must have arrived this long after the handler asks for it (408 otherwise). */
+  bodyTimeoutMs: number;
+  adminToken: string;
+  connectedIds(): Iterable<string>;
+  log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/** A body that is not JSON (the QR PNG, a release artifact). */
+export class RawBody {
+  constructor(
+    readonly contentType: string,
+    readonly body: Buffer,
+    readonly status = 200,
+    readonly headers: Record<string, string> = {},
+  ) {}
+}
+
+/** A file to stream as the answer (a release artifact), honouring `Range`. */
+export class FileBody {
+  constructor(
+    readonly file: string,
+    readonly contentType: string,
+  ) {}
+}
+
+/** Who may call a route: the admin token, anyone (enrollment), or a terminal by its client certificate. */
+type Access = 'admin' | 'public' | 'terminal';
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  access: Access;
+  /** 201 Created instead of 200. */
+  created?: boolean;
+  handle(ctx: {
+    req: IncomingMessage;
+    params: string[];
+    query: URLSearchParams;
+    body(): Promise<unknown>;
+    /** The terminal id of a `terminal` route's caller. */
+    terminalId: string;
+  }): unknown;
+}
+
+/** A path parameter, percent-decoded; a malformed escape (`%zz`, a lone `%E2`) is the client's error. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new Refusal(
+      'invalid_path',
+      `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
+    );
+  }
+}
+
+export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const source = (req: IncomingMessage) => sourceOf(req.socket.remoteAddress);
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      pattern: /^\/v1\/locations$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.fleet.createLocation(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/locations\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.fleet.getLocation(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/enrollment-codes$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.createEnrollmentCode(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/enrollment-codes\/([^/]+)\/qr\.png$/,
+      access: 'admin',
+      handle: async (c) => {
+        const { default: QRCode } = await import('qrcode');
+        const png = await QRCode.toBuffer(o.enrollment.qrPayloadOf(c.params[0]!), {
+          type: 'png',
+          errorCorrectionLevel: 'M',
+          margin: 4,
+          scale: 6,
+        });
+        return new RawBody('image/png', png);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/fleet-ca$/,
+      access: 'public',
+      handle: () => o.enrollment.fleetCa(),
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^${ENROLL_PATH}$`),
+      access: 'public',
+      handle: async (c) => o.enrollment.enroll(await c.body(), source(c.req)),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/pairings$/,
+      access: 'public',
+      created: true,
+      handle: async (c) => o.enrollment.startPairing(await c.body(), source(c.req)),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/pairings\/([^/]+)\/poll$/,
+      access: 'public',
+      handle: async (c) => o.enrollment.pollPairing(c.params[0]!, await c.body(), source(c.req)),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/activate$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.fleet.getTerminal(o.enrollment.activate(await c.body(), source(c.req))),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/preregistrations$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.createPreregistration(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/preregistrations$/,
+      access: 'admin',
+      handle: () => o.enrollment.listPreregistrations(),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/manufacturer-cas$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.createManufacturerCa(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/manufacturer-cas$/,
+      access: 'admin',
+      handle: () => o.enrollment.listManufacturerCas(),
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.setLocationTemplate(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
+      access: 'admin',
+      handle: (c) => o.fleet.getLocationTemplate(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/configure$/,
+      access: 'admin',
+      handle: async (c) =>
+        o.fleet.configureTerminal(c.params[0]!, await c.body(), c.query.get('validate') !== 'false'),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/config$/,
+      access: 'admin',
+      handle: (c) => o.fleet.getTerminalConfig(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/actions$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.actions.create(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/actions$/,
+      access: 'admin',
+      handle: (c) => o.actions.list(c.params[0]!),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/actions\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.actions.get(c.params[0]!, c.params[1]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/diagnostics$/,
+      access: 'admin',
+      handle: (c) => o.fleet.runDiagnostics(c.params[0]!),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/diagnostics$/,
+      access: 'admin',
+      handle: (c) => o.fleet.lastDiagnostics(c.params[0]!),
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/v1\/releases\/([^/]+)$/,
+      access: 'admin',
+      created: true,
+      handle: (c) => {
+        const signature = c.req.headers['posagent-release-signature'];
+        return o.releases.publishRelease(
+          c.params[0]!,
+          typeof signature === 'string' ? signature : undefined,
+          c.req,
+        );
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/v1\/releases\/([^/]+)\/downgrade-signature$/,
+      access: 'admin',
+      handle: async (c) => o.releases.setDowngradeSignature(c.params[0]!, await c.body()),
+    },
+    { method: 'GET', pattern: /^\/v1\/releases$/, access: 'admin', handle: () => o.releases.listReleases() },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/releases\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.releases.getRelease(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/deactivate$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.deactivate(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/replace$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.replaceTerminal(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals$/,
+      access: 'admin',
+      handle: (c) => o.fleet.listTerminals(c.query),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.fleet.getTerminal(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.updateTerminal(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/transactions$/,
+      access: 'admin',
+      handle: (c) => o.ledger.list(c.query),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/connectedTerminals$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.connectedTerminals(await c.body(), o.connectedIds()),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/webhook-endpoints$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.webhooks.createEndpoint(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/webhook-endpoints\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.webhooks.getEndpoint(c.params[0]!),
+    },
+    // The agent's own calls outside the link, authenticated by its client certificate.
+    {
+      method: 'POST',
+      pattern: /^\/v1\/agent\/certificate$/,
+      access: 'terminal',
+      handle: async (c) => {
+        const body = (await c.body()) as { csr?: unknown };
+        if (typeof body.csr !== 'string') throw new Refusal('invalid_request', 'csr (PEM) is required');
+        return o.enrollment.renewCertificate(c.terminalId, body.csr);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/agent\/releases\/([^/]+)\/artifact$/,
+      access: 'terminal',
+      handle: async (c) => new FileBody(await o.releases.artifact(c.params[0]!), 'application/gzip'),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/agent\/decommission$/,
+      access: 'terminal',
+      handle: (c) => {
+        o.fleet.deactivateTerminal(c.terminalId, 'decommissioned on the device');
+        return { terminalId: c.terminalId, deactivated: true };
+      },
+    },
+  ];
+  const token = Buffer.from(o.adminToken);
+
+  function authorised(req: IncomingMessage): boolean {
+    const auth = req.headers.authorization;
+    const presented = auth?.startsWith('Bearer ') ? auth.slice(7) : req.headers['x-api-key'];
+    if (typeof presented !== 'string') return false;
+    const b = Buffer.from(presented);
+    return b.length === token.length && timingSafeEqual(b, token);
+  }
+
+  return (req, res) => {
+    // Answered before its body has all arrived (a refusal, a route that reads none): the
+    // connection closes after the answer, instead of waiting for whatever the client still sends.
+    const closeIfIncomplete = () => {
+      if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+    };
+    void (async () => {
+      try {
+        const url = new URL(req.url ?? '/', 'https://cloud.invalid');
+        const matching = routes.filter((r) => r.pattern.test(url.pathname));
+        if (matching.length === 0) throw new Refusal('not_found', `no route ${url.pathname}`);
+        const route = matching.find((r) => r.method === req.method);
+        if (!route)
+          throw new Refusal('method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
+        if (route.access === 'admin' && !authorised(req)) {
+          throw new Refusal('unauthorized', 'missing or wrong admin token (Authorization: Bearer <token>)');
+        }
+        let terminalId = '';
+        if (route.access === 'terminal') {
+          const who = authenticateTerminal(req.socket as TLSSocket, o);
+          if ('refused' in who) {
+            o.log.warn(
+              {
+                status: statusOf(who.refused),
+                code: who.refused.code,
+                path: url.pathname,
+                source: source(req),
+              },
+              `terminal request refused: ${who.refused.message}`,
+            );
+            throw who.refused;
+          }
+          terminalId = who.terminalId;
+        }
+        const params = route.pattern.exec(url.pathname)!.slice(1).map(decodePathSegment);
+        const result = await route.handle({
+          req,
+          params,
+          query: url.searchParams,
+          body: () => readJsonBody(req, MAX_BODY_BYTES, o.bodyTimeoutMs),
+          terminalId,
+        });
+        closeIfIncomplete();
+        if (result instanceof FileBody) {
+          await sendFile(req, res, result.file, result.contentType);
+          return;
+        }
+        if (result instanceof RawBody) {
+          res.writeHead(result.status, {
+            'content-type': result.contentType,
+            'content-length': result.body.length,
+            ...result.headers,
+          });
+          res.end(result.body);
+          return;
+        }
+        sendJson(res, route.created ? 201 : 200, result);
+      } catch (err) {
+        closeIfIncomplete();
+        if (isRefusal(err)) return sendError(res, err);
+        o.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'REST handler failed');
+        sendError(res, new Refusal('internal_error', 'internal error'));
+      }
+    })();
+  };
+}

@@ -1,0 +1,133 @@
+import { DEFAULT_CONFIG, mergePatch, type TerminalConfig } from '../protocol/config-schema.js';
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './api/connection-guard.js';
+import { DEFAULT_LINK_QUOTAS, type LinkQuotaLimits } from './gateway/link-quotas.js';
+
+/** Every tunable of the reference cloud, with its default, in one visible place. */
+export const CLOUD_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  heartbeatIntervalSec: 30,
+  pingIntervalSec: 15,
+  atRiskAfterSec: 900,
+  offlineAfterSec: 1800,
+  certDays: 90,
+  /** Failed attempts of one enrollment method from one source per window. */
+  enrollMaxFailures: 10,
+  /** Failed attempts of one enrollment method from all sources together per window. */
+  enrollGlobalMaxFailures: 100,
+  enrollWindowSec: 900,
+  /** Pairings one source may start per enrollment window (0: no limit). */
+  pairingsPerSource: 20,
+  /** Pairings waiting for activation at once, at most (0: no limit). */
+  maxPendingPairings: 1000,
+  /** An unused code is deleted this long after it expired. */
+  expiredCodeRetentionSec: 86_400,
+  /** How long a code shown by a device waiting to be paired stays valid. */
+  pairingTtlSec: 600,
+  pairingPollMs: 1000,
+  /** First webhook retry after this; doubles up to an hour; given up after webhookMaxAttempts. */
+  webhookRetryBaseMs: 5000,
+  webhookMaxAttempts: 10,
+  /** How often derived statuses are checked for time-based changes (needs_attention, offline). */
+  statusSweepMs: 5000,
+  /** An action not delivered within this long (no ttlSeconds given) fails as expired. */
+  actionTtlSec: 86_400,
+  /** New agent links admitted per second; beyond it agents get 503 cloud_busy and back off (0: no limit). */
+  maxNewLinksPerSec: 200,
+  /** Worker threads opening sealed card envelopes (0: one per core but one, 1–4). */
+  envelopeWorkers: 0,
+  /** Envelopes waiting for a worker, at most, across all links; past it a forward is refused (cloud_busy). */
+  maxQueuedEnvelopes: 20_000,
+  /** Sealed envelopes one link may forward per second (a batch past it waits, up to 10 s). */
+  linkEnvelopesPerSec: DEFAULT_LINK_QUOTAS.envelopesPerSec,
+  /** A link that sent no Hello this long after the upgrade is closed (1008). */
+  helloTimeoutSec: 30,
+  /** Connections at once in total (0: half the descriptors past a reserve, at most 10,000). */
+  maxConnections: DEFAULT_CONNECTION_LIMITS.maxConnections,
+  /** Connections at once from one source address (0: no cap). */
+  maxConnectionsPerSource: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerSource,
+  handshakeTimeoutMs: DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs,
+  headersTimeoutMs: DEFAULT_CONNECTION_LIMITS.headersTimeoutMs,
+  requestTimeoutMs: DEFAULT_CONNECTION_LIMITS.requestTimeoutMs,
+  keepAliveTimeoutMs: DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs,
+  idleTimeoutMs: DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+  /**
+   * For tests and demos: the cloud's clock runs this many seconds off the host's — in everything
+   * it says (Date headers, Hello's serverTime) and issues (certificate validity). 0 in production.
+   */
+  clockOffsetSec: 0,
+  /**
+   * Accept pre-registrations that name no factory key or manufacturer CA (zero-touch by serial
+   * alone). Unsafe: anyone who knows such a serial gets its certificate. Off unless asked for.
+   */
+  allowSerialOnlyPreregistration: false,
+  logLevel: 'info',
+} as const;
+
+export type CloudOptions = {
+  dataDir: string;
+  /** The vendor's Ed25519 release public keys (PEM files): publishing checks signatures with them. */
+  releasePublicKeyFiles?: readonly string[];
+  /** Webhooks may go to loopback and private addresses (development on one machine only). */
+  allowPrivateWebhooks?: boolean;
+} & {
+  -readonly [K in keyof typeof CLOUD_DEFAULTS]: (typeof CLOUD_DEFAULTS)[K] extends string
+    ? string
+    : (typeof CLOUD_DEFAULTS)[K] extends boolean
+      ? boolean
+      : number;
+};
+
+export interface ReadyInfo {
+  url: string;
+  caFile: string;
+  adminTokenFile: string;
+}
+
+export interface RunningCloud extends ReadyInfo {
+  stop(): Promise<void>;
+}
+
+// ---- the options each part takes, from the flat flags ----
+
+export function connectionLimitsOf(o: CloudOptions): ConnectionLimits {
+  return {
+    maxConnections: o.maxConnections,
+    maxConnectionsPerSource: o.maxConnectionsPerSource,
+    handshakeTimeoutMs: o.handshakeTimeoutMs,
+    headersTimeoutMs: o.headersTimeoutMs,
+    requestTimeoutMs: o.requestTimeoutMs,
+    keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+    idleTimeoutMs: o.idleTimeoutMs,
+  };
+}
+
+/** Defaults at the bottom of every terminal's config, the cloud's own heartbeat/ping flags included. */
+export function configDefaultsOf(o: CloudOptions): TerminalConfig {
+  return mergePatch(DEFAULT_CONFIG, {
+    agent: { heartbeatIntervalSec: o.heartbeatIntervalSec, pingIntervalSec: o.pingIntervalSec },
+  }) as TerminalConfig;
+}
+
+export function enrollmentLimitsOf(o: CloudOptions) {
+  return {
+    enrollBudget: {
+      perSource: o.enrollMaxFailures,
+      global: o.enrollGlobalMaxFailures,
+      windowMs: o.enrollWindowSec * 1000,
+    },
+    pairingLimits: {
+      perSource: o.pairingsPerSource,
+      windowMs: o.enrollWindowSec * 1000,
+      maxPending: o.maxPendingPairings,
+    },
+  };
+}
+
+export function linkQuotasOf(o: CloudOptions): LinkQuotaLimits {
+  return {
+    ...DEFAULT_LINK_QUOTAS,
+    envelopesPerSec: o.linkEnvelopesPerSec,
+    envelopeBurst: Math.max(o.linkEnvelopesPerSec, 500),
+  };
+}

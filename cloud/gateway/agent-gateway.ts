@@ -1,0 +1,437 @@
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { ActionProgress, ActionStatus, RunAction } from '../../protocol/actions.js';
+import type {
+  ConfigApplied,
+  Heartbeat,
+  Hello,
+  RenewedCertificate,
+  TerminalProfile,
+} from '../../protocol/messages.js';
+import { Refusal } from '../../protocol/refusal.js';
+import { RpcError, RpcErrorCode } from '../../protocol/rpc-errors.js';
+import { RpcSession } from '../../protocol/rpc-session.js';
+import { AGENT_PATH, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL } from '../../protocol/version.js';
+import { refusalAnswer } from '../api/refusal-status.js';
+import type { CloudBus, ConfigPush } from '../cloud-events.js';
+import { type Admission, authenticateTerminal } from '../identity/terminal-auth.js';
+import { PoolBusyError } from '../ledger/envelope-pool.js';
+import type { TransactionLedger } from '../ledger/transaction-ledger.js';
+import type { CloudStore } from '../store/store-types.js';
+import type { AgentConnection, AgentLinks } from './agent-links.js';
+import { LinkAdmission } from './link-admission.js';
+import { LinkQuota, type LinkQuotaLimits } from './link-quotas.js';
+
+/**
+ * The WSS gateway at /v1/agent. A terminal is admitted only with a client certificate that
+ * chains to the fleet CA *and* is the current certificate of an active terminal in the table.
+ * Refusals are HTTP answers with `{error: {code, message}}` so the agent can say why.
+ */
+export interface GatewayOptions {
+  store: CloudStore;
+  /** The fleet CA certificate (PEM) client certificates must be issued by. */
+  caPem: string;
+  now(): number;
+  heartbeatIntervalSec: number;
+  pingIntervalSec: number;
+  callTimeoutMs?: number;
+  /** New links admitted per second (0: no limit); beyond it, `503 cloud_busy`. */
+  maxNewLinksPerSec: number;
+  /** What one link may ask (cloud/link-quotas.ts). */
+  quotas: LinkQuotaLimits;
+  /** A link that has not said Hello this long after the upgrade is closed (1008). */
+  helloTimeoutMs: number;
+  /** The links open now (shared with whoever asks who is connected). */
+  links: AgentLinks;
+  /** Says when a terminal's link came up (after Hello) or went down. */
+  events: CloudBus;
+  fleet: {
+    /** The config a terminal should run, to push after Hello when it runs another. */
+    desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
+    recordConfigAck(terminalId: string, ack: ConfigApplied): void;
+    /** Who the terminal is in the fleet (name, store): in the Hello answer and pushed on a change. */
+    terminalProfile(terminalId: string): TerminalProfile | null;
+  };
+  enrollment: { renewCertificate(terminalId: string, csr: string): RenewedCertificate };
+  transactions: Pick<TransactionLedger, 'forward' | 'pendingResults' | 'markDelivered'>;
+  actions: {
+    pending(terminalId: string): RunAction[];
+    delivered(terminalId: string, actionId: string, p: ActionProgress): void;
+    statusReported(terminalId: string, s: ActionStatus): void;
+  };
+  log: {
+    info(obj: object, msg: string): void;
+    warn(obj: object, msg: string): void;
+  };
+}
+
+const CLEAN_CLOSE_CODES = new Set<number>([CloseCode.normal, 1001, CloseCode.agentShutdown]);
+const MAX_FRAME_BYTES = 1024 * 1024;
+
+export class AgentGateway {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_BYTES,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly admission: LinkAdmission;
+
+  constructor(private readonly o: GatewayOptions) {
+    this.admission = new LinkAdmission(o.maxNewLinksPerSec, o.now());
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.pingTimer = setInterval(() => this.pingAll(), this.o.pingIntervalSec * 1000);
+    this.pingTimer.unref();
+  }
+
+  /** Closes every link with a close frame (e.g. 1012 on restart, so agents spread their retries). */
+  closeAll(code: number, reason: string): void {
+    clearInterval(this.pingTimer);
+    for (const c of this.o.links.all()) c.ws.close(code, reason);
+  }
+
+  /** A refused upgrade is an HTTP answer: status from the one table, the one error body. */
+  private refuse(socket: Duplex, refusal: Refusal): void {
+    const { status, body } = refusalAnswer(refusal);
+    const text = JSON.stringify(body);
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    );
+    this.o.log.warn({ status, code: refusal.code }, `agent link refused: ${refusal.message}`);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Who it is first (the certificate was verified at the handshake; this is a table lookup),
+    // then admission: a flood of upgrades without a terminal's certificate takes no admission
+    // token from the terminals that have one.
+    const verdict = this.admit(req, socket as TLSSocket);
+    if ('refused' in verdict) {
+      this.refuse(socket, verdict.refused);
+      return;
+    }
+    if (!this.admission.admit(this.o.now())) {
+      this.refuse(
+        socket,
+        new Refusal('cloud_busy', 'too many terminals are connecting at once; retry after a backoff'),
+      );
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, verdict.terminalId));
+  }
+
+  /** Who may open the link: the right path and subprotocol, then a current certificate of an active terminal. */
+  private admit(req: IncomingMessage, tls: TLSSocket): Admission {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== AGENT_PATH) return { refused: new Refusal('not_found', `no WebSocket endpoint at ${path}`) };
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+    if (!offered.includes(SUBPROTOCOL))
+      return { refused: new Refusal('subprotocol_required', `subprotocol ${SUBPROTOCOL} is required`) };
+    return authenticateTerminal(tls, { store: this.o.store, caPem: this.o.caPem, now: this.o.now });
+  }
+
+  private onConnection(ws: WebSocket, terminalId: string): void {
+    const afterHello =
+      <P, R>(fn: (p: P) => R) =>
+      (p: P): R => {
+        if (!conn.helloDone)
+          throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
+        return fn(p);
+      };
+    const previous = this.o.links.get(terminalId);
+    if (previous) previous.ws.close(4001, 'replaced by a newer connection');
+    const conn: AgentConnection = {
+      terminalId,
+      ws,
+      missedPongs: 0,
+      helloDone: false,
+      pushingResults: false,
+      deliveringActions: false,
+      quota: new LinkQuota(this.o.quotas, this.o.now()),
+      resumeAt: 0,
+      session: new RpcSession({
+        answers: 'agentToCloud',
+        send: (text) => ws.send(text),
+        newId: () => randomUUID(),
+        callTimeoutMs: this.o.callTimeoutMs ?? 30_000,
+        handlers: {
+          Hello: (p) => this.onHello(conn, p),
+          // Every other call needs Hello first: one guard, so no handler can forget it.
+          Heartbeat: afterHello((p) => this.onHeartbeat(conn, p)),
+          ConfigApplied: afterHello((p) => {
+            this.o.fleet.recordConfigAck(conn.terminalId, p);
+            return {};
+          }),
+          RenewCertificate: afterHello((p) => {
+            try {
+              return this.o.enrollment.renewCertificate(conn.terminalId, p.csr);
+            } catch (err) {
+              throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
+            }
+          }),
+          ActionStatus: afterHello((p) => {
+            this.o.actions.statusReported(conn.terminalId, p);
+            return {};
+          }),
+          TransactionsForward: afterHello(async (p) => {
+            let answer: Awaited<ReturnType<GatewayOptions['transactions']['forward']>>;
+            try {
+              answer = await this.o.transactions.forward(conn.terminalId, p);
+            } catch (err) {
+              if (!(err instanceof PoolBusyError)) throw err;
+              throw new RpcError(
+                RpcErrorCode.GenericError,
+                `the cloud is busy: ${err.message}; retry later`,
+                {
+                  quota: 'cloud_busy',
+                },
+              );
+            }
+            setImmediate(() => void this.pushResults(conn));
+            return answer;
+          }),
+        },
+        gate: (action, payload) => {
+          const verdict = conn.quota.enter(action, payload, this.o.now());
+          if ('refused' in verdict && (conn.quota.refusals === 1 || conn.quota.refusals % 100 === 0))
+            this.o.log.warn(
+              { terminalId, action, refusals: conn.quota.refusals, ...verdict.refused.details },
+              `link quota: ${verdict.refused.message}`,
+            );
+          return verdict;
+        },
+        onProtocolError: (err, ctx) => {
+          // Quota refusals are logged by the gate, a line per 100: a flood must not flood the log.
+          if ('quota' in err.details) return;
+          this.o.log.warn({ terminalId, code: err.code, ...ctx }, `protocol error: ${err.message}`);
+        },
+      }),
+    };
+    this.o.links.add(conn);
+    this.o.log.info({ terminalId }, 'agent connected');
+    ws.on('message', (data, isBinary) => {
+      this.readBudget(conn, (data as Buffer).length);
+      if (isBinary) conn.session.receiveBinary();
+      else conn.session.receive(data.toString());
+    });
+    const helloTimer = setTimeout(() => {
+      if (!conn.helloDone && this.o.links.get(terminalId) === conn) {
+        this.o.log.warn({ terminalId }, 'agent link sent no Hello in time; closing it');
+        ws.close(CloseCode.policyViolation, 'Hello expected first');
+      }
+    }, this.o.helloTimeoutMs);
+    helloTimer.unref();
+    ws.on('pong', () => {
+      conn.missedPongs = 0;
+    });
+    ws.on('close', (code, reason) => {
+      clearTimeout(helloTimer);
+      conn.session.close(`closed ${code}`);
+      if (this.o.links.remove(conn)) {
+        this.o.store.terminals.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
+        this.o.events.emit('terminal.link', { terminalId });
+      }
+      this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
+    });
+    ws.on('error', (err) => this.o.log.warn({ terminalId, err: err.message }, 'agent socket error'));
+  }
+
+  /**
+   * Past the link's read budget the socket is not read until the budget refills: TCP pushes back
+   * on the sender, and the cloud never parses faster than the budget.
+   */
+  private readBudget(conn: AgentConnection, size: number): void {
+    const waitMs = conn.quota.read(size, this.o.now());
+    if (waitMs <= 0) return;
+    const at = this.o.now() + waitMs;
+    if (conn.resumeAt >= at) return;
+    const first = conn.resumeAt === 0;
+    conn.resumeAt = at;
+    if (first) conn.ws.pause();
+    const resume = () => {
+      const left = conn.resumeAt - this.o.now();
+      if (left > 0) {
+        setTimeout(resume, left).unref();
+        return;
+      }
+      conn.resumeAt = 0;
+      conn.ws.resume();
+    };
+    if (first) setTimeout(resume, waitMs).unref();
+  }
+
+  private onHello(conn: AgentConnection, p: Hello) {
+    if (p.terminalId !== conn.terminalId) {
+      setImmediate(() => conn.ws.close(CloseCode.refused, 'terminal id does not match certificate'));
+      throw new RpcError(
+        RpcErrorCode.SecurityError,
+        `Hello names ${p.terminalId} but the certificate is ${conn.terminalId}`,
+      );
+    }
+    if (p.protocolVersion !== PROTOCOL_VERSION) {
+      // Another protocol version: refused with what this cloud speaks; the link closes (4002).
+      setImmediate(() => conn.ws.close(CloseCode.unsupportedProtocol, 'protocol version not supported'));
+      throw new RpcError(
+        RpcErrorCode.NotSupported,
+        `protocol version ${p.protocolVersion} is not supported by this cloud; it speaks ${PROTOCOL_VERSION}`,
+        { supportedVersions: [PROTOCOL_VERSION] },
+      );
+    }
+    conn.helloDone = true;
+    const known = this.o.store.terminals.get(conn.terminalId);
+    if (p.serialNumber && known?.serialNumber && known.serialNumber !== p.serialNumber)
+      this.o.log.warn(
+        { terminalId: conn.terminalId, serialNumber: known.serialNumber, reported: p.serialNumber },
+        'terminal reports another serial number than the one it enrolled with; kept the enrolled one',
+      );
+    // A serial only said in Hello is taken (when none was known) unless another holds it.
+    const serialNumber =
+      p.serialNumber &&
+      !known?.serialNumber &&
+      !this.o.store.terminals.serialInUse(p.serialNumber, conn.terminalId)
+        ? p.serialNumber
+        : undefined;
+    this.o.store.terminals.recordHello(conn.terminalId, this.o.now(), {
+      bootId: p.bootId,
+      softwareVersion: p.softwareVersion,
+      model: p.model ?? null,
+      serialNumber: serialNumber ?? null,
+    });
+    // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
+    // runs another version than the desired one gets the desired one.
+    const desired = this.o.fleet.desiredConfig(conn.terminalId);
+    if (desired && desired.version !== p.configVersion)
+      setImmediate(() => this.pushConfig({ terminalId: conn.terminalId, ...desired }));
+    setImmediate(() => void this.pushResults(conn));
+    setImmediate(() => void this.deliverActions(conn.terminalId));
+    setImmediate(() => this.o.events.emit('terminal.link', { terminalId: conn.terminalId }));
+    const profile = this.o.fleet.terminalProfile(conn.terminalId);
+    return {
+      serverTime: new Date(this.o.now()).toISOString(),
+      heartbeatIntervalSec: this.o.heartbeatIntervalSec,
+      pingIntervalSec: this.o.pingIntervalSec,
+      ...(profile ? { terminal: profile } : {}),
+    };
+  }
+
+  /** Tells a connected terminal its new name or store (a rename, a move); it learns it at its next Hello otherwise. */
+  pushProfile(terminalId: string): void {
+    const conn = this.o.links.get(terminalId);
+    const profile = this.o.fleet.terminalProfile(terminalId);
+    if (!conn?.helloDone || !profile) return;
+    conn.session.call('TerminalUpdated', profile).catch((err: Error & { code?: string }) => {
+      this.o.log.warn({ terminalId, code: err.code }, `terminal profile not received: ${err.message}`);
+    });
+  }
+
+  private onHeartbeat(conn: AgentConnection, p: Heartbeat) {
+    const now = this.o.now();
+    const health = { ...p, receivedAt: new Date(now).toISOString() };
+    this.o.store.terminals.recordHeartbeat(
+      conn.terminalId,
+      now,
+      p.battery?.level ?? null,
+      JSON.stringify(health),
+    );
+    return { serverTime: new Date(now).toISOString() };
+  }
+
+  /**
+   * Tells a connected terminal it was deactivated, then closes its link (4003); its certificate is
+   * refused from now on. Called inside the deactivating transaction: the link is told after it.
+   */
+  deactivate(terminalId: string, reason: string): void {
+    setImmediate(() => this.tellDeactivated(terminalId, reason));
+  }
+
+  private tellDeactivated(terminalId: string, reason: string): void {
+    const conn = this.o.links.get(terminalId);
+    if (!conn) return;
+    const close = () => conn.ws.close(CloseCode.refused, 'terminal deactivated');
+    conn.session.call('Deactivate', { reason, at: new Date(this.o.now()).toISOString() }).then(close, close);
+    setTimeout(close, 2000).unref();
+  }
+
+  /** Sends a terminal the desired config it is handed, if it is connected and has said Hello. */
+  pushConfig(push: ConfigPush): void {
+    const { terminalId, ...desired } = push;
+    const conn = this.o.links.get(terminalId);
+    if (!conn?.helloDone) return;
+    conn.session.call('ApplyConfig', desired).catch((err: Error & { code?: string }) => {
+      this.o.log.warn(
+        { terminalId, version: desired.version, code: err.code },
+        `config push not received: ${err.message}`,
+      );
+    });
+  }
+
+  /**
+   * Sends a connected terminal its queued actions, oldest first, one at a time; an action stays
+   * `queued` (and is sent again after the next Hello) until the terminal has answered it.
+   */
+  async deliverActions(terminalId: string): Promise<void> {
+    const conn = this.o.links.get(terminalId);
+    if (!conn?.helloDone || conn.deliveringActions) return;
+    conn.deliveringActions = true;
+    try {
+      for (;;) {
+        const [next] = this.o.actions.pending(terminalId);
+        if (!next || this.o.links.get(terminalId) !== conn) return;
+        const progress = await conn.session.call('RunAction', next);
+        this.o.actions.delivered(terminalId, next.actionId, progress);
+      }
+    } catch (err) {
+      this.o.log.warn(
+        { terminalId, err: (err as Error).message },
+        'action not delivered; sent again on the next link',
+      );
+    } finally {
+      conn.deliveringActions = false;
+    }
+  }
+
+  /**
+   * Sends decided transactions the terminal has not been told about, oldest first, one batch in
+   * flight per link; marked delivered only when the terminal answered.
+   */
+  private async pushResults(conn: AgentConnection): Promise<void> {
+    if (conn.pushingResults) return;
+    conn.pushingResults = true;
+    try {
+      for (;;) {
+        const results = this.o.transactions.pendingResults(conn.terminalId);
+        if (results.length === 0 || this.o.links.get(conn.terminalId) !== conn) return;
+        await conn.session.call('TransactionResult', { results });
+        this.o.transactions.markDelivered(
+          conn.terminalId,
+          results.map((r) => r.id),
+        );
+      }
+    } catch (err) {
+      this.o.log.warn(
+        { terminalId: conn.terminalId, err: (err as Error).message },
+        'transaction results not delivered; retried on the next link',
+      );
+    } finally {
+      conn.pushingResults = false;
+    }
+  }
+
+  /** One sweep for all links: a link that missed two pongs in a row is dead and is terminated. */
+  private pingAll(): void {
+    for (const c of this.o.links.all()) {
+      if (c.missedPongs >= 2) {
+        this.o.log.warn({ terminalId: c.terminalId }, 'agent stopped answering pings; dropping link');
+        c.ws.terminate();
+        continue;
+      }
+      c.missedPongs++;
+      c.ws.ping();
+    }
+  }
+}

@@ -1,0 +1,123 @@
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket, Server as TlsServer } from 'node:tls';
+import { Refusal } from '../../protocol/refusal.js';
+import type { TerminalStore } from '../store/store-types.js';
+
+/**
+ * Who is on the other end of an mTLS connection: a certificate from the fleet CA that is the
+ * current (or the pending, renewed) certificate of an active terminal. One check for the agent
+ * link and the agent's HTTPS calls, so both refuse the same certificates for the same reasons.
+ *
+ * The cloud verifies the peer certificate itself (node:crypto: issuer, signature by the fleet
+ * CA's key, validity), once per TLS connection when its handshake completes, instead of trusting
+ * OpenSSL's `authorized`. The verdict is the same every time for the same certificate.
+ */
+export type Admission = { terminalId: string } | { refused: Refusal };
+
+/** The fleet CA's check of a client certificate, made once per TLS connection. */
+export type PeerVerdict =
+  | { ok: true; terminalId: string; fingerprint: string }
+  | { ok: false; refusal: Refusal };
+
+const verdicts = new WeakMap<TLSSocket, PeerVerdict>();
+
+/** A certificate refused: `kind: "authentication"` (a deactivated terminal's is 403 here, not 409). */
+const no = (code: string, message: string): { ok: false; refusal: Refusal } => ({
+  ok: false,
+  refusal: new Refusal(code, message, { kind: 'authentication' }),
+});
+
+/** Checks the certificate a TLS peer presented against the fleet CA; pure but for the socket read. */
+export function verifyPeer(tls: TLSSocket, ca: X509Certificate, nowMs: number): PeerVerdict {
+  const peer = tls.getPeerX509Certificate?.();
+  if (!peer) return no('client_certificate_required', 'a client certificate is required');
+  // verify() comes first and always runs: besides checking the signature, node:crypto clears
+  // OpenSSL's per-thread error queue when it returns. OpenSSL's own chain check leaves an RSA
+  // padding error there for a certificate that names the fleet CA as its issuer but was signed
+  // with another key; Node 20 then reads that stale error on the connection's next TLS 1.2 read
+  // and resets it, so the client got no answer and nothing was logged (mostly) or a 403 (sometimes).
+  const signed = peer.verify(ca.publicKey);
+  if (!peer.checkIssued(ca))
+    return no(
+      'client_certificate_rejected',
+      `client certificate was not issued by this fleet's CA (its issuer is ${oneLine(peer.issuer)})`,
+    );
+  if (!signed)
+    return no(
+      'client_certificate_rejected',
+      "client certificate was not issued by this fleet's CA (it names the fleet CA as issuer, but its signature does not verify with the CA's key)",
+    );
+  const notBefore = Date.parse(peer.validFrom);
+  const notAfter = Date.parse(peer.validTo);
+  if (!(nowMs < notAfter))
+    return no(
+      'certificate_expired',
+      `the client certificate expired on ${iso(notAfter)}; it can no longer be renewed: enroll the terminal again with a replacement code`,
+    );
+  if (!(nowMs >= notBefore))
+    return no(
+      'certificate_not_yet_valid',
+      `the client certificate is not valid before ${iso(notBefore)}; the device that made it has a wrong clock`,
+    );
+  const cn = /^CN=(.*)$/m.exec(peer.subject)?.[1] ?? '';
+  return { ok: true, terminalId: cn, fingerprint: peer.fingerprint256.replace(/:/g, '').toLowerCase() };
+}
+
+function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : 'an unreadable date';
+}
+
+function oneLine(name: string): string {
+  return name.split('\n').join(', ').slice(0, 200);
+}
+
+/** Verifies every client certificate once, when its TLS handshake completes (see verifyPeer). */
+export function verifyPeersAtHandshake(server: TlsServer, caPem: string, now: () => number): void {
+  const ca = new X509Certificate(caPem);
+  server.on('secureConnection', (tls: TLSSocket) => {
+    verdicts.set(tls, verifyPeer(tls, ca, now()));
+  });
+}
+
+/** The verdict made at the handshake (or now, for a socket that was not watched). */
+export function peerVerdict(tls: TLSSocket, caPem: string, nowMs: number): PeerVerdict {
+  let v = verdicts.get(tls);
+  if (!v) {
+    v = verifyPeer(tls, new X509Certificate(caPem), nowMs);
+    verdicts.set(tls, v);
+  }
+  return v;
+}
+
+export function authenticateTerminal(
+  tls: TLSSocket,
+  o: {
+    store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate'> };
+    caPem: string;
+    now(): number;
+  },
+): Admission {
+  const verdict = peerVerdict(tls, o.caPem, o.now());
+  if (!verdict.ok) return { refused: verdict.refusal };
+  const { terminalId, fingerprint } = verdict;
+  const row = o.store.terminals.get(terminalId);
+  if (!row) return { refused: no('unknown_terminal', `no terminal ${terminalId} in this fleet`).refusal };
+  if (row.deactivatedAt !== null)
+    return {
+      refused: no(
+        'terminal_deactivated',
+        `terminal ${terminalId} was deactivated at ${new Date(row.deactivatedAt).toISOString()} (${row.deactivationReason ?? 'no reason given'}); enroll it again`,
+      ).refusal,
+    };
+  if (fingerprint === row.pendingFingerprint) {
+    // First use of a renewed certificate: it becomes current; the old one is refused from now on.
+    o.store.terminals.promotePendingCertificate(terminalId);
+    return { terminalId };
+  }
+  if (fingerprint !== row.certFingerprint)
+    return {
+      refused: no('certificate_superseded', `this certificate is no longer the current one of ${terminalId}`)
+        .refusal,
+    };
+  return { terminalId };
+}

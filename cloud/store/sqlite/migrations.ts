@@ -1,0 +1,210 @@
+/**
+ * The cloud's schema, every step of it in order: `MIGRATIONS[i]` brings a database from
+ * `PRAGMA user_version` i to i+1 (protocol/sqlite-migrations.ts). Only ever append a step.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE locations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE enrollment_codes (
+    code TEXT PRIMARY KEY,
+    location_id TEXT NOT NULL REFERENCES locations(id),
+    terminal_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    terminal_id TEXT
+  );
+  CREATE TABLE terminals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    location_id TEXT NOT NULL REFERENCES locations(id),
+    model TEXT,
+    serial_number TEXT,
+    software_version TEXT,
+    created_at INTEGER NOT NULL,
+    deactivated_at INTEGER,
+    cert_fingerprint TEXT NOT NULL,
+    cert_serial TEXT NOT NULL,
+    cert_not_after INTEGER NOT NULL,
+    last_seen INTEGER,
+    closed_cleanly INTEGER NOT NULL DEFAULT 0,
+    boot_id TEXT,
+    battery_level INTEGER,
+    health TEXT
+  );
+  CREATE INDEX terminals_location ON terminals(location_id, seq);
+  `,
+  `
+  CREATE TABLE location_configs (
+    location_id TEXT PRIMARY KEY REFERENCES locations(id),
+    template TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE terminal_configs (
+    terminal_id TEXT PRIMARY KEY REFERENCES terminals(id),
+    overrides TEXT NOT NULL,
+    desired TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    applied_version INTEGER,
+    status TEXT NOT NULL,
+    errors TEXT,
+    updated_at INTEGER NOT NULL
+  );
+  -- One counter for every config version the cloud hands out: versions only ever go up.
+  CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  INSERT INTO counters (name, value) VALUES ('config_version', 0);
+  `,
+  `
+  CREATE TABLE transactions (
+    rseq INTEGER PRIMARY KEY AUTOINCREMENT, -- the order the cloud received them in
+    terminal_id TEXT NOT NULL REFERENCES terminals(id),
+    id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    offline INTEGER NOT NULL,
+    expired INTEGER NOT NULL,
+    card_last4 TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    result_delivered INTEGER NOT NULL DEFAULT 0,
+    deliveries INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (terminal_id, id)
+  );
+  CREATE INDEX transactions_undelivered ON transactions(terminal_id, result_delivered, rseq);
+  `,
+  `
+  -- Renewal: the new certificate is pending until the terminal first connects with it; until
+  -- then the old one still works, so a device that lost power mid-renewal is never locked out.
+  ALTER TABLE terminals ADD COLUMN pending_fingerprint TEXT;
+  ALTER TABLE terminals ADD COLUMN pending_serial TEXT;
+  ALTER TABLE terminals ADD COLUMN pending_not_after INTEGER;
+  ALTER TABLE terminals ADD COLUMN deactivation_reason TEXT;
+  -- The status last announced to webhooks (status is derived; this is what was last said).
+  ALTER TABLE terminals ADD COLUMN announced_status TEXT;
+  ALTER TABLE enrollment_codes ADD COLUMN replaces TEXT;
+  CREATE TABLE preregistrations (
+    serial_number TEXT PRIMARY KEY,
+    location_id TEXT NOT NULL REFERENCES locations(id),
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    claimed_at INTEGER,
+    terminal_id TEXT,
+    refused_claims INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE pairings (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    activation_code TEXT NOT NULL UNIQUE,
+    csr TEXT NOT NULL,
+    serial_number TEXT,
+    model TEXT,
+    software_version TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    activated_at INTEGER,
+    terminal_id TEXT,
+    enrollment TEXT
+  );
+  CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  -- The webhook outbox: an event and its deliveries are written in the transaction that caused
+  -- them, so a cloud restart loses none.
+  CREATE TABLE webhook_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    event_seq INTEGER NOT NULL REFERENCES webhook_events(seq),
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    failed_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    PRIMARY KEY (event_seq, endpoint_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;
+  `,
+  `
+  CREATE TABLE actions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- delivery order
+    id TEXT NOT NULL UNIQUE,
+    terminal_id TEXT NOT NULL REFERENCES terminals(id),
+    type TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    step TEXT,
+    percent INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    delivered_at INTEGER
+  );
+  CREATE INDEX actions_by_terminal ON actions(terminal_id, seq);
+  CREATE INDEX actions_queued ON actions(expires_at) WHERE status = 'queued';
+  CREATE TABLE releases (
+    version TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    file TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  ALTER TABLE terminals ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+`,
+  `
+  -- The last diagnostics report each terminal sent (POST /v1/terminals/{id}/diagnostics).
+  CREATE TABLE diagnostics_reports (
+    terminal_id TEXT PRIMARY KEY REFERENCES terminals(id),
+    report TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+  );
+  `,
+  `
+  CREATE TABLE manufacturer_cas (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    certificate TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  );
+  ALTER TABLE preregistrations ADD COLUMN device_public_key TEXT;
+  ALTER TABLE preregistrations ADD COLUMN manufacturer_ca_id TEXT REFERENCES manufacturer_cas(id);
+`,
+  `
+  ALTER TABLE releases ADD COLUMN downgrade_signature TEXT;
+  ALTER TABLE releases ADD COLUMN downgrade_from TEXT;
+`,
+  `
+  CREATE TABLE enrollment_failures (
+    method TEXT NOT NULL,
+    source TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX enrollment_failures_by_method ON enrollment_failures(method, at);
+  CREATE INDEX enrollment_failures_by_source ON enrollment_failures(method, source, at);
+  ALTER TABLE pairings ADD COLUMN source TEXT;
+  CREATE INDEX pairings_by_source ON pairings(source, created_at);
+  CREATE INDEX pairings_by_expiry ON pairings(expires_at);
+  CREATE INDEX enrollment_codes_unused_by_expiry ON enrollment_codes(expires_at) WHERE used_at IS NULL;
+`,
+];

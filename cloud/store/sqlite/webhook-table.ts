@@ -1,0 +1,60 @@
+import type { WebhookAttempt, WebhookDeliveryRow, WebhookEndpointRow, WebhookStore } from '../store-types.js';
+import { type Db, prepareAll } from './statements.js';
+
+const ENDPOINT_COLUMNS = 'id, url, events, secret, created_at AS createdAt';
+const DELIVERY_COLUMNS = `d.event_seq AS eventSeq, e.id AS eventId, e.type, e.payload, e.created_at AS createdAt,
+  d.endpoint_id AS endpointId, w.url, w.secret, d.attempts, d.next_attempt_at AS nextAttemptAt,
+  d.delivered_at AS deliveredAt, d.failed_at AS failedAt, d.last_status AS lastStatus, d.last_error AS lastError`;
+const DELIVERIES = `webhook_deliveries d JOIN webhook_events e ON e.seq = d.event_seq
+  JOIN webhook_endpoints w ON w.id = d.endpoint_id`;
+
+/** Endpoints, and the outbox: events and one delivery per subscribed endpoint. */
+export class SqliteWebhooks implements WebhookStore {
+  private readonly s;
+  constructor(db: Db) {
+    this.s = prepareAll(db, {
+      insertEndpoint: `INSERT INTO webhook_endpoints (id, url, events, secret, created_at)
+        VALUES (@id, @url, @events, @secret, @createdAt)`,
+      getEndpoint: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = @id`,
+      listEndpoints: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at`,
+      insertEvent: `INSERT INTO webhook_events (id, type, payload, created_at) VALUES (@id, @type, @payload, @now)
+        RETURNING seq`,
+      insertDelivery: `INSERT INTO webhook_deliveries (event_seq, endpoint_id, next_attempt_at)
+        VALUES (@seq, @endpointId, @now)`,
+      due: `SELECT ${DELIVERY_COLUMNS} FROM ${DELIVERIES}
+        WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= @now
+        ORDER BY d.event_seq LIMIT @limit`,
+      next: `SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries
+        WHERE delivered_at IS NULL AND failed_at IS NULL`,
+      attempt: `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error,
+        delivered_at = @deliveredAt, failed_at = @failedAt, next_attempt_at = COALESCE(@nextAttemptAt, next_attempt_at)
+        WHERE event_seq = @eventSeq AND endpoint_id = @endpointId`,
+      deliveries: `SELECT ${DELIVERY_COLUMNS} FROM ${DELIVERIES} WHERE d.endpoint_id = @endpointId ORDER BY d.event_seq`,
+    });
+  }
+  insertEndpoint(row: WebhookEndpointRow): void {
+    this.s.insertEndpoint.run(row);
+  }
+  getEndpoint(id: string): WebhookEndpointRow | undefined {
+    return this.s.getEndpoint.get({ id }) as WebhookEndpointRow | undefined;
+  }
+  listEndpoints(): WebhookEndpointRow[] {
+    return this.s.listEndpoints.all() as WebhookEndpointRow[];
+  }
+  insertEvent(id: string, type: string, payload: string, now: number, endpointIds: readonly string[]): void {
+    const { seq } = this.s.insertEvent.get({ id, type, payload, now }) as { seq: number };
+    for (const endpointId of endpointIds) this.s.insertDelivery.run({ seq, endpointId, now });
+  }
+  due(now: number, limit: number): WebhookDeliveryRow[] {
+    return this.s.due.all({ now, limit }) as WebhookDeliveryRow[];
+  }
+  nextAttemptAt(): number | null {
+    return (this.s.next.get() as { at: number | null }).at;
+  }
+  recordAttempt(eventSeq: number, endpointId: string, attempt: WebhookAttempt): void {
+    this.s.attempt.run({ eventSeq, endpointId, ...attempt });
+  }
+  deliveries(endpointId: string): WebhookDeliveryRow[] {
+    return this.s.deliveries.all({ endpointId }) as WebhookDeliveryRow[];
+  }
+}
