@@ -17,6 +17,7 @@ import type { DiagnosticsReport, TerminalProfile } from '../protocol/messages.js
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
+import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 import { AgentStore } from './agent-store.js';
 import { guarded, inBackground } from './background-task.js';
 import { BusyLeases } from './busy-leases.js';
@@ -24,59 +25,24 @@ import { CertificateRenewer } from './cert-renewal.js';
 import { CloudLink, type OnlineLink } from './cloud-link.js';
 import { configDocument } from './config-document.js';
 import { ConfigManager } from './config-manager.js';
-import { type ConnectionLimits, connectionLimits, readOpenFileLimit } from './connection-limits.js';
-import type { CrashPoint } from './crash-points.js';
+import { connectionLimits, readOpenFileLimit } from './connection-limits.js';
 import { acquireDaemonLock } from './daemon-lock.js';
 import { EventBus } from './event-bus.js';
 import { serveEvents } from './event-stream.js';
 import { HealthCollector } from './health.js';
 import { HeartbeatSender } from './heartbeat.js';
 import { LocalApi, LocalApiError, Reply } from './local-api.js';
-import type { Logger } from './logger.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
 import { RecentErrors } from './recent-errors.js';
-import { NO_NOTIFIER, type ServiceNotifier } from './service-notifier.js';
-import { type AgentPaths, backoffPolicy, type DeviceSettings, type SettingSource } from './settings.js';
+import { NO_NOTIFIER } from './service-notifier.js';
+import { backoffPolicy } from './settings.js';
 import { SoftwareUpdater } from './software-update.js';
 import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
 import { TransactionForwarder } from './transaction-forwarder.js';
 import { listTransactions } from './transaction-list.js';
 import { TransactionQueue, toRecord } from './transaction-queue.js';
 import { startUnenrolled } from './unenrolled.js';
-
-export interface AgentDeps {
-  paths: AgentPaths;
-  settings: DeviceSettings;
-  softwareVersion: string;
-  log: Logger;
-  /** The device asked for a log level (flag or environment): the fleet config does not change it. */
-  logLevelPinned?: boolean;
-  /** Where each device setting came from: one set on the device (not a default) wins over the fleet's. */
-  settingSources?: Partial<Record<keyof DeviceSettings, SettingSource>>;
-  now?: () => number;
-  random?: () => number;
-  /** The process environment, for HTTPS_PROXY / NO_PROXY (the composition root passes it in). */
-  env?: Record<string, string | undefined>;
-  crashPoint?: CrashPoint;
-  /** A failure after start (e.g. starting once enrolled): the process should exit. */
-  onFatal?(err: Error): void;
-  /**
-   * End the process so that its supervisor (systemd) starts it again from the `current` link: a
-   * software update switched versions, or rolled back. Without it, updates are refused.
-   */
-  restart?(reason: string): void;
-  /** Tells systemd READY / STATUS / STOPPING (and pings its watchdog); nothing outside systemd. */
-  notifier?: ServiceNotifier;
-  /** Runs the diagnostics checks given the daemon's own status (wired by the caller: diagnostics/ sits above agent/). */
-  diagnose?(status: StatusDocument): Promise<DiagnosticsReport>;
-}
-
-export interface RunningAgent {
-  status(): StatusDocument;
-  /** Stops accepting, closes the link with a close frame, closes the store. */
-  stop(): Promise<void>;
-}
 
 /** Runs a command line from the device settings (the reboot command, the installer) through /bin/sh. */
 function runShellCommand(command: string): Promise<void> {
@@ -141,6 +107,8 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
   }
 }
 
+export type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
+
 async function startOwned(d: AgentDeps): Promise<RunningAgent> {
   const recovered = await recoverRenewal(d.paths.stateDir);
   if (recovered !== 'none')
@@ -162,14 +130,6 @@ async function startOwned(d: AgentDeps): Promise<RunningAgent> {
         (id) => startEnrolled(d, shared, id),
         d.onFatal ?? ((err) => d.log.fatal({ err: err.message }, 'agent failed')),
       );
-}
-
-/** What the unenrolled and the enrolled daemon of one process share. */
-export interface SharedParts {
-  events: EventBus;
-  limits: ConnectionLimits;
-  /** Recent link, config, enrollment and action problems (`GET /v1/errors`, the menu). */
-  errors: RecentErrors;
 }
 
 async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identity): Promise<RunningAgent> {

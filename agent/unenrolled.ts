@@ -5,10 +5,10 @@ import { NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.
 import { enrollWithSerial } from '../enroll/enrollment.js';
 import { type Identity, readIdentity, readPairingState } from '../enroll/identity-store.js';
 import { proxySettings } from '../enroll/proxy.js';
+import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 import { reconnectDelay } from './backoff.js';
 import { serveEvents } from './event-stream.js';
 import { LocalApi, LocalApiError } from './local-api.js';
-import type { AgentDeps, RunningAgent, SharedParts } from './main.js';
 import { backoffPolicy } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status-document.js';
 
