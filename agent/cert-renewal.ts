@@ -1,5 +1,5 @@
-import type { CertificateSummary, Identity } from '../enroll/identity-store.js';
 import { type RenewRequest, renewalDue, renewIdentity } from '../enroll/renewal.js';
+import type { CertificateSummary, Identity } from '../identity/identity-store.js';
 import { type BackoffPolicy, reconnectDelay } from './backoff.js';
 import type { CrashPoint } from './crash-points.js';
 

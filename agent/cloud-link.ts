@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
-import { explainWithClock } from '../enroll/cloud-time.js';
-import { connectionPath } from '../enroll/connection-path.js';
-import type { ProxySettings } from '../enroll/proxy.js';
+import { explainWithClock } from '../cloud-access/cloud-time.js';
+import { connectionPath } from '../cloud-access/connection-path.js';
+import type { ProxySettings } from '../cloud-access/proxy.js';
 import type { Hello, HelloAck } from '../protocol/messages.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { type Handlers, RpcSession } from '../protocol/rpc-session.js';

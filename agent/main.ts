@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { ensureDir } from '../enroll/atomic-file.js';
-import { cloudDownload } from '../enroll/cloud-client.js';
+import { cloudDownload } from '../cloud-access/cloud-client.js';
+import { proxySettings } from '../cloud-access/proxy.js';
+import { ensureDir } from '../identity/atomic-file.js';
 import {
   type Identity,
   readClientTls,
@@ -11,8 +12,8 @@ import {
   recoverRenewal,
   summariseCertificate,
   updateIdentityProfile,
-} from '../enroll/identity-store.js';
-import { proxySettings } from '../enroll/proxy.js';
+} from '../identity/identity-store.js';
+import { refuseExposedKey } from '../identity/key-permissions.js';
 import type { DiagnosticsReport, TerminalProfile } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { ActionRunner } from './action-runner.js';
@@ -61,15 +62,6 @@ function runShellCommand(command: string): Promise<void> {
           ),
     );
   });
-}
-
-/** The private key must be the service's alone (0600): one readable by others may have been copied. */
-async function refuseExposedKey(keyFile: string): Promise<void> {
-  const { mode } = await stat(keyFile);
-  if ((mode & 0o077) !== 0)
-    throw new Error(
-      `the private key ${keyFile} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}; it must be 0600. The agent will not use a key others can read: chmod 600 it, and reprovision (posagent reprovision) if it may have been copied`,
-    );
 }
 
 function readBootId(file: string): string {

@@ -24,7 +24,7 @@ export async function readStatusWithoutDaemon(
 ): Promise<StatusDocument> {
   // Loaded here, not at the top: with the daemon up, `posagent status` loads neither crypto nor SQLite.
   const { readIdentity, readPairingState, summariseCertificate } = await import(
-    '../enroll/identity-store.js'
+    '../identity/identity-store.js'
   );
   const { openStoreReadOnly } = await import('./agent-store.js');
   const identity = await readIdentity(paths.stateDir);

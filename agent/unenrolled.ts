@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureDir } from '../enroll/atomic-file.js';
+import { proxySettings } from '../cloud-access/proxy.js';
 import { NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.js';
 import { enrollWithSerial } from '../enroll/enrollment.js';
-import { type Identity, readIdentity, readPairingState } from '../enroll/identity-store.js';
-import { proxySettings } from '../enroll/proxy.js';
+import { ensureDir } from '../identity/atomic-file.js';
+import { type Identity, readIdentity, readPairingState } from '../identity/identity-store.js';
 import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 import { reconnectDelay } from './backoff.js';
 import { serveEvents } from './event-stream.js';

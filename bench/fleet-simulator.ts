@@ -18,7 +18,7 @@ import {
 } from '../demo/local-fleet.js';
 import { waitFor } from '../demo/wait-for.js';
 import { enrollWithCode } from '../enroll/enrollment.js';
-import { type Identity, readClientTls, readIdentity } from '../enroll/identity-store.js';
+import { type Identity, readClientTls, readIdentity } from '../identity/identity-store.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { cpuSeconds, rssBytes } from './process-metrics.js';
 import { percentile } from './statistics.js';

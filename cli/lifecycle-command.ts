@@ -3,17 +3,17 @@ import { openStoreReadOnly } from '../agent/agent-store.js';
 import type { RenewalStatus } from '../agent/cert-renewal.js';
 import { askDaemon, localApiRequest } from '../agent/local-api-client.js';
 import { type AgentPaths, resolvePaths } from '../agent/settings.js';
-import { CloudRequestError, cloudJson } from '../enroll/cloud-client.js';
+import { CloudRequestError, cloudJson } from '../cloud-access/cloud-client.js';
+import { proxySettings } from '../cloud-access/proxy.js';
 import { EnrollmentError } from '../enroll/enrollment.js';
+import { renewDirect } from '../enroll/renewal.js';
 import {
   type CertificateSummary,
   type Identity,
   readClientTls,
   removeIdentity,
   summariseCertificate,
-} from '../enroll/identity-store.js';
-import { proxySettings } from '../enroll/proxy.js';
-import { renewDirect } from '../enroll/renewal.js';
+} from '../identity/identity-store.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { requireEnrolled } from './enrolled.js';
 import { CommandError, ExitCode, type Output } from './output.js';

@@ -12,12 +12,14 @@ const ROOT = join(import.meta.dirname, '../..');
 /** For each product folder, the folders (besides itself) it may import. Lower folders come first. */
 const MAY_IMPORT: Record<string, string[]> = {
   protocol: [],
-  enroll: ['protocol'],
-  release: ['enroll', 'protocol'],
-  agent: ['release', 'enroll', 'protocol'],
-  diagnostics: ['agent', 'release', 'enroll', 'protocol'],
+  identity: ['protocol'],
+  'cloud-access': ['protocol'],
+  enroll: ['identity', 'cloud-access', 'protocol'],
+  release: ['identity', 'protocol'],
+  agent: ['release', 'enroll', 'identity', 'cloud-access', 'protocol'],
+  diagnostics: ['agent', 'release', 'enroll', 'identity', 'cloud-access', 'protocol'],
   cloud: ['protocol'],
-  cli: ['diagnostics', 'agent', 'release', 'enroll', 'cloud', 'protocol'],
+  cli: ['diagnostics', 'agent', 'release', 'enroll', 'identity', 'cloud-access', 'cloud', 'protocol'],
 };
 const PRODUCT = Object.keys(MAY_IMPORT);
 /** Outside the product: these may import the product; nothing in the product imports them. */

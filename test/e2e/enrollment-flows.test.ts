@@ -127,7 +127,7 @@ describe('enrollment flows', () => {
       const shown = async () =>
         (
           await localApiRequest<{ pairing?: { code: string; expiresAt: string } }>(
-            dirs.runtimeDir + '/api.sock',
+            `${dirs.runtimeDir}/api.sock`,
             'GET',
             '/v1/status',
           )

@@ -5,7 +5,7 @@ import {
   newFactoryIdentity,
   newManufacturerCa,
 } from '../../demo/factory-identity.js';
-import { systemInformationOf } from '../../enroll/hardware-serial.js';
+import { systemInformationOf } from '../../identity/hardware-serial.js';
 import { agentDirs, type Cloud, cli, startAgent, startCloud, waitForLink } from '../support/processes.js';
 
 /**
