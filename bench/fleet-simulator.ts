@@ -8,6 +8,7 @@ import { CloudLink } from '../agent/cloud-link.js';
 import { HealthCollector } from '../agent/health.js';
 import { HeartbeatSender } from '../agent/heartbeat.js';
 import { AGENT_DEFAULTS, backoffPolicy, type DeviceSettings } from '../agent/settings.js';
+import { enrollWithCode } from '../enroll/enrollment.js';
 import {
   type Cloud,
   newEnrollmentCode,
@@ -15,9 +16,8 @@ import {
   restartCloud,
   startCloud,
   tempDir,
-} from '../demo/local-fleet.js';
-import { waitFor } from '../demo/wait-for.js';
-import { enrollWithCode } from '../enroll/enrollment.js';
+} from '../harness/local-fleet.js';
+import { waitFor } from '../harness/wait-for.js';
 import { type Identity, readClientTls, readIdentity } from '../identity/identity-store.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { cpuSeconds, rssBytes } from './process-metrics.js';

@@ -17,8 +17,8 @@ import {
   tempDir,
   waitForAction,
   waitForLink,
-} from './local-fleet.js';
-import { waitFor } from './wait-for.js';
+} from '../harness/local-fleet.js';
+import { waitFor } from '../harness/wait-for.js';
 
 /**
  * `npm run demo`: the whole product on loopback, narrated. Real processes, real TLS, temp dirs.

@@ -24,7 +24,7 @@ import {
   type Supervised,
   signRelease,
   supervise,
-} from '../../demo/releases.js';
+} from '../../harness/releases.js';
 import {
   type Cloud,
   type CloudAction,

@@ -4,7 +4,7 @@ import {
   type ManufacturerCa,
   newFactoryIdentity,
   newManufacturerCa,
-} from '../../demo/factory-identity.js';
+} from '../../harness/factory-identity.js';
 import { systemInformationOf } from '../../identity/hardware-serial.js';
 import { agentDirs, type Cloud, cli, startAgent, startCloud, waitForLink } from '../support/processes.js';
 
