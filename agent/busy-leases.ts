@@ -1,5 +1,5 @@
+import { Refusal } from '../protocol/refusal.js';
 import type { ActionStore, BusyLease } from './action-store.js';
-import { LocalApiError } from './local-api.js';
 import { WakeSignal } from './wake-signal.js';
 
 /**
@@ -24,14 +24,13 @@ export class BusyLeases {
     const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const ttl = b.ttlSeconds;
     if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1 || ttl > MAX_LEASE_SECONDS)
-      throw new LocalApiError(
-        422,
+      throw new Refusal(
         'invalid_lease',
         `ttlSeconds must be an integer from 1 to ${MAX_LEASE_SECONDS}, got ${JSON.stringify(ttl)}`,
       );
     const reason = b.reason ?? 'busy';
     if (typeof reason !== 'string' || reason.length === 0 || reason.length > 200)
-      throw new LocalApiError(422, 'invalid_lease', 'reason must be a string of 1 to 200 characters');
+      throw new Refusal('invalid_lease', 'reason must be a string of 1 to 200 characters');
     const lease = this.o.store.addLease(reason, new Date(this.o.now() + ttl * 1000).toISOString());
     this.notify();
     return lease;
@@ -39,11 +38,7 @@ export class BusyLeases {
 
   release(leaseId: string): { leaseId: string; released: true } {
     if (!this.o.store.dropLease(leaseId))
-      throw new LocalApiError(
-        404,
-        'lease_not_found',
-        `no busy lease ${leaseId} (released already, or expired)`,
-      );
+      throw new Refusal('lease_not_found', `no busy lease ${leaseId} (released already, or expired)`);
     this.notify();
     return { leaseId, released: true };
   }

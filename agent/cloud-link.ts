@@ -5,6 +5,7 @@ import { explainWithClock } from '../cloud-access/cloud-time.js';
 import { connectionPath } from '../cloud-access/connection-path.js';
 import type { ProxySettings } from '../cloud-access/proxy.js';
 import type { Hello, HelloAck } from '../protocol/messages.js';
+import { parseErrorBody } from '../protocol/refusal.js';
 import { RpcError, RpcErrorCode } from '../protocol/rpc-errors.js';
 import { type Handlers, RpcSession } from '../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../protocol/version.js';
@@ -195,21 +196,10 @@ export class CloudLink {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          let message = `HTTP ${res.statusCode}`;
-          let code: string | undefined;
-          try {
-            const e = (
-              JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-                error?: { code: string; message: string };
-              }
-            ).error;
-            if (e) {
-              message = `${e.message} (${e.code})`;
-              code = e.code;
-            }
-          } catch {
-            // not our cloud's JSON: keep the status line
-          }
+          // Not our cloud's error body (a proxy's page): keep the status line.
+          const e = parseErrorBody(Buffer.concat(chunks));
+          const message = e ? `${e.message} (${e.code})` : `HTTP ${res.statusCode}`;
+          const code = e?.code;
           const status = res.statusCode ?? 0;
           finish({
             event: status >= 400 && status < 500 ? 'refused' : 'lost',

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Refusal } from '../protocol/refusal.js';
 import type { EventBus } from './event-bus.js';
 
 /**
@@ -29,28 +30,16 @@ export interface EventStreamHandler {
   open(): number;
 }
 
-function refuse(res: ServerResponse, status: number, code: string, message: string): void {
-  const text = JSON.stringify({ error: { code, message } });
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    connection: 'close',
-  });
-  res.end(text);
-}
-
 export function serveEvents(bus: EventBus, options: EventStreamOptions): EventStreamHandler {
   const o = { ...EVENT_STREAM_DEFAULTS, ...options };
   let open = 0;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (open >= o.maxStreams) {
-      refuse(
-        res,
-        503,
+      // Answered by the local API with its status (agent/local-api-statuses.ts), the connection closed.
+      throw new Refusal(
         'too_many_streams',
         `${open} event streams are open, the most this agent serves at once (${o.maxStreams}); close one and retry`,
       );
-      return;
     }
     open++;
     let ended = false;

@@ -2,23 +2,15 @@ import { existsSync } from 'node:fs';
 import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { errorBody, isRefusal, Refusal } from '../protocol/refusal.js';
 import { type ConnectionLimits, connectionLimits } from './connection-limits.js';
+import { CLOSES_CONNECTION, localApiStatus } from './local-api-statuses.js';
 
 /**
  * The local API for the POS app: HTTP/1.1 + JSON on a Unix socket (0660: owner and group
- * `posagent` only). Errors are `{error: {code, message}}` with a 4xx/5xx status.
+ * `posagent` only). Handlers and the features under them refuse with a `Refusal`; this edge alone
+ * turns its code into a status (agent/local-api-statuses.ts) and answers `{error: {code, message}}`.
  */
-export class LocalApiError extends Error {
-  override readonly name = 'LocalApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export interface LocalRoute {
   method: 'GET' | 'POST' | 'DELETE';
   pattern: RegExp;
@@ -48,7 +40,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
       if (size > MAX_BODY_BYTES)
-        throw new LocalApiError(413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`);
+        throw new Refusal('body_too_large', `request body over ${MAX_BODY_BYTES} bytes`);
       chunks.push(chunk as Buffer);
     }
   })();
@@ -61,11 +53,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
         timer = setTimeout(
           () =>
             reject(
-              new LocalApiError(
-                408,
-                'request_timeout',
-                `the request body did not arrive within ${BODY_TIMEOUT_MS} ms`,
-              ),
+              new Refusal('request_timeout', `the request body did not arrive within ${BODY_TIMEOUT_MS} ms`),
             ),
           BODY_TIMEOUT_MS,
         );
@@ -77,7 +65,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
-    throw new LocalApiError(400, 'invalid_json', 'request body is not valid JSON');
+    throw new Refusal('invalid_json', 'request body is not valid JSON');
   }
 }
 
@@ -86,11 +74,7 @@ function decodePathPart(part: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new LocalApiError(
-      400,
-      'invalid_request',
-      `the path segment "${part}" is not valid percent-encoded UTF-8`,
-    );
+    throw new Refusal('invalid_request', `the path segment "${part}" is not valid percent-encoded UTF-8`);
   }
 }
 
@@ -196,18 +180,16 @@ export class LocalApi {
     try {
       if (this.overCap.has(req.socket)) {
         res.setHeader('connection', 'close');
-        throw new LocalApiError(
-          503,
+        throw new Refusal(
           'too_many_connections',
           `${this.open} connections are open to the local API, the most it takes (${this.limits.connections}); close idle ones and retry`,
         );
       }
       const path = new URL(req.url ?? '/', 'http://posagent').pathname;
       const matching = this.routes.filter((r) => r.pattern.test(path));
-      if (matching.length === 0) throw new LocalApiError(404, 'not_found', `no route ${path}`);
+      if (matching.length === 0) throw new Refusal('not_found', `no route ${path}`);
       const route = matching.find((r) => r.method === req.method);
-      if (!route)
-        throw new LocalApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}`);
+      if (!route) throw new Refusal('method_not_allowed', `${req.method} is not allowed on ${path}`);
       if (route.stream) {
         this.streams.add(res);
         res.once('close', () => this.streams.delete(res));
@@ -219,13 +201,17 @@ export class LocalApi {
       if (result instanceof Reply) send(res, result.status, result.body);
       else send(res, 200, result);
     } catch (err) {
-      if (err instanceof LocalApiError) {
+      const status = isRefusal(err) ? localApiStatus(err.code) : undefined;
+      if (isRefusal(err) && status !== undefined) {
         // A body refused half-read (too large, too slow): answer, then close — never read the rest.
-        if (err.status === 413 || err.status === 408) res.setHeader('connection', 'close');
-        return send(res, err.status, { error: { code: err.code, message: err.message } });
+        if (CLOSES_CONNECTION.has(err.code)) res.setHeader('connection', 'close');
+        return send(res, status, errorBody(err.code, err.message, err.details));
       }
-      this.log.error({ err: (err as Error).message }, 'local API handler failed');
-      send(res, 500, { error: { code: 'internal_error', message: 'internal error' } });
+      this.log.error(
+        { err: (err as Error).message, ...(isRefusal(err) ? { code: err.code } : {}) },
+        isRefusal(err) ? 'local API refusal with a code the status table lacks' : 'local API handler failed',
+      );
+      send(res, 500, errorBody('internal_error', 'internal error'));
     }
   }
 }

@@ -15,6 +15,7 @@ import {
 } from '../identity/identity-store.js';
 import { refuseExposedKey } from '../identity/key-permissions.js';
 import type { DiagnosticsReport, TerminalProfile } from '../protocol/messages.js';
+import { Refusal } from '../protocol/refusal.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
@@ -32,7 +33,7 @@ import { EventBus } from './event-bus.js';
 import { serveEvents } from './event-stream.js';
 import { HealthCollector } from './health.js';
 import { HeartbeatSender } from './heartbeat.js';
-import { LocalApi, LocalApiError, Reply } from './local-api.js';
+import { LocalApi, Reply } from './local-api.js';
 import { OutboxSender } from './outbox-sender.js';
 import { maintainQueue } from './queue-maintenance.js';
 import { RecentErrors } from './recent-errors.js';
@@ -424,7 +425,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
 
   const runDiagnostics = async (): Promise<DiagnosticsReport> => {
     if (!d.diagnose)
-      throw new LocalApiError(501, 'diagnostics_unavailable', 'diagnostics are not wired in this process');
+      throw new Refusal('diagnostics_unavailable', 'diagnostics are not wired in this process');
     return d.diagnose(status());
   };
 
@@ -453,11 +454,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
           try {
             await renewer.renewNow();
           } catch (err) {
-            throw new LocalApiError(
-              503,
-              'renewal_failed',
-              `certificate renewal failed: ${(err as Error).message}`,
-            );
+            throw new Refusal('renewal_failed', `certificate renewal failed: ${(err as Error).message}`);
           }
           return { before, after: certificateDocument() };
         },

@@ -1,5 +1,5 @@
+import { Refusal } from '../protocol/refusal.js';
 import { TRANSACTION_STATES, type TransactionState } from '../protocol/transactions.js';
-import { LocalApiError } from './local-api.js';
 import { type TransactionRecord, toRecord } from './transaction-queue.js';
 import type { TransactionStore } from './transaction-store.js';
 
@@ -10,10 +10,10 @@ export function listTransactions(
 ): { data: TransactionRecord[]; queue: { stored: number; oldestAt: string | null } } {
   const state = query.get('state');
   if (state !== null && !TRANSACTION_STATES.includes(state as TransactionState)) {
-    throw new LocalApiError(400, 'invalid_request', `state must be one of ${TRANSACTION_STATES.join(', ')}`);
+    throw new Refusal('invalid_request', `state must be one of ${TRANSACTION_STATES.join(', ')}`);
   }
   const limit = Number(query.get('limit') ?? 50);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-    throw new LocalApiError(400, 'invalid_request', 'limit must be 1..1000');
+    throw new Refusal('invalid_request', 'limit must be 1..1000');
   return { data: store.list(state as TransactionState | null, limit).map(toRecord), queue: store.summary() };
 }

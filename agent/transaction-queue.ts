@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { type SealedCard, sealCard } from '../protocol/card-envelope.js';
 import type { TerminalConfig } from '../protocol/config-schema.js';
+import { Refusal } from '../protocol/refusal.js';
 import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
 import { TransactionInput, type TransactionState } from '../protocol/transactions.js';
 import type { EventBus } from './event-bus.js';
-import { LocalApiError as QueueError } from './local-api.js';
 import { LEGACY_FINGERPRINT, type TransactionRow, type TransactionStore } from './transaction-store.js';
 
 /**
@@ -93,11 +93,7 @@ export class TransactionQueue {
   submit(body: unknown): { status: 200 | 201; record: TransactionRecord } {
     const check = inputValidator.check(body);
     if (!check.ok) {
-      throw new QueueError(
-        422,
-        'invalid_transaction',
-        `invalid transaction: ${describeIssues(check.issues)}`,
-      );
+      throw new Refusal('invalid_transaction', `invalid transaction: ${describeIssues(check.issues)}`);
     }
     const tx = check.value;
     const bodyHash = requestFingerprint(tx);
@@ -113,14 +109,12 @@ export class TransactionQueue {
     }
     // A sale a deactivated terminal took could never be delivered: refuse it, with the reason.
     if (deactivated)
-      throw new QueueError(
-        410,
+      throw new Refusal(
         'terminal_deactivated',
         `this terminal was deactivated by its fleet operator (${deactivated.reason}, ${deactivated.at}); it takes no sales until it is enrolled again`,
       );
     if (locked)
-      throw new QueueError(
-        423,
+      throw new Refusal(
         'terminal_locked',
         'this terminal is locked by its fleet operator; no new transactions',
       );
@@ -129,8 +123,7 @@ export class TransactionQueue {
     if (tx.card) {
       const dataKey = this.o.dataPublicKey();
       if (!dataKey) {
-        throw new QueueError(
-          422,
+        throw new Refusal(
           'card_unsupported',
           'this terminal has no cloud data key to seal card data to; re-enroll it',
         );
@@ -177,8 +170,7 @@ export class TransactionQueue {
       } catch (err) {
         if (!isStorageFull(err)) throw err;
         if (this.o.store.evictFinished(EVICT_BATCH) === 0)
-          throw new QueueError(
-            507,
+          throw new Refusal(
             'storage_full',
             'the transaction store is full of transactions not yet with the cloud; nothing already stored was touched',
           );
@@ -199,8 +191,7 @@ export class TransactionQueue {
           (existing.sealedCard !== null) === (tx.card !== undefined)
         : existing.bodyHash === bodyHash;
     if (!same) {
-      throw new QueueError(
-        409,
+      throw new Refusal(
         'idempotency_conflict',
         `transaction ${existing.id} was already submitted with a different body`,
       );
@@ -210,10 +201,9 @@ export class TransactionQueue {
 
   private checkOfflineLimits(amount: number, currency: string): void {
     const m = this.o.offlineMode();
-    const refuse = (message: string) => new QueueError(409, 'offline_limit_exceeded', message);
+    const refuse = (message: string) => new Refusal('offline_limit_exceeded', message);
     if (!m.enabled) {
-      throw new QueueError(
-        409,
+      throw new Refusal(
         'offline_disabled',
         'the cloud is out of reach and offline mode is off for this terminal',
       );
@@ -235,7 +225,7 @@ export class TransactionQueue {
 
   get(id: string): TransactionRecord {
     const row = this.o.store.get(id);
-    if (!row) throw new QueueError(404, 'not_found', `no transaction ${id}`);
+    if (!row) throw new Refusal('not_found', `no transaction ${id}`);
     return toRecord(row);
   }
 }

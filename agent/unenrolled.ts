@@ -5,10 +5,11 @@ import { NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.
 import { enrollWithSerial } from '../enroll/enrollment.js';
 import { ensureDir } from '../identity/atomic-file.js';
 import { type Identity, readIdentity, readPairingState } from '../identity/identity-store.js';
+import { Refusal } from '../protocol/refusal.js';
 import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 import { reconnectDelay } from './backoff.js';
 import { serveEvents } from './event-stream.js';
-import { LocalApi, LocalApiError } from './local-api.js';
+import { LocalApi } from './local-api.js';
 import { backoffPolicy } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status-document.js';
 
@@ -46,7 +47,7 @@ export async function startUnenrolled(
     });
   await ensureDir(d.paths.runtimeDir, 0o750);
   const notEnrolled = () => {
-    throw new LocalApiError(503, 'not_enrolled', 'this terminal is not enrolled yet; no sale can be taken');
+    throw new Refusal('not_enrolled', 'this terminal is not enrolled yet; no sale can be taken');
   };
   const api = new LocalApi(
     d.paths.socketPath,
@@ -68,11 +69,7 @@ export async function startUnenrolled(
         pattern: /^\/v1\/diagnostics$/,
         handle: async () => {
           if (!d.diagnose)
-            throw new LocalApiError(
-              501,
-              'diagnostics_unavailable',
-              'diagnostics are not wired in this process',
-            );
+            throw new Refusal('diagnostics_unavailable', 'diagnostics are not wired in this process');
           return d.diagnose(statusNow(await readPairingState(d.paths.stateDir)));
         },
       },

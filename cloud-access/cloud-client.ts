@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import { request } from 'node:https';
 import { pipeline } from 'node:stream/promises';
+import { parseErrorBody } from '../protocol/refusal.js';
 import { explainWithClock } from './cloud-time.js';
 import { agentFor, type ProxySettings } from './proxy.js';
 
@@ -38,7 +39,7 @@ export interface CloudRequest {
 
 /** The cloud's `{error: {code, message}}` answer (or just its status) as an error. */
 function refusal(status: number, body: unknown): CloudRequestError {
-  const err = (body as { error?: { code?: string; message?: string } } | null)?.error;
+  const err = parseErrorBody(body);
   return new CloudRequestError(
     err?.code ?? `http_${status}`,
     err?.message ?? `the cloud answered HTTP ${status}`,

@@ -24,6 +24,7 @@ import {
 import { exposedToOthers, octalMode } from '../identity/key-permissions.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
 import type { DiagnosticsCheck } from '../protocol/messages.js';
+import { parseErrorBody } from '../protocol/refusal.js';
 import { AGENT_PATH, SUBPROTOCOL } from '../protocol/version.js';
 
 /**
@@ -424,15 +425,9 @@ async function websocketProbe(path: ConnectionPath, tls: TlsFiles, timeoutMs: nu
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        let why = `HTTP ${res.statusCode}`;
-        try {
-          const e = (
-            JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string; message: string } }
-          ).error;
-          why = `${e.code}: ${e.message}`;
-        } catch {
-          // not our cloud's error body
-        }
+        // Not our cloud's error body: the status line says what there is.
+        const e = parseErrorBody(Buffer.concat(chunks));
+        const why = e ? `${e.code}: ${e.message}` : `HTTP ${res.statusCode}`;
         resolve(
           result(
             'websocket',

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentStore } from '../../agent/agent-store.js';
 import { BusyLeases } from '../../agent/busy-leases.js';
-import { LocalApiError } from '../../agent/local-api.js';
+import { Refusal } from '../../protocol/refusal.js';
 import { tempDir } from '../support/processes.js';
 
 const AT = '2026-11-23T10:00:00.000Z';
@@ -74,7 +74,7 @@ describe('busy leases', () => {
       { ttlSeconds: 5, reason: '' },
       null,
     ]) {
-      expect(() => leases.acquire(body)).toThrow(LocalApiError);
+      expect(() => leases.acquire(body)).toThrow(Refusal);
     }
     expect(leases.held()).toEqual([]);
     const l = leases.acquire({ ttlSeconds: 60, reason: 'sale' });

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentStore } from '../../agent/agent-store.js';
 import { EventBus } from '../../agent/event-bus.js';
+import { localApiStatus } from '../../agent/local-api-statuses.js';
 import { maintainQueue } from '../../agent/queue-maintenance.js';
 import { TransactionQueue, toRecord } from '../../agent/transaction-queue.js';
 import { openCard, type SealedCard } from '../../protocol/card-envelope.js';
 import { DEFAULT_CONFIG, type TerminalConfig } from '../../protocol/config-schema.js';
+import { Refusal } from '../../protocol/refusal.js';
 
 const dataKeys = generateKeyPairSync('rsa', {
   modulusLength: 2048,
@@ -53,11 +55,17 @@ function setup(o: Setup = {}) {
 
 const tx = (amount = 1000, extra: object = {}) => ({ id: randomUUID(), amount, currency: 'EUR', ...extra });
 
-function refused(fn: () => unknown): { status: number; code: string; message: string } {
+/** A refusal as the local API answers it: its code, its message and the status of the one table. */
+function answered(err: unknown): { status: number | undefined; code: string; message: string } {
+  if (!(err instanceof Refusal)) throw err;
+  return { status: localApiStatus(err.code), code: err.code, message: err.message };
+}
+
+function refused(fn: () => unknown): { status: number | undefined; code: string; message: string } {
   try {
     fn();
   } catch (err) {
-    return err as { status: number; code: string; message: string };
+    return answered(err);
   }
   throw new Error('expected a refusal');
 }
@@ -190,14 +198,14 @@ describe('transaction queue (real SQLite file)', () => {
     const s = setup({ maxBytes: 120 * 1024 });
     store = s.store;
     const accepted: string[] = [];
-    let full: { status: number; code: string } | undefined;
+    let full: ReturnType<typeof answered> | undefined;
     for (let i = 0; i < 2000 && !full; i++) {
       const t = tx(100 + i, { card: { pan: PAN } });
       try {
         s.queue.submit(t);
         accepted.push(t.id);
       } catch (err) {
-        full = err as { status: number; code: string };
+        full = answered(err);
       }
     }
     expect(full).toMatchObject({ status: 507, code: 'storage_full' });
@@ -228,14 +236,14 @@ describe('transaction queue (real SQLite file)', () => {
     // Now nothing is decided any more (the cloud is away): unsent sales fill the store, the
     // finished ones make room until none is left, and then the store refuses with 507.
     const unsent: string[] = [];
-    let full: { status: number; code: string; message: string } | undefined;
+    let full: ReturnType<typeof answered> | undefined;
     for (let i = 0; i < 5000 && !full; i++) {
       const t = tx(100 + i, { card: { pan: PAN } });
       try {
         s.queue.submit(t);
         unsent.push(t.id);
       } catch (err) {
-        full = err as { status: number; code: string; message: string };
+        full = answered(err);
       }
     }
     expect(full).toMatchObject({ status: 507, code: 'storage_full' });
