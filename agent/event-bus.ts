@@ -1,4 +1,7 @@
+import type { AgentEventMap, AgentEventName } from './event-map.js';
 import { newRunId, type Replay, ReplayWindow, type StoredEvent } from './event-replay.js';
+
+export type { AgentEventMap, AgentEventName } from './event-map.js';
 
 /**
  * Events the agent tells the POS app about (local API `GET /v1/events`, server-sent events).
@@ -6,14 +9,19 @@ import { newRunId, type Replay, ReplayWindow, type StoredEvent } from './event-r
  * id and stays in a bounded replay window (agent/event-replay.ts), so a reader that reconnects
  * with `Last-Event-ID` misses nothing that is still there.
  */
-export type AgentEventName = 'link' | 'config' | 'lock' | 'action' | 'transaction' | 'profile' | 'enrollment';
-export interface AgentEvent {
-  id: string;
-  event: AgentEventName;
-  data: unknown;
-  /** The SSE frame of this event, made once (when a reader first needs it) for every reader. */
-  readonly frame: string;
-}
+/** An event name with its payload; `event` tells which payload `data` is (narrow on it). */
+export type PublishedEvent = { [K in AgentEventName]: { event: K; data: AgentEventMap[K] } }[AgentEventName];
+
+/** One published event, with its id and frame. */
+export type AgentEvent = {
+  [K in AgentEventName]: {
+    id: string;
+    event: K;
+    data: AgentEventMap[K];
+    /** The SSE frame of this event, made once (when a reader first needs it) for every reader. */
+    readonly frame: string;
+  };
+}[AgentEventName];
 
 export class EventBus {
   private readonly listeners = new Set<(e: AgentEvent) => void>();
@@ -23,7 +31,8 @@ export class EventBus {
     this.window = new ReplayWindow(o.runId ?? newRunId((o.now ?? Date.now)()));
   }
 
-  publish(event: AgentEventName, data: unknown): void {
+  /** Publishes an event; its payload must be the one the event map names for it. */
+  publish<K extends AgentEventName>(event: K, data: AgentEventMap[K]): void {
     const e = this.window.append(event, data) as StoredEvent & AgentEvent;
     for (const l of this.listeners) {
       try {

@@ -43,7 +43,8 @@ import { SoftwareUpdater } from './software-update.js';
 import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
 import { TransactionForwarder } from './transaction-forwarder.js';
 import { listTransactions } from './transaction-list.js';
-import { TransactionQueue, toRecord } from './transaction-queue.js';
+import { TransactionQueue } from './transaction-queue.js';
+import { toRecord } from './transaction-record.js';
 import { startUnenrolled } from './unenrolled.js';
 
 /** Runs a command line from the device settings (the reboot command, the installer) through /bin/sh. */

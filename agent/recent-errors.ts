@@ -1,4 +1,4 @@
-import type { AgentEvent, EventBus } from './event-bus.js';
+import type { EventBus, PublishedEvent } from './event-bus.js';
 
 /**
  * The daemon's recent problems, newest last, for `posagent menu`'s "Last errors" and
@@ -18,31 +18,27 @@ export interface RecentError {
 export const RECENT_ERRORS_KEPT = 50;
 
 /** The problem an event tells of, if it tells of one — pure. */
-export function problemIn(e: Pick<AgentEvent, 'event' | 'data'>): Omit<RecentError, 'at' | 'count'> | null {
-  const d = e.data as Record<string, unknown>;
+export function problemIn(e: PublishedEvent): Omit<RecentError, 'at' | 'count'> | null {
   switch (e.event) {
-    case 'link':
-      if (
-        (d.state === 'offline' || d.state === 'error') &&
-        typeof d.reason === 'string' &&
-        d.reason !== 'agent stopped'
-      )
+    case 'link': {
+      const d = e.data;
+      if ((d.state === 'offline' || d.state === 'error') && d.reason !== null && d.reason !== 'agent stopped')
         return { source: 'link', message: `${d.state}: ${d.reason}` };
       return null;
-    case 'config':
-      if (d.status === 'rejected') {
-        const errors = (d.errors as { path: string; message: string }[] | undefined) ?? [];
-        return {
-          source: 'config',
-          message: `version ${d.version} refused: ${errors.map((x) => `${x.path || '/'} ${x.message}`).join('; ')}`,
-        };
-      }
-      return null;
+    }
+    case 'config': {
+      const d = e.data;
+      if (d.status !== 'rejected') return null;
+      return {
+        source: 'config',
+        message: `version ${d.version} refused: ${d.errors.map((x) => `${x.path || '/'} ${x.message}`).join('; ')}`,
+      };
+    }
     case 'enrollment':
-      return d.state === 'failed' ? { source: 'enrollment', message: String(d.reason) } : null;
+      return e.data.state === 'failed' ? { source: 'enrollment', message: e.data.reason } : null;
     case 'action':
-      return d.status === 'failed'
-        ? { source: 'action', message: `${d.type} failed: ${d.reason ?? 'no reason'}` }
+      return e.data.status === 'failed'
+        ? { source: 'action', message: `${e.data.type} failed: ${e.data.reason ?? 'no reason'}` }
         : null;
     default:
       return null;

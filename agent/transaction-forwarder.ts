@@ -5,7 +5,7 @@ import { MAX_FORWARD_BATCH } from '../protocol/transactions.js';
 import type { OnlineLink } from './cloud-link.js';
 import type { EventBus } from './event-bus.js';
 import { sleepUnless } from './interruptible-sleep.js';
-import { type TransactionRecord, toRecord } from './transaction-queue.js';
+import { type TransactionRecord, toRecord } from './transaction-record.js';
 import type { TransactionRow, TransactionStore } from './transaction-store.js';
 import { WakeSignal } from './wake-signal.js';
 

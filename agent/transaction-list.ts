@@ -1,6 +1,6 @@
 import { Refusal } from '../protocol/refusal.js';
 import { TRANSACTION_STATES, type TransactionState } from '../protocol/transactions.js';
-import { type TransactionRecord, toRecord } from './transaction-queue.js';
+import { type TransactionRecord, toRecord } from './transaction-record.js';
 import type { TransactionStore } from './transaction-store.js';
 
 /** `GET /v1/transactions?state=&limit=` and `posagent queue list`: newest first, with the queue summary. */

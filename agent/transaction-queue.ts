@@ -3,8 +3,9 @@ import { type SealedCard, sealCard } from '../protocol/card-envelope.js';
 import type { TerminalConfig } from '../protocol/config-schema.js';
 import { Refusal } from '../protocol/refusal.js';
 import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
-import { TransactionInput, type TransactionState } from '../protocol/transactions.js';
+import { TransactionInput } from '../protocol/transactions.js';
 import type { EventBus } from './event-bus.js';
+import { type TransactionRecord, toRecord } from './transaction-record.js';
 import { LEGACY_FINGERPRINT, type TransactionRow, type TransactionStore } from './transaction-store.js';
 
 /**
@@ -12,19 +13,6 @@ import { LEGACY_FINGERPRINT, type TransactionRow, type TransactionStore } from '
  * what the offline limits do not allow, seal card data, and commit (synchronous=FULL) before
  * answering. Refusals change nothing stored.
  */
-
-export interface TransactionRecord {
-  id: string;
-  amount: number;
-  currency: string;
-  state: TransactionState;
-  seq: number;
-  createdAt: string;
-  updatedAt: string;
-  offline: boolean;
-  reason?: string;
-  card?: { sealed: true };
-}
 
 export interface QueueOptions {
   store: TransactionStore;
@@ -44,21 +32,6 @@ export interface QueueOptions {
 const inputValidator = compileValidator(TransactionInput);
 /** Finished rows deleted per try when the store is full (a few hundred KB: room for many sales). */
 const EVICT_BATCH = 200;
-
-export function toRecord(r: TransactionRow): TransactionRecord {
-  return {
-    id: r.id,
-    amount: r.amount,
-    currency: r.currency,
-    state: r.state,
-    seq: r.seq,
-    createdAt: r.createdAt,
-    updatedAt: r.updatedAt,
-    offline: r.offline === 1,
-    ...(r.reason ? { reason: r.reason } : {}),
-    ...(r.sealedCard ? { card: { sealed: true as const } } : {}),
-  };
-}
 
 function isStorageFull(err: unknown): boolean {
   const code = (err as { code?: string }).code;

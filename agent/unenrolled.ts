@@ -8,6 +8,7 @@ import { type Identity, readIdentity, readPairingState } from '../identity/ident
 import { Refusal } from '../protocol/refusal.js';
 import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 import { reconnectDelay } from './backoff.js';
+import type { EnrollmentProgress } from './event-map.js';
 import { serveEvents } from './event-stream.js';
 import { LocalApi } from './local-api.js';
 import { backoffPolicy } from './settings.js';
@@ -153,14 +154,6 @@ export async function startUnenrolled(
     },
   };
 }
-
-/** The `enrollment` event: where enrollment of this terminal stands. */
-export type EnrollmentProgress =
-  | { state: 'waiting'; reason: string }
-  | { state: 'pairing'; code: string; expiresAt: string }
-  | { state: 'enrolling'; reason?: string; step?: string }
-  | { state: 'failed'; reason: string; retryInMs: number }
-  | { state: 'enrolled'; terminalId: string; name: string; locationId: string };
 
 async function autoEnroll(d: AgentDeps, onStep: (step: string) => void): Promise<void> {
   const s = d.settings;
