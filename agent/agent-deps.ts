@@ -1,12 +1,12 @@
 import type { DiagnosticsReport } from '../protocol/messages.js';
-import type { ConnectionLimits } from './connection-limits.js';
 import type { CrashPoint } from './crash-points.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from './events/event-bus.js';
+import type { RecentErrors } from './events/recent-errors.js';
+import type { ConnectionLimits } from './local-api/connection-limits.js';
 import type { Logger } from './logger.js';
-import type { RecentErrors } from './recent-errors.js';
 import type { ServiceNotifier } from './service-notifier.js';
 import type { AgentPaths, DeviceSettings, SettingSource } from './settings.js';
-import type { StatusDocument } from './status-document.js';
+import type { StatusDocument } from './status/status-document.js';
 
 /** What the composition root of the daemon is given by its process (cli/run-command.ts). */
 export interface AgentDeps {

@@ -7,12 +7,12 @@ import { ensureDir } from '../identity/atomic-file.js';
 import { type Identity, readIdentity, readPairingState } from '../identity/identity-store.js';
 import { Refusal } from '../protocol/refusal.js';
 import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
-import { reconnectDelay } from './backoff.js';
-import type { EnrollmentProgress } from './event-map.js';
-import { serveEvents } from './event-stream.js';
-import { LocalApi } from './local-api.js';
+import type { EnrollmentProgress } from './events/event-map.js';
+import { serveEvents } from './events/event-stream.js';
+import { reconnectDelay } from './link/backoff.js';
+import { LocalApi } from './local-api/local-api.js';
 import { backoffPolicy } from './settings.js';
-import { buildStatusDocument, type StatusDocument } from './status-document.js';
+import { buildStatusDocument, type StatusDocument } from './status/status-document.js';
 
 /**
  * The daemon on a terminal that is not enrolled yet (first boot of a fresh image): it serves its

@@ -4,10 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CloudLink } from '../agent/cloud-link.js';
-import { HealthCollector } from '../agent/health.js';
-import { HeartbeatSender } from '../agent/heartbeat.js';
+import { CloudLink } from '../agent/link/cloud-link.js';
 import { AGENT_DEFAULTS, backoffPolicy, type DeviceSettings } from '../agent/settings.js';
+import { HealthCollector } from '../agent/status/health.js';
+import { HeartbeatSender } from '../agent/status/heartbeat.js';
 import { enrollWithCode } from '../enroll/enrollment.js';
 import {
   type Cloud,

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { localApiRequest } from '../agent/local-api-client.js';
+import { localApiRequest } from '../agent/local-api/local-api-client.js';
 import { type Cloud, enrollAgent, POSAGENT, ROOT, startAgent, startCloud } from '../harness/local-fleet.js';
 import { waitFor } from '../harness/wait-for.js';
 import { measureConfigPush, measureFloor } from './config-push-latency.js';

@@ -1,7 +1,7 @@
-import { askDaemon } from '../agent/local-api-client.js';
+import { askDaemon } from '../agent/local-api/local-api-client.js';
 import { type AgentPaths, type DeviceSettings, resolvePaths } from '../agent/settings.js';
-import type { StatusDocument } from '../agent/status-document.js';
-import { readStatusWithoutDaemon } from '../agent/status-reader.js';
+import type { StatusDocument } from '../agent/status/status-document.js';
+import { readStatusWithoutDaemon } from '../agent/status/status-reader.js';
 import { proxySettings } from '../cloud-access/proxy.js';
 import { writeBundle } from '../diagnostics/bundle.js';
 import { type DiagnosticsReport, diagnose, formatReport } from '../diagnostics/report.js';

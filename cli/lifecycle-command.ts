@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { openStoreReadOnly } from '../agent/agent-store.js';
-import type { RenewalStatus } from '../agent/cert-renewal.js';
-import { askDaemon, localApiRequest } from '../agent/local-api-client.js';
+import type { RenewalStatus } from '../agent/certificate/cert-renewal.js';
+import { askDaemon, localApiRequest } from '../agent/local-api/local-api-client.js';
 import { type AgentPaths, resolvePaths } from '../agent/settings.js';
 import { CloudRequestError, cloudJson } from '../cloud-access/cloud-client.js';
 import { proxySettings } from '../cloud-access/proxy.js';

@@ -1,8 +1,8 @@
 import { openStoreReadOnly } from '../agent/agent-store.js';
-import { askDaemon } from '../agent/local-api-client.js';
+import { askDaemon } from '../agent/local-api/local-api-client.js';
 import { resolvePaths } from '../agent/settings.js';
-import { listTransactions } from '../agent/transaction-list.js';
-import { type TransactionRecord, toRecord } from '../agent/transaction-record.js';
+import { listTransactions } from '../agent/transactions/transaction-list.js';
+import { type TransactionRecord, toRecord } from '../agent/transactions/transaction-record.js';
 import { parseErrorBody } from '../protocol/refusal.js';
 import { requireEnrolled } from './enrolled.js';
 import { CommandError, ExitCode, type Output } from './output.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { localApiRequest } from '../agent/local-api-client.js';
+import { localApiRequest } from '../agent/local-api/local-api-client.js';
 import {
   agentDirs,
   type Cloud,

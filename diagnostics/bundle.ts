@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openStoreReadOnly } from '../agent/agent-store.js';
-import type { StatusDocument } from '../agent/status-document.js';
+import type { StatusDocument } from '../agent/status/status-document.js';
 import { readIdentity, summariseCertificate } from '../identity/identity-store.js';
 import type { DiagnosticsReport } from './report.js';
 

@@ -3,7 +3,7 @@ import { readFile, stat, statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { type AgentStoreReader, openStoreReadOnly } from '../agent/agent-store.js';
 import type { AgentPaths, DeviceSettings } from '../agent/settings.js';
-import type { StatusDocument } from '../agent/status-document.js';
+import type { StatusDocument } from '../agent/status/status-document.js';
 import { cloudDate, describeSkew } from '../cloud-access/cloud-time.js';
 import {
   type ConnectionPath,

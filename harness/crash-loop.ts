@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DaemonUnavailableError, localApiRequest } from '../agent/local-api-client.js';
+import { DaemonUnavailableError, localApiRequest } from '../agent/local-api/local-api-client.js';
 import {
   type AgentDirs,
   type Cloud,
