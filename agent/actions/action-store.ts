@@ -8,6 +8,7 @@ import {
   canMove,
   type RunAction,
 } from '../../protocol/actions.js';
+import { canTakeUpdateStep } from './update-steps.js';
 
 /**
  * SQL for remote actions, the lock and busy leases. Every change of an action's progress is
@@ -59,6 +60,13 @@ export const progressOf = (r: ActionRow): ActionProgress => ({
   step: r.step,
   percent: r.percent,
 });
+
+/** An update moves its step only as agent/actions/update-steps.ts allows (a defect otherwise). */
+function refuseUpdateStep(row: ActionRow, change: Omit<ActionChange, 'state'>): void {
+  if (row.type !== 'update' || change.step === undefined || change.step === null) return;
+  if (!canTakeUpdateStep(row.step, change.step))
+    throw new Error(`update ${row.id} cannot move from step ${row.step ?? 'none'} to ${change.step}`);
+}
 
 /** Reads the lock; works on a read-only connection too (the CLI with the daemon down). */
 export function lockReader(db: Database.Database): () => LockState {
@@ -131,6 +139,7 @@ export class ActionStore {
       const state = change.state ?? row.state;
       if (!canMove(row.state, state))
         throw new Error(`action ${id} is ${row.state}; it cannot become ${state}`);
+      refuseUpdateStep(row, change);
       const next = this.write(row, change, state, at);
       also?.();
       this.enqueue('ActionStatus', { actionId: id, ...progressOf(next), at }, at);
@@ -142,6 +151,7 @@ export class ActionStore {
   note(id: string, change: Omit<ActionChange, 'state'>, at: string): ActionRow {
     const row = this.get(id);
     if (!row) throw new Error(`no action ${id}`);
+    refuseUpdateStep(row, change);
     return this.write(row, change, row.state, at);
   }
 

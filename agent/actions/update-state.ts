@@ -13,7 +13,8 @@
  * The agent cannot write the release tree: rolling back is the boot guard's (release/
  * guard-decision.ts), which runs as root before every start, outside the release on trial. The
  * agent's part after a switch is to commit, or — when its window is over — to end so that the
- * guard decides. Each step is written to the store before the work it names.
+ * guard decides. Each step is written to the store before the work it names; the moves between
+ * steps are the table in agent/actions/update-steps.ts, which the action store enforces.
  */
 export const UPDATE_STEPS = [
   'downloading',
