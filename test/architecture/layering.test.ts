@@ -110,4 +110,15 @@ describe('layering (GUIDE §2)', () => {
     for (const file of next.keys()) visit(file, []);
     expect(cycles).toEqual([]);
   });
+
+  it('test/ mirrors the tree: each test folder is a source folder (or says what it runs), each agent feature has one', () => {
+    const RUNS = ['support', 'e2e', 'architecture', 'docs', 'system', 'systemd'];
+    const folders = readdirSync(join(ROOT, 'test'), { withFileTypes: true }).filter((d) => d.isDirectory());
+    const strays = folders.map((d) => d.name).filter((n) => !RUNS.includes(n) && !existsSync(join(ROOT, n)));
+    expect(strays).toEqual([]);
+    for (const feature of ['link', 'transactions', 'actions', 'config', 'events', 'local-api', 'status'])
+      expect(existsSync(join(ROOT, 'test/agent', feature)), `test/agent/${feature}`).toBe(true);
+    for (const side of ['cli', 'diagnostics', 'identity', 'cloud-access', 'enroll'])
+      expect(existsSync(join(ROOT, 'test', side)), `test/${side}`).toBe(true);
+  });
 });
