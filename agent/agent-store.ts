@@ -2,9 +2,9 @@ import Database from 'better-sqlite3';
 import type { TerminalConfig } from '../protocol/config-schema.js';
 import type { AgentToCloudAction } from '../protocol/messages.js';
 import { migrate } from '../protocol/sqlite-migrations.js';
-import { ACTION_MIGRATION, ActionStore, type LockState, lockReader } from './action-store.js';
-import type { LinkSnapshot, LinkState } from './link-state.js';
-import { LEGACY_FINGERPRINT, TransactionStore } from './transaction-store.js';
+import { ACTION_MIGRATION, ActionStore, type LockState, lockReader } from './actions/action-store.js';
+import type { LinkSnapshot, LinkState } from './link/link-state.js';
+import { LEGACY_FINGERPRINT, TransactionStore } from './transactions/transaction-store.js';
 
 /**
  * The agent's one SQLite file (WAL, synchronous=FULL), opened once by the daemon. Migrations are

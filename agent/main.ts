@@ -1,124 +1,32 @@
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { ensureDir } from '../enroll/atomic-file.js';
-import { cloudDownload } from '../enroll/cloud-client.js';
-import {
-  type Identity,
-  readClientTls,
-  readIdentity,
-  recoverRenewal,
-  summariseCertificate,
-  updateIdentityProfile,
-} from '../enroll/identity-store.js';
-import { proxySettings } from '../enroll/proxy.js';
-import type { DiagnosticsReport, TerminalProfile } from '../protocol/messages.js';
-import { PROTOCOL_VERSION } from '../protocol/version.js';
-import { ActionRunner } from './action-runner.js';
-import { progressOf } from './action-store.js';
+import { proxySettings } from '../cloud-access/proxy.js';
+import { ensureDir } from '../identity/atomic-file.js';
+import { type Identity, readIdentity, recoverRenewal } from '../identity/identity-store.js';
+import { refuseExposedKey } from '../identity/key-permissions.js';
+import { ActionsFeature } from './actions/actions-feature.js';
+import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 import { AgentStore } from './agent-store.js';
-import { guarded, inBackground } from './background-task.js';
-import { BusyLeases } from './busy-leases.js';
-import { CertificateRenewer } from './cert-renewal.js';
-import { CloudLink, type OnlineLink } from './cloud-link.js';
-import { configDocument } from './config-document.js';
-import { ConfigManager } from './config-manager.js';
-import { type ConnectionLimits, connectionLimits, readOpenFileLimit } from './connection-limits.js';
-import type { CrashPoint } from './crash-points.js';
+import { readBootId } from './boot-id.js';
+import { CertificateFeature } from './certificate/certificate-feature.js';
+import { Credentials } from './certificate/credentials.js';
+import { ConfigFeature } from './config/config-feature.js';
 import { acquireDaemonLock } from './daemon-lock.js';
-import { EventBus } from './event-bus.js';
-import { serveEvents } from './event-stream.js';
-import { HealthCollector } from './health.js';
-import { HeartbeatSender } from './heartbeat.js';
-import { LocalApi, LocalApiError, Reply } from './local-api.js';
-import type { Logger } from './logger.js';
-import { OutboxSender } from './outbox-sender.js';
-import { maintainQueue } from './queue-maintenance.js';
-import { RecentErrors } from './recent-errors.js';
-import { NO_NOTIFIER, type ServiceNotifier } from './service-notifier.js';
-import { type AgentPaths, backoffPolicy, type DeviceSettings, type SettingSource } from './settings.js';
-import { SoftwareUpdater } from './software-update.js';
-import { buildStatusDocument, CLOCK_TOLERANCE_MS, type StatusDocument } from './status-document.js';
-import { TransactionForwarder } from './transaction-forwarder.js';
-import { listTransactions } from './transaction-list.js';
-import { TransactionQueue, toRecord } from './transaction-queue.js';
+import { EventBus } from './events/event-bus.js';
+import { EventsFeature } from './events/events-feature.js';
+import { RecentErrors } from './events/recent-errors.js';
+import { type Feature, type FeatureContext, startFeatures, stopFeatures } from './feature.js';
+import { LinkFeature } from './link/link-feature.js';
+import { OutboxSender } from './link/outbox-sender.js';
+import { connectionLimits, readOpenFileLimit } from './local-api/connection-limits.js';
+import { LocalApiFeature } from './local-api/local-api-feature.js';
+import { NO_NOTIFIER } from './service-notifier.js';
+import { StatusFeature } from './status/status-feature.js';
+import { TransactionsFeature } from './transactions/transactions-feature.js';
 import { startUnenrolled } from './unenrolled.js';
 
-export interface AgentDeps {
-  paths: AgentPaths;
-  settings: DeviceSettings;
-  softwareVersion: string;
-  log: Logger;
-  /** The device asked for a log level (flag or environment): the fleet config does not change it. */
-  logLevelPinned?: boolean;
-  /** Where each device setting came from: one set on the device (not a default) wins over the fleet's. */
-  settingSources?: Partial<Record<keyof DeviceSettings, SettingSource>>;
-  now?: () => number;
-  random?: () => number;
-  /** The process environment, for HTTPS_PROXY / NO_PROXY (the composition root passes it in). */
-  env?: Record<string, string | undefined>;
-  crashPoint?: CrashPoint;
-  /** A failure after start (e.g. starting once enrolled): the process should exit. */
-  onFatal?(err: Error): void;
-  /**
-   * End the process so that its supervisor (systemd) starts it again from the `current` link: a
-   * software update switched versions, or rolled back. Without it, updates are refused.
-   */
-  restart?(reason: string): void;
-  /** Tells systemd READY / STATUS / STOPPING (and pings its watchdog); nothing outside systemd. */
-  notifier?: ServiceNotifier;
-  /** Runs the diagnostics checks given the daemon's own status (wired by the caller: diagnostics/ sits above agent/). */
-  diagnose?(status: StatusDocument): Promise<DiagnosticsReport>;
-}
-
-export interface RunningAgent {
-  status(): StatusDocument;
-  /** Stops accepting, closes the link with a close frame, closes the store. */
-  stop(): Promise<void>;
-}
-
-/** Runs a command line from the device settings (the reboot command, the installer) through /bin/sh. */
-function runShellCommand(command: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-500);
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(
-            new Error(`"${command}" exited with ${code ?? signal}${stderr ? `: ${stderr.trim()}` : ''}`),
-          ),
-    );
-  });
-}
-
-/** The private key must be the service's alone (0600): one readable by others may have been copied. */
-async function refuseExposedKey(keyFile: string): Promise<void> {
-  const { mode } = await stat(keyFile);
-  if ((mode & 0o077) !== 0)
-    throw new Error(
-      `the private key ${keyFile} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}; it must be 0600. The agent will not use a key others can read: chmod 600 it, and reprovision (posagent reprovision) if it may have been copied`,
-    );
-}
-
-function readBootId(file: string): string {
-  try {
-    const id = readFileSync(file, 'utf8').trim();
-    if (id) return id.slice(0, 64);
-  } catch {
-    // no boot id source on this system: a random one per start still tells restarts apart
-  }
-  return randomUUID();
-}
-
 /**
- * The daemon's composition root: builds the store, the link, the heartbeat and the local API,
- * wires them, starts them. Nothing else reaches for globals or the environment.
+ * The daemon's composition root, wiring only: it builds the store and the features (agent/feature.ts)
+ * in dependency order, hands their RPC handlers to the link and their routes to the local API,
+ * starts them in a loop and stops them in reverse. Nothing else reaches for globals or the environment.
  * A terminal that is not enrolled yet waits for it (enrolling itself when auto-enroll is set),
  * serving its status meanwhile, then starts as enrolled in the same process.
  */
@@ -140,6 +48,8 @@ export async function startAgent(d: AgentDeps): Promise<RunningAgent> {
     throw err;
   }
 }
+
+export type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 
 async function startOwned(d: AgentDeps): Promise<RunningAgent> {
   const recovered = await recoverRenewal(d.paths.stateDir);
@@ -164,433 +74,71 @@ async function startOwned(d: AgentDeps): Promise<RunningAgent> {
       );
 }
 
-/** What the unenrolled and the enrolled daemon of one process share. */
-export interface SharedParts {
-  events: EventBus;
-  limits: ConnectionLimits;
-  /** Recent link, config, enrollment and action problems (`GET /v1/errors`, the menu). */
-  errors: RecentErrors;
-}
-
 async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identity): Promise<RunningAgent> {
-  const now = d.now ?? Date.now;
-  const crashPoint = d.crashPoint ?? (() => {});
   const notifier = d.notifier ?? NO_NOTIFIER;
   await refuseExposedKey(identity.paths.keyFile);
-  let tls = await readClientTls(identity);
-  const proxy = proxySettings(d.settings, d.env ?? {});
+  const credentials = await Credentials.load(identity);
   await ensureDir(d.paths.runtimeDir, 0o750);
   const store = new AgentStore(d.paths.dbFile, { maxBytes: d.settings.maxStoreMb * 1024 * 1024 });
-  let dataPublicKey = await readFile(identity.paths.dataKeyFile, 'utf8').catch(() => null);
-  const bootId = readBootId(d.settings.bootIdFile);
-  const health = new HealthCollector(d.paths.stateDir);
-  const cloudUrl = d.settings.cloudUrl || identity.cloudUrl;
-
-  const { events, limits } = shared;
-  const outbox = new OutboxSender(store, d.log);
-  const forwarder = new TransactionForwarder({ store: store.transactions, events, now, log: d.log });
-  const queue = new TransactionQueue({
-    store: store.transactions,
-    events,
-    now,
-    online: () => link.snapshot().state === 'online',
-    offlineMode: () => config.current().config.offlineMode,
-    locked: () => store.lock().locked,
-    deactivated: () => deactivated,
-    dataPublicKey: () => dataPublicKey,
-    onStored: () => forwarder.wake(),
-  });
-  const queueDepth = () => store.transactions.summary().stored;
-  const maintain = () => {
-    const r = maintainQueue(
-      store.transactions,
-      now(),
-      config.current().config.offlineMode.maxAgeHours,
-      d.settings.retentionDays,
-      // Each expired transaction is a `transaction` event with its record, like every other change.
-      (row) => events.publish('transaction', toRecord(row)),
-    );
-    if (r.expired > 0) {
-      d.log.warn(
-        { expired: r.expired },
-        'transactions expired before reaching the cloud; they will be reported',
-      );
-      forwarder.wake();
-    }
-  };
-  let heartbeatFromHello = 30;
-  const config = new ConfigManager({
-    store,
-    events,
-    now,
-    onApplied: (c) => {
-      heartbeat.reschedule();
-      renewer.reschedule(); // agent.renewalCheckHours; agent.pingIntervalSec is read by the link live
-      if (!d.logLevelPinned) d.log.level = c.agent.logLevel;
-    },
-    onAck: () => outbox.wake(),
-    log: d.log,
-  });
-  // The pushed config's interval wins once there is one; before that, the one Hello's answer gave.
-  const heartbeatIntervalSec = () =>
-    config.current().version === null
-      ? heartbeatFromHello
-      : config.current().config.agent.heartbeatIntervalSec;
-  const initial = config.current();
-  if (initial.version !== null && !d.logLevelPinned) d.log.level = initial.config.agent.logLevel;
-  const heartbeat = new HeartbeatSender({
-    health,
-    now,
-    queue: () => store.transactions.summary(),
-    onSent: (at) => {
-      store.recordHeartbeat(at);
-      link.noteHeartbeat(at);
-    },
-    log: d.log,
-  });
-  const link: CloudLink = new CloudLink(
-    {
-      cloudUrl,
-      tls: () => tls,
-      proxy,
-      policy: backoffPolicy(d.settings),
-      connectTimeoutMs: d.settings.connectTimeoutMs,
-      callTimeoutMs: d.settings.callTimeoutMs,
-      defaultPingIntervalSec: d.settings.pingIntervalSec,
-      // A pushed agent.pingIntervalSec wins over the Hello answer's, on the link that is up too.
-      pushedPingIntervalSec: () =>
-        config.current().version === null ? null : config.current().config.agent.pingIntervalSec,
-      handlers: {
-        ApplyConfig: (p) => config.handleApply(p),
-        TransactionResult: (p) => forwarder.applyResults(p),
-        RunAction: (p) => actions.receive(p),
-        RequestDiagnostics: () => runDiagnostics(),
-        TerminalUpdated: async (p) => {
-          await recordProfile(p);
-          return {};
-        },
-        Deactivate: (p) => {
-          // Recorded before the answer; the link stops once the answer is out.
-          deactivate(p.reason, p.at, true);
-          return {};
-        },
-      },
-      onDeactivated: (reason) => deactivate(reason, new Date(now()).toISOString(), false),
-      hello: () => ({
-        terminalId: identity.terminalId,
-        softwareVersion: d.softwareVersion,
-        protocolVersion: PROTOCOL_VERSION,
-        configVersion: config.current().version,
-        bootId,
-        queueDepth: queueDepth(),
-        openActions: store.actions
-          .open()
-          .map((a) => a.id)
-          .slice(0, 100),
-        clock: new Date(now()).toISOString(),
-        ...(identity.model ? { model: identity.model } : {}),
-        ...(identity.serialNumber ? { serialNumber: identity.serialNumber } : {}),
-      }),
-      onOnline: (online) => {
-        heartbeatFromHello = online.ack.heartbeatIntervalSec;
-        onlineLink = online;
-        online.signal.addEventListener('abort', () => {
-          if (onlineLink === online) onlineLink = null;
-        });
-        store.recordTrustedTime(online.ack.serverTime);
-        trustedTime = online.ack.serverTime;
-        if (online.ack.terminal) void recordProfile(online.ack.terminal);
-        renewer.onOnline();
-        actions.onOnline();
-        inBackground('heartbeat', heartbeat.runWhileOnline(online, heartbeatIntervalSec), d.log);
-        inBackground('outbox', outbox.runWhileOnline(online), d.log);
-        inBackground('forwarding', forwarder.runWhileOnline(online), d.log);
-      },
-      onStateChange: (s) => {
-        notifier.status(`link ${s.state}${s.reason ? `: ${s.reason}` : ''}`);
-        store.recordLinkState(s.state, s.since, s.reason);
-        events.publish('link', s);
-      },
-      now,
-      random: d.random ?? Math.random,
-      log: d.log,
-    },
-    { lastHeartbeatAt: store.linkStatus().lastHeartbeatAt },
-  );
-
-  /**
-   * The cloud deactivated this terminal (a `Deactivate` call, or `403 terminal_deactivated` at the
-   * link): recorded in the store, the link stops for good and every new sale is refused (410), so
-   * that nothing is taken that could never be delivered. Survives restarts; a new enrollment (a
-   * new terminal id) ends it.
-   */
-  let deactivated = ((x) => (x?.terminalId === identity.terminalId ? x : null))(store.deactivation());
-  const deactivate = (reason: string, at: string, afterAnswer: boolean) => {
-    if (deactivated) return;
-    deactivated = { terminalId: identity.terminalId, at, reason };
-    store.recordDeactivation(deactivated);
-    d.log.warn(
-      { reason, at },
-      'the cloud deactivated this terminal: no link and no sales until it is enrolled again',
-    );
-    const why = `the cloud deactivated this terminal (${reason}); enroll it again`;
-    if (afterAnswer) setImmediate(() => link.halt(why));
-    else link.halt(why);
-  };
-  if (deactivated) link.halt(`the cloud deactivated this terminal (${deactivated.reason}); enroll it again`);
-
-  /** The cloud renamed or moved this terminal: identity.json, status, diagnostics and the bundle follow. */
-  const recordProfile = async (profile: TerminalProfile): Promise<void> => {
-    const before = { name: identity.name, locationId: identity.locationId };
-    try {
-      if (!(await updateIdentityProfile(identity, profile))) return;
-      if (before.name !== identity.name || before.locationId !== identity.locationId)
-        d.log.info(
-          { name: identity.name, locationId: identity.locationId, was: before },
-          "the cloud changed this terminal's name or store",
-        );
-      events.publish('profile', {
-        name: identity.name,
-        locationId: identity.locationId,
-        locationName: identity.locationName ?? null,
-      });
-    } catch (err) {
-      d.log.warn({ err: (err as Error).message }, 'could not record the terminal profile; kept the old one');
-    }
-  };
-
-  let onlineLink: OnlineLink | null = null;
-  let trustedTime = store.linkStatus().trustedTime;
-  if (trustedTime && Date.parse(trustedTime) - now() > CLOCK_TOLERANCE_MS)
-    d.log.warn(
-      { deviceTime: new Date(now()).toISOString(), lastTrustedAt: trustedTime },
-      'the device clock is behind the last time the cloud confirmed; TLS will fail until it is set',
-    );
-  const renewalCheckPinned = (d.settingSources?.certCheckIntervalSec ?? 'default') !== 'default';
-  const renewalCheckIntervalMs = () =>
-    renewalCheckPinned || config.current().version === null
-      ? d.settings.certCheckIntervalSec * 1000
-      : config.current().config.agent.renewalCheckHours * 3_600_000;
-  const renewer = new CertificateRenewer({
+  const ctx: FeatureContext = {
+    deps: d,
     identity,
-    certificate: summariseCertificate(tls.cert, now()),
-    stateDir: d.paths.stateDir,
-    now,
+    store,
+    events: shared.events,
+    credentials,
+    cloudUrl: d.settings.cloudUrl || identity.cloudUrl,
+    proxy: proxySettings(d.settings, d.env ?? {}),
+    bootId: readBootId(d.settings.bootIdFile),
+    now: d.now ?? Date.now,
     random: d.random ?? Math.random,
-    // Read at every check: the device setting when set on the device, else the pushed
-    // agent.renewalCheckHours once a config is applied, else the device default.
-    get checkIntervalMs() {
-      return renewalCheckIntervalMs();
-    },
-    renewBeforeDays: d.settings.renewBeforeDays,
-    retry: backoffPolicy(d.settings),
-    online: () => onlineLink !== null,
-    request: (csr) => {
-      if (!onlineLink) throw new Error('the cloud link is not online');
-      return onlineLink.session.call('RenewCertificate', { csr });
-    },
-    onInstalled: async () => {
-      tls = await readClientTls(identity);
-      dataPublicKey = await readFile(identity.paths.dataKeyFile, 'utf8').catch(() => dataPublicKey);
-      link.reconnect('reconnecting with the renewed certificate');
-    },
-    crashPoint,
+    crashPoint: d.crashPoint ?? (() => {}),
     log: d.log,
-  });
-
-  const leases = new BusyLeases({ store: store.actions, now });
-  const updater = new SoftwareUpdater({
-    installDir: d.settings.installDir,
-    stateDir: d.paths.stateDir,
-    releaseKeyFile: d.settings.releaseKeyFile,
-    running: d.softwareVersion,
-    healthWindowMs: d.settings.updateHealthWindowSec * 1000,
-    runInstaller: (step) => runShellCommand(d.settings.installCommand.replaceAll('{step}', step)),
-    storeReserveBytes: async () => {
-      const used = await stat(d.paths.dbFile).then(
-        (s) => s.size,
-        () => 0,
-      );
-      return Math.max(0, d.settings.maxStoreMb * 1024 * 1024 - used);
-    },
-    download: async (version, file, onProgress, maxBytes) => {
-      await cloudDownload({
-        maxBytes,
-        cloudUrl,
-        caPem: tls.ca,
-        cert: tls.cert,
-        key: tls.key,
-        proxy,
-        path: `/v1/agent/releases/${encodeURIComponent(version)}/artifact`,
-        file,
-        onProgress,
-      });
-    },
-    report: (id, change) => actions.report(id, change),
-    note: (id, change) => actions.note(id, change),
-    whenFree: (id, signal) => actions.whenFree(id, signal),
-    restart: (reason) => d.restart?.(reason),
-    supervised: d.restart !== undefined,
-    now,
-    crashPoint,
-    log: d.log,
-  });
-  const actions: ActionRunner = new ActionRunner({
-    store: store.actions,
-    leases,
-    updater,
-    events,
-    bootId,
-    reboot: () => runShellCommand(d.settings.rebootCommand),
-    rebootTimeoutMs: d.settings.rebootTimeoutSec * 1000,
-    onReported: () => outbox.wake(),
-    now,
-    log: d.log,
-  });
-
-  const certificateDocument = () => ({
-    ...renewer.certificate(),
-    daysLeft: Math.floor((Date.parse(renewer.certificate().notAfter) - now()) / 86_400_000),
-    renewal: renewer.status(),
-  });
-
-  const status = (): StatusDocument =>
-    buildStatusDocument({
-      identity,
-      daemon: 'running',
-      link: link.snapshot(),
-      certificateNotAfter: renewer.certificate().notAfter,
-      renewal: renewer.status(),
-      trustedTime,
-      configVersion: config.current().version,
-      queue: store.transactions.summary(),
-      locked: store.lock().locked,
-      deactivated,
-      softwareVersion: d.softwareVersion,
-      nowMs: now(),
-    });
-
-  const runDiagnostics = async (): Promise<DiagnosticsReport> => {
-    if (!d.diagnose)
-      throw new LocalApiError(501, 'diagnostics_unavailable', 'diagnostics are not wired in this process');
-    return d.diagnose(status());
   };
 
-  const api = new LocalApi(
-    d.paths.socketPath,
-    [
-      { method: 'GET', pattern: /^\/v1\/status$/, handle: () => status() },
-      {
-        method: 'GET',
-        pattern: /^\/v1\/config$/,
-        handle: () => configDocument(config.current(), config.lastRejection()),
-      },
-      {
-        method: 'GET',
-        pattern: /^\/v1\/events$/,
-        stream: serveEvents(events, { maxStreams: limits.streams, log: d.log }),
-      },
-      { method: 'GET', pattern: /^\/v1\/diagnostics$/, handle: () => runDiagnostics() },
-      { method: 'GET', pattern: /^\/v1\/errors$/, handle: () => ({ errors: shared.errors.list() }) },
-      { method: 'GET', pattern: /^\/v1\/certificate$/, handle: certificateDocument },
-      {
-        method: 'POST',
-        pattern: /^\/v1\/certificate\/renew$/,
-        handle: async () => {
-          const before = certificateDocument();
-          try {
-            await renewer.renewNow();
-          } catch (err) {
-            throw new LocalApiError(
-              503,
-              'renewal_failed',
-              `certificate renewal failed: ${(err as Error).message}`,
-            );
-          }
-          return { before, after: certificateDocument() };
-        },
-      },
-      {
-        method: 'POST',
-        pattern: /^\/v1\/transactions$/,
-        handle: async (_req, _p, body) => {
-          const r = queue.submit(await body());
-          return new Reply(r.status, r.record);
-        },
-      },
-      { method: 'GET', pattern: /^\/v1\/transactions\/([^/]+)$/, handle: (_req, p) => queue.get(p[0]!) },
-      {
-        method: 'GET',
-        pattern: /^\/v1\/transactions$/,
-        handle: (req) =>
-          listTransactions(store.transactions, new URL(req.url ?? '/', 'http://posagent').searchParams),
-      },
-      {
-        method: 'POST',
-        pattern: /^\/v1\/busy$/,
-        handle: async (_req, _p, body) => new Reply(201, leases.acquire(await body())),
-      },
-      { method: 'GET', pattern: /^\/v1\/busy$/, handle: () => ({ leases: leases.held() }) },
-      { method: 'DELETE', pattern: /^\/v1\/busy\/([^/]+)$/, handle: (_req, p) => leases.release(p[0]!) },
-      {
-        method: 'GET',
-        pattern: /^\/v1\/actions$/,
-        handle: () => ({
-          open: store.actions.open().map((a) => ({ id: a.id, type: a.type, ...progressOf(a) })),
-        }),
-      },
-      {
-        method: 'POST',
-        pattern: /^\/v1\/queue\/flush$/,
-        handle: () => {
-          link.retryNow();
-          forwarder.wake();
-          return { flushing: true, link: link.snapshot().state, queue: store.transactions.summary() };
-        },
-      },
-    ],
-    d.log,
-    limits,
-  );
+  // Built in dependency order: each feature is handed the ones it uses, never a later one.
+  const outbox = new OutboxSender(store, d.log);
+  const config = new ConfigFeature(ctx, outbox);
+  const link = new LinkFeature(ctx, { config, outbox, notifier });
+  const certificate = new CertificateFeature(ctx, { link, config });
+  const transactions = new TransactionsFeature(ctx, { link, config });
+  const actions = new ActionsFeature(ctx, { outbox });
+  const status = new StatusFeature(ctx, { link, config, certificate, errors: shared.errors });
+  const events = new EventsFeature(shared.events, shared.limits, d.log);
+  const owners: Feature[] = [config, link, certificate, transactions, actions, status, events];
+  const api = new LocalApiFeature(d.paths.socketPath, owners, shared.limits, d.log);
+  for (const f of owners) {
+    if (f.handlers) link.handle(f.handlers);
+    if (f.onOnline && f !== link) link.whenOnline((online) => f.onOnline?.(online));
+  }
+
+  // Started in this order (the socket first: a second daemon stops there), stopped in reverse.
+  const running: Feature[] = [api, transactions, actions, link, certificate];
   try {
-    await api.start();
+    await startFeatures(running, d.log);
   } catch (err) {
     store.close();
     throw err;
   }
-  maintain();
-  await actions.start();
-  const maintenance = setInterval(guarded('queue maintenance', maintain, d.log), 60_000);
-  maintenance.unref();
-  const stopLink = new AbortController();
-  const linkDone = link.run(stopLink.signal);
-  renewer.start();
   // Store open, local API listening, first link attempt under way: ready for systemd.
-  notifier.ready(`link ${link.snapshot().state}`);
+  notifier.ready(`link ${link.link.snapshot().state}`);
   d.log.info(
     {
       terminalId: identity.terminalId,
-      cloudUrl,
+      cloudUrl: ctx.cloudUrl,
       socket: d.paths.socketPath,
-      certificateNotAfter: renewer.certificate().notAfter,
+      certificateNotAfter: certificate.renewer.certificate().notAfter,
     },
     'agent started',
   );
 
   let stopping: Promise<void> | undefined;
   return {
-    status,
+    status: () => status.status(),
     stop() {
       stopping ??= (async () => {
         d.log.info('agent stopping');
         notifier.stopping();
-        clearInterval(maintenance);
-        renewer.stop();
-        actions.stop();
-        await api.stop();
-        stopLink.abort();
-        // The close handshake normally takes a round trip; never let a dead cloud hold the exit.
-        await Promise.race([linkDone, new Promise((r) => setTimeout(r, 2000).unref())]);
+        await stopFeatures(running, d.log);
         store.close();
         d.log.info('agent stopped');
       })();

@@ -1,4 +1,4 @@
-import type { BackoffPolicy } from './backoff.js';
+import type { BackoffPolicy } from './link/backoff.js';
 
 /**
  * Device settings: what belongs to this device rather than to the fleet. Resolved in one place,

@@ -1,16 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureDir } from '../enroll/atomic-file.js';
+import { proxySettings } from '../cloud-access/proxy.js';
 import { NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.js';
 import { enrollWithSerial } from '../enroll/enrollment.js';
-import { type Identity, readIdentity, readPairingState } from '../enroll/identity-store.js';
-import { proxySettings } from '../enroll/proxy.js';
-import { reconnectDelay } from './backoff.js';
-import { serveEvents } from './event-stream.js';
-import { LocalApi, LocalApiError } from './local-api.js';
-import type { AgentDeps, RunningAgent, SharedParts } from './main.js';
+import { ensureDir } from '../identity/atomic-file.js';
+import { type Identity, readIdentity, readPairingState } from '../identity/identity-store.js';
+import { Refusal } from '../protocol/refusal.js';
+import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
+import type { EnrollmentProgress } from './events/event-map.js';
+import { serveEvents } from './events/event-stream.js';
+import { reconnectDelay } from './link/backoff.js';
+import { LocalApi } from './local-api/local-api.js';
 import { backoffPolicy } from './settings.js';
-import { buildStatusDocument, type StatusDocument } from './status-document.js';
+import { buildStatusDocument, type StatusDocument } from './status/status-document.js';
 
 /**
  * The daemon on a terminal that is not enrolled yet (first boot of a fresh image): it serves its
@@ -46,7 +48,7 @@ export async function startUnenrolled(
     });
   await ensureDir(d.paths.runtimeDir, 0o750);
   const notEnrolled = () => {
-    throw new LocalApiError(503, 'not_enrolled', 'this terminal is not enrolled yet; no sale can be taken');
+    throw new Refusal('not_enrolled', 'this terminal is not enrolled yet; no sale can be taken');
   };
   const api = new LocalApi(
     d.paths.socketPath,
@@ -68,11 +70,7 @@ export async function startUnenrolled(
         pattern: /^\/v1\/diagnostics$/,
         handle: async () => {
           if (!d.diagnose)
-            throw new LocalApiError(
-              501,
-              'diagnostics_unavailable',
-              'diagnostics are not wired in this process',
-            );
+            throw new Refusal('diagnostics_unavailable', 'diagnostics are not wired in this process');
           return d.diagnose(statusNow(await readPairingState(d.paths.stateDir)));
         },
       },
@@ -156,14 +154,6 @@ export async function startUnenrolled(
     },
   };
 }
-
-/** The `enrollment` event: where enrollment of this terminal stands. */
-export type EnrollmentProgress =
-  | { state: 'waiting'; reason: string }
-  | { state: 'pairing'; code: string; expiresAt: string }
-  | { state: 'enrolling'; reason?: string; step?: string }
-  | { state: 'failed'; reason: string; retryInMs: number }
-  | { state: 'enrolled'; terminalId: string; name: string; locationId: string };
 
 async function autoEnroll(d: AgentDeps, onStep: (step: string) => void): Promise<void> {
   const s = d.settings;

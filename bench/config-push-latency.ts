@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { WebSocket, WebSocketServer } from 'ws';
 import { FleetCa, newPrivateKeyPem } from '../cloud/identity/fleet-ca.js';
-import { type AgentDirs, startAgent } from '../demo/local-fleet.js';
-import { serverTime, startScriptedCloud } from '../demo/scripted-cloud.js';
-import { waitFor } from '../demo/wait-for.js';
+import { type AgentDirs, startAgent } from '../harness/local-fleet.js';
+import { serverTime, startScriptedCloud } from '../harness/scripted-cloud.js';
+import { waitFor } from '../harness/wait-for.js';
 import { DEFAULT_CONFIG, mergePatch } from '../protocol/config-schema.js';
 import type { ConfigApplied } from '../protocol/messages.js';
 

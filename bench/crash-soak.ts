@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareCrashLoopTerminal, runCrashLoop } from '../demo/crash-loop.js';
-import { ROOT, startCloud } from '../demo/local-fleet.js';
+import { prepareCrashLoopTerminal, runCrashLoop } from '../harness/crash-loop.js';
+import { ROOT, startCloud } from '../harness/local-fleet.js';
 
 /**
  * `npm run soak -- --cycles N`: the crash loop of the e2e test, longer. A POS-app client submits

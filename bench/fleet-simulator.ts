@@ -4,10 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CloudLink } from '../agent/cloud-link.js';
-import { HealthCollector } from '../agent/health.js';
-import { HeartbeatSender } from '../agent/heartbeat.js';
+import { CloudLink } from '../agent/link/cloud-link.js';
 import { AGENT_DEFAULTS, backoffPolicy, type DeviceSettings } from '../agent/settings.js';
+import { HealthCollector } from '../agent/status/health.js';
+import { HeartbeatSender } from '../agent/status/heartbeat.js';
+import { enrollWithCode } from '../enroll/enrollment.js';
 import {
   type Cloud,
   newEnrollmentCode,
@@ -15,10 +16,9 @@ import {
   restartCloud,
   startCloud,
   tempDir,
-} from '../demo/local-fleet.js';
-import { waitFor } from '../demo/wait-for.js';
-import { enrollWithCode } from '../enroll/enrollment.js';
-import { type Identity, readClientTls, readIdentity } from '../enroll/identity-store.js';
+} from '../harness/local-fleet.js';
+import { waitFor } from '../harness/wait-for.js';
+import { type Identity, readClientTls, readIdentity } from '../identity/identity-store.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { cpuSeconds, rssBytes } from './process-metrics.js';
 import { percentile } from './statistics.js';

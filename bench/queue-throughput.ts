@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AgentStore, openStoreReadOnly } from '../agent/agent-store.js';
-import { EventBus } from '../agent/event-bus.js';
-import { localApiRequest } from '../agent/local-api-client.js';
-import { TransactionQueue } from '../agent/transaction-queue.js';
-import { type AgentDirs, type Cloud, restartCloud, startAgent } from '../demo/local-fleet.js';
-import { waitFor } from '../demo/wait-for.js';
+import { EventBus } from '../agent/events/event-bus.js';
+import { localApiRequest } from '../agent/local-api/local-api-client.js';
+import { TransactionQueue } from '../agent/transactions/transaction-queue.js';
+import { type AgentDirs, type Cloud, restartCloud, startAgent } from '../harness/local-fleet.js';
+import { waitFor } from '../harness/wait-for.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
 import { median } from './statistics.js';
 

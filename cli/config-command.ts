@@ -1,6 +1,6 @@
 import { openStoreReadOnly } from '../agent/agent-store.js';
-import { type ConfigDocument, configDocument } from '../agent/config-document.js';
-import { askDaemon } from '../agent/local-api-client.js';
+import { type ConfigDocument, configDocument } from '../agent/config/config-document.js';
+import { askDaemon } from '../agent/local-api/local-api-client.js';
 import { resolvePaths } from '../agent/settings.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
 import { requireEnrolled } from './enrolled.js';

@@ -1,11 +1,11 @@
-import { askDaemon } from '../agent/local-api-client.js';
+import { askDaemon } from '../agent/local-api/local-api-client.js';
 import { type AgentPaths, type DeviceSettings, resolvePaths } from '../agent/settings.js';
-import type { StatusDocument } from '../agent/status-document.js';
-import { readStatusWithoutDaemon } from '../agent/status-reader.js';
+import type { StatusDocument } from '../agent/status/status-document.js';
+import { readStatusWithoutDaemon } from '../agent/status/status-reader.js';
+import { proxySettings } from '../cloud-access/proxy.js';
 import { writeBundle } from '../diagnostics/bundle.js';
 import { type DiagnosticsReport, diagnose, formatReport } from '../diagnostics/report.js';
-import { readHardwareSerial, usableSerial } from '../enroll/hardware-serial.js';
-import { proxySettings } from '../enroll/proxy.js';
+import { readHardwareSerial, usableSerial } from '../identity/hardware-serial.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { ExitCode, type Output } from './output.js';
 

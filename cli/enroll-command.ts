@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type DeviceSettings, resolvePaths } from '../agent/settings.js';
+import { proxySettings } from '../cloud-access/proxy.js';
 import { NO_SERIAL_HINT, NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.js';
 import {
   EnrollmentError,
@@ -8,9 +9,8 @@ import {
   enrollWithQr,
   enrollWithSerial,
 } from '../enroll/enrollment.js';
-import { FactoryIdentityError } from '../enroll/factory-identity.js';
-import { type Identity, readIdentity, summariseCertificate } from '../enroll/identity-store.js';
-import { proxySettings } from '../enroll/proxy.js';
+import { FactoryIdentityError } from '../identity/factory-identity.js';
+import { type Identity, readIdentity, summariseCertificate } from '../identity/identity-store.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { CommandError, ExitCode, type Output } from './output.js';
 

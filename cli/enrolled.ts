@@ -1,5 +1,5 @@
 import type { AgentPaths } from '../agent/settings.js';
-import { type Identity, readIdentity } from '../enroll/identity-store.js';
+import { type Identity, readIdentity } from '../identity/identity-store.js';
 import { CommandError, ExitCode } from './output.js';
 
 /** The terminal's identity, or exit 3 (not enrolled) — from the state dir, whether the daemon runs or not. */

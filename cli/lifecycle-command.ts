@@ -1,19 +1,20 @@
 import { readFile, rm } from 'node:fs/promises';
 import { openStoreReadOnly } from '../agent/agent-store.js';
-import type { RenewalStatus } from '../agent/cert-renewal.js';
-import { askDaemon, localApiRequest } from '../agent/local-api-client.js';
+import type { RenewalStatus } from '../agent/certificate/cert-renewal.js';
+import { askDaemon, localApiRequest } from '../agent/local-api/local-api-client.js';
 import { type AgentPaths, resolvePaths } from '../agent/settings.js';
-import { CloudRequestError, cloudJson } from '../enroll/cloud-client.js';
+import { CloudRequestError, cloudJson } from '../cloud-access/cloud-client.js';
+import { proxySettings } from '../cloud-access/proxy.js';
 import { EnrollmentError } from '../enroll/enrollment.js';
+import { renewDirect } from '../enroll/renewal.js';
 import {
   type CertificateSummary,
   type Identity,
   readClientTls,
   removeIdentity,
   summariseCertificate,
-} from '../enroll/identity-store.js';
-import { proxySettings } from '../enroll/proxy.js';
-import { renewDirect } from '../enroll/renewal.js';
+} from '../identity/identity-store.js';
+import { parseErrorBody } from '../protocol/refusal.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { requireEnrolled } from './enrolled.js';
 import { CommandError, ExitCode, type Output } from './output.js';
@@ -49,16 +50,17 @@ async function renew(
   const running = await askDaemon(paths.socketPath, 'GET', '/v1/status');
   if (running) {
     if (!out.json) out.progress('… asking the daemon to renew over its link (new key, new certificate)');
-    const res = await localApiRequest<
-      { before: CertificateSummary; after: CertificateSummary } & {
-        error?: { code: string; message: string };
-      }
-    >(paths.socketPath, 'POST', '/v1/certificate/renew', undefined, 60_000);
-    if (res.status !== 200)
-      throw new CommandError(
-        res.body.error?.code ?? 'renewal_failed',
-        res.body.error?.message ?? `the daemon answered ${res.status}`,
-      );
+    const res = await localApiRequest<{ before: CertificateSummary; after: CertificateSummary }>(
+      paths.socketPath,
+      'POST',
+      '/v1/certificate/renew',
+      undefined,
+      60_000,
+    );
+    if (res.status !== 200) {
+      const e = parseErrorBody(res.body);
+      throw new CommandError(e?.code ?? 'renewal_failed', e?.message ?? `the daemon answered ${res.status}`);
+    }
     return { ...res.body, via: 'daemon' };
   }
   const { settings } = await loadDeviceSettings(settingsFile, {});

@@ -1,8 +1,9 @@
 import { openStoreReadOnly } from '../agent/agent-store.js';
-import { askDaemon } from '../agent/local-api-client.js';
+import { askDaemon } from '../agent/local-api/local-api-client.js';
 import { resolvePaths } from '../agent/settings.js';
-import { listTransactions } from '../agent/transaction-list.js';
-import { type TransactionRecord, toRecord } from '../agent/transaction-queue.js';
+import { listTransactions } from '../agent/transactions/transaction-list.js';
+import { type TransactionRecord, toRecord } from '../agent/transactions/transaction-record.js';
+import { parseErrorBody } from '../protocol/refusal.js';
 import { requireEnrolled } from './enrolled.js';
 import { CommandError, ExitCode, type Output } from './output.js';
 
@@ -22,7 +23,7 @@ export async function queueCommand(
   await requireEnrolled(paths);
   const viaDaemon = <T>(method: string, path: string) => askDaemon<T>(paths.socketPath, method, path);
   const fail = (body: unknown, status: number): never => {
-    const e = (body as { error?: { code: string; message: string } }).error;
+    const e = parseErrorBody(body);
     throw new CommandError(
       e?.code ?? 'failed',
       e?.message ?? `the daemon answered ${status}`,

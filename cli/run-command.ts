@@ -3,7 +3,7 @@ import { createLogger } from '../agent/logger.js';
 import { type RunningAgent, startAgent } from '../agent/main.js';
 import { serviceNotifier } from '../agent/service-notifier.js';
 import { resolvePaths } from '../agent/settings.js';
-import { proxySettings } from '../enroll/proxy.js';
+import { proxySettings } from '../cloud-access/proxy.js';
 import { loadDeviceSettings } from './device-settings.js';
 import { exitOnUnhandled } from './fatal-errors.js';
 import { CommandError, ExitCode, type Output } from './output.js';

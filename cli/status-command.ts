@@ -1,6 +1,6 @@
 import { resolvePaths } from '../agent/settings.js';
-import { formatStatus } from '../agent/status-document.js';
-import { readStatus } from '../agent/status-reader.js';
+import { formatStatus } from '../agent/status/status-document.js';
+import { readStatus } from '../agent/status/status-reader.js';
 import { ExitCode, type Output } from './output.js';
 
 export async function statusCommand(

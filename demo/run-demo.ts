@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { localApiRequest } from '../agent/local-api-client.js';
+import { localApiRequest } from '../agent/local-api/local-api-client.js';
 import {
   agentDirs,
   type Cloud,
@@ -17,8 +17,9 @@ import {
   tempDir,
   waitForAction,
   waitForLink,
-} from './local-fleet.js';
-import { waitFor } from './wait-for.js';
+} from '../harness/local-fleet.js';
+import { waitFor } from '../harness/wait-for.js';
+import { parseErrorBody } from '../protocol/refusal.js';
 
 /**
  * `npm run demo`: the whole product on loopback, narrated. Real processes, real TLS, temp dirs.
@@ -155,14 +156,10 @@ async function main(): Promise<void> {
       `posagent config on the device: version ${local.version}, what the POS app reads from GET /v1/config:`,
     );
     show({ tip: local.config.tip, display: local.config.display });
-    const bad = await cloud.api<{ error: { message: string } }>(
-      'POST',
-      `/v1/terminals/${enrolled.terminalId}/configure`,
-      {
-        tip: { suggestions: [5, 10, 15, 20, 25] },
-      },
-    );
-    say(`An invalid push is refused with the field path: ${bad.status} ${bad.body.error.message}`);
+    const bad = await cloud.api<unknown>('POST', `/v1/terminals/${enrolled.terminalId}/configure`, {
+      tip: { suggestions: [5, 10, 15, 20, 25] },
+    });
+    say(`An invalid push is refused with the field path: ${bad.status} ${parseErrorBody(bad.body)?.message}`);
 
     step(
       'A sale online: the POS app hands a transaction to the agent (POST /v1/transactions on the Unix socket)',
@@ -204,13 +201,13 @@ async function main(): Promise<void> {
     say(
       `800 EUR → ${r1.status} ${r1.body.state}, offline: ${r1.body.offline} (offline mode is on in the location template, maxAmount 5000).`,
     );
-    const r2 = await localApiRequest<{ error: { code: string; message: string } }>(
-      socket,
-      'POST',
-      '/v1/transactions',
-      { id: randomUUID(), amount: 6000, currency: 'EUR' },
-    );
-    say(`6000 EUR → ${r2.status} ${r2.body.error.code}: ${r2.body.error.message}`);
+    const r2 = await localApiRequest<unknown>(socket, 'POST', '/v1/transactions', {
+      id: randomUUID(),
+      amount: 6000,
+      currency: 'EUR',
+    });
+    const e2 = parseErrorBody(r2.body);
+    say(`6000 EUR → ${r2.status} ${e2?.code}: ${e2?.message}`);
     say((await cli(['queue', ...dirs.flags])).stdout.trimEnd());
 
     step('The cloud comes back: the queue is forwarded in order, exactly once, and decided');
@@ -304,13 +301,13 @@ async function main(): Promise<void> {
       waitForAction(cloud, enrolled.terminalId, id, ok, `action ${id}`);
     const runAction = async (type: string) => actionWhen(await createAction(type), finished);
     say(`lock → ${(await runAction('lock')).status}; the lock is kept in the store and survives restarts.`);
-    const refused = await localApiRequest<{ error: { code: string; message: string } }>(
-      socket,
-      'POST',
-      '/v1/transactions',
-      { id: randomUUID(), amount: 300, currency: 'EUR' },
-    );
-    say(`A sale while locked → ${refused.status} ${refused.body.error.code}: ${refused.body.error.message}`);
+    const refused = await localApiRequest<unknown>(socket, 'POST', '/v1/transactions', {
+      id: randomUUID(),
+      amount: 300,
+      currency: 'EUR',
+    });
+    const locked = parseErrorBody(refused.body);
+    say(`A sale while locked → ${refused.status} ${locked?.code}: ${locked?.message}`);
     say(`unlock → ${(await runAction('unlock')).status}; sales are accepted again.`);
 
     step(

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openStoreReadOnly } from '../agent/agent-store.js';
-import type { StatusDocument } from '../agent/status-document.js';
-import { readIdentity, summariseCertificate } from '../enroll/identity-store.js';
+import type { StatusDocument } from '../agent/status/status-document.js';
+import { readIdentity, summariseCertificate } from '../identity/identity-store.js';
 import type { DiagnosticsReport } from './report.js';
 
 /**

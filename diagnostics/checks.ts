@@ -3,33 +3,35 @@ import { readFile, stat, statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { type AgentStoreReader, openStoreReadOnly } from '../agent/agent-store.js';
 import type { AgentPaths, DeviceSettings } from '../agent/settings.js';
-import type { StatusDocument } from '../agent/status-document.js';
-import { cloudDate, describeSkew } from '../enroll/cloud-time.js';
+import type { StatusDocument } from '../agent/status/status-document.js';
+import { cloudDate, describeSkew } from '../cloud-access/cloud-time.js';
 import {
   type ConnectionPath,
   connectionPath,
   openStream,
   openTls,
   resolveFirstHop,
-} from '../enroll/connection-path.js';
+} from '../cloud-access/connection-path.js';
+import type { ProxySettings } from '../cloud-access/proxy.js';
+import { explainConnectionError } from '../cloud-access/tls-errors.js';
 import {
   type Identity,
   readClientTls,
   readIdentity,
   readPairingState,
   summariseCertificate,
-} from '../enroll/identity-store.js';
-import type { ProxySettings } from '../enroll/proxy.js';
-import { explainConnectionError } from '../enroll/tls-errors.js';
+} from '../identity/identity-store.js';
+import { exposedToOthers, octalMode } from '../identity/key-permissions.js';
 import { DEFAULT_CONFIG } from '../protocol/config-schema.js';
 import type { DiagnosticsCheck } from '../protocol/messages.js';
+import { parseErrorBody } from '../protocol/refusal.js';
 import { AGENT_PATH, SUBPROTOCOL } from '../protocol/version.js';
 
 /**
  * The technician's checks. Each answers one question with `{id, status, detail, hint}`; the hints
  * are the PeakPOS guide's causes and fixes, in a technician's words. They need nothing from the
  * daemon: the store is opened read-only, the network is probed along the link's own path
- * (enroll/connection-path.ts: directly, or through the HTTPS proxy the daemon uses) — before
+ * (cloud-access/connection-path.ts: directly, or through the HTTPS proxy the daemon uses) — before
  * enrollment too, when the image names its cloud and fleet CA. When the daemon runs,
  * its status document says how its link is — and the WebSocket probe is not made then, so a
  * diagnostic never pushes the daemon's own link off the cloud.
@@ -75,10 +77,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       );
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-function mode(m: number): string {
-  return (m & 0o777).toString(8).padStart(4, '0');
 }
 
 /** Every check, in the order a technician reads them. Never throws: a check that breaks reports `fail`. */
@@ -173,12 +171,12 @@ async function identityFilesCheck(identity: Identity): Promise<CheckResult> {
     );
   const key = await stat(p.keyFile);
   const dir = await stat(p.keysDir);
-  if ((key.mode & 0o077) !== 0 || (dir.mode & 0o077) !== 0)
+  if (exposedToOthers(key.mode) || exposedToOthers(dir.mode))
     return result(
       'identity_files',
       'identity',
       'fail',
-      `the private key is readable by others: ${p.keyFile} is ${mode(key.mode)} (must be 0600), ${p.keysDir} is ${mode(dir.mode)} (must be 0700)`,
+      `the private key is readable by others: ${p.keyFile} is ${octalMode(key.mode)} (must be 0600), ${p.keysDir} is ${octalMode(dir.mode)} (must be 0700)`,
       `chmod 600 ${p.keyFile} && chmod 700 ${p.keysDir}; if the key may have been copied, reprovision (posagent reprovision)`,
     );
   return result('identity_files', 'identity', 'pass', 'key (0600), certificate and pinned fleet CA present');
@@ -427,15 +425,9 @@ async function websocketProbe(path: ConnectionPath, tls: TlsFiles, timeoutMs: nu
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        let why = `HTTP ${res.statusCode}`;
-        try {
-          const e = (
-            JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string; message: string } }
-          ).error;
-          why = `${e.code}: ${e.message}`;
-        } catch {
-          // not our cloud's error body
-        }
+        // Not our cloud's error body: the status line says what there is.
+        const e = parseErrorBody(Buffer.concat(chunks));
+        const why = e ? `${e.code}: ${e.message}` : `HTTP ${res.statusCode}`;
         resolve(
           result(
             'websocket',
@@ -704,7 +696,7 @@ async function localApiCheck(ctx: DiagnosticsContext): Promise<CheckResult> {
       'local_api',
       'agent',
       'fail',
-      `${sock} is ${mode(s.mode)}; it must be 0660 (owner and group posagent)`,
+      `${sock} is ${octalMode(s.mode)}; it must be 0660 (owner and group posagent)`,
       'restart the daemon; the POS app user must be in group posagent',
     );
   return result(

@@ -1,5 +1,5 @@
 import { emitKeypressEvents } from 'node:readline';
-import type { StatusDocument } from '../agent/status-document.js';
+import type { StatusDocument } from '../agent/status/status-document.js';
 import { layoutScreen, type ScreenSize, screenSafe, visibleLength } from './menu-screen.js';
 import { type DiagnosticsReport, formatReport } from './report.js';
 

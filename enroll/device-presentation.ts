@@ -1,5 +1,5 @@
-import { type FactoryIdentity, readFactoryIdentity } from './factory-identity.js';
-import { readHardwareFacts } from './hardware-serial.js';
+import { type FactoryIdentity, readFactoryIdentity } from '../identity/factory-identity.js';
+import { readHardwareFacts } from '../identity/hardware-serial.js';
 
 /** What a device presents when it enrolls: its serial and model, and its factory identity if it has one. */
 export interface DevicePresentation {

@@ -1,5 +1,17 @@
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CloudRequestError, cloudJson } from '../cloud-access/cloud-client.js';
+import type { ProxySettings } from '../cloud-access/proxy.js';
+import { createCsr, newDeviceKey } from '../identity/device-key.js';
+import { attest, type FactoryIdentity } from '../identity/factory-identity.js';
+import {
+  clearPairingState,
+  type Identity,
+  type IdentityMeta,
+  installIdentity,
+  readIdentity,
+  writePairingState,
+} from '../identity/identity-store.js';
 import {
   type EnrollRequest,
   type EnrollResponse,
@@ -9,18 +21,6 @@ import {
   parseQrPayload,
 } from '../protocol/enrollment.js';
 import { ENROLL_PATH } from '../protocol/version.js';
-import { CloudRequestError, cloudJson } from './cloud-client.js';
-import { createCsr, newDeviceKey } from './device-key.js';
-import { attest, type FactoryIdentity } from './factory-identity.js';
-import {
-  clearPairingState,
-  type Identity,
-  type IdentityMeta,
-  installIdentity,
-  readIdentity,
-  writePairingState,
-} from './identity-store.js';
-import type { ProxySettings } from './proxy.js';
 
 /**
  * Every way to enroll: a code typed (`code`), a QR scanned (`qr`), a code the device shows and

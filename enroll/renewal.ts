@@ -1,9 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { RenewedCertificate } from '../protocol/messages.js';
-import { CloudRequestError, cloudJson } from './cloud-client.js';
-import { createCsr, newDeviceKey } from './device-key.js';
-import { checkIssuedCertificate, EnrollmentError } from './enrollment.js';
+import { CloudRequestError, cloudJson } from '../cloud-access/cloud-client.js';
+import type { ProxySettings } from '../cloud-access/proxy.js';
+import { createCsr, newDeviceKey } from '../identity/device-key.js';
 import {
   type CertificateSummary,
   type Identity,
@@ -11,8 +10,9 @@ import {
   readClientTls,
   recoverRenewal,
   summariseCertificate,
-} from './identity-store.js';
-import type { ProxySettings } from './proxy.js';
+} from '../identity/identity-store.js';
+import type { RenewedCertificate } from '../protocol/messages.js';
+import { checkIssuedCertificate, EnrollmentError } from './enrollment.js';
 
 /**
  * Renewal and reprovisioning: a *new* key made here, its CSR sent (over the link by the daemon,

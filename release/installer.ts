@@ -1,7 +1,7 @@
 import { chmod, lchown, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { syncDir } from '../enroll/atomic-file.js';
+import { syncDir } from '../identity/atomic-file.js';
 import { MAX_RELEASE_BYTES, ReleaseDescriptor, releaseManifest } from '../protocol/actions.js';
 import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
 import { openAgentFile, readAgentJson, type ServiceUser } from './agent-file.js';

@@ -2,7 +2,7 @@ import { type KeyObject, randomUUID } from 'node:crypto';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type ReleaseDescriptor, SemVer } from '../../protocol/actions.js';
+import { MAX_RELEASE_BYTES, type ReleaseDescriptor, SemVer } from '../../protocol/actions.js';
 import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
 import type { CloudStore, ReleaseRow } from '../store/store-types.js';
@@ -23,7 +23,6 @@ export interface ReleaseServiceOptions {
 }
 
 const semver = compileValidator(SemVer);
-const MAX_RELEASE_BYTES = 512 * 1024 * 1024;
 
 export class ReleaseService {
   constructor(private readonly o: ReleaseServiceOptions) {}

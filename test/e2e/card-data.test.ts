@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import { type Cloud, enrollAgent, startAgent, startCloud, waitForLink } from '../support/processes.js';
 
 /**

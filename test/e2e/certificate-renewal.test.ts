@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import {
   type Cloud,
   cli,

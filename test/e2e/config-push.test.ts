@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConfigDocument } from '../../agent/config-document.js';
-import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.js';
+import type { ConfigDocument } from '../../agent/config/config-document.js';
+import { localApiRequest, subscribeEvents } from '../../agent/local-api/local-api-client.js';
 import { BROKEN_LIMITS } from '../support/config-fixtures.js';
 import { type Cloud, cli, enrollAgent, type Proc, startAgent, startCloud } from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.js';
+import { localApiRequest, subscribeEvents } from '../../agent/local-api/local-api-client.js';
 import { FleetCa } from '../../cloud/identity/fleet-ca.js';
 import type { DiagnosticsReport } from '../../protocol/messages.js';
 import { expiredCopy } from '../support/expired-certificate.js';

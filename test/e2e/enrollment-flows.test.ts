@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import {
   agentDirs,
   type Cloud,
@@ -127,7 +127,7 @@ describe('enrollment flows', () => {
       const shown = async () =>
         (
           await localApiRequest<{ pairing?: { code: string; expiresAt: string } }>(
-            dirs.runtimeDir + '/api.sock',
+            `${dirs.runtimeDir}/api.sock`,
             'GET',
             '/v1/status',
           )

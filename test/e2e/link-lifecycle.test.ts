@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient } from 'ws';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import {
   type Cloud,

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.js';
+import { localApiRequest, subscribeEvents } from '../../agent/local-api/local-api-client.js';
 import {
   type Cloud,
   enrollAgent,

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect, createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import type { DiagnosticsReport } from '../../protocol/messages.js';
 import {
   agentDirs,

@@ -10,7 +10,7 @@ import {
   type ReleaseKey,
   type SignedRelease,
   signRelease,
-} from '../../demo/releases.js';
+} from '../../harness/releases.js';
 import { enrollByApi } from '../support/api-terminal.js';
 import { type Cloud, startCloud, tempDir } from '../support/processes.js';
 import { startRestProbe } from '../support/rest-probe.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import {
   agentDirs,
   type Cloud,

@@ -11,7 +11,7 @@ import {
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest } from '../../agent/local-api-client.js';
+import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import {
   installCommandFor,
   installedVersion,
@@ -24,7 +24,7 @@ import {
   type Supervised,
   signRelease,
   supervise,
-} from '../../demo/releases.js';
+} from '../../harness/releases.js';
 import {
   type Cloud,
   type CloudAction,

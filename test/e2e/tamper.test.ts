@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetCa } from '../../cloud/identity/fleet-ca.js';
-import { createCsr } from '../../enroll/device-key.js';
+import { createCsr } from '../../identity/device-key.js';
 import {
   type AgentDirs,
   type Cloud,

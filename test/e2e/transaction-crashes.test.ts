@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { localApiRequest } from '../../agent/local-api-client.js';
-import { prepareCrashLoopTerminal, runCrashLoop } from '../../demo/crash-loop.js';
+import { localApiRequest } from '../../agent/local-api/local-api-client.js';
+import { prepareCrashLoopTerminal, runCrashLoop } from '../../harness/crash-loop.js';
 import {
   type Cloud,
   configureAndWait,

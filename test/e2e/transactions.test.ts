@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localApiRequest, subscribeEvents } from '../../agent/local-api-client.js';
+import { localApiRequest, subscribeEvents } from '../../agent/local-api/local-api-client.js';
 import {
   type Cloud,
   cli,

@@ -4,8 +4,8 @@ import {
   type ManufacturerCa,
   newFactoryIdentity,
   newManufacturerCa,
-} from '../../demo/factory-identity.js';
-import { systemInformationOf } from '../../enroll/hardware-serial.js';
+} from '../../harness/factory-identity.js';
+import { systemInformationOf } from '../../identity/hardware-serial.js';
 import { agentDirs, type Cloud, cli, startAgent, startCloud, waitForLink } from '../support/processes.js';
 
 /**

@@ -2,8 +2,8 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FleetCa, newPrivateKeyPem } from '../../cloud/identity/fleet-ca.js';
-import { describeSkew, explainWithClock } from '../../enroll/cloud-time.js';
-import { proxyFor, proxySettings } from '../../enroll/proxy.js';
+import { describeSkew, explainWithClock } from '../../cloud-access/cloud-time.js';
+import { proxyFor, proxySettings } from '../../cloud-access/proxy.js';
 import { renewalDue } from '../../enroll/renewal.js';
 import { formatQrPayload, parseQrPayload } from '../../protocol/enrollment.js';
 

@@ -22,7 +22,7 @@ import {
   type ReleaseKey,
   type SignedRelease,
   signRelease,
-} from '../../demo/releases.js';
+} from '../../harness/releases.js';
 import { tempDir } from '../support/processes.js';
 
 /**

@@ -1,1 +1,1 @@
-export * from '../../demo/local-fleet.js';
+export * from '../../harness/local-fleet.js';

@@ -1,1 +1,1 @@
-export * from '../../demo/scripted-cloud.js';
+export * from '../../harness/scripted-cloud.js';

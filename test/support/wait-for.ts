@@ -1,1 +1,1 @@
-export * from '../../demo/wait-for.js';
+export * from '../../harness/wait-for.js';

@@ -3,8 +3,8 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newFactoryIdentity, newManufacturerCa } from '../../demo/factory-identity.js';
-import { newReleaseKey, packRelease, publishRelease, signRelease } from '../../demo/releases.js';
+import { newFactoryIdentity, newManufacturerCa } from '../../harness/factory-identity.js';
+import { newReleaseKey, packRelease, publishRelease, signRelease } from '../../harness/releases.js';
 import {
   type Cloud,
   type CloudAction,
