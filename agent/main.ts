@@ -1,5 +1,5 @@
 import { proxySettings } from '../cloud-access/proxy.js';
-import { ensureDir } from '../identity/atomic-file.js';
+import { ensureDir } from '../files/atomic-file.js';
 import { type Identity, readIdentity, recoverRenewal } from '../identity/identity-store.js';
 import { refuseExposedKey } from '../identity/key-permissions.js';
 import { ActionsFeature } from './actions/actions-feature.js';

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { proxySettings } from '../cloud-access/proxy.js';
 import { NO_SERIAL_MESSAGE, presentDevice } from '../enroll/device-presentation.js';
 import { enrollWithSerial } from '../enroll/enrollment.js';
-import { ensureDir } from '../identity/atomic-file.js';
+import { ensureDir } from '../files/atomic-file.js';
 import { type Identity, readIdentity, readPairingState } from '../identity/identity-store.js';
 import { Refusal } from '../protocol/refusal.js';
 import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';

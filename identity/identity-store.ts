@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureDir, syncDir, writeFileAtomic } from './atomic-file.js';
+import { ensureDir, syncDir, writeFileAtomic } from '../files/atomic-file.js';
 
 /**
  * The terminal's identity on disk, under the state dir:

@@ -1,8 +1,8 @@
 import { chmod, lchown, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { syncDir } from '../identity/atomic-file.js';
-import { MAX_RELEASE_BYTES, ReleaseDescriptor, releaseManifest } from '../protocol/actions.js';
+import { syncDir } from '../files/atomic-file.js';
+import { ReleaseDescriptor, releaseManifest } from '../protocol/actions.js';
 import { compileValidator, describeIssues } from '../protocol/schema-validation.js';
 import { openAgentFile, readAgentJson, type ServiceUser } from './agent-file.js';
 import { checkVersionPolicy, signedBy, UpdateFailure, verifyArtifact, versionOf } from './artifact.js';
@@ -67,9 +67,8 @@ async function serviceUser(l: Layout): Promise<ServiceUser> {
 
 async function readRequest(l: Layout, owner: ServiceUser): Promise<InstallRequest> {
   const r = requestCheck.check(await readAgentJson(paths(l).request, owner, MAX_REQUEST_BYTES));
+  // The schema holds the size cap (MAX_RELEASE_BYTES, the same one the cloud publishes under).
   if (!r.ok) throw new UpdateFailure(`the install request is invalid: ${describeIssues(r.issues)}`);
-  if (r.value.release.size > MAX_RELEASE_BYTES)
-    throw new UpdateFailure(`the release is larger than ${MAX_RELEASE_BYTES} bytes: refused`);
   return r.value as InstallRequest;
 }
 

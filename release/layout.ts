@@ -1,6 +1,6 @@
 import { readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { syncDir, writeFileAtomic } from '../identity/atomic-file.js';
+import { syncDir, writeFileAtomic } from '../files/atomic-file.js';
 import type { ReleaseDescriptor } from '../protocol/actions.js';
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { syncDir } from '../identity/atomic-file.js';
+import { syncDir } from '../files/atomic-file.js';
 
 /**
  * Writes JSON atomically as root, world-readable, in a root-owned directory: the temp file is

@@ -12,14 +12,26 @@ const ROOT = join(import.meta.dirname, '../..');
 /** For each product folder, the folders (besides itself) it may import. Lower folders come first. */
 const MAY_IMPORT: Record<string, string[]> = {
   protocol: [],
-  identity: ['protocol'],
+  /** Durable file writes, the one piece of I/O both sides share (and the installer). */
+  files: [],
+  identity: ['files', 'protocol'],
   'cloud-access': ['protocol'],
   enroll: ['identity', 'cloud-access', 'protocol'],
-  release: ['identity', 'protocol'],
-  agent: ['release', 'enroll', 'identity', 'cloud-access', 'protocol'],
-  diagnostics: ['agent', 'release', 'enroll', 'identity', 'cloud-access', 'protocol'],
-  cloud: ['protocol'],
-  cli: ['diagnostics', 'agent', 'release', 'enroll', 'identity', 'cloud-access', 'cloud', 'protocol'],
+  release: ['files', 'protocol'],
+  agent: ['release', 'enroll', 'identity', 'cloud-access', 'files', 'protocol'],
+  diagnostics: ['agent', 'release', 'enroll', 'identity', 'cloud-access', 'files', 'protocol'],
+  cloud: ['files', 'protocol'],
+  cli: [
+    'diagnostics',
+    'agent',
+    'release',
+    'enroll',
+    'identity',
+    'cloud-access',
+    'cloud',
+    'files',
+    'protocol',
+  ],
 };
 const PRODUCT = Object.keys(MAY_IMPORT);
 /**

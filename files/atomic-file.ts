@@ -1,0 +1,53 @@
+import { chmod, link, mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * Durable file writes, shared by every process (the agent's identity and state, the installer's
+ * answers, the cloud's own secrets): a temp file in the same directory, written and fsynced, its
+ * mode forced whatever the umask, then renamed into place — or, with `exclusive`, linked, which
+ * fails if the file exists — and the directory fsynced. A power cut leaves the old file or the
+ * new one, never a torn or empty one.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Buffer,
+  mode: number,
+  opts: { exclusive?: boolean } = {},
+): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await chmod(tmp, mode);
+    if (opts.exclusive) {
+      await link(tmp, path);
+      await rm(tmp);
+    } else {
+      await rename(tmp, path);
+    }
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDir(dirname(path));
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Creates a directory (and parents) and forces its mode, whatever the umask. */
+export async function ensureDir(path: string, mode: number): Promise<void> {
+  await mkdir(path, { recursive: true, mode });
+  await chmod(path, mode);
+}
