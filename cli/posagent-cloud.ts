@@ -92,14 +92,14 @@ program
   )
   .option(
     '--heartbeat-interval <sec>',
-    'heartbeat interval given to agents',
-    int('--heartbeat-interval'),
+    'heartbeat interval given to agents (1–3600, the range of agent.heartbeatIntervalSec)',
+    integer('--heartbeat-interval', 1, 3600),
     CLOUD_DEFAULTS.heartbeatIntervalSec,
   )
   .option(
     '--ping-interval <sec>',
-    'WebSocket ping interval on agent links',
-    int('--ping-interval'),
+    'WebSocket ping interval on agent links (1–600, the range of agent.pingIntervalSec)',
+    integer('--ping-interval', 1, 600),
     CLOUD_DEFAULTS.pingIntervalSec,
   )
   .option(

@@ -1,3 +1,4 @@
+import pino from 'pino';
 import { crashPointFromEnv, installFaultInjection, installLoopBlocker } from '../agent/crash-points.js';
 import { createLogger } from '../agent/logger.js';
 import { type RunningAgent, startAgent } from '../agent/main.js';
@@ -35,7 +36,9 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     bootIdFile: opts.bootIdFile,
     installDir: opts.installDir,
   });
-  const log = createLogger(settings.logLevel);
+  // The daemon's log is its stdout (journald); with --json, stdout holds only the one document
+  // (a start failure's error), so the log goes to stderr.
+  const log = createLogger(settings.logLevel, pino.destination({ fd: _out.json ? 2 : 1, sync: true }));
   exitOnUnhandled(log);
   installFaultInjection(process.env);
   const notifier = serviceNotifier(process.env, log);

@@ -257,6 +257,10 @@ describe('CLI contract (GUIDE §5.1)', () => {
           ['serve', '--data-dir', fresh, '--port', 'http'],
           ['serve', '--data-dir', fresh, '--log-level', 'loud'],
           ['serve', '--data-dir', fresh, '--heartbeat-interval', '-5'],
+          // 0 used to start a cloud no agent could say Hello to (its answer failed the schema)
+          ['serve', '--data-dir', fresh, '--heartbeat-interval', '0'],
+          ['serve', '--data-dir', fresh, '--ping-interval', '0'],
+          ['serve', '--data-dir', fresh, '--ping-interval', '601'],
           ['release-key', '--no-such-flag', '--out', fresh],
           ['release-key', '--out', ''],
           ['release-sign'],

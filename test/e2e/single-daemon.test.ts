@@ -34,6 +34,11 @@ describe('one daemon per state dir', () => {
       expect(second.output() + second.stderr()).toContain(
         `another posagent daemon (pid ${first.child.pid}) is running on the state dir ${a.dirs.stateDir}`,
       );
+      // With --json: stdout is one JSON document (the log goes to stderr then).
+      const third = startAgent(a.dirs, ['--json']);
+      expect((await third.exited).code).toBe(1);
+      expect(JSON.parse(third.output())).toMatchObject({ error: { code: 'start_failed' } });
+      expect(third.stderr()).toContain('agent failed to start');
       // The first never lost its link.
       const after = (
         await localApiRequest<{ link: { state: string; since: string } }>(socket, 'GET', '/v1/status')
