@@ -148,12 +148,7 @@ export async function enrollCommand(
   } catch (err) {
     if (err instanceof EnrollmentError) {
       if (err.code === 'already_enrolled') throw new CommandError(err.code, err.message, ExitCode.refused);
-      throw new CommandError(
-        err.code,
-        `enrollment failed: ${err.message}`,
-        ExitCode.failed,
-        hintFor(err.code),
-      );
+      throw enrollmentFailed(err);
     }
     throw err;
   }
@@ -256,13 +251,7 @@ export async function enrollWithSettingsCode(
       code,
     });
   } catch (err) {
-    if (err instanceof EnrollmentError)
-      throw new CommandError(
-        err.code,
-        `enrollment failed: ${err.message}`,
-        ExitCode.failed,
-        hintFor(err.code),
-      );
+    if (err instanceof EnrollmentError) throw enrollmentFailed(err);
     throw err;
   }
 }
@@ -293,4 +282,9 @@ export function hintFor(code: string): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** An enrollment the cloud or the device refused, as the CLI reports it: exit 1 with its hint. */
+function enrollmentFailed(err: EnrollmentError): CommandError {
+  return new CommandError(err.code, `enrollment failed: ${err.message}`, ExitCode.failed, hintFor(err.code));
 }
