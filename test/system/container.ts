@@ -1,5 +1,14 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../support/wait-for.js';
@@ -76,6 +85,43 @@ export async function copyRoot(from: string, root: string): Promise<void> {
   await run('cp', ['-a', from, root]);
 }
 
+/**
+ * The container's PID 1 as the host sees it. Not simply "nspawn's first child": nspawn forks an
+ * outer child that forks the real init and exits, so for a moment the first child is a process
+ * that is about to vanish (CI saw nsenter fail with "stat of /proc/N/ns/user failed" for three
+ * minutes after taking it). The init is the descendant of nspawn that lives in another PID
+ * namespace, has become systemd, and whose parent is on the host's side.
+ */
+function containerInit(nspawnPid: number): string | undefined {
+  const hostPidNs = readlinkSync('/proc/self/ns/pid');
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ")".
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(name), ppid);
+    } catch {}
+  }
+  const descends = (pid: number): boolean => {
+    for (let p = parent.get(pid), hops = 0; p !== undefined && hops < 8; p = parent.get(p), hops++)
+      if (p === nspawnPid) return true;
+    return false;
+  };
+  for (const pid of parent.keys()) {
+    if (!descends(pid)) continue;
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/pid`) === hostPidNs) continue;
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'systemd') continue;
+      // PID 1 itself, not a systemd it started (a user manager): its parent is on the host's side.
+      if (readlinkSync(`/proc/${parent.get(pid)}/ns/pid`) !== hostPidNs) continue;
+      return String(pid);
+    } catch {}
+  }
+  return undefined;
+}
+
 export async function boot(root: string): Promise<Container> {
   let out = '';
   const nspawn: ChildProcess = spawn(
@@ -98,11 +144,10 @@ export async function boot(root: string): Promise<Container> {
   const init = await waitFor(
     async () => {
       if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited: ${out}`);
-      const { stdout } = await run('pgrep', ['-P', String(nspawn.pid)]).catch(() => ({ stdout: '' }));
-      return stdout.trim().split('\n')[0] || undefined;
+      return containerInit(nspawn.pid as number);
     },
-    'the container init',
-    20_000,
+    'the container init (systemd as PID 1 of a new PID namespace under systemd-nspawn)',
+    30_000,
   );
   const exec: Container['exec'] = (cmd, opts = {}) =>
     new Promise((resolve) => {
