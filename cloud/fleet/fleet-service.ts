@@ -82,7 +82,12 @@ const Deactivation = Type.Object(
   { additionalProperties: false },
 );
 const ConnectedQuery = Type.Object(
-  { locationId: Type.Optional(Type.String()), uniqueTerminalId: Type.Optional(Type.String()) },
+  {
+    merchantAccount: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    store: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    locationId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    uniqueTerminalId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
   { additionalProperties: false },
 );
 
@@ -710,13 +715,57 @@ export class FleetService {
     );
   }
 
+  /**
+   * \`POST /v1/connectedTerminals\`: the terminals with a live link. Asked Adyen's way
+   * (\`merchantAccount\` = the organization's slug, \`store\` = a store's id or name in it,
+   * \`uniqueTerminalId\` = a POIID \`[model]-[serial]\`), it answers in POIIDs; asked our way
+   * (\`locationId\`, a terminal id), in our ids. Whatever is named must belong to the merchant account.
+   */
   connectedTerminals(body: unknown, connectedIds: Iterable<string>): { uniqueTerminalIds: string[] } {
     const q = parseBody(validators.connected, body);
+    const adyen = q.merchantAccount !== undefined;
+    if (!adyen && q.store !== undefined)
+      throw new Refusal('invalid_request', 'store needs merchantAccount (the organization slug) beside it');
+    const org = adyen ? this.organizations.organization(q.merchantAccount!) : null;
+    let locationId = q.locationId ?? null;
+    if (org && q.store !== undefined) {
+      const store =
+        this.o.store.locations.get(q.store) ?? this.o.store.locations.byName(org.id, q.store) ?? null;
+      if (!store || store.organizationId !== org.id)
+        throw new Refusal('not_found', `no store ${q.store} in merchant account ${q.merchantAccount}`);
+      locationId = store.id;
+    } else if (locationId !== null) {
+      const store = this.organizations.location(locationId);
+      if (org && store.organizationId !== org.id)
+        throw new Refusal('not_found', `no store ${locationId} in merchant account ${q.merchantAccount}`);
+    }
+    const poiid = (r: TerminalRow) => (r.model && r.serialNumber ? `${r.model}-${r.serialNumber}` : r.id);
+    let only: TerminalRow | null = null;
+    if (q.uniqueTerminalId !== undefined) {
+      only =
+        this.o.store.terminals.get(q.uniqueTerminalId) ??
+        this.o.store.terminals
+          .page({ search: q.uniqueTerminalId }, { after: null, limit: 2 })
+          .find(
+            (r) => poiid(r).toLowerCase() === q.uniqueTerminalId!.toLowerCase() && r.deactivatedAt === null,
+          ) ??
+        null;
+      const inOrg = only && (!org || this.o.store.locations.get(only.locationId)?.organizationId === org.id);
+      if (!only || !inOrg)
+        throw new Refusal(
+          'not_found',
+          `no terminal ${q.uniqueTerminalId}${org ? ` in merchant account ${q.merchantAccount}` : ''}`,
+        );
+    }
     const ids: string[] = [];
-    for (const id of connectedIds) {
-      if (q.uniqueTerminalId !== undefined && id !== q.uniqueTerminalId) continue;
-      if (q.locationId !== undefined && this.o.store.terminals.get(id)?.locationId !== q.locationId) continue;
-      ids.push(id);
+    const connected = new Set(connectedIds);
+    const rows = only ? [only] : [...connected].map((id) => this.o.store.terminals.get(id));
+    for (const r of rows) {
+      if (!r || !connected.has(r.id)) continue;
+      if (locationId !== null && r.locationId !== locationId) continue;
+      if (org && this.o.store.locations.get(r.locationId)?.organizationId !== org.id) continue;
+      // A specific terminal is answered with the id it was asked by.
+      ids.push(only ? q.uniqueTerminalId! : adyen ? poiid(r) : r.id);
     }
     return { uniqueTerminalIds: ids.sort() };
   }
