@@ -95,6 +95,7 @@ export async function startCloud(
     links,
     events: bus,
     configDefaults: configDefaultsOf(o),
+    activateWaitMs: o.activateWaitSec * 1000,
     log,
   });
   const enrollment = new EnrollmentService({

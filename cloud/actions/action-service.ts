@@ -13,6 +13,7 @@ import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
 import { parseBody } from '../body-validation.js';
 import type { CloudBus } from '../cloud-events.js';
+import { unixSeconds, unixSecondsOrNull } from '../rest-time.js';
 import type { CloudActionRow, CloudStore } from '../store/store-types.js';
 import { startSweep } from '../sweep.js';
 import { descriptor } from './release-service.js';
@@ -46,10 +47,11 @@ export interface ActionView {
   reason: string | null;
   step: string | null;
   percent: number | null;
-  createdAt: string;
-  updatedAt: string;
-  expiresAt: string;
-  deliveredAt: string | null;
+  /** Unix seconds, as every REST time. */
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+  deliveredAt: number | null;
 }
 
 const createBody = compileValidator(CreateActionBody);
@@ -217,7 +219,6 @@ export class ActionService {
   }
 
   private view(r: CloudActionRow): ActionView {
-    const iso = (ms: number) => new Date(ms).toISOString();
     return {
       id: r.id,
       object: 'terminal_action',
@@ -229,10 +230,10 @@ export class ActionService {
       reason: r.reason,
       step: r.step,
       percent: r.percent,
-      createdAt: iso(r.createdAt),
-      updatedAt: iso(r.updatedAt),
-      expiresAt: iso(r.expiresAt),
-      deliveredAt: r.deliveredAt === null ? null : iso(r.deliveredAt),
+      createdAt: unixSeconds(r.createdAt),
+      updatedAt: unixSeconds(r.updatedAt),
+      expiresAt: unixSeconds(r.expiresAt),
+      deliveredAt: unixSecondsOrNull(r.deliveredAt),
     };
   }
 }

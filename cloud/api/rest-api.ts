@@ -250,7 +250,11 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       pattern: /^\/v1\/terminals\/activate$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.fleet.getTerminal(o.enrollment.activate(await c.body(), source(c.req))),
+      handle: async (c) => {
+        // The wait is checked before anything is activated: a bad one changes nothing.
+        const waitMs = o.fleet.activateWaitOf(c.query);
+        return o.fleet.activated(o.enrollment.activate(await c.body(), source(c.req)), waitMs);
+      },
     },
     {
       method: 'POST',
@@ -410,6 +414,18 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       access: 'admin',
       created: true,
       handle: async (c) => o.webhooks.createEndpoint(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/webhook-endpoints$/,
+      access: 'admin',
+      handle: (c) => o.webhooks.listEndpoints(c.query),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/v1\/webhook-endpoints\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.webhooks.deleteEndpoint(c.params[0]!),
     },
     {
       method: 'GET',

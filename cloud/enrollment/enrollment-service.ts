@@ -20,6 +20,7 @@ import type { CloudBus } from '../cloud-events.js';
 import { newEnrollmentCode, newId, normaliseEnrollmentCode } from '../fleet-ids.js';
 import { CsrRejectedError, type FleetCa, type IssuedCertificate } from '../identity/fleet-ca.js';
 import { checkCursor, type ListOf, listPage, pageOf } from '../list-page.js';
+import { unixSeconds } from '../rest-time.js';
 import type {
   CloudStore,
   EnrollmentCodeRow,
@@ -139,7 +140,8 @@ export interface EnrollmentCodeView {
   code: string;
   object: 'enrollment_code';
   qrPayload: string;
-  expiresAt: string;
+  /** Unix seconds, as every REST time. */
+  expiresAt: number;
   locationId: string;
   terminalName: string;
   status: 'unused' | 'used' | 'revoked' | 'expired';
@@ -165,7 +167,8 @@ export interface ManufacturerCaView {
   name: string;
   fingerprint: string;
   subject: string;
-  notAfter: string;
+  /** Unix seconds. */
+  notAfter: number;
   createdAt: number;
 }
 
@@ -177,8 +180,8 @@ function manufacturerCaView(r: ManufacturerCaRow): ManufacturerCaView {
     name: r.name,
     fingerprint: r.fingerprint,
     subject: c.subject.replace(/\n/g, ', '),
-    notAfter: new Date(c.validTo).toISOString(),
-    createdAt: r.createdAt,
+    notAfter: unixSeconds(Date.parse(c.validTo)),
+    createdAt: unixSeconds(r.createdAt),
   };
 }
 
@@ -272,7 +275,7 @@ export class EnrollmentService {
       code: r.code,
       object: 'enrollment_code',
       qrPayload: this.qrPayload(r.code),
-      expiresAt: new Date(r.expiresAt).toISOString(),
+      expiresAt: unixSeconds(r.expiresAt),
       locationId: r.locationId,
       terminalName: r.terminalName,
       status: codeState(r, this.o.now()),
@@ -702,6 +705,8 @@ export class EnrollmentService {
     const trust = this.o.store.attestation.trustOf(r.serialNumber);
     return {
       ...r,
+      createdAt: unixSeconds(r.createdAt),
+      claimedAt: r.claimedAt === null ? null : unixSeconds(r.claimedAt),
       object: 'preregistration',
       attestation: trust?.devicePublicKey
         ? 'device_public_key'

@@ -16,6 +16,7 @@ import { CloseCode } from '../../protocol/version.js';
 import { isFormBody, parseBody } from '../body-validation.js';
 import type { CloudBus, ConfigPush } from '../cloud-events.js';
 import { checkCursor, type ListOf, listPage, pageOf } from '../list-page.js';
+import { unixSeconds } from '../rest-time.js';
 import type { CloudStore, TerminalRow, TerminalStatusEventRow } from '../store/store-types.js';
 import { withAnswer, withDesired } from './config-rollout.js';
 import { type LocationView, OrganizationService } from './organization-service.js';
@@ -42,7 +43,10 @@ export interface FleetServiceOptions {
     ): Promise<{ connected: false } | { connected: true; answered: boolean; rttMs: number; error?: string }>;
     rotateCertificate(terminalId: string): Promise<{ accepted: true }>;
     close(terminalId: string, code: number, reason: string): boolean;
+    whenHello(terminalId: string, timeoutMs: number): Promise<boolean>;
   };
+  /** How long `activate` waits for the new terminal's first Hello (VINR answers it online). */
+  activateWaitMs?: number;
   /** Where it says what changed: desired configs to push, renames and moves, deactivations. */
   events: CloudBus;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -117,7 +121,8 @@ export interface TerminalView {
   softwareVersion: string | null;
   batteryLevel: number | null;
   createdAt: number;
-  certificate: { notAfter: string; serial: string };
+  /** Unix seconds, as every REST time. */
+  certificate: { notAfter: number; serial: string };
   config: { version: number | null; appliedVersion: number | null; status: string | null };
   locked: boolean;
   health: unknown;
@@ -461,7 +466,7 @@ export class FleetService {
       softwareVersion: row.softwareVersion,
       batteryLevel: row.batteryLevel,
       createdAt: Math.floor(row.createdAt / 1000),
-      certificate: { notAfter: new Date(row.certNotAfter).toISOString(), serial: row.certSerial },
+      certificate: { notAfter: unixSeconds(row.certNotAfter), serial: row.certSerial },
       config: (() => {
         const c = this.o.store.configs.get(row.id);
         return c
@@ -513,7 +518,7 @@ export class FleetService {
     return {
       object: 'diagnostics_report',
       terminalId,
-      receivedAt: new Date(receivedAt).toISOString(),
+      receivedAt: unixSeconds(receivedAt),
       ...report,
     };
   }
@@ -640,7 +645,7 @@ export class FleetService {
       object: 'certificate_rotation',
       terminalId: id,
       status: 'requested',
-      previous: { notAfter: new Date(row.certNotAfter).toISOString(), serial: row.certSerial },
+      previous: { notAfter: unixSeconds(row.certNotAfter), serial: row.certSerial },
     };
   }
 
@@ -675,6 +680,23 @@ export class FleetService {
         checkedAt: at,
       };
     return { object: 'connection_check', terminalId: id, connected: true, rttMs: r.rttMs, checkedAt: at };
+  }
+
+  /**
+   * \`POST /v1/terminals/activate\` answers with the terminal once it is online: it waits for the
+   * device's first Hello at most \`activateWaitMs\` (\`?wait=<seconds>\`, 0–60, overrides), then
+   * answers with whatever status it has (provisioning when the device has not come yet).
+   */
+  activateWaitOf(query: URLSearchParams): number {
+    const raw = query.get('wait');
+    if (raw !== null && !(/^\d{1,2}$/.test(raw) && Number(raw) <= 60))
+      throw new Refusal('invalid_request', 'wait must be whole seconds from 0 to 60');
+    return raw === null ? (this.o.activateWaitMs ?? 15_000) : Number(raw) * 1000;
+  }
+
+  async activated(terminalId: string, waitMs: number): Promise<TerminalView> {
+    await this.o.links.whenHello(terminalId, waitMs);
+    return this.getTerminal(terminalId);
   }
 
   getTerminal(id: string): TerminalView {

@@ -75,6 +75,7 @@ export class StatusAnnouncer {
       const event = EVENT_OF[status];
       if (event)
         this.o.emit(event, {
+          id: row.id,
           terminalId: row.id,
           name: row.name,
           locationId: row.locationId,

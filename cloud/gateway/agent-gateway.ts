@@ -341,7 +341,10 @@ export class AgentGateway {
       setImmediate(() => this.pushConfig({ terminalId: conn.terminalId, ...desired }));
     setImmediate(() => void this.pushResults(conn));
     setImmediate(() => void this.deliverActions(conn.terminalId));
-    setImmediate(() => this.o.events.emit('terminal.link', { terminalId: conn.terminalId }));
+    setImmediate(() => {
+      this.o.events.emit('terminal.link', { terminalId: conn.terminalId });
+      this.o.links.markHello(conn);
+    });
     const profile = this.o.fleet.terminalProfile(conn.terminalId);
     return {
       serverTime: new Date(this.o.now()).toISOString(),

@@ -23,6 +23,34 @@ export interface AgentConnection {
  */
 export class AgentLinks {
   private readonly open = new Map<string, AgentConnection>();
+  private readonly helloWaiters = new Map<string, Set<(ok: boolean) => void>>();
+
+  /** A link said Hello (its answer has gone out): whoever waits for this terminal is told. */
+  markHello(conn: AgentConnection): void {
+    if (this.open.get(conn.terminalId) !== conn) return;
+    const waiters = this.helloWaiters.get(conn.terminalId);
+    this.helloWaiters.delete(conn.terminalId);
+    for (const w of waiters ?? []) w(true);
+  }
+
+  /** Resolves true once the terminal has a link that said Hello, false after `timeoutMs`. */
+  whenHello(terminalId: string, timeoutMs: number): Promise<boolean> {
+    if (this.open.get(terminalId)?.helloDone) return Promise.resolve(true);
+    if (timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const set = this.helloWaiters.get(terminalId) ?? new Set();
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.helloWaiters.get(terminalId) === set) this.helloWaiters.delete(terminalId);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      set.add(done);
+      this.helloWaiters.set(terminalId, set);
+    });
+  }
 
   isConnected(terminalId: string): boolean {
     return this.open.has(terminalId);

@@ -354,7 +354,12 @@ export interface TransactionStore {
     limit: number,
   ): CloudTransactionRow[];
   markDelivered(terminalId: string, ids: readonly string[]): void;
+  /** The first received with this id, whichever terminal sent it (ids are the POS apps' UUIDs). */
+  byId(id: string): CloudTransactionRow | undefined;
+  /** Every one, in the order received. */
   list(terminalId: string | null, status: string | null): CloudTransactionRow[];
+  /** In the order received, after the transaction with id \`page.after\` (keyset on that order). */
+  page(filter: { terminalId: string | null; status: string | null }, page: Page): CloudTransactionRow[];
 }
 
 export interface EnrollmentStore {
@@ -444,8 +449,13 @@ export interface ReleaseStore {
 
 export interface WebhookStore {
   insertEndpoint(row: WebhookEndpointRow): void;
+  /** Not when deleted. */
   getEndpoint(id: string): WebhookEndpointRow | undefined;
+  /** Every endpoint not deleted, oldest first. */
   listEndpoints(): WebhookEndpointRow[];
+  pageEndpoints(page: Page): WebhookEndpointRow[];
+  /** Deletes it (its past deliveries stay; pending ones are given up); false when there was none. */
+  deleteEndpoint(id: string, at: number): boolean;
   /** The event, and a delivery due at `now` for each endpoint given. */
   insertEvent(id: string, type: string, payload: string, now: number, endpointIds: readonly string[]): void;
   /** Deliveries neither delivered nor given up, due at or before `now`, oldest event first. */

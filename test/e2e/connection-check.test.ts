@@ -18,7 +18,7 @@ import { waitFor } from '../support/wait-for.js';
  * the form asked, and `POST /v1/terminals/{id}/check-connection` — a real `Ping` round trip over
  * the link — telling connected, disconnected, and connected-but-not-answering (a frozen agent).
  */
-function form(cloud: Cloud, path: string, body: string): Promise<{ status: number; body: any }> {
+function form(cloud: Cloud, path: string, body: string): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const req = request(
       new URL(path, cloud.url),

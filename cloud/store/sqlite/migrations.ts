@@ -253,4 +253,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE enrollment_codes ADD COLUMN revoked_at INTEGER;
   CREATE INDEX enrollment_codes_by_creation ON enrollment_codes(created_at, code);
 `,
+  `
+  -- Webhook endpoints are deleted softly: their past deliveries stay readable in the outbox.
+  ALTER TABLE webhook_endpoints ADD COLUMN deleted_at INTEGER;
+  ALTER TABLE webhook_endpoints ADD COLUMN seq INTEGER;
+  UPDATE webhook_endpoints SET seq = rowid;
+`,
 ];

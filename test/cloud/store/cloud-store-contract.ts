@@ -339,6 +339,58 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
       s.close();
     });
 
+    it('webhook endpoints: paged oldest first; a deleted one is gone from lists, its pending deliveries given up', () => {
+      const s = withTerminal();
+      for (const id of ['we_1', 'we_2', 'we_3'])
+        s.webhooks.insertEndpoint({ id, url: 'https://x.example/', events: '[]', secret: 's', createdAt: 1 });
+      expect(s.webhooks.pageEndpoints({ after: 'we_1', limit: 1 }).map((e) => e.id)).toEqual(['we_2']);
+      s.webhooks.insertEvent('evt_1', 'terminal.online', '{}', 10, ['we_2', 'we_3']);
+      expect(s.webhooks.deleteEndpoint('we_2', 20)).toBe(true);
+      expect(s.webhooks.deleteEndpoint('we_2', 21)).toBe(false);
+      expect(s.webhooks.getEndpoint('we_2')).toBeUndefined();
+      expect(s.webhooks.listEndpoints().map((e) => e.id)).toEqual(['we_1', 'we_3']);
+      expect(s.webhooks.due(100, 10).map((d) => d.endpointId)).toEqual(['we_3']);
+      expect(s.webhooks.deliveries('we_2')[0]).toMatchObject({ failedAt: 20, lastError: 'endpoint deleted' });
+      s.close();
+    });
+
+    it('transactions: paged in the order received by keyset; found by id across terminals', () => {
+      const s = withTerminal();
+      s.terminals.insert(terminal('term_b'));
+      const tx = (terminalId: string, id: string) => ({
+        terminalId,
+        id,
+        seq: 1,
+        amount: 100,
+        currency: 'EUR',
+        createdAt: '2026-01-01T00:00:00Z',
+        receivedAt: 10,
+        offline: false,
+        expired: false,
+        cardLast4: null,
+        status: 'authorised' as const,
+        reason: null,
+      });
+      for (const [t, id] of [
+        ['term_a', 'a1'],
+        ['term_b', 'b1'],
+        ['term_a', 'a2'],
+      ] as const)
+        s.transactions.insert(tx(t, id));
+      const ids = (
+        f: { terminalId: string | null; status: string | null },
+        after: string | null,
+        limit = 10,
+      ) => s.transactions.page(f, { after, limit }).map((r) => r.id);
+      expect(ids({ terminalId: null, status: null }, null, 2)).toEqual(['a1', 'b1']);
+      expect(ids({ terminalId: null, status: null }, 'b1')).toEqual(['a2']);
+      expect(ids({ terminalId: 'term_a', status: null }, 'a1')).toEqual(['a2']);
+      expect(ids({ terminalId: null, status: 'declined' }, null)).toEqual([]);
+      expect(s.transactions.byId('b1')!.terminalId).toBe('term_b');
+      expect(s.transactions.byId('zz')).toBeUndefined();
+      s.close();
+    });
+
     it('the transaction helper: all writes land or none; it nests', () => {
       const s = withTerminal();
       expect(() =>
