@@ -34,6 +34,8 @@ export const TERMINAL_STATUSES: readonly TerminalStatus[] = [
  * - `certificate_expired`: its certificate's notAfter has passed (the cloud refuses it);
  * - `certificate_revoked`, `certificate_superseded`, `certificate_not_yet_valid`, `auth`: the
  *   cloud refused its link for that (recorded when it was refused, cleared by an accepted Hello);
+ * - `renewal_failing`: the cloud refused the agent's last renewal (`RenewCertificate`), cleared by
+ *   the next accepted Hello;
  * - `clock`: the device's clock is off from the cloud's by more than `clockToleranceMs`;
  * - `certificate_expiring`: its certificate expires within `expiringWithinMs` — the agent renews
  *   it well before, so renewal is failing.
@@ -46,6 +48,7 @@ export type StatusReason =
   | 'auth'
   | 'clock'
   | 'certificate_expiring'
+  | 'renewal_failing'
   | 'deactivated'
   | 'no_heartbeat'
   | 'link_closed'

@@ -143,12 +143,14 @@ export class AgentGateway {
   private recordRefusal(v: { refused: Refusal; terminalId?: string }): void {
     const reason = PROBLEM_OF_REFUSAL[v.refused.code];
     if (!reason || v.terminalId === undefined || this.o.links.get(v.terminalId)) return;
-    const row = this.o.store.terminals.get(v.terminalId);
-    if (!row || row.deactivatedAt !== null) return;
-    if (row.problem !== reason) {
-      this.o.store.terminals.setProblem(v.terminalId, reason, this.o.now());
-      this.o.events.emit('terminal.status', { terminalId: v.terminalId });
-    }
+    this.recordProblem(v.terminalId, reason);
+  }
+
+  private recordProblem(terminalId: string, reason: string): void {
+    const row = this.o.store.terminals.get(terminalId);
+    if (!row || row.deactivatedAt !== null || row.problem === reason) return;
+    this.o.store.terminals.setProblem(terminalId, reason, this.o.now());
+    this.o.events.emit('terminal.status', { terminalId });
   }
 
   /** Who may open the link: the right path and subprotocol, then a current certificate of an active terminal. */
@@ -197,6 +199,9 @@ export class AgentGateway {
             try {
               return this.o.enrollment.renewCertificate(conn.terminalId, p.csr);
             } catch (err) {
+              // A renewal the cloud refuses is the agent telling it renewal fails: support sees
+              // error/renewal_failing until a link is accepted again (after a renewal that works).
+              this.recordProblem(conn.terminalId, 'renewal_failing');
               throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
             }
           }),

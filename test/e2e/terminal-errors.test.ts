@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollByApi } from '../support/api-terminal.js';
+import { rsaCsr } from '../support/csrs.js';
 import { expiredCopy } from '../support/expired-certificate.js';
 import {
   type AgentDirs,
@@ -13,6 +15,7 @@ import {
   startCloud,
   waitForLink,
 } from '../support/processes.js';
+import { openRawLink } from '../support/raw-link.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -153,6 +156,34 @@ describe('status error with its reason, and the status history', () => {
     );
     expect([again.status, again.body.error.code]).toEqual([400, 'invalid_request']);
     expect(await events(cloud, a.terminalId)).toHaveLength(3);
+  });
+
+  it('a refused renewal: the agent telling the cloud renewal fails is error/renewal_failing until a link is accepted', async () => {
+    const t = await enrollByApi(cloud, 'Till R');
+    const link = await openRawLink(cloud, t);
+    try {
+      await link.hello(t.id);
+      await statusIs(cloud, t.id, 'online');
+      // A CSR the cloud's key policy refuses (RSA 1024).
+      const answer = await link.call('RenewCertificate', { csr: rsaCsr(1024).csr });
+      expect(answer[0]).toBe(4);
+      const e = await statusIs(cloud, t.id, 'error', 'renewal_failing');
+      expect(e.connected).toBe(true);
+    } finally {
+      link.close();
+    }
+    const again = await openRawLink(cloud, t);
+    try {
+      await again.hello(t.id);
+      await statusIs(cloud, t.id, 'online');
+    } finally {
+      again.close();
+    }
+    const history = (await events(cloud, t.id)).map((x) => [x.previousStatus, x.status, x.reason]);
+    expect(history.slice(0, 2)).toEqual([
+      ['error', 'online', 'heartbeat'],
+      ['online', 'error', 'renewal_failing'],
+    ]);
   });
 
   it('a device clock two days off: error/clock while its link is up; the history has it', async () => {
