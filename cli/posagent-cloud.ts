@@ -52,6 +52,7 @@ interface ServeFlags {
   maxQueuedEnvelopes: number;
   linkEnvelopesPerSec: number;
   helloTimeout: number;
+  activateWait: number;
   maxConnections: number;
   maxConnectionsPerSource: number;
   handshakeTimeoutMs: number;
@@ -221,6 +222,12 @@ program
     CLOUD_DEFAULTS.linkEnvelopesPerSec,
   )
   .option(
+    '--activate-wait <sec>',
+    "POST /v1/terminals/activate waits this long for the device's first Hello, then answers with its status (0: at once)",
+    integer('--activate-wait', 0, 120),
+    CLOUD_DEFAULTS.activateWaitSec,
+  )
+  .option(
     '--hello-timeout <sec>',
     'a link that sent no Hello this long after the upgrade is closed (1008)',
     int('--hello-timeout'),
@@ -317,6 +324,7 @@ program
       maxQueuedEnvelopes: f.maxQueuedEnvelopes,
       linkEnvelopesPerSec: f.linkEnvelopesPerSec,
       helloTimeoutSec: f.helloTimeout,
+      activateWaitSec: f.activateWait,
       maxConnections: f.maxConnections,
       maxConnectionsPerSource: f.maxConnectionsPerSource,
       handshakeTimeoutMs: f.handshakeTimeoutMs,

@@ -42,6 +42,8 @@ export const CLOUD_DEFAULTS = {
   linkEnvelopesPerSec: DEFAULT_LINK_QUOTAS.envelopesPerSec,
   /** A link that sent no Hello this long after the upgrade is closed (1008). */
   helloTimeoutSec: 30,
+  /** \`POST /v1/terminals/activate\` waits this long for the device's first Hello (VINR answers it online). */
+  activateWaitSec: 15,
   /** Connections at once in total (0: half the descriptors past a reserve, at most 10,000). */
   maxConnections: DEFAULT_CONNECTION_LIMITS.maxConnections,
   /** Connections at once from one source address (0: no cap). */

@@ -73,7 +73,9 @@ async function main(): Promise<void> {
     step('Create a location and an enrollment code through the fleet REST API');
     const { code, locationId, expiresAt } = await newEnrollmentCode(cloud, 'Front Register 1');
     say(`POST /v1/locations → ${locationId}`);
-    say(`POST /v1/enrollment-codes → code ${bold(code)} for "Front Register 1", valid until ${expiresAt}`);
+    say(
+      `POST /v1/enrollment-codes → code ${bold(code)} for "Front Register 1", valid until ${new Date(expiresAt * 1000).toISOString()}`,
+    );
 
     step('Enroll the terminal with the code (posagent enroll --code …)');
     const dirs = agentDirs();

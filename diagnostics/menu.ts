@@ -81,7 +81,7 @@ export async function runMenu(d: MenuDeps): Promise<void> {
       run: async () => {
         const s = await d.status();
         if (s.enrolled)
-          return `Enrolled as "${s.name}" (${s.terminalId}) at location ${s.locationId}\nCloud: ${s.cloudUrl}\nCertificate valid until ${s.certificate.notAfter} (${s.certificate.daysLeft} days left)`;
+          return `Enrolled as "${s.name}" (${s.terminalId}) at ${s.locationName ? `store "${s.locationName}" (${s.locationId})` : `location ${s.locationId}`}${s.organizationSlug ? `, organization ${s.organizationSlug}` : ''}\nCloud: ${s.cloudUrl}\nCertificate valid until ${s.certificate.notAfter} (${s.certificate.daysLeft} days left)`;
         if (s.pairing)
           return `Not enrolled yet. Pairing code to activate in the dashboard:\n\n    ${paint('1', s.pairing.code)}\n\nvalid until ${s.pairing.expiresAt}`;
         return 'Not enrolled. Enroll with a code from the dashboard: key 7 here, or posagent enroll --code CODE (or --qr, --pair, --auto).';

@@ -274,7 +274,7 @@ export async function newEnrollmentCode(
   ttlSeconds?: number,
 ) {
   const loc = await cloud.api<{ id: string }>('POST', '/v1/locations', { name: 'Acme Coffee' });
-  const code = await cloud.api<{ code: string; expiresAt: string }>('POST', '/v1/enrollment-codes', {
+  const code = await cloud.api<{ code: string; expiresAt: number }>('POST', '/v1/enrollment-codes', {
     locationId: loc.body.id,
     terminalName,
     ...(ttlSeconds === undefined ? {} : { ttlSeconds }),

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ACTION_TYPES,
   type ActionProgress,
   type ActionStatus,
   type ActionType,
@@ -12,6 +13,7 @@ import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
 import { parseBody } from '../body-validation.js';
 import type { CloudBus } from '../cloud-events.js';
+import { unixSeconds, unixSecondsOrNull } from '../rest-time.js';
 import type { CloudActionRow, CloudStore } from '../store/store-types.js';
 import { startSweep } from '../sweep.js';
 import { descriptor } from './release-service.js';
@@ -38,15 +40,18 @@ export interface ActionView {
   object: 'terminal_action';
   terminalId: string;
   type: ActionType;
+  /** The same as `type`, under VINR's name. */
+  action: ActionType;
   params: Record<string, unknown>;
   status: CloudActionRow['status'];
   reason: string | null;
   step: string | null;
   percent: number | null;
-  createdAt: string;
-  updatedAt: string;
-  expiresAt: string;
-  deliveredAt: string | null;
+  /** Unix seconds, as every REST time. */
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+  deliveredAt: number | null;
 }
 
 const createBody = compileValidator(CreateActionBody);
@@ -65,7 +70,19 @@ export class ActionService {
   }
 
   create(terminalId: string, body: unknown): ActionView {
-    const b = parseBody(createBody, body, 'invalid_action');
+    const { action, type, ...rest } = parseBody(createBody, body, 'invalid_action');
+    if (action !== undefined && type !== undefined && action !== type)
+      throw new Refusal(
+        'invalid_action',
+        "type and action are the same field (action is VINR's name): give one",
+      );
+    const chosen = type ?? action;
+    if (chosen === undefined)
+      throw new Refusal(
+        'invalid_action',
+        `the action is required: type (or action) one of ${ACTION_TYPES.join(', ')}`,
+      );
+    const b = { ...rest, type: chosen };
     const terminal = this.o.store.terminals.get(terminalId);
     if (!terminal) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (terminal.deactivatedAt !== null)
@@ -202,21 +219,21 @@ export class ActionService {
   }
 
   private view(r: CloudActionRow): ActionView {
-    const iso = (ms: number) => new Date(ms).toISOString();
     return {
       id: r.id,
       object: 'terminal_action',
       terminalId: r.terminalId,
       type: r.type,
+      action: r.type,
       params: JSON.parse(r.params) as Record<string, unknown>,
       status: r.status,
       reason: r.reason,
       step: r.step,
       percent: r.percent,
-      createdAt: iso(r.createdAt),
-      updatedAt: iso(r.updatedAt),
-      expiresAt: iso(r.expiresAt),
-      deliveredAt: r.deliveredAt === null ? null : iso(r.deliveredAt),
+      createdAt: unixSeconds(r.createdAt),
+      updatedAt: unixSeconds(r.updatedAt),
+      expiresAt: unixSeconds(r.expiresAt),
+      deliveredAt: unixSecondsOrNull(r.deliveredAt),
     };
   }
 }

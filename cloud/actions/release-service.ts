@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { MAX_RELEASE_BYTES, type ReleaseDescriptor, SemVer } from '../../protocol/actions.js';
 import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
+import { unixSeconds } from '../rest-time.js';
 import type { CloudStore, ReleaseRow } from '../store/store-types.js';
 import { receiveToFile, releaseSignatureValid } from './release-files.js';
 import { packageVersionOf } from './release-signing.js';
@@ -148,7 +149,7 @@ export class ReleaseService {
       object: 'release',
       ...descriptor(r, true),
       downgradeAllowed: Boolean(r.downgradeSignature),
-      createdAt: new Date(r.createdAt).toISOString(),
+      createdAt: unixSeconds(r.createdAt),
     };
   }
 }

@@ -23,6 +23,34 @@ export interface AgentConnection {
  */
 export class AgentLinks {
   private readonly open = new Map<string, AgentConnection>();
+  private readonly helloWaiters = new Map<string, Set<(ok: boolean) => void>>();
+
+  /** A link said Hello (its answer has gone out): whoever waits for this terminal is told. */
+  markHello(conn: AgentConnection): void {
+    if (this.open.get(conn.terminalId) !== conn) return;
+    const waiters = this.helloWaiters.get(conn.terminalId);
+    this.helloWaiters.delete(conn.terminalId);
+    for (const w of waiters ?? []) w(true);
+  }
+
+  /** Resolves true once the terminal has a link that said Hello, false after `timeoutMs`. */
+  whenHello(terminalId: string, timeoutMs: number): Promise<boolean> {
+    if (this.open.get(terminalId)?.helloDone) return Promise.resolve(true);
+    if (timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const set = this.helloWaiters.get(terminalId) ?? new Set();
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.helloWaiters.get(terminalId) === set) this.helloWaiters.delete(terminalId);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      set.add(done);
+      this.helloWaiters.set(terminalId, set);
+    });
+  }
 
   isConnected(terminalId: string): boolean {
     return this.open.has(terminalId);
@@ -48,6 +76,52 @@ export class AgentLinks {
   remove(conn: AgentConnection): boolean {
     if (this.open.get(conn.terminalId) !== conn) return false;
     this.open.delete(conn.terminalId);
+    return true;
+  }
+
+  /**
+   * A live round trip over the link (`Ping`): the link may look up while its agent is gone (a
+   * frozen process, a half-open TCP connection). `answered: false` when no answer came in `timeoutMs`.
+   */
+  async ping(
+    terminalId: string,
+    timeoutMs: number,
+  ): Promise<{ connected: false } | { connected: true; answered: boolean; rttMs: number; error?: string }> {
+    const conn = this.open.get(terminalId);
+    if (!conn?.helloDone) return { connected: false };
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => {
+      timer = setTimeout(() => r('late'), timeoutMs);
+    });
+    try {
+      const answer = await Promise.race([conn.session.call('Ping', {}), late]);
+      const rttMs = Math.round((performance.now() - started) * 10) / 10;
+      return answer === 'late'
+        ? { connected: true, answered: false, rttMs }
+        : { connected: true, answered: true, rttMs };
+    } catch (err) {
+      const rttMs = Math.round((performance.now() - started) * 10) / 10;
+      return { connected: true, answered: false, rttMs, error: (err as Error).message };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Asks a connected terminal to renew its certificate now. */
+  rotateCertificate(terminalId: string): Promise<{ accepted: true }> {
+    const conn = this.open.get(terminalId);
+    if (!conn?.helloDone) return Promise.reject(new Error(`terminal ${terminalId} is not connected`));
+    return conn.session.call('RotateCertificate', { reason: 'asked by the fleet operator' });
+  }
+
+  /** Closes a terminal's link now (a revoked certificate); true when one was open. */
+  close(terminalId: string, code: number, reason: string): boolean {
+    const conn = this.open.get(terminalId);
+    if (!conn) return false;
+    conn.ws.close(code, reason);
+    // A peer that does not answer the close frame is cut off.
+    setTimeout(() => conn.ws.terminate(), 2000).unref();
     return true;
   }
 

@@ -6,6 +6,8 @@ import type {
 } from '../../protocol/messages.js';
 import { Refusal } from '../../protocol/refusal.js';
 import { MAX_FORWARD_BATCH } from '../../protocol/transactions.js';
+import { checkCursor, type ListOf, listPage, pageOf } from '../list-page.js';
+import { unixSeconds, unixSecondsOfIso } from '../rest-time.js';
 import type { CloudStore, CloudTransactionRow } from '../store/store-types.js';
 import type { OpenedCard } from './envelope-pool.js';
 
@@ -43,8 +45,9 @@ export interface TransactionView {
   seq: number;
   amount: number;
   currency: string;
-  createdAt: string;
-  receivedAt: string;
+  /** Unix seconds (the device's createdAt, to the second); null when it sent none readable. */
+  createdAt: number | null;
+  receivedAt: number;
   offline: boolean;
   status: CloudTransactionRow['status'];
   reason: string | null;
@@ -146,30 +149,46 @@ export class TransactionLedger {
     this.o.store.transaction(() => this.o.store.transactions.markDelivered(terminalId, ids));
   }
 
-  list(query: URLSearchParams): { object: 'list'; data: TransactionView[] } {
+  /**
+   * \`GET /v1/transactions?terminalId&state&limit&starting_after\`: in the order received. With
+   * \`limit\` (or \`starting_after\`) a page by keyset with \`has_more\`; without, every one (the
+   * list as it was before paging).
+   */
+  list(query: URLSearchParams): ListOf<TransactionView> {
     const terminalId = query.get('terminalId');
     if (terminalId !== null && !this.o.store.terminals.get(terminalId))
       throw new Refusal('not_found', `no terminal ${terminalId}`);
     const state = query.get('state');
     if (state !== null && !(TRANSACTION_STATUSES as readonly string[]).includes(state))
       throw new Refusal('invalid_request', `state must be one of ${TRANSACTION_STATUSES.join(', ')}`);
-    return {
-      object: 'list',
-      data: this.o.store.transactions.list(terminalId, state).map((r) => ({
-        id: r.id,
-        object: 'transaction',
-        terminalId: r.terminalId,
-        seq: r.seq,
-        amount: r.amount,
-        currency: r.currency,
-        createdAt: r.createdAt,
-        receivedAt: new Date(r.receivedAt).toISOString(),
-        offline: r.offline,
-        status: r.status,
-        reason: r.reason,
-        card: r.cardLast4 ? { last4: r.cardLast4 } : null,
-        deliveries: r.deliveries,
-      })),
-    };
+    const view = (r: CloudTransactionRow): TransactionView => ({
+      id: r.id,
+      object: 'transaction',
+      terminalId: r.terminalId,
+      seq: r.seq,
+      amount: r.amount,
+      currency: r.currency,
+      createdAt: unixSecondsOfIso(r.createdAt),
+      receivedAt: unixSeconds(r.receivedAt),
+      offline: r.offline,
+      status: r.status,
+      reason: r.reason,
+      card: r.cardLast4 ? { last4: r.cardLast4 } : null,
+      deliveries: r.deliveries,
+    });
+    if (!query.has('limit') && !query.has('starting_after'))
+      return {
+        object: 'list',
+        data: this.o.store.transactions.list(terminalId, state).map(view),
+        has_more: false,
+      };
+    const page = pageOf(query);
+    const filter = { terminalId, status: state };
+    checkCursor(page, (id) =>
+      terminalId === null
+        ? this.o.store.transactions.byId(id) !== undefined
+        : this.o.store.transactions.get(terminalId, id) !== undefined,
+    );
+    return listPage(page, (p) => this.o.store.transactions.page(filter, p), view);
   }
 }

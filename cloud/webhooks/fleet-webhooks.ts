@@ -17,6 +17,7 @@ export function sendFleetWebhooks(
   bus.on('terminal.enrolled', ({ terminalId, method, replaces }) => {
     const row = terminals.get(terminalId)!;
     webhooks.emit('terminal.enrolled', {
+      id: terminalId,
       terminalId,
       name: row.name,
       locationId: row.locationId,

@@ -7,6 +7,8 @@ import { compileValidator } from '../../protocol/schema-validation.js';
 import type { ActionView } from '../actions/action-service.js';
 import { parseBody } from '../body-validation.js';
 import { newId } from '../fleet-ids.js';
+import { checkCursor, type ListOf, listPage, pageOf } from '../list-page.js';
+import { unixSeconds } from '../rest-time.js';
 import type { CloudStore, WebhookDeliveryRow, WebhookEndpointRow } from '../store/store-types.js';
 import { WebhookTargetRefused, type WebhookTargets } from './webhook-targets.js';
 
@@ -20,19 +22,33 @@ export const WEBHOOK_EVENTS = [
   'terminal.online',
   'terminal.needs_attention',
   'terminal.offline',
+  'terminal.error',
   'terminal.deactivated',
   'terminal_action.completed',
   'terminal_action.failed',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+/** Filters an endpoint may subscribe with: an event, or a category (VINR's `terminal.*`). */
+export const WEBHOOK_FILTERS = [...WEBHOOK_EVENTS, 'terminal.*', 'terminal_action.*', '*'] as const;
+
+/** Whether an endpoint subscribed with `filters` gets `type`. */
+export function subscribes(filters: readonly string[], type: string): boolean {
+  return filters.some(
+    (f) => f === type || f === '*' || (f.endsWith('.*') && type.startsWith(f.slice(0, -1))),
+  );
+}
 
 /** A terminal's derived status changed (cloud/fleet/status-announcer.ts). */
 export interface TerminalStatusChange {
+  /** The terminal's id (VINR's \`data.id\`); \`terminalId\` says the same. */
+  id: string;
   terminalId: string;
   name: string;
   locationId: string;
   status: string;
   previousStatus: string | null;
+  /** Why (`certificate_expired`, `clock`, `no_heartbeat`, …), null when there is nothing to say. */
+  statusReason: string | null;
   /** Unix seconds. */
   lastSeen: number | null;
 }
@@ -40,6 +56,7 @@ export interface TerminalStatusChange {
 /** Every webhook event's `data`, by type: a payload of the wrong shape does not compile. */
 export interface WebhookPayloads {
   'terminal.enrolled': {
+    id: string;
     terminalId: string;
     name: string;
     locationId: string;
@@ -49,6 +66,7 @@ export interface WebhookPayloads {
   'terminal.online': TerminalStatusChange;
   'terminal.needs_attention': TerminalStatusChange;
   'terminal.offline': TerminalStatusChange;
+  'terminal.error': TerminalStatusChange;
   'terminal.deactivated': TerminalStatusChange;
   'terminal_action.completed': ActionView;
   'terminal_action.failed': ActionView;
@@ -65,7 +83,7 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 const EndpointCreate = Type.Object(
   {
     url: Type.String({ minLength: 1, maxLength: 2000, pattern: '^https?://' }),
-    events: Type.Array(Type.Union(WEBHOOK_EVENTS.map((e) => Type.Literal(e))), {
+    events: Type.Array(Type.Union(WEBHOOK_FILTERS.map((e) => Type.Literal(e))), {
       minItems: 1,
       uniqueItems: true,
     }),
@@ -105,8 +123,7 @@ function deliveryView(d: WebhookDeliveryRow) {
     status: d.deliveredAt !== null ? 'delivered' : d.failedAt !== null ? 'failed' : 'pending',
     lastResponse: d.lastStatus,
     lastError: d.lastError,
-    nextAttemptAt:
-      d.deliveredAt === null && d.failedAt === null ? new Date(d.nextAttemptAt).toISOString() : null,
+    nextAttemptAt: d.deliveredAt === null && d.failedAt === null ? unixSeconds(d.nextAttemptAt) : null,
   };
 }
 
@@ -143,6 +160,23 @@ export class Webhooks {
     return endpointView(row, true);
   }
 
+  listEndpoints(query: URLSearchParams): ListOf<ReturnType<typeof endpointView>> {
+    const page = pageOf(query);
+    checkCursor(page, (id) => this.o.store.webhooks.getEndpoint(id) !== undefined);
+    return listPage(
+      page,
+      (p) => this.o.store.webhooks.pageEndpoints(p),
+      (r) => endpointView(r, false),
+    );
+  }
+
+  /** \`DELETE /v1/webhook-endpoints/{id}\`: nothing more is sent to it; what was sent stays on record. */
+  deleteEndpoint(id: string): { id: string; object: 'webhook_endpoint'; deleted: true } {
+    if (!this.o.store.webhooks.deleteEndpoint(id, this.o.now()))
+      throw new Refusal('not_found', `no webhook endpoint ${id}`);
+    return { id, object: 'webhook_endpoint', deleted: true };
+  }
+
   getEndpoint(id: string) {
     const row = this.o.store.webhooks.getEndpoint(id);
     if (!row) throw new Refusal('not_found', `no webhook endpoint ${id}`);
@@ -159,7 +193,7 @@ export class Webhooks {
     const payload = JSON.stringify({ id, object: 'event', type, created: Math.floor(now / 1000), data });
     const subscribed = this.o.store.webhooks
       .listEndpoints()
-      .filter((ep) => (JSON.parse(ep.events) as string[]).includes(type))
+      .filter((ep) => subscribes(JSON.parse(ep.events) as string[], type))
       .map((ep) => ep.id);
     this.o.store.webhooks.insertEvent(id, type, payload, now, subscribed);
     setImmediate(() => this.kick());

@@ -99,7 +99,7 @@ describe('certificates a strict parser accepts', () => {
     expect(pairing.status).toBe(201);
     expect(
       (
-        await cloud.api('POST', '/v1/terminals/activate', {
+        await cloud.api('POST', '/v1/terminals/activate?wait=0', {
           activationCode: pairing.body.activationCode,
           locationId: a.locationId,
         })

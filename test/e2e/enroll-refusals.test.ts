@@ -40,8 +40,13 @@ describe('enrollment refusals', () => {
 
   it('refuses an expired code', async () => {
     const { code, expiresAt } = await newEnrollmentCode(cloud, 'Till 2', 1);
-    await waitFor(() => Date.now() > Date.parse(expiresAt), 'the code to expire');
-    await refused(code, 'code_expired', new RegExp(`expired at ${expiresAt.slice(0, 19)}`));
+    // REST times are Unix seconds; the refusal says the moment in ISO 8601.
+    await waitFor(() => Date.now() > (expiresAt + 1) * 1000, 'the code to expire');
+    await refused(
+      code,
+      'code_expired',
+      new RegExp(`expired at ${new Date(expiresAt * 1000).toISOString().slice(0, 16)}`),
+    );
   });
 
   it('refuses a code that was already used, and the human output says why', async () => {

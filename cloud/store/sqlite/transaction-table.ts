@@ -1,4 +1,4 @@
-import type { CloudTransactionRow, CloudTransactionStatus, TransactionStore } from '../store-types.js';
+import type { CloudTransactionRow, CloudTransactionStatus, Page, TransactionStore } from '../store-types.js';
 import { bit, type Db, prepareAll } from './statements.js';
 
 const TX_COLUMNS = `rseq, terminal_id AS terminalId, id, seq, amount, currency, created_at AS createdAt,
@@ -33,6 +33,12 @@ export class SqliteTransactions implements TransactionStore {
       delivered: 'UPDATE transactions SET result_delivered = 1 WHERE terminal_id = @terminalId AND id = @id',
       list: `SELECT ${TX_COLUMNS} FROM transactions WHERE (@terminalId IS NULL OR terminal_id = @terminalId)
         AND (@status IS NULL OR status = @status) ORDER BY rseq`,
+      byId: `SELECT ${TX_COLUMNS} FROM transactions WHERE id = @id ORDER BY rseq LIMIT 1`,
+      page: `SELECT ${TX_COLUMNS} FROM transactions WHERE (@terminalId IS NULL OR terminal_id = @terminalId)
+        AND (@status IS NULL OR status = @status)
+        AND (@after IS NULL OR rseq > (SELECT MIN(rseq) FROM transactions WHERE id = @after
+          AND (@terminalId IS NULL OR terminal_id = @terminalId)))
+        ORDER BY rseq LIMIT @limit`,
     });
   }
   insert(r: Omit<CloudTransactionRow, 'rseq' | 'resultDelivered' | 'deliveries'>): 'received' | 'duplicate' {
@@ -59,6 +65,13 @@ export class SqliteTransactions implements TransactionStore {
   }
   markDelivered(terminalId: string, ids: readonly string[]): void {
     for (const id of ids) this.s.delivered.run({ terminalId, id });
+  }
+  byId(id: string): CloudTransactionRow | undefined {
+    const r = this.s.byId.get({ id }) as Stored | undefined;
+    return r && row(r);
+  }
+  page(filter: { terminalId: string | null; status: string | null }, page: Page): CloudTransactionRow[] {
+    return (this.s.page.all({ ...filter, ...page }) as Stored[]).map(row);
   }
   list(terminalId: string | null, status: string | null): CloudTransactionRow[] {
     return (this.s.list.all({ terminalId, status }) as Stored[]).map(row);

@@ -1,4 +1,10 @@
-import type { WebhookAttempt, WebhookDeliveryRow, WebhookEndpointRow, WebhookStore } from '../store-types.js';
+import type {
+  Page,
+  WebhookAttempt,
+  WebhookDeliveryRow,
+  WebhookEndpointRow,
+  WebhookStore,
+} from '../store-types.js';
 import { type Db, prepareAll } from './statements.js';
 
 const ENDPOINT_COLUMNS = 'id, url, events, secret, created_at AS createdAt';
@@ -13,10 +19,15 @@ export class SqliteWebhooks implements WebhookStore {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
-      insertEndpoint: `INSERT INTO webhook_endpoints (id, url, events, secret, created_at)
-        VALUES (@id, @url, @events, @secret, @createdAt)`,
-      getEndpoint: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = @id`,
-      listEndpoints: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at`,
+      insertEndpoint: `INSERT INTO webhook_endpoints (id, url, events, secret, created_at, seq)
+        VALUES (@id, @url, @events, @secret, @createdAt, (SELECT COALESCE(MAX(seq), 0) + 1 FROM webhook_endpoints))`,
+      getEndpoint: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = @id AND deleted_at IS NULL`,
+      listEndpoints: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY seq`,
+      pageEndpoints: `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE deleted_at IS NULL
+        AND (@after IS NULL OR seq > (SELECT seq FROM webhook_endpoints WHERE id = @after)) ORDER BY seq LIMIT @limit`,
+      deleteEndpoint: 'UPDATE webhook_endpoints SET deleted_at = @at WHERE id = @id AND deleted_at IS NULL',
+      dropPending: `UPDATE webhook_deliveries SET failed_at = @at, last_error = 'endpoint deleted'
+        WHERE endpoint_id = @id AND delivered_at IS NULL AND failed_at IS NULL`,
       insertEvent: `INSERT INTO webhook_events (id, type, payload, created_at) VALUES (@id, @type, @payload, @now)
         RETURNING seq`,
       insertDelivery: `INSERT INTO webhook_deliveries (event_seq, endpoint_id, next_attempt_at)
@@ -37,6 +48,14 @@ export class SqliteWebhooks implements WebhookStore {
   }
   getEndpoint(id: string): WebhookEndpointRow | undefined {
     return this.s.getEndpoint.get({ id }) as WebhookEndpointRow | undefined;
+  }
+  pageEndpoints(page: Page): WebhookEndpointRow[] {
+    return this.s.pageEndpoints.all(page) as WebhookEndpointRow[];
+  }
+  deleteEndpoint(id: string, at: number): boolean {
+    if (this.s.deleteEndpoint.run({ id, at }).changes !== 1) return false;
+    this.s.dropPending.run({ id, at });
+    return true;
   }
   listEndpoints(): WebhookEndpointRow[] {
     return this.s.listEndpoints.all() as WebhookEndpointRow[];

@@ -38,6 +38,28 @@ const item = (id: string, amount: number, extra: object = {}) => ({
 });
 
 describe('TransactionLedger in-process (cloud/ledger/transaction-ledger.ts)', () => {
+  it('GET /v1/transactions pages by keyset with limit and starting_after (has_more); times are Unix seconds', async () => {
+    const rig = await ledgerRig();
+    await rig.ledger.forward(rig.terminalId, {
+      items: ['t1', 't2', 't3', 't4', 't5'].map((id) => item(id, 1000)),
+    });
+    const first = rig.ledger.list(new URLSearchParams({ terminalId: rig.terminalId, limit: '2' }));
+    expect(first.data.map((t) => t.id)).toEqual(['t1', 't2']);
+    expect(first.has_more).toBe(true);
+    expect(first.data[0]).toMatchObject({
+      createdAt: Date.parse('2026-06-01T11:59:00Z') / 1000,
+      receivedAt: Math.floor(rig.clock.ms / 1000),
+    });
+    const rest = rig.ledger.list(new URLSearchParams({ limit: '10', starting_after: 't2' }));
+    expect(rest.data.map((t) => t.id)).toEqual(['t3', 't4', 't5']);
+    expect(rest.has_more).toBe(false);
+    // Without limit, every one (as before paging).
+    expect(rig.ledger.list(new URLSearchParams()).data).toHaveLength(5);
+    expect(() => rig.ledger.list(new URLSearchParams({ starting_after: 'nope' }))).toThrow(
+      /starting_after nope is not an item of this list/,
+    );
+  });
+
   it('decides by the documented rule, once per id; a repeat is a duplicate and only counted', async () => {
     const rig = await ledgerRig();
     const a = await rig.ledger.forward(rig.terminalId, {

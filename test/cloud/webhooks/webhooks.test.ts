@@ -22,7 +22,9 @@ const change = {
   name: 'Till',
   locationId: 'loc_1',
   status: 'online',
+  id: 'term_1',
   previousStatus: null,
+  statusReason: null,
   lastSeen: null,
 };
 
