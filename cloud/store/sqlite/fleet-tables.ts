@@ -16,6 +16,7 @@ export class SqliteLocations implements LocationStore {
     this.s = prepareAll(db, {
       insert: 'INSERT INTO locations (id, name, created_at) VALUES (@id, @name, @createdAt)',
       get: 'SELECT id, name, created_at AS createdAt FROM locations WHERE id = @id',
+      list: 'SELECT id, name, created_at AS createdAt FROM locations ORDER BY created_at, id',
     });
   }
   insert(row: LocationRow): void {
@@ -23,6 +24,9 @@ export class SqliteLocations implements LocationStore {
   }
   get(id: string): LocationRow | undefined {
     return this.s.get.get({ id }) as LocationRow | undefined;
+  }
+  list(): LocationRow[] {
+    return this.s.list.all() as LocationRow[];
   }
 }
 
