@@ -18,7 +18,10 @@ export interface PortalSession {
   tokenHash: string;
 }
 
-/** Writes of "last seen" are at most this often per session: a page of polls is not a write each. */
+/**
+ * Writes of "last seen" are at most this often per session (a page of polls is not a write each),
+ * and always well inside the idle limit, so a session in use never looks idle.
+ */
 const TOUCH_EVERY_MS = 60_000;
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url');
@@ -71,7 +74,7 @@ export class PortalSessions {
     }
     const operator = this.o.operators.get(row.operator);
     if (!operator) return undefined;
-    if (now - row.lastSeenAt >= TOUCH_EVERY_MS) this.o.sessions.touch(tokenHash, now);
+    if (now - row.lastSeenAt >= Math.min(TOUCH_EVERY_MS, idleMs / 10)) this.o.sessions.touch(tokenHash, now);
     return { operator: row.operator, role: operator.role, csrfToken: row.csrfToken, tokenHash };
   }
 
