@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,10 +8,10 @@ import {
   screenshot,
 } from '../support/browser.js';
 import {
+  addOperator,
   agentDirs,
   type Cloud,
   enrollWithCli,
-  POSAGENT_CLOUD,
   type Proc,
   startAgent,
   startCloud,
@@ -22,29 +21,6 @@ import {
  * Issue 21: the support portal in a real Chromium, against the real cloud and real agents (the
  * built binaries). Screenshots of each page land in test-artifacts/portal/.
  */
-
-/** `posagent-cloud user add` through the binary, the password on stdin. */
-function addOperator(cloud: Cloud, name: string, role: string, password: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [
-      POSAGENT_CLOUD,
-      'user',
-      'add',
-      name,
-      '--role',
-      role,
-      '--data-dir',
-      cloud.dataDir,
-    ]);
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`user add exited ${code}: ${out}`)),
-    );
-    p.stdin.end(`${password}\n`);
-  });
-}
 
 const PASSWORD = 'correct horse battery staple';
 

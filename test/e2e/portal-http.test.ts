@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cloud, POSAGENT_CLOUD, startCloud } from '../support/processes.js';
+import { addOperator, type Cloud, POSAGENT_CLOUD, startCloud } from '../support/processes.js';
 
 /**
  * Issue 21: the portal's HTTP edge as an attacker meets it, against the built cloud: sign-in CSRF
@@ -72,8 +72,7 @@ describe('the portal over HTTP, as an attacker', () => {
   let cloud: Cloud;
   beforeAll(async () => {
     cloud = await startCloud();
-    const add = await userCli(cloud, ['add', 'alice', '--role', 'admin'], `${PASSWORD}\n`);
-    expect(add.code, add.err).toBe(0);
+    await addOperator(cloud, 'alice', 'admin', PASSWORD);
   });
   afterAll(() => cloud?.stop());
 
