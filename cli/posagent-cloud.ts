@@ -417,7 +417,7 @@ async function withOperators(
   dataDir: string,
   fn: (a: import('../cloud/portal/operator-accounts.js').OperatorAccounts) => Promise<unknown> | unknown,
 ): Promise<void> {
-  const { openOperatorAdmin } = await import('../cloud/portal/operator-admin.js');
+  const { openOperatorAdmin } = await import('../cloud/operator-admin.js');
   const admin = openOperatorAdmin(dataDir);
   try {
     process.stdout.write(`${JSON.stringify(await fn(admin.accounts), null, 2)}\n`);
@@ -438,7 +438,7 @@ user
   .addOption(dataDirOption())
   .option('--json', JSON_HELP)
   .action(async (name: string, f: { role: string; dataDir: string }) => {
-    const { readPassword } = await import('../cloud/portal/operator-admin.js');
+    const { readPassword } = await import('./read-password.js');
     const password = await readPassword(`password for ${name}`);
     await withOperators(f.dataDir, (a) => a.add(name, f.role, password));
   });
@@ -457,7 +457,7 @@ user
   .addOption(dataDirOption())
   .option('--json', JSON_HELP)
   .action(async (name: string, f: { dataDir: string }) => {
-    const { readPassword } = await import('../cloud/portal/operator-admin.js');
+    const { readPassword } = await import('./read-password.js');
     const password = await readPassword(`new password for ${name}`);
     await withOperators(f.dataDir, async (a) => {
       await a.setPassword(name, password);

@@ -145,37 +145,18 @@ export async function startCloud(
   bus.on('action.queued', (e) => void gateway.deliverActions(e.terminalId));
   sendFleetWebhooks(bus, webhooks, store.terminals, actions);
 
-  const portal = createPortal({
-    store,
-    fleet,
-    enrollment,
-    actions,
-    now,
+  const rest = createRestHandler({
+    ...{ fleet, enrollment, webhooks, ledger, actions, releases, store, now, log },
+    caPem: id.ca.certificatePem,
     bodyTimeoutMs: o.requestTimeoutMs,
-    ...portalLimitsOf(o),
-    log,
+    adminToken: id.adminToken,
+    connectedIds: () => links.connectedIds(),
   });
-  listener.serve(
-    portalOrRest(
-      portal.handle,
-      createRestHandler({
-        fleet,
-        enrollment,
-        webhooks,
-        ledger,
-        actions,
-        releases,
-        store,
-        caPem: id.ca.certificatePem,
-        now,
-        bodyTimeoutMs: o.requestTimeoutMs,
-        adminToken: id.adminToken,
-        connectedIds: () => links.connectedIds(),
-        log,
-      }),
-    ),
-    gateway,
-  );
+  const portal = createPortal({
+    ...{ store, fleet, enrollment, actions, now, log, ...portalLimitsOf(o) },
+    bodyTimeoutMs: o.requestTimeoutMs,
+  });
+  listener.serve(portalOrRest(portal.handle, rest), gateway);
 
   const stop = await startParts(
     [
