@@ -18,6 +18,8 @@ export interface CloudEvents {
   'terminal.deactivated': { terminalId: string; reason: string };
   /** A terminal's link came up (after Hello) or went down. */
   'terminal.link': { terminalId: string };
+  /** Something a terminal's status is derived from changed (a refused link, a heartbeat, a revocation). */
+  'terminal.status': { terminalId: string };
   /** A terminal was renamed or moved. */
   'terminal.profile': { terminalId: string };
   /** New desired configs were stored (after the transaction): each to push if its terminal is connected. */

@@ -87,7 +87,13 @@ export async function startCloud(
   const fleet = new FleetService({
     store,
     now,
-    thresholds: { atRiskAfterMs: o.atRiskAfterSec * 1000, offlineAfterMs: o.offlineAfterSec * 1000 },
+    thresholds: {
+      atRiskAfterMs: o.atRiskAfterSec * 1000,
+      offlineAfterMs: o.offlineAfterSec * 1000,
+      // Agents renew 30 days before expiry: within a quarter of the lifetime (at most 7 days) of
+      // expiry, renewal is failing.
+      expiringWithinMs: Math.min(7 * 86_400_000, (o.certDays * 86_400_000) / 4),
+    },
     links,
     events: bus,
     configDefaults: configDefaultsOf(o),
@@ -111,7 +117,8 @@ export async function startCloud(
   });
   const announcer = new StatusAnnouncer({
     store,
-    status: (row) => fleet.status(row),
+    status: (row) => fleet.statusWithReason(row),
+    now,
     emit: (type, data) => webhooks.emit(type, data),
     sweepMs: o.statusSweepMs,
   });
@@ -138,6 +145,7 @@ export async function startCloud(
   bus.on('terminal.deactivated', (e) => announcer.check(e.terminalId));
   bus.on('terminal.deactivated', (e) => gateway.deactivate(e.terminalId, e.reason));
   bus.on('terminal.link', (e) => announcer.check(e.terminalId));
+  bus.on('terminal.status', (e) => announcer.check(e.terminalId));
   bus.on('terminal.profile', (e) => gateway.pushProfile(e.terminalId));
   bus.on('config.desired', (e) => {
     for (const push of e.pushes) gateway.pushConfig(push);

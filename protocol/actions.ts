@@ -180,7 +180,9 @@ export const ActionStatusResponse = Type.Object({}, { additionalProperties: fals
 /** `POST /v1/terminals/{id}/actions` body. */
 export const CreateActionBody = Type.Object(
   {
-    type: ActionTypeSchema,
+    /** The action (ours); `action` is VINR's name for the same field: give one of them. */
+    type: Type.Optional(ActionTypeSchema),
+    action: Type.Optional(ActionTypeSchema),
     params: Type.Optional(
       Type.Object(
         { version: Type.Optional(SemVer), allowDowngrade: Type.Optional(Type.Boolean()) },

@@ -85,6 +85,8 @@ export const EnrollErrorCode = {
   invalidCode: 'invalid_code',
   codeExpired: 'code_expired',
   codeUsed: 'code_used',
+  /** Support withdrew the code before it was used. */
+  codeRevoked: 'code_revoked',
   rateLimited: 'rate_limited',
   invalidCsr: 'invalid_csr',
   invalidRequest: 'invalid_request',

@@ -207,6 +207,27 @@ export const TerminalUpdatedResponse = Type.Object({}, { additionalProperties: f
 /** The cloud asks a connected terminal to run its diagnostics; the answer is the report. */
 export const RequestDiagnosticsRequest = Type.Object({}, { additionalProperties: false });
 
+/**
+ * The cloud checks the link end to end (REST `POST /v1/terminals/{id}/check-connection`): the
+ * agent answers at once with its clock. A link whose agent does not answer is connected but dead.
+ */
+export const PingRequest = Type.Object({}, { additionalProperties: false });
+export const PingResponse = Type.Object({ at: IsoTime }, { additionalProperties: false });
+
+/**
+ * The cloud asks the agent to renew its certificate now (support's "Rotate certificate"); the
+ * agent answers once it has started, renews over the link as usual (`RenewCertificate`) and
+ * reconnects with the new certificate, which the cloud then makes current.
+ */
+export const RotateCertificateRequest = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: 200 })) },
+  { additionalProperties: false },
+);
+export const RotateCertificateResponse = Type.Object(
+  { accepted: Type.Literal(true) },
+  { additionalProperties: false },
+);
+
 export type Direction = 'agentToCloud' | 'cloudToAgent';
 interface ActionSpec {
   direction: Direction;
@@ -250,6 +271,12 @@ export const Actions = {
     direction: 'cloudToAgent',
     request: TerminalUpdatedRequest,
     response: TerminalUpdatedResponse,
+  },
+  Ping: { direction: 'cloudToAgent', request: PingRequest, response: PingResponse },
+  RotateCertificate: {
+    direction: 'cloudToAgent',
+    request: RotateCertificateRequest,
+    response: RotateCertificateResponse,
   },
 } as const satisfies Record<string, ActionSpec>;
 

@@ -1,5 +1,6 @@
 import { summariseCertificate } from '../../identity/identity-store.js';
 import { Refusal } from '../../protocol/refusal.js';
+import type { Handlers } from '../../protocol/rpc-session.js';
 import type { ConfigFeature } from '../config/config-feature.js';
 import type { Feature, FeatureContext } from '../feature.js';
 import type { LinkFeature } from '../link/link-feature.js';
@@ -16,6 +17,7 @@ export class CertificateFeature implements Feature {
   readonly name = 'certificate';
   readonly renewer: CertificateRenewer;
   readonly routes: LocalRoute[];
+  readonly handlers: Handlers;
 
   constructor(ctx: FeatureContext, o: { link: LinkFeature; config: ConfigFeature }) {
     const { deps, now } = ctx;
@@ -55,6 +57,17 @@ export class CertificateFeature implements Feature {
     ctx.events.subscribe((e) => {
       if (e.event === 'config' && e.data.status === 'applied') this.renewer.reschedule();
     });
+    // The cloud's "Rotate certificate": answered once started; the renewal goes over the link as
+    // any renewal does, and the link reconnects with the new certificate.
+    this.handlers = {
+      RotateCertificate: () => {
+        ctx.log.info({}, 'the cloud asked for a new certificate now');
+        this.renewer.renewNow().catch((err: Error) => {
+          ctx.log.warn({ err: err.message }, 'certificate rotation asked by the cloud failed');
+        });
+        return { accepted: true as const };
+      },
+    };
     this.routes = [
       { method: 'GET', pattern: /^\/v1\/certificate$/, handle: () => this.document() },
       {

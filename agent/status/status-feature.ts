@@ -52,6 +52,8 @@ export class StatusFeature implements Feature {
     });
     this.handlers = {
       RequestDiagnostics: () => this.diagnostics(),
+      // The cloud's live connection check: answered at once, from the event loop.
+      Ping: () => ({ at: new Date(now()).toISOString() }),
       TerminalUpdated: async (p: TerminalProfile) => {
         await this.recordProfile(p);
         return {};

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ACTION_TYPES,
   type ActionProgress,
   type ActionStatus,
   type ActionType,
@@ -38,6 +39,8 @@ export interface ActionView {
   object: 'terminal_action';
   terminalId: string;
   type: ActionType;
+  /** The same as `type`, under VINR's name. */
+  action: ActionType;
   params: Record<string, unknown>;
   status: CloudActionRow['status'];
   reason: string | null;
@@ -65,7 +68,19 @@ export class ActionService {
   }
 
   create(terminalId: string, body: unknown): ActionView {
-    const b = parseBody(createBody, body, 'invalid_action');
+    const { action, type, ...rest } = parseBody(createBody, body, 'invalid_action');
+    if (action !== undefined && type !== undefined && action !== type)
+      throw new Refusal(
+        'invalid_action',
+        "type and action are the same field (action is VINR's name): give one",
+      );
+    const chosen = type ?? action;
+    if (chosen === undefined)
+      throw new Refusal(
+        'invalid_action',
+        `the action is required: type (or action) one of ${ACTION_TYPES.join(', ')}`,
+      );
+    const b = { ...rest, type: chosen };
     const terminal = this.o.store.terminals.get(terminalId);
     if (!terminal) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (terminal.deactivatedAt !== null)
@@ -208,6 +223,7 @@ export class ActionService {
       object: 'terminal_action',
       terminalId: r.terminalId,
       type: r.type,
+      action: r.type,
       params: JSON.parse(r.params) as Record<string, unknown>,
       status: r.status,
       reason: r.reason,

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Refusal } from '../../protocol/refusal.js';
+import { markForm } from '../body-validation.js';
+import { parseFormBody } from './form-body.js';
 import { refusalAnswer } from './refusal-status.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -25,7 +27,7 @@ export function nestsDeeperThan(text: string, max: number): boolean {
 }
 
 /**
- * Reads a JSON object body; an empty body is `{}`. Refuses bad JSON, a body too large,
+ * Reads a JSON object body (or a form-encoded one, into the same shape); an empty body is `{}`. Refuses bad JSON, a body too large,
  * or a body that has not all arrived within `deadlineMs` (408: a slow body holds a connection
  * only that long).
  */
@@ -64,6 +66,9 @@ export async function readJsonBody(
   }
   if (size === 0) return {};
   const text = Buffer.concat(chunks).toString('utf8');
+  // `curl -d` (the VINR examples) sends a form; the route's schema converts its strings.
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') return markForm(parseFormBody(text.trim()));
   if (nestsDeeperThan(text, MAX_JSON_DEPTH))
     throw new Refusal('invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;

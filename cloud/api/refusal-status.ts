@@ -15,6 +15,7 @@ import { type ErrorBody, errorBody, type Refusal } from '../../protocol/refusal.
 export const STATUS_OF: Readonly<Record<string, number>> = {
   // the request's shape
   invalid_json: 400,
+  invalid_form: 400,
   invalid_path: 400,
   invalid_request: 400,
   invalid_config: 400,
@@ -34,6 +35,7 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   certificate_expired: 403,
   certificate_not_yet_valid: 403,
   certificate_superseded: 403,
+  certificate_revoked: 403,
   unknown_terminal: 403,
   auto_enrollment_refused: 403,
   'terminal_deactivated/authentication': 403,
@@ -51,6 +53,10 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   already_preregistered: 409,
   already_registered: 409,
   release_exists: 409,
+  already_exists: 409,
+  slug_taken: 409,
+  location_inactive: 409,
+  code_revoked: 410,
   release_key_not_configured: 409,
   operator_exists: 409,
   code_expired: 410,
@@ -70,6 +76,7 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   // the cloud's own failures
   internal_error: 500,
   diagnostics_failed: 504,
+  terminal_unreachable: 504,
 };
 
 /** The status of a refusal; a code missing from the table is the cloud's bug (500). */

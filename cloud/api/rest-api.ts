@@ -28,7 +28,7 @@ export interface RestApiOptions {
   ledger: TransactionLedger;
   actions: ActionService;
   releases: ReleaseService;
-  store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate'> };
+  store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate' | 'isRevoked'> };
   /** The fleet CA certificate (PEM): a terminal route's caller must present a certificate it issued. */
   caPem: string;
   now(): number;
@@ -93,16 +93,111 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
   const routes: Route[] = [
     {
       method: 'POST',
+      pattern: /^\/v1\/organizations$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.fleet.organizations.createOrganization(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/organizations$/,
+      access: 'admin',
+      handle: (c) => o.fleet.organizations.listOrganizations(c.query),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/organizations\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.fleet.organizations.getOrganization(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/organizations\/([^/]+)$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.organizations.updateOrganization(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'POST',
       pattern: /^\/v1\/locations$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.fleet.createLocation(await c.body()),
+      handle: async (c) => o.fleet.organizations.createLocation(await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/locations$/,
+      access: 'admin',
+      handle: (c) => o.fleet.organizations.listLocations(c.query),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/locations\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.fleet.getLocation(c.params[0]!),
+      handle: (c) => o.fleet.organizations.getLocation(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/locations\/([^/]+)$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.organizations.updateLocation(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/enrollment-codes$/,
+      access: 'admin',
+      handle: (c) => o.enrollment.listEnrollmentCodes(c.query),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/enrollment-codes\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.enrollment.getEnrollmentCode(c.params[0]!),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/v1\/enrollment-codes\/([^/]+)$/,
+      access: 'admin',
+      handle: (c) => o.enrollment.revokeEnrollmentCode(c.params[0]!),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/events$/,
+      access: 'admin',
+      handle: (c) => o.fleet.terminalEvents(c.params[0]!, c.query),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/terminals\/([^/]+)\/escalation$/,
+      access: 'admin',
+      handle: (c) => o.fleet.escalation(c.params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/reprovision$/,
+      access: 'admin',
+      created: true,
+      handle: async (c) => o.enrollment.reprovisionTerminal(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/rotate-certificate$/,
+      access: 'admin',
+      handle: async (c) => {
+        await c.body();
+        return o.fleet.rotateCertificate(c.params[0]!);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/revoke-certificate$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.revokeCertificate(c.params[0]!, await c.body()),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/terminals\/([^/]+)\/check-connection$/,
+      access: 'admin',
+      handle: async (c) => o.fleet.checkConnection(c.params[0]!, await c.body()),
     },
     {
       method: 'POST',

@@ -19,8 +19,10 @@ import { parseBody } from '../body-validation.js';
 import type { CloudBus } from '../cloud-events.js';
 import { newEnrollmentCode, newId, normaliseEnrollmentCode } from '../fleet-ids.js';
 import { CsrRejectedError, type FleetCa, type IssuedCertificate } from '../identity/fleet-ca.js';
+import { checkCursor, type ListOf, listPage, pageOf } from '../list-page.js';
 import type {
   CloudStore,
+  EnrollmentCodeRow,
   ManufacturerCaRow,
   NewTerminal,
   PreregistrationRow,
@@ -135,11 +137,19 @@ function hashSecret(secret: string): string {
 
 export interface EnrollmentCodeView {
   code: string;
+  object: 'enrollment_code';
   qrPayload: string;
   expiresAt: string;
   locationId: string;
   terminalName: string;
+  status: 'unused' | 'used' | 'revoked' | 'expired';
+  /** Unix seconds. */
+  createdAt: number;
+  usedAt: number | null;
+  /** The terminal it enrolled (or, for a reprovision code, will re-enroll). */
+  terminalId: string | null;
   replaces?: string;
+  reprovisions?: string;
 }
 
 export type PreregistrationView = PreregistrationRow & {
@@ -207,9 +217,88 @@ export class EnrollmentService {
 
   createEnrollmentCode(body: unknown): EnrollmentCodeView {
     const req = parseBody(validators.code, body);
-    if (!this.o.store.locations.get(req.locationId))
-      throw new Refusal('not_found', `no location ${req.locationId}`);
+    this.activeLocation(req.locationId);
     return this.issueCode(req.locationId, req.terminalName, req.ttlSeconds, null);
+  }
+
+  /** A store new terminals may join: it exists and is active (PeakPOS "Store exists and is active"). */
+  private activeLocation(id: string): void {
+    const row = this.o.store.locations.get(id);
+    if (!row) throw new Refusal('not_found', `no location ${id}`);
+    if (!row.active)
+      throw new Refusal(
+        'location_inactive',
+        `location ${id} (${row.name}) is deactivated; reactivate it (POST /v1/locations/${id} {"active": true}) first`,
+      );
+  }
+
+  /** `GET /v1/enrollment-codes?locationId&limit&starting_after`: newest first, with each one's state. */
+  listEnrollmentCodes(query: URLSearchParams): ListOf<EnrollmentCodeView> {
+    const page = pageOf(query);
+    const locationId = query.get('locationId');
+    if (locationId !== null && !this.o.store.locations.get(locationId))
+      throw new Refusal('not_found', `no location ${locationId}`);
+    checkCursor(page, (code) => this.o.store.enrollment.getCode(code) !== undefined);
+    return listPage(
+      page,
+      (p) => this.o.store.enrollment.listCodes(locationId, p).map((r) => ({ ...r, id: r.code })),
+      (r) => this.codeView(r),
+    );
+  }
+
+  getEnrollmentCode(code: string): EnrollmentCodeView {
+    const row = this.o.store.enrollment.getCode(normaliseEnrollmentCode(code));
+    if (!row) throw new Refusal('not_found', `no enrollment code ${normaliseEnrollmentCode(code)}`);
+    return this.codeView(row);
+  }
+
+  /** `DELETE /v1/enrollment-codes/{code}`: an unused code can no longer be used. */
+  revokeEnrollmentCode(code: string): EnrollmentCodeView {
+    const c = normaliseEnrollmentCode(code);
+    const row = this.o.store.enrollment.getCode(c);
+    if (!row) throw new Refusal('not_found', `no enrollment code ${c}`);
+    const state = codeState(row, this.o.now());
+    if (state === 'used')
+      throw new Refusal(
+        EnrollErrorCode.codeUsed,
+        `enrollment code ${c} was used at ${new Date(row.usedAt!).toISOString()} (terminal ${row.terminalId}); deactivate the terminal instead`,
+      );
+    if (state === 'unused' || state === 'expired') this.o.store.enrollment.revokeCode(c, this.o.now());
+    return this.getEnrollmentCode(c);
+  }
+
+  private codeView(r: EnrollmentCodeRow): EnrollmentCodeView {
+    return {
+      code: r.code,
+      object: 'enrollment_code',
+      qrPayload: this.qrPayload(r.code),
+      expiresAt: new Date(r.expiresAt).toISOString(),
+      locationId: r.locationId,
+      terminalName: r.terminalName,
+      status: codeState(r, this.o.now()),
+      createdAt: Math.floor(r.createdAt / 1000),
+      usedAt: r.usedAt === null ? null : Math.floor(r.usedAt / 1000),
+      terminalId: r.terminalId ?? r.reprovisions,
+      ...(r.replaces ? { replaces: r.replaces } : {}),
+      ...(r.reprovisions ? { reprovisions: r.reprovisions } : {}),
+    };
+  }
+
+  /**
+   * \`POST /v1/terminals/{id}/reprovision\`: a code bound to this terminal. Enrolling with it gives
+   * the same record (id, name, store, config, history) a new certificate, which supersedes the old
+   * one when it is first used (PeakPOS: "Generate a new enrollment code … Confirm heartbeat resumes").
+   */
+  reprovisionTerminal(terminalId: string, body: unknown): EnrollmentCodeView {
+    const req = parseBody(validators.replace, body);
+    const row = this.o.store.terminals.get(terminalId);
+    if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
+    if (row.deactivatedAt !== null)
+      throw new Refusal(
+        'terminal_deactivated',
+        `terminal ${terminalId} is deactivated; a new device needs a new terminal (POST /v1/enrollment-codes)`,
+      );
+    return this.issueCode(row.locationId, row.name, req.ttlSeconds, null, terminalId);
   }
 
   /** `POST /v1/terminals/{id}/replace`: a code whose terminal takes this one's name, location and config. */
@@ -219,6 +308,7 @@ export class EnrollmentService {
     if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (row.deactivatedAt !== null)
       throw new Refusal('terminal_deactivated', `terminal ${terminalId} is deactivated already`);
+    this.activeLocation(row.locationId);
     return this.issueCode(row.locationId, row.name, req.ttlSeconds, terminalId);
   }
 
@@ -227,6 +317,7 @@ export class EnrollmentService {
     terminalName: string,
     ttlSeconds: number | undefined,
     replaces: string | null,
+    reprovisions: string | null = null,
   ): EnrollmentCodeView {
     const now = this.o.now();
     const expiresAt = now + (ttlSeconds ?? DEFAULT_CODE_TTL_SECONDS) * 1000;
@@ -238,15 +329,9 @@ export class EnrollmentService {
       createdAt: now,
       expiresAt,
       replaces,
+      reprovisions,
     });
-    return {
-      code,
-      qrPayload: this.qrPayload(code),
-      expiresAt: new Date(expiresAt).toISOString(),
-      locationId,
-      terminalName,
-      ...(replaces ? { replaces } : {}),
-    };
+    return this.codeView(this.o.store.enrollment.getCode(code)!);
   }
 
   qrPayload(code: string): string {
@@ -322,17 +407,23 @@ export class EnrollmentService {
         EnrollErrorCode.codeUsed,
         `enrollment code ${code} was already used at ${new Date(row.usedAt!).toISOString()}; generate a new code`,
       );
+    if (state === 'revoked')
+      return refuse(
+        EnrollErrorCode.codeRevoked,
+        `enrollment code ${code} was revoked at ${new Date(row.revokedAt!).toISOString()}; ask support for a new code`,
+      );
     if (state === 'expired')
       return refuse(
         EnrollErrorCode.codeExpired,
         `enrollment code ${code} expired at ${new Date(row.expiresAt).toISOString()}; generate a new code`,
       );
+    if (row.reprovisions !== null) return this.reprovisionWithCode(row, req.csr, now, refuse);
     const terminalId = newId('term');
     const issued = this.issue(req.csr, terminalId, now);
     const terminal = this.newTerminal(terminalId, row.terminalName, row.locationId, req, issued, now);
     const created = this.o.store.transaction(() => {
       if (!this.o.store.enrollment.useCode(code, terminalId, now)) return false;
-      this.o.store.terminals.insert(terminal);
+      this.o.store.terminals.insert({ ...terminal, replaces: row.replaces });
       this.o.events.emit('terminal.enrolled', { terminalId, method: 'code', replaces: row.replaces });
       return true;
     });
@@ -343,6 +434,46 @@ export class EnrollmentService {
       );
     this.o.log.info({ terminalId, locationId: row.locationId, replaces: row.replaces }, 'terminal enrolled');
     return this.response(terminalId, row.locationId, row.terminalName, issued);
+  }
+
+  /**
+   * A reprovision code: the same terminal gets a certificate for the device's new key. It is
+   * pending, like a renewal: the old certificate works until the new one is first used, and is
+   * refused (superseded) from then on.
+   */
+  private reprovisionWithCode(
+    row: EnrollmentCodeRow,
+    csr: string,
+    now: number,
+    refuse: (code: string, message: string) => never,
+  ): EnrollResponse {
+    const terminal = this.o.store.terminals.get(row.reprovisions!);
+    if (!terminal || terminal.deactivatedAt !== null)
+      return refuse(
+        'terminal_deactivated',
+        `terminal ${row.reprovisions} was deactivated after this reprovision code was made; ask support for a new terminal`,
+      );
+    const issued = this.issue(csr, terminal.id, now);
+    const done = this.o.store.transaction(() => {
+      if (!this.o.store.enrollment.useCode(row.code, terminal.id, now)) return false;
+      this.o.store.terminals.setPendingCertificate(
+        terminal.id,
+        issued.fingerprint,
+        issued.serialNumber,
+        issued.notAfter.getTime(),
+      );
+      return true;
+    });
+    if (!done)
+      return refuse(
+        EnrollErrorCode.codeUsed,
+        `enrollment code ${row.code} was already used; generate a new code`,
+      );
+    this.o.log.info(
+      { terminalId: terminal.id, notAfter: issued.notAfter.toISOString() },
+      'terminal reprovisioned: a new certificate on the same record (pending first use)',
+    );
+    return this.response(terminal.id, terminal.locationId, terminal.name, issued);
   }
 
   /**
@@ -505,8 +636,7 @@ export class EnrollmentService {
 
   createPreregistration(body: unknown): PreregistrationView {
     const req = parseBody(validators.prereg, body);
-    if (!this.o.store.locations.get(req.locationId))
-      throw new Refusal('not_found', `no location ${req.locationId}`);
+    this.activeLocation(req.locationId);
     const trust = this.trustFor(req);
     const row = {
       serialNumber: req.serialNumber,
@@ -686,8 +816,7 @@ export class EnrollmentService {
         EnrollErrorCode.codeExpired,
         `activation code ${code} expired at ${new Date(row.expiresAt).toISOString()}; the terminal shows a new one`,
       );
-    if (!this.o.store.locations.get(req.locationId))
-      throw new Refusal('not_found', `no location ${req.locationId}`);
+    this.activeLocation(req.locationId);
     const terminalId = newId('term');
     const name = req.name ?? row.serialNumber ?? terminalId;
     const issued = this.issue(row.csr, terminalId, now);

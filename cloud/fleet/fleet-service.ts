@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import {
   type ConfigLayer,
   configValidator,
@@ -11,12 +12,20 @@ import { DisplayName } from '../../protocol/formats.js';
 import type { ConfigApplied, DiagnosticsReport, TerminalProfile } from '../../protocol/messages.js';
 import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator, describeIssues, type SchemaIssue } from '../../protocol/schema-validation.js';
-import { parseBody } from '../body-validation.js';
+import { CloseCode } from '../../protocol/version.js';
+import { isFormBody, parseBody } from '../body-validation.js';
 import type { CloudBus, ConfigPush } from '../cloud-events.js';
-import { newId } from '../fleet-ids.js';
-import type { CloudStore, LocationRow, TerminalRow } from '../store/store-types.js';
+import { checkCursor, type ListOf, listPage, pageOf } from '../list-page.js';
+import type { CloudStore, TerminalRow, TerminalStatusEventRow } from '../store/store-types.js';
 import { withAnswer, withDesired } from './config-rollout.js';
-import { deriveTerminalStatus, type StatusThresholds, type TerminalStatus } from './terminal-status.js';
+import { type LocationView, OrganizationService } from './organization-service.js';
+import {
+  type StatusReason,
+  type StatusThresholds,
+  statusWithReason,
+  TERMINAL_STATUSES,
+  type TerminalStatus,
+} from './terminal-status.js';
 
 /** The fleet's application logic between the REST API / gateway and the store. */
 export interface FleetServiceOptions {
@@ -27,6 +36,12 @@ export interface FleetServiceOptions {
   links: {
     isConnected(terminalId: string): boolean;
     requestDiagnostics(terminalId: string): Promise<DiagnosticsReport>;
+    ping(
+      terminalId: string,
+      timeoutMs: number,
+    ): Promise<{ connected: false } | { connected: true; answered: boolean; rttMs: number; error?: string }>;
+    rotateCertificate(terminalId: string): Promise<{ accepted: true }>;
+    close(terminalId: string, code: number, reason: string): boolean;
   };
   /** Where it says what changed: desired configs to push, renames and moves, deactivations. */
   events: CloudBus;
@@ -45,12 +60,21 @@ export interface TerminalConfigView {
   errors?: { path: string; message: string }[];
 }
 
-const LocationCreate = Type.Object({ name: DisplayName }, { additionalProperties: false });
 const TerminalUpdate = Type.Object(
   {
     name: Type.Optional(DisplayName),
+    /** VINR's name for `name`. */
+    displayName: Type.Optional(DisplayName),
     locationId: Type.Optional(Type.String({ minLength: 1 })),
   },
+  { additionalProperties: false },
+);
+const CheckConnection = Type.Object(
+  { timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 30_000 })) },
+  { additionalProperties: false },
+);
+const Revocation = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: 500 })) },
   { additionalProperties: false },
 );
 const Deactivation = Type.Object(
@@ -58,14 +82,20 @@ const Deactivation = Type.Object(
   { additionalProperties: false },
 );
 const ConnectedQuery = Type.Object(
-  { locationId: Type.Optional(Type.String()), uniqueTerminalId: Type.Optional(Type.String()) },
+  {
+    merchantAccount: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    store: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    locationId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    uniqueTerminalId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
   { additionalProperties: false },
 );
 
 const validators = {
-  location: compileValidator(LocationCreate),
   update: compileValidator(TerminalUpdate),
   deactivate: compileValidator(Deactivation),
+  checkConnection: compileValidator(CheckConnection),
+  revoke: compileValidator(Revocation),
   connected: compileValidator(ConnectedQuery),
 };
 
@@ -76,34 +106,76 @@ export interface TerminalView {
   model: string | null;
   serialNumber: string | null;
   status: TerminalStatus;
+  /** Why it has this status (`certificate_expired`, `clock`, `no_heartbeat`, …); null when nothing to say. */
+  statusReason: StatusReason | null;
+  /** Unix seconds: when the status began (as announced), null before the first announcement. */
+  statusSince: number | null;
   connected: boolean;
   lastSeen: number | null;
   locationId: string;
+  organizationId: string | null;
   softwareVersion: string | null;
   batteryLevel: number | null;
   createdAt: number;
-  certificate: { notAfter: string };
+  certificate: { notAfter: string; serial: string };
   config: { version: number | null; appliedVersion: number | null; status: string | null };
   locked: boolean;
   health: unknown;
   deactivatedAt?: number;
   deactivationReason?: string | null;
+  /** Replacement links, both ways (PeakPOS: old and new records stay apart). */
+  replaces: string | null;
+  replacedBy: string | null;
+}
+
+export interface TerminalEventView {
+  id: string;
+  object: 'terminal_event';
+  terminalId: string;
+  status: string;
+  previousStatus: string | null;
+  reason: string | null;
+  /** Unix seconds. */
+  at: number;
+}
+
+function eventView(e: TerminalStatusEventRow & { id: string }): TerminalEventView {
+  return {
+    id: e.id,
+    object: 'terminal_event',
+    terminalId: e.terminalId,
+    status: e.status,
+    previousStatus: e.previousStatus,
+    reason: e.reason,
+    at: Math.floor(e.at / 1000),
+  };
+}
+
+/** `tev_12` → 12; anything else is not an event of this list. */
+function eventSeqOf(cursor: string): number {
+  const m = /^tev_([1-9]\d{0,15})$/.exec(cursor);
+  if (!m) throw new Refusal('invalid_request', `starting_after ${cursor} is not an event id (tev_…)`);
+  return Number(m[1]);
 }
 
 export class FleetService {
-  constructor(private readonly o: FleetServiceOptions) {}
+  /** Organizations and stores, their counts from this service's statuses. */
+  readonly organizations: OrganizationService;
 
-  createLocation(body: unknown): LocationRow & { object: 'location' } {
-    const { name } = parseBody(validators.location, body);
-    const row = { id: newId('loc'), name, createdAt: Math.floor(this.o.now() / 1000) };
-    this.o.store.locations.insert(row);
-    return { ...row, object: 'location' };
+  constructor(private readonly o: FleetServiceOptions) {
+    this.organizations = new OrganizationService({
+      store: o.store,
+      now: o.now,
+      statusOf: (row) => this.status(row),
+    });
   }
 
-  getLocation(id: string): LocationRow & { object: 'location' } {
-    const row = this.o.store.locations.get(id);
-    if (!row) throw new Refusal('not_found', `no location ${id}`);
-    return { ...row, object: 'location' };
+  createLocation(body: unknown): LocationView {
+    return this.organizations.createLocation(body);
+  }
+
+  getLocation(id: string): LocationView {
+    return this.organizations.getLocation(id);
   }
 
   // ---- configuration: defaults ← location template ← terminal overrides ----
@@ -188,6 +260,8 @@ export class FleetService {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new Refusal('invalid_config', 'the configuration must be a JSON object');
     }
+    // A form body (tip[mode]=percentage&tip[suggestions][]=10) has strings where the schema wants numbers.
+    if (isFormBody(body)) body = Value.Convert(layerValidator.schema, body);
     let overrides: unknown;
     try {
       overrides = mergePatch(this.overridesOf(terminalId), body);
@@ -273,12 +347,19 @@ export class FleetService {
   }
 
   status(row: TerminalRow): TerminalStatus {
-    return deriveTerminalStatus(
+    return this.statusWithReason(row).status;
+  }
+
+  statusWithReason(row: TerminalRow): ReturnType<typeof statusWithReason> {
+    return statusWithReason(
       {
         deactivated: row.deactivatedAt !== null,
         lastSeenMs: row.lastSeen,
         connected: this.o.links.isConnected(row.id),
         closedCleanly: row.closedCleanly,
+        certNotAfterMs: row.certNotAfter,
+        problem: row.problem,
+        clockSkewMs: row.clockSkewMs,
       },
       this.o.now(),
       this.o.thresholds,
@@ -290,10 +371,12 @@ export class FleetService {
     const row = this.o.store.terminals.get(terminalId);
     if (!row) return null;
     const location = this.o.store.locations.get(row.locationId);
+    const org = location ? this.o.store.organizations.get(location.organizationId) : undefined;
     return {
       name: row.name,
       locationId: row.locationId,
       ...(location ? { locationName: location.name } : {}),
+      ...(org ? { organizationId: org.id, organizationSlug: org.slug, organizationName: org.name } : {}),
     };
   }
 
@@ -318,11 +401,14 @@ export class FleetService {
 
   /** `POST /v1/terminals/{id} {name?, locationId?}`: rename or move; a move re-layers its config. */
   updateTerminal(terminalId: string, body: unknown): TerminalView {
-    const req = parseBody(validators.update, body);
+    const { displayName, ...rest } = parseBody(validators.update, body);
+    if (displayName !== undefined && rest.name !== undefined && displayName !== rest.name)
+      throw new Refusal('invalid_request', 'name and displayName are the same field: give one');
+    const req = { ...rest, ...(displayName !== undefined ? { name: displayName } : {}) };
     const row = this.o.store.terminals.get(terminalId);
     if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
-    if (req.locationId !== undefined && !this.o.store.locations.get(req.locationId))
-      throw new Refusal('not_found', `no location ${req.locationId}`);
+    if (req.locationId !== undefined && req.locationId !== row.locationId)
+      this.organizations.activeLocation(req.locationId);
     const moved = req.locationId !== undefined && req.locationId !== row.locationId;
     const pushes = this.o.store.transaction(() => {
       this.o.store.terminals.update(terminalId, req);
@@ -341,7 +427,10 @@ export class FleetService {
    */
   enrolled(terminalId: string, replaces: string | null): void {
     this.relayer(terminalId, replaces ? this.overridesOf(replaces) : {});
-    if (replaces) this.deactivateTerminal(replaces, `replaced by terminal ${terminalId}`);
+    if (replaces) {
+      this.o.store.terminals.setReplacedBy(replaces, terminalId);
+      this.deactivateTerminal(replaces, `replaced by terminal ${terminalId}`);
+    }
   }
 
   private relayer(terminalId: string, overrides: ConfigLayer): ConfigPush {
@@ -354,7 +443,8 @@ export class FleetService {
 
   terminalView(row: TerminalRow): TerminalView {
     const connected = this.o.links.isConnected(row.id);
-    const status = this.status(row);
+    const { status, reason, sinceMs } = this.statusWithReason(row);
+    const since = status === row.announcedStatus ? row.announcedAt : (sinceMs ?? this.o.now());
     return {
       id: row.id,
       object: 'terminal',
@@ -362,13 +452,16 @@ export class FleetService {
       model: row.model,
       serialNumber: row.serialNumber,
       status,
+      statusReason: reason === 'heartbeat' ? null : reason,
+      statusSince: since === null ? null : Math.floor(since / 1000),
       connected,
       lastSeen: row.lastSeen === null ? null : Math.floor(row.lastSeen / 1000),
       locationId: row.locationId,
+      organizationId: this.o.store.locations.get(row.locationId)?.organizationId ?? null,
       softwareVersion: row.softwareVersion,
       batteryLevel: row.batteryLevel,
       createdAt: Math.floor(row.createdAt / 1000),
-      certificate: { notAfter: new Date(row.certNotAfter).toISOString() },
+      certificate: { notAfter: new Date(row.certNotAfter).toISOString(), serial: row.certSerial },
       config: (() => {
         const c = this.o.store.configs.get(row.id);
         return c
@@ -383,6 +476,8 @@ export class FleetService {
             deactivationReason: row.deactivationReason,
           }
         : {}),
+      replaces: row.replaces,
+      replacedBy: row.replacedBy,
     };
   }
 
@@ -423,41 +518,254 @@ export class FleetService {
     };
   }
 
+  private terminalRow(id: string): TerminalRow {
+    const row = this.o.store.terminals.get(id);
+    if (!row) throw new Refusal('not_found', `no terminal ${id}`);
+    return row;
+  }
+
+  /** `GET /v1/terminals/{id}/events`: its status history, newest first. */
+  terminalEvents(id: string, query: URLSearchParams): ListOf<TerminalEventView> {
+    this.terminalRow(id);
+    const page = pageOf(query, 20);
+    return listPage(
+      page,
+      (p) =>
+        this.o.store.terminals
+          .events(id, { limit: p.limit, beforeSeq: p.after === null ? null : eventSeqOf(p.after) })
+          .map((e) => ({ ...e, id: `tev_${e.seq}` })),
+      eventView,
+    );
+  }
+
+  /**
+   * `GET /v1/terminals/{id}/escalation`: everything the PeakPOS guide says an escalation includes
+   * — org slug, store name, terminal name and identifiers, last heartbeat, certificate expiry —
+   * with the status and its reason, the store's counts and the recent status changes.
+   */
+  escalation(id: string): Record<string, unknown> {
+    const row = this.terminalRow(id);
+    const view = this.terminalView(row);
+    const location = this.o.store.locations.get(row.locationId);
+    const org = location ? this.o.store.organizations.get(location.organizationId) : undefined;
+    const now = this.o.now();
+    const health = row.health ? (JSON.parse(row.health) as { receivedAt?: string }) : null;
+    return {
+      object: 'escalation',
+      generatedAt: Math.floor(now / 1000),
+      organization: org ? { id: org.id, slug: org.slug, name: org.name } : null,
+      store: location
+        ? {
+            id: location.id,
+            name: location.name,
+            active: location.active,
+            timezone: location.timezone,
+            counts: this.organizations.counts(location.id),
+          }
+        : null,
+      terminal: {
+        id: row.id,
+        name: row.name,
+        serialNumber: row.serialNumber,
+        model: row.model,
+        poiid: row.model && row.serialNumber ? `${row.model}-${row.serialNumber}` : null,
+        bootId: row.bootId,
+        softwareVersion: row.softwareVersion,
+        replaces: row.replaces,
+        replacedBy: row.replacedBy,
+      },
+      status: view.status,
+      statusReason: view.statusReason,
+      statusSince: view.statusSince,
+      connected: view.connected,
+      lastHeartbeat: health?.receivedAt ? Math.floor(Date.parse(health.receivedAt) / 1000) : null,
+      lastSeen: view.lastSeen,
+      neverHeartbeated: row.lastSeen === null,
+      certificate: {
+        notAfter: view.certificate.notAfter,
+        daysLeft: Math.floor((row.certNotAfter - now) / 86_400_000),
+        expired: row.certNotAfter <= now,
+      },
+      clockSkewSec: row.clockSkewMs === null ? null : Math.round(row.clockSkewMs / 1000),
+      recentEvents: this.o.store.terminals
+        .events(id, { limit: 10, beforeSeq: null })
+        .map((e) => eventView({ ...e, id: `tev_${e.seq}` })),
+    };
+  }
+
+  /**
+   * \`POST /v1/terminals/{id}/revoke-certificate\`: its link closes at once and its certificate
+   * (and a pending one) is refused from then on; the terminal shows \`error\`
+   * (certificate_revoked) until it is reprovisioned.
+   */
+  revokeCertificate(id: string, body: unknown): TerminalView {
+    const req = parseBody(validators.revoke, body);
+    const row = this.terminalRow(id);
+    if (row.deactivatedAt !== null)
+      throw new Refusal(
+        'terminal_deactivated',
+        `terminal ${id} is deactivated; its certificate is refused already`,
+      );
+    const now = this.o.now();
+    this.o.store.transaction(() => {
+      this.o.store.terminals.revokeCertificate(id, row.certFingerprint, now);
+      if (row.pendingFingerprint) this.o.store.terminals.revokeCertificate(id, row.pendingFingerprint, now);
+      this.o.store.terminals.setProblem(id, 'certificate_revoked', now);
+    });
+    this.o.links.close(id, CloseCode.refused, 'certificate revoked');
+    this.o.log.info({ terminalId: id, reason: req.reason }, 'terminal certificate revoked');
+    this.o.events.emit('terminal.status', { terminalId: id });
+    return this.getTerminal(id);
+  }
+
+  /** \`POST /v1/terminals/{id}/rotate-certificate\`: an online terminal renews its certificate now. */
+  async rotateCertificate(id: string): Promise<Record<string, unknown>> {
+    const row = this.terminalRow(id);
+    if (row.deactivatedAt !== null)
+      throw new Refusal('terminal_deactivated', `terminal ${id} is deactivated`);
+    if (!this.o.links.isConnected(id))
+      throw new Refusal(
+        'terminal_offline',
+        `terminal ${id} is not connected; it renews by itself when it is, or reprovision it (POST /v1/terminals/${id}/reprovision)`,
+      );
+    try {
+      await this.o.links.rotateCertificate(id);
+    } catch (err) {
+      throw new Refusal(
+        'terminal_unreachable',
+        `the terminal did not take the request: ${(err as Error).message}`,
+      );
+    }
+    return {
+      object: 'certificate_rotation',
+      terminalId: id,
+      status: 'requested',
+      previous: { notAfter: new Date(row.certNotAfter).toISOString(), serial: row.certSerial },
+    };
+  }
+
+  /**
+   * \`POST /v1/terminals/{id}/check-connection\` (Adyen "Check connection"): a real round trip
+   * over the link, not the cached flag — connected and answering (with the RTT), connected but
+   * not answering, or disconnected.
+   */
+  async checkConnection(id: string, body: unknown): Promise<Record<string, unknown>> {
+    const req = parseBody(validators.checkConnection, body);
+    this.terminalRow(id);
+    const timeoutMs = req.timeoutMs ?? 5000;
+    const r = await this.o.links.ping(id, timeoutMs);
+    const at = Math.floor(this.o.now() / 1000);
+    if (!r.connected)
+      return {
+        object: 'connection_check',
+        terminalId: id,
+        connected: false,
+        reason: 'no link: the terminal is turned off or cannot reach the cloud',
+        checkedAt: at,
+      };
+    if (!r.answered)
+      return {
+        object: 'connection_check',
+        terminalId: id,
+        connected: false,
+        linkOpen: true,
+        reason: r.error
+          ? `the link is open but the terminal did not answer: ${r.error}`
+          : `the link is open but the terminal did not answer within ${timeoutMs} ms`,
+        checkedAt: at,
+      };
+    return { object: 'connection_check', terminalId: id, connected: true, rttMs: r.rttMs, checkedAt: at };
+  }
+
   getTerminal(id: string): TerminalView {
     const row = this.o.store.terminals.get(id);
     if (!row) throw new Refusal('not_found', `no terminal ${id}`);
     return this.terminalView(row);
   }
 
-  listTerminals(query: URLSearchParams): { object: 'list'; data: TerminalView[]; has_more: boolean } {
-    const limitRaw = query.get('limit');
-    const limit = limitRaw === null ? 10 : Number(limitRaw);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      throw new Refusal('invalid_request', 'limit must be an integer from 1 to 100');
-    }
+  /**
+   * `GET /v1/terminals?locationId&organizationId&status&q&limit&starting_after`: newest first,
+   * paged by keyset in the store (a terminal whose status changes between two pages is neither
+   * lost nor repeated); `status` is derived, so it is filtered here, batch by batch.
+   */
+  listTerminals(query: URLSearchParams): ListOf<TerminalView> {
+    const page = pageOf(query);
     const status = query.get('status');
-    const statuses = ['online', 'offline', 'needs_attention', 'provisioning', 'deactivated'];
-    if (status !== null && !statuses.includes(status)) {
-      throw new Refusal('invalid_request', `status must be one of ${statuses.join(', ')}`);
-    }
-    let views = this.o.store.terminals.list(query.get('locationId')).map((r) => this.terminalView(r));
-    if (status !== null) views = views.filter((v) => v.status === status);
-    const after = query.get('starting_after');
-    if (after !== null) {
-      const i = views.findIndex((v) => v.id === after);
-      if (i < 0) throw new Refusal('invalid_request', `starting_after ${after} is not in this list`);
-      views = views.slice(i + 1);
-    }
-    return { object: 'list', data: views.slice(0, limit), has_more: views.length > limit };
+    if (status !== null && !TERMINAL_STATUSES.includes(status as TerminalStatus))
+      throw new Refusal('invalid_request', `status must be one of ${TERMINAL_STATUSES.join(', ')}`);
+    const locationId = query.get('locationId');
+    const location = locationId === null ? null : this.organizations.location(locationId);
+    const org = query.get('organizationId');
+    const organization = org === null ? null : this.organizations.organization(org);
+    if (location && organization && location.organizationId !== organization.id)
+      throw new Refusal(
+        'invalid_request',
+        `location ${location.id} belongs to organization ${location.organizationId}, not ${organization.id}`,
+      );
+    const search = query.get('q') ?? query.get('search');
+    if (search !== null && (search.length < 1 || search.length > 100))
+      throw new Refusal('invalid_request', 'q (a serial, a name or a POIID) must be 1–100 characters');
+    checkCursor(page, (id) => this.o.store.terminals.get(id) !== undefined);
+    const filter = { locationId, organizationId: organization?.id ?? null, search };
+    return listPage(
+      page,
+      (p) => this.o.store.terminals.page(filter, p),
+      (r) => this.terminalView(r),
+      status === null ? undefined : (r) => this.status(r) === status,
+    );
   }
 
+  /**
+   * \`POST /v1/connectedTerminals\`: the terminals with a live link. Asked Adyen's way
+   * (\`merchantAccount\` = the organization's slug, \`store\` = a store's id or name in it,
+   * \`uniqueTerminalId\` = a POIID \`[model]-[serial]\`), it answers in POIIDs; asked our way
+   * (\`locationId\`, a terminal id), in our ids. Whatever is named must belong to the merchant account.
+   */
   connectedTerminals(body: unknown, connectedIds: Iterable<string>): { uniqueTerminalIds: string[] } {
     const q = parseBody(validators.connected, body);
+    const adyen = q.merchantAccount !== undefined;
+    if (!adyen && q.store !== undefined)
+      throw new Refusal('invalid_request', 'store needs merchantAccount (the organization slug) beside it');
+    const org = adyen ? this.organizations.organization(q.merchantAccount!) : null;
+    let locationId = q.locationId ?? null;
+    if (org && q.store !== undefined) {
+      const store =
+        this.o.store.locations.get(q.store) ?? this.o.store.locations.byName(org.id, q.store) ?? null;
+      if (!store || store.organizationId !== org.id)
+        throw new Refusal('not_found', `no store ${q.store} in merchant account ${q.merchantAccount}`);
+      locationId = store.id;
+    } else if (locationId !== null) {
+      const store = this.organizations.location(locationId);
+      if (org && store.organizationId !== org.id)
+        throw new Refusal('not_found', `no store ${locationId} in merchant account ${q.merchantAccount}`);
+    }
+    const poiid = (r: TerminalRow) => (r.model && r.serialNumber ? `${r.model}-${r.serialNumber}` : r.id);
+    let only: TerminalRow | null = null;
+    if (q.uniqueTerminalId !== undefined) {
+      only =
+        this.o.store.terminals.get(q.uniqueTerminalId) ??
+        this.o.store.terminals
+          .page({ search: q.uniqueTerminalId }, { after: null, limit: 2 })
+          .find(
+            (r) => poiid(r).toLowerCase() === q.uniqueTerminalId!.toLowerCase() && r.deactivatedAt === null,
+          ) ??
+        null;
+      const inOrg = only && (!org || this.o.store.locations.get(only.locationId)?.organizationId === org.id);
+      if (!only || !inOrg)
+        throw new Refusal(
+          'not_found',
+          `no terminal ${q.uniqueTerminalId}${org ? ` in merchant account ${q.merchantAccount}` : ''}`,
+        );
+    }
     const ids: string[] = [];
-    for (const id of connectedIds) {
-      if (q.uniqueTerminalId !== undefined && id !== q.uniqueTerminalId) continue;
-      if (q.locationId !== undefined && this.o.store.terminals.get(id)?.locationId !== q.locationId) continue;
-      ids.push(id);
+    const connected = new Set(connectedIds);
+    const rows = only ? [only] : [...connected].map((id) => this.o.store.terminals.get(id));
+    for (const r of rows) {
+      if (!r || !connected.has(r.id)) continue;
+      if (locationId !== null && r.locationId !== locationId) continue;
+      if (org && this.o.store.locations.get(r.locationId)?.organizationId !== org.id) continue;
+      // A specific terminal is answered with the id it was asked by.
+      ids.push(only ? q.uniqueTerminalId! : adyen ? poiid(r) : r.id);
     }
     return { uniqueTerminalIds: ids.sort() };
   }

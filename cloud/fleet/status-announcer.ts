@@ -1,29 +1,37 @@
 import type { CloudStore, TerminalRow } from '../store/store-types.js';
 import { startSweep } from '../sweep.js';
 import type { WebhookEvent, WebhookPayloads } from '../webhooks/webhooks.js';
-import type { TerminalStatus } from './terminal-status.js';
+import type { StatusReason, TerminalStatus } from './terminal-status.js';
 
 /**
  * Status is derived (from the link and the last heartbeat), so nothing "happens" when a terminal
  * crosses a threshold. This watcher compares each terminal's derived status with the one it last
  * announced and emits the event for the change — at once on connect, disconnect and deactivation,
- * and on a periodic sweep for the time-based changes (needs_attention, offline).
+ * and on a periodic sweep for the time-based changes (needs_attention, offline, an expired
+ * certificate). Each change is written to the terminal's status history with its reason.
  */
 const EVENT_OF: Partial<
   Record<
     TerminalStatus,
-    'terminal.online' | 'terminal.needs_attention' | 'terminal.offline' | 'terminal.deactivated'
+    | 'terminal.online'
+    | 'terminal.needs_attention'
+    | 'terminal.offline'
+    | 'terminal.error'
+    | 'terminal.deactivated'
   >
 > = {
   online: 'terminal.online',
   needs_attention: 'terminal.needs_attention',
   offline: 'terminal.offline',
+  error: 'terminal.error',
   deactivated: 'terminal.deactivated',
 };
 
 export interface StatusAnnouncerOptions {
   store: CloudStore;
-  status(row: TerminalRow): TerminalStatus;
+  /** The derived status, why, and when it began if the clock alone made it. */
+  status(row: TerminalRow): { status: TerminalStatus; reason: StatusReason | null; sinceMs: number | null };
+  now(): number;
   emit<K extends WebhookEvent>(type: K, data: WebhookPayloads[K]): void;
   sweepMs: number;
 }
@@ -42,7 +50,14 @@ export class StatusAnnouncer {
   }
 
   sweep(): void {
-    for (const row of this.o.store.terminals.list(null)) this.announce(row);
+    // A page at a time, in the store's stable order: never every row in memory at once.
+    let after: string | null = null;
+    for (;;) {
+      const rows = this.o.store.terminals.page({}, { after, limit: 500 });
+      for (const row of rows) this.announce(row);
+      if (rows.length < 500) return;
+      after = rows[rows.length - 1]!.id;
+    }
   }
 
   check(terminalId: string): void {
@@ -51,10 +66,12 @@ export class StatusAnnouncer {
   }
 
   private announce(row: TerminalRow): void {
-    const status = this.o.status(row);
+    const { status, reason, sinceMs } = this.o.status(row);
     if (status === row.announcedStatus) return;
     this.o.store.transaction(() => {
-      this.o.store.terminals.setAnnouncedStatus(row.id, status);
+      // Its history gets the change with the time it happened (a threshold crossed between two
+      // sweeps happened when it was crossed) and why.
+      this.o.store.terminals.setAnnouncedStatus(row.id, status, sinceMs ?? this.o.now(), reason);
       const event = EVENT_OF[status];
       if (event)
         this.o.emit(event, {
@@ -63,6 +80,7 @@ export class StatusAnnouncer {
           locationId: row.locationId,
           status,
           previousStatus: row.announcedStatus,
+          statusReason: reason,
           lastSeen: row.lastSeen === null ? null : Math.floor(row.lastSeen / 1000),
         });
     });

@@ -68,6 +68,14 @@ export interface GatewayOptions {
   };
 }
 
+/** The refusals of a known terminal's link that put it in `error`, and the reason shown. */
+const PROBLEM_OF_REFUSAL: Readonly<Record<string, string>> = {
+  certificate_expired: 'certificate_expired',
+  certificate_not_yet_valid: 'certificate_not_yet_valid',
+  certificate_superseded: 'certificate_superseded',
+  certificate_revoked: 'certificate_revoked',
+};
+
 const CLEAN_CLOSE_CODES = new Set<number>([CloseCode.normal, 1001, CloseCode.agentShutdown]);
 const MAX_FRAME_BYTES = 1024 * 1024;
 
@@ -112,6 +120,7 @@ export class AgentGateway {
     // token from the terminals that have one.
     const verdict = this.admit(req, socket as TLSSocket);
     if ('refused' in verdict) {
+      this.recordRefusal(verdict);
       this.refuse(socket, verdict.refused);
       return;
     }
@@ -123,6 +132,23 @@ export class AgentGateway {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, verdict.terminalId));
+  }
+
+  /**
+   * A known terminal's link refused for its certificate is what support sees as `error` with the
+   * reason (PeakPOS: "Error: certificate, time sync, or auth failure"). Not while the terminal is
+   * connected with its current certificate: an old device still trying a superseded one does not
+   * make the one that works an error.
+   */
+  private recordRefusal(v: { refused: Refusal; terminalId?: string }): void {
+    const reason = PROBLEM_OF_REFUSAL[v.refused.code];
+    if (!reason || v.terminalId === undefined || this.o.links.get(v.terminalId)) return;
+    const row = this.o.store.terminals.get(v.terminalId);
+    if (!row || row.deactivatedAt !== null) return;
+    if (row.problem !== reason) {
+      this.o.store.terminals.setProblem(v.terminalId, reason, this.o.now());
+      this.o.events.emit('terminal.status', { terminalId: v.terminalId });
+    }
   }
 
   /** Who may open the link: the right path and subprotocol, then a current certificate of an active terminal. */
@@ -296,11 +322,17 @@ export class AgentGateway {
       !this.o.store.terminals.serialInUse(p.serialNumber, conn.terminalId)
         ? p.serialNumber
         : undefined;
-    this.o.store.terminals.recordHello(conn.terminalId, this.o.now(), {
-      bootId: p.bootId,
-      softwareVersion: p.softwareVersion,
-      model: p.model ?? null,
-      serialNumber: serialNumber ?? null,
+    const now = this.o.now();
+    this.o.store.transaction(() => {
+      this.o.store.terminals.recordHello(conn.terminalId, now, {
+        bootId: p.bootId,
+        softwareVersion: p.softwareVersion,
+        model: p.model ?? null,
+        serialNumber: serialNumber ?? null,
+      });
+      // An accepted link ends what refused the last ones; the device clock is compared with ours.
+      if (known?.problem) this.o.store.terminals.setProblem(conn.terminalId, null, null);
+      this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.clock) - now);
     });
     // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
     // runs another version than the desired one gets the desired one.
@@ -332,12 +364,17 @@ export class AgentGateway {
   private onHeartbeat(conn: AgentConnection, p: Heartbeat) {
     const now = this.o.now();
     const health = { ...p, receivedAt: new Date(now).toISOString() };
-    this.o.store.terminals.recordHeartbeat(
-      conn.terminalId,
-      now,
-      p.battery?.level ?? null,
-      JSON.stringify(health),
-    );
+    this.o.store.transaction(() => {
+      this.o.store.terminals.recordHeartbeat(
+        conn.terminalId,
+        now,
+        p.battery?.level ?? null,
+        JSON.stringify(health),
+      );
+      this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.sentAt) - now);
+    });
+    // A clock that drifted (or was corrected) changes the status now, not at the next sweep.
+    this.o.events.emit('terminal.status', { terminalId: conn.terminalId });
     return { serverTime: new Date(now).toISOString() };
   }
 

@@ -51,6 +51,52 @@ export class AgentLinks {
     return true;
   }
 
+  /**
+   * A live round trip over the link (`Ping`): the link may look up while its agent is gone (a
+   * frozen process, a half-open TCP connection). `answered: false` when no answer came in `timeoutMs`.
+   */
+  async ping(
+    terminalId: string,
+    timeoutMs: number,
+  ): Promise<{ connected: false } | { connected: true; answered: boolean; rttMs: number; error?: string }> {
+    const conn = this.open.get(terminalId);
+    if (!conn?.helloDone) return { connected: false };
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => {
+      timer = setTimeout(() => r('late'), timeoutMs);
+    });
+    try {
+      const answer = await Promise.race([conn.session.call('Ping', {}), late]);
+      const rttMs = Math.round((performance.now() - started) * 10) / 10;
+      return answer === 'late'
+        ? { connected: true, answered: false, rttMs }
+        : { connected: true, answered: true, rttMs };
+    } catch (err) {
+      const rttMs = Math.round((performance.now() - started) * 10) / 10;
+      return { connected: true, answered: false, rttMs, error: (err as Error).message };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Asks a connected terminal to renew its certificate now. */
+  rotateCertificate(terminalId: string): Promise<{ accepted: true }> {
+    const conn = this.open.get(terminalId);
+    if (!conn?.helloDone) return Promise.reject(new Error(`terminal ${terminalId} is not connected`));
+    return conn.session.call('RotateCertificate', { reason: 'asked by the fleet operator' });
+  }
+
+  /** Closes a terminal's link now (a revoked certificate); true when one was open. */
+  close(terminalId: string, code: number, reason: string): boolean {
+    const conn = this.open.get(terminalId);
+    if (!conn) return false;
+    conn.ws.close(code, reason);
+    // A peer that does not answer the close frame is cut off.
+    setTimeout(() => conn.ws.terminate(), 2000).unref();
+    return true;
+  }
+
   /** Asks a connected terminal to run its diagnostics; resolves with its report. */
   requestDiagnostics(terminalId: string): Promise<DiagnosticsReport> {
     const conn = this.open.get(terminalId);

@@ -12,12 +12,13 @@ import type { TerminalStore } from '../store/store-types.js';
  * CA's key, validity), once per TLS connection when its handshake completes, instead of trusting
  * OpenSSL's `authorized`. The verdict is the same every time for the same certificate.
  */
-export type Admission = { terminalId: string } | { refused: Refusal };
+export type Admission = { terminalId: string } | { refused: Refusal; terminalId?: string };
 
 /** The fleet CA's check of a client certificate, made once per TLS connection. */
 export type PeerVerdict =
   | { ok: true; terminalId: string; fingerprint: string }
-  | { ok: false; refusal: Refusal };
+  /** `terminalId`: the certificate is the fleet CA's own (signature verified) but refused — expired, not yet valid. */
+  | { ok: false; refusal: Refusal; terminalId?: string };
 
 const verdicts = new WeakMap<TLSSocket, PeerVerdict>();
 
@@ -49,17 +50,23 @@ export function verifyPeer(tls: TLSSocket, ca: X509Certificate, nowMs: number): 
     );
   const notBefore = Date.parse(peer.validFrom);
   const notAfter = Date.parse(peer.validTo);
-  if (!(nowMs < notAfter))
-    return no(
-      'certificate_expired',
-      `the client certificate expired on ${iso(notAfter)}; it can no longer be renewed: enroll the terminal again with a replacement code`,
-    );
-  if (!(nowMs >= notBefore))
-    return no(
-      'certificate_not_yet_valid',
-      `the client certificate is not valid before ${iso(notBefore)}; the device that made it has a wrong clock`,
-    );
   const cn = /^CN=(.*)$/m.exec(peer.subject)?.[1] ?? '';
+  if (!(nowMs < notAfter))
+    return {
+      ...no(
+        'certificate_expired',
+        `the client certificate expired on ${iso(notAfter)}; it can no longer be renewed: reprovision the terminal (POST /v1/terminals/${cn}/reprovision) and enroll it with that code`,
+      ),
+      terminalId: cn,
+    };
+  if (!(nowMs >= notBefore))
+    return {
+      ...no(
+        'certificate_not_yet_valid',
+        `the client certificate is not valid before ${iso(notBefore)}; the device that made it has a wrong clock`,
+      ),
+      terminalId: cn,
+    };
   return { ok: true, terminalId: cn, fingerprint: peer.fingerprint256.replace(/:/g, '').toLowerCase() };
 }
 
@@ -92,21 +99,33 @@ export function peerVerdict(tls: TLSSocket, caPem: string, nowMs: number): PeerV
 export function authenticateTerminal(
   tls: TLSSocket,
   o: {
-    store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate'> };
+    store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate' | 'isRevoked'> };
     caPem: string;
     now(): number;
   },
 ): Admission {
   const verdict = peerVerdict(tls, o.caPem, o.now());
-  if (!verdict.ok) return { refused: verdict.refusal };
+  if (!verdict.ok)
+    return verdict.terminalId !== undefined
+      ? { refused: verdict.refusal, terminalId: verdict.terminalId }
+      : { refused: verdict.refusal };
   const { terminalId, fingerprint } = verdict;
   const row = o.store.terminals.get(terminalId);
   if (!row) return { refused: no('unknown_terminal', `no terminal ${terminalId} in this fleet`).refusal };
   if (row.deactivatedAt !== null)
     return {
+      terminalId,
       refused: no(
         'terminal_deactivated',
         `terminal ${terminalId} was deactivated at ${new Date(row.deactivatedAt).toISOString()} (${row.deactivationReason ?? 'no reason given'}); enroll it again`,
+      ).refusal,
+    };
+  if (o.store.terminals.isRevoked(fingerprint))
+    return {
+      terminalId,
+      refused: no(
+        'certificate_revoked',
+        `this certificate of ${terminalId} was revoked; reprovision the terminal (POST /v1/terminals/${terminalId}/reprovision) and enroll it with that code`,
       ).refusal,
     };
   if (fingerprint === row.pendingFingerprint) {
@@ -116,6 +135,7 @@ export function authenticateTerminal(
   }
   if (fingerprint !== row.certFingerprint)
     return {
+      terminalId,
       refused: no('certificate_superseded', `this certificate is no longer the current one of ${terminalId}`)
         .refusal,
     };

@@ -55,6 +55,21 @@ pre { background: var(--soft); padding: .75rem; overflow-x: auto; white-space: p
 @media (max-width: 40rem) { th, td { padding: .35rem .4rem; } body { font-size: 15px; } }
 `;
 
+/** The portal's own script: copy buttons (`data-copy="<element id>"`). Served as a file: no inline script. */
+export const PORTAL_JS = `
+document.addEventListener('click', (e) => {
+  const button = e.target.closest && e.target.closest('button[data-copy]');
+  if (!button) return;
+  const source = document.getElementById(button.dataset.copy);
+  if (!source || !navigator.clipboard) return;
+  navigator.clipboard.writeText(source.textContent).then(() => {
+    const was = button.textContent;
+    button.textContent = 'Copied';
+    setTimeout(() => { button.textContent = was; }, 1500);
+  });
+});
+`;
+
 let htmx: Buffer | undefined;
 
 /** htmx's minified source (read once). */

@@ -5,18 +5,24 @@ import type { ActionService } from '../actions/action-service.js';
 import { statusOf } from '../api/refusal-status.js';
 import { qrPng } from '../enrollment/enrollment-qr.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
-import type { FleetService, TerminalView } from '../fleet/fleet-service.js';
-import type { LocationStore, TerminalStore } from '../store/store-types.js';
+import type { FleetService } from '../fleet/fleet-service.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { SafeHtml } from './html.js';
 import type { OperatorAccounts } from './operator-accounts.js';
 import { messagePage } from './pages/layout.js';
+import { organizationsPage, storeConfigPage, storesPage } from './pages/organizations.js';
 import { codePage, registerPage } from './pages/register.js';
 import { signInPage } from './pages/sign-in.js';
-import { countsOf, storeConfigPage, storesPage } from './pages/stores.js';
-import { confirmPage, type TerminalPageData, terminalLive, terminalPage } from './pages/terminal.js';
-import { filterOf, selectTerminals, terminalRows, terminalsPage } from './pages/terminals.js';
-import { htmxSource, PORTAL_CSS } from './portal-assets.js';
+import {
+  type ConnectionCheck,
+  checkResult,
+  confirmPage,
+  type TerminalPageData,
+  terminalLive,
+  terminalPage,
+} from './pages/terminal.js';
+import { apiQuery, filterOf, terminalRows, terminalsPage } from './pages/terminals.js';
+import { htmxSource, PORTAL_CSS, PORTAL_JS } from './portal-assets.js';
 import {
   clearCookie,
   cookieOf,
@@ -43,7 +49,6 @@ export interface PortalOptions {
   fleet: FleetService;
   enrollment: EnrollmentService;
   actions: ActionService;
-  store: { locations: Pick<LocationStore, 'get' | 'list'>; terminals: Pick<TerminalStore, 'list'> };
   accounts: OperatorAccounts;
   sessions: PortalSessions;
   audit: AuditTrail;
@@ -85,18 +90,34 @@ const FLASH: Record<string, string> = {
   diagnostics: 'Diagnostics report received.',
   deactivated: 'Terminal deactivated: its certificate is refused from now on.',
   saved: 'Saved, and pushed to the terminals of this store.',
+  rotate: 'The terminal was asked to renew its certificate now; the new expiry shows once it has.',
+  revoked: 'Certificate revoked: the link is closed and the certificate refused from now on.',
 };
 
 export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const nowMs = () => o.now();
-  const locations = () => o.store.locations.list().map((l) => ({ id: l.id, name: l.name }));
-  const allTerminals = (): TerminalView[] => o.store.terminals.list(null).map((r) => o.fleet.terminalView(r));
+  const orgs = o.fleet.organizations;
+  /** The stores a select offers (the first page of them: a fleet with more is searched, not scrolled). */
+  const locations = () =>
+    orgs.listLocations(new URLSearchParams({ limit: '100' })).data.map((l) => ({ id: l.id, name: l.name }));
+  const storeName = (id: string) => {
+    try {
+      return orgs.getLocation(id).name;
+    } catch {
+      return null;
+    }
+  };
+  const terminalsOf = (query: URLSearchParams) => o.fleet.listTerminals(apiQuery(filterOf(query)));
   const flashOf = (q: URLSearchParams) => {
     const k = q.get('done');
     return k !== null && FLASH[k] ? { ok: true, text: FLASH[k]! } : undefined;
   };
 
-  function terminalData(id: string, flash?: TerminalPageData['flash']): TerminalPageData {
+  function terminalData(
+    id: string,
+    flash?: TerminalPageData['flash'],
+    check?: ConnectionCheck,
+  ): TerminalPageData {
     const terminal = o.fleet.getTerminal(id);
     let diagnostics: Record<string, unknown> | null = null;
     try {
@@ -105,12 +126,15 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
     const config = o.fleet.getTerminalConfig(id) as TerminalPageData['config'];
     return {
       terminal,
-      locationName: o.store.locations.get(terminal.locationId)?.name ?? null,
+      locationName: storeName(terminal.locationId),
       config,
       actions: o.actions.list(id).data,
       audit: o.audit.forTarget(id),
       diagnostics,
+      events: o.fleet.terminalEvents(id, new URLSearchParams({ limit: '20' })).data,
+      escalation: o.fleet.escalation(id),
       ...(flash ? { flash } : {}),
+      ...(check ? { check } : {}),
     };
   }
 
@@ -143,25 +167,34 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
     },
     {
       method: 'GET',
-      pattern: /^\/portal\/?$/,
-      may: 'view',
-      handle: () => ({ redirect: '/portal/terminals' }),
+      pattern: /^\/portal\/assets\/portal\.js$/,
+      may: 'public',
+      handle: () => ({ asset: Buffer.from(PORTAL_JS), type: 'text/javascript; charset=utf-8' }),
     },
     {
       method: 'GET',
-      pattern: /^\/portal\/stores$/,
+      pattern: /^\/portal\/?$/,
+      may: 'view',
+      handle: () => ({ redirect: '/portal/organizations' }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/organizations$/,
       may: 'view',
       handle: (c) => {
-        const terminals = allTerminals();
-        return {
-          page: storesPage(
-            c.session,
-            locations().map((l) => ({
-              ...l,
-              counts: countsOf(terminals.filter((t) => t.locationId === l.id)),
-            })),
-          ),
-        };
+        const after = (c.query.get('starting_after') ?? '').slice(0, 100);
+        const q = new URLSearchParams({ limit: '100', ...(after ? { starting_after: after } : {}) });
+        return { page: organizationsPage(c.session, orgs.listOrganizations(q), after) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/organizations\/([^/]+)$/,
+      may: 'view',
+      handle: (c) => {
+        const org = orgs.getOrganization(c.params[0]!);
+        const stores = orgs.listLocations(new URLSearchParams({ organizationId: org.id, limit: '100' }));
+        return { page: storesPage(c.session, org, stores) };
       },
     },
     {
@@ -169,7 +202,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/stores\/([^/]+)\/config$/,
       may: 'view',
       handle: (c) => {
-        const store = o.fleet.getLocation(c.params[0]!);
+        const store = orgs.getLocation(c.params[0]!);
         const { template } = o.fleet.getLocationTemplate(store.id);
         return {
           page: storeConfigPage(c.session, store, JSON.stringify(template, null, 2), flashOf(c.query)),
@@ -182,7 +215,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       may: 'location.configure',
       audit: 'location.configure',
       handle: (c) => {
-        const store = o.fleet.getLocation(c.params[0]!);
+        const store = orgs.getLocation(c.params[0]!);
         const text = c.form.get('template') ?? '';
         try {
           let body: unknown;
@@ -206,20 +239,98 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/terminals$/,
       may: 'view',
-      handle: (c) => {
-        const f = filterOf(c.query);
-        return {
-          page: terminalsPage(c.session, selectTerminals(allTerminals(), f), f, locations(), nowMs()),
-        };
-      },
+      handle: (c) => ({
+        page: terminalsPage(c.session, terminalsOf(c.query), filterOf(c.query), locations(), nowMs()),
+      }),
     },
     {
       method: 'GET',
       pattern: /^\/portal\/terminals\/rows$/,
       may: 'view',
+      handle: (c) => ({ page: terminalRows(terminalsOf(c.query).data, filterOf(c.query), nowMs()) }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/check-connection$/,
+      may: 'terminal.check_connection',
+      audit: 'terminal.check_connection',
+      handle: async (c) => {
+        const check = (await o.fleet.checkConnection(c.params[0]!, {})) as unknown as ConnectionCheck;
+        // htmx swaps the answer in place; without JavaScript the whole page comes back with it.
+        if (c.req.headers['hx-request'] === 'true') return { page: checkResult(check) };
+        return { page: terminalPage(c.session, terminalData(c.params[0]!, undefined, check), nowMs()) };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/rotate-certificate$/,
+      may: 'terminal.rotate_certificate',
+      audit: 'terminal.rotate_certificate',
+      handle: async (c) => {
+        try {
+          await o.fleet.rotateCertificate(c.params[0]!);
+        } catch (err) {
+          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          throw err;
+        }
+        return { redirect: tpath(c.params[0]!, '?done=rotate') };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)\/reprovision$/,
+      may: 'terminal.reprovision',
+      handle: (c) => ({
+        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+          title: 'Reprovision terminal',
+          explain:
+            'You get an enrollment code bound to this terminal. Enrolling the device with it keeps this record — its id, name, store, configuration and history — and replaces its certificate on first use. Then confirm that its heartbeat resumes.',
+          action: '/reprovision',
+          button: 'Create reprovision code',
+        }),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/reprovision$/,
+      may: 'terminal.reprovision',
+      audit: 'terminal.reprovision',
       handle: (c) => {
-        const f = filterOf(c.query);
-        return { page: terminalRows(selectTerminals(allTerminals(), f), f, nowMs()) };
+        const code = o.enrollment.reprovisionTerminal(c.params[0]!, {});
+        return {
+          page: codePage(
+            c.session,
+            { ...code, locationName: storeName(code.locationId) ?? code.locationId },
+            'Reprovision code',
+          ),
+          status: 201,
+        };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)\/revoke-certificate$/,
+      may: 'terminal.revoke_certificate',
+      handle: (c) => ({
+        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+          title: 'Revoke certificate',
+          explain:
+            'The terminal’s link closes at once and its certificate is refused from then on; it shows Error until it is reprovisioned.',
+          action: '/revoke-certificate',
+          button: 'Revoke',
+          reasonField: true,
+        }),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/revoke-certificate$/,
+      may: 'terminal.revoke_certificate',
+      audit: 'terminal.revoke_certificate',
+      handle: (c) => {
+        const reason = (c.form.get('reason') ?? '').trim();
+        o.fleet.revokeCertificate(c.params[0]!, reason === '' ? {} : { reason });
+        return { redirect: tpath(c.params[0]!, '?done=revoked') };
       },
     },
     {
@@ -341,7 +452,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
             c.session,
             {
               ...code,
-              locationName: o.store.locations.get(code.locationId)?.name ?? code.locationId,
+              locationName: storeName(code.locationId) ?? code.locationId,
             },
             'Replacement enrollment code',
           ),
@@ -369,7 +480,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
           return {
             page: codePage(c.session, {
               ...code,
-              locationName: o.store.locations.get(locationId)?.name ?? locationId,
+              locationName: storeName(locationId) ?? locationId,
             }),
             status: 201,
           };

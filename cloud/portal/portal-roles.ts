@@ -20,6 +20,7 @@ export const PORTAL_ACTIONS = {
   'terminal.deactivate': ['admin'],
   'terminal.decommission': ['admin'],
   'terminal.replace': ['admin'],
+  'terminal.revoke_certificate': ['admin'],
   'terminal.configure': ['admin'],
   'location.configure': ['admin'],
   'location.manage': ['admin'],

@@ -49,7 +49,6 @@ export function createPortal(o: {
     fleet: o.fleet,
     enrollment: o.enrollment,
     actions: o.actions,
-    store: o.store,
     accounts,
     sessions,
     audit,

@@ -11,10 +11,43 @@ import type { ActionState, ActionType } from '../../protocol/actions.js';
  * - several writes that must land together go through `CloudStore.transaction`, the one helper.
  */
 
+export interface OrganizationRow {
+  id: string;
+  /** Unique across the fleet: what support quotes in an escalation (PeakPOS) and Adyen's merchantAccount. */
+  slug: string;
+  name: string;
+  /** Unix ms. */
+  createdAt: number;
+}
+
+/** A store (the VINR location): it belongs to one organization. */
 export interface LocationRow {
   id: string;
   name: string;
+  /** Unix seconds (kept as it was first stored). */
   createdAt: number;
+  organizationId: string;
+  active: boolean;
+  timezone: string | null;
+  /** JSON text: the address document, null when none. */
+  address: string | null;
+}
+
+/** A page in a stable order: rows after the one with id `after` (null: from the start). */
+export interface Page {
+  after: string | null;
+  limit: number;
+}
+
+/** One change of a terminal's status, as it was announced. */
+export interface TerminalStatusEventRow {
+  seq: number;
+  terminalId: string;
+  /** Unix ms. */
+  at: number;
+  status: string;
+  previousStatus: string | null;
+  reason: string | null;
 }
 
 export interface TerminalRow {
@@ -41,6 +74,24 @@ export interface TerminalRow {
   pendingNotAfter: number | null;
   deactivationReason: string | null;
   announcedStatus: string | null;
+  /** When the announced status began (Unix ms). */
+  announcedAt: number | null;
+  /** Why the cloud last refused or flagged this terminal (a refused link, a revoked certificate); cleared by an accepted Hello. */
+  problem: string | null;
+  problemAt: number | null;
+  /** Device clock minus the cloud's, at the last Hello or heartbeat (ms). */
+  clockSkewMs: number | null;
+  /** The terminal this one replaced, and the one that replaced it. */
+  replaces: string | null;
+  replacedBy: string | null;
+}
+
+/** What a terminal list may be narrowed to, in the store (status is derived: the caller filters it). */
+export interface TerminalFilter {
+  locationId?: string | null;
+  organizationId?: string | null;
+  /** Matches the serial, the name or the model-serial POIID, case-insensitively, exactly. */
+  search?: string | null;
 }
 
 export type NewTerminal = Pick<
@@ -55,7 +106,7 @@ export type NewTerminal = Pick<
   | 'certFingerprint'
   | 'certSerial'
   | 'certNotAfter'
->;
+> & { replaces?: string | null };
 
 export type ConfigStatus = 'pending' | 'applied' | 'rejected';
 
@@ -103,6 +154,9 @@ export interface EnrollmentCodeRow {
   terminalId: string | null;
   /** A replacement code: the terminal that enrolls with it takes this one's place. */
   replaces: string | null;
+  /** A reprovision code: enrolling with it gives this terminal a new certificate, on the same record. */
+  reprovisions: string | null;
+  revokedAt: number | null;
 }
 
 export interface PreregistrationRow {
@@ -210,11 +264,28 @@ export interface WebhookDeliveryRow {
 
 // ---- the interfaces ----
 
+export interface OrganizationStore {
+  /** false when the slug (or id) is taken. */
+  insert(row: OrganizationRow): boolean;
+  get(id: string): OrganizationRow | undefined;
+  bySlug(slug: string): OrganizationRow | undefined;
+  /** Oldest first. */
+  list(page: Page): OrganizationRow[];
+  /** false when the new slug is taken. */
+  update(id: string, changes: { name?: string; slug?: string }): boolean;
+}
+
 export interface LocationStore {
   insert(row: LocationRow): void;
   get(id: string): LocationRow | undefined;
-  /** Oldest first. */
-  list(): LocationRow[];
+  /** Oldest first; every organization's when null. */
+  list(organizationId: string | null, page: Page): LocationRow[];
+  update(
+    id: string,
+    changes: { name?: string; active?: boolean; timezone?: string | null; address?: string | null },
+  ): void;
+  /** A store by its id, or by its name within an organization (Adyen's `store`). */
+  byName(organizationId: string, name: string): LocationRow | undefined;
 }
 
 export interface TerminalStore {
@@ -222,6 +293,12 @@ export interface TerminalStore {
   get(id: string): TerminalRow | undefined;
   /** Newest first; every location when `locationId` is null. */
   list(locationId: string | null): TerminalRow[];
+  /** Newest first, after the terminal `page.after` (keyset on the enrollment order: stable under changes). */
+  page(filter: TerminalFilter, page: Page): TerminalRow[];
+  /** The terminals of one store, every one (its counts are derived from them). */
+  at(locationId: string): TerminalRow[];
+  /** Status history, newest first, before the event `beforeSeq` (null: from the newest). */
+  events(id: string, page: { beforeSeq: number | null; limit: number }): TerminalStatusEventRow[];
   /** Oldest first. */
   idsAt(locationId: string): string[];
   /** A Hello: last seen, boot, version; the model the device reports; its serial when given. */
@@ -240,7 +317,15 @@ export interface TerminalStore {
   /** false when it was deactivated already. */
   deactivate(id: string, now: number, reason: string): boolean;
   update(id: string, changes: { name?: string; locationId?: string }): void;
-  setAnnouncedStatus(id: string, status: string): void;
+  /** The announced status changes, and its history gets the change, in one call (inside the caller's transaction). */
+  setAnnouncedStatus(id: string, status: string, at: number, reason: string | null): void;
+  /** A problem the cloud saw (a refused link, a revoked certificate); null clears it. */
+  setProblem(id: string, problem: string | null, at: number | null): void;
+  recordClockSkew(id: string, skewMs: number): void;
+  setReplacedBy(id: string, by: string): void;
+  /** The certificate with this fingerprint is refused from now on. */
+  revokeCertificate(id: string, fingerprint: string, at: number): void;
+  isRevoked(fingerprint: string): boolean;
   setLocked(id: string, locked: boolean): void;
   locked(id: string): boolean;
 }
@@ -273,8 +358,16 @@ export interface TransactionStore {
 }
 
 export interface EnrollmentStore {
-  insertCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): void;
+  insertCode(
+    row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId' | 'reprovisions' | 'revokedAt'> & {
+      reprovisions?: string | null;
+    },
+  ): void;
   getCode(code: string): EnrollmentCodeRow | undefined;
+  /** Newest first. */
+  listCodes(locationId: string | null, page: Page): EnrollmentCodeRow[];
+  /** false when it was used or revoked already. */
+  revokeCode(code: string, at: number): boolean;
   /** false when it was used meanwhile. */
   useCode(code: string, terminalId: string, at: number): boolean;
   insertPreregistration(row: Omit<PreregistrationRow, 'claimedAt' | 'terminalId' | 'refusedClaims'>): boolean;
@@ -429,6 +522,7 @@ export interface AuditStore {
 }
 
 export interface CloudStore {
+  readonly organizations: OrganizationStore;
   readonly locations: LocationStore;
   readonly terminals: TerminalStore;
   readonly configs: ConfigStore;

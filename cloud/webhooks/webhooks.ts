@@ -20,6 +20,7 @@ export const WEBHOOK_EVENTS = [
   'terminal.online',
   'terminal.needs_attention',
   'terminal.offline',
+  'terminal.error',
   'terminal.deactivated',
   'terminal_action.completed',
   'terminal_action.failed',
@@ -33,6 +34,8 @@ export interface TerminalStatusChange {
   locationId: string;
   status: string;
   previousStatus: string | null;
+  /** Why (`certificate_expired`, `clock`, `no_heartbeat`, …), null when there is nothing to say. */
+  statusReason: string | null;
   /** Unix seconds. */
   lastSeen: number | null;
 }
@@ -49,6 +52,7 @@ export interface WebhookPayloads {
   'terminal.online': TerminalStatusChange;
   'terminal.needs_attention': TerminalStatusChange;
   'terminal.offline': TerminalStatusChange;
+  'terminal.error': TerminalStatusChange;
   'terminal.deactivated': TerminalStatusChange;
   'terminal_action.completed': ActionView;
   'terminal_action.failed': ActionView;

@@ -148,7 +148,7 @@ describe('the portal over HTTP, as an attacker', () => {
       name: '<img src=x onerror=alert(1)>',
     });
     const { cookie } = await signIn(cloud);
-    const stores = await call(cloud, 'GET', '/portal/stores', { headers: { cookie } });
+    const stores = await call(cloud, 'GET', '/portal/organizations/org_default', { headers: { cookie } });
     expect(stores.status).toBe(200);
     expect(stores.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(stores.body).not.toContain('<img src=x');

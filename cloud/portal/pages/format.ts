@@ -18,9 +18,18 @@ export function statusBadge(status: string, reason?: string | null): SafeHtml {
   return html`<span class="status status-${status}">${statusWord(status)}${reason ? html` <span class="muted">(${reason})</span>` : ''}</span>`;
 }
 
+/** A REST timestamp (Unix seconds, or an ISO string from an older field) in Unix seconds. */
+export function unixOf(t: number | string | null | undefined): number | null {
+  if (t === null || t === undefined) return null;
+  if (typeof t === 'number') return t;
+  const ms = Date.parse(t);
+  return Number.isNaN(ms) ? null : ms / 1000;
+}
+
 /** "3 min ago", with the exact UTC time on hover and for machines. */
-export function ago(unixSec: number | null | undefined, nowMs: number): SafeHtml {
-  if (unixSec === null || unixSec === undefined) return html`<span class="muted">never</span>`;
+export function ago(t: number | string | null | undefined, nowMs: number): SafeHtml {
+  const unixSec = unixOf(t);
+  if (unixSec === null) return html`<span class="muted">never</span>`;
   const iso = new Date(unixSec * 1000).toISOString();
   return html`<time datetime="${iso}" title="${iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}">${relative(nowMs / 1000 - unixSec)}</time>`;
 }
@@ -37,7 +46,7 @@ export function relative(sec: number): string {
 export const EXPIRY_WARNING_DAYS = 14;
 
 export function certificateExpiry(notAfter: string | number, nowMs: number): SafeHtml {
-  const at = typeof notAfter === 'number' ? notAfter * 1000 : Date.parse(notAfter);
+  const at = (unixOf(notAfter) ?? 0) * 1000;
   const iso = new Date(at).toISOString();
   const day = iso.slice(0, 10);
   const days = Math.floor((at - nowMs) / 86_400_000);

@@ -12,6 +12,7 @@ export function layout(title: string, session: PortalSession | undefined, body: 
 <title>${title} · posagent support</title>
 <link rel="stylesheet" href="/portal/assets/portal.css">
 <script src="/portal/assets/htmx.min.js" defer></script>
+<script src="/portal/assets/portal.js" defer></script>
 </head>
 <body${session ? html` hx-headers='${JSON.stringify({ 'X-CSRF-Token': session.csrfToken })}'` : ''}>
 <a class="skip" href="#main">Skip to content</a>
@@ -20,7 +21,7 @@ export function layout(title: string, session: PortalSession | undefined, body: 
 <a class="brand" href="/portal/">posagent support</a>
 ${
   session
-    ? html`<a href="/portal/stores">Stores</a>
+    ? html`<a href="/portal/organizations">Organizations</a>
 <a href="/portal/terminals">Terminals</a>
 <a href="/portal/register">Register terminal</a>
 <span class="who">${session.operator} (${session.role})</span>

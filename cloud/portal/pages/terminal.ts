@@ -1,10 +1,10 @@
 import type { ActionView } from '../../actions/action-service.js';
-import type { TerminalView } from '../../fleet/fleet-service.js';
+import type { TerminalEventView, TerminalView } from '../../fleet/fleet-service.js';
 import type { AuditRow } from '../../store/store-types.js';
 import { html, type SafeHtml } from '../html.js';
 import { mayDo } from '../portal-roles.js';
 import type { PortalSession } from '../portal-sessions.js';
-import { ago, certificateExpiry, connectedMark, poiid, statusBadge } from './format.js';
+import { ago, certificateExpiry, connectedMark, poiid, statusBadge, statusWord, unixOf } from './format.js';
 import { csrfField, layout } from './layout.js';
 
 export interface TerminalPageData {
@@ -13,6 +13,7 @@ export interface TerminalPageData {
   config: {
     version: number | null;
     desired?: unknown;
+    overrides?: unknown;
     appliedVersion: number | null;
     status: string | null;
     error?: unknown;
@@ -20,8 +21,63 @@ export interface TerminalPageData {
   actions: ActionView[];
   audit: AuditRow[];
   diagnostics: Record<string, unknown> | null;
+  events: TerminalEventView[];
+  escalation: Record<string, unknown>;
+  /** The answer of "Check connection", when it was just asked. */
+  check?: ConnectionCheck;
   /** A one-off message after a form post (what was done, or why not). */
   flash?: { ok: boolean; text: string };
+}
+
+export interface ConnectionCheck {
+  connected: boolean;
+  rttMs?: number;
+  reason?: string;
+  checkedAt: number;
+}
+
+const isoOf = (t: number | string | null | undefined) => {
+  const u = unixOf(t);
+  return u === null ? '—' : new Date(u * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+};
+
+/** "Check connection"'s answer: asked once, never refreshed by itself (as the Adyen page says). */
+export function checkResult(c: ConnectionCheck | undefined): SafeHtml {
+  return html`<p id="check-result" role="status" aria-live="polite">${
+    c
+      ? c.connected
+        ? html`<span class="ok">✅ Connected</span> — round trip ${c.rttMs ?? '?'} ms, checked ${isoOf(c.checkedAt)}`
+        : html`<span class="bad">❌ Disconnected</span> — ${c.reason ?? 'no answer'}, checked ${isoOf(c.checkedAt)}`
+      : ''
+  }</p>`;
+}
+
+/** The PeakPOS guide's "Include:" list as text to paste into an escalation. */
+export function escalationText(e: Record<string, unknown>): string {
+  const org = e.organization as { slug: string; name: string } | null;
+  const store = e.store as { name: string } | null;
+  const t = e.terminal as Record<string, string | null>;
+  const cert = e.certificate as { notAfter: string | number; daysLeft: number; expired: boolean };
+  const events = (e.recentEvents as TerminalEventView[] | undefined) ?? [];
+  return [
+    `Organization: ${org ? `${org.slug} (${org.name})` : '—'}`,
+    `Store: ${store?.name ?? '—'}`,
+    `Terminal: ${t.name} (${t.id})`,
+    `Serial number: ${t.serialNumber ?? '—'} · Model: ${t.model ?? '—'} · POIID: ${t.poiid ?? '—'}`,
+    `Software: ${t.softwareVersion ?? '—'}`,
+    `Status: ${e.status}${e.statusReason ? ` (${e.statusReason})` : ''} since ${isoOf(e.statusSince as number | null)}`,
+    `Websocket: ${e.connected ? 'connected' : 'not connected'}`,
+    `Last heartbeat: ${isoOf((e.lastHeartbeat ?? e.lastSeen) as number | null)}`,
+    `Certificate expires: ${isoOf(cert.notAfter)} (${cert.expired ? 'expired' : `${cert.daysLeft} days left`})`,
+    `Generated: ${isoOf(e.generatedAt as number)}`,
+    'Recent status changes:',
+    ...(events.length === 0
+      ? ['  none']
+      : events.map(
+          (v) =>
+            `  ${isoOf(v.at)} ${v.previousStatus ?? '—'} → ${v.status}${v.reason ? ` (${v.reason})` : ''}`,
+        )),
+  ].join('\n');
 }
 
 const path = (t: TerminalView, rest = '') => `/portal/terminals/${encodeURIComponent(t.id)}${rest}`;
@@ -37,7 +93,7 @@ export function terminalLive(d: TerminalPageData, nowMs: number): SafeHtml {
   return html`<section id="terminal-live" aria-labelledby="status-h" hx-get="${path(t, '/live')}" hx-trigger="every 3s" hx-swap="outerHTML">
 <h2 id="status-h">Status</h2>
 <dl class="facts">
-<dt>Status</dt><dd>${statusBadge(t.status, (t as { statusReason?: string | null }).statusReason)}</dd>
+<dt>Status</dt><dd>${statusBadge(t.status, t.statusReason)}${t.statusSince ? html` since ${ago(t.statusSince, nowMs)}` : ''}</dd>
 <dt>Websocket</dt><dd>${connectedMark(t.connected)} ${t.connected ? 'connected' : 'not connected'}</dd>
 <dt>Last heartbeat</dt><dd>${ago(t.lastSeen, nowMs)} <span class="muted">(now ${new Date(nowMs).toISOString().replace(/\.\d+Z$/, 'Z')})</span></dd>
 <dt>Lock</dt><dd>${t.locked ? html`<span class="warn">Locked</span>` : 'Unlocked'}</dd>
@@ -57,7 +113,7 @@ ${
           (
             a,
           ) => html`<tr data-action-id="${a.id}"><td>${a.type}</td><td class="action-${a.status}">${a.status}${a.reason ? html` <span class="muted">(${a.reason})</span>` : ''}</td>
-<td>${a.step ?? ''}${a.percent !== null ? ` ${a.percent} %` : ''}</td><td>${a.createdAt}</td><td>${a.updatedAt}</td></tr>`,
+<td>${a.step ?? ''}${a.percent !== null ? ` ${a.percent} %` : ''}</td><td>${ago(a.createdAt, nowMs)}</td><td>${ago(a.updatedAt, nowMs)}</td></tr>`,
         )}</tbody></table></div>`
 }
 </section>`;
@@ -98,13 +154,34 @@ ${can('terminal.reboot') ? button('reboot', 'Reboot') : ''}
 ${can('terminal.lock') && !t.locked ? button('lock', 'Lock') : ''}
 ${can('terminal.unlock') && t.locked ? button('unlock', 'Unlock') : ''}
 ${can('terminal.diagnostics') ? html`<form class="inline" method="post" action="${path(t, '/diagnostics')}">${csrfField(session)}<button type="submit" class="secondary">Run diagnostics</button></form>` : ''}
+${can('terminal.rotate_certificate') ? html`<form class="inline" method="post" action="${path(t, '/rotate-certificate')}">${csrfField(session)}<button type="submit" class="secondary">Rotate certificate</button></form>` : ''}
 </div>
+${can('terminal.check_connection') ? html`<form class="inline" method="post" action="${path(t, '/check-connection')}" hx-post="${path(t, '/check-connection')}" hx-target="#check-result" hx-swap="outerHTML">${csrfField(session)}<button type="submit">Check connection</button></form>` : ''}
+${checkResult(d.check)}
 ${can('terminal.rename') ? html`<form class="inline" method="post" action="${path(t, '/rename')}">${csrfField(session)}<label>Name <input name="name" value="${t.name}" required maxlength="100"></label><button type="submit" class="secondary">Rename</button></form>` : ''}
 <div>
+${can('terminal.reprovision') ? html`<a href="${path(t, '/reprovision')}">Reprovision…</a> · ` : ''}
 ${can('terminal.replace') ? html`<a href="${path(t, '/replace')}">Replace device…</a> · ` : ''}
+${can('terminal.revoke_certificate') ? html`<a href="${path(t, '/revoke-certificate')}">Revoke certificate…</a> · ` : ''}
 ${can('terminal.deactivate') ? html`<a href="${path(t, '/deactivate')}">Decommission…</a>` : ''}
 </div>`
 }
+</section>
+<section aria-labelledby="history-h">
+<h2 id="history-h">Status history</h2>
+${
+  d.events.length === 0
+    ? html`<p class="muted">No status change recorded yet.</p>`
+    : html`<div class="table-wrap"><table><caption class="visually-hidden">Status changes, newest first</caption>
+<thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Reason</th></tr></thead>
+<tbody>${d.events.map((e) => html`<tr><td>${ago(e.at, nowMs)}</td><td>${e.previousStatus ? statusWord(e.previousStatus) : '—'}</td><td>${statusBadge(e.status)}</td><td>${e.reason ?? ''}</td></tr>`)}</tbody></table></div>`
+}
+</section>
+<section aria-labelledby="escalation-h">
+<h2 id="escalation-h">Escalation</h2>
+<p>What an escalation to the next level includes, ready to paste.</p>
+<pre id="escalation-text">${escalationText(d.escalation)}</pre>
+<button type="button" class="secondary" data-copy="escalation-text">Copy escalation</button>
 </section>
 <section aria-labelledby="config-h">
 <h2 id="config-h">Configuration</h2>
@@ -112,6 +189,7 @@ ${can('terminal.deactivate') ? html`<a href="${path(t, '/deactivate')}">Decommis
 <dt>Version</dt><dd>${d.config.version ?? '—'}</dd>
 <dt>Applied version</dt><dd>${d.config.appliedVersion ?? '—'}</dd>
 <dt>Status</dt><dd>${d.config.status ?? '—'}</dd>
+<dt>Overrides of this terminal</dt><dd>${d.config.overrides && Object.keys(d.config.overrides as object).length > 0 ? html`<code>${JSON.stringify(d.config.overrides)}</code>` : 'none (the store template applies)'}</dd>
 </dl>
 ${d.config.error ? html`<div class="error-box" role="alert"><p>${typeof d.config.error === 'string' ? d.config.error : JSON.stringify(d.config.error)}</p></div>` : ''}
 ${d.config.desired !== undefined ? html`<details><summary>Effective configuration</summary><pre>${JSON.stringify(d.config.desired, null, 2)}</pre></details>` : ''}

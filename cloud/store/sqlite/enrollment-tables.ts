@@ -4,6 +4,7 @@ import type {
   EnrollmentLimitStore,
   EnrollmentStore,
   ManufacturerCaRow,
+  Page,
   PairingRow,
   PreregistrationRow,
   PreregistrationTrust,
@@ -11,7 +12,8 @@ import type {
 import { type Db, prepareAll } from './statements.js';
 
 const CODE_COLUMNS = `code, location_id AS locationId, terminal_name AS terminalName, created_at AS createdAt,
-  expires_at AS expiresAt, used_at AS usedAt, terminal_id AS terminalId, replaces`;
+  expires_at AS expiresAt, used_at AS usedAt, terminal_id AS terminalId, replaces, reprovisions,
+  revoked_at AS revokedAt`;
 const PREREG_COLUMNS = `serial_number AS serialNumber, location_id AS locationId, name, created_at AS createdAt,
   claimed_at AS claimedAt, terminal_id AS terminalId, refused_claims AS refusedClaims`;
 const PAIRING_COLUMNS = `id, secret_hash AS secretHash, activation_code AS activationCode, csr, serial_number AS serialNumber,
@@ -23,11 +25,17 @@ export class SqliteEnrollment implements EnrollmentStore {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
-      insertCode: `INSERT INTO enrollment_codes (code, location_id, terminal_name, created_at, expires_at, replaces)
-        VALUES (@code, @locationId, @terminalName, @createdAt, @expiresAt, @replaces)`,
+      insertCode: `INSERT INTO enrollment_codes (code, location_id, terminal_name, created_at, expires_at, replaces,
+        reprovisions) VALUES (@code, @locationId, @terminalName, @createdAt, @expiresAt, @replaces, @reprovisions)`,
       getCode: `SELECT ${CODE_COLUMNS} FROM enrollment_codes WHERE code = @code`,
+      listCodes: `SELECT ${CODE_COLUMNS} FROM enrollment_codes
+        WHERE (@locationId IS NULL OR location_id = @locationId)
+          AND (@after IS NULL OR (created_at, code) < (SELECT created_at, code FROM enrollment_codes WHERE code = @after))
+        ORDER BY created_at DESC, code DESC LIMIT @limit`,
+      revokeCode: `UPDATE enrollment_codes SET revoked_at = @at
+        WHERE code = @code AND used_at IS NULL AND revoked_at IS NULL`,
       useCode: `UPDATE enrollment_codes SET used_at = @at, terminal_id = @terminalId
-        WHERE code = @code AND used_at IS NULL`,
+        WHERE code = @code AND used_at IS NULL AND revoked_at IS NULL`,
       insertPrereg: `INSERT OR IGNORE INTO preregistrations (serial_number, location_id, name, created_at)
         VALUES (@serialNumber, @locationId, @name, @createdAt)`,
       getPrereg: `SELECT ${PREREG_COLUMNS} FROM preregistrations WHERE serial_number = @serial`,
@@ -45,11 +53,21 @@ export class SqliteEnrollment implements EnrollmentStore {
         WHERE id = @id AND activated_at IS NULL`,
     });
   }
-  insertCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): void {
-    this.s.insertCode.run(row);
+  insertCode(
+    row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId' | 'reprovisions' | 'revokedAt'> & {
+      reprovisions?: string | null;
+    },
+  ): void {
+    this.s.insertCode.run({ ...row, reprovisions: row.reprovisions ?? null });
   }
   getCode(code: string): EnrollmentCodeRow | undefined {
     return this.s.getCode.get({ code }) as EnrollmentCodeRow | undefined;
+  }
+  listCodes(locationId: string | null, page: Page): EnrollmentCodeRow[] {
+    return this.s.listCodes.all({ locationId, after: page.after, limit: page.limit }) as EnrollmentCodeRow[];
+  }
+  revokeCode(code: string, at: number): boolean {
+    return this.s.revokeCode.run({ code, at }).changes === 1;
   }
   useCode(code: string, terminalId: string, at: number): boolean {
     return this.s.useCode.run({ code, terminalId, at }).changes === 1;

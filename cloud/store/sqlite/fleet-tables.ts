@@ -4,29 +4,106 @@ import type {
   LocationRow,
   LocationStore,
   NewTerminal,
+  OrganizationRow,
+  OrganizationStore,
+  Page,
   TerminalConfigRow,
+  TerminalFilter,
   TerminalRow,
+  TerminalStatusEventRow,
   TerminalStore,
 } from '../store-types.js';
 import { bit, type Db, prepareAll } from './statements.js';
+
+const ORG_COLUMNS = 'id, slug, name, created_at AS createdAt';
+
+export class SqliteOrganizations implements OrganizationStore {
+  private readonly s;
+  constructor(db: Db) {
+    this.s = prepareAll(db, {
+      insert: `INSERT OR IGNORE INTO organizations (id, slug, name, created_at)
+        VALUES (@id, @slug, @name, @createdAt)`,
+      get: `SELECT ${ORG_COLUMNS} FROM organizations WHERE id = @id`,
+      bySlug: `SELECT ${ORG_COLUMNS} FROM organizations WHERE slug = @slug`,
+      list: `SELECT ${ORG_COLUMNS} FROM organizations
+        WHERE (@after IS NULL OR seq > (SELECT seq FROM organizations WHERE id = @after))
+        ORDER BY seq LIMIT @limit`,
+      rename: 'UPDATE organizations SET name = @name WHERE id = @id',
+      reslug: 'UPDATE OR IGNORE organizations SET slug = @slug WHERE id = @id',
+    });
+  }
+  insert(row: OrganizationRow): boolean {
+    return this.s.insert.run(row).changes === 1;
+  }
+  get(id: string): OrganizationRow | undefined {
+    return this.s.get.get({ id }) as OrganizationRow | undefined;
+  }
+  bySlug(slug: string): OrganizationRow | undefined {
+    return this.s.bySlug.get({ slug }) as OrganizationRow | undefined;
+  }
+  list(page: Page): OrganizationRow[] {
+    return this.s.list.all(page) as OrganizationRow[];
+  }
+  update(id: string, changes: { name?: string; slug?: string }): boolean {
+    if (changes.slug !== undefined) {
+      const current = this.get(id);
+      if (
+        current &&
+        current.slug !== changes.slug &&
+        this.s.reslug.run({ id, slug: changes.slug }).changes !== 1
+      )
+        return false;
+    }
+    if (changes.name !== undefined) this.s.rename.run({ id, name: changes.name });
+    return true;
+  }
+}
+
+const LOCATION_COLUMNS = `id, name, created_at AS createdAt, organization_id AS organizationId, active, timezone, address`;
+type StoredLocation = Omit<LocationRow, 'active'> & { active: number };
+const location = (r: StoredLocation | undefined): LocationRow | undefined =>
+  r && { ...r, active: r.active === 1 };
 
 export class SqliteLocations implements LocationStore {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
-      insert: 'INSERT INTO locations (id, name, created_at) VALUES (@id, @name, @createdAt)',
-      get: 'SELECT id, name, created_at AS createdAt FROM locations WHERE id = @id',
-      list: 'SELECT id, name, created_at AS createdAt FROM locations ORDER BY created_at, id',
+      insert: `INSERT INTO locations (id, name, created_at, seq, organization_id, active, timezone, address)
+        VALUES (@id, @name, @createdAt, (SELECT COALESCE(MAX(seq), 0) + 1 FROM locations), @organizationId,
+        @active, @timezone, @address)`,
+      get: `SELECT ${LOCATION_COLUMNS} FROM locations WHERE id = @id`,
+      byName: `SELECT ${LOCATION_COLUMNS} FROM locations WHERE organization_id = @organizationId AND name = @name
+        ORDER BY seq LIMIT 1`,
+      list: `SELECT ${LOCATION_COLUMNS} FROM locations
+        WHERE (@organizationId IS NULL OR organization_id = @organizationId)
+          AND (@after IS NULL OR seq > (SELECT seq FROM locations WHERE id = @after))
+        ORDER BY seq LIMIT @limit`,
+      rename: 'UPDATE locations SET name = @name WHERE id = @id',
+      setActive: 'UPDATE locations SET active = @active WHERE id = @id',
+      setTimezone: 'UPDATE locations SET timezone = @timezone WHERE id = @id',
+      setAddress: 'UPDATE locations SET address = @address WHERE id = @id',
     });
   }
   insert(row: LocationRow): void {
-    this.s.insert.run(row);
+    this.s.insert.run({ ...row, active: bit(row.active) });
   }
   get(id: string): LocationRow | undefined {
-    return this.s.get.get({ id }) as LocationRow | undefined;
+    return location(this.s.get.get({ id }) as StoredLocation | undefined);
   }
-  list(): LocationRow[] {
-    return this.s.list.all() as LocationRow[];
+  byName(organizationId: string, name: string): LocationRow | undefined {
+    return location(this.s.byName.get({ organizationId, name }) as StoredLocation | undefined);
+  }
+  list(organizationId: string | null, page: Page): LocationRow[] {
+    return (this.s.list.all({ organizationId, ...page }) as StoredLocation[]).map((r) => location(r)!);
+  }
+  update(
+    id: string,
+    changes: { name?: string; active?: boolean; timezone?: string | null; address?: string | null },
+  ): void {
+    if (changes.name !== undefined) this.s.rename.run({ id, name: changes.name });
+    if (changes.active !== undefined) this.s.setActive.run({ id, active: bit(changes.active) });
+    if (changes.timezone !== undefined) this.s.setTimezone.run({ id, timezone: changes.timezone });
+    if (changes.address !== undefined) this.s.setAddress.run({ id, address: changes.address });
   }
 }
 
@@ -35,7 +112,9 @@ const TERMINAL_COLUMNS = `seq, id, name, location_id AS locationId, model, seria
   cert_fingerprint AS certFingerprint, cert_serial AS certSerial, cert_not_after AS certNotAfter,
   last_seen AS lastSeen, closed_cleanly AS closedCleanly, boot_id AS bootId, battery_level AS batteryLevel, health,
   pending_fingerprint AS pendingFingerprint, pending_serial AS pendingSerial, pending_not_after AS pendingNotAfter,
-  deactivation_reason AS deactivationReason, announced_status AS announcedStatus`;
+  deactivation_reason AS deactivationReason, announced_status AS announcedStatus, announced_at AS announcedAt,
+  problem, problem_at AS problemAt, clock_skew_ms AS clockSkewMs, replaces, replaced_by AS replacedBy`;
+const EVENT_COLUMNS = `seq, terminal_id AS terminalId, at, status, previous_status AS previousStatus, reason`;
 
 type StoredTerminal = Omit<TerminalRow, 'closedCleanly'> & { closedCleanly: number };
 const terminal = (r: StoredTerminal | undefined): TerminalRow | undefined =>
@@ -46,9 +125,30 @@ export class SqliteTerminals implements TerminalStore {
   constructor(db: Db) {
     this.s = prepareAll(db, {
       insert: `INSERT INTO terminals (id, name, location_id, model, serial_number, software_version,
-        created_at, cert_fingerprint, cert_serial, cert_not_after)
+        created_at, cert_fingerprint, cert_serial, cert_not_after, replaces)
         VALUES (@id, @name, @locationId, @model, @serialNumber, @softwareVersion, @createdAt, @certFingerprint,
-        @certSerial, @certNotAfter)`,
+        @certSerial, @certNotAfter, @replaces)`,
+      page: `SELECT ${TERMINAL_COLUMNS} FROM terminals
+        WHERE (@locationId IS NULL OR location_id = @locationId)
+          AND (@organizationId IS NULL
+            OR location_id IN (SELECT id FROM locations WHERE organization_id = @organizationId))
+          AND (@search IS NULL OR lower(serial_number) = @search OR lower(name) = @search
+            OR lower(COALESCE(model, '') || '-' || COALESCE(serial_number, '')) = @search)
+          AND (@after IS NULL OR seq < (SELECT seq FROM terminals WHERE id = @after))
+        ORDER BY seq DESC LIMIT @limit`,
+      at: `SELECT ${TERMINAL_COLUMNS} FROM terminals WHERE location_id = @locationId ORDER BY seq`,
+      events: `SELECT ${EVENT_COLUMNS} FROM terminal_events
+        WHERE terminal_id = @id AND (@beforeSeq IS NULL OR seq < @beforeSeq) ORDER BY seq DESC LIMIT @limit`,
+      addEvent: `INSERT INTO terminal_events (terminal_id, at, status, previous_status, reason)
+        VALUES (@id, @at, @status, (SELECT announced_status FROM terminals WHERE id = @id), @reason)`,
+      setProblem: 'UPDATE terminals SET problem = @problem, problem_at = @at WHERE id = @id',
+      clockSkew: 'UPDATE terminals SET clock_skew_ms = @skewMs WHERE id = @id',
+      replacedBy: 'UPDATE terminals SET replaced_by = @by WHERE id = @id',
+      revoke: `INSERT OR IGNORE INTO revoked_certificates (fingerprint, terminal_id, revoked_at)
+        VALUES (@fingerprint, @id, @at)`,
+      dropPendingIfRevoked: `UPDATE terminals SET pending_fingerprint = NULL, pending_serial = NULL,
+        pending_not_after = NULL WHERE id = @id AND pending_fingerprint = @fingerprint`,
+      isRevoked: 'SELECT 1 FROM revoked_certificates WHERE fingerprint = @fingerprint',
       get: `SELECT ${TERMINAL_COLUMNS} FROM terminals WHERE id = @id`,
       list: `SELECT ${TERMINAL_COLUMNS} FROM terminals
         WHERE (@locationId IS NULL OR location_id = @locationId) ORDER BY seq DESC`,
@@ -71,13 +171,45 @@ export class SqliteTerminals implements TerminalStore {
         WHERE id = @id AND deactivated_at IS NULL`,
       rename: 'UPDATE terminals SET name = @name WHERE id = @id',
       move: 'UPDATE terminals SET location_id = @locationId WHERE id = @id',
-      announced: 'UPDATE terminals SET announced_status = @status WHERE id = @id',
+      announced: 'UPDATE terminals SET announced_status = @status, announced_at = @at WHERE id = @id',
       setLocked: 'UPDATE terminals SET locked = @locked WHERE id = @id',
       locked: 'SELECT locked FROM terminals WHERE id = @id',
     });
   }
   insert(t: NewTerminal): void {
-    this.s.insert.run(t);
+    this.s.insert.run({ ...t, replaces: t.replaces ?? null });
+  }
+  page(filter: TerminalFilter, page: Page): TerminalRow[] {
+    return (
+      this.s.page.all({
+        locationId: filter.locationId ?? null,
+        organizationId: filter.organizationId ?? null,
+        search: filter.search ? filter.search.toLowerCase() : null,
+        ...page,
+      }) as StoredTerminal[]
+    ).map((r) => terminal(r)!);
+  }
+  at(locationId: string): TerminalRow[] {
+    return (this.s.at.all({ locationId }) as StoredTerminal[]).map((r) => terminal(r)!);
+  }
+  events(id: string, page: { beforeSeq: number | null; limit: number }): TerminalStatusEventRow[] {
+    return this.s.events.all({ id, ...page }) as TerminalStatusEventRow[];
+  }
+  setProblem(id: string, problem: string | null, at: number | null): void {
+    this.s.setProblem.run({ id, problem, at });
+  }
+  recordClockSkew(id: string, skewMs: number): void {
+    this.s.clockSkew.run({ id, skewMs: Math.round(skewMs) });
+  }
+  setReplacedBy(id: string, by: string): void {
+    this.s.replacedBy.run({ id, by });
+  }
+  revokeCertificate(id: string, fingerprint: string, at: number): void {
+    this.s.revoke.run({ id, fingerprint, at });
+    this.s.dropPendingIfRevoked.run({ id, fingerprint });
+  }
+  isRevoked(fingerprint: string): boolean {
+    return this.s.isRevoked.get({ fingerprint }) !== undefined;
   }
   get(id: string): TerminalRow | undefined {
     return terminal(this.s.get.get({ id }) as StoredTerminal | undefined);
@@ -117,8 +249,9 @@ export class SqliteTerminals implements TerminalStore {
     if (changes.name !== undefined) this.s.rename.run({ id, name: changes.name });
     if (changes.locationId !== undefined) this.s.move.run({ id, locationId: changes.locationId });
   }
-  setAnnouncedStatus(id: string, status: string): void {
-    this.s.announced.run({ id, status });
+  setAnnouncedStatus(id: string, status: string, at: number, reason: string | null): void {
+    this.s.addEvent.run({ id, at, status, reason });
+    this.s.announced.run({ id, status, at });
   }
   setLocked(id: string, locked: boolean): void {
     this.s.setLocked.run({ id, locked: bit(locked) });

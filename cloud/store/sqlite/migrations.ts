@@ -208,6 +208,52 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX enrollment_codes_unused_by_expiry ON enrollment_codes(expires_at) WHERE used_at IS NULL;
 `,
   `
+  -- Issue 20: organizations → stores → terminals (PeakPOS). Every store that exists joins the
+  -- default organization.
+  CREATE TABLE organizations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  INSERT INTO organizations (id, slug, name, created_at)
+    VALUES ('org_default', 'default', 'Default organization', CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+  ALTER TABLE locations ADD COLUMN seq INTEGER;
+  UPDATE locations SET seq = rowid;
+  CREATE UNIQUE INDEX locations_seq ON locations(seq);
+  ALTER TABLE locations ADD COLUMN organization_id TEXT NOT NULL DEFAULT 'org_default';
+  ALTER TABLE locations ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE locations ADD COLUMN timezone TEXT;
+  ALTER TABLE locations ADD COLUMN address TEXT;
+  CREATE INDEX locations_by_organization ON locations(organization_id, seq);
+  -- Status: what the cloud saw go wrong, the device clock's skew, when the announced status began.
+  ALTER TABLE terminals ADD COLUMN announced_at INTEGER;
+  ALTER TABLE terminals ADD COLUMN problem TEXT;
+  ALTER TABLE terminals ADD COLUMN problem_at INTEGER;
+  ALTER TABLE terminals ADD COLUMN clock_skew_ms INTEGER;
+  ALTER TABLE terminals ADD COLUMN replaces TEXT;
+  ALTER TABLE terminals ADD COLUMN replaced_by TEXT;
+  CREATE INDEX terminals_by_serial ON terminals(serial_number);
+  CREATE TABLE terminal_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal_id TEXT NOT NULL REFERENCES terminals(id),
+    at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    previous_status TEXT,
+    reason TEXT
+  );
+  CREATE INDEX terminal_events_by_terminal ON terminal_events(terminal_id, seq);
+  CREATE TABLE revoked_certificates (
+    fingerprint TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL REFERENCES terminals(id),
+    revoked_at INTEGER NOT NULL
+  );
+  ALTER TABLE enrollment_codes ADD COLUMN reprovisions TEXT;
+  ALTER TABLE enrollment_codes ADD COLUMN revoked_at INTEGER;
+  CREATE INDEX enrollment_codes_by_creation ON enrollment_codes(created_at, code);
+`,
+  `
   -- The support portal: operator accounts, their sessions, and what each of them did.
   CREATE TABLE operators (
     name TEXT PRIMARY KEY,

@@ -3,7 +3,13 @@ import { migrate } from '../../../protocol/sqlite-migrations.js';
 import type { CloudStore } from '../store-types.js';
 import { SqliteActions, SqliteReleases } from './action-tables.js';
 import { SqliteAttestation, SqliteEnrollment, SqliteEnrollmentLimits } from './enrollment-tables.js';
-import { SqliteConfigs, SqliteDiagnostics, SqliteLocations, SqliteTerminals } from './fleet-tables.js';
+import {
+  SqliteConfigs,
+  SqliteDiagnostics,
+  SqliteLocations,
+  SqliteOrganizations,
+  SqliteTerminals,
+} from './fleet-tables.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteAudit, SqliteOperators, SqlitePortalSessions } from './portal-tables.js';
 import { SqliteTransactions } from './transaction-table.js';
@@ -18,6 +24,7 @@ export function openSqliteStore(file: string): CloudStore {
   db.pragma('busy_timeout = 5000');
   migrate(db, MIGRATIONS);
   return {
+    organizations: new SqliteOrganizations(db),
     locations: new SqliteLocations(db),
     terminals: new SqliteTerminals(db),
     configs: new SqliteConfigs(db),

@@ -19,9 +19,18 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
     certSerial: `sn-${id}`,
     certNotAfter: 9_000_000,
   });
+  const shop = (id: string, organizationId = 'org_default') => ({
+    id,
+    name: `Shop ${id}`,
+    createdAt: 1,
+    organizationId,
+    active: true,
+    timezone: null,
+    address: null,
+  });
   const withTerminal = () => {
     const s = open();
-    s.locations.insert({ id: 'loc_1', name: 'Shop', createdAt: 1 });
+    s.locations.insert(shop('loc_1'));
     s.terminals.insert(terminal('term_a'));
     return s;
   };
@@ -223,6 +232,149 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
         });
       expect(s.audit.forTarget('t1', 10).map((r) => r.at)).toEqual([3, 1]);
       expect(s.audit.recent(2).map((r) => r.at)).toEqual([3, 2]);
+      s.close();
+    });
+
+    it('organizations: the default one exists; slugs are unique; listed oldest first by keyset', () => {
+      const s = open();
+      expect(s.organizations.get('org_default')).toMatchObject({ slug: 'default' });
+      expect(s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 })).toBe(true);
+      expect(s.organizations.insert({ id: 'org_b', slug: 'acme', name: 'Other', createdAt: 6 })).toBe(false);
+      expect(s.organizations.insert({ id: 'org_b', slug: 'bistro', name: 'Bistro', createdAt: 6 })).toBe(
+        true,
+      );
+      expect(s.organizations.bySlug('bistro')!.id).toBe('org_b');
+      expect(s.organizations.update('org_b', { slug: 'acme' })).toBe(false);
+      expect(s.organizations.update('org_b', { name: 'Bistro 2', slug: 'bistro-2' })).toBe(true);
+      expect(s.organizations.get('org_b')).toEqual({
+        id: 'org_b',
+        slug: 'bistro-2',
+        name: 'Bistro 2',
+        createdAt: 6,
+      });
+      expect(s.organizations.list({ after: null, limit: 10 }).map((o) => o.id)).toEqual([
+        'org_default',
+        'org_a',
+        'org_b',
+      ]);
+      expect(s.organizations.list({ after: 'org_a', limit: 10 }).map((o) => o.id)).toEqual(['org_b']);
+      s.close();
+    });
+
+    it('stores: belong to an organization, active flag as a boolean, listed per organization by keyset', () => {
+      const s = open();
+      s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 });
+      s.locations.insert(shop('loc_1'));
+      s.locations.insert({
+        ...shop('loc_2', 'org_a'),
+        timezone: 'Europe/Berlin',
+        address: '{"city":"Berlin"}',
+      });
+      s.locations.insert(shop('loc_3', 'org_a'));
+      expect(s.locations.get('loc_2')).toEqual({
+        id: 'loc_2',
+        name: 'Shop loc_2',
+        createdAt: 1,
+        organizationId: 'org_a',
+        active: true,
+        timezone: 'Europe/Berlin',
+        address: '{"city":"Berlin"}',
+      });
+      s.locations.update('loc_2', { name: 'Front', active: false, timezone: null });
+      expect(s.locations.get('loc_2')).toMatchObject({ name: 'Front', active: false, timezone: null });
+      expect(s.locations.byName('org_a', 'Front')!.id).toBe('loc_2');
+      expect(s.locations.list('org_a', { after: null, limit: 10 }).map((l) => l.id)).toEqual([
+        'loc_2',
+        'loc_3',
+      ]);
+      expect(s.locations.list(null, { after: 'loc_1', limit: 1 }).map((l) => l.id)).toEqual(['loc_2']);
+      s.close();
+    });
+
+    it('terminal pages: newest first by keyset, filtered by store, organization and serial/name/POIID', () => {
+      const s = withTerminal();
+      s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 });
+      s.locations.insert(shop('loc_2', 'org_a'));
+      s.terminals.insert({ ...terminal('term_b', 'loc_2'), model: 'nexgo_n92', serialNumber: 'SN-1' });
+      s.terminals.insert(terminal('term_c'));
+      const ids = (f: object, after: string | null = null, limit = 10) =>
+        s.terminals.page(f, { after, limit }).map((t) => t.id);
+      expect(ids({})).toEqual(['term_c', 'term_b', 'term_a']);
+      expect(ids({}, 'term_c', 1)).toEqual(['term_b']);
+      expect(ids({ locationId: 'loc_1' })).toEqual(['term_c', 'term_a']);
+      expect(ids({ organizationId: 'org_a' })).toEqual(['term_b']);
+      expect(ids({ search: 'sn-1' })).toEqual(['term_b']);
+      expect(ids({ search: 'NEXGO_N92-SN-1' })).toEqual(['term_b']);
+      expect(ids({ search: 'till term_c' })).toEqual(['term_c']);
+      expect(s.terminals.at('loc_1').map((t) => t.id)).toEqual(['term_a', 'term_c']);
+      s.close();
+    });
+
+    it('status history: each announced change with its time, previous status and reason, newest first', () => {
+      const s = withTerminal();
+      s.terminals.setAnnouncedStatus('term_a', 'online', 10, 'heartbeat');
+      s.terminals.setAnnouncedStatus('term_a', 'error', 20, 'clock');
+      expect(s.terminals.get('term_a')).toMatchObject({ announcedStatus: 'error', announcedAt: 20 });
+      const events = s.terminals.events('term_a', { beforeSeq: null, limit: 10 });
+      expect(events.map(({ seq: _, ...e }) => e)).toEqual([
+        { terminalId: 'term_a', at: 20, status: 'error', previousStatus: 'online', reason: 'clock' },
+        { terminalId: 'term_a', at: 10, status: 'online', previousStatus: null, reason: 'heartbeat' },
+      ]);
+      expect(s.terminals.events('term_a', { beforeSeq: events[0]!.seq, limit: 10 })).toEqual([events[1]]);
+      s.close();
+    });
+
+    it('problems, clock skew, replacement links and revoked certificates', () => {
+      const s = withTerminal();
+      s.terminals.setProblem('term_a', 'certificate_revoked', 7);
+      s.terminals.recordClockSkew('term_a', 172_800_000.4);
+      s.terminals.setReplacedBy('term_a', 'term_z');
+      expect(s.terminals.get('term_a')).toMatchObject({
+        problem: 'certificate_revoked',
+        problemAt: 7,
+        clockSkewMs: 172_800_000,
+        replacedBy: 'term_z',
+        replaces: null,
+      });
+      s.terminals.setProblem('term_a', null, null);
+      expect(s.terminals.get('term_a')).toMatchObject({ problem: null, problemAt: null });
+      s.terminals.insert({ ...terminal('term_z'), replaces: 'term_a' });
+      expect(s.terminals.get('term_z')!.replaces).toBe('term_a');
+      s.terminals.setPendingCertificate('term_a', 'fp-pending', 'sn-p', 9);
+      expect(s.terminals.isRevoked('fp-term_a')).toBe(false);
+      s.terminals.revokeCertificate('term_a', 'fp-term_a', 8);
+      s.terminals.revokeCertificate('term_a', 'fp-pending', 8);
+      expect(s.terminals.isRevoked('fp-term_a')).toBe(true);
+      expect(s.terminals.get('term_a')!.pendingFingerprint).toBeNull();
+      s.close();
+    });
+
+    it('enrollment codes: listed newest first by keyset; revoked once, and a revoked code cannot be used', () => {
+      const s = withTerminal();
+      for (const [code, at] of [
+        ['C1', 1],
+        ['C2', 2],
+        ['C3', 3],
+      ] as const)
+        s.enrollment.insertCode({
+          code,
+          locationId: 'loc_1',
+          terminalName: 'T',
+          createdAt: at,
+          expiresAt: 100,
+          replaces: null,
+          reprovisions: code === 'C3' ? 'term_a' : null,
+        });
+      expect(s.enrollment.listCodes(null, { after: null, limit: 2 }).map((c) => c.code)).toEqual([
+        'C3',
+        'C2',
+      ]);
+      expect(s.enrollment.listCodes('loc_1', { after: 'C2', limit: 2 }).map((c) => c.code)).toEqual(['C1']);
+      expect(s.enrollment.getCode('C3')).toMatchObject({ reprovisions: 'term_a', revokedAt: null });
+      expect(s.enrollment.revokeCode('C2', 9)).toBe(true);
+      expect(s.enrollment.revokeCode('C2', 10)).toBe(false);
+      expect(s.enrollment.useCode('C2', 'term_a', 11)).toBe(false);
+      expect(s.enrollment.getCode('C2')).toMatchObject({ revokedAt: 9, usedAt: null });
       s.close();
     });
 

@@ -23,6 +23,7 @@ const change = {
   locationId: 'loc_1',
   status: 'online',
   previousStatus: null,
+  statusReason: null,
   lastSeen: null,
 };
 
