@@ -10,6 +10,7 @@ import type { AuditTrail } from './audit-trail.js';
 import type { SafeHtml } from './html.js';
 import type { OperatorAccounts } from './operator-accounts.js';
 import { messagePage } from './pages/layout.js';
+import { operatorsPage } from './pages/operators.js';
 import { organizationsPage, storeConfigPage, storesPage } from './pages/organizations.js';
 import { codePage, registerPage } from './pages/register.js';
 import { signInPage } from './pages/sign-in.js';
@@ -459,6 +460,12 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
           status: 201,
         };
       },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/operators$/,
+      may: 'operator.manage',
+      handle: (c) => ({ page: operatorsPage(c.session, o.accounts.list(), o.audit.recent(100), nowMs()) }),
     },
     {
       method: 'GET',

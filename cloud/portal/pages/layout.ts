@@ -24,6 +24,7 @@ ${
     ? html`<a href="/portal/organizations">Organizations</a>
 <a href="/portal/terminals">Terminals</a>
 <a href="/portal/register">Register terminal</a>
+${session.role === 'admin' ? html`<a href="/portal/operators">Operators</a>` : ''}
 <span class="who">${session.operator} (${session.role})</span>
 <form method="post" action="/portal/sign-out">${csrfField(session)}<button class="secondary" type="submit">Sign out</button></form>`
     : ''
