@@ -27,7 +27,7 @@ export function operatorsPage(
       (
         a,
       ) => html`<tr><td>${ago(a.at, nowMs)}</td><td>${a.operator}</td><td>${a.action}${a.detail ? html` <span class="muted">${a.detail}</span>` : ''}</td>
-<td>${a.target && a.target.startsWith('term_') ? html`<a href="/portal/terminals/${encodeURIComponent(a.target)}">${a.target}</a>` : (a.target ?? '')}</td><td>${a.outcome}</td></tr>`,
+<td>${a.target?.startsWith('term_') ? html`<a href="/portal/terminals/${encodeURIComponent(a.target)}">${a.target}</a>` : (a.target ?? '')}</td><td>${a.outcome}</td></tr>`,
     )}</tbody></table></div>`,
   );
 }
