@@ -346,7 +346,13 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/terminals\/([^/]+)\/live$/,
       may: 'view',
-      handle: (c) => ({ page: terminalLive(terminalData(c.params[0]!), nowMs()) }),
+      // Polled every 3 s by each open terminal page: only what the live part shows.
+      handle: (c) => ({
+        page: terminalLive(
+          { terminal: o.fleet.getTerminal(c.params[0]!), actions: o.actions.list(c.params[0]!).data },
+          nowMs(),
+        ),
+      }),
     },
     {
       method: 'POST',

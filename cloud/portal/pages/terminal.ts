@@ -87,7 +87,7 @@ function health(t: TerminalView): Record<string, unknown> {
 }
 
 /** The part of the page that changes by itself (status, heartbeat, actions): polled every 3 s. */
-export function terminalLive(d: TerminalPageData, nowMs: number): SafeHtml {
+export function terminalLive(d: Pick<TerminalPageData, 'terminal' | 'actions'>, nowMs: number): SafeHtml {
   const t = d.terminal;
   const h = health(t);
   return html`<section id="terminal-live" aria-labelledby="status-h" hx-get="${path(t, '/live')}" hx-trigger="every 3s" hx-swap="outerHTML">
@@ -107,7 +107,7 @@ ${
     : html`<div class="table-wrap"><table><caption class="visually-hidden">Actions sent to this terminal</caption>
 <thead><tr><th scope="col">Action</th><th scope="col">Status</th><th scope="col">Step</th><th scope="col">Asked</th><th scope="col">Updated</th></tr></thead>
 <tbody>${d.actions
-        .slice()
+        .slice(-20)
         .reverse()
         .map(
           (
