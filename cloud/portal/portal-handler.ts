@@ -14,6 +14,7 @@ import { operatorsPage } from './pages/operators.js';
 import { organizationsPage, storeConfigPage, storesPage } from './pages/organizations.js';
 import { codePage, registerPage } from './pages/register.js';
 import { signInPage } from './pages/sign-in.js';
+import { templateFromForm } from './pages/template-form.js';
 import {
   type ConnectionCheck,
   checkResult,
@@ -108,6 +109,8 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       return null;
     }
   };
+  const templateOf = (locationId: string) =>
+    o.fleet.getLocationTemplate(locationId).template as Record<string, Record<string, unknown>>;
   const terminalsOf = (query: URLSearchParams) => o.fleet.listTerminals(apiQuery(filterOf(query)));
   const flashOf = (q: URLSearchParams) => {
     const k = q.get('done');
@@ -204,10 +207,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       may: 'view',
       handle: (c) => {
         const store = orgs.getLocation(c.params[0]!);
-        const { template } = o.fleet.getLocationTemplate(store.id);
-        return {
-          page: storeConfigPage(c.session, store, JSON.stringify(template, null, 2), flashOf(c.query)),
-        };
+        return { page: storeConfigPage(c.session, store, templateOf(store.id), flashOf(c.query)) };
       },
     },
     {
@@ -217,19 +217,26 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       audit: 'location.configure',
       handle: (c) => {
         const store = orgs.getLocation(c.params[0]!);
+        const asJson = c.form.get('as') === 'json';
         const text = c.form.get('template') ?? '';
+        let body: Record<string, Record<string, unknown>> = {};
         try {
-          let body: unknown;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            throw new Refusal('invalid_json', 'the template is not valid JSON');
-          }
+          if (asJson) {
+            try {
+              body = JSON.parse(text);
+            } catch {
+              throw new Refusal('invalid_json', 'the template is not valid JSON');
+            }
+          } else body = templateFromForm(c.form, templateOf(store.id));
           o.fleet.setLocationTemplate(store.id, body);
         } catch (err) {
           if (!isRefusal(err)) throw err;
+          // The page again with what was typed and the API's words for what is wrong with it.
+          const flash = { ok: false, text: `${err.code}: ${err.message}` };
           return {
-            page: storeConfigPage(c.session, store, text, { ok: false, text: `${err.code}: ${err.message}` }),
+            page: asJson
+              ? storeConfigPage(c.session, store, templateOf(store.id), flash, text)
+              : storeConfigPage(c.session, store, body, flash),
             status: statusOf(err),
           };
         }

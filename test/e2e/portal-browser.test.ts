@@ -16,6 +16,7 @@ import {
   startAgent,
   startCloud,
 } from '../support/processes.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * Issue 21: the support portal in a real Chromium, against the real cloud and real agents (the
@@ -218,16 +219,39 @@ describe('the support portal in a browser', () => {
       bad,
     );
     expect(fromApi.status).toBeGreaterThanOrEqual(400);
-    await page.getByLabel('Template (JSON)').fill(JSON.stringify(bad));
-    await page.getByRole('button', { name: /Save/ }).click();
+    await page.getByLabel('Mode').selectOption('percentage');
+    await page.getByLabel('Suggestions (up to 4)').fill('5, 10, 15, 20, 25');
+    await page.getByRole('button', { name: "Save and push to the store's terminals" }).click();
     const alert = await page.getByRole('alert').textContent();
     expect(alert).toContain(fromApi.body.error.message);
+    // What was typed stays in the form, to be corrected.
+    await expect(page.getByLabel('Suggestions (up to 4)').inputValue()).resolves.toBe('5, 10, 15, 20, 25');
     await visit('store-config');
     const template = await cloud.api<{ template: unknown }>(
       'GET',
       `/v1/locations/${locationId}/terminal-config`,
     );
     expect(template.body.template).toEqual({});
+    // Corrected, it saves, and the store's terminal applies it.
+    await page.getByLabel('Suggestions (up to 4)').fill('10, 15, 20');
+    await page.getByLabel('Idle message (up to 60 characters)').fill('Welcome to Acme');
+    await page.getByRole('button', { name: "Save and push to the store's terminals" }).click();
+    await page.getByRole('status').getByText('Saved').waitFor();
+    const saved = await cloud.api<{ template: unknown }>(
+      'GET',
+      `/v1/locations/${locationId}/terminal-config`,
+    );
+    expect(saved.body.template).toEqual({
+      tip: { mode: 'percentage', suggestions: [10, 15, 20] },
+      display: { idleMessage: 'Welcome to Acme' },
+    });
+    await waitFor(async () => {
+      const c = await cloud.api<{ version: number; appliedVersion: number | null }>(
+        'GET',
+        `/v1/terminals/${terminalId}/config`,
+      );
+      return c.body.appliedVersion === c.body.version || undefined;
+    }, 'the terminal applied the store template');
   });
 
   it('refuses a POST without the CSRF token, and nothing changes', async () => {

@@ -3,6 +3,7 @@ import { html, type SafeHtml } from '../html.js';
 import { mayDo } from '../portal-roles.js';
 import type { PortalSession } from '../portal-sessions.js';
 import { csrfField, layout } from './layout.js';
+import { templateFields } from './template-form.js';
 
 export function organizationsPage(
   session: PortalSession,
@@ -52,24 +53,33 @@ ${stores.has_more ? html`<p class="muted">More stores than shown: narrow down wi
   );
 }
 
-/** The location template (tip, receipt, display, offlineMode) as the API takes it, with the API's messages. */
+/** The location template (tip, receipt, display, offlineMode) as fields, or as JSON; the API's messages either way. */
 export function storeConfigPage(
   session: PortalSession,
   store: { id: string; name: string; organizationId: string },
-  templateText: string,
+  template: Record<string, Record<string, unknown>>,
   flash?: { ok: boolean; text: string },
+  jsonText?: string,
 ): SafeHtml {
   const editable = mayDo(session.role, 'location.configure');
+  const action = `/portal/stores/${encodeURIComponent(store.id)}/config`;
   return layout(
     `Config of ${store.name}`,
     session,
     html`<p class="crumbs"><a href="/portal/organizations">Organizations</a> › <a href="/portal/organizations/${encodeURIComponent(store.organizationId)}">stores</a> › ${store.name}</p>
 <h1>Configuration template of ${store.name}</h1>
 ${flash ? html`<div class="${flash.ok ? 'notice' : 'error-box'}" role="${flash.ok ? 'status' : 'alert'}"><p>${flash.text}</p></div>` : ''}
-<p>Every terminal of the store gets this template under its own overrides (tip, receipt, display, offlineMode).</p>
-<form class="stack" method="post" action="/portal/stores/${encodeURIComponent(store.id)}/config">${csrfField(session)}
-<label>Template (JSON) <textarea name="template" spellcheck="false"${editable ? '' : html` readonly`}>${templateText}</textarea></label>
-${editable ? html`<div><button type="submit">Save and push to the store's terminals</button></div>` : html`<p class="muted">Only an admin changes configuration.</p>`}
-</form>`,
+<p>Every terminal of the store gets this template under its own overrides. An empty field is not set here: the terminal keeps the default.</p>
+${editable ? '' : html`<p class="muted">Only an admin changes configuration.</p>`}
+<form class="stack" method="post" action="${action}">${csrfField(session)}<input type="hidden" name="as" value="fields">
+${templateFields(template, editable)}
+${editable ? html`<div><button type="submit">Save and push to the store's terminals</button></div>` : ''}
+</form>
+<details${jsonText !== undefined ? html` open` : ''}><summary>The template as JSON</summary>
+<form class="stack" method="post" action="${action}">${csrfField(session)}<input type="hidden" name="as" value="json">
+<label>Template (JSON) <textarea name="template" spellcheck="false"${editable ? '' : html` readonly`}>${jsonText ?? JSON.stringify(template, null, 2)}</textarea></label>
+${editable ? html`<div><button type="submit">Save JSON and push</button></div>` : ''}
+</form>
+</details>`,
   );
 }
