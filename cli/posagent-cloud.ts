@@ -62,6 +62,9 @@ interface ServeFlags {
   idleTimeoutMs: number;
   releasePublicKey: string[];
   allowPrivateWebhooks: boolean;
+  portalIdleTimeout: number;
+  portalSessionMax: number;
+  signInMaxFailures: number;
   logLevel: string;
 }
 
@@ -286,6 +289,24 @@ program
     'let webhooks go to loopback, private and link-local addresses (development on one machine only; refused by default)',
     false,
   )
+  .option(
+    '--portal-idle-timeout <sec>',
+    'a support portal session unused this long is over (60–86400)',
+    integer('--portal-idle-timeout', 60, 86_400),
+    CLOUD_DEFAULTS.portalIdleTimeoutSec,
+  )
+  .option(
+    '--portal-session-max <sec>',
+    'a support portal session is over this long after sign-in (300–604800)',
+    integer('--portal-session-max', 300, 604_800),
+    CLOUD_DEFAULTS.portalSessionMaxSec,
+  )
+  .option(
+    '--sign-in-max-failures <n>',
+    'failed portal sign-ins from one address, or for one operator, per enrollment window (1–1000)',
+    integer('--sign-in-max-failures', 1, 1000),
+    CLOUD_DEFAULTS.signInMaxFailures,
+  )
   .addOption(
     new Option('--log-level <level>', 'log level')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
@@ -332,6 +353,9 @@ program
       requestTimeoutMs: f.requestTimeoutMs,
       keepAliveTimeoutMs: f.keepAliveTimeoutMs,
       idleTimeoutMs: f.idleTimeoutMs,
+      portalIdleTimeoutSec: f.portalIdleTimeout,
+      portalSessionMaxSec: f.portalSessionMax,
+      signInMaxFailures: f.signInMaxFailures,
       logLevel: f.logLevel,
     };
     const cloud = await startCloud(options);
@@ -389,6 +413,91 @@ program
     });
     process.stdout.write(`${JSON.stringify(descriptor)}\n`);
   });
+
+const user = program
+  .command('user')
+  .description('operator accounts of the support portal (/portal/): add, list, passwd, role, remove');
+const dataDirOption = () =>
+  new Option('--data-dir <dir>', "the cloud's data dir (where cloud.db is)").makeOptionMandatory();
+
+/** Runs one operator-account change on a data dir's store and prints its JSON answer. */
+async function withOperators(
+  dataDir: string,
+  fn: (a: import('../cloud/portal/operator-accounts.js').OperatorAccounts) => Promise<unknown> | unknown,
+): Promise<void> {
+  const { openOperatorAdmin } = await import('../cloud/operator-admin.js');
+  const admin = openOperatorAdmin(dataDir);
+  try {
+    process.stdout.write(`${JSON.stringify(await fn(admin.accounts), null, 2)}\n`);
+  } finally {
+    admin.close();
+  }
+}
+
+user
+  .command('add')
+  .description(
+    'add an operator; the password comes from stdin (first line) or is asked twice on a terminal (12–256 characters)',
+  )
+  .argument('<name>', 'operator name (letters, digits, . _ -)')
+  .addOption(
+    new Option('--role <role>', 'what they may do').choices(['admin', 'support']).makeOptionMandatory(),
+  )
+  .addOption(dataDirOption())
+  .option('--json', JSON_HELP)
+  .action(async (name: string, f: { role: string; dataDir: string }) => {
+    const { readPassword } = await import('./read-password.js');
+    const password = await readPassword(`password for ${name}`);
+    await withOperators(f.dataDir, (a) => a.add(name, f.role, password));
+  });
+
+user
+  .command('list')
+  .description('list the operators (names, roles, when added; never a password)')
+  .addOption(dataDirOption())
+  .option('--json', JSON_HELP)
+  .action((f: { dataDir: string }) => withOperators(f.dataDir, (a) => ({ data: a.list() })));
+
+user
+  .command('passwd')
+  .description("set an operator's password (stdin or asked); signs their sessions out")
+  .argument('<name>', 'operator name')
+  .addOption(dataDirOption())
+  .option('--json', JSON_HELP)
+  .action(async (name: string, f: { dataDir: string }) => {
+    const { readPassword } = await import('./read-password.js');
+    const password = await readPassword(`new password for ${name}`);
+    await withOperators(f.dataDir, async (a) => {
+      await a.setPassword(name, password);
+      return { name, passwordChanged: true };
+    });
+  });
+
+user
+  .command('role')
+  .description("change an operator's role (takes effect on their next request)")
+  .argument('<name>', 'operator name')
+  .addOption(
+    new Option('--role <role>', 'what they may do').choices(['admin', 'support']).makeOptionMandatory(),
+  )
+  .addOption(dataDirOption())
+  .option('--json', JSON_HELP)
+  .action((name: string, f: { role: string; dataDir: string }) =>
+    withOperators(f.dataDir, (a) => a.setRole(name, f.role)),
+  );
+
+user
+  .command('remove')
+  .description('remove an operator and sign their sessions out')
+  .argument('<name>', 'operator name')
+  .addOption(dataDirOption())
+  .option('--json', JSON_HELP)
+  .action((name: string, f: { dataDir: string }) =>
+    withOperators(f.dataDir, (a) => {
+      a.remove(name);
+      return { name, removed: true };
+    }),
+  );
 
 program.parseAsync().catch((err: Error & { code?: string }) => {
   const usage = usageError(err);

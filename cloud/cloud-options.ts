@@ -63,6 +63,12 @@ export const CLOUD_DEFAULTS = {
    * alone). Unsafe: anyone who knows such a serial gets its certificate. Off unless asked for.
    */
   allowSerialOnlyPreregistration: false,
+  /** A portal session unused this long is over. */
+  portalIdleTimeoutSec: 1800,
+  /** A portal session is over this long after sign-in, used or not. */
+  portalSessionMaxSec: 43_200,
+  /** Failed portal sign-ins from one address, or for one operator name, per enrollment window. */
+  signInMaxFailures: 10,
   logLevel: 'info',
 } as const;
 
@@ -131,5 +137,18 @@ export function linkQuotasOf(o: CloudOptions): LinkQuotaLimits {
     ...DEFAULT_LINK_QUOTAS,
     envelopesPerSec: o.linkEnvelopesPerSec,
     envelopeBurst: Math.max(o.linkEnvelopesPerSec, 500),
+  };
+}
+
+export function portalLimitsOf(o: CloudOptions) {
+  return {
+    signIn: {
+      perSource: o.signInMaxFailures,
+      perAccount: o.signInMaxFailures,
+      global: o.signInMaxFailures * 20,
+      // The window the enrollment budget prunes by: failures of both live in one table.
+      windowMs: o.enrollWindowSec * 1000,
+    },
+    session: { idleMs: o.portalIdleTimeoutSec * 1000, maxMs: o.portalSessionMaxSec * 1000 },
   };
 }

@@ -16,6 +16,7 @@ import {
   connectionLimitsOf,
   enrollmentLimitsOf,
   linkQuotasOf,
+  portalLimitsOf,
   type ReadyInfo,
   type RunningCloud,
 } from './cloud-options.js';
@@ -28,6 +29,7 @@ import { loadOrCreateIdentity, writeReadyFile } from './identity/cloud-identity.
 import { EnvelopePool } from './ledger/envelope-pool.js';
 import { TransactionLedger } from './ledger/transaction-ledger.js';
 import { startParts } from './parts.js';
+import { createPortal, portalOrRest } from './portal/portal.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import { sendFleetWebhooks } from './webhooks/fleet-webhooks.js';
 import { WebhookTargets } from './webhooks/webhook-targets.js';
@@ -152,24 +154,18 @@ export async function startCloud(
   bus.on('action.queued', (e) => void gateway.deliverActions(e.terminalId));
   sendFleetWebhooks(bus, webhooks, store.terminals, actions);
 
-  listener.serve(
-    createRestHandler({
-      fleet,
-      enrollment,
-      webhooks,
-      ledger,
-      actions,
-      releases,
-      store,
-      caPem: id.ca.certificatePem,
-      now,
-      bodyTimeoutMs: o.requestTimeoutMs,
-      adminToken: id.adminToken,
-      connectedIds: () => links.connectedIds(),
-      log,
-    }),
-    gateway,
-  );
+  const rest = createRestHandler({
+    ...{ fleet, enrollment, webhooks, ledger, actions, releases, store, now, log },
+    caPem: id.ca.certificatePem,
+    bodyTimeoutMs: o.requestTimeoutMs,
+    adminToken: id.adminToken,
+    connectedIds: () => links.connectedIds(),
+  });
+  const portal = createPortal({
+    ...{ store, fleet, enrollment, actions, now, log, ...portalLimitsOf(o) },
+    bodyTimeoutMs: o.requestTimeoutMs,
+  });
+  listener.serve(portalOrRest(portal.handle, rest), gateway);
 
   const stop = await startParts(
     [
@@ -182,6 +178,7 @@ export async function startCloud(
       { name: 'webhooks', start: () => webhooks.start(), stop: () => webhooks.stop() },
       { name: 'actions', start: () => actions.start(), stop: () => actions.stop() },
       { name: 'enrollment', start: () => enrollment.start(), stop: () => enrollment.stop() },
+      { name: 'portal', start: () => portal.start(), stop: () => portal.stop() },
     ],
     log,
   );

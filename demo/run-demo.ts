@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localApiRequest } from '../agent/local-api/local-api-client.js';
 import {
+  addOperator,
   agentDirs,
   type Cloud,
   cli,
@@ -59,6 +60,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
     void cleanUp().then(() => process.exit(130));
   });
 
+/** `npm run demo -- --keep`: the cloud and an agent stay up at the end, to click through the portal. */
+const keep = process.argv.includes('--keep');
+
 async function main(): Promise<void> {
   const started = Date.now();
   try {
@@ -69,6 +73,12 @@ async function main(): Promise<void> {
       `Listening at ${cloud.url}. On first start it made its fleet CA, a server certificate and an admin token.`,
     );
     say(`Fleet CA: ${cloud.caFile}`);
+
+    step('Make a support portal operator (posagent-cloud user add demo --role admin)');
+    const operatorPassword = randomBytes(12).toString('base64url');
+    await addOperator(cloud, 'demo', 'admin', operatorPassword);
+    say(`Support portal: ${cloud.url}/portal/ — sign in as demo / ${operatorPassword}`);
+    say('(the password came on stdin; the cloud keeps only its scrypt hash)');
 
     step('Create a location and an enrollment code through the fleet REST API');
     const { code, locationId, expiresAt } = await newEnrollmentCode(cloud, 'Front Register 1');
@@ -348,6 +358,17 @@ async function main(): Promise<void> {
       `The whole walk took ${((Date.now() - started) / 1000).toFixed(1)} s. Run \`npm test\` for the test suite, \`npm run bench\` for the figures.`,
     );
     say(`Try it by hand: node ${POSAGENT.replace(`${process.cwd()}/`, '')} --help`);
+    if (keep) {
+      agent = startAgent(dirs, deviceFlags);
+      cleanups.push(() => agent.child.kill('SIGKILL'));
+      step('Left running (--keep): click through the support portal');
+      say(`${cloud.url}/portal/ — operator demo, password ${operatorPassword}`);
+      say(
+        "The browser warns about the certificate: it is signed by this demo's own fleet CA\n" +
+          `(${cloud.caFile}); accept it for this address. Ctrl-C stops everything and removes the temp dir.`,
+      );
+      await new Promise<never>(() => {});
+    }
   } finally {
     await cleanUp();
   }

@@ -194,6 +194,35 @@ export async function startCloud(
   return cloud;
 }
 
+/** `posagent-cloud user add NAME --role ROLE` through the binary, the password on stdin. */
+export function addOperator(
+  cloud: Pick<Cloud, 'dataDir'>,
+  name: string,
+  role: 'admin' | 'support',
+  password: string,
+): Promise<{ name: string; role: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [
+      POSAGENT_CLOUD,
+      'user',
+      'add',
+      name,
+      '--role',
+      role,
+      '--data-dir',
+      cloud.dataDir,
+    ]);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`user add exited ${code}: ${err}${out}`)),
+    );
+    p.stdin.end(`${password}\n`);
+  });
+}
+
 /** Starts the same cloud again (same data dir, same port), as after a restart. */
 export function restartCloud(c: Cloud): Promise<Cloud> {
   return startCloud(

@@ -24,8 +24,12 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   invalid_csr: 400,
   webhook_target_refused: 400,
   subprotocol_required: 400,
+  weak_password: 400,
   // who is asking
   unauthorized: 401,
+  sign_in_failed: 401,
+  csrf_failed: 403,
+  forbidden: 403,
   client_certificate_required: 401,
   client_certificate_rejected: 403,
   certificate_expired: 403,
@@ -54,8 +58,10 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   location_inactive: 409,
   code_revoked: 410,
   release_key_not_configured: 409,
+  operator_exists: 409,
   code_expired: 410,
   body_too_large: 413,
+  unsupported_media_type: 415,
   range_not_satisfiable: 416,
   // well-formed, but not acceptable
   'invalid_request/content': 422,

@@ -5,6 +5,7 @@ import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import { ENROLL_PATH } from '../../protocol/version.js';
 import type { ActionService } from '../actions/action-service.js';
 import type { ReleaseService } from '../actions/release-service.js';
+import { qrPng } from '../enrollment/enrollment-qr.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FleetService } from '../fleet/fleet-service.js';
 import { authenticateTerminal } from '../identity/terminal-auth.js';
@@ -209,16 +210,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       method: 'GET',
       pattern: /^\/v1\/enrollment-codes\/([^/]+)\/qr\.png$/,
       access: 'admin',
-      handle: async (c) => {
-        const { default: QRCode } = await import('qrcode');
-        const png = await QRCode.toBuffer(o.enrollment.qrPayloadOf(c.params[0]!), {
-          type: 'png',
-          errorCorrectionLevel: 'M',
-          margin: 4,
-          scale: 6,
-        });
-        return new RawBody('image/png', png);
-      },
+      handle: async (c) => new RawBody('image/png', await qrPng(o.enrollment.qrPayloadOf(c.params[0]!))),
     },
     {
       method: 'GET',

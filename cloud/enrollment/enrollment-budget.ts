@@ -21,14 +21,15 @@ export interface BudgetLimits {
 
 export type BudgetVerdict = { ok: true } | { ok: false; scope: 'source' | 'global'; retryAfterMs: number };
 
-export class EnrollmentBudget {
+/** Also the portal's sign-in budget (methods of its own: cloud/portal/operator-accounts.ts). */
+export class EnrollmentBudget<M extends string = EnrollMethod> {
   constructor(
     private readonly table: Pick<EnrollmentLimitStore, 'recordFailure' | 'failures' | 'nthFailureAt'>,
     private readonly limits: BudgetLimits,
   ) {}
 
   /** May `source` try `method` now? */
-  check(method: EnrollMethod, source: string, now: number): BudgetVerdict {
+  check(method: M, source: string, now: number): BudgetVerdict {
     const since = now - this.limits.windowMs;
     const global = this.over(method, null, this.limits.global, since, now);
     if (global !== null) return { ok: false, scope: 'global', retryAfterMs: global };
@@ -37,7 +38,7 @@ export class EnrollmentBudget {
     return { ok: true };
   }
 
-  fail(method: EnrollMethod, source: string, now: number): void {
+  fail(method: M, source: string, now: number): void {
     this.table.recordFailure(method, source, now);
   }
 

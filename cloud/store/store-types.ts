@@ -471,6 +471,66 @@ export interface DiagnosticsStore {
   last(terminalId: string): { report: string; receivedAt: number } | undefined;
 }
 
+/** Who may use the support portal, and as what (cloud/portal/portal-roles.ts says what each role may do). */
+export type OperatorRole = 'admin' | 'support';
+
+export interface OperatorRow {
+  name: string;
+  role: OperatorRole;
+  /** `scrypt$N$r$p$salt$key` (base64url): never the password. */
+  passwordHash: string;
+  createdAt: number;
+}
+
+export interface OperatorStore {
+  /** false when the name is taken. */
+  insert(row: OperatorRow): boolean;
+  get(name: string): OperatorRow | undefined;
+  list(): OperatorRow[];
+  setPassword(name: string, passwordHash: string): boolean;
+  setRole(name: string, role: OperatorRole): boolean;
+  remove(name: string): boolean;
+}
+
+export interface PortalSessionRow {
+  /** sha256 of the cookie's token: a copy of the table signs no one in. */
+  tokenHash: string;
+  operator: string;
+  csrfToken: string;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+export interface PortalSessionStore {
+  insert(row: PortalSessionRow): void;
+  get(tokenHash: string): PortalSessionRow | undefined;
+  touch(tokenHash: string, at: number): void;
+  remove(tokenHash: string): void;
+  /** Every session of one operator (removed, or their password changed). */
+  removeOperator(name: string): number;
+  /** Sessions idle since before `idleBefore` or made before `createdBefore`. */
+  prune(idleBefore: number, createdBefore: number): number;
+}
+
+export interface AuditRow {
+  seq: number;
+  at: number;
+  operator: string;
+  /** What was asked, e.g. `terminal.reboot`, `terminal.rename`, `operator.sign_in`. */
+  action: string;
+  /** What it was done to (a terminal id, a location id, an operator name), when anything. */
+  target: string | null;
+  outcome: 'ok' | 'refused' | 'failed';
+  detail: string | null;
+}
+
+export interface AuditStore {
+  record(row: Omit<AuditRow, 'seq'>): void;
+  /** Newest first. */
+  forTarget(target: string, limit: number): AuditRow[];
+  recent(limit: number): AuditRow[];
+}
+
 export interface CloudStore {
   readonly organizations: OrganizationStore;
   readonly locations: LocationStore;
@@ -484,6 +544,9 @@ export interface CloudStore {
   readonly releases: ReleaseStore;
   readonly webhooks: WebhookStore;
   readonly diagnostics: DiagnosticsStore;
+  readonly operators: OperatorStore;
+  readonly portalSessions: PortalSessionStore;
+  readonly audit: AuditStore;
   /** Runs `fn` so that all its writes land together or none does; nests. The one transaction helper. */
   transaction<T>(fn: () => T): T;
   close(): void;

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,5 +16,6 @@ describe('npm run demo', () => {
     expect(code, demo.output() + demo.stderr()).toBe(0);
     expect(demo.output()).toMatch(/\d+\. Done/);
     expect(readdirSync(tmp)).toEqual([]);
+    rmSync(tmp, { recursive: true, force: true });
   }, 120_000);
 });

@@ -259,4 +259,31 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE webhook_endpoints ADD COLUMN seq INTEGER;
   UPDATE webhook_endpoints SET seq = rowid;
 `,
+  `
+  -- The support portal: operator accounts, their sessions, and what each of them did.
+  CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE portal_sessions (
+    token_hash TEXT PRIMARY KEY,
+    operator TEXT NOT NULL REFERENCES operators(name) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+  );
+  CREATE INDEX portal_sessions_by_operator ON portal_sessions(operator);
+  CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    operator TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT
+  );
+  CREATE INDEX audit_by_target ON audit_log(target, seq);
+`,
 ];

@@ -11,6 +11,7 @@ import {
   SqliteTerminals,
 } from './fleet-tables.js';
 import { MIGRATIONS } from './migrations.js';
+import { SqliteAudit, SqliteOperators, SqlitePortalSessions } from './portal-tables.js';
 import { SqliteTransactions } from './transaction-table.js';
 import { SqliteWebhooks } from './webhook-table.js';
 
@@ -35,6 +36,9 @@ export function openSqliteStore(file: string): CloudStore {
     releases: new SqliteReleases(db),
     webhooks: new SqliteWebhooks(db),
     diagnostics: new SqliteDiagnostics(db),
+    operators: new SqliteOperators(db),
+    portalSessions: new SqlitePortalSessions(db),
+    audit: new SqliteAudit(db),
     // better-sqlite3 nests a transaction inside another as a savepoint.
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => db.close(),

@@ -196,6 +196,45 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
       s.close();
     });
 
+    it('portal: operators by name (unique), sessions by token hash, removed with their operator; audit newest first', () => {
+      const s = open();
+      const op = { name: 'alice', role: 'admin' as const, passwordHash: 'scrypt$x', createdAt: 1 };
+      expect(s.operators.insert(op)).toBe(true);
+      expect(s.operators.insert({ ...op, role: 'support' })).toBe(false);
+      expect(s.operators.get('alice')).toEqual(op);
+      expect(s.operators.setRole('alice', 'support')).toBe(true);
+      expect(s.operators.setRole('nobody', 'support')).toBe(false);
+      expect(s.operators.setPassword('alice', 'scrypt$y')).toBe(true);
+      expect(s.operators.list()).toEqual([{ ...op, role: 'support', passwordHash: 'scrypt$y' }]);
+      const session = { tokenHash: 'h1', operator: 'alice', csrfToken: 'c1', createdAt: 10, lastSeenAt: 10 };
+      s.portalSessions.insert(session);
+      s.portalSessions.insert({ ...session, tokenHash: 'h2', createdAt: 20, lastSeenAt: 20 });
+      s.portalSessions.touch('h1', 15);
+      expect(s.portalSessions.get('h1')).toEqual({ ...session, lastSeenAt: 15 });
+      expect(s.portalSessions.prune(16, 0)).toBe(1);
+      expect(s.portalSessions.get('h1')).toBeUndefined();
+      expect(s.portalSessions.removeOperator('alice')).toBe(1);
+      s.portalSessions.insert(session);
+      expect(s.operators.remove('alice')).toBe(true);
+      expect(s.portalSessions.get('h1')).toBeUndefined();
+      for (const [at, target] of [
+        [1, 't1'],
+        [2, 't2'],
+        [3, 't1'],
+      ] as const)
+        s.audit.record({
+          at,
+          operator: 'alice',
+          action: 'terminal.reboot',
+          target,
+          outcome: 'ok',
+          detail: null,
+        });
+      expect(s.audit.forTarget('t1', 10).map((r) => r.at)).toEqual([3, 1]);
+      expect(s.audit.recent(2).map((r) => r.at)).toEqual([3, 2]);
+      s.close();
+    });
+
     it('organizations: the default one exists; slugs are unique; listed oldest first by keyset', () => {
       const s = open();
       expect(s.organizations.get('org_default')).toMatchObject({ slug: 'default' });

@@ -1,0 +1,31 @@
+import type { AuditRow, AuditStore } from '../store/store-types.js';
+
+/** Who did what to what, when, and how it went: every portal action lands here, refused ones too. */
+export class AuditTrail {
+  constructor(private readonly o: { audit: AuditStore; now(): number }) {}
+
+  record(
+    operator: string,
+    action: string,
+    target: string | null,
+    outcome: AuditRow['outcome'],
+    detail: string | null = null,
+  ): void {
+    this.o.audit.record({
+      at: Math.floor(this.o.now() / 1000),
+      operator,
+      action,
+      target,
+      outcome,
+      detail: detail === null ? null : detail.slice(0, 500),
+    });
+  }
+
+  forTarget(target: string, limit = 50): AuditRow[] {
+    return this.o.audit.forTarget(target, limit);
+  }
+
+  recent(limit = 100): AuditRow[] {
+    return this.o.audit.recent(limit);
+  }
+}

@@ -1,0 +1,720 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isRefusal, Refusal } from '../../protocol/refusal.js';
+import type { ActionService } from '../actions/action-service.js';
+import { statusOf } from '../api/refusal-status.js';
+import { qrPng } from '../enrollment/enrollment-qr.js';
+import type { EnrollmentService } from '../enrollment/enrollment-service.js';
+import type { FleetService } from '../fleet/fleet-service.js';
+import type { AuditTrail } from './audit-trail.js';
+import type { SafeHtml } from './html.js';
+import type { OperatorAccounts } from './operator-accounts.js';
+import { messagePage } from './pages/layout.js';
+import { operatorsPage } from './pages/operators.js';
+import { organizationsPage, storeConfigPage, storesPage } from './pages/organizations.js';
+import { codePage, registerPage } from './pages/register.js';
+import { signInPage } from './pages/sign-in.js';
+import { templateFromForm } from './pages/template-form.js';
+import {
+  type ConnectionCheck,
+  checkResult,
+  confirmPage,
+  type TerminalPageData,
+  terminalLive,
+  terminalPage,
+} from './pages/terminal.js';
+import { apiQuery, filterOf, terminalRows, terminalsPage } from './pages/terminals.js';
+import { htmxSource, PORTAL_CSS, PORTAL_JS } from './portal-assets.js';
+import {
+  clearCookie,
+  cookieOf,
+  readForm,
+  redirect,
+  SESSION_COOKIE,
+  SIGN_IN_COOKIE,
+  sameOrigin,
+  sendAsset,
+  sendPage,
+  setCookie,
+} from './portal-http.js';
+import { mayDo, type PortalAction } from './portal-roles.js';
+import { type PortalSession, type PortalSessions, sameToken } from './portal-sessions.js';
+
+/**
+ * The support portal at `/portal/` on the cloud's HTTPS port: server-rendered pages over the same
+ * services as the REST API, so every rule and every validation message is the API's. Reading works
+ * without JavaScript; htmx (served by the cloud) only keeps the live parts fresh. Every POST needs
+ * a session, the session's CSRF token and the same origin; every action is checked against the
+ * role table (portal-roles.ts) and audited, refused ones too.
+ */
+export interface PortalOptions {
+  fleet: FleetService;
+  enrollment: EnrollmentService;
+  actions: ActionService;
+  accounts: OperatorAccounts;
+  sessions: PortalSessions;
+  audit: AuditTrail;
+  now(): number;
+  bodyTimeoutMs: number;
+  source(req: IncomingMessage): string;
+  log: { error(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+type Answer =
+  | { page: SafeHtml; status?: number; headers?: Record<string, string | string[]> }
+  | { redirect: string; headers?: Record<string, string | string[]> }
+  | { asset: Buffer; type: string };
+
+interface Ctx {
+  req: IncomingMessage;
+  params: string[];
+  query: URLSearchParams;
+  session: PortalSession;
+  form: URLSearchParams;
+}
+
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  /** What the operator must be allowed to do; `public` needs no session. */
+  may: PortalAction | 'public';
+  /** For the audit log: what a POST does (`terminal.reboot`…); its target is params[0]. */
+  audit?: string | ((c: Ctx) => string);
+  handle(c: Ctx): Promise<Answer> | Answer;
+}
+
+/** After a form post: a short message for the next page, from a fixed list (nothing echoed from the URL). */
+const FLASH: Record<string, string> = {
+  reboot: 'Reboot queued: the terminal runs it when no sale is in progress.',
+  lock: 'Lock queued: the terminal refuses new sales once it runs it.',
+  unlock: 'Unlock queued.',
+  renamed: 'Renamed.',
+  diagnostics: 'Diagnostics report received.',
+  deactivated: 'Terminal deactivated: its certificate is refused from now on.',
+  saved: 'Saved, and pushed to the terminals of this store.',
+  rotate: 'The terminal was asked to renew its certificate now; the new expiry shows once it has.',
+  revoked: 'Certificate revoked: the link is closed and the certificate refused from now on.',
+};
+
+export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const nowMs = () => o.now();
+  const orgs = o.fleet.organizations;
+  /** The stores a select offers (the first page of them: a fleet with more is searched, not scrolled). */
+  const locations = () =>
+    orgs.listLocations(new URLSearchParams({ limit: '100' })).data.map((l) => ({ id: l.id, name: l.name }));
+  const storeName = (id: string) => {
+    try {
+      return orgs.getLocation(id).name;
+    } catch {
+      return null;
+    }
+  };
+  const templateOf = (locationId: string) =>
+    o.fleet.getLocationTemplate(locationId).template as Record<string, Record<string, unknown>>;
+  const terminalsOf = (query: URLSearchParams) => o.fleet.listTerminals(apiQuery(filterOf(query)));
+  const flashOf = (q: URLSearchParams) => {
+    const k = q.get('done');
+    return k !== null && FLASH[k] ? { ok: true, text: FLASH[k]! } : undefined;
+  };
+
+  function terminalData(
+    id: string,
+    flash?: TerminalPageData['flash'],
+    check?: ConnectionCheck,
+  ): TerminalPageData {
+    const terminal = o.fleet.getTerminal(id);
+    let diagnostics: Record<string, unknown> | null = null;
+    try {
+      diagnostics = o.fleet.lastDiagnostics(id);
+    } catch {}
+    const config = o.fleet.getTerminalConfig(id) as TerminalPageData['config'];
+    return {
+      terminal,
+      locationName: storeName(terminal.locationId),
+      config,
+      actions: o.actions.list(id).data,
+      audit: o.audit.forTarget(id),
+      diagnostics,
+      events: o.fleet.terminalEvents(id, new URLSearchParams({ limit: '20' })).data,
+      escalation: o.fleet.escalation(id),
+      ...(flash ? { flash } : {}),
+      ...(check ? { check } : {}),
+    };
+  }
+
+  /** A terminal page again, with why the form was refused (status from the one refusal table). */
+  function refusedOnTerminal(c: Ctx, r: Refusal): Answer {
+    return {
+      page: terminalPage(
+        c.session,
+        terminalData(c.params[0]!, { ok: false, text: `${r.code}: ${r.message}` }),
+        nowMs(),
+      ),
+      status: statusOf(r),
+    };
+  }
+
+  const tpath = (id: string, rest = '') => `/portal/terminals/${encodeURIComponent(id)}${rest}`;
+
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      pattern: /^\/portal\/assets\/portal\.css$/,
+      may: 'public',
+      handle: () => ({ asset: Buffer.from(PORTAL_CSS), type: 'text/css; charset=utf-8' }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/assets\/htmx\.min\.js$/,
+      may: 'public',
+      handle: () => ({ asset: htmxSource(), type: 'text/javascript; charset=utf-8' }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/assets\/portal\.js$/,
+      may: 'public',
+      handle: () => ({ asset: Buffer.from(PORTAL_JS), type: 'text/javascript; charset=utf-8' }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/?$/,
+      may: 'view',
+      handle: () => ({ redirect: '/portal/organizations' }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/organizations$/,
+      may: 'view',
+      handle: (c) => {
+        const after = (c.query.get('starting_after') ?? '').slice(0, 100);
+        const q = new URLSearchParams({ limit: '100', ...(after ? { starting_after: after } : {}) });
+        return { page: organizationsPage(c.session, orgs.listOrganizations(q), after) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/organizations\/([^/]+)$/,
+      may: 'view',
+      handle: (c) => {
+        const org = orgs.getOrganization(c.params[0]!);
+        const stores = orgs.listLocations(new URLSearchParams({ organizationId: org.id, limit: '100' }));
+        return { page: storesPage(c.session, org, stores) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/stores\/([^/]+)\/config$/,
+      may: 'view',
+      handle: (c) => {
+        const store = orgs.getLocation(c.params[0]!);
+        return { page: storeConfigPage(c.session, store, templateOf(store.id), flashOf(c.query)) };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/stores\/([^/]+)\/config$/,
+      may: 'location.configure',
+      audit: 'location.configure',
+      handle: (c) => {
+        const store = orgs.getLocation(c.params[0]!);
+        const asJson = c.form.get('as') === 'json';
+        const text = c.form.get('template') ?? '';
+        let body: Record<string, Record<string, unknown>> = {};
+        try {
+          if (asJson) {
+            try {
+              body = JSON.parse(text);
+            } catch {
+              throw new Refusal('invalid_json', 'the template is not valid JSON');
+            }
+          } else body = templateFromForm(c.form, templateOf(store.id));
+          o.fleet.setLocationTemplate(store.id, body);
+        } catch (err) {
+          if (!isRefusal(err)) throw err;
+          // The page again with what was typed and the API's words for what is wrong with it.
+          const flash = { ok: false, text: `${err.code}: ${err.message}` };
+          return {
+            page: asJson
+              ? storeConfigPage(c.session, store, templateOf(store.id), flash, text)
+              : storeConfigPage(c.session, store, body, flash),
+            status: statusOf(err),
+          };
+        }
+        return { redirect: `/portal/stores/${encodeURIComponent(store.id)}/config?done=saved` };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals$/,
+      may: 'view',
+      handle: (c) => ({
+        page: terminalsPage(c.session, terminalsOf(c.query), filterOf(c.query), locations(), nowMs()),
+      }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/rows$/,
+      may: 'view',
+      handle: (c) => ({ page: terminalRows(terminalsOf(c.query).data, filterOf(c.query), nowMs()) }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/check-connection$/,
+      may: 'terminal.check_connection',
+      audit: 'terminal.check_connection',
+      handle: async (c) => {
+        const check = (await o.fleet.checkConnection(c.params[0]!, {})) as unknown as ConnectionCheck;
+        // htmx swaps the answer in place; without JavaScript the whole page comes back with it.
+        if (c.req.headers['hx-request'] === 'true') return { page: checkResult(check) };
+        return { page: terminalPage(c.session, terminalData(c.params[0]!, undefined, check), nowMs()) };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/rotate-certificate$/,
+      may: 'terminal.rotate_certificate',
+      audit: 'terminal.rotate_certificate',
+      handle: async (c) => {
+        try {
+          await o.fleet.rotateCertificate(c.params[0]!);
+        } catch (err) {
+          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          throw err;
+        }
+        return { redirect: tpath(c.params[0]!, '?done=rotate') };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)\/reprovision$/,
+      may: 'terminal.reprovision',
+      handle: (c) => ({
+        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+          title: 'Reprovision terminal',
+          explain:
+            'You get an enrollment code bound to this terminal. Enrolling the device with it keeps this record — its id, name, store, configuration and history — and replaces its certificate on first use. Then confirm that its heartbeat resumes.',
+          action: '/reprovision',
+          button: 'Create reprovision code',
+        }),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/reprovision$/,
+      may: 'terminal.reprovision',
+      audit: 'terminal.reprovision',
+      handle: (c) => {
+        const code = o.enrollment.reprovisionTerminal(c.params[0]!, {});
+        return {
+          page: codePage(
+            c.session,
+            { ...code, locationName: storeName(code.locationId) ?? code.locationId },
+            'Reprovision code',
+          ),
+          status: 201,
+        };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)\/revoke-certificate$/,
+      may: 'terminal.revoke_certificate',
+      handle: (c) => ({
+        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+          title: 'Revoke certificate',
+          explain:
+            'The terminal’s link closes at once and its certificate is refused from then on; it shows Error until it is reprovisioned.',
+          action: '/revoke-certificate',
+          button: 'Revoke',
+          reasonField: true,
+        }),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/revoke-certificate$/,
+      may: 'terminal.revoke_certificate',
+      audit: 'terminal.revoke_certificate',
+      handle: (c) => {
+        const reason = (c.form.get('reason') ?? '').trim();
+        o.fleet.revokeCertificate(c.params[0]!, reason === '' ? {} : { reason });
+        return { redirect: tpath(c.params[0]!, '?done=revoked') };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)$/,
+      may: 'view',
+      handle: (c) => ({
+        page: terminalPage(c.session, terminalData(c.params[0]!, flashOf(c.query)), nowMs()),
+      }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)\/live$/,
+      may: 'view',
+      // Polled every 3 s by each open terminal page: only what the live part shows.
+      handle: (c) => ({
+        page: terminalLive(
+          { terminal: o.fleet.getTerminal(c.params[0]!), actions: o.actions.list(c.params[0]!).data },
+          nowMs(),
+        ),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/actions$/,
+      may: 'view',
+      audit: (c) => `terminal.${c.form.get('type') ?? 'action'}`,
+      handle: (c) => {
+        const type = c.form.get('type') ?? '';
+        if (type !== 'reboot' && type !== 'lock' && type !== 'unlock')
+          throw new Refusal(
+            'invalid_request',
+            `the portal sends reboot, lock or unlock (got "${type.slice(0, 40)}")`,
+          );
+        if (!mayDo(c.session.role, `terminal.${type}`))
+          throw new Refusal('forbidden', `the ${c.session.role} role may not ${type} a terminal`);
+        try {
+          o.actions.create(c.params[0]!, { type });
+        } catch (err) {
+          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          throw err;
+        }
+        return { redirect: tpath(c.params[0]!, `?done=${type}`) };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/rename$/,
+      may: 'terminal.rename',
+      audit: 'terminal.rename',
+      handle: (c) => {
+        try {
+          o.fleet.updateTerminal(c.params[0]!, { name: c.form.get('name') ?? '' });
+        } catch (err) {
+          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          throw err;
+        }
+        return { redirect: tpath(c.params[0]!, '?done=renamed') };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/diagnostics$/,
+      may: 'terminal.diagnostics',
+      audit: 'terminal.diagnostics',
+      handle: async (c) => {
+        try {
+          await o.fleet.runDiagnostics(c.params[0]!);
+        } catch (err) {
+          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          throw err;
+        }
+        return { redirect: tpath(c.params[0]!, '?done=diagnostics') };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)\/deactivate$/,
+      may: 'terminal.deactivate',
+      handle: (c) => ({
+        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+          title: 'Decommission terminal',
+          explain:
+            'The terminal is deactivated: its certificate is refused from now on and its link is closed. This cannot be undone; the device needs a new enrollment code to come back.',
+          action: '/deactivate',
+          button: 'Decommission',
+          reasonField: true,
+        }),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/deactivate$/,
+      may: 'terminal.deactivate',
+      audit: 'terminal.deactivate',
+      handle: (c) => {
+        const reason = (c.form.get('reason') ?? '').trim();
+        o.fleet.deactivate(c.params[0]!, reason === '' ? {} : { reason });
+        return { redirect: tpath(c.params[0]!, '?done=deactivated') };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)\/replace$/,
+      may: 'terminal.replace',
+      handle: (c) => ({
+        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+          title: 'Replace device',
+          explain:
+            'A new device takes this terminal’s name, store and configuration: you get an enrollment code for it. When the new device enrolls, this one is deactivated.',
+          action: '/replace',
+          button: 'Create replacement code',
+        }),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/terminals\/([^/]+)\/replace$/,
+      may: 'terminal.replace',
+      audit: 'terminal.replace',
+      handle: (c) => {
+        const code = o.enrollment.replaceTerminal(c.params[0]!, {});
+        return {
+          page: codePage(
+            c.session,
+            {
+              ...code,
+              locationName: storeName(code.locationId) ?? code.locationId,
+            },
+            'Replacement enrollment code',
+          ),
+          status: 201,
+        };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/operators$/,
+      may: 'operator.manage',
+      handle: (c) => ({ page: operatorsPage(c.session, o.accounts.list(), o.audit.recent(100), nowMs()) }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/register$/,
+      may: 'terminal.register',
+      handle: (c) => ({ page: registerPage(c.session, locations(), c.query.get('locationId') ?? '') }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/portal\/register$/,
+      may: 'terminal.register',
+      audit: 'terminal.register',
+      handle: (c) => {
+        const locationId = c.form.get('locationId') ?? '';
+        const terminalName = c.form.get('terminalName') ?? '';
+        const ttl = Number(c.form.get('ttlSeconds') ?? '86400');
+        try {
+          const code = o.enrollment.createEnrollmentCode({ locationId, terminalName, ttlSeconds: ttl });
+          return {
+            page: codePage(c.session, {
+              ...code,
+              locationName: storeName(locationId) ?? locationId,
+            }),
+            status: 201,
+          };
+        } catch (err) {
+          if (!isRefusal(err)) throw err;
+          return {
+            page: registerPage(
+              c.session,
+              locations(),
+              locationId,
+              `${err.code}: ${err.message}`,
+              terminalName,
+            ),
+            status: statusOf(err),
+          };
+        }
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/enrollment-codes\/([^/]+)\/qr\.png$/,
+      may: 'terminal.register',
+      handle: async (c) => ({
+        asset: await qrPng(o.enrollment.qrPayloadOf(c.params[0]!)),
+        type: 'image/png',
+      }),
+    },
+  ];
+
+  async function signIn(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const next = safeNext(url.searchParams.get('next'));
+    if (req.method === 'GET') {
+      const csrf = randomBytes(24).toString('base64url');
+      sendPage(res, 200, signInPage(csrf, next), { 'set-cookie': setCookie(SIGN_IN_COOKIE, csrf, 3600) });
+      return;
+    }
+    const form = await readForm(req, o.bodyTimeoutMs);
+    const name = (form.get('name') ?? '').slice(0, 64);
+    const target = safeNext(form.get('next'));
+    const cookie = cookieOf(req, SIGN_IN_COOKIE);
+    if (!sameOrigin(req) || !cookie || !sameToken(form.get('_csrf') ?? undefined, cookie)) {
+      const csrf = randomBytes(24).toString('base64url');
+      sendPage(
+        res,
+        403,
+        signInPage(csrf, target, 'The form expired or came from elsewhere: sign in again.', name),
+        {
+          'set-cookie': setCookie(SIGN_IN_COOKIE, csrf, 3600),
+        },
+      );
+      return;
+    }
+    try {
+      const who = await o.accounts.signIn(name, form.get('password') ?? '', o.source(req));
+      const { token } = o.sessions.open(who.name);
+      o.audit.record(who.name, 'operator.sign_in', who.name, 'ok');
+      redirect(res, target, {
+        'set-cookie': [
+          setCookie(SESSION_COOKIE, token, Math.floor(o.sessions.limits.maxMs / 1000)),
+          clearCookie(SIGN_IN_COOKIE),
+        ],
+      });
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      o.audit.record(name || '(empty)', 'operator.sign_in', null, 'refused', err.code);
+      const a = statusOf(err);
+      sendPage(res, a, signInPage(cookie, target, err.message, name), {
+        ...(typeof err.details.retryAfterSec === 'number'
+          ? { 'retry-after': String(err.details.retryAfterSec) }
+          : {}),
+      });
+    }
+  }
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://cloud.invalid');
+    if (url.pathname === '/portal/sign-in' && (req.method === 'GET' || req.method === 'POST'))
+      return signIn(req, res, url);
+    const session = o.sessions.resolve(cookieOf(req, SESSION_COOKIE));
+    if (url.pathname === '/portal/sign-out' && req.method === 'POST') {
+      const form = await readForm(req, o.bodyTimeoutMs);
+      if (session && sameToken(form.get('_csrf') ?? undefined, session.csrfToken)) o.sessions.close(session);
+      return redirect(res, '/portal/sign-in', { 'set-cookie': clearCookie(SESSION_COOKIE) });
+    }
+    const matching = routes.filter((r) => r.pattern.test(url.pathname));
+    const route = matching.find((r) => r.method === req.method);
+    if (matching.length === 0 || !route) {
+      const r =
+        matching.length === 0
+          ? new Refusal('not_found', `no page ${url.pathname}`)
+          : new Refusal('method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
+      return sendPage(res, statusOf(r), messagePage('Not found', session, r.code, r.message));
+    }
+    const params = route.pattern.exec(url.pathname)!.slice(1).map(decode);
+    if (route.may === 'public')
+      return answer(
+        res,
+        await route.handle({
+          req,
+          params,
+          query: url.searchParams,
+          session: undefined as never,
+          form: new URLSearchParams(),
+        }),
+      );
+    if (!session) {
+      // Reading pages send the browser to sign in and back; htmx's polls get told to do the same.
+      const signInAt = `/portal/sign-in?next=${encodeURIComponent(req.method === 'GET' ? url.pathname + url.search : '/portal/')}`;
+      if (req.headers['hx-request'] === 'true') {
+        res.writeHead(401, { 'hx-redirect': signInAt, 'content-length': 0 });
+        res.end();
+        return;
+      }
+      if (req.method === 'GET') return redirect(res, signInAt);
+      const r = new Refusal('unauthorized', 'sign in first: the session is missing or expired');
+      return sendPage(res, 401, messagePage('Signed out', undefined, r.code, r.message));
+    }
+    let form = new URLSearchParams();
+    const target = params[0] ?? null;
+    const auditAs = (c: Ctx) =>
+      typeof route.audit === 'function' ? route.audit(c) : (route.audit ?? `${req.method} ${url.pathname}`);
+    if (req.method === 'POST') {
+      form = await readForm(req, o.bodyTimeoutMs);
+      const presented = form.get('_csrf') ?? (req.headers['x-csrf-token'] as string | undefined);
+      if (!sameOrigin(req) || !sameToken(presented ?? undefined, session.csrfToken)) {
+        o.audit.record(
+          session.operator,
+          auditAs({ req, params, query: url.searchParams, session, form }),
+          target,
+          'refused',
+          'csrf_failed',
+        );
+        const r = new Refusal(
+          'csrf_failed',
+          'the form carried no valid CSRF token (reload the page and try again)',
+        );
+        return sendPage(res, 403, messagePage('Refused', session, r.code, r.message));
+      }
+    }
+    const ctx: Ctx = { req, params, query: url.searchParams, session, form };
+    if (!mayDo(session.role, route.may)) {
+      if (req.method === 'POST')
+        o.audit.record(session.operator, auditAs(ctx), target, 'refused', 'forbidden');
+      const r = new Refusal(
+        'forbidden',
+        `the ${session.role} role may not do this (${route.may}); ask an admin`,
+      );
+      return sendPage(res, 403, messagePage('Not allowed', session, r.code, r.message));
+    }
+    try {
+      const a = await route.handle(ctx);
+      if (req.method === 'POST') {
+        const refused = 'page' in a && (a.status ?? 200) >= 400;
+        o.audit.record(
+          session.operator,
+          auditAs(ctx),
+          target,
+          refused ? 'refused' : 'ok',
+          auditDetail(route, form),
+        );
+      }
+      return answer(res, a);
+    } catch (err) {
+      if (req.method === 'POST')
+        o.audit.record(
+          session.operator,
+          auditAs(ctx),
+          target,
+          isRefusal(err) ? 'refused' : 'failed',
+          isRefusal(err) ? err.code : null,
+        );
+      throw err;
+    }
+  }
+
+  function answer(res: ServerResponse, a: Answer): void {
+    if ('redirect' in a) redirect(res, a.redirect, a.headers);
+    else if ('asset' in a) sendAsset(res, a.type, a.asset);
+    else sendPage(res, a.status ?? 200, a.page, a.headers);
+  }
+
+  return (req, res) => {
+    void dispatch(req, res).catch((err: unknown) => {
+      if (res.headersSent) return res.destroy();
+      if (isRefusal(err)) {
+        if (!req.complete) res.setHeader('connection', 'close');
+        return sendPage(res, statusOf(err), messagePage('Refused', undefined, err.code, err.message));
+      }
+      o.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'portal handler failed');
+      sendPage(res, 500, messagePage('Error', undefined, 'internal_error', 'internal error'));
+    });
+  };
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new Refusal(
+      'invalid_path',
+      `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
+    );
+  }
+}
+
+/** Only a path inside the portal (never another site, never `//host`). */
+function safeNext(next: string | null): string {
+  if (!next?.startsWith('/portal/') || next.startsWith('//') || next.includes('\\')) return '/portal/';
+  return next.slice(0, 500);
+}
+
+/** What the audit keeps of a form: the fields that say what was asked (never a password or token). */
+function auditDetail(route: Route, form: URLSearchParams): string | null {
+  const keep = ['name', 'type', 'reason', 'terminalName', 'locationId'];
+  const parts = keep.filter((k) => form.has(k)).map((k) => `${k}=${(form.get(k) ?? '').slice(0, 80)}`);
+  return parts.length > 0 ? parts.join(' ') : route.audit ? null : null;
+}
