@@ -44,6 +44,11 @@ export const AGENT_DEFAULTS = {
   pingIntervalSec: 15,
   callTimeoutMs: 30_000,
   connectTimeoutMs: 10_000,
+  /**
+   * Keep the TLS sessions with the cloud on disk too (`keys/tls-sessions.json`, 0600), not only
+   * in memory: a restarted daemon and the CLI's own calls resume them (no full handshake).
+   */
+  tlsSessionsOnDisk: false,
   /** The store refuses new transactions past this size (507 storage_full); nothing stored is harmed. */
   maxStoreMb: 512,
   /** Finished transactions are kept this long, then pruned in small batches. */

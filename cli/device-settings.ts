@@ -5,7 +5,22 @@ import {
   type SettingSource,
   SettingsError,
 } from '../agent/settings.js';
+import { tlsSessions } from '../cloud-access/tls-sessions.js';
+import { writeFileAtomic } from '../files/atomic-file.js';
+import { identityPaths } from '../identity/identity-store.js';
 import { CommandError, ExitCode } from './output.js';
+
+/**
+ * With `tlsSessionsOnDisk`, this process's TLS sessions with the cloud are read from and kept in
+ * the identity's keys dir (0600, atomic writes): the daemon after a restart and the CLI's direct
+ * calls resume instead of a full handshake.
+ */
+export function keepTlsSessions(settings: DeviceSettings, stateDir: string): void {
+  if (!settings.tlsSessionsOnDisk) return;
+  tlsSessions.persist(identityPaths(stateDir).tlsSessionsFile, (path, data) =>
+    writeFileAtomic(path, data, 0o600),
+  );
+}
 
 export const DEFAULT_SETTINGS_FILE = '/etc/posagent/agent.json';
 

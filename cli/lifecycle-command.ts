@@ -15,7 +15,7 @@ import {
   summariseCertificate,
 } from '../identity/identity-store.js';
 import { parseErrorBody } from '../protocol/refusal.js';
-import { loadDeviceSettings } from './device-settings.js';
+import { keepTlsSessions, loadDeviceSettings } from './device-settings.js';
 import { requireEnrolled } from './enrolled.js';
 import { CommandError, ExitCode, type Output } from './output.js';
 
@@ -64,6 +64,7 @@ async function renew(
     return { ...res.body, via: 'daemon' };
   }
   const { settings } = await loadDeviceSettings(settingsFile, {});
+  keepTlsSessions(settings, paths.stateDir);
   if (!out.json) out.progress('… the daemon is not running: renewing directly (new key, new certificate)');
   try {
     const r = await renewDirect(

@@ -5,7 +5,7 @@ import { type RunningAgent, startAgent } from '../agent/main.js';
 import { serviceNotifier } from '../agent/service-notifier.js';
 import { resolvePaths } from '../agent/settings.js';
 import { proxySettings } from '../cloud-access/proxy.js';
-import { loadDeviceSettings } from './device-settings.js';
+import { keepTlsSessions, loadDeviceSettings } from './device-settings.js';
 import { exitOnUnhandled } from './fatal-errors.js';
 import { CommandError, ExitCode, type Output } from './output.js';
 
@@ -36,6 +36,7 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     bootIdFile: opts.bootIdFile,
     installDir: opts.installDir,
   });
+  keepTlsSessions(settings, paths.stateDir);
   // The daemon's log is its stdout (journald); with --json, stdout holds only the one document
   // (a start failure's error), so the log goes to stderr.
   const log = createLogger(settings.logLevel, pino.destination({ fd: _out.json ? 2 : 1, sync: true }));

@@ -3,9 +3,11 @@ import { stat } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import { request } from 'node:https';
 import { pipeline } from 'node:stream/promises';
+import type { TLSSocket } from 'node:tls';
 import { parseErrorBody } from '../protocol/refusal.js';
 import { explainWithClock } from './cloud-time.js';
 import { agentFor, type ProxySettings } from './proxy.js';
+import { TlsSessions, tlsSessions } from './tls-sessions.js';
 
 /**
  * A small HTTPS JSON client for the agent's calls to the cloud outside the link (enrollment).
@@ -37,6 +39,20 @@ export interface CloudRequest {
   proxy?: ProxySettings;
 }
 
+/**
+ * The kept TLS session for this call (tls-sessions.ts), and a hook that keeps the next one. Not
+ * for the unverified fetch of the CA itself.
+ */
+function resumption(url: URL, r: Pick<CloudRequest, 'caPem' | 'cert'>) {
+  if (r.caPem === null) return { options: {}, watch: (_req: ClientRequest) => {} };
+  const key = TlsSessions.keyOf(url.hostname.replace(/^\[|\]$/g, ''), url.port || 443, r.cert);
+  const session = tlsSessions.get(key);
+  return {
+    options: session ? { session } : {},
+    watch: (req: ClientRequest) => req.on('socket', (s) => tlsSessions.watch(key, s as TLSSocket)),
+  };
+}
+
 /** The cloud's `{error: {code, message}}` answer (or just its status) as an error. */
 function refusal(status: number, body: unknown): CloudRequestError {
   const err = parseErrorBody(body);
@@ -66,10 +82,12 @@ export async function cloudJson<T>(r: CloudRequest): Promise<T> {
   if (url.protocol !== 'https:')
     throw new CloudRequestError('invalid_cloud_url', `cloud URL must be https://, got ${r.cloudUrl}`);
   const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
+  const resume = resumption(url, r);
   return new Promise<T>((resolve, reject) => {
     const req = request(
       url,
       {
+        ...resume.options,
         method: r.method,
         ...(r.caPem === null ? { rejectUnauthorized: false } : { ca: r.caPem }),
         agent: agentFor(url, r.proxy),
@@ -103,6 +121,7 @@ export async function cloudJson<T>(r: CloudRequest): Promise<T> {
         });
       },
     );
+    resume.watch(req);
     explainFailures(req, r, reject);
     req.end(payload);
   });
@@ -126,10 +145,12 @@ export async function cloudDownload(
     (s) => s.size,
     () => 0,
   );
+  const resume = resumption(url, r);
   return new Promise<number>((resolve, reject) => {
     const req = request(
       url,
       {
+        ...resume.options,
         method: 'GET',
         ca: r.caPem,
         cert: r.cert,
@@ -194,6 +215,7 @@ export async function cloudDownload(
         );
       },
     );
+    resume.watch(req);
     explainFailures(req, r, reject);
     req.end();
   });

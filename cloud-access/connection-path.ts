@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import type { Agent } from 'node:https';
 import { isIP, connect as tcpConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { openTunnel, type ProxySettings, proxyFor, TunnelAgent } from './proxy.js';
 
 /**
@@ -21,8 +21,11 @@ export interface ConnectionPath {
   proxy: URL | null;
   /** What the device itself must resolve and reach first: the proxy, or the cloud. */
   firstHop: { host: string; port: number };
-  /** The `agent` option for https.request and ws: a tunnel through the proxy; undefined when direct. */
-  agent(): Agent | undefined;
+  /**
+   * The `agent` option for https.request and ws: a tunnel through the proxy; undefined when
+   * direct. `connectTls` makes the TLS connection over the tunnel (one that resumes sessions).
+   */
+  agent(connectTls?: (options: ConnectionOptions) => TLSSocket): Agent | undefined;
   /** "directly" or "through the HTTPS proxy 10.0.0.1:3128", for messages. */
   describe(): string;
 }
@@ -41,7 +44,7 @@ export function connectionPath(cloudUrl: string, proxy: ProxySettings | undefine
     port,
     proxy: via,
     firstHop,
-    agent: () => (via ? new TunnelAgent(via) : undefined),
+    agent: (connectTls) => (via ? new TunnelAgent(via, {}, connectTls) : undefined),
     describe: () => (via ? `through the HTTPS proxy ${firstHop.host}:${firstHop.port}` : 'directly'),
   };
 }

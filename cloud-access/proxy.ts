@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { Agent, type AgentOptions, type RequestOptions } from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 
 /**
  * Store networks: an HTTPS proxy reached with an HTTP CONNECT tunnel, used by enrollment, the
@@ -116,6 +116,8 @@ export class TunnelAgent extends Agent {
   constructor(
     private readonly proxy: URL,
     options: AgentOptions = {},
+    /** The TLS connect over the tunnel (the link's offers its kept session). */
+    private readonly connectTls: (options: ConnectionOptions) => TLSSocket = tlsConnect,
   ) {
     super({ ...options, keepAlive: false });
   }
@@ -132,7 +134,7 @@ export class TunnelAgent extends Agent {
       (socket) =>
         callback(
           null,
-          tlsConnect({
+          this.connectTls({
             ...options,
             socket,
             ...(isIP(host) ? {} : { servername: options.servername ?? host }),

@@ -26,6 +26,7 @@ import { StatusAnnouncer } from './fleet/status-announcer.js';
 import { AgentGateway } from './gateway/agent-gateway.js';
 import { AgentLinks } from './gateway/agent-links.js';
 import { loadOrCreateIdentity, writeReadyFile } from './identity/cloud-identity.js';
+import { loadOrCreateTicketKeys } from './identity/ticket-keys.js';
 import { EnvelopePool } from './ledger/envelope-pool.js';
 import { TransactionLedger } from './ledger/transaction-ledger.js';
 import { startParts } from './parts.js';
@@ -45,6 +46,7 @@ export async function startCloud(
   const now = () => Date.now() + (o.clockOffsetSec ?? 0) * 1000;
   const hosts = [o.host, 'localhost', '127.0.0.1', '::1', hostname()];
   const id = await loadOrCreateIdentity(o.dataDir, hosts, new Date(now()));
+  const tickets = await loadOrCreateTicketKeys(o.dataDir);
   const store = openSqliteStore(join(o.dataDir, 'cloud.db'));
   const bus = new EventBus<CloudEvents>();
   const links = new AgentLinks();
@@ -55,6 +57,7 @@ export async function startCloud(
     cert: id.serverCert,
     caPem: id.ca.certificatePem,
     limits: connectionLimitsOf(o),
+    tickets,
     now,
     log,
   });

@@ -1,7 +1,13 @@
-import { createPublicKey, randomBytes } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import { buildCertificate, ext, OID, parseCertificate } from '../protocol/x509.js';
 import { tempDir } from './local-fleet.js';
 
 /**
@@ -26,13 +32,19 @@ export interface FactoryIdentityFiles {
 
 function serial(): string {
   const b = randomBytes(12);
-  b[0] = b[0]! & 0x7f;
+  b[0] = (b[0]! & 0x7f) | 0x01;
   return b.toString('hex');
 }
 
-function validFor(cert: forge.pki.Certificate, days: number): void {
-  cert.validity.notBefore = new Date(Date.now() - 3_600_000);
-  cert.validity.notAfter = new Date(Date.now() + days * 86_400_000);
+const validity = (days: number) => ({
+  notBefore: new Date(Math.floor((Date.now() - 3_600_000) / 1000) * 1000),
+  notAfter: new Date(Math.floor((Date.now() + days * 86_400_000) / 1000) * 1000),
+});
+
+/** An RSA-2048 key pair (node:crypto), the key as PKCS#8 PEM. */
+function rsaKeys(): { keyPem: string; privateKey: KeyObject; publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), privateKey, publicKey };
 }
 
 /**
@@ -44,33 +56,24 @@ export function newManufacturerCa(
   parent?: ManufacturerCa,
   pathLen?: number,
 ): ManufacturerCa {
-  const keys = forge.pki.rsa.generateKeyPair(2048);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = serial();
-  validFor(cert, 3650);
-  const subject = [{ name: 'commonName', value: name, valueTagClass: forge.asn1.Type.UTF8 }];
-  cert.setSubject(subject as unknown as forge.pki.CertificateField[]);
-  cert.setExtensions([
-    {
-      name: 'basicConstraints',
-      cA: true,
-      critical: true,
-      ...(pathLen === undefined ? {} : { pathLenConstraint: pathLen }),
-    },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-  ]);
-  if (parent) {
-    cert.setIssuer(forge.pki.certificateFromPem(parent.certificatePem).subject.attributes);
-    cert.sign(forge.pki.privateKeyFromPem(parent.keyPem), forge.md.sha256.create());
-  } else {
-    cert.setIssuer(subject as unknown as forge.pki.CertificateField[]);
-    cert.sign(keys.privateKey, forge.md.sha256.create());
-  }
-  const certificatePem = forge.pki.certificateToPem(cert);
+  const keys = rsaKeys();
+  const subject = [{ type: OID.commonName, value: name }];
+  const certificatePem = buildCertificate({
+    subject,
+    ...(parent
+      ? {
+          issuer: parseCertificate(parent.certificatePem).tbsCertificate.subject,
+          signingKey: createPrivateKey(parent.keyPem),
+        }
+      : { signingKey: keys.privateKey }),
+    publicKey: keys.publicKey,
+    serialHex: serial(),
+    ...validity(3650),
+    extensions: [ext.basicConstraints(true, pathLen), ext.keyUsage('ca')],
+  });
   return {
     certificatePem,
-    keyPem: forge.pki.privateKeyToPem(keys.privateKey),
+    keyPem: keys.keyPem,
     // An intermediate carries the intermediates above it (none when its parent is the root).
     ...(parent ? { chainPem: isRoot(parent) ? '' : `${parent.certificatePem}${parent.chainPem}` } : {}),
   };
@@ -89,41 +92,32 @@ export function newFactoryIdentity(
   ca?: ManufacturerCa,
   dir = tempDir('factory'),
 ): FactoryIdentityFiles {
-  const keys = forge.pki.rsa.generateKeyPair(2048);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = serial();
-  validFor(cert, 3650);
+  const keys = rsaKeys();
   const subject = [
-    { name: 'commonName', value: serialNumber, valueTagClass: forge.asn1.Type.UTF8 },
-    {
-      shortName: 'serialNumber',
-      type: '2.5.4.5',
-      value: serialNumber,
-      valueTagClass: forge.asn1.Type.PRINTABLESTRING,
-    },
+    { type: OID.commonName, value: serialNumber },
+    { type: OID.serialNumber, value: serialNumber, printable: true },
   ];
-  cert.setSubject(subject as unknown as forge.pki.CertificateField[]);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, critical: true },
-  ]);
-  if (ca) {
-    const caCert = forge.pki.certificateFromPem(ca.certificatePem);
-    cert.setIssuer(caCert.subject.attributes);
-    cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create());
-  } else {
-    cert.setIssuer(subject as unknown as forge.pki.CertificateField[]);
-    cert.sign(keys.privateKey, forge.md.sha256.create());
-  }
+  const leafPem = buildCertificate({
+    subject,
+    ...(ca
+      ? {
+          issuer: parseCertificate(ca.certificatePem).tbsCertificate.subject,
+          signingKey: createPrivateKey(ca.keyPem),
+        }
+      : { signingKey: keys.privateKey }),
+    publicKey: keys.publicKey,
+    serialHex: serial(),
+    ...validity(3650),
+    extensions: [ext.basicConstraints(false, undefined, false), ext.keyUsage('leaf')],
+  });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const keyPem = forge.pki.privateKeyToPem(keys.privateKey);
+  const keyPem = keys.keyPem;
   const keyFile = join(dir, 'device.key');
   const certFile = join(dir, 'device.crt');
   writeFileSync(keyFile, keyPem, { mode: 0o600 });
   // The factory certificate, then the intermediates up to the root (which the cloud has).
   const intermediates = ca && !isRoot(ca) ? `${ca.certificatePem}${ca.chainPem ?? ''}` : '';
-  writeFileSync(certFile, `${forge.pki.certificateToPem(cert)}${intermediates}`, { mode: 0o644 });
+  writeFileSync(certFile, `${leafPem}${intermediates}`, { mode: 0o644 });
   const publicKeyPem = createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString();
   return { serialNumber, keyFile, certFile, publicKeyPem };
 }

@@ -1,13 +1,17 @@
-import { generateKeyPair } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
-import type forgeTypes from 'node-forge';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
-/** A new RSA-2048 key pair made on the device (node:crypto, off the event loop). PKCS#8 PEM. */
+/**
+ * A new ECDSA P-256 key pair made on the device (node:crypto, off the event loop), PKCS#8 PEM.
+ * P-256 signs ~25× faster than RSA-2048 (the TLS handshake's cost on both sides) and its
+ * certificate is a third of the size. An RSA identity enrolled before moves to P-256 at its next
+ * renewal, which always makes a new key here.
+ */
 export async function newDeviceKey(): Promise<string> {
-  const { privateKey } = await generateKeyPairAsync('rsa', {
-    modulusLength: 2048,
+  const { privateKey } = await generateKeyPairAsync('ec', {
+    namedCurve: 'prime256v1',
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
@@ -15,15 +19,12 @@ export async function newDeviceKey(): Promise<string> {
 }
 
 /**
- * A PKCS#10 CSR signed by the device key. node-forge is loaded only here, so the running
- * daemon never carries it unless it renews.
+ * A PKCS#10 CSR signed by the device key (ECDSA P-256 with SHA-256, or an RSA key with SHA-256).
+ * The encoder (protocol/x509.ts) is loaded only here, so the running daemon never carries it
+ * unless it enrolls or renews.
  */
 export async function createCsr(privateKeyPem: string, commonName: string): Promise<string> {
-  const { default: forge } = await import('node-forge');
-  const key = forge.pki.privateKeyFromPem(privateKeyPem) as forgeTypes.pki.rsa.PrivateKey;
-  const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
-  csr.setSubject([{ name: 'commonName', value: commonName }]);
-  csr.sign(key, forge.md.sha256.create());
-  return forge.pki.certificationRequestToPem(csr);
+  const { buildCsr } = await import('../protocol/x509.js');
+  const key = createPrivateKey(privateKeyPem);
+  return buildCsr(key, createPublicKey(key), commonName);
 }

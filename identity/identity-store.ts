@@ -80,6 +80,8 @@ export interface IdentityPaths {
   pairingFile: string;
   /** Present only between "the renewed pair is durable" and "it replaced the old one". */
   renewalMarker: string;
+  /** The TLS sessions with the cloud, when kept on disk (setting tlsSessionsOnDisk), 0600. */
+  tlsSessionsFile: string;
 }
 
 export function identityPaths(stateDir: string): IdentityPaths {
@@ -95,6 +97,7 @@ export function identityPaths(stateDir: string): IdentityPaths {
     metaFile: join(stateDir, 'identity.json'),
     pairingFile: join(stateDir, 'pairing.json'),
     renewalMarker: join(stateDir, 'renewal.commit'),
+    tlsSessionsFile: join(keysDir, 'tls-sessions.json'),
   };
 }
 

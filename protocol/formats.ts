@@ -18,8 +18,4 @@ export const DisplayName = Type.String({
   description: 'a display name: 1–100 characters, no control characters',
 });
 
-/** Replaces control characters (escape sequences included) before text from elsewhere is printed. */
-export function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it removes
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-}
+export { printable } from './printable.js';

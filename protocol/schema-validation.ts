@@ -98,14 +98,17 @@ function explain(e: ValueError): string {
 }
 
 /**
- * Compiles a TypeBox schema once into a checker that reports every issue with its path.
- * The same validators serve the agent and the cloud.
+ * A checker for a TypeBox schema that reports every issue with its path. The same validators
+ * serve the agent and the cloud. Compiled once, on its first check — not when the module that
+ * declares it loads: a process compiles only the message families it meets (an idle agent never
+ * compiles the enrollment or the action schemas), and starts faster.
  */
 export function compileValidator<T extends TSchema>(schema: T): Validator<T> {
-  const compiled = TypeCompiler.Compile(schema);
+  let compiled: ReturnType<typeof TypeCompiler.Compile<T>> | undefined;
   return {
     schema,
     check(value: unknown): Validation<Static<T>> {
+      compiled ??= TypeCompiler.Compile(schema);
       if (compiled.Check(value)) return { ok: true, value: value as Static<T> };
       const issues: SchemaIssue[] = [];
       for (const e of compiled.Errors(value)) {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { WebSocket } from 'ws';
+import { type ClientOptions, WebSocket } from 'ws';
 import { explainWithClock } from '../../cloud-access/cloud-time.js';
 import { connectionPath } from '../../cloud-access/connection-path.js';
 import type { ProxySettings } from '../../cloud-access/proxy.js';
+import { resumingTlsConnect, TlsSessions } from '../../cloud-access/tls-sessions.js';
 import type { Hello, HelloAck } from '../../protocol/messages.js';
 import { parseErrorBody } from '../../protocol/refusal.js';
 import { RpcError, RpcErrorCode } from '../../protocol/rpc-errors.js';
@@ -98,6 +99,8 @@ export class CloudLink {
   }
 
   private dropCurrent: ((reason: string) => void) | null = null;
+  /** The current link's TLS handshake: resumed or full, and the protocol version (logged with "link online"). */
+  private lastTls: { handshake: 'resumed' | 'full'; tlsVersion: string | null } | null = null;
 
   /** Closes the current link on purpose and connects again at once (a renewed certificate). */
   reconnect(reason: string): void {
@@ -156,7 +159,10 @@ export class CloudLink {
       reason: state === 'online' ? null : reason,
     };
     if (state === 'online' || state === 'error' || event === 'lost') {
-      this.o.log[state === 'error' ? 'warn' : 'info']({ state, reason: this.snap.reason }, `link ${state}`);
+      this.o.log[state === 'error' ? 'warn' : 'info'](
+        { state, reason: this.snap.reason, ...(state === 'online' && this.lastTls ? this.lastTls : {}) },
+        `link ${state}`,
+      );
     }
     try {
       this.o.onStateChange(this.snapshot());
@@ -172,12 +178,22 @@ export class CloudLink {
       let session: RpcSession | undefined;
       let pingTimer: { stop(): void } | undefined;
       const linkAbort = new AbortController();
+      const tls = this.o.tls();
+      const path = connectionPath(this.url, this.o.proxy);
+      // The session of the last link (with this certificate) is offered: a reconnect resumes it.
+      this.lastTls = null;
+      const connectTls = resumingTlsConnect(TlsSessions.keyOf(path.host, path.port, tls.cert), (s) => {
+        this.lastTls = { handshake: s.isSessionReused() ? 'resumed' : 'full', tlsVersion: s.getProtocol() };
+      });
+      const tunnel = path.agent(connectTls);
       const ws = new WebSocket(this.url, SUBPROTOCOL, {
-        ...this.o.tls(),
+        ...tls,
         handshakeTimeout: this.o.connectTimeoutMs,
         maxPayload: MAX_FRAME_BYTES,
         // The same path (direct, or the proxy's tunnel) as diagnostics and the HTTPS calls take.
-        ...(this.o.proxy ? { agent: connectionPath(this.url, this.o.proxy).agent() } : {}),
+        ...(tunnel
+          ? { agent: tunnel }
+          : { createConnection: connectTls as unknown as ClientOptions['createConnection'] }),
       });
       const onAbort = () => ws.close(CloseCode.agentShutdown, 'agent shutting down');
       signal.addEventListener('abort', onAbort, { once: true });

@@ -1,4 +1,4 @@
-import { printable } from '../../protocol/formats.js';
+import { printable } from '../../protocol/printable.js';
 import type { RenewalStatus } from '../certificate/cert-renewal.js';
 import type { LinkSnapshot } from '../link/link-state.js';
 

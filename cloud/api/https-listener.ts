@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { verifyPeersAtHandshake } from '../identity/terminal-auth.js';
+import type { TicketKeys } from '../identity/ticket-keys.js';
 import { type ConnectionLimits, guardConnections, serverOptions } from './connection-guard.js';
 import { TLS_SERVER_POLICY } from './tls-policy.js';
 
@@ -17,6 +19,8 @@ export interface ListenerOptions {
   cert: string;
   caPem: string;
   limits: ConnectionLimits;
+  /** TLS session ticket keys shared by the cloud's instances (cloud/identity/ticket-keys.ts). */
+  tickets?: TicketKeys;
   now(): number;
   log: Parameters<typeof guardConnections>[2];
 }
@@ -24,6 +28,7 @@ export interface ListenerOptions {
 export class HttpsListener {
   private readonly server: Server;
   private address = '';
+  private rotation: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ListenerOptions) {
     this.server = createServer({
@@ -34,6 +39,7 @@ export class HttpsListener {
       requestCert: true,
       rejectUnauthorized: false,
       ...TLS_SERVER_POLICY,
+      ...(o.tickets ? sessionOptions(o.tickets, o.caPem, o.now()) : {}),
     });
     guardConnections(this.server, o.limits, o.log);
     verifyPeersAtHandshake(this.server, o.caPem, o.now);
@@ -64,13 +70,44 @@ export class HttpsListener {
     const { port } = this.server.address() as AddressInfo;
     const hostPart = this.o.host.includes(':') ? `[${this.o.host}]` : this.o.host;
     this.address = `https://${hostPart}:${port}`;
+    this.scheduleRotation();
+  }
+
+  /** At each ticket-key period boundary, the next key (connections already open keep theirs). */
+  private scheduleRotation(): void {
+    const t = this.o.tickets;
+    if (!t) return;
+    const now = this.o.now();
+    this.rotation = setTimeout(
+      () => {
+        this.server.setTicketKeys(t.keyAt(this.o.now()));
+        this.scheduleRotation();
+      },
+      Math.max(1000, t.nextRotationAt(now) - now + 1000),
+    );
+    this.rotation.unref();
   }
 
   /** Stops accepting; connections still open after a second are closed. */
   async stop(): Promise<void> {
+    clearTimeout(this.rotation);
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       setTimeout(() => this.server.closeAllConnections(), 1000).unref();
     });
   }
+}
+
+/**
+ * Session resumption (TLS 1.3 tickets, TLS 1.2 tickets): the ticket key of the period, tickets
+ * valid for the period, and a session context naming this fleet (its CA), so a ticket from
+ * another fleet's cloud is never resumed here. A resumed session carries the client certificate
+ * of the full handshake it came from; it is verified again (terminal-auth.ts) like any other.
+ */
+export function sessionOptions(t: TicketKeys, caPem: string, nowMs: number) {
+  return {
+    ticketKeys: t.keyAt(nowMs),
+    sessionTimeout: Math.floor(t.periodMs / 1000),
+    sessionIdContext: createHash('sha256').update(caPem).digest('hex').slice(0, 32),
+  };
 }

@@ -31,9 +31,11 @@ export async function loadOrCreateIdentity(dir: string, hosts: string[], now: Da
     await writeSecretFile(files.caCert, created.ca.certificatePem, 0o644);
     ca = created.ca;
   }
+  // A new cloud's CA and server key are P-256; an existing data dir keeps what it has (its agents
+  // pin that CA: it must not change under them).
   if (!existsSync(files.serverKey))
-    await writeSecretFile(files.serverKey, await newPrivateKeyPem(2048), 0o600);
-  // The data key: terminals seal card data to its public half; only the cloud can open it.
+    await writeSecretFile(files.serverKey, await newPrivateKeyPem('p256'), 0o600);
+  // The data key: terminals seal card data to its public half (RSA-OAEP); only the cloud can open it.
   if (!existsSync(files.dataKey)) await writeSecretFile(files.dataKey, await newPrivateKeyPem(2048), 0o600);
   const dataPrivateKey = await readFile(files.dataKey, 'utf8');
   const dataPublicKey = createPublicKey(dataPrivateKey).export({ type: 'spki', format: 'pem' }).toString();

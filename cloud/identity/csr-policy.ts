@@ -8,8 +8,9 @@ import { AsnConvert } from '@peculiar/asn1-schema';
  *
  * 1. the PEM decodes and the DER parses as a PKCS#10 request (linear in its size, ≤ 16 KB);
  * 2. its public key is parsed by node:crypto (OpenSSL) and must be one of {@link CSR_KEY_POLICY}:
- *    RSA 2048/3072/4096 with e = 65537 — anything else (a 16,384-bit modulus, a huge exponent, DSA,
- *    an EC key the fleet does not issue for yet) is refused here, before any signature math;
+ *    ECDSA on P-256 or P-384 (what agents make since issue 23), or RSA 2048/3072/4096 with
+ *    e = 65537 (identities enrolled before) — anything else (a 16,384-bit modulus, a huge
+ *    exponent, DSA, Ed25519, another curve) is refused here, before any signature math;
  * 3. its self-signature is verified by node:crypto (native, microseconds for these sizes).
  *
  * Pure: no I/O, no clock. A refusal is a {@link CsrRejectedError} whose message says why.
@@ -21,12 +22,11 @@ export class CsrRejectedError extends Error {
 /** The key types and sizes the fleet issues certificates for. */
 export const CSR_KEY_POLICY = {
   rsa: { modulusBits: [2048, 3072, 4096], publicExponent: 65537n },
-  /**
-   * Curves a CSR may use once the fleet CA issues for EC keys (it signs RSA keys only today); until
-   * then an EC CSR is refused with a message that says so.
-   */
-  ec: { curves: ['prime256v1', 'secp384r1'], issued: false },
+  /** Named curves (OpenSSL names): P-256, which agents make, and P-384. */
+  ec: { curves: ['prime256v1', 'secp384r1'] },
 } as const;
+
+const POLICY_TEXT = 'ECDSA P-256 or P-384, or RSA 2048, 3072 or 4096 bits with e = 65537';
 
 /** Signature algorithms a CSR may be signed with (RSA PKCS#1 v1.5 and ECDSA, SHA-2 only). */
 const SIGNATURE_ALGORITHMS: Record<string, { hash: string; key: 'rsa' | 'ec' }> = {
@@ -41,8 +41,11 @@ export interface AcceptedCsr {
   publicKey: KeyObject;
   /** The public key as SPKI PEM (what the CA signs into the certificate). */
   publicKeyPem: string;
-  keyType: 'rsa';
-  modulusBits: number;
+  keyType: 'rsa' | 'ec';
+  /** RSA: the modulus size. */
+  modulusBits?: number;
+  /** EC: the named curve (OpenSSL name). */
+  curve?: string;
 }
 
 const PEM =
@@ -74,31 +77,33 @@ export function acceptCsr(csrPem: string): AcceptedCsr {
     throw new CsrRejectedError('CSR public key does not parse');
   }
   const details = publicKey.asymmetricKeyDetails ?? {};
-  if (publicKey.asymmetricKeyType === 'ec') {
+  const type = publicKey.asymmetricKeyType;
+  let accepted: Pick<AcceptedCsr, 'keyType' | 'modulusBits' | 'curve'>;
+  if (type === 'ec') {
     const curve = details.namedCurve ?? 'unknown';
-    throw new CsrRejectedError(
-      (CSR_KEY_POLICY.ec.curves as readonly string[]).includes(curve)
-        ? `CSR key is EC ${curve}: this fleet issues certificates for RSA keys only (2048, 3072 or 4096 bits, e = 65537)`
-        : `CSR key is EC on curve ${curve}, which this fleet does not support`,
-    );
+    if (!(CSR_KEY_POLICY.ec.curves as readonly string[]).includes(curve))
+      throw new CsrRejectedError(
+        `CSR key is EC on curve ${curve}, which this fleet does not support: use ${POLICY_TEXT}`,
+      );
+    accepted = { keyType: 'ec', curve };
+  } else if (type === 'rsa') {
+    const bits = details.modulusLength ?? 0;
+    if (!(CSR_KEY_POLICY.rsa.modulusBits as readonly number[]).includes(bits))
+      throw new CsrRejectedError(
+        `CSR key is RSA with ${bits} bits: this fleet accepts 2048, 3072 or 4096 bits (e = 65537), or ECDSA P-256 or P-384`,
+      );
+    if (details.publicExponent !== CSR_KEY_POLICY.rsa.publicExponent)
+      throw new CsrRejectedError(
+        'CSR key has an RSA public exponent other than 65537, which this fleet refuses',
+      );
+    accepted = { keyType: 'rsa', modulusBits: bits };
+  } else {
+    throw new CsrRejectedError(`CSR key type ${type ?? 'unknown'} is not supported: use ${POLICY_TEXT}`);
   }
-  if (publicKey.asymmetricKeyType !== 'rsa')
-    throw new CsrRejectedError(
-      `CSR key type ${publicKey.asymmetricKeyType ?? 'unknown'} is not supported: use RSA 2048, 3072 or 4096 bits with e = 65537`,
-    );
-  const bits = details.modulusLength ?? 0;
-  if (!(CSR_KEY_POLICY.rsa.modulusBits as readonly number[]).includes(bits))
-    throw new CsrRejectedError(
-      `CSR key is RSA with ${bits} bits: this fleet accepts 2048, 3072 or 4096 bits (e = 65537)`,
-    );
-  if (details.publicExponent !== CSR_KEY_POLICY.rsa.publicExponent)
-    throw new CsrRejectedError(
-      'CSR key has an RSA public exponent other than 65537, which this fleet refuses',
-    );
   const alg = SIGNATURE_ALGORITHMS[csr.signatureAlgorithm.algorithm];
-  if (alg?.key !== 'rsa')
+  if (alg?.key !== accepted.keyType)
     throw new CsrRejectedError(
-      `CSR is signed with algorithm ${csr.signatureAlgorithm.algorithm}: use sha256WithRSAEncryption`,
+      `CSR is signed with algorithm ${csr.signatureAlgorithm.algorithm}: use ${accepted.keyType === 'ec' ? 'ecdsa-with-SHA256' : 'sha256WithRSAEncryption'}`,
     );
   const signed = csr.certificationRequestInfoRaw;
   if (!signed) throw new CsrRejectedError('CSR has no request info to verify');
@@ -112,7 +117,6 @@ export function acceptCsr(csrPem: string): AcceptedCsr {
   return {
     publicKey,
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    keyType: 'rsa',
-    modulusBits: bits,
+    ...accepted,
   };
 }

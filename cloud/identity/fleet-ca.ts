@@ -1,20 +1,47 @@
-import { createHash, generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  type KeyObject,
+  randomBytes,
+  X509Certificate,
+} from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type { Name } from '@peculiar/asn1-x509';
+import {
+  buildCertificate,
+  ext,
+  keyIdentifier,
+  OID,
+  parseCertificate,
+  subjectKeyIdentifierOf,
+} from '../../protocol/x509.js';
 import { acceptCsr, CsrRejectedError } from './csr-policy.js';
 
 export { CsrRejectedError };
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
-/** An RSA private key in PKCS#8 PEM, made with node:crypto (fast, native). */
-export async function newPrivateKeyPem(bits = 2048): Promise<string> {
-  const { privateKey } = await generateKeyPairAsync('rsa', {
-    modulusLength: bits,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
+/**
+ * A private key in PKCS#8 PEM, made with node:crypto (native, off the event loop): ECDSA P-256 by
+ * default (the fleet CA and the server key of a new cloud), or RSA with the given modulus size
+ * (the data key, which terminals seal card data to with RSA-OAEP).
+ */
+export async function newPrivateKeyPem(kind: 'p256' | number = 'p256'): Promise<string> {
+  const { privateKey } =
+    kind === 'p256'
+      ? await generateKeyPairAsync('ec', {
+          namedCurve: 'prime256v1',
+          publicKeyEncoding: { type: 'spki', format: 'pem' },
+          privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        })
+      : await generateKeyPairAsync('rsa', {
+          modulusLength: kind,
+          publicKeyEncoding: { type: 'spki', format: 'pem' },
+          privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        });
   return privateKey;
 }
 
@@ -37,76 +64,84 @@ const DAY_MS = 86_400_000;
 
 function serial(): string {
   const bytes = randomBytes(16);
-  bytes[0] = bytes[0]! & 0x7f; // positive INTEGER
+  bytes[0] = (bytes[0]! & 0x7f) | 0x01; // positive INTEGER, no leading zero octet to strip
   return bytes.toString('hex');
 }
 
-/**
- * A name attribute encoded as UTF8String. forge's default is PrintableString, which may not hold
- * `_` (terminal ids are `term_…`): strict X.509 parsers refuse such certificates.
- */
-function utf8(name: string, value: string): forge.pki.CertificateField {
-  return {
-    name,
-    value,
-    valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.pki.CertificateField['valueTagClass'],
-  };
-}
+/** Certificate dates are whole seconds (UTCTime): what was issued is what is reported. */
+const seconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
 
 /**
  * The fleet certificate authority of the reference cloud: it signs the cloud's server
- * certificate and every terminal's client certificate. Agents pin its certificate.
+ * certificate and every terminal's client certificate. Agents pin its certificate. A new CA is
+ * ECDSA P-256; a CA made before that (RSA-2048) is loaded and used as it is — an existing fleet's
+ * pinned CA never changes.
  */
 export class FleetCa {
-  private readonly cert: forge.pki.Certificate;
-  private readonly key: forge.pki.rsa.PrivateKey;
+  private readonly key: KeyObject;
+  /** The CA's subject exactly as its certificate encodes it (issuer names then match byte for byte). */
+  private readonly subject: Name;
+  private readonly keyId: Uint8Array;
 
   private constructor(
     readonly certificatePem: string,
     keyPem: string,
   ) {
-    this.cert = forge.pki.certificateFromPem(certificatePem);
-    this.key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+    this.key = createPrivateKey(keyPem);
+    const cert = parseCertificate(certificatePem);
+    this.subject = cert.tbsCertificate.subject;
+    this.keyId = subjectKeyIdentifierOf(cert) ?? keyIdentifier(createPublicKey(certificatePem));
   }
 
   static load(certificatePem: string, keyPem: string): FleetCa {
     return new FleetCa(certificatePem, keyPem);
   }
 
-  /** Makes a new self-signed CA; returns it with its key PEM for the caller to store. */
+  /** Makes a new self-signed P-256 CA; returns it with its key PEM for the caller to store. */
   static async create(commonName: string, now: Date): Promise<{ ca: FleetCa; keyPem: string }> {
-    const keyPem = await newPrivateKeyPem(2048);
-    const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-    const cert = forge.pki.createCertificate();
-    cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
-    cert.serialNumber = serial();
-    cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
-    cert.validity.notAfter = new Date(now.getTime() + 3650 * DAY_MS);
-    const subject = [utf8('commonName', commonName), utf8('organizationName', 'posagent fleet')];
-    cert.setSubject(subject);
-    cert.setIssuer(subject);
-    cert.setExtensions([
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-      { name: 'subjectKeyIdentifier' },
-    ]);
-    cert.sign(key, forge.md.sha256.create());
-    return { ca: new FleetCa(forge.pki.certificateToPem(cert), keyPem), keyPem };
+    const keyPem = await newPrivateKeyPem('p256');
+    const key = createPrivateKey(keyPem);
+    const publicKey = createPublicKey(key);
+    const certificatePem = buildCertificate({
+      subject: [
+        { type: OID.commonName, value: commonName },
+        { type: OID.organizationName, value: 'posagent fleet' },
+      ],
+      publicKey,
+      signingKey: key,
+      serialHex: serial(),
+      notBefore: seconds(now.getTime() - BACKDATE_MS),
+      notAfter: seconds(now.getTime() + 3650 * DAY_MS),
+      extensions: [
+        ext.basicConstraints(true),
+        ext.keyUsage('ca-signing'),
+        ext.subjectKeyIdentifier(publicKey),
+      ],
+    });
+    return { ca: new FleetCa(certificatePem, keyPem), keyPem };
   }
 
   get fingerprint(): string {
     return certificateFingerprint(this.certificatePem);
   }
 
+  /** The CA key's type: 'ec' for a CA made since P-256, 'rsa' for an older one. */
+  get keyType(): string {
+    return this.key.asymmetricKeyType ?? 'unknown';
+  }
+
   /** A TLS server certificate for the given host names and IP addresses. */
   issueServerCertificate(keyPem: string, hosts: readonly string[], now: Date, days = 825): string {
-    const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-    const altNames = [...new Set(hosts)].map((h) => (isIP(h) ? { type: 7, ip: h } : { type: 2, value: h }));
-    return this.sign(forge.pki.setRsaPublicKey(key.n, key.e), hosts[0] ?? 'localhost', now, days, [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames },
+    const publicKey = createPublicKey(keyPem);
+    const unique = [...new Set(hosts)];
+    return this.sign(publicKey, hosts[0] ?? 'localhost', now, days, [
+      ext.basicConstraints(false),
+      ext.keyUsage('leaf', publicKey),
+      ext.extKeyUsage('serverAuth'),
+      ext.subjectAltName(
+        unique.filter((h) => !isIP(h)),
+        unique.filter((h) => isIP(h)),
+      ),
     ]).certificatePem;
   }
 
@@ -114,8 +149,8 @@ export class FleetCa {
    * A CSR's public key, if the CSR passes the fleet's key policy (cloud/csr-policy.ts: the key is
    * checked before its signature is); else CsrRejectedError.
    */
-  checkCsr(csrPem: string): forge.pki.PublicKey {
-    return forge.pki.publicKeyFromPem(acceptCsr(csrPem).publicKeyPem);
+  checkCsr(csrPem: string): KeyObject {
+    return acceptCsr(csrPem).publicKey;
   }
 
   /**
@@ -125,40 +160,38 @@ export class FleetCa {
   issueClientCertificate(csrPem: string, terminalId: string, now: Date, days: number): IssuedCertificate {
     const pub = this.checkCsr(csrPem);
     return this.sign(pub, terminalId, now, days, [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', clientAuth: true },
+      ext.basicConstraints(false),
+      ext.keyUsage('leaf', pub),
+      ext.extKeyUsage('clientAuth'),
     ]);
   }
 
   private sign(
-    publicKey: forge.pki.PublicKey,
+    publicKey: KeyObject,
     commonName: string,
     now: Date,
     days: number,
-    extensions: object[],
+    extensions: ReturnType<typeof ext.basicConstraints>[],
   ): IssuedCertificate {
-    const cert = forge.pki.createCertificate();
-    cert.publicKey = publicKey;
-    cert.serialNumber = serial();
-    cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
-    cert.validity.notAfter = new Date(now.getTime() + days * DAY_MS);
-    cert.setSubject([utf8('commonName', commonName)]);
-    // The issuer is the CA's subject exactly as the CA certificate encodes it (a CA made before
-    // names were UTF8String keeps its encoding, so chains still match byte for byte).
-    cert.setIssuer(this.cert.subject.attributes);
-    cert.setExtensions([
-      ...extensions,
-      { name: 'authorityKeyIdentifier', keyIdentifier: this.cert.generateSubjectKeyIdentifier().getBytes() },
-    ]);
-    cert.sign(this.key, forge.md.sha256.create());
-    const certificatePem = forge.pki.certificateToPem(cert);
+    const serialNumber = serial();
+    const notBefore = seconds(now.getTime() - BACKDATE_MS);
+    const notAfter = seconds(now.getTime() + days * DAY_MS);
+    const certificatePem = buildCertificate({
+      subject: [{ type: OID.commonName, value: commonName }],
+      issuer: this.subject,
+      publicKey,
+      signingKey: this.key,
+      serialHex: serialNumber,
+      notBefore,
+      notAfter,
+      extensions: [...extensions, ext.authorityKeyIdentifier(this.keyId)],
+    });
     return {
       certificatePem,
-      serialNumber: cert.serialNumber,
+      serialNumber,
       fingerprint: certificateFingerprint(certificatePem),
-      notBefore: cert.validity.notBefore,
-      notAfter: cert.validity.notAfter,
+      notBefore,
+      notAfter,
     };
   }
 }

@@ -18,7 +18,7 @@ describe('bench --quick', () => {
       rows: { name: string; ours: number; reference: number }[];
     };
     expect(results.quick).toBe(true);
-    expect(results.rows).toHaveLength(10);
+    expect(results.rows).toHaveLength(12);
     for (const r of results.rows) {
       expect(Number.isFinite(r.ours)).toBe(true);
       expect(Number.isFinite(r.reference)).toBe(true);
@@ -30,5 +30,7 @@ describe('bench --quick', () => {
     }
     expect(p.output()).toMatch(/\| idle CPU over/);
     expect(p.output()).toMatch(/\| RSS growth after warm-up/);
+    expect(p.output()).toMatch(/\| TLS handshakes per cloud core, full \(P-256 mTLS\)/);
+    expect(p.output()).toMatch(/\| TLS handshakes per cloud core, resumed \(P-256, 100 % resumed\)/);
   }, 180_000); // the quick bench measures each row once: about a minute on this 2-core host
 });

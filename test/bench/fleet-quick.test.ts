@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, start, tempDir } from '../support/processes.js';
 
-/** `npm run fleet` still runs end to end on a small fleet (the 2,000-agent figures are in the README). */
+/**
+ * `npm run fleet` still runs end to end on a small fleet (the 2,000-agent figures are in the
+ * README): terminals over worker threads, the simulator's CPU beside the cloud's, resumed
+ * handshakes in the storm — and a simulator that is itself the bottleneck fails loudly.
+ */
 describe('fleet simulator', () => {
   it('enrolls, connects, measures heartbeats, survives a reconnect storm and writes its report', async () => {
     const out = join(tempDir('fleet'), 'fleet-results.json');
@@ -27,11 +31,47 @@ describe('fleet simulator', () => {
       connectMs: { p50: number };
       cloud: { rssPerTerminalKb: number };
       heartbeats: { perSecond: number };
-      storm: { allBackSec: number; reconnectsPerSecond: number[] };
+      storm: { allBackSec: number; reconnectsPerSecond: number[]; cpuPct: Record<string, number> };
+      workers: number;
+      handshakes: { connect: { full: number }; storm: { full: number; resumed: number } };
+      simulatorBottleneck: string[];
     };
     expect(r.agents).toBe(12);
     expect(r.heartbeats.perSecond).toBeGreaterThan(0);
     expect(r.storm.reconnectsPerSecond.reduce((a, b) => a + b, 0)).toBe(12);
     expect(r.storm.allBackSec).toBeGreaterThan(0);
+    expect(r.workers).toBe(2);
+    expect(r.simulatorBottleneck).toEqual([]);
+    expect(Object.keys(r.storm.cpuPct).sort()).toEqual(['busiestWorkerElu', 'cloudPct', 'simulatorPct']);
+    expect(r.handshakes.connect.full).toBe(12);
+    // After the cloud's restart, the links resume their TLS sessions (the ticket key survived).
+    expect(r.handshakes.storm.resumed + r.handshakes.storm.full).toBe(12);
+    expect(r.handshakes.storm.resumed).toBeGreaterThanOrEqual(10);
+  });
+
+  it('a simulator that is the bottleneck (its workers kept busy) fails loudly, after writing its report', async () => {
+    const out = join(tempDir('fleet'), 'fleet-results.json');
+    const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
+      '--out',
+      out,
+      '--agents',
+      '4',
+      '--workers',
+      '2',
+      '--heartbeat-interval',
+      '2',
+      '--window-sec',
+      '1',
+      '--down-sec',
+      '1',
+      '--burn-worker-cpu',
+    ]);
+    const { code } = await p.exited;
+    expect(code, p.stderr()).toBe(3);
+    expect(p.stderr()).toMatch(
+      /FLEET SIMULATOR WAS THE BOTTLENECK — these figures measure the simulator, not the cloud/,
+    );
+    const r = JSON.parse(readFileSync(out, 'utf8')) as { simulatorBottleneck: string[] };
+    expect(r.simulatorBottleneck.join('\n')).toMatch(/connect: busiest worker \d+ % busy/);
   });
 });

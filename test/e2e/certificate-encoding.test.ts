@@ -1,11 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { buildCertificate, ext, OID, parseCertificate, subjectKeyIdentifierOf } from '../../protocol/x509.js';
 import { rsaCsr } from '../support/csrs.js';
 import {
   type AgentDirs,
@@ -17,6 +17,7 @@ import {
   FAST_RECONNECT,
   startAgent,
   startCloud,
+  tempDir,
   waitForLink,
 } from '../support/processes.js';
 import { strictX509Problems } from '../support/strict-x509.js';
@@ -40,16 +41,18 @@ describe('certificates a strict parser accepts', () => {
   afterAll(() => cloud?.stop());
 
   it('the checker itself refuses what main issued: a PrintableString holding "_"', () => {
-    const keys = forge.pki.rsa.generateKeyPair(1024);
-    const c = forge.pki.createCertificate();
-    c.publicKey = keys.publicKey;
-    c.serialNumber = '01';
-    c.validity.notBefore = new Date();
-    c.validity.notAfter = new Date(Date.now() + 86_400_000);
-    c.setSubject([{ name: 'commonName', value: 'term_abc' }]); // forge's default: PrintableString
-    c.setIssuer([{ name: 'commonName', value: 'term_abc' }]);
-    c.sign(keys.privateKey, forge.md.sha256.create());
-    expect(strictX509Problems(forge.pki.certificateToPem(c))).toEqual([
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const name = [{ type: OID.commonName, value: 'term_abc', printable: true }];
+    const c = buildCertificate({
+      subject: name,
+      publicKey,
+      signingKey: privateKey,
+      serialHex: '01',
+      notBefore: new Date(Math.floor(Date.now() / 1000) * 1000),
+      notAfter: new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000),
+      extensions: [],
+    });
+    expect(strictX509Problems(c)).toEqual([
       'subject 2.5.4.3: PrintableString "term_abc" has characters outside its set',
       'issuer 2.5.4.3: PrintableString "term_abc" has characters outside its set',
     ]);
@@ -135,26 +138,29 @@ describe('certificates a strict parser accepts', () => {
   it('a certificate naming the fleet CA as issuer but signed with another key: the same logged 403, every time, TLS 1.2 and 1.3, link and HTTPS', async () => {
     const a = await enrollAgent(cloud);
     const key = readFileSync(join(a.dirs.stateDir, 'keys/client.key'), 'utf8');
-    const real = forge.pki.certificateFromPem(certOf(a.dirs));
-    const caCert = forge.pki.certificateFromPem(ca);
-    const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const c = forge.pki.createCertificate();
-    c.publicKey = real.publicKey;
-    c.serialNumber = '0badbeef';
-    c.validity.notBefore = new Date(Date.now() - 60_000);
-    c.validity.notAfter = new Date(Date.now() + 86_400_000);
-    c.setSubject(real.subject.attributes);
-    c.setIssuer(caCert.subject.attributes);
-    c.setExtensions([
-      { name: 'basicConstraints', cA: false },
-      { name: 'extKeyUsage', clientAuth: true },
-      { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
-    ]);
-    c.sign(
-      forge.pki.privateKeyFromPem(other.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
-      forge.md.sha256.create(),
-    );
-    const cert = forge.pki.certificateToPem(c);
+    const real = parseCertificate(certOf(a.dirs));
+    const caCert = parseCertificate(ca);
+    // Another key of the CA's own type: only the signature is wrong.
+    const caType = createPublicKey(ca).asymmetricKeyType;
+    const other =
+      caType === 'ec'
+        ? generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+        : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const publicKey = createPublicKey(certOf(a.dirs));
+    const cert = buildCertificate({
+      subject: real.tbsCertificate.subject,
+      issuer: caCert.tbsCertificate.subject,
+      publicKey,
+      signingKey: other.privateKey,
+      serialHex: '0badbeef',
+      notBefore: new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000),
+      notAfter: new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000),
+      extensions: [
+        ext.basicConstraints(false, undefined, false),
+        ext.extKeyUsage('clientAuth'),
+        ext.authorityKeyIdentifier(subjectKeyIdentifierOf(caCert)!),
+      ],
+    });
 
     const link = (maxVersion: 'TLSv1.2' | 'TLSv1.3') =>
       new Promise<string>((resolve) => {
@@ -231,5 +237,92 @@ describe('certificates a strict parser accepts', () => {
     }, 'a log line per refusal');
     expect(logged).toHaveLength(4 * rounds);
     expect(logged[0]).toMatch(/signature does not verify with the CA's key/);
+  });
+});
+
+/**
+ * Issue 23: a new cloud's fleet CA and server certificate are ECDSA P-256; the data dir of an
+ * existing (RSA) fleet keeps its CA and server key as they are — its agents pin that CA — and
+ * issues P-256 client certificates under it.
+ */
+describe('key types of the fleet CA and the server certificate', () => {
+  const serverCertOf = (cloud: Cloud, ca: string) =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: cloud.port, ca, servername: 'localhost' }, () => {
+        const raw = s.getPeerCertificate().raw;
+        s.end();
+        resolve(`-----BEGIN CERTIFICATE-----\n${raw.toString('base64')}\n-----END CERTIFICATE-----\n`);
+      });
+      s.on('error', reject);
+    });
+
+  it('a new cloud: CA and server certificate on P-256; an enrolled agent gets a P-256 certificate', async () => {
+    const cloud = await startCloud();
+    try {
+      const ca = readFileSync(cloud.caFile, 'utf8');
+      for (const pem of [ca, await serverCertOf(cloud, ca)]) {
+        const key = createPublicKey(pem);
+        expect(key.asymmetricKeyType).toBe('ec');
+        expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+      }
+      const a = await enrollAgent(cloud);
+      const key = createPublicKey(certOf(a.dirs));
+      expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+      expect(strictX509Problems(certOf(a.dirs), ca)).toEqual([]);
+    } finally {
+      await cloud.stop();
+    }
+  });
+
+  it('an existing RSA fleet: its CA file and server key stay as they were; agents enroll (P-256) and link under it', async () => {
+    const dataDir = tempDir('rsa-cloud');
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const caKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const name = [
+      { type: OID.commonName, value: 'posagent fleet CA old-host' },
+      { type: OID.organizationName, value: 'posagent fleet', printable: true },
+    ];
+    const second = Math.floor(Date.now() / 1000) * 1000;
+    const caPem = buildCertificate({
+      subject: name,
+      publicKey: caKeys.publicKey,
+      signingKey: caKeys.privateKey,
+      serialHex: '0123456789abcdef',
+      notBefore: new Date(second - 86_400_000),
+      notAfter: new Date(second + 3650 * 86_400_000),
+      extensions: [
+        ext.basicConstraints(true),
+        ext.keyUsage('ca-signing'),
+        ext.subjectKeyIdentifier(caKeys.publicKey),
+      ],
+    });
+    const serverKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    writeFileSync(join(dataDir, 'ca.crt'), caPem, { mode: 0o644 });
+    writeFileSync(join(dataDir, 'ca.key'), caKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }), {
+      mode: 0o600,
+    });
+    writeFileSync(join(dataDir, 'server.key'), serverKey, { mode: 0o600 });
+    const cloud = await startCloud([], dataDir);
+    try {
+      expect(readFileSync(cloud.caFile, 'utf8')).toBe(caPem);
+      expect(readFileSync(join(dataDir, 'server.key'), 'utf8')).toBe(serverKey);
+      const server = await serverCertOf(cloud, caPem);
+      expect(createPublicKey(server).asymmetricKeyType).toBe('rsa');
+      expect(strictX509Problems(server, caPem)).toEqual([]);
+      const a = await enrollAgent(cloud);
+      expect(createPublicKey(certOf(a.dirs)).asymmetricKeyType).toBe('ec');
+      expect(strictX509Problems(certOf(a.dirs), caPem)).toEqual([]);
+      const agent = startAgent(a.dirs);
+      try {
+        await waitForLink(a.dirs);
+      } finally {
+        agent.child.kill('SIGTERM');
+        await agent.exited;
+      }
+    } finally {
+      await cloud.stop();
+    }
   });
 });

@@ -1,12 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { localApiRequest } from '../../agent/local-api/local-api-client.js';
+import { installIdentity } from '../../identity/identity-store.js';
+import type { EnrollResponse } from '../../protocol/enrollment.js';
+import { ENROLL_PATH } from '../../protocol/version.js';
+import { rsaCsr } from '../support/csrs.js';
 import {
+  agentDirs,
   type Cloud,
   cli,
   enrollAgent,
   FAST_RECONNECT,
+  newEnrollmentCode,
   restartCloud,
   startAgent,
   startCloud,
@@ -78,6 +85,72 @@ describe('certificate renewal', () => {
         ),
       ).toBe('refused');
       expect(agent.output()).toMatch(/certificate renewed with a new key/);
+      expect(agent.output()).not.toContain('PRIVATE KEY');
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+  });
+
+  it('an RSA identity enrolled before P-256 keeps its link and moves to a P-256 key (0600) at its next renewal', async () => {
+    // Enrolled the way main did it: an RSA-2048 key made on the device, its CSR sent with a code,
+    // the answer installed by the agent's own identity store.
+    const { code } = await newEnrollmentCode(cloud);
+    const { csr, keyPem } = rsaCsr(2048);
+    const enrolled = await cloud.api<EnrollResponse>(
+      'POST',
+      ENROLL_PATH,
+      { method: 'code', code, csr },
+      null,
+    );
+    expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(200);
+    const dirs = agentDirs();
+    await installIdentity(dirs.stateDir, {
+      keyPem,
+      certificatePem: enrolled.body.certificate,
+      fleetCaPem: enrolled.body.fleetCa,
+      dataPublicKeyPem: enrolled.body.dataPublicKey,
+      meta: {
+        terminalId: enrolled.body.terminalId,
+        locationId: enrolled.body.locationId,
+        name: enrolled.body.name,
+        cloudUrl: cloud.url,
+        enrolledAt: new Date().toISOString(),
+        method: 'code',
+      },
+    });
+    const keyFile = `${dirs.stateDir}/keys/client.key`;
+    expect(createPublicKey(enrolled.body.certificate).asymmetricKeyType).toBe('rsa');
+    expect(await tryLink(cloud, enrolled.body.certificate, keyPem)).toBe('open');
+    const before = (await certOf(dirs.flags)).fingerprint;
+
+    const agent = startAgent(dirs, [], { ...FAST_RECONNECT, POSAGENT_CERT_CHECK_INTERVAL_SEC: '1' });
+    try {
+      await waitFor(async () => {
+        const c = await certOf(dirs.flags);
+        return c.renewal?.lastRenewedAt && c.fingerprint !== before ? c : undefined;
+      }, 'the renewal of the RSA identity');
+      await waitForLink(dirs);
+      const key = createPrivateKey(readFileSync(keyFile, 'utf8'));
+      expect(key.asymmetricKeyType).toBe('ec');
+      expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+      const cert = readFileSync(`${dirs.stateDir}/certs/client.crt`, 'utf8');
+      expect(createPublicKey(cert).asymmetricKeyType).toBe('ec');
+      expect(new X509Certificate(cert).subject).toBe(`CN=${enrolled.body.terminalId}`);
+      const status = (await cloud.api<{ status: string }>('GET', `/v1/terminals/${enrolled.body.terminalId}`))
+        .body.status;
+      expect(status).toBe('online');
+      // The old RSA pair is superseded.
+      expect(
+        await waitFor(
+          async () =>
+            (await tryLink(cloud, enrolled.body.certificate, keyPem)) === 'certificate_superseded'
+              ? 'refused'
+              : undefined,
+          'the RSA certificate refused',
+        ),
+      ).toBe('refused');
       expect(agent.output()).not.toContain('PRIVATE KEY');
     } finally {
       agent.child.kill('SIGTERM');

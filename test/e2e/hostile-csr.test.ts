@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloudCount } from '../support/cloud-db.js';
-import { ecCsr, hostileRsaCsr, rsaCsr } from '../support/csrs.js';
+import { ecCsr, ed25519Csr, hostileRsaCsr, rsaCsr } from '../support/csrs.js';
 import { type Cloud, newEnrollmentCode, startCloud } from '../support/processes.js';
 import { startRestProbe } from '../support/rest-probe.js';
 
@@ -11,7 +11,13 @@ type Refusal = { error: { code: string; message: string } };
  * process for seconds, long enough for a pooled keep-alive connection to expire under it.
  */
 function keyPolicyCases() {
-  const accepted = [rsaCsr(2048), rsaCsr(3072), rsaCsr(4096)];
+  const accepted = [
+    { csr: ecCsr('prime256v1') },
+    { csr: ecCsr('secp384r1') },
+    rsaCsr(2048),
+    rsaCsr(3072),
+    rsaCsr(4096),
+  ];
   const good = rsaCsr(2048).csr;
   const badSignature = (() => {
     const b64 = good
@@ -27,8 +33,16 @@ function keyPolicyCases() {
     ['RSA 2048, e = 3', rsaCsr(2048, 3).csr, /exponent other than 65537/],
     ['RSA 8192 (noise signature)', hostileRsaCsr(8192, 17), /RSA with 8192 bits/],
     ['RSA 2048 with a 2048-bit exponent', hostileRsaCsr(2048, 2048), /exponent other than 65537/],
-    ['EC P-256', ecCsr('prime256v1'), /EC prime256v1: this fleet issues certificates for RSA keys only/],
-    ['EC P-521', ecCsr('secp521r1'), /curve secp521r1, which this fleet does not support/],
+    [
+      'EC P-521',
+      ecCsr('secp521r1'),
+      /curve secp521r1, which this fleet does not support: use ECDSA P-256 or P-384/,
+    ],
+    [
+      'Ed25519',
+      ed25519Csr(),
+      /key type ed25519 is not supported: use ECDSA P-256 or P-384, or RSA 2048, 3072 or 4096 bits/,
+    ],
     ['a bad signature', badSignature, /signature does not verify/],
     ['not PEM', 'hello', /not a PEM PKCS#10/],
     [
@@ -42,7 +56,8 @@ function keyPolicyCases() {
 
 /**
  * Issue 17.1: no unbounded crypto before authentication. A CSR's public key is parsed by
- * node:crypto and checked against the fleet's key policy (RSA 2048/3072/4096, e = 65537) before
+ * node:crypto and checked against the fleet's key policy (ECDSA P-256/P-384, RSA 2048/3072/4096
+ * with e = 65537) before
  * its signature is looked at: the 16,384-bit modulus + 16,384-bit exponent CSR that froze the
  * cloud for ~376 s (`csr.verify()` in pure JS) is refused at once, and the cloud keeps answering.
  */

@@ -44,15 +44,22 @@ describe('TLS policy', () => {
     ['static RSA, CBC, SHA-1 (AES256-SHA)', ['-tls1_2', '-cipher', 'AES256-SHA:@SECLEVEL=0']],
     ['static RSA, GCM (AES128-GCM-SHA256)', ['-tls1_2', '-cipher', 'AES128-GCM-SHA256:@SECLEVEL=0']],
     ['static RSA, CBC, SHA-256 (AES256-SHA256)', ['-tls1_2', '-cipher', 'AES256-SHA256:@SECLEVEL=0']],
-    ['ECDHE, CBC, SHA-1 (ECDHE-RSA-AES128-SHA)', ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-SHA:@SECLEVEL=0']],
-    ['ECDHE, CBC, SHA-1 (ECDHE-RSA-AES256-SHA)', ['-tls1_2', '-cipher', 'ECDHE-RSA-AES256-SHA:@SECLEVEL=0']],
+    // The server certificate is ECDSA P-256: the CBC suites it could sign for are ECDHE-ECDSA ones.
     [
-      'ECDHE, CBC, SHA-256 (ECDHE-RSA-AES128-SHA256)',
-      ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-SHA256:@SECLEVEL=0'],
+      'ECDHE, CBC, SHA-1 (ECDHE-ECDSA-AES128-SHA)',
+      ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0'],
     ],
     [
-      'ECDHE, CBC, SHA-384 (ECDHE-RSA-AES256-SHA384)',
-      ['-tls1_2', '-cipher', 'ECDHE-RSA-AES256-SHA384:@SECLEVEL=0'],
+      'ECDHE, CBC, SHA-1 (ECDHE-ECDSA-AES256-SHA)',
+      ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0'],
+    ],
+    [
+      'ECDHE, CBC, SHA-256 (ECDHE-ECDSA-AES128-SHA256)',
+      ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA256:@SECLEVEL=0'],
+    ],
+    [
+      'ECDHE, CBC, SHA-384 (ECDHE-ECDSA-AES256-SHA384)',
+      ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES256-SHA384:@SECLEVEL=0'],
     ],
     ['TLS 1.1', ['-tls1_1', '-cipher', 'DEFAULT:@SECLEVEL=0']],
     ['TLS 1.0', ['-tls1', '-cipher', 'DEFAULT:@SECLEVEL=0']],
@@ -67,14 +74,14 @@ describe('TLS policy', () => {
     });
   }
 
-  it('connects with each offered TLS 1.2 suite the certificate allows (ECDHE-RSA, AEAD) and with TLS 1.3', async () => {
-    const rsa = TLS12_SUITES.filter((s) => s.startsWith('ECDHE-RSA-'));
-    expect(rsa).toEqual([
-      'ECDHE-RSA-AES128-GCM-SHA256',
-      'ECDHE-RSA-AES256-GCM-SHA384',
-      'ECDHE-RSA-CHACHA20-POLY1305',
+  it('connects with each offered TLS 1.2 suite the P-256 certificate allows (ECDHE-ECDSA, AEAD) and with TLS 1.3', async () => {
+    const ecdsa = TLS12_SUITES.filter((s) => s.startsWith('ECDHE-ECDSA-'));
+    expect(ecdsa).toEqual([
+      'ECDHE-ECDSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-AES256-GCM-SHA384',
+      'ECDHE-ECDSA-CHACHA20-POLY1305',
     ]);
-    for (const suite of rsa) {
+    for (const suite of ecdsa) {
       const r = await handshake(cloud.port, ['-tls1_2', '-cipher', suite]);
       expect(r.ok, r.out).toBe(true);
       expect(r.out).toMatch(new RegExp(`Ciphersuite: ${suite}`));

@@ -1,4 +1,5 @@
-import forge from 'node-forge';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { buildCertificate, ext, parseCertificate, subjectKeyIdentifierOf } from '../../protocol/x509.js';
 
 /**
  * A client certificate for the same key and subject as `certificatePem`, signed by the test
@@ -11,21 +12,25 @@ export function expiredCopy(
   caKeyPem: string,
   daysAgo = 10,
 ): string {
-  const original = forge.pki.certificateFromPem(certificatePem);
-  const caCert = forge.pki.certificateFromPem(caCertPem);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = original.publicKey;
-  cert.serialNumber = `0${forge.util.bytesToHex(forge.random.getBytesSync(8))}`;
+  const original = parseCertificate(certificatePem);
+  const caCert = parseCertificate(caCertPem);
   const day = 86_400_000;
-  cert.validity.notBefore = new Date(Date.now() - (daysAgo + 90) * day);
-  cert.validity.notAfter = new Date(Date.now() - daysAgo * day);
-  cert.setSubject(original.subject.attributes);
-  cert.setIssuer(caCert.subject.attributes);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', clientAuth: true },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(caKeyPem), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  const at = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+  const publicKey = createPublicKey(certificatePem);
+  const keyId = subjectKeyIdentifierOf(caCert);
+  return buildCertificate({
+    subject: original.tbsCertificate.subject,
+    issuer: caCert.tbsCertificate.subject,
+    publicKey,
+    signingKey: createPrivateKey(caKeyPem),
+    serialHex: `01${randomBytes(8).toString('hex')}`,
+    notBefore: at(Date.now() - (daysAgo + 90) * day),
+    notAfter: at(Date.now() - daysAgo * day),
+    extensions: [
+      ext.basicConstraints(false),
+      ext.keyUsage('leaf', publicKey),
+      ext.extKeyUsage('clientAuth'),
+      ...(keyId ? [ext.authorityKeyIdentifier(keyId)] : []),
+    ],
+  });
 }

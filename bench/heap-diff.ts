@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Where a process's heap grew between two V8 heap snapshots (`--heapsnapshot-signal`): the
+ * objects' self sizes summed by constructor (node type + name), the largest growths first.
+ */
+interface Snapshot {
+  snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+  nodes: number[];
+  strings: string[];
+}
+
+export function heapByConstructor(file: string): Map<string, { count: number; bytes: number }> {
+  const s = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+  const fields = s.snapshot.meta.node_fields;
+  const types = s.snapshot.meta.node_types[0];
+  const width = fields.length;
+  const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f)) as [
+    number,
+    number,
+    number,
+  ];
+  const out = new Map<string, { count: number; bytes: number }>();
+  for (let i = 0; i < s.nodes.length; i += width) {
+    const type = types[s.nodes[i + iType]!] ?? '?';
+    const name =
+      type === 'string' || type === 'concatenated string' ? '(strings)' : s.strings[s.nodes[i + iName]!]!;
+    const key = `${type}:${name.slice(0, 60)}`;
+    const e = out.get(key) ?? { count: 0, bytes: 0 };
+    e.count++;
+    e.bytes += s.nodes[i + iSize]!;
+    out.set(key, e);
+  }
+  return out;
+}
+
+export interface HeapGrowth {
+  totalBytes: [number, number];
+  top: { what: string; count: number; bytes: number }[];
+}
+
+/** The growth from `before` to `after`, the `n` largest by bytes. */
+export function heapGrowth(before: string, after: string, n = 8): HeapGrowth {
+  const a = heapByConstructor(before);
+  const b = heapByConstructor(after);
+  const total = (m: typeof a) => [...m.values()].reduce((x, e) => x + e.bytes, 0);
+  const top = [...b]
+    .map(([what, e]) => ({
+      what,
+      count: e.count - (a.get(what)?.count ?? 0),
+      bytes: e.bytes - (a.get(what)?.bytes ?? 0),
+    }))
+    .sort((x, y) => y.bytes - x.bytes)
+    .slice(0, n);
+  return { totalBytes: [total(a), total(b)], top };
+}
+
+/** The heap snapshots in `dir`, oldest first. */
+export function snapshotsIn(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.heapsnapshot'))
+    .sort()
+    .map((f) => join(dir, f));
+}
