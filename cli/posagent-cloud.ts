@@ -34,6 +34,7 @@ interface ServeFlags {
   atRiskAfter: number;
   offlineAfter: number;
   certDays: number;
+  certIssuedAgo: number;
   enrollMaxFailures: number;
   enrollGlobalMaxFailures: number;
   enrollWindow: number;
@@ -123,6 +124,12 @@ program
     'lifetime of client certificates',
     int('--cert-days'),
     CLOUD_DEFAULTS.certDays,
+  )
+  .option(
+    '--cert-issued-ago <sec>',
+    'for tests and demos: client certificates are issued as if this long ago, part-way through their life (0 in production)',
+    int('--cert-issued-ago'),
+    CLOUD_DEFAULTS.certIssuedAgoSec,
   )
   .option(
     '--enroll-max-failures <n>',
@@ -326,6 +333,7 @@ program
       atRiskAfterSec: f.atRiskAfter,
       offlineAfterSec: f.offlineAfter,
       certDays: f.certDays,
+      certIssuedAgoSec: f.certIssuedAgo,
       enrollMaxFailures: f.enrollMaxFailures,
       enrollGlobalMaxFailures: f.enrollGlobalMaxFailures,
       enrollWindowSec: f.enrollWindow,

@@ -11,6 +11,11 @@ export const CLOUD_DEFAULTS = {
   atRiskAfterSec: 900,
   offlineAfterSec: 1800,
   certDays: 90,
+  /**
+   * For tests: client certificates are issued as if this many seconds ago, so they arrive
+   * part-way through their life (a renewal that is due at once). 0 in production.
+   */
+  certIssuedAgoSec: 0,
   /** Failed attempts of one enrollment method from one source per window. */
   enrollMaxFailures: 10,
   /** Failed attempts of one enrollment method from all sources together per window. */

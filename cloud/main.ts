@@ -109,6 +109,7 @@ export async function startCloud(
     now,
     cloudUrl: () => listener.url,
     certDays: o.certDays,
+    certIssuedAgoSec: o.certIssuedAgoSec,
     pairingTtlSec: o.pairingTtlSec,
     pairingPollMs: o.pairingPollMs,
     dataPublicKey: id.dataPublicKey,

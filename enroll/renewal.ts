@@ -21,7 +21,13 @@ import { checkIssuedCertificate, EnrollmentError } from './enrollment.js';
  */
 export type RenewRequest = (csr: string) => Promise<RenewedCertificate>;
 
-/** Whether a certificate should be renewed now: less than a third of its life or `beforeDays` left. */
+/**
+ * Whether a certificate should be renewed now: less than a third of its life left, or less than
+ * `beforeDays` — but the fixed days never reach past half its life. A fleet whose certificates
+ * live 10 days is renewed with 5 days left, not at once: with "30 days" alone every certificate
+ * shorter than 30 days would be due the moment it is issued, and the agent would renew on every
+ * link, for ever.
+ */
 export function renewalDue(
   cert: { notBefore: string; notAfter: string },
   nowMs: number,
@@ -29,8 +35,9 @@ export function renewalDue(
 ): boolean {
   const start = Date.parse(cert.notBefore);
   const end = Date.parse(cert.notAfter);
+  const life = end - start;
   const left = end - nowMs;
-  return left < (end - start) / 3 || left < beforeDays * 86_400_000;
+  return left < Math.max(life / 3, Math.min(beforeDays * 86_400_000, life / 2));
 }
 
 export async function renewIdentity(

@@ -37,6 +37,9 @@ export interface CertificateRenewerOptions {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
+/** Automatic renewals at most this often (see `due`). */
+const RENEWAL_SPACING_MS = 10 * 60_000;
+
 export class CertificateRenewer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<CertificateSummary> | null = null;
@@ -83,8 +86,17 @@ export class CertificateRenewer {
     if (this.due() && !this.running) this.schedule(0);
   }
 
+  private lastRenewedMs: number | null = null;
+
+  /**
+   * Due by the rule (enroll/renewal.ts), and not renewed by itself in the last 10 minutes: a cloud
+   * that issues certificates already due (its clock far behind the device's) gets one renewal per
+   * check, not one per link. `posagent cert --renew` is never held back.
+   */
   private due(): boolean {
-    return renewalDue(this.current, this.o.now(), this.o.renewBeforeDays);
+    const now = this.o.now();
+    if (this.lastRenewedMs !== null && now - this.lastRenewedMs < RENEWAL_SPACING_MS) return false;
+    return renewalDue(this.current, now, this.o.renewBeforeDays);
   }
 
   private schedule(delayMs: number): void {
@@ -142,6 +154,7 @@ export class CertificateRenewer {
         this.o.crashPoint,
       );
       this.current = after;
+      this.lastRenewedMs = this.o.now();
       this.failures = 0;
       this.st = {
         ...this.st,

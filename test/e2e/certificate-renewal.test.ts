@@ -54,7 +54,10 @@ const certOf = async (flags: string[]) => (await cli(['cert', '--json', ...flags
 describe('certificate renewal', () => {
   let cloud: Cloud;
   beforeAll(async () => {
-    cloud = await startCloud(['--cert-days', '1', '--heartbeat-interval', '1']);
+    // 1-day certificates issued as if 14 h ago: each arrives with 10 h left — under half its life,
+    // so due at once by the 30-day rule (capped at half the life), but not under a third, so not due
+    // with renewBeforeDays 0. A fresh one is not due at all: see the last test.
+    cloud = await startCloud(['--cert-days', '1', '--heartbeat-interval', '1', '--cert-issued-ago', '50400']);
   });
   afterAll(async () => cloud.stop());
 
@@ -138,9 +141,13 @@ describe('certificate renewal', () => {
       const cert = readFileSync(`${dirs.stateDir}/certs/client.crt`, 'utf8');
       expect(createPublicKey(cert).asymmetricKeyType).toBe('ec');
       expect(new X509Certificate(cert).subject).toBe(`CN=${enrolled.body.terminalId}`);
-      const status = (await cloud.api<{ status: string }>('GET', `/v1/terminals/${enrolled.body.terminalId}`))
-        .body.status;
-      expect(status).toBe('online');
+      const view = (
+        await cloud.api<{ status: string; statusReason: string | null }>(
+          'GET',
+          `/v1/terminals/${enrolled.body.terminalId}`,
+        )
+      ).body;
+      expect(view, JSON.stringify(view)).toMatchObject({ status: 'online' });
       // The old RSA pair is superseded.
       expect(
         await waitFor(
@@ -231,7 +238,7 @@ describe('certificate renewal', () => {
 
   it('renewals asked for while the link reconnects fail with a reason, and do not stop the next automatic one (issue 16)', async () => {
     // A cloud of its own: it is stopped while the agent runs.
-    let own = await startCloud(['--cert-days', '1']);
+    let own = await startCloud(['--cert-days', '1', '--cert-issued-ago', '50400']);
     const a = await enrollAgent(own);
     const before = (await certOf(a.dirs.flags)).fingerprint;
     await own.stop();
@@ -273,7 +280,6 @@ describe('certificate renewal', () => {
         const c = await certOf(a.dirs.flags);
         return c.fingerprint !== before && c.renewal?.lastRenewedAt ? c : undefined;
       }, 'an automatic renewal after the link came back');
-      // (A 1-day certificate stays due, so the renewer may already be on its next renewal.)
       expect(renewed.renewal).toMatchObject({ lastError: null, lastErrorAt: null });
       expect(agent.child.exitCode).toBeNull();
       await waitForLink(a.dirs);
@@ -281,6 +287,30 @@ describe('certificate renewal', () => {
       agent.child.kill('SIGTERM');
       await agent.exited;
       await own.stop();
+    }
+  });
+
+  it('certificates shorter than renewBeforeDays are not renewed on every link (10-day certificates)', async () => {
+    const short = await startCloud(['--cert-days', '10', '--heartbeat-interval', '1']);
+    const a = await enrollAgent(short);
+    const before = (await certOf(a.dirs.flags)).fingerprint;
+    const agent = startAgent(a.dirs, [], { ...FAST_RECONNECT, POSAGENT_CERT_CHECK_INTERVAL_SEC: '1' });
+    try {
+      await waitForLink(a.dirs);
+      // Five more heartbeats (and renewal checks, one a second) later: the same certificate.
+      const seen = async () =>
+        (await short.api<{ lastSeen: number | null }>('GET', `/v1/terminals/${a.terminalId}`)).body
+          .lastSeen ?? 0;
+      const first = await waitFor(async () => (await seen()) || undefined, 'a first heartbeat');
+      await waitFor(async () => ((await seen()) >= first + 5 ? true : undefined), 'five more heartbeats');
+      const after = await certOf(a.dirs.flags);
+      expect(after.fingerprint).toBe(before);
+      expect(after.renewal?.lastRenewedAt ?? null).toBeNull();
+      expect(agent.output()).not.toMatch(/certificate renewed/);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+      await short.stop();
     }
   });
 });

@@ -62,7 +62,12 @@ describe('renewal is due', () => {
     ['90-day cert, 29 days left', cert(90), 61 * day, 30, true],
     ['365-day cert, 200 days left (more than a third)', cert(365), 165 * day, 30, false],
     ['365-day cert, 100 days left (less than a third)', cert(365), 265 * day, 30, true],
-    ['1-day cert with the 30-day rule', cert(1), 0, 30, true],
+    ['1-day cert, fresh, with the 30-day rule (capped at half its life)', cert(1), 0, 30, false],
+    ['1-day cert, 11 h left, with the 30-day rule', cert(1), 13 * 3_600_000, 30, true],
+    ['10-day cert, fresh, with the 30-day rule (issue: renewed on every link)', cert(10), 0, 30, false],
+    ['10-day cert, 6 days left', cert(10), 4 * day, 30, false],
+    ['10-day cert, 4 days left (under half its life)', cert(10), 6 * day, 30, true],
+    ['30-day cert, fresh, with the 30-day rule', cert(30), 0, 30, false],
     ['1-day cert, fresh, rule off', cert(1), 0, 0, false],
     ['1-day cert, 7 h left, rule off', cert(1), 17 * 3_600_000, 0, true],
   ])('%s → %s', (_n, c, now, before, due) => {
