@@ -45,6 +45,8 @@ export interface EnrollmentServiceOptions {
   now(): number;
   cloudUrl(): string;
   certDays: number;
+  /** For tests: certificates are issued as if this many seconds ago (already part-way through their life). */
+  certIssuedAgoSec?: number;
   pairingTtlSec: number;
   pairingPollMs: number;
   dataPublicKey: string;
@@ -421,10 +423,20 @@ export class EnrollmentService {
         `enrollment code ${code} expired at ${new Date(row.expiresAt).toISOString()}; generate a new code`,
       );
     if (row.reprovisions !== null) return this.reprovisionWithCode(row, req.csr, now, refuse);
+    // A replacement code is void once the terminal it replaces is gone (replaced by another code,
+    // or decommissioned): one old terminal never gets two successors.
+    const replaced = row.replaces === null ? undefined : this.o.store.terminals.get(row.replaces);
+    if (replaced && replaced.deactivatedAt !== null)
+      return refuse(
+        EnrollErrorCode.codeRevoked,
+        `enrollment code ${code} replaced terminal ${replaced.id}, which is deactivated already${replaced.replacedBy ? ` (replaced by ${replaced.replacedBy})` : ''}; ask support for a new code`,
+      );
     const terminalId = newId('term');
     const issued = this.issue(req.csr, terminalId, now);
     const terminal = this.newTerminal(terminalId, row.terminalName, row.locationId, req, issued, now);
     const created = this.o.store.transaction(() => {
+      const old = row.replaces === null ? undefined : this.o.store.terminals.get(row.replaces);
+      if (old && old.deactivatedAt !== null) return false;
       if (!this.o.store.enrollment.useCode(code, terminalId, now)) return false;
       this.o.store.terminals.insert({ ...terminal, replaces: row.replaces });
       this.o.events.emit('terminal.enrolled', { terminalId, method: 'code', replaces: row.replaces });
@@ -869,7 +881,12 @@ export class EnrollmentService {
 
   private issue(csr: string, terminalId: string, now: number): IssuedCertificate {
     return refusingBadCsr(() =>
-      this.o.ca.issueClientCertificate(csr, terminalId, new Date(now), this.o.certDays),
+      this.o.ca.issueClientCertificate(
+        csr,
+        terminalId,
+        new Date(now - (this.o.certIssuedAgoSec ?? 0) * 1000),
+        this.o.certDays,
+      ),
     );
   }
 

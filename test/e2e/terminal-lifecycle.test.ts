@@ -256,6 +256,9 @@ describe('terminal lifecycle and webhooks', () => {
     );
     expect(rep.status).toBe(201);
     expect(rep.body.replaces).toBe(old.terminalId);
+    // A second replacement code made before the first is used (asked twice):
+    const twice = await cloud.api<{ code: string }>('POST', `/v1/terminals/${old.terminalId}/replace`, {});
+    expect(twice.status).toBe(201);
     const dirs = agentDirs();
     const r = await enrollWithCli(cloud, rep.body.code, dirs);
     expect(r.code, r.stderr).toBe(0);
@@ -263,6 +266,20 @@ describe('terminal lifecycle and webhooks', () => {
     expect(newId).toMatchObject({ name: oldView.name, locationId: oldView.locationId });
     expect(newId.terminalId).not.toBe(old.terminalId);
     expect(await terminalStatus(cloud, old.terminalId)).toBe('deactivated');
+    // …is void now: one old terminal never gets two successors, and the store's count stays.
+    const before = (
+      await cloud.api<{ counts: { active: number } }>('GET', `/v1/locations/${oldView.locationId}`)
+    ).body.counts.active;
+    const second = await enrollWithCli(cloud, twice.body.code, agentDirs());
+    expect(second.code).toBe(1);
+    expect(second.json<{ error: { code: string; message: string } }>().error).toMatchObject({
+      code: 'code_revoked',
+      message: expect.stringContaining(`replaced terminal ${old.terminalId}, which is deactivated already`),
+    });
+    expect(
+      (await cloud.api<{ counts: { active: number } }>('GET', `/v1/locations/${oldView.locationId}`)).body
+        .counts.active,
+    ).toBe(before);
     const cfg = (
       await cloud.api<{ desired: { display: { idleMessage: string } } }>(
         'GET',
