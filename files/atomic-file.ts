@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -14,7 +15,9 @@ export async function writeFileAtomic(
   mode: number,
   opts: { exclusive?: boolean } = {},
 ): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  // Unique per write, not per millisecond: two writes in one process at once must not share a temp
+  // file (the second would fail with EEXIST and look like "the file exists" to an exclusive caller).
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
