@@ -101,7 +101,10 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
   const orgs = o.fleet.organizations;
   /** The stores a select offers (the first page of them: a fleet with more is searched, not scrolled). */
   const locations = () =>
-    orgs.listLocations(new URLSearchParams({ limit: '100' })).data.map((l) => ({ id: l.id, name: l.name }));
+    orgs
+      .listLocations(new URLSearchParams({ limit: '100' }))
+      .data.filter((l) => l.active)
+      .map((l) => ({ id: l.id, name: l.name }));
   const storeName = (id: string) => {
     try {
       return orgs.getLocation(id).name;
@@ -608,7 +611,15 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       );
     if (!session) {
       // Reading pages send the browser to sign in and back; htmx's polls get told to do the same.
-      const signInAt = `/portal/sign-in?next=${encodeURIComponent(req.method === 'GET' ? url.pathname + url.search : '/portal/')}`;
+      // After sign-in, back to the page — for an htmx poll, the page it polls from, not the fragment.
+      const current = req.headers['hx-current-url'];
+      const page =
+        typeof current === 'string' && current.startsWith(`https://${req.headers.host}/portal/`)
+          ? current.slice(`https://${req.headers.host}`.length)
+          : req.method === 'GET' && req.headers['hx-request'] !== 'true'
+            ? url.pathname + url.search
+            : '/portal/';
+      const signInAt = `/portal/sign-in?next=${encodeURIComponent(safeNext(page))}`;
       if (req.headers['hx-request'] === 'true') {
         res.writeHead(401, { 'hx-redirect': signInAt, 'content-length': 0 });
         res.end();
@@ -708,8 +719,17 @@ function decode(segment: string): string {
 
 /** Only a path inside the portal (never another site, never `//host`). */
 function safeNext(next: string | null): string {
-  if (!next?.startsWith('/portal/') || next.startsWith('//') || next.includes('\\')) return '/portal/';
-  return next.slice(0, 500);
+  // A path inside the portal in plain URL characters: no scheme, no `//host`, no backslash, no
+  // `..` segment, no control character (a CR/LF would not even fit in a Location header).
+  if (
+    !next ||
+    next.length > 500 ||
+    !/^\/portal\/[A-Za-z0-9\-._~%/?=&+]*$/.test(next) ||
+    next.includes('//') ||
+    /(^|\/)\.\.(\/|$|\?)/.test(next)
+  )
+    return '/portal/';
+  return next;
 }
 
 /** What the audit keeps of a form: the fields that say what was asked (never a password or token). */

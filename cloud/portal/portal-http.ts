@@ -115,10 +115,16 @@ export function sendAsset(res: ServerResponse, contentType: string, body: Buffer
   res.end(body);
 }
 
-/** The same origin as the request's host, or no Origin at all (a form post from another site is refused). */
+/**
+ * The request comes from the portal's own pages: its Origin (or, without one, its Referer) is the
+ * request's host. Neither header (a script, curl) is let through: the CSRF token still decides.
+ */
 export function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
   const host = req.headers.host;
-  return typeof host === 'string' && origin === `https://${host}`;
+  const self = `https://${host}`;
+  const origin = req.headers.origin;
+  if (origin !== undefined) return typeof host === 'string' && origin === self;
+  const referer = req.headers.referer;
+  if (referer === undefined) return true;
+  return typeof host === 'string' && (referer === self || referer.startsWith(`${self}/`));
 }

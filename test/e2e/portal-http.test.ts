@@ -108,6 +108,8 @@ describe('the portal over HTTP, as an attacker', () => {
       'https://evil.example/',
       '/portal/\\\\evil.example',
       '/elsewhere',
+      '/portal/..//evil.example',
+      '/portal/\r\nX-Injected: 1',
     ]) {
       const { answer } = await signIn(cloud, next);
       expect(answer.status, next).toBe(303);
@@ -141,6 +143,12 @@ describe('the portal over HTTP, as an attacker', () => {
     });
     expect(cross.status).toBe(403);
     expect(cross.body).toContain('csrf_failed');
+    // Without an Origin, a Referer from elsewhere is refused the same way.
+    const referred = await call(cloud, 'POST', '/portal/register', {
+      headers: { ...FORM, cookie, referer: 'https://evil.example/page' },
+      body: new URLSearchParams({ _csrf: csrf, terminalName: 'x', locationId: 'loc_x' }).toString(),
+    });
+    expect(referred.status).toBe(403);
   });
 
   it('a name with markup is shown as text, never run', async () => {
@@ -156,9 +164,12 @@ describe('the portal over HTTP, as an attacker', () => {
   });
 
   it('a signed-out poll gets 401 with HX-Redirect; a signed-out POST 401; an unknown page 404; assets need no session', async () => {
-    const poll = await call(cloud, 'GET', '/portal/terminals/rows', { headers: { 'hx-request': 'true' } });
+    const poll = await call(cloud, 'GET', '/portal/terminals/rows', {
+      headers: { 'hx-request': 'true', 'hx-current-url': `${cloud.url}/portal/terminals?status=online` },
+    });
     expect(poll.status).toBe(401);
-    expect(poll.headers['hx-redirect']).toBe('/portal/sign-in?next=%2Fportal%2Fterminals%2Frows');
+    // Back to the page that polled, not to the fragment.
+    expect(poll.headers['hx-redirect']).toBe('/portal/sign-in?next=%2Fportal%2Fterminals%3Fstatus%3Donline');
     const post = await call(cloud, 'POST', '/portal/register', { headers: FORM, body: 'terminalName=x' });
     expect(post.status).toBe(401);
     const { cookie } = await signIn(cloud);
