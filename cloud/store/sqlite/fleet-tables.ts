@@ -133,7 +133,7 @@ export class SqliteTerminals implements TerminalStore {
           AND (@organizationId IS NULL
             OR location_id IN (SELECT id FROM locations WHERE organization_id = @organizationId))
           AND (@search IS NULL OR lower(serial_number) = @search OR lower(name) = @search
-            OR lower(COALESCE(model, '') || '-' || COALESCE(serial_number, '')) = @search)
+            OR (model IS NOT NULL AND serial_number IS NOT NULL AND lower(model || '-' || serial_number) = @search))
           AND (@after IS NULL OR seq < (SELECT seq FROM terminals WHERE id = @after))
         ORDER BY seq DESC LIMIT @limit`,
       at: `SELECT ${TERMINAL_COLUMNS} FROM terminals WHERE location_id = @locationId ORDER BY seq`,

@@ -306,7 +306,10 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
       expect(ids({ search: 'sn-1' })).toEqual(['term_b']);
       expect(ids({ search: 'NEXGO_N92-SN-1' })).toEqual(['term_b']);
       expect(ids({ search: 'till term_c' })).toEqual(['term_c']);
-      expect(s.terminals.at('loc_1').map((t) => t.id)).toEqual(['term_a', 'term_c']);
+      // A terminal without a serial has no POIID: "model-" names none.
+      s.terminals.insert({ ...terminal('term_d'), model: 'nexgo_n92', serialNumber: null });
+      expect(ids({ search: 'nexgo_n92-' })).toEqual([]);
+      expect(s.terminals.at('loc_1').map((t) => t.id)).toEqual(['term_a', 'term_c', 'term_d']);
       s.close();
     });
 
