@@ -157,3 +157,14 @@ export function portalLimitsOf(o: CloudOptions) {
     session: { idleMs: o.portalIdleTimeoutSec * 1000, maxMs: o.portalSessionMaxSec * 1000 },
   };
 }
+
+/** When a terminal's status turns needs_attention, offline, or error for a certificate near expiry. */
+export function statusThresholdsOf(o: CloudOptions) {
+  return {
+    atRiskAfterMs: o.atRiskAfterSec * 1000,
+    offlineAfterMs: o.offlineAfterSec * 1000,
+    // Agents renew with a third of the life (or 30 days, at most half of it) left: within a
+    // quarter of the lifetime (at most 7 days) of expiry, renewal is failing.
+    expiringWithinMs: Math.min(7 * 86_400_000, (o.certDays * 86_400_000) / 4),
+  };
+}

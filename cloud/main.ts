@@ -19,6 +19,7 @@ import {
   portalLimitsOf,
   type ReadyInfo,
   type RunningCloud,
+  statusThresholdsOf,
 } from './cloud-options.js';
 import { EnrollmentService } from './enrollment/enrollment-service.js';
 import { FleetService } from './fleet/fleet-service.js';
@@ -90,13 +91,7 @@ export async function startCloud(
   const fleet = new FleetService({
     store,
     now,
-    thresholds: {
-      atRiskAfterMs: o.atRiskAfterSec * 1000,
-      offlineAfterMs: o.offlineAfterSec * 1000,
-      // Agents renew 30 days before expiry: within a quarter of the lifetime (at most 7 days) of
-      // expiry, renewal is failing.
-      expiringWithinMs: Math.min(7 * 86_400_000, (o.certDays * 86_400_000) / 4),
-    },
+    thresholds: statusThresholdsOf(o),
     links,
     events: bus,
     configDefaults: configDefaultsOf(o),
