@@ -138,11 +138,23 @@ export class Webhooks {
   async createEndpoint(body: unknown) {
     const req = parseBody(endpointValidator, body);
     let url: URL;
+    // A URL as it will be requested: no control characters or spaces (stored as given, they would
+    // reach logs and the request line), no credentials in it (they would be stored and shown).
+    if ([...req.url].some((c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f))
+      throw new Refusal(
+        'invalid_request',
+        'url must not contain spaces or control characters (percent-encode them)',
+      );
     try {
       url = new URL(req.url);
     } catch {
       throw new Refusal('invalid_request', `url ${req.url.slice(0, 200)} is not a URL`);
     }
+    if (url.username !== '' || url.password !== '')
+      throw new Refusal(
+        'invalid_request',
+        'url must not carry credentials (user:password@); the endpoint checks the Posagent-Signature instead',
+      );
     try {
       await this.o.targets.check(url);
     } catch (err) {

@@ -69,6 +69,24 @@ describe('webhook targets', () => {
       expect(r.body.error.code, url).toBe('webhook_target_refused');
       expect(r.body.error.message, url).toMatch(reason);
     }
+    // Not a URL to store as given: control characters, credentials.
+    for (const [url, message] of [
+      [
+        'https://93.184.216.34/h\r\nX-Evil: 1',
+        'url must not contain spaces or control characters (percent-encode them)',
+      ],
+      [
+        'https://user:pass@93.184.216.34/h',
+        'url must not carry credentials (user:password@); the endpoint checks the Posagent-Signature instead',
+      ],
+    ] as const) {
+      const r = await cloud.api<Refusal>('POST', '/v1/webhook-endpoints', {
+        url,
+        events: ['terminal.enrolled'],
+      });
+      expect(r.status, url).toBe(400);
+      expect(r.body.error, url).toEqual({ code: 'invalid_request', message });
+    }
     expect(cloudCount(cloud.dataDir, 'webhook_endpoints')).toBe(0);
     const ok = await cloud.api('POST', '/v1/webhook-endpoints', {
       url: 'https://93.184.216.34/hooks',
