@@ -27,34 +27,29 @@ export function nestsDeeperThan(text: string, max: number): boolean {
 }
 
 /**
- * Reads a JSON object body (or a form-encoded one, into the same shape); an empty body is `{}`. Refuses bad JSON, a body too large,
- * or a body that has not all arrived within `deadlineMs` (408: a slow body holds a connection
- * only that long).
+ * A request body read whole: refused past `maxBytes` (413) or when it has not all arrived within
+ * `deadlineMs` (408; 0: no deadline), each with the caller's words. The one body reader of the
+ * cloud's HTTP edges (the REST API's JSON and forms, the portal's forms).
  */
-export async function readJsonBody(
+export async function readBody(
   req: IncomingMessage,
-  maxBytes = MAX_BODY_BYTES,
-  deadlineMs = 0,
-): Promise<Record<string, unknown>> {
+  maxBytes: number,
+  deadlineMs: number,
+  say: { tooLarge(maxBytes: number): string; late(deadlineMs: number): string },
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   let timer: NodeJS.Timeout | undefined;
   const late =
     deadlineMs > 0
       ? new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new Refusal('request_timeout', `the request body did not arrive within ${deadlineMs} ms`),
-              ),
-            deadlineMs,
-          );
+          timer = setTimeout(() => reject(new Refusal('request_timeout', say.late(deadlineMs))), deadlineMs);
         })
       : undefined;
   const read = (async () => {
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > maxBytes) throw new Refusal('body_too_large', `request body exceeds ${maxBytes} bytes`);
+      if (size > maxBytes) throw new Refusal('body_too_large', say.tooLarge(maxBytes));
       chunks.push(chunk as Buffer);
     }
   })();
@@ -64,8 +59,37 @@ export async function readJsonBody(
     clearTimeout(timer);
     read.catch(() => {});
   }
-  if (size === 0) return {};
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/** A path parameter, percent-decoded; a malformed escape (`%zz`, a lone `%E2`) is the client's error. */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new Refusal(
+      'invalid_path',
+      `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
+    );
+  }
+}
+
+/**
+ * Reads a JSON object body (or a form-encoded one, into the same shape); an empty body is `{}`. Refuses bad JSON, a body too large,
+ * or a body that has not all arrived within `deadlineMs` (408: a slow body holds a connection
+ * only that long).
+ */
+export async function readJsonBody(
+  req: IncomingMessage,
+  maxBytes = MAX_BODY_BYTES,
+  deadlineMs = 0,
+): Promise<Record<string, unknown>> {
+  const body = await readBody(req, maxBytes, deadlineMs, {
+    tooLarge: (max) => `request body exceeds ${max} bytes`,
+    late: (ms) => `the request body did not arrive within ${ms} ms`,
+  });
+  if (body.length === 0) return {};
+  const text = body.toString('utf8');
   // `curl -d` (the VINR examples) sends a form; the route's schema converts its strings.
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/x-www-form-urlencoded') return markForm(parseFormBody(text.trim()));

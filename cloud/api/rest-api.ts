@@ -14,7 +14,7 @@ import type { TerminalStore } from '../store/store-types.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import { sourceOf } from './connection-guard.js';
 import { sendFile } from './file-transfer.js';
-import { MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
+import { decodePathSegment, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
 import { statusOf } from './refusal-status.js';
 
 /**
@@ -74,18 +74,6 @@ interface Route {
     /** The terminal id of a `terminal` route's caller. */
     terminalId: string;
   }): unknown;
-}
-
-/** A path parameter, percent-decoded; a malformed escape (`%zz`, a lone `%E2`) is the client's error. */
-function decodePathSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new Refusal(
-      'invalid_path',
-      `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
-    );
-  }
 }
 
 export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res: ServerResponse) => void {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import type { ActionService } from '../actions/action-service.js';
+import { decodePathSegment } from '../api/http-json.js';
 import { statusOf } from '../api/refusal-status.js';
 import { qrPng } from '../enrollment/enrollment-qr.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
@@ -597,7 +598,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
           : new Refusal('method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
       return sendPage(res, statusOf(r), messagePage('Not found', session, r.code, r.message));
     }
-    const params = route.pattern.exec(url.pathname)!.slice(1).map(decode);
+    const params = route.pattern.exec(url.pathname)!.slice(1).map(decodePathSegment);
     if (route.may === 'public')
       return answer(
         res,
@@ -704,17 +705,6 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       sendPage(res, 500, messagePage('Error', undefined, 'internal_error', 'internal error'));
     });
   };
-}
-
-function decode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new Refusal(
-      'invalid_path',
-      `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
-    );
-  }
 }
 
 /** Only a path inside the portal (never another site, never `//host`). */

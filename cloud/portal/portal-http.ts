@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Refusal } from '../../protocol/refusal.js';
+import { readBody } from '../api/http-json.js';
 import type { SafeHtml } from './html.js';
 
 /** The session cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Strict. */
@@ -50,30 +51,11 @@ export async function readForm(req: IncomingMessage, deadlineMs: number): Promis
       'unsupported_media_type',
       'the portal takes form posts (application/x-www-form-urlencoded)',
     );
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Refusal('request_timeout', `the form did not arrive within ${deadlineMs} ms`)),
-      deadlineMs,
-    );
+  const body = await readBody(req, MAX_FORM_BYTES, deadlineMs, {
+    tooLarge: (max) => `a form has at most ${max} bytes`,
+    late: (ms) => `the form did not arrive within ${ms} ms`,
   });
-  const read = (async () => {
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_FORM_BYTES)
-        throw new Refusal('body_too_large', `a form has at most ${MAX_FORM_BYTES} bytes`);
-      chunks.push(chunk as Buffer);
-    }
-  })();
-  try {
-    await Promise.race([read, late]);
-  } finally {
-    clearTimeout(timer);
-    read.catch(() => {});
-  }
-  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const form = new URLSearchParams(body.toString('utf8'));
   if ([...form.keys()].length > MAX_FIELDS)
     throw new Refusal('invalid_request', `a form has at most ${MAX_FIELDS} fields`);
   return form;
