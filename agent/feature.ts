@@ -6,6 +6,7 @@ import type { AgentStore } from './agent-store.js';
 import type { Credentials } from './certificate/credentials.js';
 import type { CrashPoint } from './crash-points.js';
 import type { EventBus } from './events/event-bus.js';
+import type { CloudAddresses } from './link/cloud-addresses.js';
 import type { OnlineLink } from './link/cloud-link.js';
 import type { LocalRoute } from './local-api/local-api.js';
 import type { Logger } from './logger.js';
@@ -35,7 +36,8 @@ export interface FeatureContext {
   store: AgentStore;
   events: EventBus;
   credentials: Credentials;
-  cloudUrl: string;
+  /** Where the cloud is: the address in use now, and the others to fail over to. */
+  cloud: CloudAddresses;
   proxy: ProxySettings;
   bootId: string;
   now(): number;

@@ -14,6 +14,7 @@ import { EventBus } from './events/event-bus.js';
 import { EventsFeature } from './events/events-feature.js';
 import { RecentErrors } from './events/recent-errors.js';
 import { type Feature, type FeatureContext, startFeatures, stopFeatures } from './feature.js';
+import { CloudAddresses, cloudUrlsOf } from './link/cloud-addresses.js';
 import { LinkFeature } from './link/link-feature.js';
 import { OutboxSender } from './link/outbox-sender.js';
 import { connectionLimits, readOpenFileLimit } from './local-api/connection-limits.js';
@@ -86,7 +87,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
     store,
     events: shared.events,
     credentials,
-    cloudUrl: d.settings.cloudUrl || identity.cloudUrl,
+    cloud: new CloudAddresses(cloudUrlsOf(d.settings, identity.cloudUrl), identity.terminalId),
     proxy: proxySettings(d.settings, d.env ?? {}),
     bootId: readBootId(d.settings.bootIdFile),
     now: d.now ?? Date.now,
@@ -124,7 +125,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
   d.log.info(
     {
       terminalId: identity.terminalId,
-      cloudUrl: ctx.cloudUrl,
+      cloudUrls: ctx.cloud.all(),
       socket: d.paths.socketPath,
       certificateNotAfter: certificate.renewer.certificate().notAfter,
     },

@@ -1,4 +1,5 @@
 import type { BackoffPolicy } from './link/backoff.js';
+import { cloudUrlProblem, splitCloudUrls } from './link/cloud-addresses.js';
 
 /**
  * Device settings: what belongs to this device rather than to the fleet. Resolved in one place,
@@ -9,6 +10,11 @@ export const AGENT_DEFAULTS = {
   logLevel: 'info',
   /** Overrides the cloud URL recorded at enrollment (a moved cloud, a test). */
   cloudUrl: '',
+  /**
+   * Several cloud addresses, comma-separated (gateways without one load-balanced name): tried in
+   * turn, the next after a failed or lost link. Wins over cloudUrl when set.
+   */
+  cloudUrls: '',
   rebootCommand: 'systemctl reboot',
   bootIdFile: '/proc/sys/kernel/random/boot_id',
   /** Not enrolled at start: enroll by this device's serial (pre-registered in the cloud). */
@@ -174,6 +180,10 @@ export function resolveDeviceSettings(input: {
       settings[key] = AGENT_DEFAULTS[key];
       sources[key] = 'default';
     }
+  }
+  for (const url of splitCloudUrls(settings.cloudUrls as string)) {
+    const problem = cloudUrlProblem(url);
+    if (problem) throw new SettingsError(`cloudUrls: ${problem}`);
   }
   return { settings: settings as DeviceSettings, sources };
 }

@@ -43,7 +43,7 @@ export class ActionsFeature implements Feature {
         const tls = ctx.credentials.tls();
         await cloudDownload({
           maxBytes,
-          cloudUrl: ctx.cloudUrl,
+          cloudUrl: ctx.cloud.current(),
           caPem: tls.ca,
           cert: tls.cert,
           key: tls.key,
