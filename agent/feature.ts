@@ -10,6 +10,7 @@ import type { CloudAddresses } from './link/cloud-addresses.js';
 import type { OnlineLink } from './link/cloud-link.js';
 import type { LocalRoute } from './local-api/local-api.js';
 import type { Logger } from './logger.js';
+import type { StoreSchemaRecord } from './store-schema.js';
 
 /**
  * One feature of the enrolled daemon (link, config, certificate, transactions, actions, status,
@@ -34,6 +35,8 @@ export interface FeatureContext {
   deps: AgentDeps;
   identity: Identity;
   store: AgentStore;
+  /** The store's schema as the boot guard reads it (a rollback across a migration). */
+  storeSchema: StoreSchemaRecord;
   events: EventBus;
   credentials: Credentials;
   /** Where the cloud is: the address in use now, and the others to fail over to. */

@@ -58,6 +58,7 @@ export class ActionsFeature implements Feature {
       whenFree: (id, signal) => this.runner.whenFree(id, signal),
       restart: (reason) => deps.restart?.(reason),
       supervised: deps.restart !== undefined,
+      onCommitted: () => ctx.storeSchema.dropSnapshot(deps.paths.stateDir),
       now,
       crashPoint: ctx.crashPoint,
       log: ctx.log,
