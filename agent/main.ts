@@ -117,7 +117,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
   const link = new LinkFeature(ctx, { config, outbox, notifier });
   const certificate = new CertificateFeature(ctx, { link, config });
   const transactions = new TransactionsFeature(ctx, { link, config });
-  const actions = new ActionsFeature(ctx, { outbox });
+  const actions = new ActionsFeature(ctx, { outbox, config });
   const status = new StatusFeature(ctx, { link, config, certificate, errors: shared.errors });
   const events = new EventsFeature(shared.events, shared.limits, d.log);
   const owners: Feature[] = [config, link, certificate, transactions, actions, status, events];

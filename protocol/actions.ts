@@ -126,12 +126,16 @@ export const UpdateParams = Type.Object(
     release: ReleaseDescriptor,
     /** Install an older version than the running one (refused otherwise). */
     allowDowngrade: Type.Optional(Type.Boolean()),
+    /** Switch at once: do not wait for the maintenance window (a busy lease still holds it). */
+    now: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
 export type UpdateParams = Static<typeof UpdateParams>;
 
 const NoParams = Type.Object({}, { additionalProperties: false });
+/** A reboot's: `now` skips the maintenance window (a busy lease still holds it). */
+const RebootParams = Type.Object({ now: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 export const ActionId = Type.String({ minLength: 1, maxLength: 64 });
 
 export const RunActionRequest = Type.Union([
@@ -142,7 +146,16 @@ export const RunActionRequest = Type.Union([
   Type.Object(
     {
       actionId: ActionId,
-      type: Type.Union([Type.Literal('reboot'), Type.Literal('lock'), Type.Literal('unlock')]),
+      type: Type.Literal('reboot'),
+      params: RebootParams,
+      expiresAt: IsoTime,
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      actionId: ActionId,
+      type: Type.Union([Type.Literal('lock'), Type.Literal('unlock')]),
       params: NoParams,
       expiresAt: IsoTime,
     },
@@ -185,7 +198,12 @@ export const CreateActionBody = Type.Object(
     action: Type.Optional(ActionTypeSchema),
     params: Type.Optional(
       Type.Object(
-        { version: Type.Optional(SemVer), allowDowngrade: Type.Optional(Type.Boolean()) },
+        {
+          version: Type.Optional(SemVer),
+          allowDowngrade: Type.Optional(Type.Boolean()),
+          /** reboot, update: run at once, not in the maintenance window. */
+          now: Type.Optional(Type.Boolean()),
+        },
         { additionalProperties: false },
       ),
     ),

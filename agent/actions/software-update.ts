@@ -54,8 +54,8 @@ export interface UpdaterDeps {
   report(id: string, change: ActionChange): ActionRow;
   /** Records step data the cloud need not hear about. */
   note(id: string, change: Omit<ActionChange, 'state'>): ActionRow;
-  /** Waits until no busy lease is held, reporting why it waits. */
-  whenFree(id: string, signal: AbortSignal): Promise<void>;
+  /** Waits for the maintenance window (unless `now`) and until no busy lease is held, reporting why it waits. */
+  whenAllowed(id: string, signal: AbortSignal, now: boolean): Promise<void>;
   /** Ends this process so that the supervisor (systemd) starts what `current` points to. */
   restart(reason: string): void;
   /** False when nothing would start the agent again after `restart` (updates are refused then). */
@@ -153,7 +153,7 @@ export class SoftwareUpdater {
       await this.install('stage', to, request.requestId);
       this.d.crashPoint?.('update-unpacked');
 
-      await this.d.whenFree(row.id, signal);
+      await this.d.whenAllowed(row.id, signal, (row.params as UpdateParams).now === true);
       this.d.report(row.id, { step: 'switching', reason: null, detail: { from, to } });
       await this.install('activate', to, request.requestId);
       this.d.crashPoint?.('update-switched');
