@@ -71,6 +71,11 @@ export const AGENT_DEFAULTS = {
   releaseKeyFile: '/etc/posagent/release-key.pem',
   /** A new version must reach the cloud within this long after the switch, or it is rolled back. */
   updateHealthWindowSec: 300,
+  /**
+   * What `collect_logs` reads the daemon's log lines with (`{since}` and `{until}`: Unix seconds):
+   * its journald unit's, as pino JSON lines. A device without journald names its own command.
+   */
+  logsCommand: 'journalctl -u posagent.service --no-pager -o cat --since @{since} --until @{until}',
   /** A reboot command that returned while the agent is still running this much later has failed. */
   rebootTimeoutSec: 300,
 } as const;

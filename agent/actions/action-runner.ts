@@ -1,4 +1,4 @@
-import type { ActionProgress, RunAction } from '../../protocol/actions.js';
+import type { ActionProgress, CollectLogsParams, RunAction } from '../../protocol/actions.js';
 import type { MaintenanceConfig } from '../../protocol/config-schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { sleepUnless } from '../interruptible-sleep.js';
@@ -30,6 +30,11 @@ export interface ActionRunnerDeps {
   bootId: string;
   /** Runs the device's reboot command; resolves when the command has returned. */
   reboot(): Promise<void>;
+  /** collect_logs: gathers, redacts, caps and uploads the logs the params ask for. */
+  collectLogs(
+    actionId: string,
+    params: CollectLogsParams,
+  ): Promise<{ lines: number; dropped: number; bytes: number }>;
   /** The maintenance window in force (the applied config's), or null: none. */
   window(): MaintenanceConfig | null;
   /** After a reboot command that returned, the action fails if the agent still runs this long after. */
@@ -161,8 +166,8 @@ export class ActionRunner {
   }
 
   private schedule(row: ActionRow): void {
-    // A lock never waits behind a reboot or an update held by a busy lease.
-    if (row.type === 'lock' || row.type === 'unlock') {
+    // A lock, or a look at the logs, never waits behind a reboot or an update held by a window or a lease.
+    if (row.type === 'lock' || row.type === 'unlock' || row.type === 'collect_logs') {
       this.execute(row).catch((err: unknown) =>
         this.d.log.error({ actionId: row.id, err }, 'action failed unexpectedly'),
       );
@@ -188,8 +193,29 @@ export class ActionRunner {
       }
       case 'reboot':
         return this.reboot(row);
+      case 'collect_logs':
+        return this.collectLogs(row);
       case 'update':
         return this.d.updater.run(row, this.stopping.signal);
+    }
+  }
+
+  private async collectLogs(row: ActionRow): Promise<void> {
+    this.report(row.id, { step: 'collecting', reason: null });
+    try {
+      const r = await this.d.collectLogs(row.id, row.params as CollectLogsParams);
+      this.report(row.id, {
+        state: 'completed',
+        step: 'uploaded',
+        reason: null,
+        detail: { lines: r.lines, dropped: r.dropped, bytes: r.bytes },
+      });
+      this.d.log.info({ actionId: row.id, ...r }, 'logs collected and uploaded');
+    } catch (err) {
+      this.report(row.id, {
+        state: 'failed',
+        reason: `collecting the logs failed: ${(err as Error).message}`,
+      });
     }
   }
 

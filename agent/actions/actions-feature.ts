@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { cloudDownload } from '../../cloud-access/cloud-client.js';
+import { cloudDownload, cloudJson } from '../../cloud-access/cloud-client.js';
 import type { ConfigFeature } from '../config/config-feature.js';
 import type { Feature, FeatureContext } from '../feature.js';
 import type { OutboxSender } from '../link/outbox-sender.js';
@@ -73,6 +73,24 @@ export class ActionsFeature implements Feature {
       reboot: () => runShellCommand(settings.rebootCommand),
       rebootTimeoutMs: settings.rebootTimeoutSec * 1000,
       window: () => o.config.manager.current().config.maintenance ?? null,
+      collectLogs: async (actionId, params) => {
+        // Loaded on first use: most terminals never collect their logs.
+        const { collectLogs } = await import('./log-collector.js');
+        const logs = await collectLogs({ command: settings.logsCommand, params, nowMs: now() });
+        const tls = ctx.credentials.tls();
+        await cloudJson({
+          cloudUrl: ctx.cloud.current(),
+          caPem: tls.ca,
+          cert: tls.cert,
+          key: tls.key,
+          proxy: ctx.proxy,
+          method: 'PUT',
+          path: `/v1/agent/actions/${encodeURIComponent(actionId)}/logs`,
+          raw: { bytes: logs.gzip, contentType: 'application/gzip' },
+          timeoutMs: 60_000,
+        });
+        return { lines: logs.lines, dropped: logs.dropped, bytes: logs.bytes };
+      },
       onReported: () => o.outbox.wake(),
       now,
       log: ctx.log,
