@@ -95,39 +95,18 @@ export async function guardBeforeStart(o: GuardOptions): Promise<void> {
     case 'keep': {
       // The previous release could not open the store: no rollback, and no trial to decide again.
       o.log(`keeping ${trial.to}: ${decision.reason}`);
-      const result: GuardResult = {
-        actionId: trial.actionId,
-        from: trial.from,
-        to: trial.to,
-        reason: decision.reason,
-        at: new Date(o.now()).toISOString(),
-        kept: true,
-      };
-      await mkdir(p.rootUpdate, { recursive: true, mode: 0o755 });
-      await writeRootJson(p.guardResult, result).catch((err: Error) =>
-        o.log(`could not leave the reason for the agent: ${err.message}`),
-      );
+      await leaveResult(o, trial, decision.reason, { kept: true });
       await rm(p.trial, { force: true });
       return;
     }
     case 'rollback': {
       o.log(`rolling back ${trial.to} to ${trial.from}: ${decision.reason}`);
       // The reason first, for the previous version to report; then the switch; then the cleanup.
-      const result: GuardResult = {
-        actionId: trial.actionId,
-        from: trial.from,
-        to: trial.to,
-        reason: decision.reason,
-        at: new Date(o.now()).toISOString(),
-        ...(decision.restoreStore ? { restoreStore: decision.restoreStore } : {}),
-      };
-      await mkdir(p.rootUpdate, { recursive: true, mode: 0o755 });
-      const left = await writeRootJson(p.guardResult, result).then(
-        () => true,
-        (err: Error) => {
-          o.log(`could not leave the rollback reason for the agent: ${err.message}`);
-          return false;
-        },
+      const left = await leaveResult(
+        o,
+        trial,
+        decision.reason,
+        decision.restoreStore ? { restoreStore: decision.restoreStore } : {},
       );
       // Without the note the previous release would not put the snapshot back, and could not open the store.
       if (decision.restoreStore && !left) {
@@ -139,6 +118,32 @@ export async function guardBeforeStart(o: GuardOptions): Promise<void> {
       await rm(p.trial, { force: true });
       return;
     }
+  }
+}
+
+/** The guard's result for the agent (root's file, world-readable); false when it could not be written. */
+async function leaveResult(
+  o: GuardOptions,
+  trial: TrialState,
+  reason: string,
+  extra: Pick<GuardResult, 'kept' | 'restoreStore'>,
+): Promise<boolean> {
+  const p = paths(o.layout);
+  const result: GuardResult = {
+    actionId: trial.actionId,
+    from: trial.from,
+    to: trial.to,
+    reason,
+    at: new Date(o.now()).toISOString(),
+    ...extra,
+  };
+  try {
+    await mkdir(p.rootUpdate, { recursive: true, mode: 0o755 });
+    await writeRootJson(p.guardResult, result);
+    return true;
+  } catch (err) {
+    o.log(`could not leave the guard's reason for the agent: ${(err as Error).message}`);
+    return false;
   }
 }
 

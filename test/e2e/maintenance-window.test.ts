@@ -1,6 +1,5 @@
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeReboot } from '../support/fake-reboot.js';
 import {
   type Cloud,
   configureAndWait,
@@ -11,7 +10,6 @@ import {
   restartCloud,
   startAgent,
   startCloud,
-  tempDir,
   waitForAction,
   waitForLink,
 } from '../support/processes.js';
@@ -37,27 +35,19 @@ describe('the maintenance window', () => {
   let cloud: Cloud;
   let a: Awaited<ReturnType<typeof enrollAgent>>;
   let agent: Proc;
-  const fakes = tempDir('fakes');
-  const bootIdFile = join(fakes, 'boot_id');
-  const rebootLog = join(fakes, 'reboots.log');
-  const rebootCommand = join(fakes, 'fake-reboot');
-  const reboots = () =>
-    existsSync(rebootLog) ? readFileSync(rebootLog, 'utf8').trim().split('\n').filter(Boolean) : [];
+  const device = fakeReboot();
+  const reboots = () => device.calls();
   // The window opens at a whole minute of the agent's clock, 20 s of real time after it starts.
   let realOpen = 0;
   let agentOpen = 0;
   let offsetMs = 0;
   const run = () =>
-    startAgent(a.dirs, ['--reboot-command', rebootCommand, '--boot-id-file', bootIdFile], {
+    startAgent(a.dirs, device.flags, {
       ...FAST_RECONNECT,
       POSAGENT_CLOCK_OFFSET_MS: String(offsetMs),
     });
 
   beforeAll(async () => {
-    writeFileSync(bootIdFile, 'boot-1\n');
-    // The fake reboot records the host time it ran at.
-    writeFileSync(rebootCommand, `#!/bin/sh\necho "reboot $(date +%s%3N)" >> ${rebootLog}\n`);
-    chmodSync(rebootCommand, 0o755);
     cloud = await startCloud();
     a = await enrollAgent(cloud);
     realOpen = Date.now() + 20_000;
@@ -102,14 +92,14 @@ describe('the maintenance window', () => {
     // The cloud goes away: the device still knows its window and runs the reboot when it opens.
     await cloud.stop();
     await waitFor(() => reboots().length === 1, 'the reboot to run once the window opens', 30_000);
-    const ranAt = Number(reboots()[0]?.split(' ')[1]);
+    const ranAt = Number(reboots()[0]?.split(' ')[2]);
     expect(ranAt + offsetMs).toBeGreaterThanOrEqual(agentOpen);
     expect(ranAt + offsetMs).toBeLessThan(agentOpen + 10_000);
 
     // The "reboot": a new boot id, the agent starts again, the cloud is back: completed.
     agent.child.kill('SIGKILL');
     await agent.exited;
-    writeFileSync(bootIdFile, 'boot-2\n');
+    device.newBoot('boot-2');
     cloud = await restartCloud(cloud);
     agent = run();
     const done = await waitForAction(

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_STORE_SCHEMA } from '../../agent/agent-store.js';
 import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import {
-  installCommandFor,
   installRelease,
   newReleaseKey,
   POSAGENT_INSTALLER,
@@ -17,7 +16,7 @@ import {
   type ReleaseKey,
   type Supervised,
   signRelease,
-  supervise,
+  superviseAgent,
 } from '../../harness/releases.js';
 import type { GuardResult, StoreSchemaNote } from '../../release/layout.js';
 import {
@@ -25,7 +24,6 @@ import {
   type CloudAction,
   configureAndWait,
   enrollAgent,
-  FAST_RECONNECT,
   queueAction,
   startCloud,
   tempDir,
@@ -115,24 +113,7 @@ describe('a rollback across a store migration', () => {
     for (const [version, patch] of builds) tarballs.set(version, await packRelease(version, packs, patch));
     await installRelease(tarballs.get('1.0.0') as string, installDir, '1.0.0');
     a = await enrollAgent(cloud);
-    agent = supervise(
-      installDir,
-      [
-        'run',
-        ...a.dirs.flags,
-        '--settings',
-        join(a.dirs.stateDir, '..', 'agent.json'),
-        '--install-dir',
-        installDir,
-      ],
-      {
-        ...FAST_RECONNECT,
-        POSAGENT_RELEASE_KEY_FILE: key.publicKeyFile,
-        POSAGENT_UPDATE_HEALTH_WINDOW_SEC: '6',
-        POSAGENT_INSTALL_COMMAND: installCommandFor(installDir, a.dirs.stateDir, key.publicKeyFile),
-      },
-      { stateDir: a.dirs.stateDir, startLimitBurst: 10, startLimitIntervalMs: 600_000 },
-    );
+    agent = superviseAgent(installDir, a.dirs, key.publicKeyFile);
     await waitForLink(a.dirs);
     expect(await runningVersion()).toBe('1.0.0');
     expect(storeNote()).toEqual({ version: S, oldestReader: 0, snapshot: null, salesSinceSnapshot: false });
