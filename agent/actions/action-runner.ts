@@ -2,7 +2,7 @@ import type { ActionProgress, RunAction } from '../../protocol/actions.js';
 import type { EventBus } from '../events/event-bus.js';
 import { type ActionChange, type ActionRow, type ActionStore, progressOf } from './action-store.js';
 import type { BusyLeases } from './busy-leases.js';
-import type { SoftwareUpdater } from './software-update.js';
+import type { Updates } from './lazy-updater.js';
 
 /**
  * Runs what the cloud asks (`RunAction`): each action is in the store before it is acknowledged,
@@ -18,7 +18,7 @@ import type { SoftwareUpdater } from './software-update.js';
 export interface ActionRunnerDeps {
   store: ActionStore;
   leases: BusyLeases;
-  updater: SoftwareUpdater;
+  updater: Updates;
   events: EventBus;
   bootId: string;
   /** Runs the device's reboot command; resolves when the command has returned. */

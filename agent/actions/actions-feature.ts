@@ -1,13 +1,12 @@
 import { stat } from 'node:fs/promises';
-import { cloudDownload } from '../../cloud-access/cloud-client.js';
 import type { Feature, FeatureContext } from '../feature.js';
 import type { OutboxSender } from '../link/outbox-sender.js';
 import { type LocalRoute, Reply } from '../local-api/local-api.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
 import { BusyLeases } from './busy-leases.js';
+import { LazyUpdater } from './lazy-updater.js';
 import { runShellCommand } from './shell-command.js';
-import { SoftwareUpdater } from './software-update.js';
 
 /**
  * Remote actions (reboot, update, lock, unlock) from `RunAction`, one at a time, recorded before
@@ -25,7 +24,8 @@ export class ActionsFeature implements Feature {
     const { deps, store, now } = ctx;
     const settings = deps.settings;
     this.leases = new BusyLeases({ store: store.actions, now });
-    const updater = new SoftwareUpdater({
+    // The update code loads when an update is received (or found open at start), not before.
+    const updater = new LazyUpdater({
       installDir: settings.installDir,
       stateDir: deps.paths.stateDir,
       releaseKeyFile: settings.releaseKeyFile,
@@ -41,6 +41,7 @@ export class ActionsFeature implements Feature {
       },
       download: async (version, file, onProgress, maxBytes) => {
         const tls = ctx.credentials.tls();
+        const { cloudDownload } = await import('../../cloud-access/cloud-client.js');
         await cloudDownload({
           maxBytes,
           cloudUrl: ctx.cloudUrl,
