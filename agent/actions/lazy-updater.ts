@@ -25,11 +25,6 @@ export class LazyUpdater implements Updates {
     return this.loaded;
   }
 
-  /** True once the update code was loaded (what a test of the idle daemon looks at). */
-  isLoaded(): boolean {
-    return this.updater !== null;
-  }
-
   async atStart(row: ActionRow): Promise<boolean> {
     return (await this.load()).atStart(row);
   }
