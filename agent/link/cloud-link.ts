@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { type ClientOptions, WebSocket } from 'ws';
 import { explainWithClock } from '../../cloud-access/cloud-time.js';
 import { connectionPath } from '../../cloud-access/connection-path.js';
@@ -208,15 +209,18 @@ export class CloudLink {
         this.lastTls = { handshake: s.isSessionReused() ? 'resumed' : 'full', tlsVersion: s.getProtocol() };
       });
       const tunnel = path.agent(connectTls);
-      const ws = new WebSocket(this.url, SUBPROTOCOL, {
+      // ws hands its options to tls.connect, secureContext included (its types do not list it).
+      const options: ClientOptions & { secureContext: SecureContext } = {
         ...tls,
+        secureContext: this.secureContextFor(tls),
         handshakeTimeout: this.o.connectTimeoutMs,
         maxPayload: MAX_FRAME_BYTES,
         // The same path (direct, or the proxy's tunnel) as diagnostics and the HTTPS calls take.
         ...(tunnel
           ? { agent: tunnel }
           : { createConnection: connectTls as unknown as ClientOptions['createConnection'] }),
-      });
+      };
+      const ws = new WebSocket(this.url, SUBPROTOCOL, options);
       const onAbort = () => ws.close(CloseCode.agentShutdown, 'agent shutting down');
       signal.addEventListener('abort', onAbort, { once: true });
       const finish = (o: Omit<Outcome, 'upForMs'>) => {
@@ -298,6 +302,17 @@ export class CloudLink {
   }
 
   private rtt: number | null = null;
+
+  /** The TLS context of the last attempt's credentials: parsing the key, certificate and CA again for every attempt cost ~1.5 ms each. */
+  private context: { ca: string; cert: string; key: string; secureContext: SecureContext } | null = null;
+
+  private secureContextFor(t: { ca: string; cert: string; key: string }): SecureContext {
+    const c = this.context;
+    if (c && c.ca === t.ca && c.cert === t.cert && c.key === t.key) return c.secureContext;
+    const secureContext = createSecureContext(t);
+    this.context = { ...t, secureContext };
+    return secureContext;
+  }
 
   private async handshake(
     ws: WebSocket,
