@@ -81,7 +81,9 @@ describe('backoff', () => {
     expect(reconnectDelay({ attempt: 3, cloudRestarted: false, downForMs: 200 }, p, top)).toBe(999);
     // A long outage: the exponential window (then the cap) as before.
     expect(reconnectDelay({ attempt: 3, cloudRestarted: false, downForMs: 3_600_000 }, p, top)).toBe(7_999);
-    expect(reconnectDelay({ attempt: 20, cloudRestarted: false, downForMs: 3_600_000 }, p, top)).toBe(299_999);
+    expect(reconnectDelay({ attempt: 20, cloudRestarted: false, downForMs: 3_600_000 }, p, top)).toBe(
+      299_999,
+    );
     // The first retry after the cloud's own restart close is still spread over its window.
     expect(reconnectDelay({ attempt: 0, cloudRestarted: true, downForMs: 0 }, p, () => 0.5)).toBe(5000);
     // The link says how long it has been down; a stable link that ended starts a new outage.
