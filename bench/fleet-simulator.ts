@@ -119,7 +119,15 @@ interface FleetReport {
   agents: number;
   heartbeatIntervalSec: number;
   enrollSeconds: number;
-  connectMs: { p50: number; p90: number; p99: number; max: number | undefined; cpuPct: CpuShare };
+  connectMs: {
+    p50: number;
+    p90: number;
+    p99: number;
+    max: number | undefined;
+    cpuPct: CpuShare;
+    /** Each second from the start: links online, attempts ended by 503 cloud_busy and by anything else, the busiest worker's event-loop use. */
+    perSecond: { online: number[]; busy: number[]; other: number[]; busiestWorkerElu: number[] };
+  };
   cloud: {
     rssBeforeMb: number;
     rssConnectedMb: number;
@@ -281,11 +289,34 @@ async function main(): Promise<void> {
       };
     };
     const connectCpu = cpuAt();
+    const connectElu = sampleElu(workers);
+    const downsAtStart = downs.length;
     for (const w of workers) w.postMessage({ type: 'start' });
     await waitFor(everyOnline, 'every agent online', 300_000, 100);
+    const connectEluSeconds = connectElu.stop();
     const connectCpuPct = cpuSince('connect', connectCpu, (Date.now() - startAt) / 1000);
     const connectHandshakes = { ...handshakes };
     const connectMs = onlineAt.map((t) => t[0]! - startAt).sort((x, y) => x - y);
+    const connectSeconds = Math.floor(connectMs.at(-1)! / 1000) + 1;
+    const connectDowns = downs.slice(downsAtStart);
+    const connectPerSecond = {
+      online: perSecondFrom(
+        onlineAt.map((t) => t[0]!),
+        startAt,
+        connectSeconds,
+      ),
+      busy: perSecondFrom(
+        connectDowns.filter((d) => d[1] === 'busy').map((d) => d[0]),
+        startAt,
+        connectSeconds,
+      ),
+      other: perSecondFrom(
+        connectDowns.filter((d) => d[1] !== 'busy').map((d) => d[0]),
+        startAt,
+        connectSeconds,
+      ),
+      busiestWorkerElu: eluBySecond(connectEluSeconds, startAt, connectSeconds),
+    };
     say(`all ${N} online after ${(connectMs.at(-1)! / 1000).toFixed(1)} s`);
 
     await new Promise((r) => setTimeout(r, 5000));
@@ -317,25 +348,12 @@ async function main(): Promise<void> {
       process.env.POSAGENT_CPU_PROFILE_DIR = cpuDir;
     }
     const downsBefore = downs.length;
-    // Each second of the storm, the busiest worker's event-loop utilisation: a worker saturated
-    // for a few seconds hides in the phase's mean.
-    const eluSeconds: { at: number; elu: number }[] = [];
-    let eluLast = workers.map((w) => w.performance.eventLoopUtilization());
-    const eluSampler = setInterval(() => {
-      const now = workers.map((w) => w.performance.eventLoopUtilization());
-      eluSeconds.push({
-        at: Date.now(),
-        elu: Math.max(
-          ...now.map((e, i) => workers[i]!.performance.eventLoopUtilization(e, eluLast[i]).utilization),
-        ),
-      });
-      eluLast = now;
-    }, 1000);
+    const stormElu = sampleElu(workers);
     cloud = await restartCloud(cloud);
     const readyAt = Date.now();
     const stormCpu = cpuAt();
     await waitFor(everyOnline, 'every agent back', 300_000, 100);
-    clearInterval(eluSampler);
+    const eluSeconds = stormElu.stop();
     const backAt = onlineAt.map((t, i) => t[before[i]!]!);
     const stormCpuPct = cpuSince(
       'storm',
@@ -417,6 +435,7 @@ async function main(): Promise<void> {
         p99: Math.round(percentile(connectMs, 99)),
         max: connectMs.at(-1),
         cpuPct: connectCpuPct,
+        perSecond: connectPerSecond,
       },
       cloud: {
         rssBeforeMb: +(cloudRssBefore / 1048576).toFixed(1),
@@ -434,10 +453,7 @@ async function main(): Promise<void> {
         reconnectsPerSecond: reconnects,
         attemptsPerSecond: attempts,
         cloudBusyRefusalsPerSecond: perSecondFrom(busyAt, restartedAt, seconds),
-        busiestWorkerEluPerSecond: Array.from({ length: seconds }, (_, i) => {
-          const e = eluSeconds.find((x) => x.at - 1000 >= restartedAt + i * 1000 - 500);
-          return e ? +e.elu.toFixed(2) : 0;
-        }),
+        busiestWorkerEluPerSecond: eluBySecond(eluSeconds, restartedAt, seconds),
         downsPerSecond,
         backoff,
         cpuPct: stormCpuPct,
@@ -471,6 +487,36 @@ async function main(): Promise<void> {
     await Promise.all(workers.map((w) => w.terminate()));
     await cloud.stop();
   }
+}
+
+/** Samples the busiest worker's event-loop utilisation every second until stopped. */
+function sampleElu(workers: Worker[]): { stop(): { at: number; elu: number }[] } {
+  const out: { at: number; elu: number }[] = [];
+  let last = workers.map((w) => w.performance.eventLoopUtilization());
+  const timer = setInterval(() => {
+    const now = workers.map((w) => w.performance.eventLoopUtilization());
+    out.push({
+      at: Date.now(),
+      elu: Math.max(
+        ...now.map((e, i) => workers[i]!.performance.eventLoopUtilization(e, last[i]).utilization),
+      ),
+    });
+    last = now;
+  }, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      return out;
+    },
+  };
+}
+
+/** The sample covering each second from `from` (the first taken at least a second after its start). */
+function eluBySecond(samples: { at: number; elu: number }[], from: number, seconds: number): number[] {
+  return Array.from({ length: seconds }, (_, i) => {
+    const e = samples.find((x) => x.at - 1000 >= from + i * 1000 - 500);
+    return e ? +e.elu.toFixed(2) : 0;
+  });
 }
 
 /** One V8 heap snapshot of the cloud (SIGUSR2), waited for until written whole. */
@@ -550,6 +596,10 @@ function formatFleetReport(r: FleetReport): string {
     `connect (all at once)   p50 ${r.connectMs.p50} ms · p90 ${r.connectMs.p90} ms · p99 ${r.connectMs.p99} ms · max ${r.connectMs.max} ms  (target p50 ≤ 3 s: ${r.targets.connectP50AtMost3s ? 'met' : 'MISSED'})`,
     `                        CPU meanwhile: cloud ${r.connectMs.cpuPct.cloudPct} %, simulator ${r.connectMs.cpuPct.simulatorPct} % of a core (${r.workers} workers, busiest ${Math.round(r.connectMs.cpuPct.busiestWorkerElu * 100)} % busy)`,
     `                        handshakes: ${r.handshakes.connect.full} full, ${r.handshakes.connect.resumed} resumed`,
+    ...r.connectMs.perSecond.online.map(
+      (n, s) =>
+        `    ${String(s).padStart(3)} s  ${String(n).padStart(5)} online ${String(r.connectMs.perSecond.busy[s] ?? 0).padStart(5)} × 503 ${String(r.connectMs.perSecond.other[s] ?? 0).padStart(5)} × other, worker ${String(Math.round((r.connectMs.perSecond.busiestWorkerElu[s] ?? 0) * 100)).padStart(3)} % busy`,
+    ),
     `cloud RSS               ${r.cloud.rssBeforeMb} MB idle → ${r.cloud.rssConnectedMb} MB connected: ${r.cloud.rssPerTerminalKb} KB per terminal  (target ≤ 40 KB: ${r.targets.rssAtMost40KbPerTerminal ? 'met' : 'MISSED'})`,
     `heartbeat load          ${r.heartbeats.perSecond}/s (expected ${r.heartbeats.expectedPerSecond}/s); cloud CPU ${r.cloud.cpuPctWhileHeartbeating} % of a core`,
     '',
