@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,9 @@ import {
 } from '../harness/local-fleet.js';
 import { waitFor } from '../harness/wait-for.js';
 import { type Identity, readIdentity } from '../identity/identity-store.js';
-import type { WorkerInput, WorkerReport } from './fleet-worker.js';
+import { type ProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
+import type { DownKind, WorkerInput, WorkerReport } from './fleet-worker.js';
+import { type HeapGrowth, heapGrowth, snapshotsIn } from './heap-diff.js';
 import { cpuSeconds, rssBytes } from './process-metrics.js';
 import { percentile } from './statistics.js';
 
@@ -50,6 +52,12 @@ const { values: args } = parseArgs({
     /** Keeps every worker busy (a deliberately slow simulator): checks that the bottleneck check fires. */
     'burn-worker-cpu': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    /** A flag for posagent-cloud, e.g. `--cloud-arg=--max-new-links-per-sec=1000` (repeatable; kept at the restart). */
+    'cloud-arg': { type: 'string', multiple: true, default: [] },
+    /** Heap snapshots of the cloud into DIR, idle and with every terminal connected: where the per-terminal bytes are. */
+    'heap-snapshots': { type: 'string' },
+    /** A CPU profile of the restarted cloud over the storm, into DIR. */
+    'cpu-profile': { type: 'string' },
   },
 });
 const WORKERS = Math.max(
@@ -111,7 +119,15 @@ interface FleetReport {
   agents: number;
   heartbeatIntervalSec: number;
   enrollSeconds: number;
-  connectMs: { p50: number; p90: number; p99: number; max: number | undefined; cpuPct: CpuShare };
+  connectMs: {
+    p50: number;
+    p90: number;
+    p99: number;
+    max: number | undefined;
+    cpuPct: CpuShare;
+    /** Each second from the start: links online, attempts ended by 503 cloud_busy and by anything else, the busiest worker's event-loop use. */
+    perSecond: { online: number[]; busy: number[]; other: number[]; busiestWorkerElu: number[] };
+  };
   cloud: {
     rssBeforeMb: number;
     rssConnectedMb: number;
@@ -124,12 +140,28 @@ interface FleetReport {
     allBackSec: number;
     reconnectsPerSecond: number[];
     attemptsPerSecond: number[];
+    /** The cloud's own count: upgrades it answered `503 cloud_busy` each second (from its log). */
+    cloudBusyRefusalsPerSecond: number[];
+    /** What the agents saw each second: links ended by 503 cloud_busy, by a refused TCP connection, by anything else. */
+    downsPerSecond: Record<DownKind, number[]>;
+    /** The busiest simulator worker's event-loop utilisation in each second of the storm (1 = never idle). */
+    busiestWorkerEluPerSecond: number[];
+    /** The backoff the agents drew after each failure during the storm (and just before it, while the cloud was down). */
+    backoff: { p50Ms: number; p90Ms: number; maxMs: number; maxAttempt: number; afterBusy: number };
     cpuPct: CpuShare;
     meanPerSecond: number;
     peakPerSecond: number;
     peakToMean: number;
   };
   handshakes: { connect: { full: number; resumed: number }; storm: { full: number; resumed: number } };
+  /** The posagent-cloud flags added with --cloud-arg. */
+  cloudArgs: string[];
+  profile?: {
+    heap?: HeapGrowth & { perTerminalBytes: number };
+    /** The restarted cloud's main thread over the storm's first seconds, and over the whole storm. */
+    stormFirstSeconds?: ProfileSummary & { seconds: number };
+    storm?: ProfileSummary;
+  };
   workers: number;
   /** Phases in which a worker was the bottleneck (busy ≥ 90 %); empty when the cloud was measured. */
   simulatorBottleneck: string[];
@@ -156,6 +188,18 @@ async function main(): Promise<void> {
     `fleet simulator: ${N} agents, heartbeat every ${HEARTBEAT_SEC} s, cloud down ${DOWN_MS / 1000} s in the storm`,
   );
   const data = args.data ?? tempDir('fleet');
+  const cloudArgs = (args['cloud-arg'] ?? []).flatMap((a) => {
+    const eq = a.indexOf('=');
+    return eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a];
+  });
+  const heapDir = args['heap-snapshots'];
+  const cpuDir = args['cpu-profile'];
+  if (heapDir) {
+    mkdirSync(heapDir, { recursive: true });
+    // The cloud is started with this (start() passes our environment on), the workers never see it.
+    process.env.NODE_OPTIONS = `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}`;
+  }
+  if (cpuDir) mkdirSync(cpuDir, { recursive: true });
   let cloud = await startCloud(
     // Every simulated terminal connects from 127.0.0.1: no per-source cap here.
     [
@@ -165,6 +209,7 @@ async function main(): Promise<void> {
       'warn',
       '--max-connections-per-source',
       '0',
+      ...cloudArgs,
     ],
     join(data, 'cloud'),
   );
@@ -181,6 +226,7 @@ async function main(): Promise<void> {
     const onlineAt: number[][] = identities.map(() => []);
     const online: boolean[] = identities.map(() => false);
     const attemptAt: number[] = [];
+    const downs: [number, DownKind, number, number][] = [];
     const handshakes = { full: 0, resumed: 0 };
     let heartbeats = 0;
     say(`starting ${WORKERS} worker threads…`);
@@ -203,6 +249,7 @@ async function main(): Promise<void> {
           }
           for (const i of m.offline) online[i] = false;
           attemptAt.push(...m.attempts);
+          downs.push(...m.downs);
           handshakes.full += m.handshakes.full;
           handshakes.resumed += m.handshakes.resumed;
           heartbeats += m.heartbeats;
@@ -214,6 +261,7 @@ async function main(): Promise<void> {
       });
       workers.push(worker);
     }
+    if (heapDir) await heapSnapshot(cloud, heapDir);
     const everyOnline = () => online.every(Boolean);
     const startAt = Date.now();
     say(`connecting ${N} links at once…`);
@@ -241,15 +289,45 @@ async function main(): Promise<void> {
       };
     };
     const connectCpu = cpuAt();
+    const connectElu = sampleElu(workers);
+    const downsAtStart = downs.length;
     for (const w of workers) w.postMessage({ type: 'start' });
     await waitFor(everyOnline, 'every agent online', 300_000, 100);
+    const connectEluSeconds = connectElu.stop();
     const connectCpuPct = cpuSince('connect', connectCpu, (Date.now() - startAt) / 1000);
     const connectHandshakes = { ...handshakes };
     const connectMs = onlineAt.map((t) => t[0]! - startAt).sort((x, y) => x - y);
+    const connectSeconds = Math.floor(connectMs.at(-1)! / 1000) + 1;
+    const connectDowns = downs.slice(downsAtStart);
+    const connectPerSecond = {
+      online: perSecondFrom(
+        onlineAt.map((t) => t[0]!),
+        startAt,
+        connectSeconds,
+      ),
+      busy: perSecondFrom(
+        connectDowns.filter((d) => d[1] === 'busy').map((d) => d[0]),
+        startAt,
+        connectSeconds,
+      ),
+      other: perSecondFrom(
+        connectDowns.filter((d) => d[1] !== 'busy').map((d) => d[0]),
+        startAt,
+        connectSeconds,
+      ),
+      busiestWorkerElu: eluBySecond(connectEluSeconds, startAt, connectSeconds),
+    };
     say(`all ${N} online after ${(connectMs.at(-1)! / 1000).toFixed(1)} s`);
 
     await new Promise((r) => setTimeout(r, 5000));
     const cloudRssConnected = rssBytes(cloud.proc.child.pid!);
+    let heap: (HeapGrowth & { perTerminalBytes: number }) | undefined;
+    if (heapDir) {
+      say(
+        'heap snapshots of the cloud: idle was taken before connecting; now with every terminal connected…',
+      );
+      heap = await heapSnapshotDiff(cloud, heapDir);
+    }
     const windowSec = Number(args['window-sec'] ?? Math.max(HEARTBEAT_SEC * 2, 20));
     say(`measuring heartbeat load for ${windowSec} s…`);
     const hb0 = heartbeats;
@@ -265,10 +343,17 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, DOWN_MS));
     const before = onlineAt.map((t) => t.length);
     const handshakesBefore = { ...handshakes };
+    if (cpuDir) {
+      process.env.NODE_OPTIONS = `--import=${new URL('./cpu-profile-preload.js', import.meta.url).href}`;
+      process.env.POSAGENT_CPU_PROFILE_DIR = cpuDir;
+    }
+    const downsBefore = downs.length;
+    const stormElu = sampleElu(workers);
     cloud = await restartCloud(cloud);
     const readyAt = Date.now();
     const stormCpu = cpuAt();
     await waitFor(everyOnline, 'every agent back', 300_000, 100);
+    const eluSeconds = stormElu.stop();
     const backAt = onlineAt.map((t, i) => t[before[i]!]!);
     const stormCpuPct = cpuSince(
       'storm',
@@ -289,6 +374,55 @@ async function main(): Promise<void> {
     const peak = Math.max(...reconnects);
     // What the agents did: connection attempts per second over the same seconds (jitter at work).
     const attempts = perSecondFrom(attemptAt, restartedAt, seconds);
+    // The refusals, counted by the cloud itself (its warn line per refused upgrade) and by the agents.
+    const busyAt = `${cloud.proc.output()}\n${cloud.proc.stderr()}`
+      .split('\n')
+      .filter((l) => l.includes('"code":"cloud_busy"') && l.includes('agent link refused'))
+      .map((l) => (JSON.parse(l) as { time: number }).time);
+    const stormDowns = downs.slice(downsBefore);
+    const downsPerSecond = {
+      busy: perSecondFrom(
+        stormDowns.filter((d) => d[1] === 'busy').map((d) => d[0]),
+        restartedAt,
+        seconds,
+      ),
+      connrefused: perSecondFrom(
+        stormDowns.filter((d) => d[1] === 'connrefused').map((d) => d[0]),
+        restartedAt,
+        seconds,
+      ),
+      other: perSecondFrom(
+        stormDowns.filter((d) => d[1] === 'other').map((d) => d[0]),
+        restartedAt,
+        seconds,
+      ),
+    };
+    const delays = stormDowns.map((d) => d[2]).sort((x, y) => x - y);
+    const backoff = {
+      p50Ms: Math.round(percentile(delays, 50)),
+      p90Ms: Math.round(percentile(delays, 90)),
+      maxMs: delays.at(-1) ?? 0,
+      maxAttempt: Math.max(0, ...stormDowns.map((d) => d[3])),
+      afterBusy: stormDowns.filter((d) => d[1] === 'busy').length,
+    };
+    let profile: FleetReport['profile'] = heap ? { heap } : undefined;
+    if (cpuDir) {
+      // The storm is over: the profile so far (the restart and the storm) is written on SIGUSR2.
+      const file = `cpu-${cloud.proc.child.pid}.cpuprofile`;
+      cloud.proc.child.kill('SIGUSR2');
+      await waitFor(() => readdirSync(cpuDir).includes(`${file}.done`), 'the CPU profile', 120_000, 200);
+      {
+        const firstSec = Math.min(8, seconds);
+        profile = {
+          ...profile,
+          stormFirstSeconds: {
+            seconds: firstSec,
+            ...summarizeCpuProfile(join(cpuDir, file), firstSec * 1000),
+          },
+          storm: summarizeCpuProfile(join(cpuDir, file)),
+        };
+      }
+    }
 
     const report: FleetReport = {
       at: new Date().toISOString(),
@@ -301,6 +435,7 @@ async function main(): Promise<void> {
         p99: Math.round(percentile(connectMs, 99)),
         max: connectMs.at(-1),
         cpuPct: connectCpuPct,
+        perSecond: connectPerSecond,
       },
       cloud: {
         rssBeforeMb: +(cloudRssBefore / 1048576).toFixed(1),
@@ -317,12 +452,18 @@ async function main(): Promise<void> {
         allBackSec: +allBackSec.toFixed(1),
         reconnectsPerSecond: reconnects,
         attemptsPerSecond: attempts,
+        cloudBusyRefusalsPerSecond: perSecondFrom(busyAt, restartedAt, seconds),
+        busiestWorkerEluPerSecond: eluBySecond(eluSeconds, restartedAt, seconds),
+        downsPerSecond,
+        backoff,
         cpuPct: stormCpuPct,
         meanPerSecond: +mean.toFixed(1),
         peakPerSecond: peak,
         peakToMean: +(peak / mean).toFixed(2),
       },
       handshakes: { connect: connectHandshakes, storm: stormHandshakes },
+      cloudArgs,
+      ...(profile ? { profile } : {}),
       workers: WORKERS,
       simulatorBottleneck: bottlenecks,
       targets: {
@@ -348,12 +489,105 @@ async function main(): Promise<void> {
   }
 }
 
+/** Samples the busiest worker's event-loop utilisation every second until stopped. */
+function sampleElu(workers: Worker[]): { stop(): { at: number; elu: number }[] } {
+  const out: { at: number; elu: number }[] = [];
+  let last = workers.map((w) => w.performance.eventLoopUtilization());
+  const timer = setInterval(() => {
+    const now = workers.map((w) => w.performance.eventLoopUtilization());
+    out.push({
+      at: Date.now(),
+      elu: Math.max(
+        ...now.map((e, i) => workers[i]!.performance.eventLoopUtilization(e, last[i]).utilization),
+      ),
+    });
+    last = now;
+  }, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      return out;
+    },
+  };
+}
+
+/** The sample covering each second from `from` (the first taken at least a second after its start). */
+function eluBySecond(samples: { at: number; elu: number }[], from: number, seconds: number): number[] {
+  return Array.from({ length: seconds }, (_, i) => {
+    const e = samples.find((x) => x.at - 1000 >= from + i * 1000 - 500);
+    return e ? +e.elu.toFixed(2) : 0;
+  });
+}
+
+/** One V8 heap snapshot of the cloud (SIGUSR2), waited for until written whole. */
+async function heapSnapshot(cloud: Cloud, dir: string): Promise<string> {
+  const n = snapshotsIn(dir).length;
+  cloud.proc.child.kill('SIGUSR2');
+  await waitFor(() => (snapshotsIn(dir).length > n ? true : undefined), 'a heap snapshot', 300_000, 200);
+  const file = snapshotsIn(dir).at(-1)!;
+  let last = -1;
+  await waitFor(
+    () => {
+      const size = readdirSync(dir).includes(file.split('/').pop()!) ? statSize(file) : -1;
+      const same = size === last && size > 0;
+      last = size;
+      return same ? true : undefined;
+    },
+    'the heap snapshot written',
+    300_000,
+    1000,
+  );
+  return file;
+}
+
+function statSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return -1;
+  }
+}
+
+/** The connected cloud's heap against the idle one's: where the bytes per terminal are. */
+async function heapSnapshotDiff(
+  cloud: Cloud,
+  dir: string,
+): Promise<HeapGrowth & { perTerminalBytes: number }> {
+  await heapSnapshot(cloud, dir);
+  const [idle, connected] = snapshotsIn(dir).slice(-2) as [string, string];
+  const g = heapGrowth(idle, connected, 20);
+  return { ...g, perTerminalBytes: Math.round((g.totalBytes[1] - g.totalBytes[0]) / N) };
+}
+
 function formatFleetReport(r: FleetReport): string {
   const width = 40;
   const bars = r.storm.reconnectsPerSecond.map(
     (n, s) =>
-      `  ${String(s).padStart(3)} s | ${'#'.repeat(Math.round((n / r.storm.peakPerSecond) * width)).padEnd(width)} ${String(n).padStart(5)} online ${String(r.storm.attemptsPerSecond[s] ?? 0).padStart(6)} attempts`,
+      `  ${String(s).padStart(3)} s | ${'#'.repeat(Math.round((n / r.storm.peakPerSecond) * width)).padEnd(width)} ${String(n).padStart(5)} online ${String(r.storm.attemptsPerSecond[s] ?? 0).padStart(6)} attempts ${String(r.storm.cloudBusyRefusalsPerSecond[s] ?? 0).padStart(5)} × 503 (cloud) ${String(r.storm.downsPerSecond.busy[s] ?? 0).padStart(5)} × 503 ${String(r.storm.downsPerSecond.connrefused[s] ?? 0).padStart(5)} × ECONNREFUSED ${String(r.storm.downsPerSecond.other[s] ?? 0).padStart(4)} × other (agents), worker ${String(Math.round((r.storm.busiestWorkerEluPerSecond[s] ?? 0) * 100)).padStart(3)} % busy`,
   );
+  const prof = r.profile;
+  const profileLines = [
+    ...(r.cloudArgs.length ? [`cloud flags added: ${r.cloudArgs.join(' ')}`] : []),
+    ...(prof?.heap
+      ? [
+          `cloud heap (V8 snapshots): ${(prof.heap.totalBytes[0] / 1048576).toFixed(1)} MB idle → ${(prof.heap.totalBytes[1] / 1048576).toFixed(1)} MB connected: ${Math.round(prof.heap.perTerminalBytes / 1024)} KB of JS heap per terminal; largest growths:`,
+          ...prof.heap.top.map(
+            (t) =>
+              `    ${t.what.padEnd(62)} ${String(Math.round(t.bytes / N)).padStart(6)} B/terminal (${t.count >= 0 ? '+' : ''}${t.count})`,
+          ),
+        ]
+      : []),
+    ...(prof?.stormFirstSeconds
+      ? [
+          `restarted cloud's main thread, first ${prof.stormFirstSeconds.seconds} s (${prof.stormFirstSeconds.totalMs} ms sampled), self time:`,
+          ...prof.stormFirstSeconds.topFunctions.map((f) => `    ${String(f.pct).padStart(5)} %  ${f.what}`),
+          '  by file:',
+          ...prof.stormFirstSeconds.topFiles
+            .slice(0, 10)
+            .map((f) => `    ${String(f.pct).padStart(5)} %  ${f.file}`),
+        ]
+      : []),
+  ];
   return [
     '',
     `Fleet: ${r.agents} agents over ${r.workers} worker threads, one posagent-cloud, heartbeat every ${r.heartbeatIntervalSec} s (enrolled in ${r.enrollSeconds} s)`,
@@ -362,15 +596,22 @@ function formatFleetReport(r: FleetReport): string {
     `connect (all at once)   p50 ${r.connectMs.p50} ms · p90 ${r.connectMs.p90} ms · p99 ${r.connectMs.p99} ms · max ${r.connectMs.max} ms  (target p50 ≤ 3 s: ${r.targets.connectP50AtMost3s ? 'met' : 'MISSED'})`,
     `                        CPU meanwhile: cloud ${r.connectMs.cpuPct.cloudPct} %, simulator ${r.connectMs.cpuPct.simulatorPct} % of a core (${r.workers} workers, busiest ${Math.round(r.connectMs.cpuPct.busiestWorkerElu * 100)} % busy)`,
     `                        handshakes: ${r.handshakes.connect.full} full, ${r.handshakes.connect.resumed} resumed`,
+    ...r.connectMs.perSecond.online.map(
+      (n, s) =>
+        `    ${String(s).padStart(3)} s  ${String(n).padStart(5)} online ${String(r.connectMs.perSecond.busy[s] ?? 0).padStart(5)} × 503 ${String(r.connectMs.perSecond.other[s] ?? 0).padStart(5)} × other, worker ${String(Math.round((r.connectMs.perSecond.busiestWorkerElu[s] ?? 0) * 100)).padStart(3)} % busy`,
+    ),
     `cloud RSS               ${r.cloud.rssBeforeMb} MB idle → ${r.cloud.rssConnectedMb} MB connected: ${r.cloud.rssPerTerminalKb} KB per terminal  (target ≤ 40 KB: ${r.targets.rssAtMost40KbPerTerminal ? 'met' : 'MISSED'})`,
     `heartbeat load          ${r.heartbeats.perSecond}/s (expected ${r.heartbeats.expectedPerSecond}/s); cloud CPU ${r.cloud.cpuPctWhileHeartbeating} % of a core`,
     '',
     `reconnect storm: cloud SIGKILLed, down ${r.storm.downSec} s, restarted`,
     `  all back after        ${r.storm.allBackSec} s  (target ≤ 15 s: ${r.targets.allBackWithin15s ? 'met' : 'MISSED'}); CPU: cloud ${r.storm.cpuPct.cloudPct} %, simulator ${r.storm.cpuPct.simulatorPct} % of a core (busiest worker ${Math.round(r.storm.cpuPct.busiestWorkerElu * 100)} % busy)`,
     `  handshakes            ${r.handshakes.storm.full} full, ${r.handshakes.storm.resumed} resumed`,
+    `  backoff drawn          p50 ${r.storm.backoff.p50Ms} ms · p90 ${r.storm.backoff.p90Ms} ms · max ${r.storm.backoff.maxMs} ms, highest attempt ${r.storm.backoff.maxAttempt}; ${r.storm.backoff.afterBusy} after a 503 cloud_busy`,
     `  reconnects per second mean ${r.storm.meanPerSecond}, peak ${r.storm.peakPerSecond}: peak/mean ${r.storm.peakToMean}×  (target ≤ 3×: ${r.targets.peakAtMost3xMean ? 'met' : 'MISSED'})`,
     ...bars,
     '',
+    ...profileLines,
+    ...(profileLines.length ? [''] : []),
   ].join('\n');
 }
 

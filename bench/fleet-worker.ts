@@ -30,11 +30,22 @@ export type WorkerReport =
       online: [index: number, at: number][];
       offline: number[];
       attempts: number[];
+      /** Each link that ended or was refused: when, why (kind), the backoff drawn and its attempt number. */
+      downs: [at: number, kind: DownKind, delayMs: number, attempt: number][];
       handshakes: { resumed: number; full: number };
       heartbeats: number;
     };
 
 const silent = { info() {}, warn() {}, error() {} };
+
+/** Why a link attempt ended: the cloud's `503 cloud_busy`, a refused TCP connection (cloud down), or anything else. */
+export type DownKind = 'busy' | 'connrefused' | 'other';
+
+export function downKind(reason: string): DownKind {
+  if (reason.includes('cloud_busy')) return 'busy';
+  if (reason.includes('ECONNREFUSED') || reason.includes('refused the connection')) return 'connrefused';
+  return 'other';
+}
 
 async function main(): Promise<void> {
   const input = workerData as WorkerInput;
@@ -43,7 +54,13 @@ async function main(): Promise<void> {
   const health = new HealthCollector(tmpdir());
   const stop = new AbortController();
   setMaxListeners(input.terminals.length + 10, stop.signal);
-  let batch = { online: [] as [number, number][], offline: [] as number[], attempts: [] as number[] };
+  const emptyBatch = () => ({
+    online: [] as [number, number][],
+    offline: [] as number[],
+    attempts: [] as number[],
+    downs: [] as [number, DownKind, number, number][],
+  });
+  let batch = emptyBatch();
   const handshakes = { resumed: 0, full: 0 };
   let heartbeats = 0;
   const links: CloudLink[] = [];
@@ -64,6 +81,11 @@ async function main(): Promise<void> {
       ...silent,
       // The link logs its handshake (resumed or full) with "link online".
       info(obj: object, msg: string) {
+        if (msg === 'link down; reconnecting after backoff') {
+          const o = obj as { reason: string; delayMs: number; attempt: number };
+          batch.downs.push([Date.now(), downKind(o.reason ?? ''), o.delayMs, o.attempt]);
+          return;
+        }
         if (msg !== 'link online') return;
         const h = (obj as { handshake?: string }).handshake;
         if (h === 'resumed') handshakes.resumed++;
@@ -108,14 +130,21 @@ async function main(): Promise<void> {
     );
   }
   const flush = setInterval(() => {
-    if (!batch.online.length && !batch.offline.length && !batch.attempts.length && !heartbeats) return;
+    if (
+      !batch.online.length &&
+      !batch.offline.length &&
+      !batch.attempts.length &&
+      !batch.downs.length &&
+      !heartbeats
+    )
+      return;
     port.postMessage({
       type: 'events',
       ...batch,
       handshakes: { ...handshakes },
       heartbeats,
     } satisfies WorkerReport);
-    batch = { online: [], offline: [], attempts: [] };
+    batch = emptyBatch();
     handshakes.resumed = 0;
     handshakes.full = 0;
     heartbeats = 0;

@@ -42,6 +42,8 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     'memory-minutes': { type: 'string' },
+    /** `--only memory`: just the memory-over-time run (writes bench/memory-results.json, not the README table). */
+    only: { type: 'string' },
     /** Where the results go (default bench/results.json; the quick test writes elsewhere). */
     out: { type: 'string' },
   },
@@ -269,6 +271,13 @@ function row(
 }
 
 async function main(): Promise<void> {
+  if (flags.only !== undefined && flags.only !== 'memory')
+    throw new Error(`--only: unknown part "${flags.only}" (known: memory)`);
+  if (flags.only === 'memory') {
+    const r = await memoryOverTime();
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    return;
+  }
   const rows: Row[] = [];
   let cloud = await startCloud();
   try {

@@ -1,7 +1,7 @@
 import { resolvePaths } from '../agent/settings.js';
-import { formatStatus } from '../agent/status/status-document.js';
 import { readStatus } from '../agent/status/status-reader.js';
-import { ExitCode, type Output } from './output.js';
+import type { Output } from './output.js';
+import { showStatus } from './show-status.js';
 
 export async function statusCommand(
   opts: { stateDir?: string; runtimeDir?: string },
@@ -9,7 +9,5 @@ export async function statusCommand(
   softwareVersion: string,
 ): Promise<number> {
   const paths = resolvePaths(opts, process.env);
-  const status = await readStatus(paths, softwareVersion, Date.now());
-  out.result(status, () => formatStatus(status));
-  return status.enrolled ? ExitCode.ok : ExitCode.notEnrolled;
+  return showStatus(await readStatus(paths, softwareVersion, Date.now()), out);
 }

@@ -4,8 +4,8 @@ import type { EventBus } from '../events/event-bus.js';
 import { sleepUnless } from '../interruptible-sleep.js';
 import { type ActionChange, type ActionRow, type ActionStore, progressOf } from './action-store.js';
 import type { BusyLeases } from './busy-leases.js';
+import type { Updates } from './lazy-updater.js';
 import { describeWindow, inWindow, nextWindowStart } from './maintenance-window.js';
-import type { SoftwareUpdater } from './software-update.js';
 
 /**
  * Runs what the cloud asks (`RunAction`): each action is in the store before it is acknowledged,
@@ -25,7 +25,7 @@ import type { SoftwareUpdater } from './software-update.js';
 export interface ActionRunnerDeps {
   store: ActionStore;
   leases: BusyLeases;
-  updater: SoftwareUpdater;
+  updater: Updates;
   events: EventBus;
   bootId: string;
   /** Runs the device's reboot command; resolves when the command has returned. */

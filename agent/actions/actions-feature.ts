@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import { cloudDownload, cloudJson } from '../../cloud-access/cloud-client.js';
 import type { ConfigFeature } from '../config/config-feature.js';
 import type { Feature, FeatureContext } from '../feature.js';
 import type { OutboxSender } from '../link/outbox-sender.js';
@@ -7,8 +6,8 @@ import { type LocalRoute, Reply } from '../local-api/local-api.js';
 import { ActionRunner } from './action-runner.js';
 import { progressOf } from './action-store.js';
 import { BusyLeases } from './busy-leases.js';
+import { LazyUpdater } from './lazy-updater.js';
 import { runShellCommand } from './shell-command.js';
-import { SoftwareUpdater } from './software-update.js';
 
 /**
  * Remote actions (reboot, update, lock, unlock) from `RunAction`, one at a time, recorded before
@@ -26,7 +25,8 @@ export class ActionsFeature implements Feature {
     const { deps, store, now } = ctx;
     const settings = deps.settings;
     this.leases = new BusyLeases({ store: store.actions, now });
-    const updater = new SoftwareUpdater({
+    // The update code loads when an update is received (or found open at start), not before.
+    const updater = new LazyUpdater({
       installDir: settings.installDir,
       stateDir: deps.paths.stateDir,
       releaseKeyFile: settings.releaseKeyFile,
@@ -42,6 +42,7 @@ export class ActionsFeature implements Feature {
       },
       download: async (version, file, onProgress, maxBytes) => {
         const tls = ctx.credentials.tls();
+        const { cloudDownload } = await import('../../cloud-access/cloud-client.js');
         await cloudDownload({
           maxBytes,
           cloudUrl: ctx.cloud.current(),
@@ -78,6 +79,7 @@ export class ActionsFeature implements Feature {
         const { collectLogs } = await import('./log-collector.js');
         const logs = await collectLogs({ command: settings.logsCommand, params, nowMs: now() });
         const tls = ctx.credentials.tls();
+        const { cloudJson } = await import('../../cloud-access/cloud-client.js');
         await cloudJson({
           cloudUrl: ctx.cloud.current(),
           caPem: tls.ca,

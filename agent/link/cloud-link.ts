@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { type ClientOptions, WebSocket } from 'ws';
 import { explainWithClock } from '../../cloud-access/cloud-time.js';
 import { connectionPath } from '../../cloud-access/connection-path.js';
@@ -11,7 +12,7 @@ import { RpcError, RpcErrorCode } from '../../protocol/rpc-errors.js';
 import { type Handlers, RpcSession } from '../../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../../protocol/version.js';
 import { sleepUnless } from '../interruptible-sleep.js';
-import { type BackoffPolicy, retryAfterLink } from './backoff.js';
+import { type BackoffPolicy, retryAfterLink, stableLink } from './backoff.js';
 import type { CloudAddresses } from './cloud-addresses.js';
 import { type LinkEvent, type LinkSnapshot, type LinkState, nextLinkState } from './link-state.js';
 
@@ -108,6 +109,14 @@ export class CloudLink {
     this.retryNow();
   }
 
+  /** The liveness of the link that is up (null while none is). */
+  private livenessNow: Liveness | null = null;
+
+  /** A pushed `agent.pingIntervalSec` changed: the link that is up pings (and gives up) by it from now on. */
+  pingIntervalChanged(): void {
+    this.livenessNow?.intervalChanged();
+  }
+
   noteHeartbeat(at: string): void {
     this.snap = { ...this.snap, lastHeartbeatAt: at };
   }
@@ -128,6 +137,8 @@ export class CloudLink {
   /** Runs until `signal` aborts (then closes the link with a close frame) or `halt`. Never throws. */
   async run(signal: AbortSignal): Promise<void> {
     let failed = 0;
+    // The outage the retry windows are bounded by: from the first attempt, and from the end of each stable link.
+    let downSince = this.o.now();
     while (!signal.aborted && this.halted === null) {
       this.move('connect', this.snap.reason);
       const cloudUrl = this.o.cloud.current();
@@ -138,13 +149,20 @@ export class CloudLink {
       this.move(outcome.event, outcome.reason);
       // Another gateway, if there are several: the next attempt (after the backoff) goes there.
       this.o.cloud.failed(cloudUrl);
-      const retry = retryAfterLink(failed, outcome, this.o.policy, this.o.random);
+      if (stableLink(outcome, this.o.policy)) downSince = this.o.now();
+      const retry = retryAfterLink(
+        failed,
+        { ...outcome, downForMs: this.o.now() - downSince },
+        this.o.policy,
+        this.o.random,
+      );
       failed = retry.failed;
       this.o.log.info(
         {
           delayMs: retry.delayMs,
           attempt: retry.attempt,
           upForMs: outcome.upForMs,
+          downForMs: this.o.now() - downSince,
           reason: outcome.reason,
           ...(this.o.cloud.all().length > 1 ? { from: cloudUrl, next: this.o.cloud.current() } : {}),
         },
@@ -185,7 +203,7 @@ export class CloudLink {
       let openedAt: number | null = null;
       let settled = false;
       let session: RpcSession | undefined;
-      let pingTimer: { stop(): void } | undefined;
+      let pingTimer: Liveness | undefined;
       const linkAbort = new AbortController();
       const tls = this.o.tls();
       const url = agentLinkUrl(cloudUrl);
@@ -196,21 +214,25 @@ export class CloudLink {
         this.lastTls = { handshake: s.isSessionReused() ? 'resumed' : 'full', tlsVersion: s.getProtocol() };
       });
       const tunnel = path.agent(connectTls);
-      const ws = new WebSocket(url, SUBPROTOCOL, {
+      // ws hands its options to tls.connect, secureContext included (its types do not list it).
+      const options: ClientOptions & { secureContext: SecureContext } = {
         ...tls,
+        secureContext: this.secureContextFor(tls),
         handshakeTimeout: this.o.connectTimeoutMs,
         maxPayload: MAX_FRAME_BYTES,
         // The same path (direct, or the proxy's tunnel) as diagnostics and the HTTPS calls take.
         ...(tunnel
           ? { agent: tunnel }
           : { createConnection: connectTls as unknown as ClientOptions['createConnection'] }),
-      });
+      };
+      const ws = new WebSocket(url, SUBPROTOCOL, options);
       const onAbort = () => ws.close(CloseCode.agentShutdown, 'agent shutting down');
       signal.addEventListener('abort', onAbort, { once: true });
       const finish = (o: Omit<Outcome, 'upForMs'>) => {
         if (settled) return;
         settled = true;
         this.dropCurrent = null;
+        this.livenessNow = null;
         pingTimer?.stop();
         signal.removeEventListener('abort', onAbort);
         linkAbort.abort();
@@ -274,15 +296,28 @@ export class CloudLink {
         ws.on('message', (data, isBinary) => (isBinary ? s.receiveBinary() : s.receive(data.toString())));
         void this.handshake(ws, s, linkAbort.signal, finish).then((ok) => {
           if (!ok) return;
+          if (settled) return;
           pingTimer = this.startLiveness(ws, (reason) =>
             finish({ event: 'lost', reason, cloudRestarted: false }),
           );
+          this.livenessNow = pingTimer;
         });
       });
     });
   }
 
   private rtt: number | null = null;
+
+  /** The TLS context of the last attempt's credentials: parsing the key, certificate and CA again for every attempt cost ~1.5 ms each. */
+  private context: { ca: string; cert: string; key: string; secureContext: SecureContext } | null = null;
+
+  private secureContextFor(t: { ca: string; cert: string; key: string }): SecureContext {
+    const c = this.context;
+    if (c && c.ca === t.ca && c.cert === t.cert && c.key === t.key) return c.secureContext;
+    const secureContext = createSecureContext(t);
+    this.context = { ...t, secureContext };
+    return secureContext;
+  }
 
   private async handshake(
     ws: WebSocket,
@@ -328,33 +363,61 @@ export class CloudLink {
 
   /**
    * Liveness within 2× the ping interval P: a ping every P/2, and the link is dead once no pong
-   * has come for 1.5·P — the last pings (at least two) unanswered — checked every P/8, so a
-   * half-open link is given up at most 1.625·P after it went silent. P is read at every check, so
-   * a pushed `agent.pingIntervalSec` applies to the link that is up, at once.
+   * has come for 1.5·P — the last pings (at least two) unanswered. One timer, armed for the next
+   * thing due (the next ping, or the moment the link would be dead), so an idle link wakes only
+   * to ping; a half-open link is given up 1.5·P after it went silent. A pushed
+   * `agent.pingIntervalSec` re-arms it (`pingIntervalChanged`), so it applies to the link that is up, at once.
    */
-  private startLiveness(ws: WebSocket, onDead: (reason: string) => void): { stop(): void } {
+  private startLiveness(ws: WebSocket, onDead: (reason: string) => void): Liveness {
     let lastPongAt = this.o.now();
     let lastPingAt = Number.NEGATIVE_INFINITY;
     let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
     ws.on('pong', () => {
       lastPongAt = this.o.now();
       this.rtt = lastPongAt - lastPingAt;
     });
+    const arm = () => {
+      clearTimeout(timer);
+      if (stopped) return;
+      const interval = this.pingIntervalNowMs();
+      const due = Math.min(lastPingAt + interval / 2, lastPongAt + 1.5 * interval);
+      timer = setTimeout(tick, Math.max(0, due - this.o.now()));
+    };
     const tick = () => {
       const interval = this.pingIntervalNowMs();
       const now = this.o.now();
-      if (now - lastPongAt > 1.5 * interval) {
+      // A timer may fire a hair before the clock we compare with says it is due: within SLACK_MS counts.
+      if (now - lastPongAt >= 1.5 * interval - SLACK_MS) {
         onDead(`liveness lost: no pong for ${now - lastPongAt} ms (ping interval ${interval} ms)`);
         ws.terminate();
         return;
       }
-      if (now - lastPingAt >= interval / 2) {
+      if (now - lastPingAt >= interval / 2 - SLACK_MS) {
         lastPingAt = now;
         ws.ping();
       }
-      timer = setTimeout(tick, Math.max(25, Math.floor(interval / 8)));
+      arm();
     };
     tick();
-    return { stop: () => clearTimeout(timer) };
+    return {
+      stop: () => {
+        stopped = true;
+        clearTimeout(timer);
+      },
+      intervalChanged: () => {
+        // A shorter interval may make a ping (or the end) due now: check at once, then re-arm.
+        if (!stopped) tick();
+      },
+    };
   }
 }
+
+interface Liveness {
+  stop(): void;
+  /** The ping interval in force changed: the next ping and the deadline follow it from now. */
+  intervalChanged(): void;
+}
+
+/** Timers fire at millisecond granularity against a clock read separately: this much early counts as due. */
+const SLACK_MS = 2;

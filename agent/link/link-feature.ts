@@ -100,6 +100,10 @@ export class LinkFeature implements Feature {
       { lastHeartbeatAt: store.linkStatus().lastHeartbeatAt },
     );
     if (this.deactivation) this.link.halt(this.haltReason(this.deactivation.reason));
+    // A pushed agent.pingIntervalSec is read when the link's one timer is armed: a new config re-arms it now.
+    ctx.events.subscribe((e) => {
+      if (e.event === 'config' && e.data.status === 'applied') this.link.pingIntervalChanged();
+    });
   }
 
   /** Answers these cloud calls over every link from now on. */

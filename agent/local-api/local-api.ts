@@ -24,6 +24,12 @@ export const SOCKET_MODE = 0o660;
 export const MAX_BODY_BYTES = 16 * 1024;
 /** A request body must arrive within this long (a stuck or slow client cannot hold a handler). */
 export const BODY_TIMEOUT_MS = 5_000;
+/** A new connection's request headers must arrive within this long (else 408 and closed). */
+export const HEADERS_TIMEOUT_MS = 5_000;
+/** Node's keep-alive idle timeout: an idle connection is closed after this long. */
+const KEEP_ALIVE_MS = 5_000;
+/** Node's own sweep of request deadlines, pushed out of the way (the largest timer Node takes): ours are per connection. */
+const NODE_SWEEP_MS = 2_147_483_647;
 
 /** A JSON answer with a status other than 200. */
 export class Reply {
@@ -121,21 +127,36 @@ export class LocalApi {
       }
       await unlink(this.socketPath);
     }
-    // Timeouts are enforced by a sweep every second (Node's default sweeps every 30 s).
+    // No sweep: Node's would wake the idle daemon every connectionsCheckingInterval. Each open
+    // connection has its own deadline instead (`headerDeadline`), so a daemon without clients has
+    // no timer at all.
     const server = createServer(
-      { connectionsCheckingInterval: 1000 },
+      { connectionsCheckingInterval: NODE_SWEEP_MS },
       (req, res) => void this.handle(req, res),
     );
-    // Event streams stay open; every other request is bounded by headersTimeout and the handlers.
+    // Event streams stay open; every other request is bounded by the header deadline and the handlers.
     server.requestTimeout = 0;
-    server.headersTimeout = 5_000;
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    server.keepAliveTimeout = KEEP_ALIVE_MS;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const socket = req.socket;
+      this.clearDeadline(socket);
+      // Kept alive, the next request's headers (or the close) must come within the keep-alive time.
+      res.once('finish', () => {
+        if (!socket.destroyed) this.headerDeadline(socket, HEADERS_TIMEOUT_MS + KEEP_ALIVE_MS, false);
+      });
+    });
     // Past `hard`, Node closes a new connection at once; past `connections`, it is answered 503
     // with a code (or closed after 2 s if it never sends a request): descriptors stay in reserve.
     server.maxConnections = this.limits.hard;
     let warnedAt = 0;
     server.on('connection', (socket: Socket) => {
       this.open++;
-      socket.once('close', () => this.open--);
+      this.headerDeadline(socket, HEADERS_TIMEOUT_MS, true);
+      socket.once('close', () => {
+        this.open--;
+        this.clearDeadline(socket);
+      });
       if (this.open > this.limits.connections) {
         this.overCap.add(socket);
         socket.setTimeout(2_000, () => socket.destroy());
@@ -171,6 +192,37 @@ export class LocalApi {
       });
       s.closeIdleConnections();
     });
+  }
+
+  /** Each open connection waiting for a request's headers, and its deadline. */
+  private readonly deadlines = new Map<Socket, NodeJS.Timeout>();
+
+  /**
+   * A connection must send a request's headers within `ms`: a new one is answered 408
+   * `request_timeout` and closed (a client that never finishes its headers cannot hold a
+   * descriptor), a kept-alive one is closed. Armed only while a connection is open.
+   */
+  private headerDeadline(socket: Socket, ms: number, answer: boolean): void {
+    this.clearDeadline(socket);
+    this.deadlines.set(
+      socket,
+      setTimeout(() => {
+        this.deadlines.delete(socket);
+        if (!answer) return void socket.destroy();
+        const text = JSON.stringify(
+          errorBody('request_timeout', `the request headers did not arrive within ${ms} ms`),
+        );
+        socket.end(
+          `HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+          () => socket.destroy(),
+        );
+      }, ms),
+    );
+  }
+
+  private clearDeadline(socket: Socket): void {
+    clearTimeout(this.deadlines.get(socket));
+    this.deadlines.delete(socket);
   }
 
   /** Responses taken over by a stream route, open now. */

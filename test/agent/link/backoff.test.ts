@@ -4,6 +4,7 @@ import {
   fullJitterDelay,
   reconnectDelay,
   retryAfterLink,
+  stableLink,
 } from '../../../agent/link/backoff.js';
 
 const p: BackoffPolicy = { baseMs: 1000, capMs: 300_000, restartSpreadMs: 10_000, stableAfterMs: 60_000 };
@@ -70,5 +71,29 @@ describe('backoff', () => {
     // …spread over that range, and the next failure goes on from attempt 1.
     expect(Math.max(...firstRetries.map((x) => x.delayMs))).toBeGreaterThan(900);
     expect(retryAfterLink(1, { upForMs: null, cloudRestarted: false }, p, () => 0.999).delayMs).toBe(1998);
+  });
+
+  it('issue 23: a retry window is never longer than the outage so far (at least base), up to the cap', () => {
+    const top = () => 0.999999;
+    // 5 s into an outage, six refused attempts in: 0..5 s, not 0..64 s.
+    expect(reconnectDelay({ attempt: 6, cloudRestarted: false, downForMs: 5_000 }, p, top)).toBe(4_999);
+    // Early on, at least the base window.
+    expect(reconnectDelay({ attempt: 3, cloudRestarted: false, downForMs: 200 }, p, top)).toBe(999);
+    // A long outage: the exponential window (then the cap) as before.
+    expect(reconnectDelay({ attempt: 3, cloudRestarted: false, downForMs: 3_600_000 }, p, top)).toBe(7_999);
+    expect(reconnectDelay({ attempt: 20, cloudRestarted: false, downForMs: 3_600_000 }, p, top)).toBe(
+      299_999,
+    );
+    // The first retry after the cloud's own restart close is still spread over its window.
+    expect(reconnectDelay({ attempt: 0, cloudRestarted: true, downForMs: 0 }, p, () => 0.5)).toBe(5000);
+    // The link says how long it has been down; a stable link that ended starts a new outage.
+    expect(retryAfterLink(6, { upForMs: null, cloudRestarted: false, downForMs: 5_000 }, p, top)).toEqual({
+      attempt: 6,
+      delayMs: 4_999,
+      failed: 7,
+    });
+    expect(stableLink({ upForMs: 60_000 }, p)).toBe(true);
+    expect(stableLink({ upForMs: 59_999 }, p)).toBe(false);
+    expect(stableLink({ upForMs: null }, p)).toBe(false);
   });
 });
