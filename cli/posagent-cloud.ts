@@ -456,7 +456,7 @@ user
   .action(async (name: string, f: { role: string; dataDir: string }) => {
     const { readPassword } = await import('./read-password.js');
     const password = await readPassword(`password for ${name}`);
-    await withOperators(f.dataDir, (a) => a.add(name, f.role, password));
+    await withOperators(f.dataDir, async (a) => await a.add(name, f.role, password));
   });
 
 user
@@ -464,7 +464,7 @@ user
   .description('list the operators (names, roles, when added; never a password)')
   .addOption(dataDirOption())
   .option('--json', JSON_HELP)
-  .action((f: { dataDir: string }) => withOperators(f.dataDir, (a) => ({ data: a.list() })));
+  .action((f: { dataDir: string }) => withOperators(f.dataDir, async (a) => ({ data: await a.list() })));
 
 user
   .command('passwd')
@@ -491,7 +491,7 @@ user
   .addOption(dataDirOption())
   .option('--json', JSON_HELP)
   .action((name: string, f: { role: string; dataDir: string }) =>
-    withOperators(f.dataDir, (a) => a.setRole(name, f.role)),
+    withOperators(f.dataDir, async (a) => await a.setRole(name, f.role)),
   );
 
 user
@@ -501,8 +501,8 @@ user
   .addOption(dataDirOption())
   .option('--json', JSON_HELP)
   .action((name: string, f: { dataDir: string }) =>
-    withOperators(f.dataDir, (a) => {
-      a.remove(name);
+    withOperators(f.dataDir, async (a) => {
+      await a.remove(name);
       return { name, removed: true };
     }),
   );

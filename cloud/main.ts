@@ -121,6 +121,7 @@ export async function startCloud(
     now,
     emit: (type, data) => webhooks.emit(type, data),
     sweepMs: o.statusSweepMs,
+    log,
   });
   const gateway = new AgentGateway({
     store,
@@ -141,12 +142,12 @@ export async function startCloud(
   });
 
   // Who acts on what happens (cloud-events.ts); listeners run in this order.
-  bus.on('terminal.enrolled', (e) => fleet.enrolled(e.terminalId, e.replaces));
-  bus.on('terminal.deactivated', (e) => announcer.check(e.terminalId));
+  bus.on('terminal.enrolled', async (e) => await fleet.enrolled(e.terminalId, e.replaces));
+  bus.on('terminal.deactivated', async (e) => await announcer.check(e.terminalId));
   bus.on('terminal.deactivated', (e) => gateway.deactivate(e.terminalId, e.reason));
-  bus.on('terminal.link', (e) => announcer.check(e.terminalId));
-  bus.on('terminal.status', (e) => announcer.check(e.terminalId));
-  bus.on('terminal.profile', (e) => gateway.pushProfile(e.terminalId));
+  bus.on('terminal.link', async (e) => await announcer.check(e.terminalId));
+  bus.on('terminal.status', async (e) => await announcer.check(e.terminalId));
+  bus.on('terminal.profile', async (e) => await gateway.pushProfile(e.terminalId));
   bus.on('config.desired', (e) => {
     for (const push of e.pushes) gateway.pushConfig(push);
   });
@@ -168,9 +169,9 @@ export async function startCloud(
 
   const stop = await startParts(
     [
-      { name: 'store', stop: () => store.close() },
+      { name: 'store', stop: async () => await store.close() },
       { name: 'envelopes', stop: () => envelopes.close() },
-      { name: 'fleet', start: () => fleet.start() },
+      { name: 'fleet', start: async () => await fleet.start() },
       { name: 'listener', start: () => listener.start(), stop: () => listener.stop() },
       { name: 'gateway', stop: () => gateway.closeAll(CloseCode.serviceRestart, 'cloud restarting') },
       { name: 'announcer', start: () => announcer.start(), stop: () => announcer.stop() },

@@ -22,5 +22,5 @@ export function openOperatorAdmin(dataDir: string): { accounts: OperatorAccounts
     failures: store.enrollmentLimits,
     now: () => Date.now(),
   });
-  return { accounts, close: () => store.close() };
+  return { accounts, close: async () => await store.close() };
 }

@@ -50,17 +50,17 @@ export interface GatewayOptions {
   events: CloudBus;
   fleet: {
     /** The config a terminal should run, to push after Hello when it runs another. */
-    desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
-    recordConfigAck(terminalId: string, ack: ConfigApplied): void;
+    desiredConfig(terminalId: string): Promise<{ version: number; config: Record<string, unknown> } | null>;
+    recordConfigAck(terminalId: string, ack: ConfigApplied): Promise<void>;
     /** Who the terminal is in the fleet (name, store): in the Hello answer and pushed on a change. */
-    terminalProfile(terminalId: string): TerminalProfile | null;
+    terminalProfile(terminalId: string): Promise<TerminalProfile | null>;
   };
-  enrollment: { renewCertificate(terminalId: string, csr: string): RenewedCertificate };
+  enrollment: { renewCertificate(terminalId: string, csr: string): Promise<RenewedCertificate> };
   transactions: Pick<TransactionLedger, 'forward' | 'pendingResults' | 'markDelivered'>;
   actions: {
-    pending(terminalId: string): RunAction[];
-    delivered(terminalId: string, actionId: string, p: ActionProgress): void;
-    statusReported(terminalId: string, s: ActionStatus): void;
+    pending(terminalId: string): Promise<RunAction[]>;
+    delivered(terminalId: string, actionId: string, p: ActionProgress): Promise<void>;
+    statusReported(terminalId: string, s: ActionStatus): Promise<void>;
   };
   log: {
     info(obj: object, msg: string): void;
@@ -93,7 +93,12 @@ export class AgentGateway {
   }
 
   attach(server: Server): void {
-    server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) => {
+      this.onUpgrade(req, socket, head).catch((err: Error) => {
+        this.o.log.warn({ err: err.message }, 'agent link upgrade failed');
+        socket.destroy();
+      });
+    });
     this.pingTimer = setInterval(() => this.pingAll(), this.o.pingIntervalSec * 1000);
     this.pingTimer.unref();
   }
@@ -114,13 +119,13 @@ export class AgentGateway {
     this.o.log.warn({ status, code: refusal.code }, `agent link refused: ${refusal.message}`);
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // Who it is first (the certificate was verified at the handshake; this is a table lookup),
     // then admission: a flood of upgrades without a terminal's certificate takes no admission
     // token from the terminals that have one.
-    const verdict = this.admit(req, socket as TLSSocket);
+    const verdict = await this.admit(req, socket as TLSSocket);
     if ('refused' in verdict) {
-      this.recordRefusal(verdict);
+      await this.recordRefusal(verdict);
       this.refuse(socket, verdict.refused);
       return;
     }
@@ -140,33 +145,36 @@ export class AgentGateway {
    * connected with its current certificate: an old device still trying a superseded one does not
    * make the one that works an error.
    */
-  private recordRefusal(v: { refused: Refusal; terminalId?: string }): void {
+  private async recordRefusal(v: { refused: Refusal; terminalId?: string }): Promise<void> {
     const reason = PROBLEM_OF_REFUSAL[v.refused.code];
     if (!reason || v.terminalId === undefined || this.o.links.get(v.terminalId)) return;
-    this.recordProblem(v.terminalId, reason);
+    await this.recordProblem(v.terminalId, reason);
   }
 
-  private recordProblem(terminalId: string, reason: string): void {
-    const row = this.o.store.terminals.get(terminalId);
+  private async recordProblem(terminalId: string, reason: string): Promise<void> {
+    const row = await this.o.store.terminals.get(terminalId);
     if (!row || row.deactivatedAt !== null || row.problem === reason) return;
-    this.o.store.terminals.setProblem(terminalId, reason, this.o.now());
-    this.o.events.emit('terminal.status', { terminalId });
+    await this.o.store.terminals.setProblem(terminalId, reason, this.o.now());
+    await this.o.events.emit('terminal.status', { terminalId });
   }
 
   /** Who may open the link: the right path and subprotocol, then a current certificate of an active terminal. */
-  private admit(req: IncomingMessage, tls: TLSSocket): Admission {
+  private async admit(req: IncomingMessage, tls: TLSSocket): Promise<Admission> {
     const path = (req.url ?? '').split('?')[0];
     if (path !== AGENT_PATH) return { refused: new Refusal('not_found', `no WebSocket endpoint at ${path}`) };
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL))
       return { refused: new Refusal('subprotocol_required', `subprotocol ${SUBPROTOCOL} is required`) };
-    return authenticateTerminal(tls, { store: this.o.store, caPem: this.o.caPem, now: this.o.now });
+    return await authenticateTerminal(tls, { store: this.o.store, caPem: this.o.caPem, now: this.o.now });
   }
 
   private onConnection(ws: WebSocket, terminalId: string): void {
+    // A call that came after Hello on this link waits for Hello to be done (the handlers are
+    // async: without this a Heartbeat could be handled while its link's Hello is still writing).
     const afterHello =
-      <P, R>(fn: (p: P) => R) =>
-      (p: P): R => {
+      <P, R>(fn: (p: P) => Promise<R>) =>
+      async (p: P): Promise<R> => {
+        await conn.hello;
         if (!conn.helloDone)
           throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
         return fn(p);
@@ -178,6 +186,7 @@ export class AgentGateway {
       ws,
       missedPongs: 0,
       helloDone: false,
+      hello: undefined,
       pushingResults: false,
       deliveringActions: false,
       quota: new LinkQuota(this.o.quotas, this.o.now()),
@@ -188,25 +197,32 @@ export class AgentGateway {
         newId: () => randomUUID(),
         callTimeoutMs: this.o.callTimeoutMs ?? 30_000,
         handlers: {
-          Hello: (p) => this.onHello(conn, p),
+          Hello: (p) => {
+            const hello = this.onHello(conn, p);
+            conn.hello = hello.then(
+              () => undefined,
+              () => undefined,
+            );
+            return hello;
+          },
           // Every other call needs Hello first: one guard, so no handler can forget it.
-          Heartbeat: afterHello((p) => this.onHeartbeat(conn, p)),
-          ConfigApplied: afterHello((p) => {
-            this.o.fleet.recordConfigAck(conn.terminalId, p);
+          Heartbeat: afterHello(async (p) => await this.onHeartbeat(conn, p)),
+          ConfigApplied: afterHello(async (p) => {
+            await this.o.fleet.recordConfigAck(conn.terminalId, p);
             return {};
           }),
-          RenewCertificate: afterHello((p) => {
+          RenewCertificate: afterHello(async (p) => {
             try {
-              return this.o.enrollment.renewCertificate(conn.terminalId, p.csr);
+              return await this.o.enrollment.renewCertificate(conn.terminalId, p.csr);
             } catch (err) {
               // A renewal the cloud refuses is the agent telling it renewal fails: support sees
               // error/renewal_failing until a link is accepted again (after a renewal that works).
-              this.recordProblem(conn.terminalId, 'renewal_failing');
+              await this.recordProblem(conn.terminalId, 'renewal_failing');
               throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
             }
           }),
-          ActionStatus: afterHello((p) => {
-            this.o.actions.statusReported(conn.terminalId, p);
+          ActionStatus: afterHello(async (p) => {
+            await this.o.actions.statusReported(conn.terminalId, p);
             return {};
           }),
           TransactionsForward: afterHello(async (p) => {
@@ -263,11 +279,14 @@ export class AgentGateway {
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer);
       conn.session.close(`closed ${code}`);
-      if (this.o.links.remove(conn)) {
-        this.o.store.terminals.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
-        this.o.events.emit('terminal.link', { terminalId });
-      }
       this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
+      if (!this.o.links.remove(conn)) return;
+      void (async () => {
+        await this.o.store.terminals.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
+        await this.o.events.emit('terminal.link', { terminalId });
+      })().catch((err: Error) =>
+        this.o.log.warn({ terminalId, err: err.message }, 'disconnect not recorded'),
+      );
     });
     ws.on('error', (err) => this.o.log.warn({ terminalId, err: err.message }, 'agent socket error'));
   }
@@ -296,7 +315,7 @@ export class AgentGateway {
     if (first) setTimeout(resume, waitMs).unref();
   }
 
-  private onHello(conn: AgentConnection, p: Hello) {
+  private async onHello(conn: AgentConnection, p: Hello) {
     if (p.terminalId !== conn.terminalId) {
       setImmediate(() => conn.ws.close(CloseCode.refused, 'terminal id does not match certificate'));
       throw new RpcError(
@@ -314,7 +333,7 @@ export class AgentGateway {
       );
     }
     conn.helloDone = true;
-    const known = this.o.store.terminals.get(conn.terminalId);
+    const known = await this.o.store.terminals.get(conn.terminalId);
     if (p.serialNumber && known?.serialNumber && known.serialNumber !== p.serialNumber)
       this.o.log.warn(
         { terminalId: conn.terminalId, serialNumber: known.serialNumber, reported: p.serialNumber },
@@ -324,33 +343,39 @@ export class AgentGateway {
     const serialNumber =
       p.serialNumber &&
       !known?.serialNumber &&
-      !this.o.store.terminals.serialInUse(p.serialNumber, conn.terminalId)
+      !(await this.o.store.terminals.serialInUse(p.serialNumber, conn.terminalId))
         ? p.serialNumber
         : undefined;
     const now = this.o.now();
-    this.o.store.transaction(() => {
-      this.o.store.terminals.recordHello(conn.terminalId, now, {
+    await this.o.store.transaction(async () => {
+      await this.o.store.terminals.recordHello(conn.terminalId, now, {
         bootId: p.bootId,
         softwareVersion: p.softwareVersion,
         model: p.model ?? null,
         serialNumber: serialNumber ?? null,
       });
       // An accepted link ends what refused the last ones; the device clock is compared with ours.
-      if (known?.problem) this.o.store.terminals.setProblem(conn.terminalId, null, null);
-      this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.clock) - now);
+      if (known?.problem) await this.o.store.terminals.setProblem(conn.terminalId, null, null);
+      await this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.clock) - now);
     });
     // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
     // runs another version than the desired one gets the desired one.
-    const desired = this.o.fleet.desiredConfig(conn.terminalId);
+    // Everything read first: the answer is sent in the microtasks after this returns, before the
+    // immediates below run (no store call comes between).
+    const desired = await this.o.fleet.desiredConfig(conn.terminalId);
+    const profile = await this.o.fleet.terminalProfile(conn.terminalId);
     if (desired && desired.version !== p.configVersion)
       setImmediate(() => this.pushConfig({ terminalId: conn.terminalId, ...desired }));
     setImmediate(() => void this.pushResults(conn));
     setImmediate(() => void this.deliverActions(conn.terminalId));
     setImmediate(() => {
-      this.o.events.emit('terminal.link', { terminalId: conn.terminalId });
-      this.o.links.markHello(conn);
+      this.o.events
+        .emit('terminal.link', { terminalId: conn.terminalId })
+        .catch((err: Error) =>
+          this.o.log.warn({ terminalId: conn.terminalId, err: err.message }, 'link event failed'),
+        )
+        .finally(() => this.o.links.markHello(conn));
     });
-    const profile = this.o.fleet.terminalProfile(conn.terminalId);
     return {
       serverTime: new Date(this.o.now()).toISOString(),
       heartbeatIntervalSec: this.o.heartbeatIntervalSec,
@@ -360,29 +385,29 @@ export class AgentGateway {
   }
 
   /** Tells a connected terminal its new name or store (a rename, a move); it learns it at its next Hello otherwise. */
-  pushProfile(terminalId: string): void {
+  async pushProfile(terminalId: string): Promise<void> {
     const conn = this.o.links.get(terminalId);
-    const profile = this.o.fleet.terminalProfile(terminalId);
+    const profile = await this.o.fleet.terminalProfile(terminalId);
     if (!conn?.helloDone || !profile) return;
     conn.session.call('TerminalUpdated', profile).catch((err: Error & { code?: string }) => {
       this.o.log.warn({ terminalId, code: err.code }, `terminal profile not received: ${err.message}`);
     });
   }
 
-  private onHeartbeat(conn: AgentConnection, p: Heartbeat) {
+  private async onHeartbeat(conn: AgentConnection, p: Heartbeat) {
     const now = this.o.now();
     const health = { ...p, receivedAt: new Date(now).toISOString() };
-    this.o.store.transaction(() => {
-      this.o.store.terminals.recordHeartbeat(
+    await this.o.store.transaction(async () => {
+      await this.o.store.terminals.recordHeartbeat(
         conn.terminalId,
         now,
         p.battery?.level ?? null,
         JSON.stringify(health),
       );
-      this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.sentAt) - now);
+      await this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.sentAt) - now);
     });
     // A clock that drifted (or was corrected) changes the status now, not at the next sweep.
-    this.o.events.emit('terminal.status', { terminalId: conn.terminalId });
+    await this.o.events.emit('terminal.status', { terminalId: conn.terminalId });
     return { serverTime: new Date(now).toISOString() };
   }
 
@@ -425,10 +450,10 @@ export class AgentGateway {
     conn.deliveringActions = true;
     try {
       for (;;) {
-        const [next] = this.o.actions.pending(terminalId);
+        const [next] = await this.o.actions.pending(terminalId);
         if (!next || this.o.links.get(terminalId) !== conn) return;
         const progress = await conn.session.call('RunAction', next);
-        this.o.actions.delivered(terminalId, next.actionId, progress);
+        await this.o.actions.delivered(terminalId, next.actionId, progress);
       }
     } catch (err) {
       this.o.log.warn(
@@ -449,10 +474,10 @@ export class AgentGateway {
     conn.pushingResults = true;
     try {
       for (;;) {
-        const results = this.o.transactions.pendingResults(conn.terminalId);
+        const results = await this.o.transactions.pendingResults(conn.terminalId);
         if (results.length === 0 || this.o.links.get(conn.terminalId) !== conn) return;
         await conn.session.call('TransactionResult', { results });
-        this.o.transactions.markDelivered(
+        await this.o.transactions.markDelivered(
           conn.terminalId,
           results.map((r) => r.id),
         );

@@ -26,9 +26,9 @@ export function recordingLog() {
 }
 
 /** The refusal `fn` throws, for a closer look; fails when it throws none or something else. */
-export function refusalOf(fn: () => unknown): Refusal {
+export async function refusalOf(fn: () => unknown): Promise<Refusal> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     if (err instanceof Refusal) return err;
     throw err;
@@ -59,7 +59,9 @@ export async function cloudRig() {
     'action.queued',
     'action.finished',
   ] as const)
-    bus.on(name, (payload) => events.push({ name, payload }));
+    bus.on(name, (payload) => {
+      events.push({ name, payload });
+    });
   const log = recordingLog();
   const o: CloudOptions = { ...CLOUD_DEFAULTS, dataDir: dir };
   sharedCa ??= FleetCa.create('rig fleet CA', new Date(clock.ms)).then((c) => c.ca);
@@ -90,6 +92,6 @@ export async function cloudRig() {
     log,
   });
   const actions = new ActionService({ store, now, defaultTtlSec: 86_400, sweepMs: 5000, events: bus, log });
-  bus.on('terminal.enrolled', (e) => fleet.enrolled(e.terminalId, e.replaces));
+  bus.on('terminal.enrolled', async (e) => await fleet.enrolled(e.terminalId, e.replaces));
   return { clock, store, bus, events, log, fleet, enrollment, actions, links, dir, ca };
 }

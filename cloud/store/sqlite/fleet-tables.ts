@@ -1,6 +1,7 @@
 import type {
   ConfigStore,
   DiagnosticsStore,
+  Immediate,
   LocationRow,
   LocationStore,
   NewTerminal,
@@ -17,7 +18,7 @@ import { bit, type Db, prepareAll } from './statements.js';
 
 const ORG_COLUMNS = 'id, slug, name, created_at AS createdAt';
 
-export class SqliteOrganizations implements OrganizationStore {
+export class SqliteOrganizations implements Immediate<OrganizationStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -64,7 +65,7 @@ type StoredLocation = Omit<LocationRow, 'active'> & { active: number };
 const location = (r: StoredLocation | undefined): LocationRow | undefined =>
   r && { ...r, active: r.active === 1 };
 
-export class SqliteLocations implements LocationStore {
+export class SqliteLocations implements Immediate<LocationStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -120,7 +121,7 @@ type StoredTerminal = Omit<TerminalRow, 'closedCleanly'> & { closedCleanly: numb
 const terminal = (r: StoredTerminal | undefined): TerminalRow | undefined =>
   r && { ...r, closedCleanly: r.closedCleanly === 1 };
 
-export class SqliteTerminals implements TerminalStore {
+export class SqliteTerminals implements Immediate<TerminalStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -261,7 +262,7 @@ export class SqliteTerminals implements TerminalStore {
   }
 }
 
-export class SqliteConfigs implements ConfigStore {
+export class SqliteConfigs implements Immediate<ConfigStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -294,7 +295,7 @@ export class SqliteConfigs implements ConfigStore {
   }
 }
 
-export class SqliteDiagnostics implements DiagnosticsStore {
+export class SqliteDiagnostics implements Immediate<DiagnosticsStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
