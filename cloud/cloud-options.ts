@@ -79,6 +79,8 @@ export const CLOUD_DEFAULTS = {
 
 export type CloudOptions = {
   dataDir: string;
+  /** A PostgreSQL URL: the store is there (shared by several gateways); the data dir keeps the secrets. */
+  database?: string;
   /** The vendor's Ed25519 release public keys (PEM files): publishing checks signatures with them. */
   releasePublicKeyFiles?: readonly string[];
   /** Webhooks may go to loopback and private addresses (development on one machine only). */

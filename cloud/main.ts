@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type pino from 'pino';
 import { CloseCode } from '../protocol/version.js';
 import { ActionService } from './actions/action-service.js';
@@ -30,9 +29,9 @@ import { loadOrCreateIdentity, writeReadyFile } from './identity/cloud-identity.
 import { loadOrCreateTicketKeys } from './identity/ticket-keys.js';
 import { EnvelopePool } from './ledger/envelope-pool.js';
 import { TransactionLedger } from './ledger/transaction-ledger.js';
+import { openCloudStore } from './open-store.js';
 import { startParts } from './parts.js';
 import { createPortal, portalOrRest } from './portal/portal.js';
-import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import { sendFleetWebhooks } from './webhooks/fleet-webhooks.js';
 import { WebhookTargets } from './webhooks/webhook-targets.js';
 import { Webhooks } from './webhooks/webhooks.js';
@@ -48,7 +47,7 @@ export async function startCloud(
   const hosts = [o.host, 'localhost', '127.0.0.1', '::1', hostname()];
   const id = await loadOrCreateIdentity(o.dataDir, hosts, new Date(now()));
   const tickets = await loadOrCreateTicketKeys(o.dataDir);
-  const store = openSqliteStore(join(o.dataDir, 'cloud.db'));
+  const store = await openCloudStore(o);
   const bus = new EventBus<CloudEvents>();
   const links = new AgentLinks();
   const listener = new HttpsListener({

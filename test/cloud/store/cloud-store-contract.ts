@@ -3,10 +3,10 @@ import type { CloudStore, NewTerminal } from '../../../cloud/store/store-types.j
 
 /**
  * What every implementation of the cloud store's interfaces (cloud/store/store-types.ts) must do,
- * whatever its engine: run by sqlite-store.test.ts over a real SQLite file; a PostgreSQL
- * implementation runs the same suite.
+ * whatever its engine: run by sqlite-store.test.ts over a real SQLite file and by
+ * postgres-store.test.ts over a real PostgreSQL server (a new database per test).
  */
-export function cloudStoreContract(engine: string, open: () => CloudStore): void {
+export function cloudStoreContract(engine: string, open: () => Promise<CloudStore> | CloudStore): void {
   const terminal = (id: string, locationId = 'loc_1'): NewTerminal => ({
     id,
     name: `Till ${id}`,
@@ -29,7 +29,7 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
     address: null,
   });
   const withTerminal = async () => {
-    const s = open();
+    const s = await open();
     await s.locations.insert(shop('loc_1'));
     await s.terminals.insert(terminal('term_a'));
     return s;
@@ -206,7 +206,7 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
     });
 
     it('portal: operators by name (unique), sessions by token hash, removed with their operator; audit newest first', async () => {
-      const s = open();
+      const s = await open();
       const op = { name: 'alice', role: 'admin' as const, passwordHash: 'scrypt$x', createdAt: 1 };
       expect(await s.operators.insert(op)).toBe(true);
       expect(await s.operators.insert({ ...op, role: 'support' })).toBe(false);
@@ -245,7 +245,7 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
     });
 
     it('organizations: the default one exists; slugs are unique; listed oldest first by keyset', async () => {
-      const s = open();
+      const s = await open();
       expect(await s.organizations.get('org_default')).toMatchObject({ slug: 'default' });
       expect(await s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 })).toBe(
         true,
@@ -275,7 +275,7 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
     });
 
     it('stores: belong to an organization, active flag as a boolean, listed per organization by keyset', async () => {
-      const s = open();
+      const s = await open();
       await s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 });
       await s.locations.insert(shop('loc_1'));
       await s.locations.insert({
@@ -486,6 +486,7 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
           .catch(() => undefined);
       });
       expect((await s.terminals.get('term_a'))!.name).toBe('Outer');
+      await s.close();
     });
 
     it('a write from outside a transaction never lands inside one that is waiting (it waits, or runs beside it)', async () => {
@@ -514,7 +515,6 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
       await outside;
       expect(await s.terminals.get('term_outside')).toBeDefined();
       expect((await s.terminals.get('term_a'))!.name).toBe('Till term_a');
-      await s.close();
       await s.close();
     });
   });
