@@ -86,6 +86,9 @@ export interface TerminalRow {
   /** The terminal this one replaced, and the one that replaced it. */
   replaces: string | null;
   replacedBy: string | null;
+  /** Presence: the gateway holding the terminal's newest link (null: none), and that link's version. */
+  linkGateway: string | null;
+  linkVersion: number | null;
 }
 
 /** What a terminal list may be narrowed to, in the store (status is derived: the caller filters it). */
@@ -330,6 +333,68 @@ export interface TerminalStore {
   isRevoked(fingerprint: string): Promise<boolean>;
   setLocked(id: string, locked: boolean): Promise<void>;
   locked(id: string): Promise<boolean>;
+  /**
+   * Presence: the terminal's link on `gatewayId` with `version` is its newest; false (nothing
+   * changes) when a link with a higher version registered already.
+   */
+  registerLink(id: string, gatewayId: string, version: number): Promise<boolean>;
+  /**
+   * The link with `version` closed: presence is cleared only if it is still that link; false when
+   * a newer one registered since (a late close from an old socket never marks a newer link offline).
+   */
+  releaseLink(id: string, version: number): Promise<boolean>;
+}
+
+/** The gateways (the `posagent-cloud` processes) alive, by lease, and the link versions they hand out. */
+export interface GatewayStore {
+  /** The gateway is alive until `until` (Unix ms). */
+  renewLease(gatewayId: string, until: number): Promise<void>;
+  /** The gateways whose lease runs at `now`. */
+  live(now: number): Promise<string[]>;
+  /** Presence on gateways whose lease ended before `now` is cleared, and their leases removed: how many links. */
+  expire(now: number): Promise<number>;
+  /** Link versions only ever go up, across every gateway. */
+  nextLinkVersion(): Promise<number>;
+  /** Terminals whose link is on a gateway alive at `now`. */
+  connectedIds(now: number): Promise<string[]>;
+}
+
+/** Work for the gateway that holds a terminal's link, written before that gateway is rung. */
+export interface LinkCallRow {
+  id: string;
+  terminalId: string;
+  /** The gateway that is to do it. */
+  gatewayId: string;
+  /** What: config, actions, profile, deactivate, close, diagnostics, ping, rotate. */
+  kind: string;
+  /** JSON text. */
+  payload: string;
+  /** The gateway that asked (it is rung with the answer). */
+  fromGateway: string;
+  createdAt: number;
+  expiresAt: number;
+  /** JSON text, once answered. */
+  answer: string | null;
+}
+
+export interface LinkCallStore {
+  insert(row: Omit<LinkCallRow, 'answer'>): Promise<void>;
+  /** Calls for `gatewayId` not taken yet and not expired at `now`, oldest first: each is taken once. */
+  take(gatewayId: string, now: number, limit: number): Promise<LinkCallRow[]>;
+  answer(id: string, answer: string): Promise<void>;
+  get(id: string): Promise<LinkCallRow | undefined>;
+  /** Deletes calls that expired before `before`. */
+  prune(before: number): Promise<number>;
+}
+
+/**
+ * Tells a gateway there is work for it (the rows are written first; a lost ring is made up for by
+ * the gateway's own sweep). PostgreSQL: LISTEN/NOTIFY; SQLite (one process): in-process.
+ */
+export interface Doorbell {
+  ring(gatewayId: string, message: string): Promise<void>;
+  /** `onRing` is called with each message for `gatewayId`. */
+  listen(gatewayId: string, onRing: (message: string) => void): Promise<void>;
 }
 
 export interface ConfigStore {
@@ -562,6 +627,9 @@ export interface CloudStore {
   readonly operators: OperatorStore;
   readonly portalSessions: PortalSessionStore;
   readonly audit: AuditStore;
+  readonly gateways: GatewayStore;
+  readonly linkCalls: LinkCallStore;
+  readonly doorbell: Doorbell;
   /**
    * Runs `fn` so that all its writes land together or none does; nests (a savepoint). The one
    * transaction helper. Every store call `fn` makes, however deep, runs in the transaction; no

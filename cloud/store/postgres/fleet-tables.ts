@@ -1,3 +1,4 @@
+import { LINK_SQL } from '../presence-sql.js';
 import type {
   ConfigStore,
   DiagnosticsStore,
@@ -117,7 +118,8 @@ const TERMINAL_COLUMNS = `seq, id, name, location_id AS locationId, model, seria
   last_seen AS lastSeen, closed_cleanly AS closedCleanly, boot_id AS bootId, battery_level AS batteryLevel, health,
   pending_fingerprint AS pendingFingerprint, pending_serial AS pendingSerial, pending_not_after AS pendingNotAfter,
   deactivation_reason AS deactivationReason, announced_status AS announcedStatus, announced_at AS announcedAt,
-  problem, problem_at AS problemAt, clock_skew_ms AS clockSkewMs, replaces, replaced_by AS replacedBy`;
+  problem, problem_at AS problemAt, clock_skew_ms AS clockSkewMs, replaces, replaced_by AS replacedBy,
+  link_gateway AS linkGateway, link_version AS linkVersion`;
 const EVENT_COLUMNS = `seq, terminal_id AS terminalId, at, status, previous_status AS previousStatus, reason`;
 
 type StoredTerminal = Omit<TerminalRow, 'closedCleanly'> & { closedCleanly: number };
@@ -178,6 +180,7 @@ export class PgTerminals implements TerminalStore {
       announced: 'UPDATE terminals SET announced_status = @status, announced_at = @at WHERE id = @id',
       setLocked: 'UPDATE terminals SET locked = @locked WHERE id = @id',
       locked: 'SELECT locked FROM terminals WHERE id = @id',
+      ...LINK_SQL,
     });
   }
   async insert(t: NewTerminal): Promise<void> {
@@ -271,6 +274,12 @@ export class PgTerminals implements TerminalStore {
   }
   async locked(id: string): Promise<boolean> {
     return ((await this.q.one(this.s.locked, { id })) as { locked: number } | undefined)?.locked === 1;
+  }
+  async registerLink(id: string, gatewayId: string, version: number): Promise<boolean> {
+    return (await this.q.run(this.s.registerLink, { id, gatewayId, version })) === 1;
+  }
+  async releaseLink(id: string, version: number): Promise<boolean> {
+    return (await this.q.run(this.s.releaseLink, { id, version })) === 1;
   }
 }
 

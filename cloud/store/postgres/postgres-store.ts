@@ -7,6 +7,7 @@ import { PgConfigs, PgDiagnostics, PgLocations, PgOrganizations, PgTerminals } f
 import { migratePostgres, PG_MIGRATIONS } from './migrations.js';
 import { PgExec } from './pg-statements.js';
 import { PgAudit, PgOperators, PgPortalSessions } from './portal-tables.js';
+import { PgDoorbell, PgGateways, PgLinkCalls } from './presence-tables.js';
 import { PgTransactions } from './transaction-table.js';
 import { PgWebhooks } from './webhook-table.js';
 
@@ -45,6 +46,7 @@ export async function openPostgresStore(
   }
   const scopes = new TransactionScopes<pg.PoolClient>();
   const q = new PgExec(pool, scopes);
+  const doorbell = new PgDoorbell(pool, url);
 
   const transaction = async <T>(fn: () => Promise<T>): Promise<T> => {
     const inside = scopes.current();
@@ -95,8 +97,14 @@ export async function openPostgresStore(
     operators: new PgOperators(q),
     portalSessions: new PgPortalSessions(q),
     audit: new PgAudit(q),
+    gateways: new PgGateways(q),
+    linkCalls: new PgLinkCalls(q),
+    doorbell,
     transaction,
-    close: () => pool.end(),
+    close: async () => {
+      await doorbell.close();
+      await pool.end();
+    },
     pool,
   };
 }

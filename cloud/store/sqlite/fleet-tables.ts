@@ -1,3 +1,4 @@
+import { LINK_SQL } from '../presence-sql.js';
 import type {
   ConfigStore,
   DiagnosticsStore,
@@ -114,7 +115,8 @@ const TERMINAL_COLUMNS = `seq, id, name, location_id AS locationId, model, seria
   last_seen AS lastSeen, closed_cleanly AS closedCleanly, boot_id AS bootId, battery_level AS batteryLevel, health,
   pending_fingerprint AS pendingFingerprint, pending_serial AS pendingSerial, pending_not_after AS pendingNotAfter,
   deactivation_reason AS deactivationReason, announced_status AS announcedStatus, announced_at AS announcedAt,
-  problem, problem_at AS problemAt, clock_skew_ms AS clockSkewMs, replaces, replaced_by AS replacedBy`;
+  problem, problem_at AS problemAt, clock_skew_ms AS clockSkewMs, replaces, replaced_by AS replacedBy,
+  link_gateway AS linkGateway, link_version AS linkVersion`;
 const EVENT_COLUMNS = `seq, terminal_id AS terminalId, at, status, previous_status AS previousStatus, reason`;
 
 type StoredTerminal = Omit<TerminalRow, 'closedCleanly'> & { closedCleanly: number };
@@ -175,6 +177,7 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
       announced: 'UPDATE terminals SET announced_status = @status, announced_at = @at WHERE id = @id',
       setLocked: 'UPDATE terminals SET locked = @locked WHERE id = @id',
       locked: 'SELECT locked FROM terminals WHERE id = @id',
+      ...LINK_SQL,
     });
   }
   insert(t: NewTerminal): void {
@@ -259,6 +262,12 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
   }
   locked(id: string): boolean {
     return (this.s.locked.get({ id }) as { locked: number } | undefined)?.locked === 1;
+  }
+  registerLink(id: string, gatewayId: string, version: number): boolean {
+    return this.s.registerLink.run({ id, gatewayId, version }).changes === 1;
+  }
+  releaseLink(id: string, version: number): boolean {
+    return this.s.releaseLink.run({ id, version }).changes === 1;
   }
 }
 

@@ -9,7 +9,9 @@ import type {
   DiagnosticsStore,
   EnrollmentLimitStore,
   EnrollmentStore,
+  GatewayStore,
   Immediate,
+  LinkCallStore,
   LocationStore,
   OperatorStore,
   OrganizationStore,
@@ -31,6 +33,7 @@ import {
 } from './fleet-tables.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteAudit, SqliteOperators, SqlitePortalSessions } from './portal-tables.js';
+import { LocalDoorbell, SqliteGateways, SqliteLinkCalls } from './presence-tables.js';
 import { SqliteTransactions } from './transaction-table.js';
 import { SqliteWebhooks } from './webhook-table.js';
 
@@ -120,6 +123,9 @@ export function openSqliteStore(file: string): CloudStore {
     operators: wrap<OperatorStore>(new SqliteOperators(db)),
     portalSessions: wrap<PortalSessionStore>(new SqlitePortalSessions(db)),
     audit: wrap<AuditStore>(new SqliteAudit(db)),
+    gateways: wrap<GatewayStore>(new SqliteGateways(db)),
+    linkCalls: wrap<LinkCallStore>(new SqliteLinkCalls(db)),
+    doorbell: new LocalDoorbell(),
     transaction,
     close: () =>
       lock.run(async () => {

@@ -463,6 +463,66 @@ export function cloudStoreContract(engine: string, open: () => Promise<CloudStor
       await s.close();
     });
 
+    it("presence: the newest link wins by version; a late close of an old link changes nothing; a dead gateway's links expire with its lease", async () => {
+      const s = await withTerminal();
+      const v1 = await s.gateways.nextLinkVersion();
+      const v2 = await s.gateways.nextLinkVersion();
+      expect(v2).toBeGreaterThan(v1);
+      expect(await s.terminals.registerLink('term_a', 'gw_a', v1)).toBe(true);
+      expect(await s.terminals.get('term_a')).toMatchObject({ linkGateway: 'gw_a', linkVersion: v1 });
+      // The terminal reconnects to another gateway before the old socket's close is seen.
+      expect(await s.terminals.registerLink('term_a', 'gw_b', v2)).toBe(true);
+      expect(await s.terminals.registerLink('term_a', 'gw_a', v1)).toBe(false);
+      expect(await s.terminals.releaseLink('term_a', v1)).toBe(false);
+      expect(await s.terminals.get('term_a')).toMatchObject({ linkGateway: 'gw_b', linkVersion: v2 });
+      await s.gateways.renewLease('gw_b', 1_000);
+      await s.gateways.renewLease('gw_c', 5_000);
+      expect(await s.gateways.live(500)).toEqual(['gw_b', 'gw_c']);
+      expect(await s.gateways.connectedIds(500)).toEqual(['term_a']);
+      expect(await s.gateways.connectedIds(1_000)).toEqual([]);
+      expect(await s.gateways.expire(2_000)).toBe(1);
+      expect(await s.gateways.live(2_000)).toEqual(['gw_c']);
+      expect((await s.terminals.get('term_a'))!.linkGateway).toBeNull();
+      // Its own close, when it comes, finds nothing to clear.
+      expect(await s.terminals.releaseLink('term_a', v2)).toBe(false);
+      const v3 = await s.gateways.nextLinkVersion();
+      expect(await s.terminals.registerLink('term_a', 'gw_c', v3)).toBe(true);
+      expect(await s.terminals.releaseLink('term_a', v3)).toBe(true);
+      expect((await s.terminals.get('term_a'))!.linkGateway).toBeNull();
+      await s.close();
+    });
+
+    it('link calls: taken once, oldest first, by the gateway they are for, until they expire; answered; pruned', async () => {
+      const s = await withTerminal();
+      const call = (id: string, createdAt: number, gatewayId = 'gw_b') => ({
+        id,
+        terminalId: 'term_a',
+        gatewayId,
+        kind: 'ping',
+        payload: '{}',
+        fromGateway: 'gw_a',
+        createdAt,
+        expiresAt: createdAt + 1_000,
+      });
+      await s.linkCalls.insert(call('c2', 20));
+      await s.linkCalls.insert(call('c1', 10));
+      await s.linkCalls.insert(call('c3', 30, 'gw_c'));
+      await s.linkCalls.insert(call('old', 0));
+      expect((await s.linkCalls.take('gw_b', 1_005, 10)).map((c) => c.id)).toEqual(['c1', 'c2']);
+      expect(await s.linkCalls.take('gw_b', 1_005, 10)).toEqual([]);
+      await s.linkCalls.answer('c1', '{"ok":true}');
+      expect(await s.linkCalls.get('c1')).toMatchObject({
+        answer: '{"ok":true}',
+        fromGateway: 'gw_a',
+        kind: 'ping',
+      });
+      expect(await s.linkCalls.get('c2')).toMatchObject({ answer: null });
+      expect(await s.linkCalls.prune(1_015)).toBe(2);
+      expect(await s.linkCalls.get('c2')).toBeDefined();
+      expect(await s.linkCalls.get('c3')).toBeDefined();
+      await s.close();
+    });
+
     it('the transaction helper: all writes land or none; it nests', async () => {
       const s = await withTerminal();
       await expect(

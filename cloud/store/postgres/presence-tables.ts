@@ -1,0 +1,100 @@
+import pg from 'pg';
+import { GATEWAY_SQL, LINK_CALL_SQL } from '../presence-sql.js';
+import type { Doorbell, GatewayStore, LinkCallRow, LinkCallStore } from '../store-types.js';
+import { type PgExec, pgStatements } from './pg-statements.js';
+
+export class PgGateways implements GatewayStore {
+  private readonly s;
+  constructor(private readonly q: PgExec) {
+    this.s = pgStatements('gateways', GATEWAY_SQL);
+  }
+  async renewLease(gatewayId: string, until: number): Promise<void> {
+    await this.q.run(this.s.renewLease, { gatewayId, until });
+  }
+  async live(now: number): Promise<string[]> {
+    return (await this.q.all<{ gatewayId: string }>(this.s.live, { now })).map((r) => r.gatewayId);
+  }
+  async expire(now: number): Promise<number> {
+    const n = await this.q.run(this.s.clearDead, { now });
+    await this.q.run(this.s.dropDead, { now });
+    return n;
+  }
+  async nextLinkVersion(): Promise<number> {
+    return (await this.q.one<{ value: number }>(this.s.nextLinkVersion))!.value;
+  }
+  async connectedIds(now: number): Promise<string[]> {
+    return (await this.q.all<{ id: string }>(this.s.connectedIds, { now })).map((r) => r.id);
+  }
+}
+
+export class PgLinkCalls implements LinkCallStore {
+  private readonly s;
+  constructor(private readonly q: PgExec) {
+    this.s = pgStatements('linkcalls', LINK_CALL_SQL);
+  }
+  async insert(row: Omit<LinkCallRow, 'answer'>): Promise<void> {
+    await this.q.run(this.s.insert, row);
+  }
+  async take(gatewayId: string, now: number, limit: number): Promise<LinkCallRow[]> {
+    const rows = await this.q.all<LinkCallRow>(this.s.take, { gatewayId, now, limit });
+    return rows.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+  }
+  async answer(id: string, answer: string): Promise<void> {
+    await this.q.run(this.s.answer, { id, answer });
+  }
+  async get(id: string): Promise<LinkCallRow | undefined> {
+    return await this.q.one<LinkCallRow>(this.s.get, { id });
+  }
+  async prune(before: number): Promise<number> {
+    return await this.q.run(this.s.prune, { before });
+  }
+}
+
+const CHANNEL = 'posagent_doorbell';
+
+/**
+ * The doorbell over PostgreSQL's LISTEN/NOTIFY: one channel, the payload names the gateway rung.
+ * The listening connection is its own (not the pool's); if it drops, rings are lost until it is
+ * back, and the gateways' sweeps make up for them.
+ */
+export class PgDoorbell implements Doorbell {
+  private client: pg.Client | undefined;
+  private readonly listeners = new Map<string, ((message: string) => void)[]>();
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly url: string,
+  ) {}
+
+  async ring(gatewayId: string, message: string): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, `${gatewayId}\n${message}`]);
+  }
+
+  async listen(gatewayId: string, onRing: (message: string) => void): Promise<void> {
+    this.listeners.set(gatewayId, [...(this.listeners.get(gatewayId) ?? []), onRing]);
+    if (!this.client) await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (n) => {
+      const payload = n.payload ?? '';
+      const cut = payload.indexOf('\n');
+      const to = payload.slice(0, cut);
+      for (const l of this.listeners.get(to) ?? []) l(payload.slice(cut + 1));
+    });
+    client.on('error', () => {
+      this.client = undefined;
+      if (!this.closed) setTimeout(() => void this.connect().catch(() => undefined), 1000).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.client = client;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.client?.end().catch(() => undefined);
+  }
+}
