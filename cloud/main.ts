@@ -18,13 +18,16 @@ import {
   portalLimitsOf,
   type ReadyInfo,
   type RunningCloud,
+  routingOf,
   statusThresholdsOf,
 } from './cloud-options.js';
 import { EnrollmentService } from './enrollment/enrollment-service.js';
+import { wireEvents } from './event-wiring.js';
 import { FleetService } from './fleet/fleet-service.js';
 import { StatusAnnouncer } from './fleet/status-announcer.js';
 import { AgentGateway } from './gateway/agent-gateway.js';
 import { AgentLinks } from './gateway/agent-links.js';
+import { LinkRouter } from './gateway/link-router.js';
 import { loadOrCreateIdentity, writeReadyFile } from './identity/cloud-identity.js';
 import { loadOrCreateTicketKeys } from './identity/ticket-keys.js';
 import { EnvelopePool } from './ledger/envelope-pool.js';
@@ -32,7 +35,6 @@ import { TransactionLedger } from './ledger/transaction-ledger.js';
 import { openCloudStore } from './open-store.js';
 import { startParts } from './parts.js';
 import { createPortal, portalOrRest } from './portal/portal.js';
-import { sendFleetWebhooks } from './webhooks/fleet-webhooks.js';
 import { WebhookTargets } from './webhooks/webhook-targets.js';
 import { Webhooks } from './webhooks/webhooks.js';
 
@@ -50,6 +52,11 @@ export async function startCloud(
   const store = await openCloudStore(o);
   const bus = new EventBus<CloudEvents>();
   const links = new AgentLinks();
+  const router: LinkRouter = new LinkRouter({
+    ...{ store, now, log, ...routingOf(o) },
+    local: links,
+    gateway: (): AgentGateway => gateway,
+  });
   const listener = new HttpsListener({
     host: o.host,
     port: o.port,
@@ -91,7 +98,7 @@ export async function startCloud(
     store,
     now,
     thresholds: statusThresholdsOf(o),
-    links,
+    links: router,
     events: bus,
     configDefaults: configDefaultsOf(o),
     activateWaitMs: o.activateWaitSec * 1000,
@@ -122,8 +129,9 @@ export async function startCloud(
     sweepMs: o.statusSweepMs,
     log,
   });
-  const gateway = new AgentGateway({
+  const gateway: AgentGateway = new AgentGateway({
     store,
+    gatewayId: router.gatewayId,
     links,
     events: bus,
     fleet,
@@ -140,25 +148,14 @@ export async function startCloud(
     log,
   });
 
-  // Who acts on what happens (cloud-events.ts); listeners run in this order.
-  bus.on('terminal.enrolled', async (e) => await fleet.enrolled(e.terminalId, e.replaces));
-  bus.on('terminal.deactivated', async (e) => await announcer.check(e.terminalId));
-  bus.on('terminal.deactivated', (e) => gateway.deactivate(e.terminalId, e.reason));
-  bus.on('terminal.link', async (e) => await announcer.check(e.terminalId));
-  bus.on('terminal.status', async (e) => await announcer.check(e.terminalId));
-  bus.on('terminal.profile', async (e) => await gateway.pushProfile(e.terminalId));
-  bus.on('config.desired', (e) => {
-    for (const push of e.pushes) gateway.pushConfig(push);
-  });
-  bus.on('action.queued', (e) => void gateway.deliverActions(e.terminalId));
-  sendFleetWebhooks(bus, webhooks, store.terminals, actions);
+  wireEvents(bus, { fleet, announcer, router, webhooks, store, actions });
 
   const rest = createRestHandler({
     ...{ fleet, enrollment, webhooks, ledger, actions, releases, store, now, log },
     caPem: id.ca.certificatePem,
     bodyTimeoutMs: o.requestTimeoutMs,
     adminToken: id.adminToken,
-    connectedIds: () => links.connectedIds(),
+    connectedIds: () => router.connectedIds(),
   });
   const portal = createPortal({
     ...{ store, fleet, enrollment, actions, now, log, ...portalLimitsOf(o) },
@@ -171,6 +168,7 @@ export async function startCloud(
       { name: 'store', stop: async () => await store.close() },
       { name: 'envelopes', stop: () => envelopes.close() },
       { name: 'fleet', start: async () => await fleet.start() },
+      { name: 'router', start: () => router.start(), stop: () => router.stop() },
       { name: 'listener', start: () => listener.start(), stop: () => listener.stop() },
       { name: 'gateway', stop: () => gateway.closeAll(CloseCode.serviceRestart, 'cloud restarting') },
       { name: 'announcer', start: () => announcer.start(), stop: () => announcer.stop() },

@@ -35,7 +35,7 @@ export interface RestApiOptions {
   /** A JSON body must have arrived this long after the handler asks for it (408 otherwise). */
   bodyTimeoutMs: number;
   adminToken: string;
-  connectedIds(): Iterable<string>;
+  connectedIds(): Promise<Iterable<string>>;
   log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -392,7 +392,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       method: 'POST',
       pattern: /^\/v1\/connectedTerminals$/,
       access: 'admin',
-      handle: async (c) => await o.fleet.connectedTerminals(await c.body(), o.connectedIds()),
+      handle: async (c) => await o.fleet.connectedTerminals(await c.body(), await o.connectedIds()),
     },
     {
       method: 'POST',

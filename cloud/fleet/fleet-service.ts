@@ -35,14 +35,15 @@ export interface FleetServiceOptions {
   thresholds: StatusThresholds;
   /** Who is connected, and the diagnostics call over a link (cloud/gateway/agent-links.ts). */
   links: {
-    isConnected(terminalId: string): boolean;
+    /** Its link is open on some gateway (cloud/gateway/link-router.ts: presence, leases). */
+    connected(row: Pick<TerminalRow, 'id' | 'linkGateway'>): boolean;
     requestDiagnostics(terminalId: string): Promise<DiagnosticsReport>;
     ping(
       terminalId: string,
       timeoutMs: number,
     ): Promise<{ connected: false } | { connected: true; answered: boolean; rttMs: number; error?: string }>;
     rotateCertificate(terminalId: string): Promise<{ accepted: true }>;
-    close(terminalId: string, code: number, reason: string): boolean;
+    close(terminalId: string, code: number, reason: string): Promise<boolean>;
     whenHello(terminalId: string, timeoutMs: number): Promise<boolean>;
   };
   /** How long `activate` waits for the new terminal's first Hello (VINR answers it online). */
@@ -368,7 +369,7 @@ export class FleetService {
       {
         deactivated: row.deactivatedAt !== null,
         lastSeenMs: row.lastSeen,
-        connected: this.o.links.isConnected(row.id),
+        connected: this.o.links.connected(row),
         closedCleanly: row.closedCleanly,
         certNotAfterMs: row.certNotAfter,
         problem: row.problem,
@@ -458,7 +459,7 @@ export class FleetService {
   }
 
   async terminalView(row: TerminalRow): Promise<TerminalView> {
-    const connected = this.o.links.isConnected(row.id);
+    const connected = this.o.links.connected(row);
     const { status, reason, sinceMs } = this.statusWithReason(row);
     const since = status === row.announcedStatus ? row.announcedAt : (sinceMs ?? this.o.now());
     return {
@@ -499,8 +500,9 @@ export class FleetService {
 
   /** `POST /v1/terminals/{id}/diagnostics`: the terminal runs its checks now; the report is kept. */
   async runDiagnostics(id: string): Promise<Record<string, unknown>> {
-    if (!(await this.o.store.terminals.get(id))) throw new Refusal('not_found', `no terminal ${id}`);
-    if (!this.o.links.isConnected(id))
+    const found = await this.o.store.terminals.get(id);
+    if (!found) throw new Refusal('not_found', `no terminal ${id}`);
+    if (!this.o.links.connected(found))
       throw new Refusal(
         'terminal_offline',
         `terminal ${id} is not connected; GET …/diagnostics returns its last report`,
@@ -632,7 +634,7 @@ export class FleetService {
         await this.o.store.terminals.revokeCertificate(id, row.pendingFingerprint, now);
       await this.o.store.terminals.setProblem(id, 'certificate_revoked', now);
     });
-    this.o.links.close(id, CloseCode.refused, 'certificate revoked');
+    await this.o.links.close(id, CloseCode.refused, 'certificate revoked');
     this.o.log.info({ terminalId: id, reason: req.reason }, 'terminal certificate revoked');
     await this.o.events.emit('terminal.status', { terminalId: id });
     return await this.getTerminal(id);
@@ -643,7 +645,7 @@ export class FleetService {
     const row = await this.terminalRow(id);
     if (row.deactivatedAt !== null)
       throw new Refusal('terminal_deactivated', `terminal ${id} is deactivated`);
-    if (!this.o.links.isConnected(id))
+    if (!this.o.links.connected(row))
       throw new Refusal(
         'terminal_offline',
         `terminal ${id} is not connected; it renews by itself when it is, or reprovision it (POST /v1/terminals/${id}/reprovision)`,

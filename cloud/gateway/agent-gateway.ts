@@ -32,6 +32,8 @@ import { LinkQuota, type LinkQuotaLimits } from './link-quotas.js';
  */
 export interface GatewayOptions {
   store: CloudStore;
+  /** This process among the gateways: a link's presence names it (cloud/gateway/link-router.ts). */
+  gatewayId: string;
   /** The fleet CA certificate (PEM) client certificates must be issued by. */
   caPem: string;
   now(): number;
@@ -282,6 +284,12 @@ export class AgentGateway {
       this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
       if (!this.o.links.remove(conn)) return;
       void (async () => {
+        // Only this link's own presence is cleared: a newer link (here or on another gateway)
+        // registered since keeps the terminal connected.
+        const released =
+          conn.linkVersion === undefined ||
+          (await this.o.store.terminals.releaseLink(terminalId, conn.linkVersion));
+        if (!released) return;
         await this.o.store.terminals.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
         await this.o.events.emit('terminal.link', { terminalId });
       })().catch((err: Error) =>
@@ -358,6 +366,10 @@ export class AgentGateway {
       if (known?.problem) await this.o.store.terminals.setProblem(conn.terminalId, null, null);
       await this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.clock) - now);
     });
+    // Presence: this link, with a version newer than any before it, is the terminal's link now.
+    const version = await this.o.store.gateways.nextLinkVersion();
+    await this.o.store.terminals.registerLink(conn.terminalId, this.o.gatewayId, version);
+    conn.linkVersion = version;
     // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
     // runs another version than the desired one gets the desired one.
     // Everything read first: the answer is sent in the microtasks after this returns, before the
@@ -425,6 +437,13 @@ export class AgentGateway {
     const close = () => conn.ws.close(CloseCode.refused, 'terminal deactivated');
     conn.session.call('Deactivate', { reason, at: new Date(this.o.now()).toISOString() }).then(close, close);
     setTimeout(close, 2000).unref();
+  }
+
+  /** Sends a connected terminal the config it should run now (a call routed here from another gateway). */
+  async pushDesiredConfig(terminalId: string): Promise<void> {
+    if (!this.o.links.get(terminalId)?.helloDone) return;
+    const desired = await this.o.fleet.desiredConfig(terminalId);
+    if (desired) this.pushConfig({ terminalId, ...desired });
   }
 
   /** Sends a terminal the desired config it is handed, if it is connected and has said Hello. */

@@ -10,6 +10,8 @@ export interface AgentConnection {
   session: RpcSession;
   missedPongs: number;
   helloDone: boolean;
+  /** The version this link registered with at Hello (presence), undefined before. */
+  linkVersion?: number;
   /** Settles when the link's Hello has been handled (undefined before it came). */
   hello: Promise<void> | undefined;
   pushingResults: boolean;

@@ -10,6 +10,7 @@ import {
 import { EnrollmentService } from '../../cloud/enrollment/enrollment-service.js';
 import { FleetService } from '../../cloud/fleet/fleet-service.js';
 import { AgentLinks } from '../../cloud/gateway/agent-links.js';
+import { LinkRouter } from '../../cloud/gateway/link-router.js';
 import { FleetCa } from '../../cloud/identity/fleet-ca.js';
 import { openSqliteStore } from '../../cloud/store/sqlite/sqlite-store.js';
 import { Refusal } from '../../protocol/refusal.js';
@@ -67,11 +68,25 @@ export async function cloudRig() {
   sharedCa ??= FleetCa.create('rig fleet CA', new Date(clock.ms)).then((c) => c.ca);
   const ca = await sharedCa;
   const links = new AgentLinks();
+  // The router of a cloud with no gateway in it: no link is open, every terminal is offline.
+  const router = new LinkRouter({
+    gatewayId: 'gw_rig',
+    store,
+    local: links,
+    gateway: () => {
+      throw new Error('the rig has no gateway');
+    },
+    now,
+    leaseMs: 10_000,
+    sweepMs: 1_000,
+    routeGraceMs: 1_000,
+    log,
+  });
   const fleet = new FleetService({
     store,
     now,
     thresholds: { atRiskAfterMs: 900_000, offlineAfterMs: 1_800_000 },
-    links,
+    links: router,
     events: bus,
     configDefaults: configDefaultsOf(o),
     log,
