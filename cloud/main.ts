@@ -126,6 +126,7 @@ export async function startCloud(
     status: (row) => fleet.statusWithReason(row),
     now,
     emit: (type, data) => webhooks.emit(type, data),
+    lead: () => store.gateways.lead(),
     sweepMs: o.statusSweepMs,
     log,
   });

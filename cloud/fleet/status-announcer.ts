@@ -34,6 +34,8 @@ export interface StatusAnnouncerOptions {
   now(): number;
   emit<K extends WebhookEvent>(type: K, data: WebhookPayloads[K]): Promise<void>;
   sweepMs: number;
+  /** Whether this gateway leads the fleet's sweeps (one sweep for the fleet, not one per gateway). */
+  lead(): Promise<boolean>;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -55,6 +57,7 @@ export class StatusAnnouncer {
   }
 
   async sweep(): Promise<void> {
+    if (!(await this.o.lead())) return;
     // A page at a time, in the store's stable order: never every row in memory at once.
     let after: string | null = null;
     for (;;) {

@@ -22,6 +22,7 @@ import { PoolBusyError } from '../ledger/envelope-pool.js';
 import type { TransactionLedger } from '../ledger/transaction-ledger.js';
 import type { CloudStore } from '../store/store-types.js';
 import type { AgentConnection, AgentLinks } from './agent-links.js';
+import { HeartbeatBatch } from './heartbeat-batch.js';
 import { LinkAdmission } from './link-admission.js';
 import { LinkQuota, type LinkQuotaLimits } from './link-quotas.js';
 
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   now(): number;
   heartbeatIntervalSec: number;
   pingIntervalSec: number;
+  /** How often the gateway writes its batch of heartbeats (default 1 s). */
+  heartbeatFlushMs?: number;
   callTimeoutMs?: number;
   /** New links admitted per second (0: no limit); beyond it, `503 cloud_busy`. */
   maxNewLinksPerSec: number;
@@ -89,9 +92,19 @@ export class AgentGateway {
   });
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly admission: LinkAdmission;
+  private readonly beats: HeartbeatBatch;
 
   constructor(private readonly o: GatewayOptions) {
     this.admission = new LinkAdmission(o.maxNewLinksPerSec, o.now());
+    this.beats = new HeartbeatBatch({
+      write: (beats) => o.store.terminals.recordHeartbeats(beats),
+      // A clock that drifted (or was corrected) changes the status at the flush, not at the next sweep.
+      flushed: async (ids) => {
+        for (const terminalId of ids) await o.events.emit('terminal.status', { terminalId });
+      },
+      flushMs: o.heartbeatFlushMs ?? 1000,
+      log: o.log,
+    });
   }
 
   attach(server: Server): void {
@@ -103,12 +116,14 @@ export class AgentGateway {
     });
     this.pingTimer = setInterval(() => this.pingAll(), this.o.pingIntervalSec * 1000);
     this.pingTimer.unref();
+    this.beats.start();
   }
 
   /** Closes every link with a close frame (e.g. 1012 on restart, so agents spread their retries). */
-  closeAll(code: number, reason: string): void {
+  async closeAll(code: number, reason: string): Promise<void> {
     clearInterval(this.pingTimer);
     for (const c of this.o.links.all()) c.ws.close(code, reason);
+    await this.beats.stop();
   }
 
   /** A refused upgrade is an HTTP answer: status from the one table, the one error body. */
@@ -189,8 +204,10 @@ export class AgentGateway {
       missedPongs: 0,
       helloDone: false,
       hello: undefined,
+      heartbeats: 0,
       pushingResults: false,
       deliveringActions: false,
+      actionsAgain: false,
       quota: new LinkQuota(this.o.quotas, this.o.now()),
       resumeAt: 0,
       session: new RpcSession({
@@ -286,6 +303,8 @@ export class AgentGateway {
       void (async () => {
         // Only this link's own presence is cleared: a newer link (here or on another gateway)
         // registered since keeps the terminal connected.
+        // Its last heartbeat is written first: the disconnect is what the row says last.
+        await this.beats.flush();
         const released =
           conn.linkVersion === undefined ||
           (await this.o.store.terminals.releaseLink(terminalId, conn.linkVersion));
@@ -406,20 +425,20 @@ export class AgentGateway {
     });
   }
 
+  /** A heartbeat joins the gateway's batch (heartbeat-batch.ts); the status is checked once it is written. */
   private async onHeartbeat(conn: AgentConnection, p: Heartbeat) {
     const now = this.o.now();
     const health = { ...p, receivedAt: new Date(now).toISOString() };
-    await this.o.store.transaction(async () => {
-      await this.o.store.terminals.recordHeartbeat(
-        conn.terminalId,
-        now,
-        p.battery?.level ?? null,
-        JSON.stringify(health),
-      );
-      await this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.sentAt) - now);
+    this.beats.add({
+      id: conn.terminalId,
+      at: now,
+      batteryLevel: p.battery?.level ?? null,
+      health: JSON.stringify(health),
+      clockSkewMs: Date.parse(p.sentAt) - now,
     });
-    // A clock that drifted (or was corrected) changes the status now, not at the next sweep.
-    await this.o.events.emit('terminal.status', { terminalId: conn.terminalId });
+    // A link's first beat is written at once (what support sees right after a connect); the
+    // steady beats of a connected fleet wait for the batch.
+    if (conn.heartbeats++ === 0) await this.beats.flush();
     return { serverTime: new Date(now).toISOString() };
   }
 
@@ -465,12 +484,23 @@ export class AgentGateway {
    */
   async deliverActions(terminalId: string): Promise<void> {
     const conn = this.o.links.get(terminalId);
-    if (!conn?.helloDone || conn.deliveringActions) return;
+    if (!conn?.helloDone) return;
+    // Asked while delivering: the loop reads the queue once more before it stops (the action
+    // that asked may have been queued after its last read).
+    if (conn.deliveringActions) {
+      conn.actionsAgain = true;
+      return;
+    }
     conn.deliveringActions = true;
     try {
       for (;;) {
+        conn.actionsAgain = false;
         const [next] = await this.o.actions.pending(terminalId);
-        if (!next || this.o.links.get(terminalId) !== conn) return;
+        if (this.o.links.get(terminalId) !== conn) return;
+        if (!next) {
+          if (conn.actionsAgain) continue;
+          return;
+        }
         const progress = await conn.session.call('RunAction', next);
         await this.o.actions.delivered(terminalId, next.actionId, progress);
       }

@@ -76,7 +76,7 @@ export class LinkRouter {
       const now = this.o.now();
       await this.o.store.gateways.renewLease(this.o.gatewayId, now + this.o.leaseMs);
       this.live = new Set([...(await this.o.store.gateways.live(now)), this.o.gatewayId]);
-      await this.o.store.gateways.expire(now);
+      if (await this.o.store.gateways.lead()) await this.o.store.gateways.expire(now);
       await this.o.store.linkCalls.prune(now - 60_000);
       await this.takeWork();
     } catch (err) {

@@ -99,6 +99,17 @@ export interface TerminalFilter {
   search?: string | null;
 }
 
+/** One terminal's last heartbeat, as a gateway's batch writes it. */
+export interface HeartbeatWrite {
+  id: string;
+  /** Unix ms. */
+  at: number;
+  batteryLevel: number | null;
+  /** The heartbeat's health document (JSON text). */
+  health: string;
+  clockSkewMs: number;
+}
+
 export type NewTerminal = Pick<
   TerminalRow,
   | 'id'
@@ -313,6 +324,8 @@ export interface TerminalStore {
     hello: { bootId: string; softwareVersion: string; model: string | null; serialNumber: string | null },
   ): Promise<void>;
   recordHeartbeat(id: string, now: number, batteryLevel: number | null, health: string): Promise<void>;
+  /** Many terminals' last heartbeats in one statement (a gateway's batch); how many rows it changed. */
+  recordHeartbeats(beats: readonly HeartbeatWrite[]): Promise<number>;
   recordDisconnect(id: string, closedCleanly: boolean): Promise<void>;
   /** Whether a serial is pre-registered, or held by another active terminal. */
   serialInUse(serial: string, exceptTerminalId: string): Promise<boolean>;
@@ -357,6 +370,11 @@ export interface GatewayStore {
   nextLinkVersion(): Promise<number>;
   /** Terminals whose link is on a gateway alive at `now`. */
   connectedIds(now: number): Promise<string[]>;
+  /**
+   * Whether this process leads the fleet-wide sweeps (status, expiry): one gateway at a time, by an
+   * advisory lock held on its own connection until it stops (SQLite: one process, always).
+   */
+  lead(): Promise<boolean>;
 }
 
 /** Work for the gateway that holds a terminal's link, written before that gateway is rung. */

@@ -2,6 +2,7 @@ import { LINK_SQL } from '../presence-sql.js';
 import type {
   ConfigStore,
   DiagnosticsStore,
+  HeartbeatWrite,
   LocationRow,
   LocationStore,
   NewTerminal,
@@ -181,6 +182,10 @@ export class PgTerminals implements TerminalStore {
       setLocked: 'UPDATE terminals SET locked = @locked WHERE id = @id',
       locked: 'SELECT locked FROM terminals WHERE id = @id',
       ...LINK_SQL,
+      heartbeats: `UPDATE terminals t SET last_seen = b.at, closed_cleanly = 0, battery_level = b.battery,
+        health = b.health, clock_skew_ms = b.skew
+        FROM jsonb_to_recordset(@beats::jsonb) AS b(id text, at bigint, battery integer, health text, skew bigint)
+        WHERE t.id = b.id`,
     });
   }
   async insert(t: NewTerminal): Promise<void> {
@@ -239,6 +244,17 @@ export class PgTerminals implements TerminalStore {
   }
   async recordHeartbeat(id: string, now: number, batteryLevel: number | null, health: string): Promise<void> {
     await this.q.run(this.s.heartbeat, { id, now, batteryLevel, health });
+  }
+  async recordHeartbeats(beats: readonly HeartbeatWrite[]): Promise<number> {
+    if (beats.length === 0) return 0;
+    const rows = beats.map((b) => ({
+      id: b.id,
+      at: b.at,
+      battery: b.batteryLevel,
+      health: b.health,
+      skew: Math.round(b.clockSkewMs),
+    }));
+    return await this.q.run(this.s.heartbeats, { beats: JSON.stringify(rows) });
   }
   async recordDisconnect(id: string, closedCleanly: boolean): Promise<void> {
     await this.q.run(this.s.disconnected, { id, closedCleanly: bit(closedCleanly) });

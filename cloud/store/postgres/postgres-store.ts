@@ -47,6 +47,7 @@ export async function openPostgresStore(
   const scopes = new TransactionScopes<pg.PoolClient>();
   const q = new PgExec(pool, scopes);
   const doorbell = new PgDoorbell(pool, url);
+  const gateways = new PgGateways(q, url);
 
   const transaction = async <T>(fn: () => Promise<T>): Promise<T> => {
     const inside = scopes.current();
@@ -97,12 +98,13 @@ export async function openPostgresStore(
     operators: new PgOperators(q),
     portalSessions: new PgPortalSessions(q),
     audit: new PgAudit(q),
-    gateways: new PgGateways(q),
+    gateways,
     linkCalls: new PgLinkCalls(q),
     doorbell,
     transaction,
     close: async () => {
       await doorbell.close();
+      await gateways.close();
       await pool.end();
     },
     pool,

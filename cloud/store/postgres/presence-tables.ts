@@ -3,10 +3,45 @@ import { GATEWAY_SQL, LINK_CALL_SQL } from '../presence-sql.js';
 import type { Doorbell, GatewayStore, LinkCallRow, LinkCallStore } from '../store-types.js';
 import { type PgExec, pgStatements } from './pg-statements.js';
 
+/** The advisory lock the leading gateway holds on its own connection. */
+export const LEADER_LOCK = 22_0002;
+
 export class PgGateways implements GatewayStore {
   private readonly s;
-  constructor(private readonly q: PgExec) {
+  private leader: pg.Client | undefined;
+  private asking: Promise<boolean> | undefined;
+  constructor(
+    private readonly q: PgExec,
+    private readonly url: string,
+  ) {
     this.s = pgStatements('gateways', GATEWAY_SQL);
+  }
+  lead(): Promise<boolean> {
+    if (this.leader) return Promise.resolve(true);
+    this.asking ??= (async () => {
+      const c = new pg.Client({ connectionString: this.url });
+      c.on('error', () => {
+        if (this.leader === c) this.leader = undefined;
+      });
+      await c.connect();
+      const { rows } = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LEADER_LOCK]);
+      if (rows[0]?.ok) {
+        this.leader = c;
+        return true;
+      }
+      await c.end();
+      return false;
+    })()
+      .catch(() => false)
+      .finally(() => {
+        this.asking = undefined;
+      });
+    return this.asking;
+  }
+  /** Gives the lead up (the lock goes with the connection). */
+  async close(): Promise<void> {
+    await this.leader?.end().catch(() => undefined);
+    this.leader = undefined;
   }
   async renewLease(gatewayId: string, until: number): Promise<void> {
     await this.q.run(this.s.renewLease, { gatewayId, until });

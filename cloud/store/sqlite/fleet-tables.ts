@@ -2,6 +2,7 @@ import { LINK_SQL } from '../presence-sql.js';
 import type {
   ConfigStore,
   DiagnosticsStore,
+  HeartbeatWrite,
   Immediate,
   LocationRow,
   LocationStore,
@@ -178,6 +179,12 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
       setLocked: 'UPDATE terminals SET locked = @locked WHERE id = @id',
       locked: 'SELECT locked FROM terminals WHERE id = @id',
       ...LINK_SQL,
+      heartbeats: `UPDATE terminals SET last_seen = b.at, closed_cleanly = 0, battery_level = b.battery,
+        health = b.health, clock_skew_ms = b.skew
+        FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.at') AS at,
+          json_extract(value, '$.batteryLevel') AS battery, json_extract(value, '$.health') AS health,
+          json_extract(value, '$.clockSkewMs') AS skew FROM json_each(@beats)) AS b
+        WHERE terminals.id = b.id`,
     });
   }
   insert(t: NewTerminal): void {
@@ -233,6 +240,11 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
   }
   recordHeartbeat(id: string, now: number, batteryLevel: number | null, health: string): void {
     this.s.heartbeat.run({ id, now, batteryLevel, health });
+  }
+  recordHeartbeats(beats: readonly HeartbeatWrite[]): number {
+    if (beats.length === 0) return 0;
+    const rounded = beats.map((b) => ({ ...b, clockSkewMs: Math.round(b.clockSkewMs) }));
+    return this.s.heartbeats.run({ beats: JSON.stringify(rounded) }).changes;
   }
   recordDisconnect(id: string, closedCleanly: boolean): void {
     this.s.disconnected.run({ id, closedCleanly: bit(closedCleanly) });

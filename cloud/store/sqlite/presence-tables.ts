@@ -25,6 +25,9 @@ export class SqliteGateways implements Immediate<GatewayStore> {
   connectedIds(now: number): string[] {
     return (this.s.connectedIds.all({ now }) as { id: string }[]).map((r) => r.id);
   }
+  lead(): boolean {
+    return true;
+  }
 }
 
 export class SqliteLinkCalls implements Immediate<LinkCallStore> {

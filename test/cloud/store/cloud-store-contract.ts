@@ -492,6 +492,31 @@ export function cloudStoreContract(engine: string, open: () => Promise<CloudStor
       await s.close();
     });
 
+    it('heartbeats in one statement: each terminal of the batch gets its last seen, battery, health and clock skew', async () => {
+      const s = await withTerminal();
+      await s.terminals.insert(terminal('term_b'));
+      expect(await s.terminals.recordHeartbeats([])).toBe(0);
+      const n = await s.terminals.recordHeartbeats([
+        { id: 'term_a', at: 5_000, batteryLevel: 40, health: '{"a":1}', clockSkewMs: 120.4 },
+        { id: 'term_b', at: 6_000, batteryLevel: null, health: '{"b":2}', clockSkewMs: -30 },
+        { id: 'term_gone', at: 7_000, batteryLevel: 1, health: '{}', clockSkewMs: 0 },
+      ]);
+      expect(n).toBe(2);
+      expect(await s.terminals.get('term_a')).toMatchObject({
+        lastSeen: 5_000,
+        batteryLevel: 40,
+        health: '{"a":1}',
+        clockSkewMs: 120,
+        closedCleanly: false,
+      });
+      expect(await s.terminals.get('term_b')).toMatchObject({
+        lastSeen: 6_000,
+        batteryLevel: null,
+        clockSkewMs: -30,
+      });
+      await s.close();
+    });
+
     it('link calls: taken once, oldest first, by the gateway they are for, until they expire; answered; pruned', async () => {
       const s = await withTerminal();
       const call = (id: string, createdAt: number, gatewayId = 'gw_b') => ({

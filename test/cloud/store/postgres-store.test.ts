@@ -84,4 +84,20 @@ describe('the PostgreSQL store', () => {
     expect(await tx).toBe('Renamed');
     expect((await s.locations.get('loc_1'))!.name).toBe('Renamed');
   });
+
+  it('one leader for the fleet-wide sweeps: the advisory lock is held by one gateway until it stops, then another takes it', async () => {
+    const url = await db.createDatabase('leader');
+    const [a, b] = await Promise.all([
+      openPostgresStore(url, { poolSize: 1 }),
+      openPostgresStore(url, { poolSize: 1 }),
+    ]);
+    const first = await Promise.all([a.gateways.lead(), b.gateways.lead()]);
+    expect(first.filter(Boolean)).toHaveLength(1);
+    const [leader, other] = first[0] ? [a, b] : [b, a];
+    expect(await leader.gateways.lead()).toBe(true);
+    expect(await other.gateways.lead()).toBe(false);
+    await leader.close();
+    expect(await other.gateways.lead()).toBe(true);
+    await other.close();
+  });
 });
