@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type TempPostgres } from '../../harness/postgres.js';
 import {
   type Cloud,
+  cli,
   enrollAgent,
   FAST_RECONNECT,
   getAction,
@@ -299,5 +300,31 @@ describe('the cloud on PostgreSQL, several gateways', () => {
       {},
     );
     expect(check.body.connected).toBe(true);
+  });
+
+  it('deactivate through C reaches the terminal, now on A: it is told, its link closes, and it says why', async () => {
+    const [a, , c] = gateways as [Cloud, Cloud, Cloud];
+    const onAGateway = await linkOf(onC.terminalId);
+    expect(onAGateway).not.toBeNull();
+    const r = await c.api<{ status: string }>('POST', `/v1/terminals/${onC.terminalId}/deactivate`, {
+      reason: 'stolen',
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.status).toBe('deactivated');
+    const reason = await waitFor(async () => {
+      const s = (await cli(['status', '--json', ...onC.dirs.flags])).json<{
+        link: { state: string; reason?: string };
+      }>();
+      return s.link.state !== 'online' && /deactivated/.test(s.link.reason ?? '') ? s.link.reason : undefined;
+    }, 'the deactivation in the agent status');
+    expect(reason).toMatch(/deactivated/);
+    expect(
+      (await a.api<{ connected: boolean }>('GET', `/v1/terminals/${onC.terminalId}`)).body.connected,
+    ).toBe(false);
+    const routed = await sql<{ kind: string; gateway_id: string }>(
+      "SELECT kind, gateway_id FROM link_calls WHERE terminal_id = $1 AND kind = 'deactivate'",
+      [onC.terminalId],
+    );
+    expect(routed).toEqual([{ kind: 'deactivate', gateway_id: onAGateway }]);
   });
 });
