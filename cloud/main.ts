@@ -9,6 +9,7 @@ import { HttpsListener } from './api/https-listener.js';
 import { createRestHandler } from './api/rest-api.js';
 import { type CloudEvents, EventBus } from './cloud-events.js';
 import { createCloudLogger } from './cloud-logger.js';
+import { CloudMetrics } from './cloud-metrics.js';
 import {
   type CloudOptions,
   configDefaultsOf,
@@ -52,8 +53,9 @@ export async function startCloud(
   const store = await openCloudStore(o);
   const bus = new EventBus<CloudEvents>();
   const links = new AgentLinks();
+  const metrics = new CloudMetrics();
   const router: LinkRouter = new LinkRouter({
-    ...{ store, now, log, ...routingOf(o) },
+    ...{ store, now, log, metrics, ...routingOf(o) },
     local: links,
     gateway: (): AgentGateway => gateway,
   });
@@ -133,6 +135,7 @@ export async function startCloud(
   const gateway: AgentGateway = new AgentGateway({
     store,
     gatewayId: router.gatewayId,
+    metrics,
     links,
     events: bus,
     fleet,
@@ -156,7 +159,7 @@ export async function startCloud(
     caPem: id.ca.certificatePem,
     bodyTimeoutMs: o.requestTimeoutMs,
     adminToken: id.adminToken,
-    connectedIds: () => router.connectedIds(),
+    ...{ metrics, ready: () => router.ready(), connectedIds: () => router.connectedIds() },
   });
   const portal = createPortal({
     ...{ store, fleet, enrollment, actions, now, log, ...portalLimitsOf(o) },

@@ -36,6 +36,9 @@ export interface RestApiOptions {
   bodyTimeoutMs: number;
   adminToken: string;
   connectedIds(): Promise<Iterable<string>>;
+  /** For the balancer (`/readyz`): the store answers and this gateway's lease is renewed. */
+  ready(): boolean;
+  metrics: { render(): Promise<string> };
   log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -200,6 +203,31 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       access: 'admin',
       handle: async (c) =>
         new RawBody('image/png', await qrPng(await o.enrollment.qrPayloadOf(c.params[0]!))),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/healthz$/,
+      access: 'public',
+      handle: () => ({ status: 'ok' }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/readyz$/,
+      access: 'public',
+      handle: () =>
+        o.ready()
+          ? { ready: true }
+          : new RawBody(
+              'application/json',
+              Buffer.from('{"ready":false,"reason":"store or lease not current"}'),
+              503,
+            ),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/metrics$/,
+      access: 'admin',
+      handle: async () => new RawBody('text/plain; version=0.0.4', Buffer.from(await o.metrics.render())),
     },
     {
       method: 'GET',

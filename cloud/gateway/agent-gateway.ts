@@ -17,6 +17,7 @@ import { RpcSession } from '../../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL } from '../../protocol/version.js';
 import { refusalAnswer } from '../api/refusal-status.js';
 import type { CloudBus, ConfigPush } from '../cloud-events.js';
+import type { CloudMetrics } from '../cloud-metrics.js';
 import { type Admission, authenticateTerminal } from '../identity/terminal-auth.js';
 import { PoolBusyError } from '../ledger/envelope-pool.js';
 import type { TransactionLedger } from '../ledger/transaction-ledger.js';
@@ -40,6 +41,7 @@ export interface GatewayOptions {
   now(): number;
   heartbeatIntervalSec: number;
   pingIntervalSec: number;
+  metrics?: CloudMetrics;
   /** How often the gateway writes its batch of heartbeats (default 1 s). */
   heartbeatFlushMs?: number;
   callTimeoutMs?: number;
@@ -97,7 +99,11 @@ export class AgentGateway {
   constructor(private readonly o: GatewayOptions) {
     this.admission = new LinkAdmission(o.maxNewLinksPerSec, o.now());
     this.beats = new HeartbeatBatch({
-      write: (beats) => o.store.terminals.recordHeartbeats(beats),
+      write: (beats) => {
+        o.metrics?.count('posagent_heartbeat_batches_total');
+        o.metrics?.count('posagent_heartbeats_written_total', undefined, beats.length);
+        return o.store.terminals.recordHeartbeats(beats);
+      },
       // A clock that drifted (or was corrected) changes the status at the flush, not at the next sweep.
       flushed: async (ids) => {
         for (const terminalId of ids) await o.events.emit('terminal.status', { terminalId });
@@ -128,6 +134,7 @@ export class AgentGateway {
 
   /** A refused upgrade is an HTTP answer: status from the one table, the one error body. */
   private refuse(socket: Duplex, refusal: Refusal): void {
+    this.o.metrics?.count('posagent_link_refusals_total', ['reason', refusal.code]);
     const { status, body } = refusalAnswer(refusal);
     const text = JSON.stringify(body);
     socket.end(
@@ -279,6 +286,7 @@ export class AgentGateway {
       }),
     };
     this.o.links.add(conn);
+    this.o.metrics?.count('posagent_link_opens_total');
     this.o.log.info({ terminalId }, 'agent connected');
     ws.on('message', (data, isBinary) => {
       this.readBudget(conn, (data as Buffer).length);

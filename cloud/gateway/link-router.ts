@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DiagnosticsReport } from '../../protocol/messages.js';
+import type { CloudMetrics } from '../cloud-metrics.js';
 import type { CloudStore, LinkCallRow, TerminalRow } from '../store/store-types.js';
 import type { AgentLinks } from './agent-links.js';
 
@@ -14,7 +15,7 @@ export interface LocalGateway {
 export interface LinkRouterOptions {
   /** This process's id among the gateways (random at each start: gateways are stateless). */
   gatewayId: string;
-  store: Pick<CloudStore, 'terminals' | 'gateways' | 'linkCalls' | 'doorbell'>;
+  store: Pick<CloudStore, 'terminals' | 'gateways' | 'linkCalls' | 'doorbell' | 'poolStats'>;
   local: AgentLinks;
   /** The gateway of this process (built after the router: asked for when a call comes). */
   gateway: () => LocalGateway;
@@ -26,6 +27,7 @@ export interface LinkRouterOptions {
   /** How long a routed request waits for the other gateway beyond the call's own timeout. */
   routeGraceMs: number;
   log: { warn(obj: object, msg: string): void };
+  metrics?: CloudMetrics;
 }
 
 type Ping = { connected: false } | { connected: true; answered: boolean; rttMs: number; error?: string };
@@ -47,8 +49,42 @@ export class LinkRouter {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
 
+  private lastSweepAt = 0;
+
   constructor(private readonly o: LinkRouterOptions) {
     this.live.add(o.gatewayId);
+    const m = o.metrics;
+    if (!m) return;
+    m.gauge(
+      'posagent_connected_terminals',
+      'terminals whose link is open on this gateway',
+      () => [...o.local.connectedIds()].length,
+    );
+    m.gauge(
+      'posagent_live_gateways',
+      'gateways alive by their lease, as this one last read them',
+      () => this.live.size,
+    );
+    const pool = o.store.poolStats;
+    if (pool) {
+      m.gauge('posagent_db_pool_connections', 'database connections in the pool', () => pool().total);
+      m.gauge('posagent_db_pool_idle', 'idle database connections in the pool', () => pool().idle);
+      m.gauge('posagent_db_pool_waiting', 'queries waiting for a database connection', () => pool().waiting);
+    }
+    m.describe('posagent_routed_calls_total', 'calls written for another gateway, by kind');
+    m.describe(
+      'posagent_routed_request_seconds',
+      'routed requests, asked until answered or given up, by kind',
+    );
+    m.describe(
+      'posagent_doorbell_lag_seconds',
+      'routed calls, written until taken by the gateway holding the link',
+    );
+  }
+
+  /** Ready for the balancer: its lease was renewed and the store answered within three sweeps. */
+  ready(): boolean {
+    return this.o.now() - this.lastSweepAt < 3 * this.o.sweepMs;
   }
 
   get gatewayId(): string {
@@ -79,6 +115,7 @@ export class LinkRouter {
       if (await this.o.store.gateways.lead()) await this.o.store.gateways.expire(now);
       await this.o.store.linkCalls.prune(now - 60_000);
       await this.takeWork();
+      this.lastSweepAt = now;
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'gateway sweep failed; tried again at the next');
     } finally {
@@ -118,6 +155,7 @@ export class LinkRouter {
       createdAt: now,
       expiresAt: now + ttlMs,
     });
+    this.o.metrics?.count('posagent_routed_calls_total', ['kind', kind]);
     return id;
   }
 
@@ -179,7 +217,13 @@ export class LinkRouter {
       });
     });
     this.ring(owner, 'work');
+    const asked = performance.now();
     const text = await answered;
+    this.o.metrics?.observe(
+      'posagent_routed_request_seconds',
+      ['kind', kind],
+      (performance.now() - asked) / 1000,
+    );
     return text === null ? null : (JSON.parse(text) as Answer);
   }
 
@@ -261,7 +305,10 @@ export class LinkRouter {
   /** The calls written for this gateway: each done once (taken), requests answered. */
   private async takeWork(): Promise<void> {
     for (;;) {
-      const calls = await this.o.store.linkCalls.take(this.o.gatewayId, this.o.now(), 100);
+      const now = this.o.now();
+      const calls = await this.o.store.linkCalls.take(this.o.gatewayId, now, 100);
+      for (const c of calls)
+        this.o.metrics?.observe('posagent_doorbell_lag_seconds', undefined, (now - c.createdAt) / 1000);
       for (const c of calls)
         void this.handle(c).catch((err: Error) =>
           this.o.log.warn({ terminalId: c.terminalId, kind: c.kind, err: err.message }, 'routed call failed'),

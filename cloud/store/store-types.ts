@@ -648,6 +648,8 @@ export interface CloudStore {
   readonly gateways: GatewayStore;
   readonly linkCalls: LinkCallStore;
   readonly doorbell: Doorbell;
+  /** The connection pool now (PostgreSQL; SQLite has one connection and none). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   /**
    * Runs `fn` so that all its writes land together or none does; nests (a savepoint). The one
    * transaction helper. Every store call `fn` makes, however deep, runs in the transaction; no

@@ -9,6 +9,7 @@ import {
   enrollAgent,
   FAST_RECONNECT,
   getAction,
+  httpsBinary,
   type Proc,
   queueAction,
   startAgent,
@@ -218,6 +219,21 @@ describe('the cloud on PostgreSQL, several gateways', () => {
     expect(new Set(kinds.map((k) => k.kind))).toEqual(new Set(['config', 'actions', 'diagnostics', 'ping']));
     expect(kinds.every((k) => k.taken)).toBe(true);
     expect(await linkOf(onB.terminalId)).not.toBe(await linkOf(onC.terminalId));
+    // What the balancer and Prometheus see: every gateway live and ready; A's routed calls by kind,
+    // B's and C's doorbell lag; the DB pool. /metrics needs the admin token.
+    for (const g of [a, b, c]) {
+      expect((await g.api('GET', '/healthz', undefined, null)).body).toEqual({ status: 'ok' });
+      expect(await g.api('GET', '/readyz', undefined, null)).toEqual({ status: 200, body: { ready: true } });
+      expect((await g.api('GET', '/metrics', undefined, null)).status).toBe(401);
+    }
+    const metricsOf = async (g: Cloud) => (await httpsBinary(g, '/metrics')).body.toString('utf8');
+    const onAMetrics = await metricsOf(a);
+    expect(onAMetrics).toMatch(/^posagent_routed_calls_total\{kind="ping"\} \d+$/m);
+    expect(onAMetrics).toMatch(/^posagent_routed_request_seconds_count\{kind="diagnostics"\} 2$/m);
+    expect(onAMetrics).toMatch(/^posagent_db_pool_connections \d+$/m);
+    expect(await metricsOf(b)).toMatch(/^posagent_doorbell_lag_seconds_count [1-9]\d*$/m);
+    expect(await metricsOf(c)).toMatch(/^posagent_connected_terminals 1$/m);
+    expect(onAMetrics).not.toContain(onB.terminalId);
     // Connected anywhere is what every gateway says.
     const listed = await c.api<{ uniqueTerminalIds: string[] }>('POST', '/v1/connectedTerminals', {});
     expect(listed.status).toBe(200);

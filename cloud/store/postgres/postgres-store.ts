@@ -101,6 +101,7 @@ export async function openPostgresStore(
     gateways,
     linkCalls: new PgLinkCalls(q),
     doorbell,
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     transaction,
     close: async () => {
       await doorbell.close();
