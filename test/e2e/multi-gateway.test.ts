@@ -1,4 +1,4 @@
-import { cpSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,8 +10,10 @@ import {
   FAST_RECONNECT,
   getAction,
   httpsBinary,
+  POSAGENT_CLOUD,
   type Proc,
   queueAction,
+  start,
   startAgent,
   startCloud,
   tempDir,
@@ -105,6 +107,20 @@ describe('the cloud on PostgreSQL, several gateways', () => {
     for (const r of relays) await r.close();
     for (const g of gateways) await g.stop();
     await pg?.stop();
+  });
+
+  it('--database takes a PostgreSQL URL only: anything else is a usage error (exit 2) and nothing is created', async () => {
+    const dir = `${tempDir('cloud')}/never`;
+    const p = start(POSAGENT_CLOUD, [
+      'serve',
+      '--data-dir',
+      dir,
+      '--database',
+      'mysql://root@127.0.0.1/fleet',
+    ]);
+    expect((await p.exited).code).toBe(2);
+    expect(p.stderr()).toContain('--database must be a PostgreSQL URL');
+    expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
   });
 
   it('one store and one set of secrets: a terminal enrolled through A is seen, with the same admin token, on B and C', async () => {
@@ -210,6 +226,14 @@ describe('the cloud on PostgreSQL, several gateways', () => {
       );
       expect(check.body).toMatchObject({ connected: true });
       expect(check.body.rttMs).toBeGreaterThanOrEqual(0);
+      const routedAt = performance.now();
+      await a.api('POST', `/v1/terminals/${t.terminalId}/check-connection`, {});
+      const routedMs = performance.now() - routedAt;
+      const localAt = performance.now();
+      await (t === onB ? b : c).api('POST', `/v1/terminals/${t.terminalId}/check-connection`, {});
+      console.log(
+        `multi-gateway: check-connection on ${t === onB ? 'B' : 'C'}'s terminal: through A ${routedMs.toFixed(1)} ms, on its own gateway ${(performance.now() - localAt).toFixed(1)} ms`,
+      );
     }
     // They went as rows for the gateways holding the links, each taken once.
     const kinds = await sql<{ kind: string; taken: boolean }>(
@@ -259,6 +283,7 @@ describe('the cloud on PostgreSQL, several gateways', () => {
   it('SIGKILL gateway B: its terminal reconnects through the balancer to C, and an action queued for it on A is delivered once', async () => {
     const [a, b, c] = gateways as [Cloud, Cloud, Cloud];
     b.proc.expectFatal = true;
+    const killedAt = performance.now();
     b.proc.child.kill('SIGKILL');
     await b.proc.exited;
     relayB.to(c.port);
@@ -273,6 +298,9 @@ describe('the cloud on PostgreSQL, several gateways', () => {
       'lock completed on C',
     );
     expect(done.status).toBe('completed');
+    console.log(
+      `multi-gateway: SIGKILL of B → its terminal on C and the action queued on A completed in ${Math.round(performance.now() - killedAt)} ms`,
+    );
     const view = await a.api<{ connected: boolean; status: string; locked: boolean }>(
       'GET',
       `/v1/terminals/${onB.terminalId}`,
