@@ -46,7 +46,7 @@ export async function openPostgresStore(
   }
   const scopes = new TransactionScopes<pg.PoolClient>();
   const q = new PgExec(pool, scopes);
-  const doorbell = new PgDoorbell(pool, url);
+  const doorbell = new PgDoorbell(pool, url, scopes);
   const gateways = new PgGateways(q, url);
 
   const transaction = async <T>(fn: () => Promise<T>): Promise<T> => {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { GATEWAY_SQL, LINK_CALL_SQL } from '../presence-sql.js';
 import type { Doorbell, GatewayStore, LinkCallRow, LinkCallStore } from '../store-types.js';
+import type { TransactionScopes } from '../transaction-scope.js';
 import { type PgExec, pgStatements } from './pg-statements.js';
 
 /** The advisory lock the leading gateway holds on its own connection. */
@@ -100,10 +101,13 @@ export class PgDoorbell implements Doorbell {
   constructor(
     private readonly pool: pg.Pool,
     private readonly url: string,
+    private readonly scopes: TransactionScopes<pg.PoolClient>,
   ) {}
 
+  /** Rung inside a transaction, the ring goes out when it commits (NOTIFY is transactional): never before its rows. */
   async ring(gatewayId: string, message: string): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, `${gatewayId}\n${message}`]);
+    const on = this.scopes.current()?.conn ?? this.pool;
+    await on.query('SELECT pg_notify($1, $2)', [CHANNEL, `${gatewayId}\n${message}`]);
   }
 
   async listen(gatewayId: string, onRing: (message: string) => void): Promise<void> {

@@ -4,6 +4,7 @@ import { MIGRATION_LOCK, PG_MIGRATIONS } from '../../../cloud/store/postgres/mig
 import { openPostgresStore } from '../../../cloud/store/postgres/postgres-store.js';
 import type { CloudStore } from '../../../cloud/store/store-types.js';
 import { startPostgres, type TempPostgres } from '../../../harness/postgres.js';
+import { waitFor } from '../../../harness/wait-for.js';
 import { cloudStoreContract } from './cloud-store-contract.js';
 
 let db: TempPostgres;
@@ -99,5 +100,40 @@ describe('the PostgreSQL store', () => {
     await leader.close();
     expect(await other.gateways.lead()).toBe(true);
     await other.close();
+  });
+
+  it('the doorbell: LISTEN/NOTIFY between two gateways; rung inside a transaction it goes out at commit, and never after a rollback', async () => {
+    const url = await db.createDatabase('doorbell');
+    const [a, b] = await Promise.all([
+      openPostgresStore(url, { poolSize: 2 }),
+      openPostgresStore(url, { poolSize: 2 }),
+    ]);
+    const heard: string[] = [];
+    await b.doorbell.listen('gw_b', (m) => heard.push(m));
+    await a.doorbell.ring('gw_c', 'not for b');
+    await a.doorbell.ring('gw_b', 'work');
+    await waitFor(() => heard.includes('work') || undefined, 'the ring heard');
+    let committed = false;
+    await a.transaction(async () => {
+      await a.doorbell.ring('gw_b', 'after commit');
+      // A ring from outside the transaction, sent after it, arrives first.
+      await b.doorbell.ring('gw_b', 'marker');
+      await waitFor(() => heard.includes('marker') || undefined, 'the marker');
+      expect(heard).not.toContain('after commit');
+      committed = true;
+    });
+    expect(committed).toBe(true);
+    await waitFor(() => heard.includes('after commit') || undefined, 'the ring at commit');
+    await a
+      .transaction(async () => {
+        await a.doorbell.ring('gw_b', 'rolled back');
+        throw new Error('no');
+      })
+      .catch(() => undefined);
+    await a.doorbell.ring('gw_b', 'last');
+    await waitFor(() => heard.includes('last') || undefined, 'the last ring');
+    expect(heard).toEqual(['work', 'marker', 'after commit', 'last']);
+    await a.close();
+    await b.close();
   });
 });
