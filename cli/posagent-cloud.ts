@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { CLOUD_DEFAULTS, type CloudOptions } from '../cloud/cloud-options.js';
 import { startCloud } from '../cloud/main.js';
@@ -25,8 +25,20 @@ function fail(code: string, message: string, exitCode: number): never {
   process.exit(exitCode);
 }
 
+/** `--database`: a PostgreSQL URL (the shared store of several gateways). */
+function databaseUrl(value: string): string {
+  if (!/^postgres(ql)?:\/\/\S+$/.test(value))
+    throw new InvalidArgumentError(
+      `--database must be a PostgreSQL URL (postgres://user@host:port/db); "${value.slice(0, 40)}" is not`,
+    );
+  return value;
+}
+const DATABASE_HELP =
+  'a PostgreSQL URL (postgres://…): the store is there, shared by every gateway given it; without it, SQLite in the data dir';
+
 interface ServeFlags {
   dataDir: string;
+  database?: string;
   host: string;
   port: number;
   heartbeatInterval: number;
@@ -85,9 +97,10 @@ program
   )
   .requiredOption(
     '--data-dir <dir>',
-    'where the CA, admin token and SQLite live (created on first start)',
+    'where the CA, admin token, keys and SQLite live (created on first start); with --database, only the secrets',
     text('--data-dir'),
   )
+  .option('--database <url>', DATABASE_HELP, databaseUrl)
   .option('--host <host>', 'address to listen on', text('--host'), CLOUD_DEFAULTS.host)
   .option(
     '--port <port>',
@@ -324,6 +337,7 @@ program
     exitOnUnhandled(pino({ base: { service: 'posagent-cloud' } }, pino.destination({ fd: 2, sync: true })));
     const options: CloudOptions = {
       dataDir: f.dataDir,
+      ...(f.database ? { database: f.database } : {}),
       releasePublicKeyFiles: f.releasePublicKey,
       allowPrivateWebhooks: f.allowPrivateWebhooks,
       host: f.host,
@@ -427,18 +441,19 @@ const user = program
   .description('operator accounts of the support portal (/portal/): add, list, passwd, role, remove');
 const dataDirOption = () =>
   new Option('--data-dir <dir>', "the cloud's data dir (where cloud.db is)").makeOptionMandatory();
+const databaseOption = () => new Option('--database <url>', DATABASE_HELP).argParser(databaseUrl);
 
 /** Runs one operator-account change on a data dir's store and prints its JSON answer. */
 async function withOperators(
-  dataDir: string,
+  where: { dataDir: string; database?: string },
   fn: (a: import('../cloud/portal/operator-accounts.js').OperatorAccounts) => Promise<unknown> | unknown,
 ): Promise<void> {
   const { openOperatorAdmin } = await import('../cloud/operator-admin.js');
-  const admin = openOperatorAdmin(dataDir);
+  const admin = await openOperatorAdmin(where.dataDir, where.database);
   try {
     process.stdout.write(`${JSON.stringify(await fn(admin.accounts), null, 2)}\n`);
   } finally {
-    admin.close();
+    await admin.close();
   }
 }
 
@@ -452,30 +467,35 @@ user
     new Option('--role <role>', 'what they may do').choices(['admin', 'support']).makeOptionMandatory(),
   )
   .addOption(dataDirOption())
+  .addOption(databaseOption())
   .option('--json', JSON_HELP)
-  .action(async (name: string, f: { role: string; dataDir: string }) => {
+  .action(async (name: string, f: { role: string; dataDir: string; database?: string }) => {
     const { readPassword } = await import('./read-password.js');
     const password = await readPassword(`password for ${name}`);
-    await withOperators(f.dataDir, (a) => a.add(name, f.role, password));
+    await withOperators(f, async (a) => await a.add(name, f.role, password));
   });
 
 user
   .command('list')
   .description('list the operators (names, roles, when added; never a password)')
   .addOption(dataDirOption())
+  .addOption(databaseOption())
   .option('--json', JSON_HELP)
-  .action((f: { dataDir: string }) => withOperators(f.dataDir, (a) => ({ data: a.list() })));
+  .action((f: { dataDir: string; database?: string }) =>
+    withOperators(f, async (a) => ({ data: await a.list() })),
+  );
 
 user
   .command('passwd')
   .description("set an operator's password (stdin or asked); signs their sessions out")
   .argument('<name>', 'operator name')
   .addOption(dataDirOption())
+  .addOption(databaseOption())
   .option('--json', JSON_HELP)
-  .action(async (name: string, f: { dataDir: string }) => {
+  .action(async (name: string, f: { dataDir: string; database?: string }) => {
     const { readPassword } = await import('./read-password.js');
     const password = await readPassword(`new password for ${name}`);
-    await withOperators(f.dataDir, async (a) => {
+    await withOperators(f, async (a) => {
       await a.setPassword(name, password);
       return { name, passwordChanged: true };
     });
@@ -489,9 +509,10 @@ user
     new Option('--role <role>', 'what they may do').choices(['admin', 'support']).makeOptionMandatory(),
   )
   .addOption(dataDirOption())
+  .addOption(databaseOption())
   .option('--json', JSON_HELP)
-  .action((name: string, f: { role: string; dataDir: string }) =>
-    withOperators(f.dataDir, (a) => a.setRole(name, f.role)),
+  .action((name: string, f: { role: string; dataDir: string; database?: string }) =>
+    withOperators(f, async (a) => await a.setRole(name, f.role)),
   );
 
 user
@@ -499,10 +520,11 @@ user
   .description('remove an operator and sign their sessions out')
   .argument('<name>', 'operator name')
   .addOption(dataDirOption())
+  .addOption(databaseOption())
   .option('--json', JSON_HELP)
-  .action((name: string, f: { dataDir: string }) =>
-    withOperators(f.dataDir, (a) => {
-      a.remove(name);
+  .action((name: string, f: { dataDir: string; database?: string }) =>
+    withOperators(f, async (a) => {
+      await a.remove(name);
       return { name, removed: true };
     }),
   );

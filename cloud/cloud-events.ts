@@ -9,7 +9,8 @@ export interface ConfigPush {
  * What happens in the cloud that another part acts on, from name to payload: a service says what
  * happened, `cloud/main.ts` decides who listens. Listeners run at once, in the order they were
  * added, inside whatever store transaction the emitter is in (an event marked "in the
- * transaction" is written to the webhook outbox with the change that caused it, or not at all).
+ * transaction" is written to the webhook outbox with the change that caused it, or not at all);
+ * the emitter awaits `emit`.
  */
 export interface CloudEvents {
   /** A terminal was created by an enrollment (in the transaction). */
@@ -30,19 +31,25 @@ export interface CloudEvents {
   'action.finished': { terminalId: string; actionId: string; status: 'completed' | 'failed' };
 }
 
-/** A synchronous event bus typed by an event map: a payload of the wrong shape does not compile. */
-export class EventBus<E extends object> {
-  private readonly listeners = new Map<keyof E, ((payload: never) => void)[]>();
+type Listener<P> = (payload: P) => void | Promise<void>;
 
-  on<K extends keyof E>(event: K, listener: (payload: E[K]) => void): void {
+/**
+ * An event bus typed by an event map: a payload of the wrong shape does not compile. `emit` runs
+ * the listeners one after the other, each awaited (the store answers promises), so the emitter
+ * that awaits it knows they are done: inside a transaction their writes are in it.
+ */
+export class EventBus<E extends object> {
+  private readonly listeners = new Map<keyof E, Listener<never>[]>();
+
+  on<K extends keyof E>(event: K, listener: Listener<E[K]>): void {
     const list = this.listeners.get(event) ?? [];
-    list.push(listener as (payload: never) => void);
+    list.push(listener as Listener<never>);
     this.listeners.set(event, list);
   }
 
   /** Calls every listener of `event` in order; a listener's error propagates (it rolls the transaction back). */
-  emit<K extends keyof E>(event: K, payload: E[K]): void {
-    for (const l of this.listeners.get(event) ?? []) (l as (p: E[K]) => void)(payload);
+  async emit<K extends keyof E>(event: K, payload: E[K]): Promise<void> {
+    for (const l of this.listeners.get(event) ?? []) await (l as Listener<E[K]>)(payload);
   }
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { DEFAULT_CONFIG, mergePatch, type TerminalConfig } from '../protocol/config-schema.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './api/connection-guard.js';
 import { DEFAULT_LINK_QUOTAS, type LinkQuotaLimits } from './gateway/link-quotas.js';
@@ -79,6 +80,8 @@ export const CLOUD_DEFAULTS = {
 
 export type CloudOptions = {
   dataDir: string;
+  /** A PostgreSQL URL: the store is there (shared by several gateways); the data dir keeps the secrets. */
+  database?: string;
   /** The vendor's Ed25519 release public keys (PEM files): publishing checks signatures with them. */
   releasePublicKeyFiles?: readonly string[];
   /** Webhooks may go to loopback and private addresses (development on one machine only). */
@@ -166,5 +169,15 @@ export function statusThresholdsOf(o: CloudOptions) {
     // Agents renew with a third of the life (or 30 days, at most half of it) left: within a
     // quarter of the lifetime (at most 7 days) of expiry, renewal is failing.
     expiringWithinMs: Math.min(7 * 86_400_000, (o.certDays * 86_400_000) / 4),
+  };
+}
+
+/** This process's id among the gateways and the presence timings (cloud/gateway/link-router.ts). */
+export function routingOf(_o: CloudOptions) {
+  return {
+    gatewayId: `gw_${randomBytes(6).toString('hex')}`,
+    leaseMs: 10_000,
+    sweepMs: 1_000,
+    routeGraceMs: 3_000,
   };
 }

@@ -36,21 +36,21 @@ export function pageOf(query: URLSearchParams, defaultLimit = 10): Page {
  * `keep` filters what the store cannot (a derived status); rows are then read on in batches until
  * the page is full, so a filter never means building every item.
  */
-export function listPage<R extends { id: string }, T>(
+export async function listPage<R extends { id: string }, T>(
   page: Page,
-  fetch: (page: Page) => R[],
-  map: (row: R) => T,
-  keep: (row: R) => boolean = () => true,
-): ListOf<T> {
+  fetch: (page: Page) => Promise<R[]> | R[],
+  map: (row: R) => Promise<T> | T,
+  keep: (row: R) => Promise<boolean> | boolean = () => true,
+): Promise<ListOf<T>> {
   const out: T[] = [];
   let after = page.after;
   const batch = page.limit + 1;
   for (;;) {
-    const rows = fetch({ after, limit: batch });
+    const rows = await fetch({ after, limit: batch });
     for (const r of rows) {
-      if (!keep(r)) continue;
+      if (!(await keep(r))) continue;
       if (out.length === page.limit) return { object: 'list', data: out, has_more: true };
-      out.push(map(r));
+      out.push(await map(r));
     }
     if (rows.length < batch) return { object: 'list', data: out, has_more: false };
     after = rows[rows.length - 1]!.id;
@@ -58,7 +58,10 @@ export function listPage<R extends { id: string }, T>(
 }
 
 /** A cursor that names nothing of this list is refused (not silently an empty page). */
-export function checkCursor(page: Page, exists: (id: string) => boolean): void {
-  if (page.after !== null && !exists(page.after))
+export async function checkCursor(
+  page: Page,
+  exists: (id: string) => Promise<boolean> | boolean,
+): Promise<void> {
+  if (page.after !== null && !(await exists(page.after)))
     throw new Refusal('invalid_request', `starting_after ${page.after} is not an item of this list`);
 }

@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type pino from 'pino';
 import { CloseCode } from '../protocol/version.js';
 import { ActionService } from './actions/action-service.js';
@@ -10,6 +9,7 @@ import { HttpsListener } from './api/https-listener.js';
 import { createRestHandler } from './api/rest-api.js';
 import { type CloudEvents, EventBus } from './cloud-events.js';
 import { createCloudLogger } from './cloud-logger.js';
+import { CloudMetrics } from './cloud-metrics.js';
 import {
   type CloudOptions,
   configDefaultsOf,
@@ -19,21 +19,23 @@ import {
   portalLimitsOf,
   type ReadyInfo,
   type RunningCloud,
+  routingOf,
   statusThresholdsOf,
 } from './cloud-options.js';
 import { EnrollmentService } from './enrollment/enrollment-service.js';
+import { wireEvents } from './event-wiring.js';
 import { FleetService } from './fleet/fleet-service.js';
 import { StatusAnnouncer } from './fleet/status-announcer.js';
 import { AgentGateway } from './gateway/agent-gateway.js';
 import { AgentLinks } from './gateway/agent-links.js';
+import { LinkRouter } from './gateway/link-router.js';
 import { loadOrCreateIdentity, writeReadyFile } from './identity/cloud-identity.js';
 import { loadOrCreateTicketKeys } from './identity/ticket-keys.js';
 import { EnvelopePool } from './ledger/envelope-pool.js';
 import { TransactionLedger } from './ledger/transaction-ledger.js';
+import { openCloudStore } from './open-store.js';
 import { startParts } from './parts.js';
 import { createPortal, portalOrRest } from './portal/portal.js';
-import { openSqliteStore } from './store/sqlite/sqlite-store.js';
-import { sendFleetWebhooks } from './webhooks/fleet-webhooks.js';
 import { WebhookTargets } from './webhooks/webhook-targets.js';
 import { Webhooks } from './webhooks/webhooks.js';
 
@@ -48,9 +50,15 @@ export async function startCloud(
   const hosts = [o.host, 'localhost', '127.0.0.1', '::1', hostname()];
   const id = await loadOrCreateIdentity(o.dataDir, hosts, new Date(now()));
   const tickets = await loadOrCreateTicketKeys(o.dataDir);
-  const store = openSqliteStore(join(o.dataDir, 'cloud.db'));
+  const store = await openCloudStore(o);
   const bus = new EventBus<CloudEvents>();
   const links = new AgentLinks();
+  const metrics = new CloudMetrics();
+  const router: LinkRouter = new LinkRouter({
+    ...{ store, now, log, metrics, ...routingOf(o) },
+    local: links,
+    gateway: (): AgentGateway => gateway,
+  });
   const listener = new HttpsListener({
     host: o.host,
     port: o.port,
@@ -92,7 +100,7 @@ export async function startCloud(
     store,
     now,
     thresholds: statusThresholdsOf(o),
-    links,
+    links: router,
     events: bus,
     configDefaults: configDefaultsOf(o),
     activateWaitMs: o.activateWaitSec * 1000,
@@ -120,10 +128,14 @@ export async function startCloud(
     status: (row) => fleet.statusWithReason(row),
     now,
     emit: (type, data) => webhooks.emit(type, data),
+    lead: () => store.gateways.lead(),
     sweepMs: o.statusSweepMs,
+    log,
   });
-  const gateway = new AgentGateway({
+  const gateway: AgentGateway = new AgentGateway({
     store,
+    gatewayId: router.gatewayId,
+    metrics,
     links,
     events: bus,
     fleet,
@@ -140,25 +152,14 @@ export async function startCloud(
     log,
   });
 
-  // Who acts on what happens (cloud-events.ts); listeners run in this order.
-  bus.on('terminal.enrolled', (e) => fleet.enrolled(e.terminalId, e.replaces));
-  bus.on('terminal.deactivated', (e) => announcer.check(e.terminalId));
-  bus.on('terminal.deactivated', (e) => gateway.deactivate(e.terminalId, e.reason));
-  bus.on('terminal.link', (e) => announcer.check(e.terminalId));
-  bus.on('terminal.status', (e) => announcer.check(e.terminalId));
-  bus.on('terminal.profile', (e) => gateway.pushProfile(e.terminalId));
-  bus.on('config.desired', (e) => {
-    for (const push of e.pushes) gateway.pushConfig(push);
-  });
-  bus.on('action.queued', (e) => void gateway.deliverActions(e.terminalId));
-  sendFleetWebhooks(bus, webhooks, store.terminals, actions);
+  wireEvents(bus, { fleet, announcer, router, webhooks, store, actions });
 
   const rest = createRestHandler({
     ...{ fleet, enrollment, webhooks, ledger, actions, releases, store, now, log },
     caPem: id.ca.certificatePem,
     bodyTimeoutMs: o.requestTimeoutMs,
     adminToken: id.adminToken,
-    connectedIds: () => links.connectedIds(),
+    ...{ metrics, ready: () => router.ready(), connectedIds: () => router.connectedIds() },
   });
   const portal = createPortal({
     ...{ store, fleet, enrollment, actions, now, log, ...portalLimitsOf(o) },
@@ -168,9 +169,10 @@ export async function startCloud(
 
   const stop = await startParts(
     [
-      { name: 'store', stop: () => store.close() },
+      { name: 'store', stop: async () => await store.close() },
       { name: 'envelopes', stop: () => envelopes.close() },
-      { name: 'fleet', start: () => fleet.start() },
+      { name: 'fleet', start: async () => await fleet.start() },
+      { name: 'router', start: () => router.start(), stop: () => router.stop() },
       { name: 'listener', start: () => listener.start(), stop: () => listener.stop() },
       { name: 'gateway', stop: () => gateway.closeAll(CloseCode.serviceRestart, 'cloud restarting') },
       { name: 'announcer', start: () => announcer.start(), stop: () => announcer.stop() },

@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { waitFor } from './wait-for.js';
 
 /**
@@ -17,6 +18,8 @@ export interface TempPostgres {
   url: string;
   port: number;
   dir: string;
+  /** A new empty database in the cluster: its URL (one per test that needs a clean store). */
+  createDatabase(name: string): Promise<string>;
   /** Fast shutdown, then the cluster is removed. */
   stop(): Promise<void>;
   /** SIGKILL, as a crashed database (the cluster stays for a restart). */
@@ -96,6 +99,12 @@ export async function startPostgres(): Promise<TempPostgres> {
         'listen_addresses=127.0.0.1',
         '-c',
         'max_connections=200',
+        // A test cluster: durability against a crashed machine is not what is tested, speed is. A
+        // SIGKILLed server still has every commit (written to the WAL, in the OS cache) at restart.
+        '-c',
+        'fsync=off',
+        '-c',
+        'full_page_writes=off',
       ],
       { ...opts, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -125,6 +134,17 @@ export async function startPostgres(): Promise<TempPostgres> {
     url: `postgres://posagent@127.0.0.1:${port}/posagent`,
     port,
     dir,
+    async createDatabase(name: string) {
+      if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a database name: ${name}`);
+      const c = new pg.Client({ connectionString: `postgres://posagent@127.0.0.1:${port}/posagent` });
+      await c.connect();
+      try {
+        await c.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await c.end();
+      }
+      return `postgres://posagent@127.0.0.1:${port}/${name}`;
+    },
     async stop() {
       if (server) {
         server.kill('SIGINT');

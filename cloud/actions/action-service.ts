@@ -69,7 +69,7 @@ export class ActionService {
     return this.o.store.releases;
   }
 
-  create(terminalId: string, body: unknown): ActionView {
+  async create(terminalId: string, body: unknown): Promise<ActionView> {
     const { action, type, ...rest } = parseBody(createBody, body, 'invalid_action');
     if (action !== undefined && type !== undefined && action !== type)
       throw new Refusal(
@@ -83,7 +83,7 @@ export class ActionService {
         `the action is required: type (or action) one of ${ACTION_TYPES.join(', ')}`,
       );
     const b = { ...rest, type: chosen };
-    const terminal = this.o.store.terminals.get(terminalId);
+    const terminal = await this.o.store.terminals.get(terminalId);
     if (!terminal) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (terminal.deactivatedAt !== null)
       throw new Refusal('terminal_deactivated', `terminal ${terminalId} is deactivated`);
@@ -91,7 +91,7 @@ export class ActionService {
     if (b.type === 'update') {
       const version = b.params?.version;
       if (!version) throw new Refusal('invalid_action', 'an update needs params.version');
-      const release = this.releases.get(version);
+      const release = await this.releases.get(version);
       if (!release)
         throw new Refusal(
           'release_not_found',
@@ -108,7 +108,7 @@ export class ActionService {
     }
     const now = this.o.now();
     const id = `act_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
-    this.table.insert({
+    await this.table.insert({
       id,
       terminalId,
       type: b.type,
@@ -117,27 +117,31 @@ export class ActionService {
       expiresAt: now + (b.ttlSeconds ?? this.o.defaultTtlSec) * 1000,
     });
     this.o.log.info({ terminalId, actionId: id, type: b.type }, 'action queued');
-    setImmediate(() => this.o.events.emit('action.queued', { terminalId }));
-    return this.view(this.table.get(id)!);
+    setImmediate(() =>
+      this.o.events
+        .emit('action.queued', { terminalId })
+        .catch((err: Error) => this.o.log.warn({ terminalId, err: err.message }, 'action not sent at once')),
+    );
+    return this.view((await this.table.get(id))!);
   }
 
-  get(terminalId: string, actionId: string): ActionView {
-    const row = this.table.get(actionId);
+  async get(terminalId: string, actionId: string): Promise<ActionView> {
+    const row = await this.table.get(actionId);
     if (!row || row.terminalId !== terminalId)
       throw new Refusal('action_not_found', `no action ${actionId} for terminal ${terminalId}`);
     return this.view(row);
   }
 
-  list(terminalId: string): { data: ActionView[] } {
-    if (!this.o.store.terminals.get(terminalId)) throw new Refusal('not_found', `no terminal ${terminalId}`);
-    return { data: this.table.list(terminalId, 100).map((r) => this.view(r)) };
+  async list(terminalId: string): Promise<{ data: ActionView[] }> {
+    if (!(await this.o.store.terminals.get(terminalId)))
+      throw new Refusal('not_found', `no terminal ${terminalId}`);
+    return { data: (await this.table.list(terminalId, 100)).map((r) => this.view(r)) };
   }
 
   /** Actions to send to a terminal that said Hello (or is connected when one is queued). */
-  pending(terminalId: string): RunAction[] {
+  async pending(terminalId: string): Promise<RunAction[]> {
     const now = this.o.now();
-    return this.table
-      .queued(terminalId)
+    return (await this.table.queued(terminalId))
       .filter((r) => r.expiresAt > now)
       .map(
         (r) =>
@@ -151,17 +155,22 @@ export class ActionService {
   }
 
   /** The terminal answered a RunAction (first time or repeat) with where the action is. */
-  delivered(terminalId: string, actionId: string, p: ActionProgress): void {
-    this.apply(terminalId, actionId, p, true);
+  async delivered(terminalId: string, actionId: string, p: ActionProgress): Promise<void> {
+    await this.apply(terminalId, actionId, p, true);
   }
 
   /** An `ActionStatus` from the terminal. */
-  statusReported(terminalId: string, s: ActionStatus): void {
-    this.apply(terminalId, s.actionId, s, true);
+  async statusReported(terminalId: string, s: ActionStatus): Promise<void> {
+    await this.apply(terminalId, s.actionId, s, true);
   }
 
-  private apply(terminalId: string, actionId: string, p: ActionProgress, delivered: boolean): void {
-    const row = this.table.get(actionId);
+  private async apply(
+    terminalId: string,
+    actionId: string,
+    p: ActionProgress,
+    delivered: boolean,
+  ): Promise<void> {
+    const row = await this.table.get(actionId);
     if (!row || row.terminalId !== terminalId) {
       this.o.log.warn({ terminalId, actionId }, 'status for an action this terminal does not have; ignored');
       return;
@@ -169,13 +178,13 @@ export class ActionService {
     // Statuses arrive in order from the agent's outbox; an old one after a final one is ignored.
     if (!canMove(row.status, p.status)) return;
     // The lock flag and the webhook event are written in the transaction that finishes the action.
-    this.o.store.transaction(() => {
+    await this.o.store.transaction(async () => {
       const now = this.o.now();
-      this.table.update(actionId, p, now, delivered ? now : null);
+      await this.table.update(actionId, p, now, delivered ? now : null);
       if (p.status === 'completed' && (row.type === 'lock' || row.type === 'unlock'))
-        this.o.store.terminals.setLocked(terminalId, row.type === 'lock');
+        await this.o.store.terminals.setLocked(terminalId, row.type === 'lock');
       if (isFinal(p.status))
-        this.o.events.emit('action.finished', {
+        await this.o.events.emit('action.finished', {
           terminalId,
           actionId,
           status: p.status as 'completed' | 'failed',
@@ -186,11 +195,11 @@ export class ActionService {
   }
 
   /** Fails actions that were never delivered before they expired. */
-  sweep(): void {
+  async sweep(): Promise<void> {
     const now = this.o.now();
-    for (const r of this.table.expired(now)) {
-      this.o.store.transaction(() => {
-        this.table.update(
+    for (const r of await this.table.expired(now)) {
+      await this.o.store.transaction(async () => {
+        await this.table.update(
           r.id,
           {
             status: 'failed',
@@ -201,21 +210,29 @@ export class ActionService {
           now,
           null,
         );
-        this.o.events.emit('action.finished', { terminalId: r.terminalId, actionId: r.id, status: 'failed' });
+        await this.o.events.emit('action.finished', {
+          terminalId: r.terminalId,
+          actionId: r.id,
+          status: 'failed',
+        });
       });
     }
   }
 
   start(): void {
-    this.sweepTimer = startSweep(() => this.sweep(), this.o.sweepMs);
+    this.sweepTimer = startSweep(
+      () => this.sweep(),
+      this.o.sweepMs,
+      (err) => this.o.log.warn({ err: err.message }, 'action sweep failed; tried again at the next'),
+    );
   }
 
   stop(): void {
     clearInterval(this.sweepTimer);
   }
 
-  locked(terminalId: string): boolean {
-    return this.o.store.terminals.locked(terminalId);
+  async locked(terminalId: string): Promise<boolean> {
+    return await this.o.store.terminals.locked(terminalId);
   }
 
   private view(r: CloudActionRow): ActionView {

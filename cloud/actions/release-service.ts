@@ -72,7 +72,7 @@ export class ReleaseService {
           'release_signature_invalid',
           `the signature of ${version} (sha256 ${sha256}, ${size} bytes) does not verify with any release public key of this cloud`,
         );
-      const existing = this.o.store.releases.get(version);
+      const existing = await this.o.store.releases.get(version);
       if (existing) {
         if (existing.sha256 === sha256 && existing.signature === signature) return this.releaseView(existing);
         throw new Refusal(
@@ -81,9 +81,9 @@ export class ReleaseService {
         );
       }
       await rename(tmp, file);
-      this.o.store.releases.insert({ version, sha256, size, signature, file, createdAt: this.o.now() });
+      await this.o.store.releases.insert({ version, sha256, size, signature, file, createdAt: this.o.now() });
       this.o.log.info({ version, sha256, size }, 'release published');
-      return this.releaseView(this.o.store.releases.get(version)!);
+      return this.releaseView((await this.o.store.releases.get(version))!);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -94,8 +94,8 @@ export class ReleaseService {
    * to install this release over newer ones up to `from` (`posagent-cloud release-sign --allow-downgrade-from`).
    * Kept as given; the terminal checks it against its pinned key.
    */
-  setDowngradeSignature(version: string, body: unknown): Record<string, unknown> {
-    const r = this.o.store.releases.get(version);
+  async setDowngradeSignature(version: string, body: unknown): Promise<Record<string, unknown>> {
+    const r = await this.o.store.releases.get(version);
     if (!r) throw new Refusal('release_not_found', `no release ${version}`);
     const { signature, from } = (body ?? {}) as { signature?: unknown; from?: unknown };
     if (
@@ -119,24 +119,24 @@ export class ReleaseService {
         'release_signature_invalid',
         `the downgrade signature of ${version} (from ${from}) is not valid for any release public key this cloud was started with`,
       );
-    this.o.store.releases.setDowngradeSignature(version, signature, from);
+    await this.o.store.releases.setDowngradeSignature(version, signature, from);
     this.o.log.info({ version, from }, 'release may now be installed as a downgrade');
-    return this.releaseView(this.o.store.releases.get(version)!);
+    return this.releaseView((await this.o.store.releases.get(version))!);
   }
 
-  getRelease(version: string): Record<string, unknown> {
-    const r = this.o.store.releases.get(version);
+  async getRelease(version: string): Promise<Record<string, unknown>> {
+    const r = await this.o.store.releases.get(version);
     if (!r) throw new Refusal('release_not_found', `no release ${version}`);
     return this.releaseView(r);
   }
 
-  listReleases(): { data: Record<string, unknown>[] } {
-    return { data: this.o.store.releases.list().map((r) => this.releaseView(r)) };
+  async listReleases(): Promise<{ data: Record<string, unknown>[] }> {
+    return { data: (await this.o.store.releases.list()).map((r) => this.releaseView(r)) };
   }
 
   /** The artifact's file, for a terminal's download (streamed, with HTTP Range). */
   async artifact(version: string): Promise<string> {
-    const r = this.o.store.releases.get(version);
+    const r = await this.o.store.releases.get(version);
     if (!r) throw new Refusal('release_not_found', `no release ${version}`);
     await access(r.file).catch(() => {
       throw new Refusal('release_not_found', `the artifact of release ${version} is missing on the cloud`);

@@ -35,7 +35,10 @@ export interface RestApiOptions {
   /** A JSON body must have arrived this long after the handler asks for it (408 otherwise). */
   bodyTimeoutMs: number;
   adminToken: string;
-  connectedIds(): Iterable<string>;
+  connectedIds(): Promise<Iterable<string>>;
+  /** For the balancer (`/readyz`): the store answers and this gateway's lease is renewed. */
+  ready(): boolean;
+  metrics: { render(): Promise<string> };
   log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -84,87 +87,87 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       pattern: /^\/v1\/organizations$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.fleet.organizations.createOrganization(await c.body()),
+      handle: async (c) => await o.fleet.organizations.createOrganization(await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/organizations$/,
       access: 'admin',
-      handle: (c) => o.fleet.organizations.listOrganizations(c.query),
+      handle: async (c) => await o.fleet.organizations.listOrganizations(c.query),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/organizations\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.fleet.organizations.getOrganization(c.params[0]!),
+      handle: async (c) => await o.fleet.organizations.getOrganization(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/organizations\/([^/]+)$/,
       access: 'admin',
-      handle: async (c) => o.fleet.organizations.updateOrganization(c.params[0]!, await c.body()),
+      handle: async (c) => await o.fleet.organizations.updateOrganization(c.params[0]!, await c.body()),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/locations$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.fleet.organizations.createLocation(await c.body()),
+      handle: async (c) => await o.fleet.organizations.createLocation(await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/locations$/,
       access: 'admin',
-      handle: (c) => o.fleet.organizations.listLocations(c.query),
+      handle: async (c) => await o.fleet.organizations.listLocations(c.query),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/locations\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.fleet.organizations.getLocation(c.params[0]!),
+      handle: async (c) => await o.fleet.organizations.getLocation(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/locations\/([^/]+)$/,
       access: 'admin',
-      handle: async (c) => o.fleet.organizations.updateLocation(c.params[0]!, await c.body()),
+      handle: async (c) => await o.fleet.organizations.updateLocation(c.params[0]!, await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/enrollment-codes$/,
       access: 'admin',
-      handle: (c) => o.enrollment.listEnrollmentCodes(c.query),
+      handle: async (c) => await o.enrollment.listEnrollmentCodes(c.query),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/enrollment-codes\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.enrollment.getEnrollmentCode(c.params[0]!),
+      handle: async (c) => await o.enrollment.getEnrollmentCode(c.params[0]!),
     },
     {
       method: 'DELETE',
       pattern: /^\/v1\/enrollment-codes\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.enrollment.revokeEnrollmentCode(c.params[0]!),
+      handle: async (c) => await o.enrollment.revokeEnrollmentCode(c.params[0]!),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)\/events$/,
       access: 'admin',
-      handle: (c) => o.fleet.terminalEvents(c.params[0]!, c.query),
+      handle: async (c) => await o.fleet.terminalEvents(c.params[0]!, c.query),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)\/escalation$/,
       access: 'admin',
-      handle: (c) => o.fleet.escalation(c.params[0]!),
+      handle: async (c) => await o.fleet.escalation(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/reprovision$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.enrollment.reprovisionTerminal(c.params[0]!, await c.body()),
+      handle: async (c) => await o.enrollment.reprovisionTerminal(c.params[0]!, await c.body()),
     },
     {
       method: 'POST',
@@ -172,33 +175,59 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       access: 'admin',
       handle: async (c) => {
         await c.body();
-        return o.fleet.rotateCertificate(c.params[0]!);
+        return await o.fleet.rotateCertificate(c.params[0]!);
       },
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/revoke-certificate$/,
       access: 'admin',
-      handle: async (c) => o.fleet.revokeCertificate(c.params[0]!, await c.body()),
+      handle: async (c) => await o.fleet.revokeCertificate(c.params[0]!, await c.body()),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/check-connection$/,
       access: 'admin',
-      handle: async (c) => o.fleet.checkConnection(c.params[0]!, await c.body()),
+      handle: async (c) => await o.fleet.checkConnection(c.params[0]!, await c.body()),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/enrollment-codes$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.enrollment.createEnrollmentCode(await c.body()),
+      handle: async (c) => await o.enrollment.createEnrollmentCode(await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/enrollment-codes\/([^/]+)\/qr\.png$/,
       access: 'admin',
-      handle: async (c) => new RawBody('image/png', await qrPng(o.enrollment.qrPayloadOf(c.params[0]!))),
+      handle: async (c) =>
+        new RawBody('image/png', await qrPng(await o.enrollment.qrPayloadOf(c.params[0]!))),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/healthz$/,
+      access: 'public',
+      handle: () => ({ status: 'ok' }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/readyz$/,
+      access: 'public',
+      handle: () =>
+        o.ready()
+          ? { ready: true }
+          : new RawBody(
+              'application/json',
+              Buffer.from('{"ready":false,"reason":"store or lease not current"}'),
+              503,
+            ),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/metrics$/,
+      access: 'admin',
+      handle: async () => new RawBody('text/plain; version=0.0.4', Buffer.from(await o.metrics.render())),
     },
     {
       method: 'GET',
@@ -210,20 +239,20 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       method: 'POST',
       pattern: new RegExp(`^${ENROLL_PATH}$`),
       access: 'public',
-      handle: async (c) => o.enrollment.enroll(await c.body(), source(c.req)),
+      handle: async (c) => await o.enrollment.enroll(await c.body(), source(c.req)),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/pairings$/,
       access: 'public',
       created: true,
-      handle: async (c) => o.enrollment.startPairing(await c.body(), source(c.req)),
+      handle: async (c) => await o.enrollment.startPairing(await c.body(), source(c.req)),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/pairings\/([^/]+)\/poll$/,
       access: 'public',
-      handle: async (c) => o.enrollment.pollPairing(c.params[0]!, await c.body(), source(c.req)),
+      handle: async (c) => await o.enrollment.pollPairing(c.params[0]!, await c.body(), source(c.req)),
     },
     {
       method: 'POST',
@@ -233,7 +262,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       handle: async (c) => {
         // The wait is checked before anything is activated: a bad one changes nothing.
         const waitMs = o.fleet.activateWaitOf(c.query);
-        return o.fleet.activated(o.enrollment.activate(await c.body(), source(c.req)), waitMs);
+        return await o.fleet.activated(await o.enrollment.activate(await c.body(), source(c.req)), waitMs);
       },
     },
     {
@@ -241,91 +270,91 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       pattern: /^\/v1\/preregistrations$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.enrollment.createPreregistration(await c.body()),
+      handle: async (c) => await o.enrollment.createPreregistration(await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/preregistrations$/,
       access: 'admin',
-      handle: () => o.enrollment.listPreregistrations(),
+      handle: async () => await o.enrollment.listPreregistrations(),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/manufacturer-cas$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.enrollment.createManufacturerCa(await c.body()),
+      handle: async (c) => await o.enrollment.createManufacturerCa(await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/manufacturer-cas$/,
       access: 'admin',
-      handle: () => o.enrollment.listManufacturerCas(),
+      handle: async () => await o.enrollment.listManufacturerCas(),
     },
     {
       method: 'PUT',
       pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
       access: 'admin',
-      handle: async (c) => o.fleet.setLocationTemplate(c.params[0]!, await c.body()),
+      handle: async (c) => await o.fleet.setLocationTemplate(c.params[0]!, await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/locations\/([^/]+)\/terminal-config$/,
       access: 'admin',
-      handle: (c) => o.fleet.getLocationTemplate(c.params[0]!),
+      handle: async (c) => await o.fleet.getLocationTemplate(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/configure$/,
       access: 'admin',
       handle: async (c) =>
-        o.fleet.configureTerminal(c.params[0]!, await c.body(), c.query.get('validate') !== 'false'),
+        await o.fleet.configureTerminal(c.params[0]!, await c.body(), c.query.get('validate') !== 'false'),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)\/config$/,
       access: 'admin',
-      handle: (c) => o.fleet.getTerminalConfig(c.params[0]!),
+      handle: async (c) => await o.fleet.getTerminalConfig(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/actions$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.actions.create(c.params[0]!, await c.body()),
+      handle: async (c) => await o.actions.create(c.params[0]!, await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)\/actions$/,
       access: 'admin',
-      handle: (c) => o.actions.list(c.params[0]!),
+      handle: async (c) => await o.actions.list(c.params[0]!),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)\/actions\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.actions.get(c.params[0]!, c.params[1]!),
+      handle: async (c) => await o.actions.get(c.params[0]!, c.params[1]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/diagnostics$/,
       access: 'admin',
-      handle: (c) => o.fleet.runDiagnostics(c.params[0]!),
+      handle: async (c) => await o.fleet.runDiagnostics(c.params[0]!),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)\/diagnostics$/,
       access: 'admin',
-      handle: (c) => o.fleet.lastDiagnostics(c.params[0]!),
+      handle: async (c) => await o.fleet.lastDiagnostics(c.params[0]!),
     },
     {
       method: 'PUT',
       pattern: /^\/v1\/releases\/([^/]+)$/,
       access: 'admin',
       created: true,
-      handle: (c) => {
+      handle: async (c) => {
         const signature = c.req.headers['posagent-release-signature'];
-        return o.releases.publishRelease(
+        return await o.releases.publishRelease(
           c.params[0]!,
           typeof signature === 'string' ? signature : undefined,
           c.req,
@@ -336,82 +365,87 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       method: 'PUT',
       pattern: /^\/v1\/releases\/([^/]+)\/downgrade-signature$/,
       access: 'admin',
-      handle: async (c) => o.releases.setDowngradeSignature(c.params[0]!, await c.body()),
+      handle: async (c) => await o.releases.setDowngradeSignature(c.params[0]!, await c.body()),
     },
-    { method: 'GET', pattern: /^\/v1\/releases$/, access: 'admin', handle: () => o.releases.listReleases() },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/releases$/,
+      access: 'admin',
+      handle: async () => await o.releases.listReleases(),
+    },
     {
       method: 'GET',
       pattern: /^\/v1\/releases\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.releases.getRelease(c.params[0]!),
+      handle: async (c) => await o.releases.getRelease(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/deactivate$/,
       access: 'admin',
-      handle: async (c) => o.fleet.deactivate(c.params[0]!, await c.body()),
+      handle: async (c) => await o.fleet.deactivate(c.params[0]!, await c.body()),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)\/replace$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.enrollment.replaceTerminal(c.params[0]!, await c.body()),
+      handle: async (c) => await o.enrollment.replaceTerminal(c.params[0]!, await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals$/,
       access: 'admin',
-      handle: (c) => o.fleet.listTerminals(c.query),
+      handle: async (c) => await o.fleet.listTerminals(c.query),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/terminals\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.fleet.getTerminal(c.params[0]!),
+      handle: async (c) => await o.fleet.getTerminal(c.params[0]!),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/terminals\/([^/]+)$/,
       access: 'admin',
-      handle: async (c) => o.fleet.updateTerminal(c.params[0]!, await c.body()),
+      handle: async (c) => await o.fleet.updateTerminal(c.params[0]!, await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/transactions$/,
       access: 'admin',
-      handle: (c) => o.ledger.list(c.query),
+      handle: async (c) => await o.ledger.list(c.query),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/connectedTerminals$/,
       access: 'admin',
-      handle: async (c) => o.fleet.connectedTerminals(await c.body(), o.connectedIds()),
+      handle: async (c) => await o.fleet.connectedTerminals(await c.body(), await o.connectedIds()),
     },
     {
       method: 'POST',
       pattern: /^\/v1\/webhook-endpoints$/,
       access: 'admin',
       created: true,
-      handle: async (c) => o.webhooks.createEndpoint(await c.body()),
+      handle: async (c) => await o.webhooks.createEndpoint(await c.body()),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/webhook-endpoints$/,
       access: 'admin',
-      handle: (c) => o.webhooks.listEndpoints(c.query),
+      handle: async (c) => await o.webhooks.listEndpoints(c.query),
     },
     {
       method: 'DELETE',
       pattern: /^\/v1\/webhook-endpoints\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.webhooks.deleteEndpoint(c.params[0]!),
+      handle: async (c) => await o.webhooks.deleteEndpoint(c.params[0]!),
     },
     {
       method: 'GET',
       pattern: /^\/v1\/webhook-endpoints\/([^/]+)$/,
       access: 'admin',
-      handle: (c) => o.webhooks.getEndpoint(c.params[0]!),
+      handle: async (c) => await o.webhooks.getEndpoint(c.params[0]!),
     },
     // The agent's own calls outside the link, authenticated by its client certificate.
     {
@@ -421,7 +455,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       handle: async (c) => {
         const body = (await c.body()) as { csr?: unknown };
         if (typeof body.csr !== 'string') throw new Refusal('invalid_request', 'csr (PEM) is required');
-        return o.enrollment.renewCertificate(c.terminalId, body.csr);
+        return await o.enrollment.renewCertificate(c.terminalId, body.csr);
       },
     },
     {
@@ -434,8 +468,8 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       method: 'POST',
       pattern: /^\/v1\/agent\/decommission$/,
       access: 'terminal',
-      handle: (c) => {
-        o.fleet.deactivateTerminal(c.terminalId, 'decommissioned on the device');
+      handle: async (c) => {
+        await o.fleet.deactivateTerminal(c.terminalId, 'decommissioned on the device');
         return { terminalId: c.terminalId, deactivated: true };
       },
     },
@@ -469,7 +503,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
         }
         let terminalId = '';
         if (route.access === 'terminal') {
-          const who = authenticateTerminal(req.socket as TLSSocket, o);
+          const who = await authenticateTerminal(req.socket as TLSSocket, o);
           if ('refused' in who) {
             o.log.warn(
               {

@@ -29,31 +29,31 @@ export class EnrollmentBudget<M extends string = EnrollMethod> {
   ) {}
 
   /** May `source` try `method` now? */
-  check(method: M, source: string, now: number): BudgetVerdict {
+  async check(method: M, source: string, now: number): Promise<BudgetVerdict> {
     const since = now - this.limits.windowMs;
-    const global = this.over(method, null, this.limits.global, since, now);
+    const global = await this.over(method, null, this.limits.global, since, now);
     if (global !== null) return { ok: false, scope: 'global', retryAfterMs: global };
-    const mine = this.over(method, source, this.limits.perSource, since, now);
+    const mine = await this.over(method, source, this.limits.perSource, since, now);
     if (mine !== null) return { ok: false, scope: 'source', retryAfterMs: mine };
     return { ok: true };
   }
 
-  fail(method: M, source: string, now: number): void {
-    this.table.recordFailure(method, source, now);
+  async fail(method: M, source: string, now: number): Promise<void> {
+    await this.table.recordFailure(method, source, now);
   }
 
   /** null when under `max`; else ms until the oldest failure that keeps it at `max` leaves the window. */
-  private over(
+  private async over(
     method: string,
     source: string | null,
     max: number,
     since: number,
     now: number,
-  ): number | null {
+  ): Promise<number | null> {
     if (max <= 0) return null;
-    const n = this.table.failures(method, source, since);
+    const n = await this.table.failures(method, source, since);
     if (n < max) return null;
-    const at = this.table.nthFailureAt(method, source, since, n - max) ?? now;
+    const at = (await this.table.nthFailureAt(method, source, since, n - max)) ?? now;
     return Math.max(1000, at + this.limits.windowMs - now);
   }
 }

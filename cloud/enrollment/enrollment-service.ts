@@ -197,8 +197,8 @@ export class EnrollmentService {
   }
 
   /** Deletes what has expired for good: old failures, pairings past their life, unused expired codes. */
-  prune(now = this.o.now()): { failures: number; pairings: number; codes: number } {
-    return this.o.store.enrollmentLimits.prune(
+  async prune(now = this.o.now()): Promise<{ failures: number; pairings: number; codes: number }> {
+    return await this.o.store.enrollmentLimits.prune(
       now - this.o.enrollBudget.windowMs,
       // An expired pairing still answers 410 (the device asks for a new code) for one more lifetime.
       now - this.o.pairingTtlSec * 1000,
@@ -207,7 +207,13 @@ export class EnrollmentService {
   }
 
   start(): void {
-    this.sweepTimer = startSweep(() => this.prune(), this.o.sweepMs);
+    this.sweepTimer = startSweep(
+      async () => {
+        await this.prune();
+      },
+      this.o.sweepMs,
+      (err) => this.o.log.warn({ err: err.message }, 'enrollment prune failed; tried again at the next'),
+    );
   }
 
   stop(): void {
@@ -220,15 +226,15 @@ export class EnrollmentService {
 
   // ---- enrollment codes (typed or scanned) ----
 
-  createEnrollmentCode(body: unknown): EnrollmentCodeView {
+  async createEnrollmentCode(body: unknown): Promise<EnrollmentCodeView> {
     const req = parseBody(validators.code, body);
-    this.activeLocation(req.locationId);
-    return this.issueCode(req.locationId, req.terminalName, req.ttlSeconds, null);
+    await this.activeLocation(req.locationId);
+    return await this.issueCode(req.locationId, req.terminalName, req.ttlSeconds, null);
   }
 
   /** A store new terminals may join: it exists and is active (PeakPOS "Store exists and is active"). */
-  private activeLocation(id: string): void {
-    const row = this.o.store.locations.get(id);
+  private async activeLocation(id: string): Promise<void> {
+    const row = await this.o.store.locations.get(id);
     if (!row) throw new Refusal('not_found', `no location ${id}`);
     if (!row.active)
       throw new Refusal(
@@ -238,29 +244,30 @@ export class EnrollmentService {
   }
 
   /** `GET /v1/enrollment-codes?locationId&limit&starting_after`: newest first, with each one's state. */
-  listEnrollmentCodes(query: URLSearchParams): ListOf<EnrollmentCodeView> {
+  async listEnrollmentCodes(query: URLSearchParams): Promise<ListOf<EnrollmentCodeView>> {
     const page = pageOf(query);
     const locationId = query.get('locationId');
-    if (locationId !== null && !this.o.store.locations.get(locationId))
+    if (locationId !== null && !(await this.o.store.locations.get(locationId)))
       throw new Refusal('not_found', `no location ${locationId}`);
-    checkCursor(page, (code) => this.o.store.enrollment.getCode(code) !== undefined);
-    return listPage(
+    await checkCursor(page, async (code) => (await this.o.store.enrollment.getCode(code)) !== undefined);
+    return await listPage(
       page,
-      (p) => this.o.store.enrollment.listCodes(locationId, p).map((r) => ({ ...r, id: r.code })),
+      async (p) =>
+        (await this.o.store.enrollment.listCodes(locationId, p)).map((r) => ({ ...r, id: r.code })),
       (r) => this.codeView(r),
     );
   }
 
-  getEnrollmentCode(code: string): EnrollmentCodeView {
-    const row = this.o.store.enrollment.getCode(normaliseEnrollmentCode(code));
+  async getEnrollmentCode(code: string): Promise<EnrollmentCodeView> {
+    const row = await this.o.store.enrollment.getCode(normaliseEnrollmentCode(code));
     if (!row) throw new Refusal('not_found', `no enrollment code ${normaliseEnrollmentCode(code)}`);
     return this.codeView(row);
   }
 
   /** `DELETE /v1/enrollment-codes/{code}`: an unused code can no longer be used. */
-  revokeEnrollmentCode(code: string): EnrollmentCodeView {
+  async revokeEnrollmentCode(code: string): Promise<EnrollmentCodeView> {
     const c = normaliseEnrollmentCode(code);
-    const row = this.o.store.enrollment.getCode(c);
+    const row = await this.o.store.enrollment.getCode(c);
     if (!row) throw new Refusal('not_found', `no enrollment code ${c}`);
     const state = codeState(row, this.o.now());
     if (state === 'used')
@@ -268,8 +275,8 @@ export class EnrollmentService {
         EnrollErrorCode.codeUsed,
         `enrollment code ${c} was used at ${new Date(row.usedAt!).toISOString()} (terminal ${row.terminalId}); deactivate the terminal instead`,
       );
-    if (state === 'unused' || state === 'expired') this.o.store.enrollment.revokeCode(c, this.o.now());
-    return this.getEnrollmentCode(c);
+    if (state === 'unused' || state === 'expired') await this.o.store.enrollment.revokeCode(c, this.o.now());
+    return await this.getEnrollmentCode(c);
   }
 
   private codeView(r: EnrollmentCodeRow): EnrollmentCodeView {
@@ -294,40 +301,40 @@ export class EnrollmentService {
    * the same record (id, name, store, config, history) a new certificate, which supersedes the old
    * one when it is first used (PeakPOS: "Generate a new enrollment code … Confirm heartbeat resumes").
    */
-  reprovisionTerminal(terminalId: string, body: unknown): EnrollmentCodeView {
+  async reprovisionTerminal(terminalId: string, body: unknown): Promise<EnrollmentCodeView> {
     const req = parseBody(validators.replace, body);
-    const row = this.o.store.terminals.get(terminalId);
+    const row = await this.o.store.terminals.get(terminalId);
     if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (row.deactivatedAt !== null)
       throw new Refusal(
         'terminal_deactivated',
         `terminal ${terminalId} is deactivated; a new device needs a new terminal (POST /v1/enrollment-codes)`,
       );
-    return this.issueCode(row.locationId, row.name, req.ttlSeconds, null, terminalId);
+    return await this.issueCode(row.locationId, row.name, req.ttlSeconds, null, terminalId);
   }
 
   /** `POST /v1/terminals/{id}/replace`: a code whose terminal takes this one's name, location and config. */
-  replaceTerminal(terminalId: string, body: unknown): EnrollmentCodeView {
+  async replaceTerminal(terminalId: string, body: unknown): Promise<EnrollmentCodeView> {
     const req = parseBody(validators.replace, body);
-    const row = this.o.store.terminals.get(terminalId);
+    const row = await this.o.store.terminals.get(terminalId);
     if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (row.deactivatedAt !== null)
       throw new Refusal('terminal_deactivated', `terminal ${terminalId} is deactivated already`);
-    this.activeLocation(row.locationId);
-    return this.issueCode(row.locationId, row.name, req.ttlSeconds, terminalId);
+    await this.activeLocation(row.locationId);
+    return await this.issueCode(row.locationId, row.name, req.ttlSeconds, terminalId);
   }
 
-  private issueCode(
+  private async issueCode(
     locationId: string,
     terminalName: string,
     ttlSeconds: number | undefined,
     replaces: string | null,
     reprovisions: string | null = null,
-  ): EnrollmentCodeView {
+  ): Promise<EnrollmentCodeView> {
     const now = this.o.now();
     const expiresAt = now + (ttlSeconds ?? DEFAULT_CODE_TTL_SECONDS) * 1000;
     const code = newEnrollmentCode();
-    this.o.store.enrollment.insertCode({
+    await this.o.store.enrollment.insertCode({
       code,
       locationId,
       terminalName,
@@ -336,7 +343,7 @@ export class EnrollmentService {
       replaces,
       reprovisions,
     });
-    return this.codeView(this.o.store.enrollment.getCode(code)!);
+    return this.codeView((await this.o.store.enrollment.getCode(code))!);
   }
 
   qrPayload(code: string): string {
@@ -344,32 +351,33 @@ export class EnrollmentService {
   }
 
   /** The code of a QR image, if the code exists (the REST layer renders the PNG). */
-  qrPayloadOf(code: string): string {
+  async qrPayloadOf(code: string): Promise<string> {
     const c = normaliseEnrollmentCode(code);
-    if (!this.o.store.enrollment.getCode(c)) throw new Refusal('not_found', `no enrollment code ${c}`);
+    if (!(await this.o.store.enrollment.getCode(c)))
+      throw new Refusal('not_found', `no enrollment code ${c}`);
     return this.qrPayload(c);
   }
 
   /** `POST /v1/enroll`: code or pre-registered serial + CSR → certificate. Failures are rate-limited per source. */
-  enroll(body: unknown, source: string): EnrollResponse {
+  async enroll(body: unknown, source: string): Promise<EnrollResponse> {
     const now = this.o.now();
     const req = parseBody(validators.enroll, body, EnrollErrorCode.invalidRequest);
     // A zero-touch request whose proof holds is not a guess: its budget is checked only when it fails.
-    if (req.method !== 'auto') this.checkBudget(req.method, source, now);
-    const refuse = (code: string, message: string, extra: object = {}): never => {
-      if (req.method === 'auto') this.checkBudget(req.method, source, now);
-      this.budget.fail(req.method, source, now);
+    if (req.method !== 'auto') await this.checkBudget(req.method, source, now);
+    const refuse = async (code: string, message: string, extra: object = {}): Promise<never> => {
+      if (req.method === 'auto') await this.checkBudget(req.method, source, now);
+      await this.budget.fail(req.method, source, now);
       this.o.log.warn({ source, code, method: req.method, ...extra }, `enrollment refused: ${message}`);
       throw new Refusal(code, message);
     };
     return req.method === 'code'
-      ? this.enrollWithCode(req, now, refuse)
-      : this.enrollWithSerial(req, now, refuse, source);
+      ? await this.enrollWithCode(req, now, refuse)
+      : await this.enrollWithSerial(req, now, refuse, source);
   }
 
   /** 429 when `method` is out of budget for this source or for everyone (enrollment-budget.ts). */
-  private checkBudget(method: EnrollMethod, source: string, now: number): void {
-    const v = this.budget.check(method, source, now);
+  private async checkBudget(method: EnrollMethod, source: string, now: number): Promise<void> {
+    const v = await this.budget.check(method, source, now);
     if (v.ok) return;
     const seconds = Math.ceil(v.retryAfterMs / 1000);
     // At most a line per method and scope every 10 s, with how many were refused since.
@@ -394,13 +402,13 @@ export class EnrollmentService {
     );
   }
 
-  private enrollWithCode(
+  private async enrollWithCode(
     req: Extract<EnrollRequest, { method: 'code' }>,
     now: number,
-    refuse: (code: string, message: string) => never,
-  ): EnrollResponse {
+    refuse: (code: string, message: string) => Promise<never>,
+  ): Promise<EnrollResponse> {
     const code = normaliseEnrollmentCode(req.code);
-    const row = this.o.store.enrollment.getCode(code);
+    const row = await this.o.store.enrollment.getCode(code);
     if (!row)
       return refuse(
         EnrollErrorCode.invalidCode,
@@ -422,10 +430,10 @@ export class EnrollmentService {
         EnrollErrorCode.codeExpired,
         `enrollment code ${code} expired at ${new Date(row.expiresAt).toISOString()}; generate a new code`,
       );
-    if (row.reprovisions !== null) return this.reprovisionWithCode(row, req.csr, now, refuse);
+    if (row.reprovisions !== null) return await this.reprovisionWithCode(row, req.csr, now, refuse);
     // A replacement code is void once the terminal it replaces is gone (replaced by another code,
     // or decommissioned): one old terminal never gets two successors.
-    const replaced = row.replaces === null ? undefined : this.o.store.terminals.get(row.replaces);
+    const replaced = row.replaces === null ? undefined : await this.o.store.terminals.get(row.replaces);
     if (replaced && replaced.deactivatedAt !== null)
       return refuse(
         EnrollErrorCode.codeRevoked,
@@ -433,13 +441,13 @@ export class EnrollmentService {
       );
     const terminalId = newId('term');
     const issued = this.issue(req.csr, terminalId, now);
-    const terminal = this.newTerminal(terminalId, row.terminalName, row.locationId, req, issued, now);
-    const created = this.o.store.transaction(() => {
-      const old = row.replaces === null ? undefined : this.o.store.terminals.get(row.replaces);
+    const terminal = await this.newTerminal(terminalId, row.terminalName, row.locationId, req, issued, now);
+    const created = await this.o.store.transaction(async () => {
+      const old = row.replaces === null ? undefined : await this.o.store.terminals.get(row.replaces);
       if (old && old.deactivatedAt !== null) return false;
-      if (!this.o.store.enrollment.useCode(code, terminalId, now)) return false;
-      this.o.store.terminals.insert({ ...terminal, replaces: row.replaces });
-      this.o.events.emit('terminal.enrolled', { terminalId, method: 'code', replaces: row.replaces });
+      if (!(await this.o.store.enrollment.useCode(code, terminalId, now))) return false;
+      await this.o.store.terminals.insert({ ...terminal, replaces: row.replaces });
+      await this.o.events.emit('terminal.enrolled', { terminalId, method: 'code', replaces: row.replaces });
       return true;
     });
     if (!created)
@@ -456,22 +464,22 @@ export class EnrollmentService {
    * pending, like a renewal: the old certificate works until the new one is first used, and is
    * refused (superseded) from then on.
    */
-  private reprovisionWithCode(
+  private async reprovisionWithCode(
     row: EnrollmentCodeRow,
     csr: string,
     now: number,
-    refuse: (code: string, message: string) => never,
-  ): EnrollResponse {
-    const terminal = this.o.store.terminals.get(row.reprovisions!);
+    refuse: (code: string, message: string) => Promise<never>,
+  ): Promise<EnrollResponse> {
+    const terminal = await this.o.store.terminals.get(row.reprovisions!);
     if (!terminal || terminal.deactivatedAt !== null)
       return refuse(
         'terminal_deactivated',
         `terminal ${row.reprovisions} was deactivated after this reprovision code was made; ask support for a new terminal`,
       );
     const issued = this.issue(csr, terminal.id, now);
-    const done = this.o.store.transaction(() => {
-      if (!this.o.store.enrollment.useCode(row.code, terminal.id, now)) return false;
-      this.o.store.terminals.setPendingCertificate(
+    const done = await this.o.store.transaction(async () => {
+      if (!(await this.o.store.enrollment.useCode(row.code, terminal.id, now))) return false;
+      await this.o.store.terminals.setPendingCertificate(
         terminal.id,
         issued.fingerprint,
         issued.serialNumber,
@@ -498,16 +506,16 @@ export class EnrollmentService {
    * A serial claimed before is enrolled again onto the same terminal when its proof holds (a
    * factory-reset device): a new certificate, which retires the old one on first use.
    */
-  private enrollWithSerial(
+  private async enrollWithSerial(
     req: Extract<EnrollRequest, { method: 'auto' }>,
     now: number,
-    refuse: (code: string, message: string, extra?: object) => never,
+    refuse: (code: string, message: string, extra?: object) => Promise<never>,
     source: string,
-  ): EnrollResponse {
+  ): Promise<EnrollResponse> {
     const serial = req.serialNumber;
-    const pre = this.o.store.enrollment.getPreregistration(serial);
-    const refuseAuto = (why: string, extra: object = {}): never => {
-      if (pre) this.o.store.enrollment.countRefusedClaim(serial);
+    const pre = await this.o.store.enrollment.getPreregistration(serial);
+    const refuseAuto = async (why: string, extra: object = {}): Promise<never> => {
+      if (pre) await this.o.store.enrollment.countRefusedClaim(serial);
       return refuse(
         EnrollErrorCode.autoEnrollmentRefused,
         'zero-touch enrollment refused: no pre-registration matches this serial number and device credential, or it was already used',
@@ -516,12 +524,12 @@ export class EnrollmentService {
     };
     // The same work whether or not the serial is known (a stand-in trust for an unknown one), so
     // timing says no more than the answer: the proof, the trust lookups, the chain check.
-    const trust = this.o.store.attestation.trustOf(serial) ?? {
+    const trust = (await this.o.store.attestation.trustOf(serial)) ?? {
       devicePublicKey: null,
       manufacturerCaId: null,
     };
     const attested = trust.devicePublicKey !== null || trust.manufacturerCaId !== null;
-    const caRow = this.o.store.attestation.getManufacturerCa(trust.manufacturerCaId ?? 'mca_none');
+    const caRow = await this.o.store.attestation.getManufacturerCa(trust.manufacturerCaId ?? 'mca_none');
     let verdict: { ok: true } | { ok: false; reason: string } = {
       ok: false,
       reason: 'no factory attestation sent',
@@ -552,18 +560,18 @@ export class EnrollmentService {
       if (pre && trust.devicePublicKey) verdict = byKey;
       else if (pre && trust.manufacturerCaId) verdict = byCa;
     }
-    if (!pre) return refuseAuto('not pre-registered');
+    if (!pre) return await refuseAuto('not pre-registered');
     if (attested) {
-      if (!verdict.ok) return refuseAuto(verdict.reason);
+      if (!verdict.ok) return await refuseAuto(verdict.reason);
     } else if (!this.o.allowSerialOnly)
-      return refuseAuto('serial-only pre-registrations are not accepted by this cloud');
-    else this.checkBudget('auto', source, now); // serial-only proves nothing: every attempt is a guess
+      return await refuseAuto('serial-only pre-registrations are not accepted by this cloud');
+    else await this.checkBudget('auto', source, now); // serial-only proves nothing: every attempt is a guess
     if (pre.claimedAt !== null) {
-      const claimed = pre.terminalId ? this.o.store.terminals.get(pre.terminalId) : undefined;
+      const claimed = pre.terminalId ? await this.o.store.terminals.get(pre.terminalId) : undefined;
       if (!attested || !claimed || claimed.deactivatedAt !== null)
-        return refuseAuto('already claimed', { terminalId: pre.terminalId });
+        return await refuseAuto('already claimed', { terminalId: pre.terminalId });
       const issued = this.issue(req.csr, claimed.id, now);
-      this.o.store.terminals.setPendingCertificate(
+      await this.o.store.terminals.setPendingCertificate(
         claimed.id,
         issued.fingerprint,
         issued.serialNumber,
@@ -577,7 +585,7 @@ export class EnrollmentService {
     }
     const terminalId = newId('term');
     const issued = this.issue(req.csr, terminalId, now);
-    const terminal = this.newTerminal(
+    const terminal = await this.newTerminal(
       terminalId,
       pre.name,
       pre.locationId,
@@ -585,13 +593,13 @@ export class EnrollmentService {
       issued,
       now,
     );
-    const created = this.o.store.transaction(() => {
-      if (!this.o.store.enrollment.claimSerial(serial, terminalId, now)) return false;
-      this.o.store.terminals.insert(terminal);
-      this.o.events.emit('terminal.enrolled', { terminalId, method: 'auto', replaces: null });
+    const created = await this.o.store.transaction(async () => {
+      if (!(await this.o.store.enrollment.claimSerial(serial, terminalId, now))) return false;
+      await this.o.store.terminals.insert(terminal);
+      await this.o.events.emit('terminal.enrolled', { terminalId, method: 'auto', replaces: null });
       return true;
     });
-    if (!created) return refuseAuto('claimed meanwhile');
+    if (!created) return await refuseAuto('claimed meanwhile');
     this.o.log.info(
       { terminalId, serialNumber: serial, attested },
       attested
@@ -610,7 +618,7 @@ export class EnrollmentService {
 
   // ---- manufacturer CAs (zero-touch trust anchors) ----
 
-  createManufacturerCa(body: unknown): ManufacturerCaView {
+  async createManufacturerCa(body: unknown): Promise<ManufacturerCaView> {
     const req = parseBody(validators.manufacturerCa, body);
     let cert: X509Certificate;
     try {
@@ -626,7 +634,7 @@ export class EnrollmentService {
     const bad = acceptableKey(cert.publicKey);
     if (bad) throw new Refusal('invalid_certificate', `certificate key: ${bad}`);
     const fingerprint = cert.fingerprint256.replace(/:/g, '').toLowerCase();
-    const existing = this.o.store.attestation.manufacturerCaByFingerprint(fingerprint);
+    const existing = await this.o.store.attestation.manufacturerCaByFingerprint(fingerprint);
     if (existing) throw new Refusal('already_registered', `this CA is registered already as ${existing.id}`);
     const row = {
       id: newId('mca'),
@@ -635,33 +643,33 @@ export class EnrollmentService {
       fingerprint,
       createdAt: this.o.now(),
     };
-    this.o.store.attestation.insertManufacturerCa(row);
+    await this.o.store.attestation.insertManufacturerCa(row);
     return manufacturerCaView(row);
   }
 
-  listManufacturerCas(): { object: 'list'; data: ManufacturerCaView[]; has_more: false } {
+  async listManufacturerCas(): Promise<{ object: 'list'; data: ManufacturerCaView[]; has_more: false }> {
     return {
       object: 'list',
-      data: this.o.store.attestation.listManufacturerCas().map(manufacturerCaView),
+      data: (await this.o.store.attestation.listManufacturerCas()).map(manufacturerCaView),
       has_more: false,
     };
   }
 
   // ---- pre-registrations ----
 
-  createPreregistration(body: unknown): PreregistrationView {
+  async createPreregistration(body: unknown): Promise<PreregistrationView> {
     const req = parseBody(validators.prereg, body);
-    this.activeLocation(req.locationId);
-    const trust = this.trustFor(req);
+    await this.activeLocation(req.locationId);
+    const trust = await this.trustFor(req);
     const row = {
       serialNumber: req.serialNumber,
       locationId: req.locationId,
       name: req.name ?? req.serialNumber,
       createdAt: this.o.now(),
     };
-    const created = this.o.store.transaction(() => {
-      if (!this.o.store.enrollment.insertPreregistration(row)) return false;
-      this.o.store.attestation.setTrust(req.serialNumber, trust);
+    const created = await this.o.store.transaction(async () => {
+      if (!(await this.o.store.enrollment.insertPreregistration(row))) return false;
+      await this.o.store.attestation.setTrust(req.serialNumber, trust);
       return true;
     });
     if (!created)
@@ -669,18 +677,25 @@ export class EnrollmentService {
         'already_preregistered',
         `serial number ${req.serialNumber} is already pre-registered`,
       );
-    return this.preregistrationView(this.o.store.enrollment.getPreregistration(req.serialNumber)!);
+    return await this.preregistrationView(
+      (await this.o.store.enrollment.getPreregistration(req.serialNumber))!,
+    );
   }
 
-  listPreregistrations(): { object: 'list'; data: PreregistrationView[] } {
+  async listPreregistrations(): Promise<{ object: 'list'; data: PreregistrationView[] }> {
     return {
       object: 'list',
-      data: this.o.store.enrollment.listPreregistrations().map((r) => this.preregistrationView(r)),
+      data: await Promise.all(
+        (await this.o.store.enrollment.listPreregistrations()).map((r) => this.preregistrationView(r)),
+      ),
     };
   }
 
   /** What a new pre-registration trusts; refuses a serial-only one unless the cloud allows them. */
-  private trustFor(req: { devicePublicKey?: string; manufacturerCaId?: string }): PreregistrationTrust {
+  private async trustFor(req: {
+    devicePublicKey?: string;
+    manufacturerCaId?: string;
+  }): Promise<PreregistrationTrust> {
     if (req.devicePublicKey && req.manufacturerCaId)
       throw new Refusal('invalid_request', 'give devicePublicKey or manufacturerCaId, not both', CONTENT);
     if (req.devicePublicKey) {
@@ -698,7 +713,7 @@ export class EnrollmentService {
       };
     }
     if (req.manufacturerCaId) {
-      if (!this.o.store.attestation.getManufacturerCa(req.manufacturerCaId))
+      if (!(await this.o.store.attestation.getManufacturerCa(req.manufacturerCaId)))
         throw new Refusal(
           'not_found',
           `no manufacturer CA ${req.manufacturerCaId} (POST /v1/manufacturer-cas)`,
@@ -713,8 +728,8 @@ export class EnrollmentService {
     return { devicePublicKey: null, manufacturerCaId: null };
   }
 
-  private preregistrationView(r: PreregistrationRow): PreregistrationView {
-    const trust = this.o.store.attestation.trustOf(r.serialNumber);
+  private async preregistrationView(r: PreregistrationRow): Promise<PreregistrationView> {
+    const trust = await this.o.store.attestation.trustOf(r.serialNumber);
     return {
       ...r,
       createdAt: unixSeconds(r.createdAt),
@@ -731,10 +746,10 @@ export class EnrollmentService {
 
   // ---- pairing: the device shows a code, someone activates it ----
 
-  startPairing(body: unknown, source: string): PairingResponse {
+  async startPairing(body: unknown, source: string): Promise<PairingResponse> {
     const req = parseBody(validators.pairing, body, EnrollErrorCode.invalidRequest);
     const now = this.o.now();
-    this.checkPairingRate(source, now);
+    await this.checkPairingRate(source, now);
     refusingBadCsr(() => this.o.ca.checkCsr(req.csr));
     const secret = randomBytes(32).toString('base64url');
     const row = {
@@ -749,7 +764,7 @@ export class EnrollmentService {
       expiresAt: now + this.o.pairingTtlSec * 1000,
       source,
     };
-    this.o.store.enrollment.insertPairing(row);
+    await this.o.store.enrollment.insertPairing(row);
     this.o.log.info({ pairingId: row.id }, 'pairing started');
     return {
       pairingId: row.id,
@@ -764,13 +779,13 @@ export class EnrollmentService {
    * Unauthenticated pairings cost a stored CSR each: at most `perSource` started per window from
    * one source, and at most `maxPending` waiting for activation at once.
    */
-  private checkPairingRate(source: string, now: number): void {
+  private async checkPairingRate(source: string, now: number): Promise<void> {
     const l = this.o.pairingLimits;
     const since = now - l.windowMs;
-    const started = this.o.store.enrollmentLimits.pairingsStartedFrom(source, since);
+    const started = await this.o.store.enrollmentLimits.pairingsStartedFrom(source, since);
     if (l.perSource > 0 && started >= l.perSource) {
       const oldest =
-        this.o.store.enrollmentLimits.nthPairingFromAt(source, since, started - l.perSource) ?? now;
+        (await this.o.store.enrollmentLimits.nthPairingFromAt(source, since, started - l.perSource)) ?? now;
       const seconds = Math.max(1, Math.ceil((oldest + l.windowMs - now) / 1000));
       throw new Refusal(
         EnrollErrorCode.rateLimited,
@@ -778,7 +793,7 @@ export class EnrollmentService {
         { retryAfterSec: seconds },
       );
     }
-    if (l.maxPending > 0 && this.o.store.enrollmentLimits.pendingPairings(now) >= l.maxPending) {
+    if (l.maxPending > 0 && (await this.o.store.enrollmentLimits.pendingPairings(now)) >= l.maxPending) {
       const seconds = Math.max(1, this.o.pairingTtlSec);
       throw new Refusal(
         EnrollErrorCode.rateLimited,
@@ -788,14 +803,14 @@ export class EnrollmentService {
     }
   }
 
-  pollPairing(pairingId: string, body: unknown, source: string): PairingPollResponse {
+  async pollPairing(pairingId: string, body: unknown, source: string): Promise<PairingPollResponse> {
     const req = parseBody(validators.poll, body, EnrollErrorCode.invalidRequest);
     const now = this.o.now();
-    this.checkBudget('pair', source, now);
-    const row = this.o.store.enrollment.getPairing(pairingId);
+    await this.checkBudget('pair', source, now);
+    const row = await this.o.store.enrollment.getPairing(pairingId);
     const presented = Buffer.from(hashSecret(req.pairingSecret));
     if (!row || !timingSafeEqual(presented, Buffer.from(row.secretHash))) {
-      this.budget.fail('pair', source, now);
+      await this.budget.fail('pair', source, now);
       throw new Refusal('not_found', `no pairing ${pairingId}`);
     }
     const state = pairingState(row, this.o.now());
@@ -810,40 +825,42 @@ export class EnrollmentService {
   }
 
   /** `POST /v1/terminals/activate`: the code the device shows → the terminal exists, the device collects its certificate. */
-  activate(body: unknown, source: string): string {
+  async activate(body: unknown, source: string): Promise<string> {
     const req = parseBody(validators.activate, body);
     const now = this.o.now();
-    this.checkBudget('pair', source, now);
+    await this.checkBudget('pair', source, now);
     const code = normaliseEnrollmentCode(req.activationCode);
-    const row = this.o.store.enrollment.getPairingByCode(code);
-    const refuse = (errorCode: string, message: string): never => {
-      this.budget.fail('pair', source, now);
+    const row = await this.o.store.enrollment.getPairingByCode(code);
+    const refuse = async (errorCode: string, message: string): Promise<never> => {
+      await this.budget.fail('pair', source, now);
       throw new Refusal(errorCode, message);
     };
     if (!row)
-      return refuse(
+      return await refuse(
         EnrollErrorCode.invalidCode,
         `activation code ${code} is not recognised: check the code the terminal shows`,
       );
     const state = pairingState(row, now);
     if (state === 'activated')
-      return refuse(EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
+      return await refuse(EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
     if (state === 'expired')
-      return refuse(
+      return await refuse(
         EnrollErrorCode.codeExpired,
         `activation code ${code} expired at ${new Date(row.expiresAt).toISOString()}; the terminal shows a new one`,
       );
-    this.activeLocation(req.locationId);
+    await this.activeLocation(req.locationId);
     const terminalId = newId('term');
     const name = req.name ?? row.serialNumber ?? terminalId;
     const issued = this.issue(row.csr, terminalId, now);
-    const terminal = this.newTerminal(terminalId, name, req.locationId, row, issued, now);
+    const terminal = await this.newTerminal(terminalId, name, req.locationId, row, issued, now);
     const enrollment = this.response(terminalId, req.locationId, name, issued);
-    const done = this.o.store.transaction(() => {
-      if (!this.o.store.enrollment.activatePairing(row.id, terminalId, JSON.stringify(enrollment), now))
+    const done = await this.o.store.transaction(async () => {
+      if (
+        !(await this.o.store.enrollment.activatePairing(row.id, terminalId, JSON.stringify(enrollment), now))
+      )
         return false;
-      this.o.store.terminals.insert(terminal);
-      this.o.events.emit('terminal.enrolled', { terminalId, method: 'pair', replaces: null });
+      await this.o.store.terminals.insert(terminal);
+      await this.o.events.emit('terminal.enrolled', { terminalId, method: 'pair', replaces: null });
       return true;
     });
     if (!done) throw new Refusal(EnrollErrorCode.codeUsed, `activation code ${code} was already used`);
@@ -858,9 +875,9 @@ export class EnrollmentService {
    * terminal connects with the new one, which then becomes current (so a device that dies between
    * here and installing it still has a working identity).
    */
-  renewCertificate(terminalId: string, csr: string): RenewedCertificate {
+  async renewCertificate(terminalId: string, csr: string): Promise<RenewedCertificate> {
     const issued = this.issue(csr, terminalId, this.o.now());
-    this.o.store.terminals.setPendingCertificate(
+    await this.o.store.terminals.setPendingCertificate(
       terminalId,
       issued.fingerprint,
       issued.serialNumber,
@@ -894,9 +911,13 @@ export class EnrollmentService {
    * A serial a device only says it has (code or pairing enrollment) is recorded unless it is
    * pre-registered (that serial is proven by a factory identity) or another active terminal has it.
    */
-  private claimableSerial(serial: string | null, terminalId: string, attested: boolean): string | null {
+  private async claimableSerial(
+    serial: string | null,
+    terminalId: string,
+    attested: boolean,
+  ): Promise<string | null> {
     if (!serial || attested) return serial;
-    if (this.o.store.terminals.serialInUse(serial, terminalId)) {
+    if (await this.o.store.terminals.serialInUse(serial, terminalId)) {
       this.o.log.warn(
         { terminalId, serialNumber: serial },
         'a device claims a serial that is pre-registered or in use; not recorded',
@@ -906,7 +927,7 @@ export class EnrollmentService {
     return serial;
   }
 
-  private newTerminal(
+  private async newTerminal(
     id: string,
     name: string,
     locationId: string,
@@ -919,13 +940,17 @@ export class EnrollmentService {
     },
     issued: IssuedCertificate,
     now: number,
-  ): NewTerminal {
+  ): Promise<NewTerminal> {
     return {
       id,
       name,
       locationId,
       model: device.model ?? null,
-      serialNumber: this.claimableSerial(device.serialNumber ?? null, id, device.serialAttested === true),
+      serialNumber: await this.claimableSerial(
+        device.serialNumber ?? null,
+        id,
+        device.serialAttested === true,
+      ),
       softwareVersion: device.softwareVersion ?? null,
       createdAt: now,
       certFingerprint: issued.fingerprint,

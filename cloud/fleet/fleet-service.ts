@@ -35,14 +35,15 @@ export interface FleetServiceOptions {
   thresholds: StatusThresholds;
   /** Who is connected, and the diagnostics call over a link (cloud/gateway/agent-links.ts). */
   links: {
-    isConnected(terminalId: string): boolean;
+    /** Its link is open on some gateway (cloud/gateway/link-router.ts: presence, leases). */
+    connected(row: Pick<TerminalRow, 'id' | 'linkGateway'>): boolean;
     requestDiagnostics(terminalId: string): Promise<DiagnosticsReport>;
     ping(
       terminalId: string,
       timeoutMs: number,
     ): Promise<{ connected: false } | { connected: true; answered: boolean; rttMs: number; error?: string }>;
     rotateCertificate(terminalId: string): Promise<{ accepted: true }>;
-    close(terminalId: string, code: number, reason: string): boolean;
+    close(terminalId: string, code: number, reason: string): Promise<boolean>;
     whenHello(terminalId: string, timeoutMs: number): Promise<boolean>;
   };
   /** How long `activate` waits for the new terminal's first Hello (VINR answers it online). */
@@ -175,12 +176,12 @@ export class FleetService {
     });
   }
 
-  createLocation(body: unknown): LocationView {
-    return this.organizations.createLocation(body);
+  async createLocation(body: unknown): Promise<LocationView> {
+    return await this.organizations.createLocation(body);
   }
 
-  getLocation(id: string): LocationView {
-    return this.organizations.getLocation(id);
+  async getLocation(id: string): Promise<LocationView> {
+    return await this.organizations.getLocation(id);
   }
 
   // ---- configuration: defaults ← location template ← terminal overrides ----
@@ -193,29 +194,31 @@ export class FleetService {
     return effectiveConfig(template, overrides, this.o.configDefaults);
   }
 
-  private templateOf(locationId: string): unknown {
-    return JSON.parse(this.o.store.configs.template(locationId) ?? '{}');
+  private async templateOf(locationId: string): Promise<unknown> {
+    return JSON.parse((await this.o.store.configs.template(locationId)) ?? '{}');
   }
 
   /** `PUT /v1/locations/{id}/terminal-config`: replaces the template; every terminal there gets a new version. */
-  setLocationTemplate(
+  async setLocationTemplate(
     locationId: string,
     body: unknown,
-  ): { locationId: string; template: ConfigLayer; terminals: number } {
-    if (!this.o.store.locations.get(locationId)) throw new Refusal('not_found', `no location ${locationId}`);
+  ): Promise<{ locationId: string; template: ConfigLayer; terminals: number }> {
+    if (!(await this.o.store.locations.get(locationId)))
+      throw new Refusal('not_found', `no location ${locationId}`);
     const check = layerValidator.check(body);
     if (!check.ok) throw new Refusal('invalid_config', this.configIssues(check.issues));
-    const ids = this.o.store.terminals.idsAt(locationId);
-    const changes = ids.map((terminalId) => {
-      const overrides = this.overridesOf(terminalId);
-      return {
+    const ids = await this.o.store.terminals.idsAt(locationId);
+    const changes: { terminalId: string; overrides: string; desired: string }[] = [];
+    for (const terminalId of ids) {
+      const overrides = await this.overridesOf(terminalId);
+      changes.push({
         terminalId,
         overrides: JSON.stringify(overrides),
         desired: JSON.stringify(this.effective(check.value, overrides)),
-      };
-    });
-    const pushes = this.setDesired(changes, { locationId, template: JSON.stringify(check.value) });
-    this.o.events.emit('config.desired', { pushes });
+      });
+    }
+    const pushes = await this.setDesired(changes, { locationId, template: JSON.stringify(check.value) });
+    await this.o.events.emit('config.desired', { pushes });
     return { locationId, template: check.value, terminals: ids.length };
   }
 
@@ -223,33 +226,36 @@ export class FleetService {
    * New desired configs, each with a fresh version, in one transaction (a template change touches
    * every terminal of its location); the template is stored first when given.
    */
-  private setDesired(
+  private async setDesired(
     changes: { terminalId: string; overrides: string; desired: string }[],
     template?: { locationId: string; template: string },
-  ): ConfigPush[] {
+  ): Promise<ConfigPush[]> {
     const now = this.o.now();
     const configs = this.o.store.configs;
-    return this.o.store.transaction(() => {
-      if (template) configs.setTemplate(template.locationId, template.template, now);
-      return changes.map((c) => {
-        const version = configs.nextVersion();
-        configs.put(withDesired(configs.get(c.terminalId), c.terminalId, { ...c, version }, now));
-        return {
+    return await this.o.store.transaction(async () => {
+      if (template) await configs.setTemplate(template.locationId, template.template, now);
+      const pushes: ConfigPush[] = [];
+      for (const c of changes) {
+        const version = await configs.nextVersion();
+        await configs.put(withDesired(await configs.get(c.terminalId), c.terminalId, { ...c, version }, now));
+        pushes.push({
           terminalId: c.terminalId,
           version,
           config: JSON.parse(c.desired) as Record<string, unknown>,
-        };
-      });
+        });
+      }
+      return pushes;
     });
   }
 
-  getLocationTemplate(locationId: string): { locationId: string; template: unknown } {
-    if (!this.o.store.locations.get(locationId)) throw new Refusal('not_found', `no location ${locationId}`);
-    return { locationId, template: this.templateOf(locationId) };
+  async getLocationTemplate(locationId: string): Promise<{ locationId: string; template: unknown }> {
+    if (!(await this.o.store.locations.get(locationId)))
+      throw new Refusal('not_found', `no location ${locationId}`);
+    return { locationId, template: await this.templateOf(locationId) };
   }
 
-  private overridesOf(terminalId: string): ConfigLayer {
-    const row = this.o.store.configs.get(terminalId);
+  private async overridesOf(terminalId: string): Promise<ConfigLayer> {
+    const row = await this.o.store.configs.get(terminalId);
     return row ? (JSON.parse(row.overrides) as ConfigLayer) : {};
   }
 
@@ -259,8 +265,8 @@ export class FleetService {
    * `validate: false` is for developers who want to see a terminal refuse a bad config: the
    * reference cloud then stores and pushes it as is.
    */
-  configureTerminal(terminalId: string, body: unknown, validate = true): TerminalView {
-    const row = this.o.store.terminals.get(terminalId);
+  async configureTerminal(terminalId: string, body: unknown, validate = true): Promise<TerminalView> {
+    const row = await this.o.store.terminals.get(terminalId);
     if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new Refusal('invalid_config', 'the configuration must be a JSON object');
@@ -269,12 +275,12 @@ export class FleetService {
     if (isFormBody(body)) body = Value.Convert(layerValidator.schema, body);
     let overrides: unknown;
     try {
-      overrides = mergePatch(this.overridesOf(terminalId), body);
+      overrides = mergePatch(await this.overridesOf(terminalId), body);
     } catch (err) {
       if (err instanceof RangeError) throw new Refusal('invalid_config', err.message);
       throw err;
     }
-    const template = this.templateOf(row.locationId);
+    const template = await this.templateOf(row.locationId);
     const desired = this.effective(template, overrides);
     if (validate) {
       const layer = layerValidator.check(overrides);
@@ -282,24 +288,26 @@ export class FleetService {
       const full = configValidator.check(desired);
       if (!full.ok) throw new Refusal('invalid_config', this.configIssues(full.issues));
     }
-    const pushes = this.setDesired([
+    const pushes = await this.setDesired([
       { terminalId, overrides: JSON.stringify(overrides), desired: JSON.stringify(desired) },
     ]);
-    this.o.events.emit('config.desired', { pushes });
-    return this.getTerminal(terminalId);
+    await this.o.events.emit('config.desired', { pushes });
+    return await this.getTerminal(terminalId);
   }
 
   /** The desired config of a terminal (made from its location's template if it has none: at start, at Hello). */
-  desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null {
-    let c = this.o.store.configs.get(terminalId);
+  async desiredConfig(
+    terminalId: string,
+  ): Promise<{ version: number; config: Record<string, unknown> } | null> {
+    let c = await this.o.store.configs.get(terminalId);
     if (!c) {
-      const row = this.o.store.terminals.get(terminalId);
+      const row = await this.o.store.terminals.get(terminalId);
       if (!row) return null;
-      const template = this.templateOf(row.locationId);
-      this.setDesired([
+      const template = await this.templateOf(row.locationId);
+      await this.setDesired([
         { terminalId, overrides: '{}', desired: JSON.stringify(this.effective(template, {})) },
       ]);
-      c = this.o.store.configs.get(terminalId)!;
+      c = (await this.o.store.configs.get(terminalId))!;
     }
     return { version: c.version, config: JSON.parse(c.desired) as Record<string, unknown> };
   }
@@ -308,15 +316,16 @@ export class FleetService {
    * Every terminal has its desired config from its enrollment on (`enrolled`); one enrolled by an
    * older cloud that never connected gets it here, at start — so that no GET has to write one.
    */
-  start(): void {
-    for (const t of this.o.store.terminals.list(null))
-      if (!this.o.store.configs.get(t.id)) this.desiredConfig(t.id);
+  async start(): Promise<void> {
+    for (const t of await this.o.store.terminals.list(null))
+      if (!(await this.o.store.configs.get(t.id))) await this.desiredConfig(t.id);
   }
 
   /** `GET /v1/terminals/{id}/config`: reads only. */
-  getTerminalConfig(terminalId: string): TerminalConfigView {
-    if (!this.o.store.terminals.get(terminalId)) throw new Refusal('not_found', `no terminal ${terminalId}`);
-    const c = this.o.store.configs.get(terminalId);
+  async getTerminalConfig(terminalId: string): Promise<TerminalConfigView> {
+    if (!(await this.o.store.terminals.get(terminalId)))
+      throw new Refusal('not_found', `no terminal ${terminalId}`);
+    const c = await this.o.store.configs.get(terminalId);
     if (!c) throw new Refusal('not_found', `terminal ${terminalId} has no configuration yet`);
     const errors = c.errors ? (JSON.parse(c.errors) as { path: string; message: string }[]) : undefined;
     return {
@@ -334,16 +343,16 @@ export class FleetService {
     };
   }
 
-  recordConfigAck(terminalId: string, ack: ConfigApplied): void {
+  async recordConfigAck(terminalId: string, ack: ConfigApplied): Promise<void> {
     const answer = {
       version: ack.version,
       status: ack.status,
       errors: ack.status === 'rejected' ? JSON.stringify(ack.errors) : null,
       appliedVersion: ack.appliedVersion,
     };
-    this.o.store.transaction(() => {
-      const next = withAnswer(this.o.store.configs.get(terminalId), answer, this.o.now());
-      if (next) this.o.store.configs.put(next);
+    await this.o.store.transaction(async () => {
+      const next = withAnswer(await this.o.store.configs.get(terminalId), answer, this.o.now());
+      if (next) await this.o.store.configs.put(next);
     });
     this.o.log[ack.status === 'applied' ? 'info' : 'warn'](
       { terminalId, version: ack.version, errors: ack.errors },
@@ -360,7 +369,7 @@ export class FleetService {
       {
         deactivated: row.deactivatedAt !== null,
         lastSeenMs: row.lastSeen,
-        connected: this.o.links.isConnected(row.id),
+        connected: this.o.links.connected(row),
         closedCleanly: row.closedCleanly,
         certNotAfterMs: row.certNotAfter,
         problem: row.problem,
@@ -372,11 +381,11 @@ export class FleetService {
   }
 
   /** The terminal's profile as the device is told it (name, store and the store's name). */
-  terminalProfile(terminalId: string): TerminalProfile | null {
-    const row = this.o.store.terminals.get(terminalId);
+  async terminalProfile(terminalId: string): Promise<TerminalProfile | null> {
+    const row = await this.o.store.terminals.get(terminalId);
     if (!row) return null;
-    const location = this.o.store.locations.get(row.locationId);
-    const org = location ? this.o.store.organizations.get(location.organizationId) : undefined;
+    const location = await this.o.store.locations.get(row.locationId);
+    const org = location ? await this.o.store.organizations.get(location.organizationId) : undefined;
     return {
       name: row.name,
       locationId: row.locationId,
@@ -388,41 +397,42 @@ export class FleetService {
   // ---- lifecycle ----
 
   /** `POST /v1/terminals/{id}/deactivate`: its certificate is refused from now on. Idempotent. */
-  deactivate(terminalId: string, body: unknown): TerminalView {
+  async deactivate(terminalId: string, body: unknown): Promise<TerminalView> {
     const req = parseBody(validators.deactivate, body);
-    if (!this.o.store.terminals.get(terminalId)) throw new Refusal('not_found', `no terminal ${terminalId}`);
-    this.deactivateTerminal(terminalId, req.reason ?? 'deactivated by the fleet operator');
-    return this.getTerminal(terminalId);
+    if (!(await this.o.store.terminals.get(terminalId)))
+      throw new Refusal('not_found', `no terminal ${terminalId}`);
+    await this.deactivateTerminal(terminalId, req.reason ?? 'deactivated by the fleet operator');
+    return await this.getTerminal(terminalId);
   }
 
-  deactivateTerminal(terminalId: string, reason: string): void {
-    this.o.store.transaction(() => {
-      if (this.o.store.terminals.deactivate(terminalId, this.o.now(), reason)) {
-        this.o.events.emit('terminal.deactivated', { terminalId, reason });
+  async deactivateTerminal(terminalId: string, reason: string): Promise<void> {
+    await this.o.store.transaction(async () => {
+      if (await this.o.store.terminals.deactivate(terminalId, this.o.now(), reason)) {
+        await this.o.events.emit('terminal.deactivated', { terminalId, reason });
         this.o.log.info({ terminalId, reason }, 'terminal deactivated');
       }
     });
   }
 
   /** `POST /v1/terminals/{id} {name?, locationId?}`: rename or move; a move re-layers its config. */
-  updateTerminal(terminalId: string, body: unknown): TerminalView {
+  async updateTerminal(terminalId: string, body: unknown): Promise<TerminalView> {
     const { displayName, ...rest } = parseBody(validators.update, body);
     if (displayName !== undefined && rest.name !== undefined && displayName !== rest.name)
       throw new Refusal('invalid_request', 'name and displayName are the same field: give one');
     const req = { ...rest, ...(displayName !== undefined ? { name: displayName } : {}) };
-    const row = this.o.store.terminals.get(terminalId);
+    const row = await this.o.store.terminals.get(terminalId);
     if (!row) throw new Refusal('not_found', `no terminal ${terminalId}`);
     if (req.locationId !== undefined && req.locationId !== row.locationId)
-      this.organizations.activeLocation(req.locationId);
+      await this.organizations.activeLocation(req.locationId);
     const moved = req.locationId !== undefined && req.locationId !== row.locationId;
-    const pushes = this.o.store.transaction(() => {
-      this.o.store.terminals.update(terminalId, req);
-      return moved ? [this.relayer(terminalId, this.overridesOf(terminalId))] : [];
+    const pushes = await this.o.store.transaction(async () => {
+      await this.o.store.terminals.update(terminalId, req);
+      return moved ? [await this.relayer(terminalId, await this.overridesOf(terminalId))] : [];
     });
-    if (moved) this.o.events.emit('config.desired', { pushes });
+    if (moved) await this.o.events.emit('config.desired', { pushes });
     if (moved || (req.name !== undefined && req.name !== row.name))
-      this.o.events.emit('terminal.profile', { terminalId });
-    return this.getTerminal(terminalId);
+      await this.o.events.emit('terminal.profile', { terminalId });
+    return await this.getTerminal(terminalId);
   }
 
   /**
@@ -430,24 +440,26 @@ export class FleetService {
    * location's template — a replacement takes over the old terminal's overrides (its name and
    * location came with the code), and the old terminal is deactivated.
    */
-  enrolled(terminalId: string, replaces: string | null): void {
-    this.relayer(terminalId, replaces ? this.overridesOf(replaces) : {});
+  async enrolled(terminalId: string, replaces: string | null): Promise<void> {
+    await this.relayer(terminalId, replaces ? await this.overridesOf(replaces) : {});
     if (replaces) {
-      this.o.store.terminals.setReplacedBy(replaces, terminalId);
-      this.deactivateTerminal(replaces, `replaced by terminal ${terminalId}`);
+      await this.o.store.terminals.setReplacedBy(replaces, terminalId);
+      await this.deactivateTerminal(replaces, `replaced by terminal ${terminalId}`);
     }
   }
 
-  private relayer(terminalId: string, overrides: ConfigLayer): ConfigPush {
-    const row = this.o.store.terminals.get(terminalId)!;
-    const desired = this.effective(this.templateOf(row.locationId), overrides);
-    return this.setDesired([
-      { terminalId, overrides: JSON.stringify(overrides), desired: JSON.stringify(desired) },
-    ])[0]!;
+  private async relayer(terminalId: string, overrides: ConfigLayer): Promise<ConfigPush> {
+    const row = (await this.o.store.terminals.get(terminalId))!;
+    const desired = this.effective(await this.templateOf(row.locationId), overrides);
+    return (
+      await this.setDesired([
+        { terminalId, overrides: JSON.stringify(overrides), desired: JSON.stringify(desired) },
+      ])
+    )[0]!;
   }
 
-  terminalView(row: TerminalRow): TerminalView {
-    const connected = this.o.links.isConnected(row.id);
+  async terminalView(row: TerminalRow): Promise<TerminalView> {
+    const connected = this.o.links.connected(row);
     const { status, reason, sinceMs } = this.statusWithReason(row);
     const since = status === row.announcedStatus ? row.announcedAt : (sinceMs ?? this.o.now());
     return {
@@ -462,18 +474,18 @@ export class FleetService {
       connected,
       lastSeen: row.lastSeen === null ? null : Math.floor(row.lastSeen / 1000),
       locationId: row.locationId,
-      organizationId: this.o.store.locations.get(row.locationId)?.organizationId ?? null,
+      organizationId: (await this.o.store.locations.get(row.locationId))?.organizationId ?? null,
       softwareVersion: row.softwareVersion,
       batteryLevel: row.batteryLevel,
       createdAt: Math.floor(row.createdAt / 1000),
       certificate: { notAfter: unixSeconds(row.certNotAfter), serial: row.certSerial },
-      config: (() => {
-        const c = this.o.store.configs.get(row.id);
+      config: await (async () => {
+        const c = await this.o.store.configs.get(row.id);
         return c
           ? { version: c.version, appliedVersion: c.appliedVersion, status: c.status }
           : { version: null, appliedVersion: null, status: null };
       })(),
-      locked: this.o.store.terminals.locked(row.id),
+      locked: await this.o.store.terminals.locked(row.id),
       health: row.health === null ? null : JSON.parse(row.health),
       ...(row.deactivatedAt !== null
         ? {
@@ -488,8 +500,9 @@ export class FleetService {
 
   /** `POST /v1/terminals/{id}/diagnostics`: the terminal runs its checks now; the report is kept. */
   async runDiagnostics(id: string): Promise<Record<string, unknown>> {
-    if (!this.o.store.terminals.get(id)) throw new Refusal('not_found', `no terminal ${id}`);
-    if (!this.o.links.isConnected(id))
+    const found = await this.o.store.terminals.get(id);
+    if (!found) throw new Refusal('not_found', `no terminal ${id}`);
+    if (!this.o.links.connected(found))
       throw new Refusal(
         'terminal_offline',
         `terminal ${id} is not connected; GET …/diagnostics returns its last report`,
@@ -504,12 +517,12 @@ export class FleetService {
       );
     }
     const now = this.o.now();
-    this.o.store.diagnostics.save(id, JSON.stringify(report), now);
+    await this.o.store.diagnostics.save(id, JSON.stringify(report), now);
     return this.diagnosticsView(id, report, now);
   }
 
-  lastDiagnostics(id: string): Record<string, unknown> {
-    const row = this.o.store.diagnostics.last(id);
+  async lastDiagnostics(id: string): Promise<Record<string, unknown>> {
+    const row = await this.o.store.diagnostics.last(id);
     if (!row) throw new Refusal('not_found', `no diagnostics report from terminal ${id} yet`);
     return this.diagnosticsView(id, JSON.parse(row.report) as DiagnosticsReport, row.receivedAt);
   }
@@ -523,22 +536,25 @@ export class FleetService {
     };
   }
 
-  private terminalRow(id: string): TerminalRow {
-    const row = this.o.store.terminals.get(id);
+  private async terminalRow(id: string): Promise<TerminalRow> {
+    const row = await this.o.store.terminals.get(id);
     if (!row) throw new Refusal('not_found', `no terminal ${id}`);
     return row;
   }
 
   /** `GET /v1/terminals/{id}/events`: its status history, newest first. */
-  terminalEvents(id: string, query: URLSearchParams): ListOf<TerminalEventView> {
-    this.terminalRow(id);
+  async terminalEvents(id: string, query: URLSearchParams): Promise<ListOf<TerminalEventView>> {
+    await this.terminalRow(id);
     const page = pageOf(query, 20);
-    return listPage(
+    return await listPage(
       page,
-      (p) =>
-        this.o.store.terminals
-          .events(id, { limit: p.limit, beforeSeq: p.after === null ? null : eventSeqOf(p.after) })
-          .map((e) => ({ ...e, id: `tev_${e.seq}` })),
+      async (p) =>
+        (
+          await this.o.store.terminals.events(id, {
+            limit: p.limit,
+            beforeSeq: p.after === null ? null : eventSeqOf(p.after),
+          })
+        ).map((e) => ({ ...e, id: `tev_${e.seq}` })),
       eventView,
     );
   }
@@ -548,11 +564,11 @@ export class FleetService {
    * — org slug, store name, terminal name and identifiers, last heartbeat, certificate expiry —
    * with the status and its reason, the store's counts and the recent status changes.
    */
-  escalation(id: string): Record<string, unknown> {
-    const row = this.terminalRow(id);
-    const view = this.terminalView(row);
-    const location = this.o.store.locations.get(row.locationId);
-    const org = location ? this.o.store.organizations.get(location.organizationId) : undefined;
+  async escalation(id: string): Promise<Record<string, unknown>> {
+    const row = await this.terminalRow(id);
+    const view = await this.terminalView(row);
+    const location = await this.o.store.locations.get(row.locationId);
+    const org = location ? await this.o.store.organizations.get(location.organizationId) : undefined;
     const now = this.o.now();
     const health = row.health ? (JSON.parse(row.health) as { receivedAt?: string }) : null;
     return {
@@ -565,7 +581,7 @@ export class FleetService {
             name: location.name,
             active: location.active,
             timezone: location.timezone,
-            counts: this.organizations.counts(location.id),
+            counts: await this.organizations.counts(location.id),
           }
         : null,
       terminal: {
@@ -592,9 +608,9 @@ export class FleetService {
         expired: row.certNotAfter <= now,
       },
       clockSkewSec: row.clockSkewMs === null ? null : Math.round(row.clockSkewMs / 1000),
-      recentEvents: this.o.store.terminals
-        .events(id, { limit: 10, beforeSeq: null })
-        .map((e) => eventView({ ...e, id: `tev_${e.seq}` })),
+      recentEvents: (await this.o.store.terminals.events(id, { limit: 10, beforeSeq: null })).map((e) =>
+        eventView({ ...e, id: `tev_${e.seq}` }),
+      ),
     };
   }
 
@@ -603,32 +619,33 @@ export class FleetService {
    * (and a pending one) is refused from then on; the terminal shows \`error\`
    * (certificate_revoked) until it is reprovisioned.
    */
-  revokeCertificate(id: string, body: unknown): TerminalView {
+  async revokeCertificate(id: string, body: unknown): Promise<TerminalView> {
     const req = parseBody(validators.revoke, body);
-    const row = this.terminalRow(id);
+    const row = await this.terminalRow(id);
     if (row.deactivatedAt !== null)
       throw new Refusal(
         'terminal_deactivated',
         `terminal ${id} is deactivated; its certificate is refused already`,
       );
     const now = this.o.now();
-    this.o.store.transaction(() => {
-      this.o.store.terminals.revokeCertificate(id, row.certFingerprint, now);
-      if (row.pendingFingerprint) this.o.store.terminals.revokeCertificate(id, row.pendingFingerprint, now);
-      this.o.store.terminals.setProblem(id, 'certificate_revoked', now);
+    await this.o.store.transaction(async () => {
+      await this.o.store.terminals.revokeCertificate(id, row.certFingerprint, now);
+      if (row.pendingFingerprint)
+        await this.o.store.terminals.revokeCertificate(id, row.pendingFingerprint, now);
+      await this.o.store.terminals.setProblem(id, 'certificate_revoked', now);
     });
-    this.o.links.close(id, CloseCode.refused, 'certificate revoked');
+    await this.o.links.close(id, CloseCode.refused, 'certificate revoked');
     this.o.log.info({ terminalId: id, reason: req.reason }, 'terminal certificate revoked');
-    this.o.events.emit('terminal.status', { terminalId: id });
-    return this.getTerminal(id);
+    await this.o.events.emit('terminal.status', { terminalId: id });
+    return await this.getTerminal(id);
   }
 
   /** \`POST /v1/terminals/{id}/rotate-certificate\`: an online terminal renews its certificate now. */
   async rotateCertificate(id: string): Promise<Record<string, unknown>> {
-    const row = this.terminalRow(id);
+    const row = await this.terminalRow(id);
     if (row.deactivatedAt !== null)
       throw new Refusal('terminal_deactivated', `terminal ${id} is deactivated`);
-    if (!this.o.links.isConnected(id))
+    if (!this.o.links.connected(row))
       throw new Refusal(
         'terminal_offline',
         `terminal ${id} is not connected; it renews by itself when it is, or reprovision it (POST /v1/terminals/${id}/reprovision)`,
@@ -656,7 +673,7 @@ export class FleetService {
    */
   async checkConnection(id: string, body: unknown): Promise<Record<string, unknown>> {
     const req = parseBody(validators.checkConnection, body);
-    this.terminalRow(id);
+    await this.terminalRow(id);
     const timeoutMs = req.timeoutMs ?? 5000;
     const r = await this.o.links.ping(id, timeoutMs);
     const at = Math.floor(this.o.now() / 1000);
@@ -696,13 +713,13 @@ export class FleetService {
 
   async activated(terminalId: string, waitMs: number): Promise<TerminalView> {
     await this.o.links.whenHello(terminalId, waitMs);
-    return this.getTerminal(terminalId);
+    return await this.getTerminal(terminalId);
   }
 
-  getTerminal(id: string): TerminalView {
-    const row = this.o.store.terminals.get(id);
+  async getTerminal(id: string): Promise<TerminalView> {
+    const row = await this.o.store.terminals.get(id);
     if (!row) throw new Refusal('not_found', `no terminal ${id}`);
-    return this.terminalView(row);
+    return await this.terminalView(row);
   }
 
   /**
@@ -710,15 +727,15 @@ export class FleetService {
    * paged by keyset in the store (a terminal whose status changes between two pages is neither
    * lost nor repeated); `status` is derived, so it is filtered here, batch by batch.
    */
-  listTerminals(query: URLSearchParams): ListOf<TerminalView> {
+  async listTerminals(query: URLSearchParams): Promise<ListOf<TerminalView>> {
     const page = pageOf(query);
     const status = query.get('status');
     if (status !== null && !TERMINAL_STATUSES.includes(status as TerminalStatus))
       throw new Refusal('invalid_request', `status must be one of ${TERMINAL_STATUSES.join(', ')}`);
     const locationId = query.get('locationId');
-    const location = locationId === null ? null : this.organizations.location(locationId);
+    const location = locationId === null ? null : await this.organizations.location(locationId);
     const org = query.get('organizationId');
-    const organization = org === null ? null : this.organizations.organization(org);
+    const organization = org === null ? null : await this.organizations.organization(org);
     if (location && organization && location.organizationId !== organization.id)
       throw new Refusal(
         'invalid_request',
@@ -727,12 +744,12 @@ export class FleetService {
     const search = query.get('q') ?? query.get('search');
     if (search !== null && (search.length < 1 || search.length > 100))
       throw new Refusal('invalid_request', 'q (a serial, a name or a POIID) must be 1–100 characters');
-    checkCursor(page, (id) => this.o.store.terminals.get(id) !== undefined);
+    await checkCursor(page, async (id) => (await this.o.store.terminals.get(id)) !== undefined);
     const filter = { locationId, organizationId: organization?.id ?? null, search };
-    return listPage(
+    return await listPage(
       page,
-      (p) => this.o.store.terminals.page(filter, p),
-      (r) => this.terminalView(r),
+      async (p) => await this.o.store.terminals.page(filter, p),
+      async (r) => await this.terminalView(r),
       status === null ? undefined : (r) => this.status(r) === status,
     );
   }
@@ -743,21 +760,26 @@ export class FleetService {
    * \`uniqueTerminalId\` = a POIID \`[model]-[serial]\`), it answers in POIIDs; asked our way
    * (\`locationId\`, a terminal id), in our ids. Whatever is named must belong to the merchant account.
    */
-  connectedTerminals(body: unknown, connectedIds: Iterable<string>): { uniqueTerminalIds: string[] } {
+  async connectedTerminals(
+    body: unknown,
+    connectedIds: Iterable<string>,
+  ): Promise<{ uniqueTerminalIds: string[] }> {
     const q = parseBody(validators.connected, body);
     const adyen = q.merchantAccount !== undefined;
     if (!adyen && q.store !== undefined)
       throw new Refusal('invalid_request', 'store needs merchantAccount (the organization slug) beside it');
-    const org = adyen ? this.organizations.organization(q.merchantAccount!) : null;
+    const org = adyen ? await this.organizations.organization(q.merchantAccount!) : null;
     let locationId = q.locationId ?? null;
     if (org && q.store !== undefined) {
       const store =
-        this.o.store.locations.get(q.store) ?? this.o.store.locations.byName(org.id, q.store) ?? null;
+        (await this.o.store.locations.get(q.store)) ??
+        (await this.o.store.locations.byName(org.id, q.store)) ??
+        null;
       if (!store || store.organizationId !== org.id)
         throw new Refusal('not_found', `no store ${q.store} in merchant account ${q.merchantAccount}`);
       locationId = store.id;
     } else if (locationId !== null) {
-      const store = this.organizations.location(locationId);
+      const store = await this.organizations.location(locationId);
       if (org && store.organizationId !== org.id)
         throw new Refusal('not_found', `no store ${locationId} in merchant account ${q.merchantAccount}`);
     }
@@ -765,14 +787,13 @@ export class FleetService {
     let only: TerminalRow | null = null;
     if (q.uniqueTerminalId !== undefined) {
       only =
-        this.o.store.terminals.get(q.uniqueTerminalId) ??
-        this.o.store.terminals
-          .page({ search: q.uniqueTerminalId }, { after: null, limit: 2 })
-          .find(
-            (r) => poiid(r).toLowerCase() === q.uniqueTerminalId!.toLowerCase() && r.deactivatedAt === null,
-          ) ??
+        (await this.o.store.terminals.get(q.uniqueTerminalId)) ??
+        (await this.o.store.terminals.page({ search: q.uniqueTerminalId }, { after: null, limit: 2 })).find(
+          (r) => poiid(r).toLowerCase() === q.uniqueTerminalId!.toLowerCase() && r.deactivatedAt === null,
+        ) ??
         null;
-      const inOrg = only && (!org || this.o.store.locations.get(only.locationId)?.organizationId === org.id);
+      const inOrg =
+        only && (!org || (await this.o.store.locations.get(only.locationId))?.organizationId === org.id);
       if (!only || !inOrg)
         throw new Refusal(
           'not_found',
@@ -781,11 +802,13 @@ export class FleetService {
     }
     const ids: string[] = [];
     const connected = new Set(connectedIds);
-    const rows = only ? [only] : [...connected].map((id) => this.o.store.terminals.get(id));
+    const rows = only
+      ? [only]
+      : await Promise.all([...connected].map((id) => this.o.store.terminals.get(id)));
     for (const r of rows) {
       if (!r || !connected.has(r.id)) continue;
       if (locationId !== null && r.locationId !== locationId) continue;
-      if (org && this.o.store.locations.get(r.locationId)?.organizationId !== org.id) continue;
+      if (org && (await this.o.store.locations.get(r.locationId))?.organizationId !== org.id) continue;
       // A specific terminal is answered with the id it was asked by.
       ids.push(only ? q.uniqueTerminalId! : adyen ? poiid(r) : r.id);
     }

@@ -151,57 +151,58 @@ export class OrganizationService {
 
   // ---- organizations ----
 
-  createOrganization(body: unknown): OrganizationView {
+  async createOrganization(body: unknown): Promise<OrganizationView> {
     const req = parseBody(validators.orgCreate, body);
     const id = req.id ?? newId('org');
-    if (this.o.store.organizations.get(id))
+    if (await this.o.store.organizations.get(id))
       throw new Refusal('already_exists', `organization ${id} exists already`);
-    const slug = req.slug ?? this.freeSlug(slugOf(req.name));
+    const slug = req.slug ?? (await this.freeSlug(slugOf(req.name)));
     const row: OrganizationRow = { id, slug, name: req.name, createdAt: this.o.now() };
     // Looked up first: a refused insert would still write to the database file.
-    if (this.o.store.organizations.bySlug(slug) || !this.o.store.organizations.insert(row))
+    if ((await this.o.store.organizations.bySlug(slug)) || !(await this.o.store.organizations.insert(row)))
       throw new Refusal('slug_taken', `the slug ${slug} is taken by another organization; choose another`);
     return this.organizationView(row);
   }
 
   /** A slug made from a name, with -2, -3… when taken (one given explicitly is refused when taken). */
-  private freeSlug(base: string): string {
+  private async freeSlug(base: string): Promise<string> {
     for (let n = 1; ; n++) {
       const candidate = n === 1 ? base : `${base.slice(0, 60)}-${n}`;
-      if (!this.o.store.organizations.bySlug(candidate)) return candidate;
+      if (!(await this.o.store.organizations.bySlug(candidate))) return candidate;
     }
   }
 
-  listOrganizations(query: URLSearchParams): ListOf<OrganizationView> {
+  async listOrganizations(query: URLSearchParams): Promise<ListOf<OrganizationView>> {
     const page = pageOf(query);
-    checkCursor(page, (id) => this.o.store.organizations.get(id) !== undefined);
-    return listPage(
+    await checkCursor(page, async (id) => (await this.o.store.organizations.get(id)) !== undefined);
+    return await listPage(
       page,
-      (p) => this.o.store.organizations.list(p),
+      async (p) => await this.o.store.organizations.list(p),
       (r) => this.organizationView(r),
     );
   }
 
   /** By id, or by slug (what support is told on the phone). */
-  organization(idOrSlug: string): OrganizationRow {
-    const row = this.o.store.organizations.get(idOrSlug) ?? this.o.store.organizations.bySlug(idOrSlug);
+  async organization(idOrSlug: string): Promise<OrganizationRow> {
+    const row =
+      (await this.o.store.organizations.get(idOrSlug)) ?? (await this.o.store.organizations.bySlug(idOrSlug));
     if (!row) throw new Refusal('not_found', `no organization ${idOrSlug}`);
     return row;
   }
 
-  getOrganization(idOrSlug: string): OrganizationView {
-    return this.organizationView(this.organization(idOrSlug));
+  async getOrganization(idOrSlug: string): Promise<OrganizationView> {
+    return this.organizationView(await this.organization(idOrSlug));
   }
 
-  updateOrganization(id: string, body: unknown): OrganizationView {
+  async updateOrganization(id: string, body: unknown): Promise<OrganizationView> {
     const req = parseBody(validators.orgUpdate, body);
-    const row = this.organization(id);
-    if (!this.o.store.organizations.update(row.id, req))
+    const row = await this.organization(id);
+    if (!(await this.o.store.organizations.update(row.id, req)))
       throw new Refusal(
         'slug_taken',
         `the slug ${req.slug} is taken by another organization; choose another`,
       );
-    return this.getOrganization(row.id);
+    return await this.getOrganization(row.id);
   }
 
   private organizationView(r: OrganizationRow): OrganizationView {
@@ -216,14 +217,15 @@ export class OrganizationService {
 
   // ---- stores (locations) ----
 
-  createLocation(body: unknown): LocationView {
+  async createLocation(body: unknown): Promise<LocationView> {
     const req = parseBody(validators.locationCreate, body);
     const organizationId = req.organizationId ?? DEFAULT_ORGANIZATION_ID;
-    if (!this.o.store.organizations.get(organizationId))
+    if (!(await this.o.store.organizations.get(organizationId)))
       throw new Refusal('not_found', `no organization ${organizationId}`);
     checkTimezone(req.timezone);
     const id = req.id ?? newId('loc');
-    if (this.o.store.locations.get(id)) throw new Refusal('already_exists', `location ${id} exists already`);
+    if (await this.o.store.locations.get(id))
+      throw new Refusal('already_exists', `location ${id} exists already`);
     const row: LocationRow = {
       id,
       name: req.name,
@@ -233,20 +235,20 @@ export class OrganizationService {
       timezone: req.timezone ?? null,
       address: req.address ? JSON.stringify(req.address) : null,
     };
-    this.o.store.locations.insert(row);
-    return this.locationView(row);
+    await this.o.store.locations.insert(row);
+    return await this.locationView(row);
   }
 
   /** The store, refused when there is none. */
-  location(id: string): LocationRow {
-    const row = this.o.store.locations.get(id);
+  async location(id: string): Promise<LocationRow> {
+    const row = await this.o.store.locations.get(id);
     if (!row) throw new Refusal('not_found', `no location ${id}`);
     return row;
   }
 
   /** A store terminals may be added to: it exists and is active (PeakPOS "Store exists and is active"). */
-  activeLocation(id: string): LocationRow {
-    const row = this.location(id);
+  async activeLocation(id: string): Promise<LocationRow> {
+    const row = await this.location(id);
     if (!row.active)
       throw new Refusal(
         'location_inactive',
@@ -255,27 +257,27 @@ export class OrganizationService {
     return row;
   }
 
-  getLocation(id: string): LocationView {
-    return this.locationView(this.location(id));
+  async getLocation(id: string): Promise<LocationView> {
+    return await this.locationView(await this.location(id));
   }
 
-  listLocations(query: URLSearchParams): ListOf<LocationView> {
+  async listLocations(query: URLSearchParams): Promise<ListOf<LocationView>> {
     const page = pageOf(query);
     const orgParam = query.get('organizationId');
-    const organizationId = orgParam === null ? null : this.organization(orgParam).id;
-    checkCursor(page, (id) => this.o.store.locations.get(id) !== undefined);
-    return listPage(
+    const organizationId = orgParam === null ? null : (await this.organization(orgParam)).id;
+    await checkCursor(page, async (id) => (await this.o.store.locations.get(id)) !== undefined);
+    return await listPage(
       page,
-      (p) => this.o.store.locations.list(organizationId, p),
-      (r) => this.locationView(r),
+      async (p) => await this.o.store.locations.list(organizationId, p),
+      async (r) => await this.locationView(r),
     );
   }
 
-  updateLocation(id: string, body: unknown): LocationView {
+  async updateLocation(id: string, body: unknown): Promise<LocationView> {
     const req = parseBody(validators.locationUpdate, body);
-    const row = this.location(id);
+    const row = await this.location(id);
     checkTimezone(req.timezone);
-    this.o.store.locations.update(row.id, {
+    await this.o.store.locations.update(row.id, {
       ...(req.name !== undefined ? { name: req.name } : {}),
       ...(req.active !== undefined ? { active: req.active } : {}),
       ...(req.timezone !== undefined ? { timezone: req.timezone } : {}),
@@ -283,11 +285,11 @@ export class OrganizationService {
         ? { address: req.address === null ? null : JSON.stringify(req.address) }
         : {}),
     });
-    return this.getLocation(row.id);
+    return await this.getLocation(row.id);
   }
 
   /** Each status's count of one store's terminals; `active` is every one not deactivated. */
-  counts(locationId: string): StoreCounts {
+  async counts(locationId: string): Promise<StoreCounts> {
     const c: StoreCounts = {
       active: 0,
       online: 0,
@@ -297,7 +299,7 @@ export class OrganizationService {
       provisioning: 0,
       deactivated: 0,
     };
-    for (const t of this.o.store.terminals.at(locationId)) {
+    for (const t of await this.o.store.terminals.at(locationId)) {
       const s = this.o.statusOf(t);
       c[s]++;
       if (s !== 'deactivated') c.active++;
@@ -305,7 +307,7 @@ export class OrganizationService {
     return c;
   }
 
-  locationView(r: LocationRow): LocationView {
+  async locationView(r: LocationRow): Promise<LocationView> {
     return {
       id: r.id,
       object: 'location',
@@ -315,7 +317,7 @@ export class OrganizationService {
       timezone: r.timezone,
       address: r.address === null ? null : (JSON.parse(r.address) as Record<string, string>),
       createdAt: r.createdAt,
-      counts: this.counts(r.id),
+      counts: await this.counts(r.id),
     };
   }
 }

@@ -32,8 +32,11 @@ export interface StatusAnnouncerOptions {
   /** The derived status, why, and when it began if the clock alone made it. */
   status(row: TerminalRow): { status: TerminalStatus; reason: StatusReason | null; sinceMs: number | null };
   now(): number;
-  emit<K extends WebhookEvent>(type: K, data: WebhookPayloads[K]): void;
+  emit<K extends WebhookEvent>(type: K, data: WebhookPayloads[K]): Promise<void>;
   sweepMs: number;
+  /** Whether this gateway leads the fleet's sweeps (one sweep for the fleet, not one per gateway). */
+  lead(): Promise<boolean>;
+  log: { warn(obj: object, msg: string): void };
 }
 
 export class StatusAnnouncer {
@@ -42,39 +45,48 @@ export class StatusAnnouncer {
   constructor(private readonly o: StatusAnnouncerOptions) {}
 
   start(): void {
-    this.timer = startSweep(() => this.sweep(), this.o.sweepMs);
+    this.timer = startSweep(
+      () => this.sweep(),
+      this.o.sweepMs,
+      (err) => this.o.log.warn({ err: err.message }, 'status sweep failed; tried again at the next'),
+    );
   }
 
   stop(): void {
     clearInterval(this.timer);
   }
 
-  sweep(): void {
+  async sweep(): Promise<void> {
+    if (!(await this.o.lead())) return;
     // A page at a time, in the store's stable order: never every row in memory at once.
     let after: string | null = null;
     for (;;) {
-      const rows = this.o.store.terminals.page({}, { after, limit: 500 });
-      for (const row of rows) this.announce(row);
+      const rows = await this.o.store.terminals.page({}, { after, limit: 500 });
+      for (const row of rows) await this.announce(row);
       if (rows.length < 500) return;
       after = rows[rows.length - 1]!.id;
     }
   }
 
-  check(terminalId: string): void {
-    const row = this.o.store.terminals.get(terminalId);
-    if (row) this.announce(row);
+  async check(terminalId: string): Promise<void> {
+    const row = await this.o.store.terminals.get(terminalId);
+    if (row) await this.announce(row);
   }
 
-  private announce(row: TerminalRow): void {
-    const { status, reason, sinceMs } = this.o.status(row);
-    if (status === row.announcedStatus) return;
-    this.o.store.transaction(() => {
+  private async announce(seen: TerminalRow): Promise<void> {
+    if (this.o.status(seen).status === seen.announcedStatus) return;
+    await this.o.store.transaction(async () => {
+      // Read again inside the transaction: two checks of one terminal at once announce once.
+      const row = await this.o.store.terminals.get(seen.id);
+      if (!row) return;
+      const { status, reason, sinceMs } = this.o.status(row);
+      if (status === row.announcedStatus) return;
       // Its history gets the change with the time it happened (a threshold crossed between two
       // sweeps happened when it was crossed) and why.
-      this.o.store.terminals.setAnnouncedStatus(row.id, status, sinceMs ?? this.o.now(), reason);
+      await this.o.store.terminals.setAnnouncedStatus(row.id, status, sinceMs ?? this.o.now(), reason);
       const event = EVENT_OF[status];
       if (event)
-        this.o.emit(event, {
+        await this.o.emit(event, {
           id: row.id,
           terminalId: row.id,
           name: row.name,

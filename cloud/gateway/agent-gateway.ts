@@ -17,11 +17,13 @@ import { RpcSession } from '../../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL } from '../../protocol/version.js';
 import { refusalAnswer } from '../api/refusal-status.js';
 import type { CloudBus, ConfigPush } from '../cloud-events.js';
+import type { CloudMetrics } from '../cloud-metrics.js';
 import { type Admission, authenticateTerminal } from '../identity/terminal-auth.js';
 import { PoolBusyError } from '../ledger/envelope-pool.js';
 import type { TransactionLedger } from '../ledger/transaction-ledger.js';
 import type { CloudStore } from '../store/store-types.js';
 import type { AgentConnection, AgentLinks } from './agent-links.js';
+import { HeartbeatBatch } from './heartbeat-batch.js';
 import { LinkAdmission } from './link-admission.js';
 import { LinkQuota, type LinkQuotaLimits } from './link-quotas.js';
 
@@ -32,11 +34,16 @@ import { LinkQuota, type LinkQuotaLimits } from './link-quotas.js';
  */
 export interface GatewayOptions {
   store: CloudStore;
+  /** This process among the gateways: a link's presence names it (cloud/gateway/link-router.ts). */
+  gatewayId: string;
   /** The fleet CA certificate (PEM) client certificates must be issued by. */
   caPem: string;
   now(): number;
   heartbeatIntervalSec: number;
   pingIntervalSec: number;
+  metrics?: CloudMetrics;
+  /** How often the gateway writes its batch of heartbeats (default 1 s). */
+  heartbeatFlushMs?: number;
   callTimeoutMs?: number;
   /** New links admitted per second (0: no limit); beyond it, `503 cloud_busy`. */
   maxNewLinksPerSec: number;
@@ -50,17 +57,17 @@ export interface GatewayOptions {
   events: CloudBus;
   fleet: {
     /** The config a terminal should run, to push after Hello when it runs another. */
-    desiredConfig(terminalId: string): { version: number; config: Record<string, unknown> } | null;
-    recordConfigAck(terminalId: string, ack: ConfigApplied): void;
+    desiredConfig(terminalId: string): Promise<{ version: number; config: Record<string, unknown> } | null>;
+    recordConfigAck(terminalId: string, ack: ConfigApplied): Promise<void>;
     /** Who the terminal is in the fleet (name, store): in the Hello answer and pushed on a change. */
-    terminalProfile(terminalId: string): TerminalProfile | null;
+    terminalProfile(terminalId: string): Promise<TerminalProfile | null>;
   };
-  enrollment: { renewCertificate(terminalId: string, csr: string): RenewedCertificate };
+  enrollment: { renewCertificate(terminalId: string, csr: string): Promise<RenewedCertificate> };
   transactions: Pick<TransactionLedger, 'forward' | 'pendingResults' | 'markDelivered'>;
   actions: {
-    pending(terminalId: string): RunAction[];
-    delivered(terminalId: string, actionId: string, p: ActionProgress): void;
-    statusReported(terminalId: string, s: ActionStatus): void;
+    pending(terminalId: string): Promise<RunAction[]>;
+    delivered(terminalId: string, actionId: string, p: ActionProgress): Promise<void>;
+    statusReported(terminalId: string, s: ActionStatus): Promise<void>;
   };
   log: {
     info(obj: object, msg: string): void;
@@ -87,25 +94,47 @@ export class AgentGateway {
   });
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly admission: LinkAdmission;
+  private readonly beats: HeartbeatBatch;
 
   constructor(private readonly o: GatewayOptions) {
     this.admission = new LinkAdmission(o.maxNewLinksPerSec, o.now());
+    this.beats = new HeartbeatBatch({
+      write: (beats) => {
+        o.metrics?.count('posagent_heartbeat_batches_total');
+        o.metrics?.count('posagent_heartbeats_written_total', undefined, beats.length);
+        return o.store.terminals.recordHeartbeats(beats);
+      },
+      // A clock that drifted (or was corrected) changes the status at the flush, not at the next sweep.
+      flushed: async (ids) => {
+        for (const terminalId of ids) await o.events.emit('terminal.status', { terminalId });
+      },
+      flushMs: o.heartbeatFlushMs ?? 1000,
+      log: o.log,
+    });
   }
 
   attach(server: Server): void {
-    server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) => {
+      this.onUpgrade(req, socket, head).catch((err: Error) => {
+        this.o.log.warn({ err: err.message }, 'agent link upgrade failed');
+        socket.destroy();
+      });
+    });
     this.pingTimer = setInterval(() => this.pingAll(), this.o.pingIntervalSec * 1000);
     this.pingTimer.unref();
+    this.beats.start();
   }
 
   /** Closes every link with a close frame (e.g. 1012 on restart, so agents spread their retries). */
-  closeAll(code: number, reason: string): void {
+  async closeAll(code: number, reason: string): Promise<void> {
     clearInterval(this.pingTimer);
     for (const c of this.o.links.all()) c.ws.close(code, reason);
+    await this.beats.stop();
   }
 
   /** A refused upgrade is an HTTP answer: status from the one table, the one error body. */
   private refuse(socket: Duplex, refusal: Refusal): void {
+    this.o.metrics?.count('posagent_link_refusals_total', ['reason', refusal.code]);
     const { status, body } = refusalAnswer(refusal);
     const text = JSON.stringify(body);
     socket.end(
@@ -114,13 +143,13 @@ export class AgentGateway {
     this.o.log.warn({ status, code: refusal.code }, `agent link refused: ${refusal.message}`);
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // Who it is first (the certificate was verified at the handshake; this is a table lookup),
     // then admission: a flood of upgrades without a terminal's certificate takes no admission
     // token from the terminals that have one.
-    const verdict = this.admit(req, socket as TLSSocket);
+    const verdict = await this.admit(req, socket as TLSSocket);
     if ('refused' in verdict) {
-      this.recordRefusal(verdict);
+      await this.recordRefusal(verdict);
       this.refuse(socket, verdict.refused);
       return;
     }
@@ -140,33 +169,36 @@ export class AgentGateway {
    * connected with its current certificate: an old device still trying a superseded one does not
    * make the one that works an error.
    */
-  private recordRefusal(v: { refused: Refusal; terminalId?: string }): void {
+  private async recordRefusal(v: { refused: Refusal; terminalId?: string }): Promise<void> {
     const reason = PROBLEM_OF_REFUSAL[v.refused.code];
     if (!reason || v.terminalId === undefined || this.o.links.get(v.terminalId)) return;
-    this.recordProblem(v.terminalId, reason);
+    await this.recordProblem(v.terminalId, reason);
   }
 
-  private recordProblem(terminalId: string, reason: string): void {
-    const row = this.o.store.terminals.get(terminalId);
+  private async recordProblem(terminalId: string, reason: string): Promise<void> {
+    const row = await this.o.store.terminals.get(terminalId);
     if (!row || row.deactivatedAt !== null || row.problem === reason) return;
-    this.o.store.terminals.setProblem(terminalId, reason, this.o.now());
-    this.o.events.emit('terminal.status', { terminalId });
+    await this.o.store.terminals.setProblem(terminalId, reason, this.o.now());
+    await this.o.events.emit('terminal.status', { terminalId });
   }
 
   /** Who may open the link: the right path and subprotocol, then a current certificate of an active terminal. */
-  private admit(req: IncomingMessage, tls: TLSSocket): Admission {
+  private async admit(req: IncomingMessage, tls: TLSSocket): Promise<Admission> {
     const path = (req.url ?? '').split('?')[0];
     if (path !== AGENT_PATH) return { refused: new Refusal('not_found', `no WebSocket endpoint at ${path}`) };
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL))
       return { refused: new Refusal('subprotocol_required', `subprotocol ${SUBPROTOCOL} is required`) };
-    return authenticateTerminal(tls, { store: this.o.store, caPem: this.o.caPem, now: this.o.now });
+    return await authenticateTerminal(tls, { store: this.o.store, caPem: this.o.caPem, now: this.o.now });
   }
 
   private onConnection(ws: WebSocket, terminalId: string): void {
+    // A call that came after Hello on this link waits for Hello to be done (the handlers are
+    // async: without this a Heartbeat could be handled while its link's Hello is still writing).
     const afterHello =
-      <P, R>(fn: (p: P) => R) =>
-      (p: P): R => {
+      <P, R>(fn: (p: P) => Promise<R>) =>
+      async (p: P): Promise<R> => {
+        await conn.hello;
         if (!conn.helloDone)
           throw new RpcError(RpcErrorCode.ProtocolError, 'Hello must be the first call on a link');
         return fn(p);
@@ -178,8 +210,11 @@ export class AgentGateway {
       ws,
       missedPongs: 0,
       helloDone: false,
+      hello: undefined,
+      heartbeats: 0,
       pushingResults: false,
       deliveringActions: false,
+      actionsAgain: false,
       quota: new LinkQuota(this.o.quotas, this.o.now()),
       resumeAt: 0,
       session: new RpcSession({
@@ -188,25 +223,32 @@ export class AgentGateway {
         newId: () => randomUUID(),
         callTimeoutMs: this.o.callTimeoutMs ?? 30_000,
         handlers: {
-          Hello: (p) => this.onHello(conn, p),
+          Hello: (p) => {
+            const hello = this.onHello(conn, p);
+            conn.hello = hello.then(
+              () => undefined,
+              () => undefined,
+            );
+            return hello;
+          },
           // Every other call needs Hello first: one guard, so no handler can forget it.
-          Heartbeat: afterHello((p) => this.onHeartbeat(conn, p)),
-          ConfigApplied: afterHello((p) => {
-            this.o.fleet.recordConfigAck(conn.terminalId, p);
+          Heartbeat: afterHello(async (p) => await this.onHeartbeat(conn, p)),
+          ConfigApplied: afterHello(async (p) => {
+            await this.o.fleet.recordConfigAck(conn.terminalId, p);
             return {};
           }),
-          RenewCertificate: afterHello((p) => {
+          RenewCertificate: afterHello(async (p) => {
             try {
-              return this.o.enrollment.renewCertificate(conn.terminalId, p.csr);
+              return await this.o.enrollment.renewCertificate(conn.terminalId, p.csr);
             } catch (err) {
               // A renewal the cloud refuses is the agent telling it renewal fails: support sees
               // error/renewal_failing until a link is accepted again (after a renewal that works).
-              this.recordProblem(conn.terminalId, 'renewal_failing');
+              await this.recordProblem(conn.terminalId, 'renewal_failing');
               throw new RpcError(RpcErrorCode.PropertyConstraintViolation, (err as Error).message);
             }
           }),
-          ActionStatus: afterHello((p) => {
-            this.o.actions.statusReported(conn.terminalId, p);
+          ActionStatus: afterHello(async (p) => {
+            await this.o.actions.statusReported(conn.terminalId, p);
             return {};
           }),
           TransactionsForward: afterHello(async (p) => {
@@ -244,6 +286,7 @@ export class AgentGateway {
       }),
     };
     this.o.links.add(conn);
+    this.o.metrics?.count('posagent_link_opens_total');
     this.o.log.info({ terminalId }, 'agent connected');
     ws.on('message', (data, isBinary) => {
       this.readBudget(conn, (data as Buffer).length);
@@ -263,11 +306,22 @@ export class AgentGateway {
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer);
       conn.session.close(`closed ${code}`);
-      if (this.o.links.remove(conn)) {
-        this.o.store.terminals.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
-        this.o.events.emit('terminal.link', { terminalId });
-      }
       this.o.log.info({ terminalId, code, reason: reason.toString() }, 'agent disconnected');
+      if (!this.o.links.remove(conn)) return;
+      void (async () => {
+        // Only this link's own presence is cleared: a newer link (here or on another gateway)
+        // registered since keeps the terminal connected.
+        // Its last heartbeat is written first: the disconnect is what the row says last.
+        await this.beats.flush();
+        const released =
+          conn.linkVersion === undefined ||
+          (await this.o.store.terminals.releaseLink(terminalId, conn.linkVersion));
+        if (!released) return;
+        await this.o.store.terminals.recordDisconnect(terminalId, CLEAN_CLOSE_CODES.has(code));
+        await this.o.events.emit('terminal.link', { terminalId });
+      })().catch((err: Error) =>
+        this.o.log.warn({ terminalId, err: err.message }, 'disconnect not recorded'),
+      );
     });
     ws.on('error', (err) => this.o.log.warn({ terminalId, err: err.message }, 'agent socket error'));
   }
@@ -296,7 +350,7 @@ export class AgentGateway {
     if (first) setTimeout(resume, waitMs).unref();
   }
 
-  private onHello(conn: AgentConnection, p: Hello) {
+  private async onHello(conn: AgentConnection, p: Hello) {
     if (p.terminalId !== conn.terminalId) {
       setImmediate(() => conn.ws.close(CloseCode.refused, 'terminal id does not match certificate'));
       throw new RpcError(
@@ -314,7 +368,7 @@ export class AgentGateway {
       );
     }
     conn.helloDone = true;
-    const known = this.o.store.terminals.get(conn.terminalId);
+    const known = await this.o.store.terminals.get(conn.terminalId);
     if (p.serialNumber && known?.serialNumber && known.serialNumber !== p.serialNumber)
       this.o.log.warn(
         { terminalId: conn.terminalId, serialNumber: known.serialNumber, reported: p.serialNumber },
@@ -324,33 +378,43 @@ export class AgentGateway {
     const serialNumber =
       p.serialNumber &&
       !known?.serialNumber &&
-      !this.o.store.terminals.serialInUse(p.serialNumber, conn.terminalId)
+      !(await this.o.store.terminals.serialInUse(p.serialNumber, conn.terminalId))
         ? p.serialNumber
         : undefined;
     const now = this.o.now();
-    this.o.store.transaction(() => {
-      this.o.store.terminals.recordHello(conn.terminalId, now, {
+    await this.o.store.transaction(async () => {
+      await this.o.store.terminals.recordHello(conn.terminalId, now, {
         bootId: p.bootId,
         softwareVersion: p.softwareVersion,
         model: p.model ?? null,
         serialNumber: serialNumber ?? null,
       });
       // An accepted link ends what refused the last ones; the device clock is compared with ours.
-      if (known?.problem) this.o.store.terminals.setProblem(conn.terminalId, null, null);
-      this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.clock) - now);
+      if (known?.problem) await this.o.store.terminals.setProblem(conn.terminalId, null, null);
+      await this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.clock) - now);
     });
+    // Presence: this link, with a version newer than any before it, is the terminal's link now.
+    const version = await this.o.store.gateways.nextLinkVersion();
+    await this.o.store.terminals.registerLink(conn.terminalId, this.o.gatewayId, version);
+    conn.linkVersion = version;
     // After the Hello answer has gone out (setImmediate runs after it is sent): a terminal that
     // runs another version than the desired one gets the desired one.
-    const desired = this.o.fleet.desiredConfig(conn.terminalId);
+    // Everything read first: the answer is sent in the microtasks after this returns, before the
+    // immediates below run (no store call comes between).
+    const desired = await this.o.fleet.desiredConfig(conn.terminalId);
+    const profile = await this.o.fleet.terminalProfile(conn.terminalId);
     if (desired && desired.version !== p.configVersion)
       setImmediate(() => this.pushConfig({ terminalId: conn.terminalId, ...desired }));
     setImmediate(() => void this.pushResults(conn));
     setImmediate(() => void this.deliverActions(conn.terminalId));
     setImmediate(() => {
-      this.o.events.emit('terminal.link', { terminalId: conn.terminalId });
-      this.o.links.markHello(conn);
+      this.o.events
+        .emit('terminal.link', { terminalId: conn.terminalId })
+        .catch((err: Error) =>
+          this.o.log.warn({ terminalId: conn.terminalId, err: err.message }, 'link event failed'),
+        )
+        .finally(() => this.o.links.markHello(conn));
     });
-    const profile = this.o.fleet.terminalProfile(conn.terminalId);
     return {
       serverTime: new Date(this.o.now()).toISOString(),
       heartbeatIntervalSec: this.o.heartbeatIntervalSec,
@@ -360,29 +424,29 @@ export class AgentGateway {
   }
 
   /** Tells a connected terminal its new name or store (a rename, a move); it learns it at its next Hello otherwise. */
-  pushProfile(terminalId: string): void {
+  async pushProfile(terminalId: string): Promise<void> {
     const conn = this.o.links.get(terminalId);
-    const profile = this.o.fleet.terminalProfile(terminalId);
+    const profile = await this.o.fleet.terminalProfile(terminalId);
     if (!conn?.helloDone || !profile) return;
     conn.session.call('TerminalUpdated', profile).catch((err: Error & { code?: string }) => {
       this.o.log.warn({ terminalId, code: err.code }, `terminal profile not received: ${err.message}`);
     });
   }
 
-  private onHeartbeat(conn: AgentConnection, p: Heartbeat) {
+  /** A heartbeat joins the gateway's batch (heartbeat-batch.ts); the status is checked once it is written. */
+  private async onHeartbeat(conn: AgentConnection, p: Heartbeat) {
     const now = this.o.now();
     const health = { ...p, receivedAt: new Date(now).toISOString() };
-    this.o.store.transaction(() => {
-      this.o.store.terminals.recordHeartbeat(
-        conn.terminalId,
-        now,
-        p.battery?.level ?? null,
-        JSON.stringify(health),
-      );
-      this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.sentAt) - now);
+    this.beats.add({
+      id: conn.terminalId,
+      at: now,
+      batteryLevel: p.battery?.level ?? null,
+      health: JSON.stringify(health),
+      clockSkewMs: Date.parse(p.sentAt) - now,
     });
-    // A clock that drifted (or was corrected) changes the status now, not at the next sweep.
-    this.o.events.emit('terminal.status', { terminalId: conn.terminalId });
+    // A link's first beat is written at once (what support sees right after a connect); the
+    // steady beats of a connected fleet wait for the batch.
+    if (conn.heartbeats++ === 0) await this.beats.flush();
     return { serverTime: new Date(now).toISOString() };
   }
 
@@ -400,6 +464,13 @@ export class AgentGateway {
     const close = () => conn.ws.close(CloseCode.refused, 'terminal deactivated');
     conn.session.call('Deactivate', { reason, at: new Date(this.o.now()).toISOString() }).then(close, close);
     setTimeout(close, 2000).unref();
+  }
+
+  /** Sends a connected terminal the config it should run now (a call routed here from another gateway). */
+  async pushDesiredConfig(terminalId: string): Promise<void> {
+    if (!this.o.links.get(terminalId)?.helloDone) return;
+    const desired = await this.o.fleet.desiredConfig(terminalId);
+    if (desired) this.pushConfig({ terminalId, ...desired });
   }
 
   /** Sends a terminal the desired config it is handed, if it is connected and has said Hello. */
@@ -421,14 +492,25 @@ export class AgentGateway {
    */
   async deliverActions(terminalId: string): Promise<void> {
     const conn = this.o.links.get(terminalId);
-    if (!conn?.helloDone || conn.deliveringActions) return;
+    if (!conn?.helloDone) return;
+    // Asked while delivering: the loop reads the queue once more before it stops (the action
+    // that asked may have been queued after its last read).
+    if (conn.deliveringActions) {
+      conn.actionsAgain = true;
+      return;
+    }
     conn.deliveringActions = true;
     try {
       for (;;) {
-        const [next] = this.o.actions.pending(terminalId);
-        if (!next || this.o.links.get(terminalId) !== conn) return;
+        conn.actionsAgain = false;
+        const [next] = await this.o.actions.pending(terminalId);
+        if (this.o.links.get(terminalId) !== conn) return;
+        if (!next) {
+          if (conn.actionsAgain) continue;
+          return;
+        }
         const progress = await conn.session.call('RunAction', next);
-        this.o.actions.delivered(terminalId, next.actionId, progress);
+        await this.o.actions.delivered(terminalId, next.actionId, progress);
       }
     } catch (err) {
       this.o.log.warn(
@@ -449,10 +531,10 @@ export class AgentGateway {
     conn.pushingResults = true;
     try {
       for (;;) {
-        const results = this.o.transactions.pendingResults(conn.terminalId);
+        const results = await this.o.transactions.pendingResults(conn.terminalId);
         if (results.length === 0 || this.o.links.get(conn.terminalId) !== conn) return;
         await conn.session.call('TransactionResult', { results });
-        this.o.transactions.markDelivered(
+        await this.o.transactions.markDelivered(
           conn.terminalId,
           results.map((r) => r.id),
         );

@@ -10,8 +10,16 @@ export interface AgentConnection {
   session: RpcSession;
   missedPongs: number;
   helloDone: boolean;
+  /** Heartbeats received on this link. */
+  heartbeats: number;
+  /** The version this link registered with at Hello (presence), undefined before. */
+  linkVersion?: number;
+  /** Settles when the link's Hello has been handled (undefined before it came). */
+  hello: Promise<void> | undefined;
   pushingResults: boolean;
   deliveringActions: boolean;
+  /** Asked to deliver while delivering: read the queue again before stopping. */
+  actionsAgain: boolean;
   quota: LinkQuota;
   /** When the socket, paused for the read budget, is read again (0: not paused). */
   resumeAt: number;

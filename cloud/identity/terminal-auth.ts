@@ -96,21 +96,21 @@ export function peerVerdict(tls: TLSSocket, caPem: string, nowMs: number): PeerV
   return v;
 }
 
-export function authenticateTerminal(
+export async function authenticateTerminal(
   tls: TLSSocket,
   o: {
     store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate' | 'isRevoked'> };
     caPem: string;
     now(): number;
   },
-): Admission {
+): Promise<Admission> {
   const verdict = peerVerdict(tls, o.caPem, o.now());
   if (!verdict.ok)
     return verdict.terminalId !== undefined
       ? { refused: verdict.refusal, terminalId: verdict.terminalId }
       : { refused: verdict.refusal };
   const { terminalId, fingerprint } = verdict;
-  const row = o.store.terminals.get(terminalId);
+  const row = await o.store.terminals.get(terminalId);
   if (!row) return { refused: no('unknown_terminal', `no terminal ${terminalId} in this fleet`).refusal };
   if (row.deactivatedAt !== null)
     return {
@@ -120,7 +120,7 @@ export function authenticateTerminal(
         `terminal ${terminalId} was deactivated at ${new Date(row.deactivatedAt).toISOString()} (${row.deactivationReason ?? 'no reason given'}); enroll it again`,
       ).refusal,
     };
-  if (o.store.terminals.isRevoked(fingerprint))
+  if (await o.store.terminals.isRevoked(fingerprint))
     return {
       terminalId,
       refused: no(
@@ -130,7 +130,7 @@ export function authenticateTerminal(
     };
   if (fingerprint === row.pendingFingerprint) {
     // First use of a renewed certificate: it becomes current; the old one is refused from now on.
-    o.store.terminals.promotePendingCertificate(terminalId);
+    await o.store.terminals.promotePendingCertificate(terminalId);
     return { terminalId };
   }
   if (fingerprint !== row.certFingerprint)

@@ -67,7 +67,7 @@ export class TransactionLedger {
   async forward(terminalId: string, req: TransactionsForward): Promise<TransactionsForwardResult> {
     const known = new Map<string, CloudTransactionRow>();
     for (const item of req.items) {
-      const row = this.o.store.transactions.get(terminalId, item.id);
+      const row = await this.o.store.transactions.get(terminalId, item.id);
       if (row) known.set(item.id, row);
     }
     const sealed = req.items.filter((i) => !known.has(i.id) && i.card !== null);
@@ -76,11 +76,11 @@ export class TransactionLedger {
     const now = this.o.now();
     const results: TransactionsForwardResult['results'] = [];
     const invalid: string[] = [];
-    this.o.store.transaction(() => {
+    await this.o.store.transaction(async () => {
       for (const item of req.items) {
         const before = known.get(item.id);
         if (before) {
-          this.o.store.transactions.countRedelivery(terminalId, item.id);
+          await this.o.store.transactions.countRedelivery(terminalId, item.id);
           results.push(
             before.status === 'invalid'
               ? { id: item.id, status: 'invalid', reason: before.reason ?? UNOPENABLE_CARD }
@@ -98,7 +98,7 @@ export class TransactionLedger {
             : declined
               ? 'declined'
               : 'authorised';
-        const outcome = this.o.store.transactions.insert({
+        const outcome = await this.o.store.transactions.insert({
           terminalId,
           id: item.id,
           seq: item.seq,
@@ -137,16 +137,16 @@ export class TransactionLedger {
   }
 
   /** Decisions not yet delivered to the terminal, oldest first. */
-  pendingResults(terminalId: string, limit = MAX_FORWARD_BATCH): TransactionResult['results'] {
-    return this.o.store.transactions.undelivered(terminalId, RESULT_STATUSES, limit).map((r) => ({
+  async pendingResults(terminalId: string, limit = MAX_FORWARD_BATCH): Promise<TransactionResult['results']> {
+    return (await this.o.store.transactions.undelivered(terminalId, RESULT_STATUSES, limit)).map((r) => ({
       id: r.id,
       status: r.status as 'authorised' | 'declined',
       ...(r.reason ? { reason: r.reason } : {}),
     }));
   }
 
-  markDelivered(terminalId: string, ids: string[]): void {
-    this.o.store.transaction(() => this.o.store.transactions.markDelivered(terminalId, ids));
+  async markDelivered(terminalId: string, ids: string[]): Promise<void> {
+    await this.o.store.transaction(async () => this.o.store.transactions.markDelivered(terminalId, ids));
   }
 
   /**
@@ -154,9 +154,9 @@ export class TransactionLedger {
    * \`limit\` (or \`starting_after\`) a page by keyset with \`has_more\`; without, every one (the
    * list as it was before paging).
    */
-  list(query: URLSearchParams): ListOf<TransactionView> {
+  async list(query: URLSearchParams): Promise<ListOf<TransactionView>> {
     const terminalId = query.get('terminalId');
-    if (terminalId !== null && !this.o.store.terminals.get(terminalId))
+    if (terminalId !== null && !(await this.o.store.terminals.get(terminalId)))
       throw new Refusal('not_found', `no terminal ${terminalId}`);
     const state = query.get('state');
     if (state !== null && !(TRANSACTION_STATUSES as readonly string[]).includes(state))
@@ -179,16 +179,16 @@ export class TransactionLedger {
     if (!query.has('limit') && !query.has('starting_after'))
       return {
         object: 'list',
-        data: this.o.store.transactions.list(terminalId, state).map(view),
+        data: (await this.o.store.transactions.list(terminalId, state)).map(view),
         has_more: false,
       };
     const page = pageOf(query);
     const filter = { terminalId, status: state };
-    checkCursor(page, (id) =>
+    await checkCursor(page, async (id) =>
       terminalId === null
-        ? this.o.store.transactions.byId(id) !== undefined
-        : this.o.store.transactions.get(terminalId, id) !== undefined,
+        ? (await this.o.store.transactions.byId(id)) !== undefined
+        : (await this.o.store.transactions.get(terminalId, id)) !== undefined,
     );
-    return listPage(page, (p) => this.o.store.transactions.page(filter, p), view);
+    return await listPage(page, async (p) => await this.o.store.transactions.page(filter, p), view);
   }
 }

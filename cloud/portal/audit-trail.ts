@@ -4,14 +4,14 @@ import type { AuditRow, AuditStore } from '../store/store-types.js';
 export class AuditTrail {
   constructor(private readonly o: { audit: AuditStore; now(): number }) {}
 
-  record(
+  async record(
     operator: string,
     action: string,
     target: string | null,
     outcome: AuditRow['outcome'],
     detail: string | null = null,
-  ): void {
-    this.o.audit.record({
+  ): Promise<void> {
+    await this.o.audit.record({
       at: Math.floor(this.o.now() / 1000),
       operator,
       action,
@@ -21,11 +21,11 @@ export class AuditTrail {
     });
   }
 
-  forTarget(target: string, limit = 50): AuditRow[] {
-    return this.o.audit.forTarget(target, limit);
+  async forTarget(target: string, limit = 50): Promise<AuditRow[]> {
+    return await this.o.audit.forTarget(target, limit);
   }
 
-  recent(limit = 100): AuditRow[] {
-    return this.o.audit.recent(limit);
+  async recent(limit = 100): Promise<AuditRow[]> {
+    return await this.o.audit.recent(limit);
   }
 }

@@ -81,35 +81,37 @@ export class OperatorAccounts {
       passwordHash: await hashPassword(password),
       createdAt: Math.floor(this.o.now() / 1000),
     };
-    if (!this.o.operators.insert(row))
+    if (!(await this.o.operators.insert(row)))
       throw new Refusal('operator_exists', `an operator named ${name} exists already`);
     return view(row);
   }
 
-  list(): OperatorView[] {
-    return this.o.operators.list().map(view);
+  async list(): Promise<OperatorView[]> {
+    return (await this.o.operators.list()).map(view);
   }
 
-  get(name: string): OperatorView | undefined {
-    const row = this.o.operators.get(name);
+  async get(name: string): Promise<OperatorView | undefined> {
+    const row = await this.o.operators.get(name);
     return row ? view(row) : undefined;
   }
 
   /** A new password signs every session of that operator out. */
   async setPassword(name: string, password: string): Promise<void> {
     const hash = await hashPassword(password);
-    if (!this.o.operators.setPassword(name, hash)) throw new Refusal('not_found', `no operator ${name}`);
-    this.o.sessions.removeOperator(name);
+    if (!(await this.o.operators.setPassword(name, hash)))
+      throw new Refusal('not_found', `no operator ${name}`);
+    await this.o.sessions.removeOperator(name);
   }
 
-  setRole(name: string, role: string): OperatorView {
-    if (!this.o.operators.setRole(name, roleOf(role))) throw new Refusal('not_found', `no operator ${name}`);
-    return view(this.o.operators.get(name)!);
+  async setRole(name: string, role: string): Promise<OperatorView> {
+    if (!(await this.o.operators.setRole(name, roleOf(role))))
+      throw new Refusal('not_found', `no operator ${name}`);
+    return view((await this.o.operators.get(name))!);
   }
 
-  remove(name: string): void {
-    this.o.sessions.removeOperator(name);
-    if (!this.o.operators.remove(name)) throw new Refusal('not_found', `no operator ${name}`);
+  async remove(name: string): Promise<void> {
+    await this.o.sessions.removeOperator(name);
+    if (!(await this.o.operators.remove(name))) throw new Refusal('not_found', `no operator ${name}`);
   }
 
   /** The operator, or a refusal: `sign_in_failed` (never which half was wrong) or `rate_limited`. */
@@ -117,8 +119,8 @@ export class OperatorAccounts {
     const now = this.o.now();
     const account = name.toLowerCase().slice(0, 64);
     for (const verdict of [
-      this.bySource.check('signin', source, now),
-      this.byAccount.check('signin-account', account, now),
+      await this.bySource.check('signin', source, now),
+      await this.byAccount.check('signin-account', account, now),
     ])
       if (!verdict.ok)
         throw new Refusal(
@@ -126,12 +128,12 @@ export class OperatorAccounts {
           `too many failed sign-ins; try again in ${Math.ceil(verdict.retryAfterMs / 1000)} s`,
           { retryAfterSec: Math.ceil(verdict.retryAfterMs / 1000) },
         );
-    const row = this.o.operators.get(name);
+    const row = await this.o.operators.get(name);
     const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash()));
     if (!row || !ok) {
       const at = this.o.now();
-      this.bySource.fail('signin', source, at);
-      this.byAccount.fail('signin-account', account, at);
+      await this.bySource.fail('signin', source, at);
+      await this.byAccount.fail('signin-account', account, at);
       throw new Refusal('sign_in_failed', 'wrong operator name or password');
     }
     return view(row);

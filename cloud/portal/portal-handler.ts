@@ -101,57 +101,57 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
   const nowMs = () => o.now();
   const orgs = o.fleet.organizations;
   /** The stores a select offers (the first page of them: a fleet with more is searched, not scrolled). */
-  const locations = () =>
-    orgs
-      .listLocations(new URLSearchParams({ limit: '100' }))
-      .data.filter((l) => l.active)
+  const locations = async () =>
+    (await orgs.listLocations(new URLSearchParams({ limit: '100' }))).data
+      .filter((l) => l.active)
       .map((l) => ({ id: l.id, name: l.name }));
-  const storeName = (id: string) => {
+  const storeName = async (id: string) => {
     try {
-      return orgs.getLocation(id).name;
+      return (await orgs.getLocation(id)).name;
     } catch {
       return null;
     }
   };
-  const templateOf = (locationId: string) =>
-    o.fleet.getLocationTemplate(locationId).template as Record<string, Record<string, unknown>>;
-  const terminalsOf = (query: URLSearchParams) => o.fleet.listTerminals(apiQuery(filterOf(query)));
+  const templateOf = async (locationId: string) =>
+    (await o.fleet.getLocationTemplate(locationId)).template as Record<string, Record<string, unknown>>;
+  const terminalsOf = async (query: URLSearchParams) =>
+    await o.fleet.listTerminals(apiQuery(filterOf(query)));
   const flashOf = (q: URLSearchParams) => {
     const k = q.get('done');
     return k !== null && FLASH[k] ? { ok: true, text: FLASH[k]! } : undefined;
   };
 
-  function terminalData(
+  async function terminalData(
     id: string,
     flash?: TerminalPageData['flash'],
     check?: ConnectionCheck,
-  ): TerminalPageData {
-    const terminal = o.fleet.getTerminal(id);
+  ): Promise<TerminalPageData> {
+    const terminal = await o.fleet.getTerminal(id);
     let diagnostics: Record<string, unknown> | null = null;
     try {
-      diagnostics = o.fleet.lastDiagnostics(id);
+      diagnostics = await o.fleet.lastDiagnostics(id);
     } catch {}
-    const config = o.fleet.getTerminalConfig(id) as TerminalPageData['config'];
+    const config = (await o.fleet.getTerminalConfig(id)) as TerminalPageData['config'];
     return {
       terminal,
-      locationName: storeName(terminal.locationId),
+      locationName: await storeName(terminal.locationId),
       config,
-      actions: o.actions.list(id).data,
-      audit: o.audit.forTarget(id),
+      actions: (await o.actions.list(id)).data,
+      audit: await o.audit.forTarget(id),
       diagnostics,
-      events: o.fleet.terminalEvents(id, new URLSearchParams({ limit: '20' })).data,
-      escalation: o.fleet.escalation(id),
+      events: (await o.fleet.terminalEvents(id, new URLSearchParams({ limit: '20' }))).data,
+      escalation: await o.fleet.escalation(id),
       ...(flash ? { flash } : {}),
       ...(check ? { check } : {}),
     };
   }
 
   /** A terminal page again, with why the form was refused (status from the one refusal table). */
-  function refusedOnTerminal(c: Ctx, r: Refusal): Answer {
+  async function refusedOnTerminal(c: Ctx, r: Refusal): Promise<Answer> {
     return {
       page: terminalPage(
         c.session,
-        terminalData(c.params[0]!, { ok: false, text: `${r.code}: ${r.message}` }),
+        await terminalData(c.params[0]!, { ok: false, text: `${r.code}: ${r.message}` }),
         nowMs(),
       ),
       status: statusOf(r),
@@ -189,19 +189,21 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/organizations$/,
       may: 'view',
-      handle: (c) => {
+      handle: async (c) => {
         const after = (c.query.get('starting_after') ?? '').slice(0, 100);
         const q = new URLSearchParams({ limit: '100', ...(after ? { starting_after: after } : {}) });
-        return { page: organizationsPage(c.session, orgs.listOrganizations(q), after) };
+        return { page: organizationsPage(c.session, await orgs.listOrganizations(q), after) };
       },
     },
     {
       method: 'GET',
       pattern: /^\/portal\/organizations\/([^/]+)$/,
       may: 'view',
-      handle: (c) => {
-        const org = orgs.getOrganization(c.params[0]!);
-        const stores = orgs.listLocations(new URLSearchParams({ organizationId: org.id, limit: '100' }));
+      handle: async (c) => {
+        const org = await orgs.getOrganization(c.params[0]!);
+        const stores = await orgs.listLocations(
+          new URLSearchParams({ organizationId: org.id, limit: '100' }),
+        );
         return { page: storesPage(c.session, org, stores) };
       },
     },
@@ -209,9 +211,9 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/stores\/([^/]+)\/config$/,
       may: 'view',
-      handle: (c) => {
-        const store = orgs.getLocation(c.params[0]!);
-        return { page: storeConfigPage(c.session, store, templateOf(store.id), flashOf(c.query)) };
+      handle: async (c) => {
+        const store = await orgs.getLocation(c.params[0]!);
+        return { page: storeConfigPage(c.session, store, await templateOf(store.id), flashOf(c.query)) };
       },
     },
     {
@@ -219,8 +221,8 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/stores\/([^/]+)\/config$/,
       may: 'location.configure',
       audit: 'location.configure',
-      handle: (c) => {
-        const store = orgs.getLocation(c.params[0]!);
+      handle: async (c) => {
+        const store = await orgs.getLocation(c.params[0]!);
         const asJson = c.form.get('as') === 'json';
         const text = c.form.get('template') ?? '';
         let body: Record<string, Record<string, unknown>> = {};
@@ -231,15 +233,15 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
             } catch {
               throw new Refusal('invalid_json', 'the template is not valid JSON');
             }
-          } else body = templateFromForm(c.form, templateOf(store.id));
-          o.fleet.setLocationTemplate(store.id, body);
+          } else body = templateFromForm(c.form, await templateOf(store.id));
+          await o.fleet.setLocationTemplate(store.id, body);
         } catch (err) {
           if (!isRefusal(err)) throw err;
           // The page again with what was typed and the API's words for what is wrong with it.
           const flash = { ok: false, text: `${err.code}: ${err.message}` };
           return {
             page: asJson
-              ? storeConfigPage(c.session, store, templateOf(store.id), flash, text)
+              ? storeConfigPage(c.session, store, await templateOf(store.id), flash, text)
               : storeConfigPage(c.session, store, body, flash),
             status: statusOf(err),
           };
@@ -251,15 +253,23 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/terminals$/,
       may: 'view',
-      handle: (c) => ({
-        page: terminalsPage(c.session, terminalsOf(c.query), filterOf(c.query), locations(), nowMs()),
+      handle: async (c) => ({
+        page: terminalsPage(
+          c.session,
+          await terminalsOf(c.query),
+          filterOf(c.query),
+          await locations(),
+          nowMs(),
+        ),
       }),
     },
     {
       method: 'GET',
       pattern: /^\/portal\/terminals\/rows$/,
       may: 'view',
-      handle: (c) => ({ page: terminalRows(terminalsOf(c.query).data, filterOf(c.query), nowMs()) }),
+      handle: async (c) => ({
+        page: terminalRows((await terminalsOf(c.query)).data, filterOf(c.query), nowMs()),
+      }),
     },
     {
       method: 'POST',
@@ -270,7 +280,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
         const check = (await o.fleet.checkConnection(c.params[0]!, {})) as unknown as ConnectionCheck;
         // htmx swaps the answer in place; without JavaScript the whole page comes back with it.
         if (c.req.headers['hx-request'] === 'true') return { page: checkResult(check) };
-        return { page: terminalPage(c.session, terminalData(c.params[0]!, undefined, check), nowMs()) };
+        return { page: terminalPage(c.session, await terminalData(c.params[0]!, undefined, check), nowMs()) };
       },
     },
     {
@@ -282,7 +292,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
         try {
           await o.fleet.rotateCertificate(c.params[0]!);
         } catch (err) {
-          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          if (isRefusal(err) && err.code !== 'not_found') return await refusedOnTerminal(c, err);
           throw err;
         }
         return { redirect: tpath(c.params[0]!, '?done=rotate') };
@@ -292,8 +302,8 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/terminals\/([^/]+)\/reprovision$/,
       may: 'terminal.reprovision',
-      handle: (c) => ({
-        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+      handle: async (c) => ({
+        page: confirmPage(c.session, await o.fleet.getTerminal(c.params[0]!), {
           title: 'Reprovision terminal',
           explain:
             'You get an enrollment code bound to this terminal. Enrolling the device with it keeps this record — its id, name, store, configuration and history — and replaces its certificate on first use. Then confirm that its heartbeat resumes.',
@@ -307,12 +317,12 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/terminals\/([^/]+)\/reprovision$/,
       may: 'terminal.reprovision',
       audit: 'terminal.reprovision',
-      handle: (c) => {
-        const code = o.enrollment.reprovisionTerminal(c.params[0]!, {});
+      handle: async (c) => {
+        const code = await o.enrollment.reprovisionTerminal(c.params[0]!, {});
         return {
           page: codePage(
             c.session,
-            { ...code, locationName: storeName(code.locationId) ?? code.locationId },
+            { ...code, locationName: (await storeName(code.locationId)) ?? code.locationId },
             'Reprovision code',
           ),
           status: 201,
@@ -323,8 +333,8 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/terminals\/([^/]+)\/revoke-certificate$/,
       may: 'terminal.revoke_certificate',
-      handle: (c) => ({
-        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+      handle: async (c) => ({
+        page: confirmPage(c.session, await o.fleet.getTerminal(c.params[0]!), {
           title: 'Revoke certificate',
           explain:
             'The terminal’s link closes at once and its certificate is refused from then on; it shows Error until it is reprovisioned.',
@@ -339,9 +349,9 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/terminals\/([^/]+)\/revoke-certificate$/,
       may: 'terminal.revoke_certificate',
       audit: 'terminal.revoke_certificate',
-      handle: (c) => {
+      handle: async (c) => {
         const reason = (c.form.get('reason') ?? '').trim();
-        o.fleet.revokeCertificate(c.params[0]!, reason === '' ? {} : { reason });
+        await o.fleet.revokeCertificate(c.params[0]!, reason === '' ? {} : { reason });
         return { redirect: tpath(c.params[0]!, '?done=revoked') };
       },
     },
@@ -349,8 +359,8 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/terminals\/([^/]+)$/,
       may: 'view',
-      handle: (c) => ({
-        page: terminalPage(c.session, terminalData(c.params[0]!, flashOf(c.query)), nowMs()),
+      handle: async (c) => ({
+        page: terminalPage(c.session, await terminalData(c.params[0]!, flashOf(c.query)), nowMs()),
       }),
     },
     {
@@ -358,9 +368,12 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/terminals\/([^/]+)\/live$/,
       may: 'view',
       // Polled every 3 s by each open terminal page: only what the live part shows.
-      handle: (c) => ({
+      handle: async (c) => ({
         page: terminalLive(
-          { terminal: o.fleet.getTerminal(c.params[0]!), actions: o.actions.list(c.params[0]!).data },
+          {
+            terminal: await o.fleet.getTerminal(c.params[0]!),
+            actions: (await o.actions.list(c.params[0]!)).data,
+          },
           nowMs(),
         ),
       }),
@@ -370,7 +383,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/terminals\/([^/]+)\/actions$/,
       may: 'view',
       audit: (c) => `terminal.${c.form.get('type') ?? 'action'}`,
-      handle: (c) => {
+      handle: async (c) => {
         const type = c.form.get('type') ?? '';
         if (type !== 'reboot' && type !== 'lock' && type !== 'unlock')
           throw new Refusal(
@@ -380,9 +393,9 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
         if (!mayDo(c.session.role, `terminal.${type}`))
           throw new Refusal('forbidden', `the ${c.session.role} role may not ${type} a terminal`);
         try {
-          o.actions.create(c.params[0]!, { type });
+          await o.actions.create(c.params[0]!, { type });
         } catch (err) {
-          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          if (isRefusal(err) && err.code !== 'not_found') return await refusedOnTerminal(c, err);
           throw err;
         }
         return { redirect: tpath(c.params[0]!, `?done=${type}`) };
@@ -393,11 +406,11 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/terminals\/([^/]+)\/rename$/,
       may: 'terminal.rename',
       audit: 'terminal.rename',
-      handle: (c) => {
+      handle: async (c) => {
         try {
-          o.fleet.updateTerminal(c.params[0]!, { name: c.form.get('name') ?? '' });
+          await o.fleet.updateTerminal(c.params[0]!, { name: c.form.get('name') ?? '' });
         } catch (err) {
-          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          if (isRefusal(err) && err.code !== 'not_found') return await refusedOnTerminal(c, err);
           throw err;
         }
         return { redirect: tpath(c.params[0]!, '?done=renamed') };
@@ -412,7 +425,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
         try {
           await o.fleet.runDiagnostics(c.params[0]!);
         } catch (err) {
-          if (isRefusal(err) && err.code !== 'not_found') return refusedOnTerminal(c, err);
+          if (isRefusal(err) && err.code !== 'not_found') return await refusedOnTerminal(c, err);
           throw err;
         }
         return { redirect: tpath(c.params[0]!, '?done=diagnostics') };
@@ -422,8 +435,8 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/terminals\/([^/]+)\/deactivate$/,
       may: 'terminal.deactivate',
-      handle: (c) => ({
-        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+      handle: async (c) => ({
+        page: confirmPage(c.session, await o.fleet.getTerminal(c.params[0]!), {
           title: 'Decommission terminal',
           explain:
             'The terminal is deactivated: its certificate is refused from now on and its link is closed. This cannot be undone; the device needs a new enrollment code to come back.',
@@ -438,9 +451,9 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/terminals\/([^/]+)\/deactivate$/,
       may: 'terminal.deactivate',
       audit: 'terminal.deactivate',
-      handle: (c) => {
+      handle: async (c) => {
         const reason = (c.form.get('reason') ?? '').trim();
-        o.fleet.deactivate(c.params[0]!, reason === '' ? {} : { reason });
+        await o.fleet.deactivate(c.params[0]!, reason === '' ? {} : { reason });
         return { redirect: tpath(c.params[0]!, '?done=deactivated') };
       },
     },
@@ -448,8 +461,8 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/terminals\/([^/]+)\/replace$/,
       may: 'terminal.replace',
-      handle: (c) => ({
-        page: confirmPage(c.session, o.fleet.getTerminal(c.params[0]!), {
+      handle: async (c) => ({
+        page: confirmPage(c.session, await o.fleet.getTerminal(c.params[0]!), {
           title: 'Replace device',
           explain:
             'A new device takes this terminal’s name, store and configuration: you get an enrollment code for it. When the new device enrolls, this one is deactivated.',
@@ -463,14 +476,14 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/terminals\/([^/]+)\/replace$/,
       may: 'terminal.replace',
       audit: 'terminal.replace',
-      handle: (c) => {
-        const code = o.enrollment.replaceTerminal(c.params[0]!, {});
+      handle: async (c) => {
+        const code = await o.enrollment.replaceTerminal(c.params[0]!, {});
         return {
           page: codePage(
             c.session,
             {
               ...code,
-              locationName: storeName(code.locationId) ?? code.locationId,
+              locationName: (await storeName(code.locationId)) ?? code.locationId,
             },
             'Replacement enrollment code',
           ),
@@ -482,29 +495,33 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       method: 'GET',
       pattern: /^\/portal\/operators$/,
       may: 'operator.manage',
-      handle: (c) => ({ page: operatorsPage(c.session, o.accounts.list(), o.audit.recent(100), nowMs()) }),
+      handle: async (c) => ({
+        page: operatorsPage(c.session, await o.accounts.list(), await o.audit.recent(100), nowMs()),
+      }),
     },
     {
       method: 'GET',
       pattern: /^\/portal\/register$/,
       may: 'terminal.register',
-      handle: (c) => ({ page: registerPage(c.session, locations(), c.query.get('locationId') ?? '') }),
+      handle: async (c) => ({
+        page: registerPage(c.session, await locations(), c.query.get('locationId') ?? ''),
+      }),
     },
     {
       method: 'POST',
       pattern: /^\/portal\/register$/,
       may: 'terminal.register',
       audit: 'terminal.register',
-      handle: (c) => {
+      handle: async (c) => {
         const locationId = c.form.get('locationId') ?? '';
         const terminalName = c.form.get('terminalName') ?? '';
         const ttl = Number(c.form.get('ttlSeconds') ?? '86400');
         try {
-          const code = o.enrollment.createEnrollmentCode({ locationId, terminalName, ttlSeconds: ttl });
+          const code = await o.enrollment.createEnrollmentCode({ locationId, terminalName, ttlSeconds: ttl });
           return {
             page: codePage(c.session, {
               ...code,
-              locationName: storeName(locationId) ?? locationId,
+              locationName: (await storeName(locationId)) ?? locationId,
             }),
             status: 201,
           };
@@ -513,7 +530,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
           return {
             page: registerPage(
               c.session,
-              locations(),
+              await locations(),
               locationId,
               `${err.code}: ${err.message}`,
               terminalName,
@@ -528,7 +545,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       pattern: /^\/portal\/enrollment-codes\/([^/]+)\/qr\.png$/,
       may: 'terminal.register',
       handle: async (c) => ({
-        asset: await qrPng(o.enrollment.qrPayloadOf(c.params[0]!)),
+        asset: await qrPng(await o.enrollment.qrPayloadOf(c.params[0]!)),
         type: 'image/png',
       }),
     },
@@ -559,8 +576,8 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
     }
     try {
       const who = await o.accounts.signIn(name, form.get('password') ?? '', o.source(req));
-      const { token } = o.sessions.open(who.name);
-      o.audit.record(who.name, 'operator.sign_in', who.name, 'ok');
+      const { token } = await o.sessions.open(who.name);
+      await o.audit.record(who.name, 'operator.sign_in', who.name, 'ok');
       redirect(res, target, {
         'set-cookie': [
           setCookie(SESSION_COOKIE, token, Math.floor(o.sessions.limits.maxMs / 1000)),
@@ -569,7 +586,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       });
     } catch (err) {
       if (!isRefusal(err)) throw err;
-      o.audit.record(name || '(empty)', 'operator.sign_in', null, 'refused', err.code);
+      await o.audit.record(name || '(empty)', 'operator.sign_in', null, 'refused', err.code);
       const a = statusOf(err);
       sendPage(res, a, signInPage(cookie, target, err.message, name), {
         ...(typeof err.details.retryAfterSec === 'number'
@@ -582,11 +599,12 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://cloud.invalid');
     if (url.pathname === '/portal/sign-in' && (req.method === 'GET' || req.method === 'POST'))
-      return signIn(req, res, url);
-    const session = o.sessions.resolve(cookieOf(req, SESSION_COOKIE));
+      return await signIn(req, res, url);
+    const session = await o.sessions.resolve(cookieOf(req, SESSION_COOKIE));
     if (url.pathname === '/portal/sign-out' && req.method === 'POST') {
       const form = await readForm(req, o.bodyTimeoutMs);
-      if (session && sameToken(form.get('_csrf') ?? undefined, session.csrfToken)) o.sessions.close(session);
+      if (session && sameToken(form.get('_csrf') ?? undefined, session.csrfToken))
+        await o.sessions.close(session);
       return redirect(res, '/portal/sign-in', { 'set-cookie': clearCookie(SESSION_COOKIE) });
     }
     const matching = routes.filter((r) => r.pattern.test(url.pathname));
@@ -638,7 +656,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       form = await readForm(req, o.bodyTimeoutMs);
       const presented = form.get('_csrf') ?? (req.headers['x-csrf-token'] as string | undefined);
       if (!sameOrigin(req) || !sameToken(presented ?? undefined, session.csrfToken)) {
-        o.audit.record(
+        await o.audit.record(
           session.operator,
           auditAs({ req, params, query: url.searchParams, session, form }),
           target,
@@ -655,7 +673,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
     const ctx: Ctx = { req, params, query: url.searchParams, session, form };
     if (!mayDo(session.role, route.may)) {
       if (req.method === 'POST')
-        o.audit.record(session.operator, auditAs(ctx), target, 'refused', 'forbidden');
+        await o.audit.record(session.operator, auditAs(ctx), target, 'refused', 'forbidden');
       const r = new Refusal(
         'forbidden',
         `the ${session.role} role may not do this (${route.may}); ask an admin`,
@@ -666,7 +684,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       const a = await route.handle(ctx);
       if (req.method === 'POST') {
         const refused = 'page' in a && (a.status ?? 200) >= 400;
-        o.audit.record(
+        await o.audit.record(
           session.operator,
           auditAs(ctx),
           target,
@@ -677,7 +695,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       return answer(res, a);
     } catch (err) {
       if (req.method === 'POST')
-        o.audit.record(
+        await o.audit.record(
           session.operator,
           auditAs(ctx),
           target,

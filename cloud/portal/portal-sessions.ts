@@ -45,7 +45,7 @@ export class PortalSessions {
     return this.o.limits ?? SESSION_DEFAULTS;
   }
 
-  open(operator: string): { token: string; session: PortalSession } {
+  async open(operator: string): Promise<{ token: string; session: PortalSession }> {
     const token = randomBytes(32).toString('base64url');
     const now = this.o.now();
     const row = {
@@ -55,36 +55,37 @@ export class PortalSessions {
       createdAt: now,
       lastSeenAt: now,
     };
-    this.o.sessions.insert(row);
-    const role = this.o.operators.get(operator)?.role ?? 'support';
+    await this.o.sessions.insert(row);
+    const role = (await this.o.operators.get(operator))?.role ?? 'support';
     return { token, session: { operator, role, csrfToken: row.csrfToken, tokenHash: row.tokenHash } };
   }
 
   /** The session of a cookie's token, or undefined when there is none, it expired or its operator is gone. */
-  resolve(token: string | undefined): PortalSession | undefined {
+  async resolve(token: string | undefined): Promise<PortalSession | undefined> {
     if (!token || token.length > 128) return undefined;
     const tokenHash = hashToken(token);
-    const row = this.o.sessions.get(tokenHash);
+    const row = await this.o.sessions.get(tokenHash);
     if (!row) return undefined;
     const now = this.o.now();
     const { idleMs, maxMs } = this.limits;
     if (now - row.lastSeenAt > idleMs || now - row.createdAt > maxMs) {
-      this.o.sessions.remove(tokenHash);
+      await this.o.sessions.remove(tokenHash);
       return undefined;
     }
-    const operator = this.o.operators.get(row.operator);
+    const operator = await this.o.operators.get(row.operator);
     if (!operator) return undefined;
-    if (now - row.lastSeenAt >= Math.min(TOUCH_EVERY_MS, idleMs / 10)) this.o.sessions.touch(tokenHash, now);
+    if (now - row.lastSeenAt >= Math.min(TOUCH_EVERY_MS, idleMs / 10))
+      await this.o.sessions.touch(tokenHash, now);
     return { operator: row.operator, role: operator.role, csrfToken: row.csrfToken, tokenHash };
   }
 
-  close(session: PortalSession): void {
-    this.o.sessions.remove(session.tokenHash);
+  async close(session: PortalSession): Promise<void> {
+    await this.o.sessions.remove(session.tokenHash);
   }
 
-  prune(): number {
+  async prune(): Promise<number> {
     const now = this.o.now();
-    return this.o.sessions.prune(now - this.limits.idleMs, now - this.limits.maxMs);
+    return await this.o.sessions.prune(now - this.limits.idleMs, now - this.limits.maxMs);
   }
 }
 

@@ -64,7 +64,13 @@ export function createPortal(o: {
     audit,
     handle,
     start: () => {
-      sweep = startSweep(() => sessions.prune(), 60_000);
+      sweep = startSweep(
+        async () => {
+          await sessions.prune();
+        },
+        60_000,
+        (err) => o.log.error({ err: err.message }, 'portal session prune failed'),
+      );
     },
     stop: () => clearInterval(sweep),
   };

@@ -8,7 +8,9 @@ import type { ActionState, ActionType } from '../../protocol/actions.js';
  *   documents cross as JSON text; no engine type (statement, row id, 0/1 for a boolean) leaks out;
  * - a method does one thing to its own tables; what the rows mean (which statuses count, what an
  *   answer about an old version changes) is decided by the caller, not inside SQL;
- * - several writes that must land together go through `CloudStore.transaction`, the one helper.
+ * - several writes that must land together go through `CloudStore.transaction`, the one helper;
+ * - every method answers a Promise (PostgreSQL answers over the network); the SQLite store computes
+ *   its answer at once and resolves it, so the embedded default stays as fast as it was.
  */
 
 export interface OrganizationRow {
@@ -84,6 +86,9 @@ export interface TerminalRow {
   /** The terminal this one replaced, and the one that replaced it. */
   replaces: string | null;
   replacedBy: string | null;
+  /** Presence: the gateway holding the terminal's newest link (null: none), and that link's version. */
+  linkGateway: string | null;
+  linkVersion: number | null;
 }
 
 /** What a terminal list may be narrowed to, in the store (status is derived: the caller filters it). */
@@ -92,6 +97,17 @@ export interface TerminalFilter {
   organizationId?: string | null;
   /** Matches the serial, the name or the model-serial POIID, case-insensitively, exactly. */
   search?: string | null;
+}
+
+/** One terminal's last heartbeat, as a gateway's batch writes it. */
+export interface HeartbeatWrite {
+  id: string;
+  /** Unix ms. */
+  at: number;
+  batteryLevel: number | null;
+  /** The heartbeat's health document (JSON text). */
+  health: string;
+  clockSkewMs: number;
 }
 
 export type NewTerminal = Pick<
@@ -266,100 +282,174 @@ export interface WebhookDeliveryRow {
 
 export interface OrganizationStore {
   /** false when the slug (or id) is taken. */
-  insert(row: OrganizationRow): boolean;
-  get(id: string): OrganizationRow | undefined;
-  bySlug(slug: string): OrganizationRow | undefined;
+  insert(row: OrganizationRow): Promise<boolean>;
+  get(id: string): Promise<OrganizationRow | undefined>;
+  bySlug(slug: string): Promise<OrganizationRow | undefined>;
   /** Oldest first. */
-  list(page: Page): OrganizationRow[];
+  list(page: Page): Promise<OrganizationRow[]>;
   /** false when the new slug is taken. */
-  update(id: string, changes: { name?: string; slug?: string }): boolean;
+  update(id: string, changes: { name?: string; slug?: string }): Promise<boolean>;
 }
 
 export interface LocationStore {
-  insert(row: LocationRow): void;
-  get(id: string): LocationRow | undefined;
+  insert(row: LocationRow): Promise<void>;
+  get(id: string): Promise<LocationRow | undefined>;
   /** Oldest first; every organization's when null. */
-  list(organizationId: string | null, page: Page): LocationRow[];
+  list(organizationId: string | null, page: Page): Promise<LocationRow[]>;
   update(
     id: string,
     changes: { name?: string; active?: boolean; timezone?: string | null; address?: string | null },
-  ): void;
+  ): Promise<void>;
   /** A store by its id, or by its name within an organization (Adyen's `store`). */
-  byName(organizationId: string, name: string): LocationRow | undefined;
+  byName(organizationId: string, name: string): Promise<LocationRow | undefined>;
 }
 
 export interface TerminalStore {
-  insert(terminal: NewTerminal): void;
-  get(id: string): TerminalRow | undefined;
+  insert(terminal: NewTerminal): Promise<void>;
+  get(id: string): Promise<TerminalRow | undefined>;
   /** Newest first; every location when `locationId` is null. */
-  list(locationId: string | null): TerminalRow[];
+  list(locationId: string | null): Promise<TerminalRow[]>;
   /** Newest first, after the terminal `page.after` (keyset on the enrollment order: stable under changes). */
-  page(filter: TerminalFilter, page: Page): TerminalRow[];
+  page(filter: TerminalFilter, page: Page): Promise<TerminalRow[]>;
   /** The terminals of one store, every one (its counts are derived from them). */
-  at(locationId: string): TerminalRow[];
+  at(locationId: string): Promise<TerminalRow[]>;
   /** Status history, newest first, before the event `beforeSeq` (null: from the newest). */
-  events(id: string, page: { beforeSeq: number | null; limit: number }): TerminalStatusEventRow[];
+  events(id: string, page: { beforeSeq: number | null; limit: number }): Promise<TerminalStatusEventRow[]>;
   /** Oldest first. */
-  idsAt(locationId: string): string[];
+  idsAt(locationId: string): Promise<string[]>;
   /** A Hello: last seen, boot, version; the model the device reports; its serial when given. */
   recordHello(
     id: string,
     now: number,
     hello: { bootId: string; softwareVersion: string; model: string | null; serialNumber: string | null },
-  ): void;
-  recordHeartbeat(id: string, now: number, batteryLevel: number | null, health: string): void;
-  recordDisconnect(id: string, closedCleanly: boolean): void;
+  ): Promise<void>;
+  recordHeartbeat(id: string, now: number, batteryLevel: number | null, health: string): Promise<void>;
+  /** Many terminals' last heartbeats in one statement (a gateway's batch); how many rows it changed. */
+  recordHeartbeats(beats: readonly HeartbeatWrite[]): Promise<number>;
+  recordDisconnect(id: string, closedCleanly: boolean): Promise<void>;
   /** Whether a serial is pre-registered, or held by another active terminal. */
-  serialInUse(serial: string, exceptTerminalId: string): boolean;
-  setPendingCertificate(id: string, fingerprint: string, serial: string, notAfter: number): void;
+  serialInUse(serial: string, exceptTerminalId: string): Promise<boolean>;
+  setPendingCertificate(id: string, fingerprint: string, serial: string, notAfter: number): Promise<void>;
   /** The pending certificate becomes the current one (nothing when none is pending). */
-  promotePendingCertificate(id: string): void;
+  promotePendingCertificate(id: string): Promise<void>;
   /** false when it was deactivated already. */
-  deactivate(id: string, now: number, reason: string): boolean;
-  update(id: string, changes: { name?: string; locationId?: string }): void;
+  deactivate(id: string, now: number, reason: string): Promise<boolean>;
+  update(id: string, changes: { name?: string; locationId?: string }): Promise<void>;
   /** The announced status changes, and its history gets the change, in one call (inside the caller's transaction). */
-  setAnnouncedStatus(id: string, status: string, at: number, reason: string | null): void;
+  setAnnouncedStatus(id: string, status: string, at: number, reason: string | null): Promise<void>;
   /** A problem the cloud saw (a refused link, a revoked certificate); null clears it. */
-  setProblem(id: string, problem: string | null, at: number | null): void;
-  recordClockSkew(id: string, skewMs: number): void;
-  setReplacedBy(id: string, by: string): void;
+  setProblem(id: string, problem: string | null, at: number | null): Promise<void>;
+  recordClockSkew(id: string, skewMs: number): Promise<void>;
+  setReplacedBy(id: string, by: string): Promise<void>;
   /** The certificate with this fingerprint is refused from now on. */
-  revokeCertificate(id: string, fingerprint: string, at: number): void;
-  isRevoked(fingerprint: string): boolean;
-  setLocked(id: string, locked: boolean): void;
-  locked(id: string): boolean;
+  revokeCertificate(id: string, fingerprint: string, at: number): Promise<void>;
+  isRevoked(fingerprint: string): Promise<boolean>;
+  setLocked(id: string, locked: boolean): Promise<void>;
+  locked(id: string): Promise<boolean>;
+  /**
+   * Presence: the terminal's link on `gatewayId` with `version` is its newest; false (nothing
+   * changes) when a link with a higher version registered already.
+   */
+  registerLink(id: string, gatewayId: string, version: number): Promise<boolean>;
+  /**
+   * The link with `version` closed: presence is cleared only if it is still that link; false when
+   * a newer one registered since (a late close from an old socket never marks a newer link offline).
+   */
+  releaseLink(id: string, version: number): Promise<boolean>;
+}
+
+/** The gateways (the `posagent-cloud` processes) alive, by lease, and the link versions they hand out. */
+export interface GatewayStore {
+  /** The gateway is alive until `until` (Unix ms). */
+  renewLease(gatewayId: string, until: number): Promise<void>;
+  /** The gateways whose lease runs at `now`. */
+  live(now: number): Promise<string[]>;
+  /** Presence on gateways whose lease ended before `now` is cleared, and their leases removed: how many links. */
+  expire(now: number): Promise<number>;
+  /** Link versions only ever go up, across every gateway. */
+  nextLinkVersion(): Promise<number>;
+  /** Terminals whose link is on a gateway alive at `now`. */
+  connectedIds(now: number): Promise<string[]>;
+  /**
+   * Whether this process leads the fleet-wide sweeps (status, expiry): one gateway at a time, by an
+   * advisory lock held on its own connection until it stops (SQLite: one process, always).
+   */
+  lead(): Promise<boolean>;
+}
+
+/** Work for the gateway that holds a terminal's link, written before that gateway is rung. */
+export interface LinkCallRow {
+  id: string;
+  terminalId: string;
+  /** The gateway that is to do it. */
+  gatewayId: string;
+  /** What: config, actions, profile, deactivate, close, diagnostics, ping, rotate. */
+  kind: string;
+  /** JSON text. */
+  payload: string;
+  /** The gateway that asked (it is rung with the answer). */
+  fromGateway: string;
+  createdAt: number;
+  expiresAt: number;
+  /** JSON text, once answered. */
+  answer: string | null;
+}
+
+export interface LinkCallStore {
+  insert(row: Omit<LinkCallRow, 'answer'>): Promise<void>;
+  /** Calls for `gatewayId` not taken yet and not expired at `now`, oldest first: each is taken once. */
+  take(gatewayId: string, now: number, limit: number): Promise<LinkCallRow[]>;
+  answer(id: string, answer: string): Promise<void>;
+  get(id: string): Promise<LinkCallRow | undefined>;
+  /** Deletes calls that expired before `before`. */
+  prune(before: number): Promise<number>;
+}
+
+/**
+ * Tells a gateway there is work for it (the rows are written first; a lost ring is made up for by
+ * the gateway's own sweep). PostgreSQL: LISTEN/NOTIFY; SQLite (one process): in-process.
+ */
+export interface Doorbell {
+  ring(gatewayId: string, message: string): Promise<void>;
+  /** `onRing` is called with each message for `gatewayId`. */
+  listen(gatewayId: string, onRing: (message: string) => void): Promise<void>;
 }
 
 export interface ConfigStore {
   /** The location's template (JSON text), null when it has none. */
-  template(locationId: string): string | null;
-  setTemplate(locationId: string, template: string, now: number): void;
-  get(terminalId: string): TerminalConfigRow | undefined;
+  template(locationId: string): Promise<string | null>;
+  setTemplate(locationId: string, template: string, now: number): Promise<void>;
+  get(terminalId: string): Promise<TerminalConfigRow | undefined>;
   /** Versions only ever go up, across every terminal. */
-  nextVersion(): number;
+  nextVersion(): Promise<number>;
   /** Writes the terminal's row whole (created on first use). */
-  put(row: TerminalConfigRow): void;
+  put(row: TerminalConfigRow): Promise<void>;
 }
 
 export interface TransactionStore {
   /** Stores a forwarded transaction once per (terminal, id): 'duplicate' when it is there already. */
-  insert(row: Omit<CloudTransactionRow, 'rseq' | 'resultDelivered' | 'deliveries'>): 'received' | 'duplicate';
-  get(terminalId: string, id: string): CloudTransactionRow | undefined;
+  insert(
+    row: Omit<CloudTransactionRow, 'rseq' | 'resultDelivered' | 'deliveries'>,
+  ): Promise<'received' | 'duplicate'>;
+  get(terminalId: string, id: string): Promise<CloudTransactionRow | undefined>;
   /** One more delivery of a transaction the cloud has. */
-  countRedelivery(terminalId: string, id: string): void;
+  countRedelivery(terminalId: string, id: string): Promise<void>;
   /** Results not yet delivered to the terminal with one of `statuses`, in the order received. */
   undelivered(
     terminalId: string,
     statuses: readonly CloudTransactionStatus[],
     limit: number,
-  ): CloudTransactionRow[];
-  markDelivered(terminalId: string, ids: readonly string[]): void;
+  ): Promise<CloudTransactionRow[]>;
+  markDelivered(terminalId: string, ids: readonly string[]): Promise<void>;
   /** The first received with this id, whichever terminal sent it (ids are the POS apps' UUIDs). */
-  byId(id: string): CloudTransactionRow | undefined;
+  byId(id: string): Promise<CloudTransactionRow | undefined>;
   /** Every one, in the order received. */
-  list(terminalId: string | null, status: string | null): CloudTransactionRow[];
+  list(terminalId: string | null, status: string | null): Promise<CloudTransactionRow[]>;
   /** In the order received, after the transaction with id \`page.after\` (keyset on that order). */
-  page(filter: { terminalId: string | null; status: string | null }, page: Page): CloudTransactionRow[];
+  page(
+    filter: { terminalId: string | null; status: string | null },
+    page: Page,
+  ): Promise<CloudTransactionRow[]>;
 }
 
 export interface EnrollmentStore {
@@ -367,108 +457,116 @@ export interface EnrollmentStore {
     row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId' | 'reprovisions' | 'revokedAt'> & {
       reprovisions?: string | null;
     },
-  ): void;
-  getCode(code: string): EnrollmentCodeRow | undefined;
+  ): Promise<void>;
+  getCode(code: string): Promise<EnrollmentCodeRow | undefined>;
   /** Newest first. */
-  listCodes(locationId: string | null, page: Page): EnrollmentCodeRow[];
+  listCodes(locationId: string | null, page: Page): Promise<EnrollmentCodeRow[]>;
   /** false when it was used or revoked already. */
-  revokeCode(code: string, at: number): boolean;
+  revokeCode(code: string, at: number): Promise<boolean>;
   /** false when it was used meanwhile. */
-  useCode(code: string, terminalId: string, at: number): boolean;
-  insertPreregistration(row: Omit<PreregistrationRow, 'claimedAt' | 'terminalId' | 'refusedClaims'>): boolean;
-  getPreregistration(serial: string): PreregistrationRow | undefined;
-  listPreregistrations(): PreregistrationRow[];
-  countRefusedClaim(serial: string): void;
+  useCode(code: string, terminalId: string, at: number): Promise<boolean>;
+  insertPreregistration(
+    row: Omit<PreregistrationRow, 'claimedAt' | 'terminalId' | 'refusedClaims'>,
+  ): Promise<boolean>;
+  getPreregistration(serial: string): Promise<PreregistrationRow | undefined>;
+  listPreregistrations(): Promise<PreregistrationRow[]>;
+  countRefusedClaim(serial: string): Promise<void>;
   /** false when it was claimed meanwhile. */
-  claimSerial(serial: string, terminalId: string, at: number): boolean;
+  claimSerial(serial: string, terminalId: string, at: number): Promise<boolean>;
   insertPairing(
     row: Omit<PairingRow, 'activatedAt' | 'terminalId' | 'enrollment'> & { source: string },
-  ): void;
-  getPairing(id: string): PairingRow | undefined;
-  getPairingByCode(code: string): PairingRow | undefined;
+  ): Promise<void>;
+  getPairing(id: string): Promise<PairingRow | undefined>;
+  getPairingByCode(code: string): Promise<PairingRow | undefined>;
   /** false when it was activated meanwhile. */
-  activatePairing(id: string, terminalId: string, enrollment: string, at: number): boolean;
+  activatePairing(id: string, terminalId: string, enrollment: string, at: number): Promise<boolean>;
 }
 
 /** Zero-touch trust: manufacturer CAs, and what each pre-registration trusts. */
 export interface AttestationStore {
-  insertManufacturerCa(row: ManufacturerCaRow): boolean;
-  getManufacturerCa(id: string): ManufacturerCaRow | undefined;
-  manufacturerCaByFingerprint(fingerprint: string): ManufacturerCaRow | undefined;
-  listManufacturerCas(): ManufacturerCaRow[];
-  setTrust(serialNumber: string, trust: PreregistrationTrust): void;
-  trustOf(serialNumber: string): PreregistrationTrust | undefined;
+  insertManufacturerCa(row: ManufacturerCaRow): Promise<boolean>;
+  getManufacturerCa(id: string): Promise<ManufacturerCaRow | undefined>;
+  manufacturerCaByFingerprint(fingerprint: string): Promise<ManufacturerCaRow | undefined>;
+  listManufacturerCas(): Promise<ManufacturerCaRow[]>;
+  setTrust(serialNumber: string, trust: PreregistrationTrust): Promise<void>;
+  trustOf(serialNumber: string): Promise<PreregistrationTrust | undefined>;
 }
 
 /** What bounds unauthenticated enrollment: failures per method and source, pairings per source. */
 export interface EnrollmentLimitStore {
-  recordFailure(method: string, source: string, at: number): void;
+  recordFailure(method: string, source: string, at: number): Promise<void>;
   /** Failures of `method` after `since`, from `source` (or from everywhere when null). */
-  failures(method: string, source: string | null, since: number): number;
+  failures(method: string, source: string | null, since: number): Promise<number>;
   /** When the `n`-th (0-based) failure after `since` happened. */
-  nthFailureAt(method: string, source: string | null, since: number, n: number): number | null;
-  pairingsStartedFrom(source: string, since: number): number;
-  nthPairingFromAt(source: string, since: number, n: number): number | null;
+  nthFailureAt(method: string, source: string | null, since: number, n: number): Promise<number | null>;
+  pairingsStartedFrom(source: string, since: number): Promise<number>;
+  nthPairingFromAt(source: string, since: number, n: number): Promise<number | null>;
   /** Pairings not activated that expire after `now`. */
-  pendingPairings(now: number): number;
+  pendingPairings(now: number): Promise<number>;
   /** Deletes failures before `failuresBefore`, pairings expired before `pairingsBefore`, unused codes expired before `codesBefore`. */
   prune(
     failuresBefore: number,
     pairingsBefore: number,
     codesBefore: number,
-  ): { failures: number; pairings: number; codes: number };
+  ): Promise<{ failures: number; pairings: number; codes: number }>;
 }
 
 export interface ActionStore {
   insert(
     row: Pick<CloudActionRow, 'id' | 'terminalId' | 'type' | 'params' | 'createdAt' | 'expiresAt'>,
-  ): void;
-  get(id: string): CloudActionRow | undefined;
+  ): Promise<void>;
+  get(id: string): Promise<CloudActionRow | undefined>;
   /** Newest first. */
-  list(terminalId: string, limit: number): CloudActionRow[];
+  list(terminalId: string, limit: number): Promise<CloudActionRow[]>;
   /** Oldest first. */
-  queued(terminalId: string): CloudActionRow[];
+  queued(terminalId: string): Promise<CloudActionRow[]>;
   /** Queued ones whose `expiresAt` is at or before `now`. */
-  expired(now: number): CloudActionRow[];
+  expired(now: number): Promise<CloudActionRow[]>;
   /** `deliveredAt` is set the first time it is given. */
   update(
     id: string,
     u: Pick<CloudActionRow, 'status' | 'reason' | 'step' | 'percent'>,
     now: number,
     deliveredAt: number | null,
-  ): void;
+  ): Promise<void>;
 }
 
 export interface ReleaseStore {
-  insert(row: ReleaseRow): void;
-  get(version: string): ReleaseRow | undefined;
+  insert(row: ReleaseRow): Promise<void>;
+  get(version: string): Promise<ReleaseRow | undefined>;
   /** Newest first. */
-  list(): ReleaseRow[];
-  setDowngradeSignature(version: string, signature: string, from: string): void;
+  list(): Promise<ReleaseRow[]>;
+  setDowngradeSignature(version: string, signature: string, from: string): Promise<void>;
 }
 
 export interface WebhookStore {
-  insertEndpoint(row: WebhookEndpointRow): void;
+  insertEndpoint(row: WebhookEndpointRow): Promise<void>;
   /** Not when deleted. */
-  getEndpoint(id: string): WebhookEndpointRow | undefined;
+  getEndpoint(id: string): Promise<WebhookEndpointRow | undefined>;
   /** Every endpoint not deleted, oldest first. */
-  listEndpoints(): WebhookEndpointRow[];
-  pageEndpoints(page: Page): WebhookEndpointRow[];
+  listEndpoints(): Promise<WebhookEndpointRow[]>;
+  pageEndpoints(page: Page): Promise<WebhookEndpointRow[]>;
   /** Deletes it (its past deliveries stay; pending ones are given up); false when there was none. */
-  deleteEndpoint(id: string, at: number): boolean;
+  deleteEndpoint(id: string, at: number): Promise<boolean>;
   /** The event, and a delivery due at `now` for each endpoint given. */
-  insertEvent(id: string, type: string, payload: string, now: number, endpointIds: readonly string[]): void;
+  insertEvent(
+    id: string,
+    type: string,
+    payload: string,
+    now: number,
+    endpointIds: readonly string[],
+  ): Promise<void>;
   /** Deliveries neither delivered nor given up, due at or before `now`, oldest event first. */
-  due(now: number, limit: number): WebhookDeliveryRow[];
+  due(now: number, limit: number): Promise<WebhookDeliveryRow[]>;
   /** When the next pending delivery is due (null: none pending). */
-  nextAttemptAt(): number | null;
-  recordAttempt(eventSeq: number, endpointId: string, attempt: WebhookAttempt): void;
-  deliveries(endpointId: string): WebhookDeliveryRow[];
+  nextAttemptAt(): Promise<number | null>;
+  recordAttempt(eventSeq: number, endpointId: string, attempt: WebhookAttempt): Promise<void>;
+  deliveries(endpointId: string): Promise<WebhookDeliveryRow[]>;
 }
 
 export interface DiagnosticsStore {
-  save(terminalId: string, report: string, now: number): void;
-  last(terminalId: string): { report: string; receivedAt: number } | undefined;
+  save(terminalId: string, report: string, now: number): Promise<void>;
+  last(terminalId: string): Promise<{ report: string; receivedAt: number } | undefined>;
 }
 
 /** Who may use the support portal, and as what (cloud/portal/portal-roles.ts says what each role may do). */
@@ -484,12 +582,12 @@ export interface OperatorRow {
 
 export interface OperatorStore {
   /** false when the name is taken. */
-  insert(row: OperatorRow): boolean;
-  get(name: string): OperatorRow | undefined;
-  list(): OperatorRow[];
-  setPassword(name: string, passwordHash: string): boolean;
-  setRole(name: string, role: OperatorRole): boolean;
-  remove(name: string): boolean;
+  insert(row: OperatorRow): Promise<boolean>;
+  get(name: string): Promise<OperatorRow | undefined>;
+  list(): Promise<OperatorRow[]>;
+  setPassword(name: string, passwordHash: string): Promise<boolean>;
+  setRole(name: string, role: OperatorRole): Promise<boolean>;
+  remove(name: string): Promise<boolean>;
 }
 
 export interface PortalSessionRow {
@@ -502,14 +600,14 @@ export interface PortalSessionRow {
 }
 
 export interface PortalSessionStore {
-  insert(row: PortalSessionRow): void;
-  get(tokenHash: string): PortalSessionRow | undefined;
-  touch(tokenHash: string, at: number): void;
-  remove(tokenHash: string): void;
+  insert(row: PortalSessionRow): Promise<void>;
+  get(tokenHash: string): Promise<PortalSessionRow | undefined>;
+  touch(tokenHash: string, at: number): Promise<void>;
+  remove(tokenHash: string): Promise<void>;
   /** Every session of one operator (removed, or their password changed). */
-  removeOperator(name: string): number;
+  removeOperator(name: string): Promise<number>;
   /** Sessions idle since before `idleBefore` or made before `createdBefore`. */
-  prune(idleBefore: number, createdBefore: number): number;
+  prune(idleBefore: number, createdBefore: number): Promise<number>;
 }
 
 export interface AuditRow {
@@ -525,10 +623,10 @@ export interface AuditRow {
 }
 
 export interface AuditStore {
-  record(row: Omit<AuditRow, 'seq'>): void;
+  record(row: Omit<AuditRow, 'seq'>): Promise<void>;
   /** Newest first. */
-  forTarget(target: string, limit: number): AuditRow[];
-  recent(limit: number): AuditRow[];
+  forTarget(target: string, limit: number): Promise<AuditRow[]>;
+  recent(limit: number): Promise<AuditRow[]>;
 }
 
 export interface CloudStore {
@@ -547,7 +645,21 @@ export interface CloudStore {
   readonly operators: OperatorStore;
   readonly portalSessions: PortalSessionStore;
   readonly audit: AuditStore;
-  /** Runs `fn` so that all its writes land together or none does; nests. The one transaction helper. */
-  transaction<T>(fn: () => T): T;
-  close(): void;
+  readonly gateways: GatewayStore;
+  readonly linkCalls: LinkCallStore;
+  readonly doorbell: Doorbell;
+  /** The connection pool now (PostgreSQL; SQLite has one connection and none). */
+  poolStats?(): { total: number; idle: number; waiting: number };
+  /**
+   * Runs `fn` so that all its writes land together or none does; nests (a savepoint). The one
+   * transaction helper. Every store call `fn` makes, however deep, runs in the transaction; no
+   * other caller's writes land inside it while it awaits.
+   */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
 }
+
+/** A store interface with its answers computed at once (the SQLite tables implement these). */
+export type Immediate<T> = {
+  [K in keyof T]: T[K] extends (...a: infer A) => Promise<infer R> ? (...a: A) => R : T[K];
+};

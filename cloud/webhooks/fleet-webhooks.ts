@@ -14,9 +14,9 @@ export function sendFleetWebhooks(
   terminals: Pick<TerminalStore, 'get'>,
   actions: Pick<ActionService, 'get'>,
 ): void {
-  bus.on('terminal.enrolled', ({ terminalId, method, replaces }) => {
-    const row = terminals.get(terminalId)!;
-    webhooks.emit('terminal.enrolled', {
+  bus.on('terminal.enrolled', async ({ terminalId, method, replaces }) => {
+    const row = (await terminals.get(terminalId))!;
+    await webhooks.emit('terminal.enrolled', {
       id: terminalId,
       terminalId,
       name: row.name,
@@ -25,10 +25,12 @@ export function sendFleetWebhooks(
       replaces,
     });
   });
-  bus.on('action.finished', ({ terminalId, actionId, status }) =>
-    webhooks.emit(
-      status === 'completed' ? 'terminal_action.completed' : 'terminal_action.failed',
-      actions.get(terminalId, actionId),
-    ),
+  bus.on(
+    'action.finished',
+    async ({ terminalId, actionId, status }) =>
+      await webhooks.emit(
+        status === 'completed' ? 'terminal_action.completed' : 'terminal_action.failed',
+        await actions.get(terminalId, actionId),
+      ),
   );
 }

@@ -168,46 +168,45 @@ export class Webhooks {
       secret: `whsec_${randomBytes(24).toString('base64url')}`,
       createdAt: this.o.now(),
     };
-    this.o.store.webhooks.insertEndpoint(row);
+    await this.o.store.webhooks.insertEndpoint(row);
     return endpointView(row, true);
   }
 
-  listEndpoints(query: URLSearchParams): ListOf<ReturnType<typeof endpointView>> {
+  async listEndpoints(query: URLSearchParams): Promise<ListOf<ReturnType<typeof endpointView>>> {
     const page = pageOf(query);
-    checkCursor(page, (id) => this.o.store.webhooks.getEndpoint(id) !== undefined);
-    return listPage(
+    await checkCursor(page, async (id) => (await this.o.store.webhooks.getEndpoint(id)) !== undefined);
+    return await listPage(
       page,
-      (p) => this.o.store.webhooks.pageEndpoints(p),
+      async (p) => await this.o.store.webhooks.pageEndpoints(p),
       (r) => endpointView(r, false),
     );
   }
 
   /** \`DELETE /v1/webhook-endpoints/{id}\`: nothing more is sent to it; what was sent stays on record. */
-  deleteEndpoint(id: string): { id: string; object: 'webhook_endpoint'; deleted: true } {
-    if (!this.o.store.webhooks.deleteEndpoint(id, this.o.now()))
+  async deleteEndpoint(id: string): Promise<{ id: string; object: 'webhook_endpoint'; deleted: true }> {
+    if (!(await this.o.store.webhooks.deleteEndpoint(id, this.o.now())))
       throw new Refusal('not_found', `no webhook endpoint ${id}`);
     return { id, object: 'webhook_endpoint', deleted: true };
   }
 
-  getEndpoint(id: string) {
-    const row = this.o.store.webhooks.getEndpoint(id);
+  async getEndpoint(id: string) {
+    const row = await this.o.store.webhooks.getEndpoint(id);
     if (!row) throw new Refusal('not_found', `no webhook endpoint ${id}`);
     return {
       ...endpointView(row, false),
-      deliveries: this.o.store.webhooks.deliveries(id).map(deliveryView),
+      deliveries: (await this.o.store.webhooks.deliveries(id)).map(deliveryView),
     };
   }
 
   /** Records an event for every subscribed endpoint. Call inside the transaction that caused it. */
-  emit<K extends WebhookEvent>(type: K, data: WebhookPayloads[K]): void {
+  async emit<K extends WebhookEvent>(type: K, data: WebhookPayloads[K]): Promise<void> {
     const id = newId('evt');
     const now = this.o.now();
     const payload = JSON.stringify({ id, object: 'event', type, created: Math.floor(now / 1000), data });
-    const subscribed = this.o.store.webhooks
-      .listEndpoints()
+    const subscribed = (await this.o.store.webhooks.listEndpoints())
       .filter((ep) => subscribes(JSON.parse(ep.events) as string[], type))
       .map((ep) => ep.id);
-    this.o.store.webhooks.insertEvent(id, type, payload, now, subscribed);
+    await this.o.store.webhooks.insertEvent(id, type, payload, now, subscribed);
     setImmediate(() => this.kick());
   }
 
@@ -228,21 +227,21 @@ export class Webhooks {
       return;
     }
     this.running = true;
-    void this.deliverDue().finally(() => {
+    void this.deliverDue().finally(async () => {
       this.running = false;
       if (this.again) {
         this.again = false;
         this.kick();
         return;
       }
-      this.schedule();
+      await this.schedule();
     });
   }
 
-  private schedule(): void {
+  private async schedule(): Promise<void> {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    const next = this.o.store.webhooks.nextAttemptAt();
+    const next = await this.o.store.webhooks.nextAttemptAt();
     if (next === null) return;
     this.timer = setTimeout(() => this.kick(), Math.max(0, next - this.o.now()));
     this.timer.unref();
@@ -250,7 +249,7 @@ export class Webhooks {
 
   private async deliverDue(): Promise<void> {
     for (;;) {
-      const due = this.o.store.webhooks.due(this.o.now(), 20);
+      const due = await this.o.store.webhooks.due(this.o.now(), 20);
       if (due.length === 0 || this.stopped) return;
       await Promise.all(due.map((d) => this.deliver(d)));
     }
@@ -275,7 +274,7 @@ export class Webhooks {
         ? null
         : this.o.now() + Math.min(3_600_000, this.o.retryBaseMs * 2 ** (attempt - 1));
     const at = this.o.now();
-    this.o.store.webhooks.recordAttempt(d.eventSeq, d.endpointId, {
+    await this.o.store.webhooks.recordAttempt(d.eventSeq, d.endpointId, {
       status,
       error,
       deliveredAt: delivered ? at : null,

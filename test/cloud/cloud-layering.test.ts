@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 const LAYERS: Record<string, string[]> = {
   store: [],
   'store/sqlite': ['store'],
+  'store/postgres': ['store'],
   shared: ['store'],
   identity: ['shared', 'store'],
   enrollment: ['identity', 'shared', 'store'],
@@ -25,7 +26,14 @@ const LAYERS: Record<string, string[]> = {
 };
 /** Subfolders that belong to their parent's layer. */
 const PART_OF: Record<string, string> = { 'portal/pages': 'portal' };
-const ROOT_FILES = new Set(['main.ts', 'cloud-options.ts', 'parts.ts', 'operator-admin.ts']);
+const ROOT_FILES = new Set([
+  'main.ts',
+  'cloud-options.ts',
+  'parts.ts',
+  'operator-admin.ts',
+  'open-store.ts',
+  'event-wiring.ts',
+]);
 const CLOUD = join(import.meta.dirname, '../../cloud');
 
 const files = (readdirSync(CLOUD, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));

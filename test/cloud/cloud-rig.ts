@@ -10,6 +10,7 @@ import {
 import { EnrollmentService } from '../../cloud/enrollment/enrollment-service.js';
 import { FleetService } from '../../cloud/fleet/fleet-service.js';
 import { AgentLinks } from '../../cloud/gateway/agent-links.js';
+import { LinkRouter } from '../../cloud/gateway/link-router.js';
 import { FleetCa } from '../../cloud/identity/fleet-ca.js';
 import { openSqliteStore } from '../../cloud/store/sqlite/sqlite-store.js';
 import { Refusal } from '../../protocol/refusal.js';
@@ -26,9 +27,9 @@ export function recordingLog() {
 }
 
 /** The refusal `fn` throws, for a closer look; fails when it throws none or something else. */
-export function refusalOf(fn: () => unknown): Refusal {
+export async function refusalOf(fn: () => unknown): Promise<Refusal> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     if (err instanceof Refusal) return err;
     throw err;
@@ -59,17 +60,33 @@ export async function cloudRig() {
     'action.queued',
     'action.finished',
   ] as const)
-    bus.on(name, (payload) => events.push({ name, payload }));
+    bus.on(name, (payload) => {
+      events.push({ name, payload });
+    });
   const log = recordingLog();
   const o: CloudOptions = { ...CLOUD_DEFAULTS, dataDir: dir };
   sharedCa ??= FleetCa.create('rig fleet CA', new Date(clock.ms)).then((c) => c.ca);
   const ca = await sharedCa;
   const links = new AgentLinks();
+  // The router of a cloud with no gateway in it: no link is open, every terminal is offline.
+  const router = new LinkRouter({
+    gatewayId: 'gw_rig',
+    store,
+    local: links,
+    gateway: () => {
+      throw new Error('the rig has no gateway');
+    },
+    now,
+    leaseMs: 10_000,
+    sweepMs: 1_000,
+    routeGraceMs: 1_000,
+    log,
+  });
   const fleet = new FleetService({
     store,
     now,
     thresholds: { atRiskAfterMs: 900_000, offlineAfterMs: 1_800_000 },
-    links,
+    links: router,
     events: bus,
     configDefaults: configDefaultsOf(o),
     log,
@@ -90,6 +107,6 @@ export async function cloudRig() {
     log,
   });
   const actions = new ActionService({ store, now, defaultTtlSec: 86_400, sweepMs: 5000, events: bus, log });
-  bus.on('terminal.enrolled', (e) => fleet.enrolled(e.terminalId, e.replaces));
+  bus.on('terminal.enrolled', async (e) => await fleet.enrolled(e.terminalId, e.replaces));
   return { clock, store, bus, events, log, fleet, enrollment, actions, links, dir, ca };
 }

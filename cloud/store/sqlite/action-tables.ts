@@ -1,10 +1,10 @@
-import type { ActionStore, CloudActionRow, ReleaseRow, ReleaseStore } from '../store-types.js';
+import type { ActionStore, CloudActionRow, Immediate, ReleaseRow, ReleaseStore } from '../store-types.js';
 import { type Db, prepareAll } from './statements.js';
 
 const COLUMNS = `seq, id, terminal_id AS terminalId, type, params, status, reason, step, percent,
   created_at AS createdAt, updated_at AS updatedAt, expires_at AS expiresAt, delivered_at AS deliveredAt`;
 
-export class SqliteActions implements ActionStore {
+export class SqliteActions implements Immediate<ActionStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -48,7 +48,7 @@ export class SqliteActions implements ActionStore {
 const RELEASE_COLUMNS = `version, sha256, size, signature, file, created_at AS createdAt,
   downgrade_signature AS downgradeSignature, downgrade_from AS downgradeFrom`;
 
-export class SqliteReleases implements ReleaseStore {
+export class SqliteReleases implements Immediate<ReleaseStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {

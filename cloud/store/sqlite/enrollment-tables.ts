@@ -3,6 +3,7 @@ import type {
   EnrollmentCodeRow,
   EnrollmentLimitStore,
   EnrollmentStore,
+  Immediate,
   ManufacturerCaRow,
   Page,
   PairingRow,
@@ -21,7 +22,7 @@ const PAIRING_COLUMNS = `id, secret_hash AS secretHash, activation_code AS activ
   activated_at AS activatedAt, terminal_id AS terminalId, enrollment`;
 
 /** Enrollment codes, pre-registrations and pairings. */
-export class SqliteEnrollment implements EnrollmentStore {
+export class SqliteEnrollment implements Immediate<EnrollmentStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -107,7 +108,7 @@ export class SqliteEnrollment implements EnrollmentStore {
 
 const CA_COLUMNS = 'id, name, certificate, fingerprint, created_at AS createdAt';
 
-export class SqliteAttestation implements AttestationStore {
+export class SqliteAttestation implements Immediate<AttestationStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -142,7 +143,7 @@ export class SqliteAttestation implements AttestationStore {
   }
 }
 
-export class SqliteEnrollmentLimits implements EnrollmentLimitStore {
+export class SqliteEnrollmentLimits implements Immediate<EnrollmentLimitStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {

@@ -1,6 +1,9 @@
+import { LINK_SQL } from '../presence-sql.js';
 import type {
   ConfigStore,
   DiagnosticsStore,
+  HeartbeatWrite,
+  Immediate,
   LocationRow,
   LocationStore,
   NewTerminal,
@@ -17,7 +20,7 @@ import { bit, type Db, prepareAll } from './statements.js';
 
 const ORG_COLUMNS = 'id, slug, name, created_at AS createdAt';
 
-export class SqliteOrganizations implements OrganizationStore {
+export class SqliteOrganizations implements Immediate<OrganizationStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -64,7 +67,7 @@ type StoredLocation = Omit<LocationRow, 'active'> & { active: number };
 const location = (r: StoredLocation | undefined): LocationRow | undefined =>
   r && { ...r, active: r.active === 1 };
 
-export class SqliteLocations implements LocationStore {
+export class SqliteLocations implements Immediate<LocationStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -113,14 +116,15 @@ const TERMINAL_COLUMNS = `seq, id, name, location_id AS locationId, model, seria
   last_seen AS lastSeen, closed_cleanly AS closedCleanly, boot_id AS bootId, battery_level AS batteryLevel, health,
   pending_fingerprint AS pendingFingerprint, pending_serial AS pendingSerial, pending_not_after AS pendingNotAfter,
   deactivation_reason AS deactivationReason, announced_status AS announcedStatus, announced_at AS announcedAt,
-  problem, problem_at AS problemAt, clock_skew_ms AS clockSkewMs, replaces, replaced_by AS replacedBy`;
+  problem, problem_at AS problemAt, clock_skew_ms AS clockSkewMs, replaces, replaced_by AS replacedBy,
+  link_gateway AS linkGateway, link_version AS linkVersion`;
 const EVENT_COLUMNS = `seq, terminal_id AS terminalId, at, status, previous_status AS previousStatus, reason`;
 
 type StoredTerminal = Omit<TerminalRow, 'closedCleanly'> & { closedCleanly: number };
 const terminal = (r: StoredTerminal | undefined): TerminalRow | undefined =>
   r && { ...r, closedCleanly: r.closedCleanly === 1 };
 
-export class SqliteTerminals implements TerminalStore {
+export class SqliteTerminals implements Immediate<TerminalStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -174,6 +178,13 @@ export class SqliteTerminals implements TerminalStore {
       announced: 'UPDATE terminals SET announced_status = @status, announced_at = @at WHERE id = @id',
       setLocked: 'UPDATE terminals SET locked = @locked WHERE id = @id',
       locked: 'SELECT locked FROM terminals WHERE id = @id',
+      ...LINK_SQL,
+      heartbeats: `UPDATE terminals SET last_seen = b.at, closed_cleanly = 0, battery_level = b.battery,
+        health = b.health, clock_skew_ms = b.skew
+        FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.at') AS at,
+          json_extract(value, '$.batteryLevel') AS battery, json_extract(value, '$.health') AS health,
+          json_extract(value, '$.clockSkewMs') AS skew FROM json_each(@beats)) AS b
+        WHERE terminals.id = b.id`,
     });
   }
   insert(t: NewTerminal): void {
@@ -230,6 +241,11 @@ export class SqliteTerminals implements TerminalStore {
   recordHeartbeat(id: string, now: number, batteryLevel: number | null, health: string): void {
     this.s.heartbeat.run({ id, now, batteryLevel, health });
   }
+  recordHeartbeats(beats: readonly HeartbeatWrite[]): number {
+    if (beats.length === 0) return 0;
+    const rounded = beats.map((b) => ({ ...b, clockSkewMs: Math.round(b.clockSkewMs) }));
+    return this.s.heartbeats.run({ beats: JSON.stringify(rounded) }).changes;
+  }
   recordDisconnect(id: string, closedCleanly: boolean): void {
     this.s.disconnected.run({ id, closedCleanly: bit(closedCleanly) });
   }
@@ -259,9 +275,15 @@ export class SqliteTerminals implements TerminalStore {
   locked(id: string): boolean {
     return (this.s.locked.get({ id }) as { locked: number } | undefined)?.locked === 1;
   }
+  registerLink(id: string, gatewayId: string, version: number): boolean {
+    return this.s.registerLink.run({ id, gatewayId, version }).changes === 1;
+  }
+  releaseLink(id: string, version: number): boolean {
+    return this.s.releaseLink.run({ id, version }).changes === 1;
+  }
 }
 
-export class SqliteConfigs implements ConfigStore {
+export class SqliteConfigs implements Immediate<ConfigStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -294,7 +316,7 @@ export class SqliteConfigs implements ConfigStore {
   }
 }
 
-export class SqliteDiagnostics implements DiagnosticsStore {
+export class SqliteDiagnostics implements Immediate<DiagnosticsStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {

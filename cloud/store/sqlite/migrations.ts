@@ -286,4 +286,29 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX audit_by_target ON audit_log(target, seq);
 `,
+  `
+  -- Issue 22: presence (which gateway holds a terminal's newest link, and that link's version),
+  -- the gateways alive by lease, and the calls routed to the gateway that holds a link.
+  ALTER TABLE terminals ADD COLUMN link_gateway TEXT;
+  ALTER TABLE terminals ADD COLUMN link_version INTEGER;
+  CREATE INDEX terminals_by_link ON terminals(link_gateway) WHERE link_gateway IS NOT NULL;
+  CREATE TABLE gateway_leases (
+    gateway_id TEXT PRIMARY KEY,
+    lease_until INTEGER NOT NULL
+  );
+  CREATE TABLE link_calls (
+    id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    gateway_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    from_gateway TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    taken_at INTEGER,
+    answer TEXT
+  );
+  CREATE INDEX link_calls_open ON link_calls(gateway_id, created_at) WHERE taken_at IS NULL;
+  INSERT INTO counters (name, value) VALUES ('link_version', 0);
+`,
 ];

@@ -1,6 +1,7 @@
 import type {
   AuditRow,
   AuditStore,
+  Immediate,
   OperatorRole,
   OperatorRow,
   OperatorStore,
@@ -14,7 +15,7 @@ const SESSION_COLUMNS = `token_hash AS tokenHash, operator, csrf_token AS csrfTo
   last_seen_at AS lastSeenAt`;
 const AUDIT_COLUMNS = 'seq, at, operator, action, target, outcome, detail';
 
-export class SqliteOperators implements OperatorStore {
+export class SqliteOperators implements Immediate<OperatorStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -47,7 +48,7 @@ export class SqliteOperators implements OperatorStore {
   }
 }
 
-export class SqlitePortalSessions implements PortalSessionStore {
+export class SqlitePortalSessions implements Immediate<PortalSessionStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {
@@ -80,7 +81,7 @@ export class SqlitePortalSessions implements PortalSessionStore {
   }
 }
 
-export class SqliteAudit implements AuditStore {
+export class SqliteAudit implements Immediate<AuditStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {

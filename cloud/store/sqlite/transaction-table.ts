@@ -1,4 +1,10 @@
-import type { CloudTransactionRow, CloudTransactionStatus, Page, TransactionStore } from '../store-types.js';
+import type {
+  CloudTransactionRow,
+  CloudTransactionStatus,
+  Immediate,
+  Page,
+  TransactionStore,
+} from '../store-types.js';
 import { bit, type Db, prepareAll } from './statements.js';
 
 const TX_COLUMNS = `rseq, terminal_id AS terminalId, id, seq, amount, currency, created_at AS createdAt,
@@ -17,7 +23,7 @@ const row = (r: Stored): CloudTransactionRow => ({
   resultDelivered: r.resultDelivered === 1,
 });
 
-export class SqliteTransactions implements TransactionStore {
+export class SqliteTransactions implements Immediate<TransactionStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {

@@ -1,4 +1,5 @@
 import type {
+  Immediate,
   Page,
   WebhookAttempt,
   WebhookDeliveryRow,
@@ -15,7 +16,7 @@ const DELIVERIES = `webhook_deliveries d JOIN webhook_events e ON e.seq = d.even
   JOIN webhook_endpoints w ON w.id = d.endpoint_id`;
 
 /** Endpoints, and the outbox: events and one delivery per subscribed endpoint. */
-export class SqliteWebhooks implements WebhookStore {
+export class SqliteWebhooks implements Immediate<WebhookStore> {
   private readonly s;
   constructor(db: Db) {
     this.s = prepareAll(db, {

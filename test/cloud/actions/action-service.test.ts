@@ -4,9 +4,9 @@ import { cloudRig, refusalOf } from '../cloud-rig.js';
 
 async function withTerminal() {
   const rig = await cloudRig();
-  const loc = rig.fleet.createLocation({ name: 'Shop' });
-  const { code } = rig.enrollment.createEnrollmentCode({ locationId: loc.id, terminalName: 'Till' });
-  const { terminalId } = rig.enrollment.enroll({ method: 'code', code, csr: rsaCsr().csr }, '10.0.0.1');
+  const loc = await rig.fleet.createLocation({ name: 'Shop' });
+  const { code } = await rig.enrollment.createEnrollmentCode({ locationId: loc.id, terminalName: 'Till' });
+  const { terminalId } = await rig.enrollment.enroll({ method: 'code', code, csr: rsaCsr().csr }, '10.0.0.1');
   return { ...rig, terminalId };
 }
 
@@ -15,36 +15,42 @@ const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 describe('ActionService in-process (cloud/actions/action-service.ts)', () => {
   it('bad actions are refused with a code, and none is stored', async () => {
     const rig = await withTerminal();
-    expect(refusalOf(() => rig.actions.create('term_nope', { type: 'lock' })).code).toBe('not_found');
-    expect(refusalOf(() => rig.actions.create(rig.terminalId, { type: 'explode' })).code).toBe(
-      'invalid_action',
-    );
-    expect(refusalOf(() => rig.actions.create(rig.terminalId, { type: 'update' })).code).toBe(
-      'invalid_action',
+    expect((await refusalOf(async () => await rig.actions.create('term_nope', { type: 'lock' }))).code).toBe(
+      'not_found',
     );
     expect(
-      refusalOf(() => rig.actions.create(rig.terminalId, { type: 'update', params: { version: '9.9.9' } }))
-        .code,
+      (await refusalOf(async () => await rig.actions.create(rig.terminalId, { type: 'explode' }))).code,
+    ).toBe('invalid_action');
+    expect(
+      (await refusalOf(async () => await rig.actions.create(rig.terminalId, { type: 'update' }))).code,
+    ).toBe('invalid_action');
+    expect(
+      (
+        await refusalOf(
+          async () =>
+            await rig.actions.create(rig.terminalId, { type: 'update', params: { version: '9.9.9' } }),
+        )
+      ).code,
     ).toBe('release_not_found');
-    expect(rig.actions.list(rig.terminalId).data).toEqual([]);
+    expect((await rig.actions.list(rig.terminalId)).data).toEqual([]);
   });
 
   it('queued: action.queued is said after the answer; lock completes → the terminal is locked and action.finished said once', async () => {
     const rig = await withTerminal();
-    const a = rig.actions.create(rig.terminalId, { type: 'lock' });
+    const a = await rig.actions.create(rig.terminalId, { type: 'lock' });
     expect(a).toMatchObject({ object: 'terminal_action', type: 'lock', status: 'queued' });
     expect(rig.events.some((e) => e.name === 'action.queued')).toBe(false);
     await nextTick();
     expect(rig.events.at(-1)).toEqual({ name: 'action.queued', payload: { terminalId: rig.terminalId } });
-    expect(rig.actions.pending(rig.terminalId).map((p) => p.actionId)).toEqual([a.id]);
-    rig.actions.delivered(rig.terminalId, a.id, {
+    expect((await rig.actions.pending(rig.terminalId)).map((p) => p.actionId)).toEqual([a.id]);
+    await rig.actions.delivered(rig.terminalId, a.id, {
       status: 'completed',
       reason: null,
       step: null,
       percent: null,
     });
     // A late status after the final one is ignored (statuses only move forward).
-    rig.actions.statusReported(rig.terminalId, {
+    await rig.actions.statusReported(rig.terminalId, {
       actionId: a.id,
       at: new Date(rig.clock.ms).toISOString(),
       status: 'processing',
@@ -52,19 +58,22 @@ describe('ActionService in-process (cloud/actions/action-service.ts)', () => {
       step: null,
       percent: null,
     });
-    expect(rig.actions.get(rig.terminalId, a.id).status).toBe('completed');
-    expect(rig.actions.locked(rig.terminalId)).toBe(true);
+    expect((await rig.actions.get(rig.terminalId, a.id)).status).toBe('completed');
+    expect(await rig.actions.locked(rig.terminalId)).toBe(true);
     expect(rig.events.filter((e) => e.name === 'action.finished')).toHaveLength(1);
   });
 
   it('an action never delivered fails as expired at its time (the sweep), with the reason', async () => {
     const rig = await withTerminal();
-    const a = rig.actions.create(rig.terminalId, { type: 'reboot', ttlSeconds: 60 });
+    const a = await rig.actions.create(rig.terminalId, { type: 'reboot', ttlSeconds: 60 });
     rig.clock.ms += 60_000;
-    expect(rig.actions.pending(rig.terminalId)).toEqual([]);
-    rig.actions.sweep();
-    expect(rig.actions.get(rig.terminalId, a.id)).toMatchObject({ status: 'failed', deliveredAt: null });
-    expect(rig.actions.get(rig.terminalId, a.id).reason).toMatch(
+    expect(await rig.actions.pending(rig.terminalId)).toEqual([]);
+    await rig.actions.sweep();
+    expect(await rig.actions.get(rig.terminalId, a.id)).toMatchObject({
+      status: 'failed',
+      deliveredAt: null,
+    });
+    expect((await rig.actions.get(rig.terminalId, a.id)).reason).toMatch(
       /^expired: the terminal did not connect before /,
     );
     expect(rig.events.filter((e) => e.name === 'action.finished')).toHaveLength(1);
@@ -72,7 +81,9 @@ describe('ActionService in-process (cloud/actions/action-service.ts)', () => {
 
   it('another terminal’s action is not found', async () => {
     const rig = await withTerminal();
-    const a = rig.actions.create(rig.terminalId, { type: 'unlock' });
-    expect(refusalOf(() => rig.actions.get('term_other', a.id)).code).toBe('action_not_found');
+    const a = await rig.actions.create(rig.terminalId, { type: 'unlock' });
+    expect((await refusalOf(async () => await rig.actions.get('term_other', a.id))).code).toBe(
+      'action_not_found',
+    );
   });
 });

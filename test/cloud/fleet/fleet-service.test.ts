@@ -6,47 +6,52 @@ import { cloudRig, refusalOf } from '../cloud-rig.js';
 
 async function enrolledTerminal() {
   const rig = await cloudRig();
-  const loc = rig.fleet.createLocation({ name: 'Shop' });
-  const { code } = rig.enrollment.createEnrollmentCode({ locationId: loc.id, terminalName: 'Till 1' });
-  const { terminalId } = rig.enrollment.enroll({ method: 'code', code, csr: rsaCsr().csr }, '10.0.0.1');
+  const loc = await rig.fleet.createLocation({ name: 'Shop' });
+  const { code } = await rig.enrollment.createEnrollmentCode({ locationId: loc.id, terminalName: 'Till 1' });
+  const { terminalId } = await rig.enrollment.enroll({ method: 'code', code, csr: rsaCsr().csr }, '10.0.0.1');
   return { ...rig, loc, terminalId };
 }
 
 describe('FleetService in-process (cloud/fleet/fleet-service.ts)', () => {
   it('a bad location is refused with a code and no status; nothing is stored', async () => {
     const rig = await cloudRig();
-    const r = refusalOf(() => rig.fleet.createLocation({ name: '' }));
+    const r = await refusalOf(async () => await rig.fleet.createLocation({ name: '' }));
     expect(r.code).toBe('invalid_request');
     expect(r).not.toHaveProperty('status');
-    expect(refusalOf(() => rig.fleet.getLocation('loc_nope')).code).toBe('not_found');
+    expect((await refusalOf(async () => await rig.fleet.getLocation('loc_nope'))).code).toBe('not_found');
   });
 
   it('an enrolled terminal has its desired config from the start: pending, from its location', async () => {
     const rig = await enrolledTerminal();
-    expect(rig.store.configs.get(rig.terminalId)).toMatchObject({ status: 'pending', appliedVersion: null });
+    expect(await rig.store.configs.get(rig.terminalId)).toMatchObject({
+      status: 'pending',
+      appliedVersion: null,
+    });
     expect(rig.events.map((e) => e.name)).toEqual(['terminal.enrolled']);
   });
 
   it('a GET never writes: terminal, list, config, template and diagnostics leave the database as it was', async () => {
     const rig = await enrolledTerminal();
     const db = () => readFileSync(join(rig.dir, 'cloud.db-wal')).toString('base64');
-    rig.store.transaction(() => {}); // settle
+    await rig.store.transaction(async () => {}); // settle
     const before = db();
-    const counter = rig.store.configs.get(rig.terminalId)!.version;
-    rig.fleet.getTerminal(rig.terminalId);
-    rig.fleet.listTerminals(new URLSearchParams());
-    rig.fleet.getTerminalConfig(rig.terminalId);
-    rig.fleet.getLocationTemplate(rig.loc.id);
-    rig.fleet.getLocation(rig.loc.id);
-    expect(refusalOf(() => rig.fleet.lastDiagnostics(rig.terminalId)).code).toBe('not_found');
+    const counter = (await rig.store.configs.get(rig.terminalId))!.version;
+    await rig.fleet.getTerminal(rig.terminalId);
+    await rig.fleet.listTerminals(new URLSearchParams());
+    await rig.fleet.getTerminalConfig(rig.terminalId);
+    await rig.fleet.getLocationTemplate(rig.loc.id);
+    await rig.fleet.getLocation(rig.loc.id);
+    expect((await refusalOf(async () => await rig.fleet.lastDiagnostics(rig.terminalId))).code).toBe(
+      'not_found',
+    );
     expect(db()).toBe(before);
-    expect(rig.store.configs.get(rig.terminalId)!.version).toBe(counter);
+    expect((await rig.store.configs.get(rig.terminalId))!.version).toBe(counter);
     expect(rig.events.map((e) => e.name)).toEqual(['terminal.enrolled']);
   });
 
   it('configure: the fleet hands over what to push (version and config), not a terminal id to look up', async () => {
     const rig = await enrolledTerminal();
-    const view = rig.fleet.configureTerminal(rig.terminalId, { display: { idleMessage: 'Hello' } });
+    const view = await rig.fleet.configureTerminal(rig.terminalId, { display: { idleMessage: 'Hello' } });
     const pushed = rig.events.at(-1)!;
     expect(pushed.name).toBe('config.desired');
     const [push] = (
@@ -58,36 +63,38 @@ describe('FleetService in-process (cloud/fleet/fleet-service.ts)', () => {
 
   it('a bad config is refused (invalid_config) and the stored config does not change', async () => {
     const rig = await enrolledTerminal();
-    const before = rig.store.configs.get(rig.terminalId);
-    const r = refusalOf(() => rig.fleet.configureTerminal(rig.terminalId, { tip: { mode: 'nope' } }));
+    const before = await rig.store.configs.get(rig.terminalId);
+    const r = await refusalOf(
+      async () => await rig.fleet.configureTerminal(rig.terminalId, { tip: { mode: 'nope' } }),
+    );
     expect(r.code).toBe('invalid_config');
     expect(r.message).toMatch(/^invalid configuration: /);
-    expect(rig.store.configs.get(rig.terminalId)).toEqual(before);
+    expect(await rig.store.configs.get(rig.terminalId)).toEqual(before);
   });
 
   it("the terminal's answer moves the rollout: applied for the version sent, only appliedVersion for an older one", async () => {
     const rig = await enrolledTerminal();
-    const v1 = rig.store.configs.get(rig.terminalId)!.version;
-    rig.fleet.configureTerminal(rig.terminalId, { display: { idleMessage: 'A' } });
-    const v2 = rig.store.configs.get(rig.terminalId)!.version;
-    rig.fleet.recordConfigAck(rig.terminalId, {
+    const v1 = (await rig.store.configs.get(rig.terminalId))!.version;
+    await rig.fleet.configureTerminal(rig.terminalId, { display: { idleMessage: 'A' } });
+    const v2 = (await rig.store.configs.get(rig.terminalId))!.version;
+    await rig.fleet.recordConfigAck(rig.terminalId, {
       version: v1,
       status: 'applied',
       errors: [],
       appliedVersion: v1,
     });
-    expect(rig.fleet.getTerminalConfig(rig.terminalId)).toMatchObject({
+    expect(await rig.fleet.getTerminalConfig(rig.terminalId)).toMatchObject({
       version: v2,
       status: 'pending',
       appliedVersion: v1,
     });
-    rig.fleet.recordConfigAck(rig.terminalId, {
+    await rig.fleet.recordConfigAck(rig.terminalId, {
       version: v2,
       status: 'rejected',
       errors: [{ path: '/display', message: 'no' }],
       appliedVersion: v1,
     });
-    expect(rig.fleet.getTerminalConfig(rig.terminalId)).toMatchObject({
+    expect(await rig.fleet.getTerminalConfig(rig.terminalId)).toMatchObject({
       status: 'rejected',
       error: `terminal refused version ${v2}: /display no`,
     });
@@ -95,12 +102,12 @@ describe('FleetService in-process (cloud/fleet/fleet-service.ts)', () => {
 
   it('deactivate: said once, inside the transaction; a second time is a no-op; offline diagnostics are refused', async () => {
     const rig = await enrolledTerminal();
-    rig.fleet.deactivate(rig.terminalId, { reason: 'stolen' });
-    rig.fleet.deactivate(rig.terminalId, {});
+    await rig.fleet.deactivate(rig.terminalId, { reason: 'stolen' });
+    await rig.fleet.deactivate(rig.terminalId, {});
     expect(rig.events.filter((e) => e.name === 'terminal.deactivated')).toEqual([
       { name: 'terminal.deactivated', payload: { terminalId: rig.terminalId, reason: 'stolen' } },
     ]);
-    expect(rig.fleet.getTerminal(rig.terminalId)).toMatchObject({
+    expect(await rig.fleet.getTerminal(rig.terminalId)).toMatchObject({
       status: 'deactivated',
       deactivationReason: 'stolen',
     });
@@ -111,13 +118,17 @@ describe('FleetService in-process (cloud/fleet/fleet-service.ts)', () => {
 
   it('a rename tells the terminal (terminal.profile); a move re-layers and pushes its config', async () => {
     const rig = await enrolledTerminal();
-    const other = rig.fleet.createLocation({ name: 'Other' });
-    rig.fleet.updateTerminal(rig.terminalId, { name: 'Till 2' });
+    const other = await rig.fleet.createLocation({ name: 'Other' });
+    await rig.fleet.updateTerminal(rig.terminalId, { name: 'Till 2' });
     expect(rig.events.at(-1)).toEqual({ name: 'terminal.profile', payload: { terminalId: rig.terminalId } });
-    rig.fleet.updateTerminal(rig.terminalId, { locationId: other.id });
+    await rig.fleet.updateTerminal(rig.terminalId, { locationId: other.id });
     expect(rig.events.slice(-2).map((e) => e.name)).toEqual(['config.desired', 'terminal.profile']);
-    expect(refusalOf(() => rig.fleet.updateTerminal(rig.terminalId, { locationId: 'loc_nope' })).code).toBe(
-      'not_found',
-    );
+    expect(
+      (
+        await refusalOf(
+          async () => await rig.fleet.updateTerminal(rig.terminalId, { locationId: 'loc_nope' }),
+        )
+      ).code,
+    ).toBe('not_found');
   });
 });

@@ -10,19 +10,21 @@ describe('organizations and stores', () => {
   it('an organization: slug from the name when not given, made unique; get by id or slug; rename', async () => {
     const rig = await cloudRig();
     const orgs = rig.fleet.organizations;
-    const a = orgs.createOrganization({ name: 'Acme Coffee GmbH' });
+    const a = await orgs.createOrganization({ name: 'Acme Coffee GmbH' });
     expect(a).toMatchObject({ object: 'organization', slug: 'acme-coffee-gmbh', name: 'Acme Coffee GmbH' });
     expect(a.createdAt).toBe(Math.floor(rig.clock.ms / 1000));
-    expect(orgs.createOrganization({ name: 'Acme  Coffee gmbh!' }).slug).toBe('acme-coffee-gmbh-2');
-    expect(orgs.getOrganization('acme-coffee-gmbh').id).toBe(a.id);
-    expect(orgs.updateOrganization(a.id, { name: 'Acme' })).toMatchObject({
+    expect((await orgs.createOrganization({ name: 'Acme  Coffee gmbh!' })).slug).toBe('acme-coffee-gmbh-2');
+    expect((await orgs.getOrganization('acme-coffee-gmbh')).id).toBe(a.id);
+    expect(await orgs.updateOrganization(a.id, { name: 'Acme' })).toMatchObject({
       name: 'Acme',
       slug: 'acme-coffee-gmbh',
     });
-    const list = orgs.listOrganizations(new URLSearchParams('limit=2'));
+    const list = await orgs.listOrganizations(new URLSearchParams('limit=2'));
     expect(list).toMatchObject({ object: 'list', has_more: true });
     expect(list.data.map((o) => o.slug)).toEqual(['default', 'acme-coffee-gmbh']);
-    const next = orgs.listOrganizations(new URLSearchParams(`limit=2&starting_after=${list.data[1]!.id}`));
+    const next = await orgs.listOrganizations(
+      new URLSearchParams(`limit=2&starting_after=${list.data[1]!.id}`),
+    );
     expect(next.data.map((o) => o.slug)).toEqual(['acme-coffee-gmbh-2']);
     expect(next.has_more).toBe(false);
   });
@@ -30,7 +32,7 @@ describe('organizations and stores', () => {
   it('bad organizations are refused with a code and the reason; nothing stored changes', async () => {
     const rig = await cloudRig();
     const orgs = rig.fleet.organizations;
-    orgs.createOrganization({ name: 'Acme', slug: 'acme' });
+    await orgs.createOrganization({ name: 'Acme', slug: 'acme' });
     const wal = () => readFileSync(join(rig.dir, 'cloud.db-wal')).toString('base64');
     const before = wal();
     const cases: [unknown, string, RegExp][] = [
@@ -45,31 +47,41 @@ describe('organizations and stores', () => {
       [{ name: 'X', id: 'nope' }, 'invalid_request', /id/],
     ];
     for (const [body, code, message] of cases) {
-      const r = refusalOf(() => orgs.createOrganization(body));
+      const r = await refusalOf(async () => await orgs.createOrganization(body));
       expect([r.code, r.message]).toEqual([code, expect.stringMatching(message)]);
     }
-    expect(refusalOf(() => orgs.updateOrganization('org_default', { slug: 'acme' })).code).toBe('slug_taken');
-    expect(refusalOf(() => orgs.getOrganization('org_nope')).code).toBe('not_found');
-    expect(refusalOf(() => orgs.listOrganizations(new URLSearchParams('limit=0'))).code).toBe(
-      'invalid_request',
-    );
-    expect(refusalOf(() => orgs.listOrganizations(new URLSearchParams('limit=1e2'))).code).toBe(
-      'invalid_request',
-    );
     expect(
-      refusalOf(() => orgs.listOrganizations(new URLSearchParams('starting_after=org_gone'))).message,
+      (await refusalOf(async () => await orgs.updateOrganization('org_default', { slug: 'acme' }))).code,
+    ).toBe('slug_taken');
+    expect((await refusalOf(async () => await orgs.getOrganization('org_nope'))).code).toBe('not_found');
+    expect(
+      (await refusalOf(async () => await orgs.listOrganizations(new URLSearchParams('limit=0')))).code,
+    ).toBe('invalid_request');
+    expect(
+      (await refusalOf(async () => await orgs.listOrganizations(new URLSearchParams('limit=1e2')))).code,
+    ).toBe('invalid_request');
+    expect(
+      (
+        await refusalOf(
+          async () => await orgs.listOrganizations(new URLSearchParams('starting_after=org_gone')),
+        )
+      ).message,
     ).toMatch(/not an item of this list/);
     expect(
-      refusalOf(() => orgs.listOrganizations(new URLSearchParams(`starting_after=${'x'.repeat(5000)}`))).code,
+      (
+        await refusalOf(
+          async () => await orgs.listOrganizations(new URLSearchParams(`starting_after=${'x'.repeat(5000)}`)),
+        )
+      ).code,
     ).toBe('invalid_request');
     expect(wal()).toBe(before);
-    expect(rig.store.organizations.list({ after: null, limit: 100 })).toHaveLength(2);
+    expect(await rig.store.organizations.list({ after: null, limit: 100 })).toHaveLength(2);
   });
 
   it('a store: in the default organization unless told; rename, deactivate, timezone, address; counts by status', async () => {
     const rig = await cloudRig();
     const orgs = rig.fleet.organizations;
-    const store = orgs.createLocation({ name: 'Downtown' });
+    const store = await orgs.createLocation({ name: 'Downtown' });
     expect(store).toMatchObject({
       object: 'location',
       organizationId: 'org_default',
@@ -78,10 +90,13 @@ describe('organizations and stores', () => {
       address: null,
       counts: { active: 0, online: 0, needs_attention: 0, offline: 0, error: 0 },
     });
-    const { code } = rig.enrollment.createEnrollmentCode({ locationId: store.id, terminalName: 'Till 1' });
-    rig.enrollment.enroll({ method: 'code', code, csr: rsaCsr().csr }, '10.0.0.1');
-    expect(orgs.getLocation(store.id).counts).toMatchObject({ active: 1, provisioning: 1 });
-    const updated = orgs.updateLocation(store.id, {
+    const { code } = await rig.enrollment.createEnrollmentCode({
+      locationId: store.id,
+      terminalName: 'Till 1',
+    });
+    await rig.enrollment.enroll({ method: 'code', code, csr: rsaCsr().csr }, '10.0.0.1');
+    expect((await orgs.getLocation(store.id)).counts).toMatchObject({ active: 1, provisioning: 1 });
+    const updated = await orgs.updateLocation(store.id, {
       name: 'Downtown 2',
       timezone: 'Europe/Berlin',
       address: { line1: 'Main St 1', city: 'Berlin', country: 'DE' },
@@ -91,54 +106,74 @@ describe('organizations and stores', () => {
       timezone: 'Europe/Berlin',
       address: { city: 'Berlin' },
     });
-    expect(orgs.updateLocation(store.id, { active: false, timezone: null }).active).toBe(false);
+    expect((await orgs.updateLocation(store.id, { active: false, timezone: null })).active).toBe(false);
     // A deactivated store takes no new terminals.
-    const r = refusalOf(() =>
-      rig.enrollment.createEnrollmentCode({ locationId: store.id, terminalName: 'Till 2' }),
+    const r = await refusalOf(
+      async () => await rig.enrollment.createEnrollmentCode({ locationId: store.id, terminalName: 'Till 2' }),
     );
     expect([r.code, r.message]).toEqual([
       'location_inactive',
       expect.stringMatching(/deactivated; reactivate/),
     ]);
     // A form body converts to the schema's types (active=true).
-    expect(orgs.updateLocation(store.id, markForm({ active: 'true' })).active).toBe(true);
+    expect((await orgs.updateLocation(store.id, markForm({ active: 'true' }))).active).toBe(true);
   });
 
   it('bad stores and another organization’s ids are refused; nothing stored changes', async () => {
     const rig = await cloudRig();
     const orgs = rig.fleet.organizations;
-    const acme = orgs.createOrganization({ name: 'Acme' });
-    const other = orgs.createOrganization({ name: 'Other' });
-    const store = orgs.createLocation({ name: 'A1', organizationId: acme.id });
-    const otherStore = orgs.createLocation({ name: 'O1', organizationId: other.id });
+    const acme = await orgs.createOrganization({ name: 'Acme' });
+    const other = await orgs.createOrganization({ name: 'Other' });
+    const store = await orgs.createLocation({ name: 'A1', organizationId: acme.id });
+    const otherStore = await orgs.createLocation({ name: 'O1', organizationId: other.id });
     const wal = () => readFileSync(join(rig.dir, 'cloud.db-wal')).toString('base64');
     const before = wal();
     const cases: [() => unknown, string, RegExp][] = [
-      [() => orgs.createLocation({ name: 'X', organizationId: 'org_nope' }), 'not_found', /no organization/],
-      [() => orgs.createLocation({ name: 'X', timezone: 'Mars/Olympus' }), 'invalid_request', /IANA/],
-      [() => orgs.createLocation({ name: 'X', address: { street: 'x' } }), 'invalid_request', /street/],
       [
-        () => orgs.createLocation({ name: 'X', address: { country: 'Germany' } }),
-        'invalid_request',
-        /country/,
-      ],
-      [() => orgs.createLocation({ name: 'X', id: store.id }), 'already_exists', /exists already/],
-      [() => orgs.updateLocation(store.id, { active: 'yes' }), 'invalid_request', /active/],
-      [() => orgs.updateLocation(store.id, markForm({ active: 'maybe' })), 'invalid_request', /active/],
-      [
-        () => orgs.updateLocation(store.id, { organizationId: other.id }),
-        'invalid_request',
-        /organizationId/,
-      ],
-      [() => orgs.updateLocation('loc_nope', { name: 'X' }), 'not_found', /no location/],
-      [
-        () => orgs.listLocations(new URLSearchParams('organizationId=org_nope')),
+        async () => await orgs.createLocation({ name: 'X', organizationId: 'org_nope' }),
         'not_found',
         /no organization/,
       ],
       [
-        () =>
-          rig.fleet.listTerminals(
+        async () => await orgs.createLocation({ name: 'X', timezone: 'Mars/Olympus' }),
+        'invalid_request',
+        /IANA/,
+      ],
+      [
+        async () => await orgs.createLocation({ name: 'X', address: { street: 'x' } }),
+        'invalid_request',
+        /street/,
+      ],
+      [
+        async () => await orgs.createLocation({ name: 'X', address: { country: 'Germany' } }),
+        'invalid_request',
+        /country/,
+      ],
+      [
+        async () => await orgs.createLocation({ name: 'X', id: store.id }),
+        'already_exists',
+        /exists already/,
+      ],
+      [async () => await orgs.updateLocation(store.id, { active: 'yes' }), 'invalid_request', /active/],
+      [
+        async () => await orgs.updateLocation(store.id, markForm({ active: 'maybe' })),
+        'invalid_request',
+        /active/,
+      ],
+      [
+        async () => await orgs.updateLocation(store.id, { organizationId: other.id }),
+        'invalid_request',
+        /organizationId/,
+      ],
+      [async () => await orgs.updateLocation('loc_nope', { name: 'X' }), 'not_found', /no location/],
+      [
+        async () => await orgs.listLocations(new URLSearchParams('organizationId=org_nope')),
+        'not_found',
+        /no organization/,
+      ],
+      [
+        async () =>
+          await rig.fleet.listTerminals(
             new URLSearchParams(`organizationId=${acme.id}&locationId=${otherStore.id}`),
           ),
         'invalid_request',
@@ -146,12 +181,12 @@ describe('organizations and stores', () => {
       ],
     ];
     for (const [fn, code, message] of cases) {
-      const r = refusalOf(fn);
+      const r = await refusalOf(fn);
       expect([r.code, r.message]).toEqual([code, expect.stringMatching(message)]);
     }
     expect(wal()).toBe(before);
     expect(
-      orgs.listLocations(new URLSearchParams(`organizationId=${acme.slug}`)).data.map((l) => l.id),
+      (await orgs.listLocations(new URLSearchParams(`organizationId=${acme.slug}`))).data.map((l) => l.id),
     ).toEqual([store.id]);
   });
 });

@@ -8,12 +8,12 @@ import { cloudRig, refusalOf } from '../cloud-rig.js';
  */
 async function fleetOf(n: number) {
   const rig = await cloudRig();
-  const loc = rig.fleet.createLocation({ name: 'Shop' });
+  const loc = await rig.fleet.createLocation({ name: 'Shop' });
   // Rows as enrollment writes them (signing hundreds of real certificates would only be slow).
   let made = 0;
-  const enroll = () => {
+  const enroll = async () => {
     const id = `term_${String(++made).padStart(4, '0')}x`;
-    rig.store.terminals.insert({
+    await rig.store.terminals.insert({
       id,
       name: `Till ${made}`,
       locationId: loc.id,
@@ -27,7 +27,8 @@ async function fleetOf(n: number) {
     });
     return id;
   };
-  const ids = Array.from({ length: n }, enroll);
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(await enroll());
   return { ...rig, loc, ids, enroll };
 }
 
@@ -39,15 +40,15 @@ describe('terminal pages under concurrent changes', () => {
     let pages = 0;
     for (;;) {
       const q = new URLSearchParams({ limit: '7', ...(after ? { starting_after: after } : {}) });
-      const page = rig.fleet.listTerminals(q);
+      const page = await rig.fleet.listTerminals(q);
       seen.push(...page.data.map((t) => t.id));
       pages++;
       // Between pages, statuses change: the cursor's terminal heartbeats (provisioning → online),
       // others are deactivated, the clock moves past the at-risk threshold.
       const last = page.data.at(-1)?.id;
-      if (last) rig.store.terminals.recordHeartbeat(last, rig.clock.ms, 50, '{}');
+      if (last) await rig.store.terminals.recordHeartbeat(last, rig.clock.ms, 50, '{}');
       const victim = rig.ids[(pages * 5) % rig.ids.length]!;
-      rig.fleet.deactivateTerminal(victim, 'retired mid-listing');
+      await rig.fleet.deactivateTerminal(victim, 'retired mid-listing');
       rig.clock.ms += 400_000;
       if (!page.has_more) break;
       after = last!;
@@ -60,25 +61,26 @@ describe('terminal pages under concurrent changes', () => {
 
   it('a terminal enrolled mid-listing is not in the pages already past (newest first); none repeats', async () => {
     const rig = await fleetOf(10);
-    const first = rig.fleet.listTerminals(new URLSearchParams('limit=4'));
-    const added = rig.enroll();
-    const rest = rig.fleet.listTerminals(
+    const first = await rig.fleet.listTerminals(new URLSearchParams('limit=4'));
+    const added = await rig.enroll();
+    const rest = await rig.fleet.listTerminals(
       new URLSearchParams(`limit=100&starting_after=${first.data.at(-1)!.id}`),
     );
     const all = [...first.data, ...rest.data].map((t) => t.id);
     expect(all).toHaveLength(10);
     expect(all).not.toContain(added);
-    expect(rig.fleet.listTerminals(new URLSearchParams('limit=1')).data[0]!.id).toBe(added);
+    expect((await rig.fleet.listTerminals(new URLSearchParams('limit=1'))).data[0]!.id).toBe(added);
   });
 
   it('a status filter is applied while paging: a cursor whose terminal left the filter is still good', async () => {
     const rig = await fleetOf(12);
-    for (const id of rig.ids.slice(0, 6)) rig.store.terminals.recordHeartbeat(id, rig.clock.ms, 50, '{}');
-    const page1 = rig.fleet.listTerminals(new URLSearchParams('status=provisioning&limit=3'));
+    for (const id of rig.ids.slice(0, 6))
+      await rig.store.terminals.recordHeartbeat(id, rig.clock.ms, 50, '{}');
+    const page1 = await rig.fleet.listTerminals(new URLSearchParams('status=provisioning&limit=3'));
     expect(page1.data.map((t) => t.id)).toEqual(rig.ids.slice(9, 12).reverse());
     // The cursor's terminal heartbeats: it is no longer provisioning; the cursor still works (no 400).
-    rig.store.terminals.recordHeartbeat(page1.data.at(-1)!.id, rig.clock.ms, 50, '{}');
-    const page2 = rig.fleet.listTerminals(
+    await rig.store.terminals.recordHeartbeat(page1.data.at(-1)!.id, rig.clock.ms, 50, '{}');
+    const page2 = await rig.fleet.listTerminals(
       new URLSearchParams(`status=provisioning&limit=10&starting_after=${page1.data.at(-1)!.id}`),
     );
     expect(page2.data.map((t) => t.id)).toEqual(rig.ids.slice(6, 9).reverse());
@@ -88,7 +90,7 @@ describe('terminal pages under concurrent changes', () => {
   it('only the page is built: a page of 5 out of 200 builds at most 6 views', async () => {
     const rig = await fleetOf(200);
     const spy = vi.spyOn(rig.fleet, 'terminalView');
-    const page = rig.fleet.listTerminals(new URLSearchParams('limit=5'));
+    const page = await rig.fleet.listTerminals(new URLSearchParams('limit=5'));
     expect(page.data).toHaveLength(5);
     expect(page.has_more).toBe(true);
     expect(spy.mock.calls.length).toBeLessThanOrEqual(6);
@@ -112,6 +114,8 @@ describe('terminal pages under concurrent changes', () => {
       ['locationId=loc_nope', /no location loc_nope/],
     ];
     for (const [q, message] of cases)
-      expect(refusalOf(() => rig.fleet.listTerminals(new URLSearchParams(q))).message).toMatch(message);
+      expect(
+        (await refusalOf(async () => await rig.fleet.listTerminals(new URLSearchParams(q)))).message,
+      ).toMatch(message);
   });
 });

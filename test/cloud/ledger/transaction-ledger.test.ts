@@ -7,9 +7,9 @@ import { cloudRig } from '../cloud-rig.js';
 
 async function ledgerRig() {
   const rig = await cloudRig();
-  const loc = rig.fleet.createLocation({ name: 'Shop' });
-  const { code } = rig.enrollment.createEnrollmentCode({ locationId: loc.id, terminalName: 'Till' });
-  const { terminalId } = rig.enrollment.enroll({ method: 'code', code, csr: rsaCsr().csr }, '10.0.0.1');
+  const loc = await rig.fleet.createLocation({ name: 'Shop' });
+  const { code } = await rig.enrollment.createEnrollmentCode({ locationId: loc.id, terminalName: 'Till' });
+  const { terminalId } = await rig.enrollment.enroll({ method: 'code', code, csr: rsaCsr().csr }, '10.0.0.1');
   const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
     type: 'pkcs8',
     format: 'pem',
@@ -43,19 +43,19 @@ describe('TransactionLedger in-process (cloud/ledger/transaction-ledger.ts)', ()
     await rig.ledger.forward(rig.terminalId, {
       items: ['t1', 't2', 't3', 't4', 't5'].map((id) => item(id, 1000)),
     });
-    const first = rig.ledger.list(new URLSearchParams({ terminalId: rig.terminalId, limit: '2' }));
+    const first = await rig.ledger.list(new URLSearchParams({ terminalId: rig.terminalId, limit: '2' }));
     expect(first.data.map((t) => t.id)).toEqual(['t1', 't2']);
     expect(first.has_more).toBe(true);
     expect(first.data[0]).toMatchObject({
       createdAt: Date.parse('2026-06-01T11:59:00Z') / 1000,
       receivedAt: Math.floor(rig.clock.ms / 1000),
     });
-    const rest = rig.ledger.list(new URLSearchParams({ limit: '10', starting_after: 't2' }));
+    const rest = await rig.ledger.list(new URLSearchParams({ limit: '10', starting_after: 't2' }));
     expect(rest.data.map((t) => t.id)).toEqual(['t3', 't4', 't5']);
     expect(rest.has_more).toBe(false);
     // Without limit, every one (as before paging).
-    expect(rig.ledger.list(new URLSearchParams()).data).toHaveLength(5);
-    expect(() => rig.ledger.list(new URLSearchParams({ starting_after: 'nope' }))).toThrow(
+    expect((await rig.ledger.list(new URLSearchParams())).data).toHaveLength(5);
+    await expect(rig.ledger.list(new URLSearchParams({ starting_after: 'nope' }))).rejects.toThrow(
       /starting_after nope is not an item of this list/,
     );
   });
@@ -72,7 +72,7 @@ describe('TransactionLedger in-process (cloud/ledger/transaction-ledger.ts)', ()
     ]);
     const again = await rig.ledger.forward(rig.terminalId, { items: [item('a', 1000)] });
     expect(again.results).toEqual([{ id: 'a', status: 'duplicate' }]);
-    const list = rig.ledger.list(new URLSearchParams({ terminalId: rig.terminalId }));
+    const list = await rig.ledger.list(new URLSearchParams({ terminalId: rig.terminalId }));
     expect(list.data.map((t) => [t.id, t.status, t.deliveries, t.offline])).toEqual([
       ['a', 'authorised', 2, true],
       ['b', 'declined', 1, true],
@@ -85,20 +85,20 @@ describe('TransactionLedger in-process (cloud/ledger/transaction-ledger.ts)', ()
     await rig.ledger.forward(rig.terminalId, {
       items: [item('a', 1000), item('c', 500, { expired: true }), item('b', 1051)],
     });
-    expect(rig.ledger.pendingResults(rig.terminalId)).toEqual([
+    expect(await rig.ledger.pendingResults(rig.terminalId)).toEqual([
       { id: 'a', status: 'authorised' },
       { id: 'b', status: 'declined', reason: 'insufficient funds' },
     ]);
-    rig.ledger.markDelivered(rig.terminalId, ['a']);
-    expect(rig.ledger.pendingResults(rig.terminalId).map((r) => r.id)).toEqual(['b']);
+    await rig.ledger.markDelivered(rig.terminalId, ['a']);
+    expect((await rig.ledger.pendingResults(rig.terminalId)).map((r) => r.id)).toEqual(['b']);
   });
 
   it('a list query that does not fit is refused with a code; an unknown terminal is not_found', async () => {
     const rig = await ledgerRig();
-    expect(() => rig.ledger.list(new URLSearchParams({ state: 'lost' }))).toThrow(
+    await expect(rig.ledger.list(new URLSearchParams({ state: 'lost' }))).rejects.toThrow(
       expect.objectContaining({ code: 'invalid_request' }),
     );
-    expect(() => rig.ledger.list(new URLSearchParams({ terminalId: 'term_nope' }))).toThrow(
+    await expect(rig.ledger.list(new URLSearchParams({ terminalId: 'term_nope' }))).rejects.toThrow(
       expect.objectContaining({ code: 'not_found' }),
     );
   });

@@ -104,26 +104,30 @@ describe('operator accounts', () => {
   it('adds once; a name taken, a bad name or an unknown role is refused and nothing is stored', async () => {
     const { accounts, store } = parts();
     await accounts.add('alice', 'admin', 'correct horse battery');
-    expect((await refusalOf(() => accounts.add('alice', 'support', 'another long password'))).code).toBe(
-      'operator_exists',
-    );
-    expect((await refusalOf(() => accounts.add('<b>', 'admin', 'correct horse battery'))).code).toBe(
-      'invalid_request',
-    );
-    const role = await refusalOf(() => accounts.add('bob', 'root', 'correct horse battery'));
+    expect(
+      (await refusalOf(async () => await accounts.add('alice', 'support', 'another long password'))).code,
+    ).toBe('operator_exists');
+    expect(
+      (await refusalOf(async () => await accounts.add('<b>', 'admin', 'correct horse battery'))).code,
+    ).toBe('invalid_request');
+    const role = await refusalOf(async () => await accounts.add('bob', 'root', 'correct horse battery'));
     expect(role.message).toBe('role must be one of admin, support (got "root")');
-    expect(store.operators.list().map((o) => [o.name, o.role])).toEqual([['alice', 'admin']]);
+    expect((await store.operators.list()).map((o) => [o.name, o.role])).toEqual([['alice', 'admin']]);
   });
 
   it('a wrong password and an unknown name get the same refusal; past the budget, 429 even with the right password', async () => {
     const { accounts } = parts();
     await accounts.add('alice', 'admin', 'correct horse battery');
-    const unknown = await refusalOf(() => accounts.signIn('mallory', 'whatever it is', '10.0.0.1'));
-    const wrong = await refusalOf(() => accounts.signIn('alice', 'whatever it is', '10.0.0.1'));
+    const unknown = await refusalOf(
+      async () => await accounts.signIn('mallory', 'whatever it is', '10.0.0.1'),
+    );
+    const wrong = await refusalOf(async () => await accounts.signIn('alice', 'whatever it is', '10.0.0.1'));
     expect([unknown.code, unknown.message]).toEqual([wrong.code, wrong.message]);
     expect(wrong).toMatchObject({ code: 'sign_in_failed', message: 'wrong operator name or password' });
-    await refusalOf(() => accounts.signIn('alice', 'whatever it is', '10.0.0.1'));
-    const limited = await refusalOf(() => accounts.signIn('alice', 'correct horse battery', '10.0.0.1'));
+    await refusalOf(async () => await accounts.signIn('alice', 'whatever it is', '10.0.0.1'));
+    const limited = await refusalOf(
+      async () => await accounts.signIn('alice', 'correct horse battery', '10.0.0.1'),
+    );
     expect(limited.code).toBe('rate_limited');
     expect(limited.details.retryAfterSec).toBeGreaterThan(0);
     // Another address is not refused for this one's failures…
@@ -136,8 +140,10 @@ describe('operator accounts', () => {
     const { accounts } = parts();
     await accounts.add('alice', 'admin', 'correct horse battery');
     for (let i = 0; i < 4; i++)
-      await refusalOf(() => accounts.signIn('alice', 'guess guess guess', `10.0.1.${i}`));
-    const limited = await refusalOf(() => accounts.signIn('alice', 'correct horse battery', '10.0.2.1'));
+      await refusalOf(async () => await accounts.signIn('alice', 'guess guess guess', `10.0.1.${i}`));
+    const limited = await refusalOf(
+      async () => await accounts.signIn('alice', 'correct horse battery', '10.0.2.1'),
+    );
     expect(limited.code).toBe('rate_limited');
   });
 });
@@ -146,39 +152,41 @@ describe('portal sessions', () => {
   it('a token resolves to its operator with the role of now; the store holds only its hash', async () => {
     const { accounts, sessions, store } = parts();
     await accounts.add('alice', 'admin', 'correct horse battery');
-    const { token } = sessions.open('alice');
-    expect(sessions.resolve(token)).toMatchObject({ operator: 'alice', role: 'admin' });
-    expect(JSON.stringify(store.portalSessions.get(sessions.resolve(token)!.tokenHash))).not.toContain(token);
-    accounts.setRole('alice', 'support');
-    expect(sessions.resolve(token)?.role).toBe('support');
-    expect(sessions.resolve('nonsense')).toBeUndefined();
-    expect(sessions.resolve('x'.repeat(10_000))).toBeUndefined();
+    const { token } = await sessions.open('alice');
+    expect(await sessions.resolve(token)).toMatchObject({ operator: 'alice', role: 'admin' });
+    expect(
+      JSON.stringify(await store.portalSessions.get((await sessions.resolve(token))!.tokenHash)),
+    ).not.toContain(token);
+    await accounts.setRole('alice', 'support');
+    expect((await sessions.resolve(token))?.role).toBe('support');
+    expect(await sessions.resolve('nonsense')).toBeUndefined();
+    expect(await sessions.resolve('x'.repeat(10_000))).toBeUndefined();
   });
 
   it('expires when idle, and at its absolute limit even when used', async () => {
     const { accounts, sessions, clock } = parts();
     await accounts.add('alice', 'admin', 'correct horse battery');
-    const idle = sessions.open('alice').token;
+    const idle = (await sessions.open('alice')).token;
     clock.now += 10_001;
-    expect(sessions.resolve(idle)).toBeUndefined();
-    const busy = sessions.open('alice').token;
+    expect(await sessions.resolve(idle)).toBeUndefined();
+    const busy = (await sessions.open('alice')).token;
     for (let i = 0; i < 11; i++) {
       clock.now += 9_000;
-      expect(sessions.resolve(busy), `after ${i} steps`).toBeDefined();
+      expect(await sessions.resolve(busy), `after ${i} steps`).toBeDefined();
     }
     clock.now += 9_000;
-    expect(sessions.resolve(busy)).toBeUndefined();
+    expect(await sessions.resolve(busy)).toBeUndefined();
   });
 
   it('a new password or removal signs every session of that operator out', async () => {
     const { accounts, sessions } = parts();
     await accounts.add('alice', 'admin', 'correct horse battery');
-    const a = sessions.open('alice').token;
+    const a = (await sessions.open('alice')).token;
     await accounts.setPassword('alice', 'a brand new long password');
-    expect(sessions.resolve(a)).toBeUndefined();
-    const b = sessions.open('alice').token;
-    accounts.remove('alice');
-    expect(sessions.resolve(b)).toBeUndefined();
+    expect(await sessions.resolve(a)).toBeUndefined();
+    const b = (await sessions.open('alice')).token;
+    await accounts.remove('alice');
+    expect(await sessions.resolve(b)).toBeUndefined();
   });
 
   it('CSRF tokens compare in constant time and never match a missing value', () => {

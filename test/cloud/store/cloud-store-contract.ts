@@ -3,10 +3,10 @@ import type { CloudStore, NewTerminal } from '../../../cloud/store/store-types.j
 
 /**
  * What every implementation of the cloud store's interfaces (cloud/store/store-types.ts) must do,
- * whatever its engine: run by sqlite-store.test.ts over a real SQLite file; a PostgreSQL
- * implementation runs the same suite.
+ * whatever its engine: run by sqlite-store.test.ts over a real SQLite file and by
+ * postgres-store.test.ts over a real PostgreSQL server (a new database per test).
  */
-export function cloudStoreContract(engine: string, open: () => CloudStore): void {
+export function cloudStoreContract(engine: string, open: () => Promise<CloudStore> | CloudStore): void {
   const terminal = (id: string, locationId = 'loc_1'): NewTerminal => ({
     id,
     name: `Till ${id}`,
@@ -28,52 +28,55 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
     timezone: null,
     address: null,
   });
-  const withTerminal = () => {
-    const s = open();
-    s.locations.insert(shop('loc_1'));
-    s.terminals.insert(terminal('term_a'));
+  const withTerminal = async () => {
+    const s = await open();
+    await s.locations.insert(shop('loc_1'));
+    await s.terminals.insert(terminal('term_a'));
     return s;
   };
 
   describe(`the cloud store contract (${engine})`, () => {
-    it('terminals: plain rows (booleans, not 0/1), newest first, deactivated once', () => {
-      const s = withTerminal();
-      s.terminals.insert(terminal('term_b'));
-      expect(s.terminals.get('term_a')).toMatchObject({
+    it('terminals: plain rows (booleans, not 0/1), newest first, deactivated once', async () => {
+      const s = await withTerminal();
+      await s.terminals.insert(terminal('term_b'));
+      expect(await s.terminals.get('term_a')).toMatchObject({
         id: 'term_a',
         closedCleanly: false,
         deactivatedAt: null,
       });
-      expect(s.terminals.list(null).map((t) => t.id)).toEqual(['term_b', 'term_a']);
-      expect(s.terminals.idsAt('loc_1')).toEqual(['term_a', 'term_b']);
-      s.terminals.recordDisconnect('term_a', true);
-      expect(s.terminals.get('term_a')!.closedCleanly).toBe(true);
-      expect(s.terminals.deactivate('term_a', 2000, 'gone')).toBe(true);
-      expect(s.terminals.deactivate('term_a', 3000, 'again')).toBe(false);
-      expect(s.terminals.get('term_a')).toMatchObject({ deactivatedAt: 2000, deactivationReason: 'gone' });
-      s.terminals.setLocked('term_b', true);
-      expect(s.terminals.locked('term_b')).toBe(true);
-      expect(s.terminals.locked('term_a')).toBe(false);
-      s.close();
+      expect((await s.terminals.list(null)).map((t) => t.id)).toEqual(['term_b', 'term_a']);
+      expect(await s.terminals.idsAt('loc_1')).toEqual(['term_a', 'term_b']);
+      await s.terminals.recordDisconnect('term_a', true);
+      expect((await s.terminals.get('term_a'))!.closedCleanly).toBe(true);
+      expect(await s.terminals.deactivate('term_a', 2000, 'gone')).toBe(true);
+      expect(await s.terminals.deactivate('term_a', 3000, 'again')).toBe(false);
+      expect(await s.terminals.get('term_a')).toMatchObject({
+        deactivatedAt: 2000,
+        deactivationReason: 'gone',
+      });
+      await s.terminals.setLocked('term_b', true);
+      expect(await s.terminals.locked('term_b')).toBe(true);
+      expect(await s.terminals.locked('term_a')).toBe(false);
+      await s.close();
     });
 
-    it('a renewed certificate is pending until promoted; promoting without one changes nothing', () => {
-      const s = withTerminal();
-      s.terminals.promotePendingCertificate('term_a');
-      expect(s.terminals.get('term_a')!.certFingerprint).toBe('fp-term_a');
-      s.terminals.setPendingCertificate('term_a', 'fp-new', 'sn-new', 5);
-      s.terminals.promotePendingCertificate('term_a');
-      expect(s.terminals.get('term_a')).toMatchObject({
+    it('a renewed certificate is pending until promoted; promoting without one changes nothing', async () => {
+      const s = await withTerminal();
+      await s.terminals.promotePendingCertificate('term_a');
+      expect((await s.terminals.get('term_a'))!.certFingerprint).toBe('fp-term_a');
+      await s.terminals.setPendingCertificate('term_a', 'fp-new', 'sn-new', 5);
+      await s.terminals.promotePendingCertificate('term_a');
+      expect(await s.terminals.get('term_a')).toMatchObject({
         certFingerprint: 'fp-new',
         pendingFingerprint: null,
       });
-      s.close();
+      await s.close();
     });
 
-    it('configs: versions only go up; a row is written whole', () => {
-      const s = withTerminal();
-      const v1 = s.configs.nextVersion();
-      const v2 = s.configs.nextVersion();
+    it('configs: versions only go up; a row is written whole', async () => {
+      const s = await withTerminal();
+      const v1 = await s.configs.nextVersion();
+      const v2 = await s.configs.nextVersion();
       expect(v2).toBeGreaterThan(v1);
       const row = {
         terminalId: 'term_a',
@@ -85,22 +88,22 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
         errors: null,
         updatedAt: 5,
       };
-      s.configs.put(row);
-      s.configs.put({ ...row, status: 'applied', appliedVersion: v2, updatedAt: 6 });
-      expect(s.configs.get('term_a')).toEqual({
+      await s.configs.put(row);
+      await s.configs.put({ ...row, status: 'applied', appliedVersion: v2, updatedAt: 6 });
+      expect(await s.configs.get('term_a')).toEqual({
         ...row,
         status: 'applied',
         appliedVersion: v2,
         updatedAt: 6,
       });
-      expect(s.configs.template('loc_1')).toBeNull();
-      s.configs.setTemplate('loc_1', '{"tip":{}}', 7);
-      expect(s.configs.template('loc_1')).toBe('{"tip":{}}');
-      s.close();
+      expect(await s.configs.template('loc_1')).toBeNull();
+      await s.configs.setTemplate('loc_1', '{"tip":{}}', 7);
+      expect(await s.configs.template('loc_1')).toBe('{"tip":{}}');
+      await s.close();
     });
 
-    it('transactions: once per (terminal, id); undelivered results by the statuses the caller names', () => {
-      const s = withTerminal();
+    it('transactions: once per (terminal, id); undelivered results by the statuses the caller names', async () => {
+      const s = await withTerminal();
       const tx = (id: string, status: 'authorised' | 'declined' | 'expired') => ({
         terminalId: 'term_a',
         id,
@@ -115,28 +118,28 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
         status,
         reason: null,
       });
-      expect(s.transactions.insert(tx('a', 'authorised'))).toBe('received');
-      expect(s.transactions.insert(tx('a', 'authorised'))).toBe('duplicate');
-      s.transactions.insert(tx('b', 'expired'));
-      s.transactions.insert(tx('c', 'declined'));
-      expect(s.transactions.get('term_a', 'a')).toMatchObject({
+      expect(await s.transactions.insert(tx('a', 'authorised'))).toBe('received');
+      expect(await s.transactions.insert(tx('a', 'authorised'))).toBe('duplicate');
+      await s.transactions.insert(tx('b', 'expired'));
+      await s.transactions.insert(tx('c', 'declined'));
+      expect(await s.transactions.get('term_a', 'a')).toMatchObject({
         offline: true,
         deliveries: 2,
         resultDelivered: false,
       });
-      const ids = (st: ('authorised' | 'declined' | 'expired')[]) =>
-        s.transactions.undelivered('term_a', st, 10).map((r) => r.id);
-      expect(ids(['authorised', 'declined'])).toEqual(['a', 'c']);
-      expect(ids(['expired'])).toEqual(['b']);
-      s.transactions.markDelivered('term_a', ['a']);
-      expect(ids(['authorised', 'declined'])).toEqual(['c']);
-      expect(s.transactions.list(null, 'declined').map((r) => r.id)).toEqual(['c']);
-      s.close();
+      const ids = async (st: ('authorised' | 'declined' | 'expired')[]) =>
+        (await s.transactions.undelivered('term_a', st, 10)).map((r) => r.id);
+      expect(await ids(['authorised', 'declined'])).toEqual(['a', 'c']);
+      expect(await ids(['expired'])).toEqual(['b']);
+      await s.transactions.markDelivered('term_a', ['a']);
+      expect(await ids(['authorised', 'declined'])).toEqual(['c']);
+      expect((await s.transactions.list(null, 'declined')).map((r) => r.id)).toEqual(['c']);
+      await s.close();
     });
 
-    it('enrollment: a code is used once; a serial claimed once; a pairing activated once', () => {
-      const s = withTerminal();
-      s.enrollment.insertCode({
+    it('enrollment: a code is used once; a serial claimed once; a pairing activated once', async () => {
+      const s = await withTerminal();
+      await s.enrollment.insertCode({
         code: 'ABCD',
         locationId: 'loc_1',
         terminalName: 'T',
@@ -144,16 +147,16 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
         expiresAt: 2,
         replaces: null,
       });
-      expect(s.enrollment.useCode('ABCD', 'term_a', 5)).toBe(true);
-      expect(s.enrollment.useCode('ABCD', 'term_b', 6)).toBe(false);
-      expect(s.enrollment.getCode('ABCD')).toMatchObject({ usedAt: 5, terminalId: 'term_a' });
+      expect(await s.enrollment.useCode('ABCD', 'term_a', 5)).toBe(true);
+      expect(await s.enrollment.useCode('ABCD', 'term_b', 6)).toBe(false);
+      expect(await s.enrollment.getCode('ABCD')).toMatchObject({ usedAt: 5, terminalId: 'term_a' });
       const prereg = { serialNumber: 'S1', locationId: 'loc_1', name: 'S', createdAt: 1 };
-      expect(s.enrollment.insertPreregistration(prereg)).toBe(true);
-      expect(s.enrollment.insertPreregistration(prereg)).toBe(false);
-      expect(s.terminals.serialInUse('S1', 'term_a')).toBe(true);
-      expect(s.enrollment.claimSerial('S1', 'term_a', 7)).toBe(true);
-      expect(s.enrollment.claimSerial('S1', 'term_b', 8)).toBe(false);
-      s.enrollment.insertPairing({
+      expect(await s.enrollment.insertPreregistration(prereg)).toBe(true);
+      expect(await s.enrollment.insertPreregistration(prereg)).toBe(false);
+      expect(await s.terminals.serialInUse('S1', 'term_a')).toBe(true);
+      expect(await s.enrollment.claimSerial('S1', 'term_a', 7)).toBe(true);
+      expect(await s.enrollment.claimSerial('S1', 'term_b', 8)).toBe(false);
+      await s.enrollment.insertPairing({
         id: 'pair_1',
         secretHash: 'h',
         activationCode: 'WXYZ',
@@ -165,64 +168,70 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
         expiresAt: 100,
         source: '10.0.0.1',
       });
-      expect(s.enrollmentLimits.pendingPairings(50)).toBe(1);
-      expect(s.enrollment.activatePairing('pair_1', 'term_a', '{}', 9)).toBe(true);
-      expect(s.enrollment.activatePairing('pair_1', 'term_b', '{}', 10)).toBe(false);
-      expect(s.enrollment.getPairingByCode('WXYZ')).toMatchObject({ activatedAt: 9, enrollment: '{}' });
-      s.close();
+      expect(await s.enrollmentLimits.pendingPairings(50)).toBe(1);
+      expect(await s.enrollment.activatePairing('pair_1', 'term_a', '{}', 9)).toBe(true);
+      expect(await s.enrollment.activatePairing('pair_1', 'term_b', '{}', 10)).toBe(false);
+      expect(await s.enrollment.getPairingByCode('WXYZ')).toMatchObject({ activatedAt: 9, enrollment: '{}' });
+      await s.close();
     });
 
-    it('webhooks: an event gets a delivery for each endpoint it is given, and only those', () => {
-      const s = withTerminal();
+    it('webhooks: an event gets a delivery for each endpoint it is given, and only those', async () => {
+      const s = await withTerminal();
       for (const id of ['we_1', 'we_2'])
-        s.webhooks.insertEndpoint({ id, url: 'https://x.example/', events: '[]', secret: 's', createdAt: 1 });
-      s.webhooks.insertEvent('evt_1', 'terminal.online', '{}', 10, ['we_2']);
-      expect(s.webhooks.due(10, 10).map((d) => d.endpointId)).toEqual(['we_2']);
-      expect(s.webhooks.nextAttemptAt()).toBe(10);
-      s.webhooks.recordAttempt(s.webhooks.due(10, 10)[0]!.eventSeq, 'we_2', {
+        await s.webhooks.insertEndpoint({
+          id,
+          url: 'https://x.example/',
+          events: '[]',
+          secret: 's',
+          createdAt: 1,
+        });
+      await s.webhooks.insertEvent('evt_1', 'terminal.online', '{}', 10, ['we_2']);
+      expect((await s.webhooks.due(10, 10)).map((d) => d.endpointId)).toEqual(['we_2']);
+      expect(await s.webhooks.nextAttemptAt()).toBe(10);
+      await s.webhooks.recordAttempt((await s.webhooks.due(10, 10))[0]!.eventSeq, 'we_2', {
         status: 200,
         error: null,
         deliveredAt: 11,
         failedAt: null,
         nextAttemptAt: null,
       });
-      expect(s.webhooks.due(100, 10)).toEqual([]);
-      expect(s.webhooks.nextAttemptAt()).toBeNull();
-      expect(s.webhooks.deliveries('we_2')[0]).toMatchObject({
+      expect(await s.webhooks.due(100, 10)).toEqual([]);
+      expect(await s.webhooks.nextAttemptAt()).toBeNull();
+      expect((await s.webhooks.deliveries('we_2'))[0]).toMatchObject({
         attempts: 1,
         deliveredAt: 11,
         lastStatus: 200,
       });
-      s.close();
+      await s.close();
     });
 
-    it('portal: operators by name (unique), sessions by token hash, removed with their operator; audit newest first', () => {
-      const s = open();
+    it('portal: operators by name (unique), sessions by token hash, removed with their operator; audit newest first', async () => {
+      const s = await open();
       const op = { name: 'alice', role: 'admin' as const, passwordHash: 'scrypt$x', createdAt: 1 };
-      expect(s.operators.insert(op)).toBe(true);
-      expect(s.operators.insert({ ...op, role: 'support' })).toBe(false);
-      expect(s.operators.get('alice')).toEqual(op);
-      expect(s.operators.setRole('alice', 'support')).toBe(true);
-      expect(s.operators.setRole('nobody', 'support')).toBe(false);
-      expect(s.operators.setPassword('alice', 'scrypt$y')).toBe(true);
-      expect(s.operators.list()).toEqual([{ ...op, role: 'support', passwordHash: 'scrypt$y' }]);
+      expect(await s.operators.insert(op)).toBe(true);
+      expect(await s.operators.insert({ ...op, role: 'support' })).toBe(false);
+      expect(await s.operators.get('alice')).toEqual(op);
+      expect(await s.operators.setRole('alice', 'support')).toBe(true);
+      expect(await s.operators.setRole('nobody', 'support')).toBe(false);
+      expect(await s.operators.setPassword('alice', 'scrypt$y')).toBe(true);
+      expect(await s.operators.list()).toEqual([{ ...op, role: 'support', passwordHash: 'scrypt$y' }]);
       const session = { tokenHash: 'h1', operator: 'alice', csrfToken: 'c1', createdAt: 10, lastSeenAt: 10 };
-      s.portalSessions.insert(session);
-      s.portalSessions.insert({ ...session, tokenHash: 'h2', createdAt: 20, lastSeenAt: 20 });
-      s.portalSessions.touch('h1', 15);
-      expect(s.portalSessions.get('h1')).toEqual({ ...session, lastSeenAt: 15 });
-      expect(s.portalSessions.prune(16, 0)).toBe(1);
-      expect(s.portalSessions.get('h1')).toBeUndefined();
-      expect(s.portalSessions.removeOperator('alice')).toBe(1);
-      s.portalSessions.insert(session);
-      expect(s.operators.remove('alice')).toBe(true);
-      expect(s.portalSessions.get('h1')).toBeUndefined();
+      await s.portalSessions.insert(session);
+      await s.portalSessions.insert({ ...session, tokenHash: 'h2', createdAt: 20, lastSeenAt: 20 });
+      await s.portalSessions.touch('h1', 15);
+      expect(await s.portalSessions.get('h1')).toEqual({ ...session, lastSeenAt: 15 });
+      expect(await s.portalSessions.prune(16, 0)).toBe(1);
+      expect(await s.portalSessions.get('h1')).toBeUndefined();
+      expect(await s.portalSessions.removeOperator('alice')).toBe(1);
+      await s.portalSessions.insert(session);
+      expect(await s.operators.remove('alice')).toBe(true);
+      expect(await s.portalSessions.get('h1')).toBeUndefined();
       for (const [at, target] of [
         [1, 't1'],
         [2, 't2'],
         [3, 't1'],
       ] as const)
-        s.audit.record({
+        await s.audit.record({
           at,
           operator: 'alice',
           action: 'terminal.reboot',
@@ -230,48 +239,52 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
           outcome: 'ok',
           detail: null,
         });
-      expect(s.audit.forTarget('t1', 10).map((r) => r.at)).toEqual([3, 1]);
-      expect(s.audit.recent(2).map((r) => r.at)).toEqual([3, 2]);
-      s.close();
+      expect((await s.audit.forTarget('t1', 10)).map((r) => r.at)).toEqual([3, 1]);
+      expect((await s.audit.recent(2)).map((r) => r.at)).toEqual([3, 2]);
+      await s.close();
     });
 
-    it('organizations: the default one exists; slugs are unique; listed oldest first by keyset', () => {
-      const s = open();
-      expect(s.organizations.get('org_default')).toMatchObject({ slug: 'default' });
-      expect(s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 })).toBe(true);
-      expect(s.organizations.insert({ id: 'org_b', slug: 'acme', name: 'Other', createdAt: 6 })).toBe(false);
-      expect(s.organizations.insert({ id: 'org_b', slug: 'bistro', name: 'Bistro', createdAt: 6 })).toBe(
+    it('organizations: the default one exists; slugs are unique; listed oldest first by keyset', async () => {
+      const s = await open();
+      expect(await s.organizations.get('org_default')).toMatchObject({ slug: 'default' });
+      expect(await s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 })).toBe(
         true,
       );
-      expect(s.organizations.bySlug('bistro')!.id).toBe('org_b');
-      expect(s.organizations.update('org_b', { slug: 'acme' })).toBe(false);
-      expect(s.organizations.update('org_b', { name: 'Bistro 2', slug: 'bistro-2' })).toBe(true);
-      expect(s.organizations.get('org_b')).toEqual({
+      expect(await s.organizations.insert({ id: 'org_b', slug: 'acme', name: 'Other', createdAt: 6 })).toBe(
+        false,
+      );
+      expect(
+        await s.organizations.insert({ id: 'org_b', slug: 'bistro', name: 'Bistro', createdAt: 6 }),
+      ).toBe(true);
+      expect((await s.organizations.bySlug('bistro'))!.id).toBe('org_b');
+      expect(await s.organizations.update('org_b', { slug: 'acme' })).toBe(false);
+      expect(await s.organizations.update('org_b', { name: 'Bistro 2', slug: 'bistro-2' })).toBe(true);
+      expect(await s.organizations.get('org_b')).toEqual({
         id: 'org_b',
         slug: 'bistro-2',
         name: 'Bistro 2',
         createdAt: 6,
       });
-      expect(s.organizations.list({ after: null, limit: 10 }).map((o) => o.id)).toEqual([
+      expect((await s.organizations.list({ after: null, limit: 10 })).map((o) => o.id)).toEqual([
         'org_default',
         'org_a',
         'org_b',
       ]);
-      expect(s.organizations.list({ after: 'org_a', limit: 10 }).map((o) => o.id)).toEqual(['org_b']);
-      s.close();
+      expect((await s.organizations.list({ after: 'org_a', limit: 10 })).map((o) => o.id)).toEqual(['org_b']);
+      await s.close();
     });
 
-    it('stores: belong to an organization, active flag as a boolean, listed per organization by keyset', () => {
-      const s = open();
-      s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 });
-      s.locations.insert(shop('loc_1'));
-      s.locations.insert({
+    it('stores: belong to an organization, active flag as a boolean, listed per organization by keyset', async () => {
+      const s = await open();
+      await s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 });
+      await s.locations.insert(shop('loc_1'));
+      await s.locations.insert({
         ...shop('loc_2', 'org_a'),
         timezone: 'Europe/Berlin',
         address: '{"city":"Berlin"}',
       });
-      s.locations.insert(shop('loc_3', 'org_a'));
-      expect(s.locations.get('loc_2')).toEqual({
+      await s.locations.insert(shop('loc_3', 'org_a'));
+      expect(await s.locations.get('loc_2')).toEqual({
         id: 'loc_2',
         name: 'Shop loc_2',
         createdAt: 1,
@@ -280,86 +293,90 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
         timezone: 'Europe/Berlin',
         address: '{"city":"Berlin"}',
       });
-      s.locations.update('loc_2', { name: 'Front', active: false, timezone: null });
-      expect(s.locations.get('loc_2')).toMatchObject({ name: 'Front', active: false, timezone: null });
-      expect(s.locations.byName('org_a', 'Front')!.id).toBe('loc_2');
-      expect(s.locations.list('org_a', { after: null, limit: 10 }).map((l) => l.id)).toEqual([
+      await s.locations.update('loc_2', { name: 'Front', active: false, timezone: null });
+      expect(await s.locations.get('loc_2')).toMatchObject({ name: 'Front', active: false, timezone: null });
+      expect((await s.locations.byName('org_a', 'Front'))!.id).toBe('loc_2');
+      expect((await s.locations.list('org_a', { after: null, limit: 10 })).map((l) => l.id)).toEqual([
         'loc_2',
         'loc_3',
       ]);
-      expect(s.locations.list(null, { after: 'loc_1', limit: 1 }).map((l) => l.id)).toEqual(['loc_2']);
-      s.close();
+      expect((await s.locations.list(null, { after: 'loc_1', limit: 1 })).map((l) => l.id)).toEqual([
+        'loc_2',
+      ]);
+      await s.close();
     });
 
-    it('terminal pages: newest first by keyset, filtered by store, organization and serial/name/POIID', () => {
-      const s = withTerminal();
-      s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 });
-      s.locations.insert(shop('loc_2', 'org_a'));
-      s.terminals.insert({ ...terminal('term_b', 'loc_2'), model: 'nexgo_n92', serialNumber: 'SN-1' });
-      s.terminals.insert(terminal('term_c'));
-      const ids = (f: object, after: string | null = null, limit = 10) =>
-        s.terminals.page(f, { after, limit }).map((t) => t.id);
-      expect(ids({})).toEqual(['term_c', 'term_b', 'term_a']);
-      expect(ids({}, 'term_c', 1)).toEqual(['term_b']);
-      expect(ids({ locationId: 'loc_1' })).toEqual(['term_c', 'term_a']);
-      expect(ids({ organizationId: 'org_a' })).toEqual(['term_b']);
-      expect(ids({ search: 'sn-1' })).toEqual(['term_b']);
-      expect(ids({ search: 'NEXGO_N92-SN-1' })).toEqual(['term_b']);
-      expect(ids({ search: 'till term_c' })).toEqual(['term_c']);
+    it('terminal pages: newest first by keyset, filtered by store, organization and serial/name/POIID', async () => {
+      const s = await withTerminal();
+      await s.organizations.insert({ id: 'org_a', slug: 'acme', name: 'Acme', createdAt: 5 });
+      await s.locations.insert(shop('loc_2', 'org_a'));
+      await s.terminals.insert({ ...terminal('term_b', 'loc_2'), model: 'nexgo_n92', serialNumber: 'SN-1' });
+      await s.terminals.insert(terminal('term_c'));
+      const ids = async (f: object, after: string | null = null, limit = 10) =>
+        (await s.terminals.page(f, { after, limit })).map((t) => t.id);
+      expect(await ids({})).toEqual(['term_c', 'term_b', 'term_a']);
+      expect(await ids({}, 'term_c', 1)).toEqual(['term_b']);
+      expect(await ids({ locationId: 'loc_1' })).toEqual(['term_c', 'term_a']);
+      expect(await ids({ organizationId: 'org_a' })).toEqual(['term_b']);
+      expect(await ids({ search: 'sn-1' })).toEqual(['term_b']);
+      expect(await ids({ search: 'NEXGO_N92-SN-1' })).toEqual(['term_b']);
+      expect(await ids({ search: 'till term_c' })).toEqual(['term_c']);
       // A terminal without a serial has no POIID: "model-" names none.
-      s.terminals.insert({ ...terminal('term_d'), model: 'nexgo_n92', serialNumber: null });
-      expect(ids({ search: 'nexgo_n92-' })).toEqual([]);
-      expect(s.terminals.at('loc_1').map((t) => t.id)).toEqual(['term_a', 'term_c', 'term_d']);
-      s.close();
+      await s.terminals.insert({ ...terminal('term_d'), model: 'nexgo_n92', serialNumber: null });
+      expect(await ids({ search: 'nexgo_n92-' })).toEqual([]);
+      expect((await s.terminals.at('loc_1')).map((t) => t.id)).toEqual(['term_a', 'term_c', 'term_d']);
+      await s.close();
     });
 
-    it('status history: each announced change with its time, previous status and reason, newest first', () => {
-      const s = withTerminal();
-      s.terminals.setAnnouncedStatus('term_a', 'online', 10, 'heartbeat');
-      s.terminals.setAnnouncedStatus('term_a', 'error', 20, 'clock');
-      expect(s.terminals.get('term_a')).toMatchObject({ announcedStatus: 'error', announcedAt: 20 });
-      const events = s.terminals.events('term_a', { beforeSeq: null, limit: 10 });
+    it('status history: each announced change with its time, previous status and reason, newest first', async () => {
+      const s = await withTerminal();
+      await s.terminals.setAnnouncedStatus('term_a', 'online', 10, 'heartbeat');
+      await s.terminals.setAnnouncedStatus('term_a', 'error', 20, 'clock');
+      expect(await s.terminals.get('term_a')).toMatchObject({ announcedStatus: 'error', announcedAt: 20 });
+      const events = await s.terminals.events('term_a', { beforeSeq: null, limit: 10 });
       expect(events.map(({ seq: _, ...e }) => e)).toEqual([
         { terminalId: 'term_a', at: 20, status: 'error', previousStatus: 'online', reason: 'clock' },
         { terminalId: 'term_a', at: 10, status: 'online', previousStatus: null, reason: 'heartbeat' },
       ]);
-      expect(s.terminals.events('term_a', { beforeSeq: events[0]!.seq, limit: 10 })).toEqual([events[1]]);
-      s.close();
+      expect(await s.terminals.events('term_a', { beforeSeq: events[0]!.seq, limit: 10 })).toEqual([
+        events[1],
+      ]);
+      await s.close();
     });
 
-    it('problems, clock skew, replacement links and revoked certificates', () => {
-      const s = withTerminal();
-      s.terminals.setProblem('term_a', 'certificate_revoked', 7);
-      s.terminals.recordClockSkew('term_a', 172_800_000.4);
-      s.terminals.setReplacedBy('term_a', 'term_z');
-      expect(s.terminals.get('term_a')).toMatchObject({
+    it('problems, clock skew, replacement links and revoked certificates', async () => {
+      const s = await withTerminal();
+      await s.terminals.setProblem('term_a', 'certificate_revoked', 7);
+      await s.terminals.recordClockSkew('term_a', 172_800_000.4);
+      await s.terminals.setReplacedBy('term_a', 'term_z');
+      expect(await s.terminals.get('term_a')).toMatchObject({
         problem: 'certificate_revoked',
         problemAt: 7,
         clockSkewMs: 172_800_000,
         replacedBy: 'term_z',
         replaces: null,
       });
-      s.terminals.setProblem('term_a', null, null);
-      expect(s.terminals.get('term_a')).toMatchObject({ problem: null, problemAt: null });
-      s.terminals.insert({ ...terminal('term_z'), replaces: 'term_a' });
-      expect(s.terminals.get('term_z')!.replaces).toBe('term_a');
-      s.terminals.setPendingCertificate('term_a', 'fp-pending', 'sn-p', 9);
-      expect(s.terminals.isRevoked('fp-term_a')).toBe(false);
-      s.terminals.revokeCertificate('term_a', 'fp-term_a', 8);
-      s.terminals.revokeCertificate('term_a', 'fp-pending', 8);
-      expect(s.terminals.isRevoked('fp-term_a')).toBe(true);
-      expect(s.terminals.get('term_a')!.pendingFingerprint).toBeNull();
-      s.close();
+      await s.terminals.setProblem('term_a', null, null);
+      expect(await s.terminals.get('term_a')).toMatchObject({ problem: null, problemAt: null });
+      await s.terminals.insert({ ...terminal('term_z'), replaces: 'term_a' });
+      expect((await s.terminals.get('term_z'))!.replaces).toBe('term_a');
+      await s.terminals.setPendingCertificate('term_a', 'fp-pending', 'sn-p', 9);
+      expect(await s.terminals.isRevoked('fp-term_a')).toBe(false);
+      await s.terminals.revokeCertificate('term_a', 'fp-term_a', 8);
+      await s.terminals.revokeCertificate('term_a', 'fp-pending', 8);
+      expect(await s.terminals.isRevoked('fp-term_a')).toBe(true);
+      expect((await s.terminals.get('term_a'))!.pendingFingerprint).toBeNull();
+      await s.close();
     });
 
-    it('enrollment codes: listed newest first by keyset; revoked once, and a revoked code cannot be used', () => {
-      const s = withTerminal();
+    it('enrollment codes: listed newest first by keyset; revoked once, and a revoked code cannot be used', async () => {
+      const s = await withTerminal();
       for (const [code, at] of [
         ['C1', 1],
         ['C2', 2],
         ['C3', 3],
       ] as const)
-        s.enrollment.insertCode({
+        await s.enrollment.insertCode({
           code,
           locationId: 'loc_1',
           terminalName: 'T',
@@ -368,37 +385,50 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
           replaces: null,
           reprovisions: code === 'C3' ? 'term_a' : null,
         });
-      expect(s.enrollment.listCodes(null, { after: null, limit: 2 }).map((c) => c.code)).toEqual([
+      expect((await s.enrollment.listCodes(null, { after: null, limit: 2 })).map((c) => c.code)).toEqual([
         'C3',
         'C2',
       ]);
-      expect(s.enrollment.listCodes('loc_1', { after: 'C2', limit: 2 }).map((c) => c.code)).toEqual(['C1']);
-      expect(s.enrollment.getCode('C3')).toMatchObject({ reprovisions: 'term_a', revokedAt: null });
-      expect(s.enrollment.revokeCode('C2', 9)).toBe(true);
-      expect(s.enrollment.revokeCode('C2', 10)).toBe(false);
-      expect(s.enrollment.useCode('C2', 'term_a', 11)).toBe(false);
-      expect(s.enrollment.getCode('C2')).toMatchObject({ revokedAt: 9, usedAt: null });
-      s.close();
+      expect((await s.enrollment.listCodes('loc_1', { after: 'C2', limit: 2 })).map((c) => c.code)).toEqual([
+        'C1',
+      ]);
+      expect(await s.enrollment.getCode('C3')).toMatchObject({ reprovisions: 'term_a', revokedAt: null });
+      expect(await s.enrollment.revokeCode('C2', 9)).toBe(true);
+      expect(await s.enrollment.revokeCode('C2', 10)).toBe(false);
+      expect(await s.enrollment.useCode('C2', 'term_a', 11)).toBe(false);
+      expect(await s.enrollment.getCode('C2')).toMatchObject({ revokedAt: 9, usedAt: null });
+      await s.close();
     });
 
-    it('webhook endpoints: paged oldest first; a deleted one is gone from lists, its pending deliveries given up', () => {
-      const s = withTerminal();
+    it('webhook endpoints: paged oldest first; a deleted one is gone from lists, its pending deliveries given up', async () => {
+      const s = await withTerminal();
       for (const id of ['we_1', 'we_2', 'we_3'])
-        s.webhooks.insertEndpoint({ id, url: 'https://x.example/', events: '[]', secret: 's', createdAt: 1 });
-      expect(s.webhooks.pageEndpoints({ after: 'we_1', limit: 1 }).map((e) => e.id)).toEqual(['we_2']);
-      s.webhooks.insertEvent('evt_1', 'terminal.online', '{}', 10, ['we_2', 'we_3']);
-      expect(s.webhooks.deleteEndpoint('we_2', 20)).toBe(true);
-      expect(s.webhooks.deleteEndpoint('we_2', 21)).toBe(false);
-      expect(s.webhooks.getEndpoint('we_2')).toBeUndefined();
-      expect(s.webhooks.listEndpoints().map((e) => e.id)).toEqual(['we_1', 'we_3']);
-      expect(s.webhooks.due(100, 10).map((d) => d.endpointId)).toEqual(['we_3']);
-      expect(s.webhooks.deliveries('we_2')[0]).toMatchObject({ failedAt: 20, lastError: 'endpoint deleted' });
-      s.close();
+        await s.webhooks.insertEndpoint({
+          id,
+          url: 'https://x.example/',
+          events: '[]',
+          secret: 's',
+          createdAt: 1,
+        });
+      expect((await s.webhooks.pageEndpoints({ after: 'we_1', limit: 1 })).map((e) => e.id)).toEqual([
+        'we_2',
+      ]);
+      await s.webhooks.insertEvent('evt_1', 'terminal.online', '{}', 10, ['we_2', 'we_3']);
+      expect(await s.webhooks.deleteEndpoint('we_2', 20)).toBe(true);
+      expect(await s.webhooks.deleteEndpoint('we_2', 21)).toBe(false);
+      expect(await s.webhooks.getEndpoint('we_2')).toBeUndefined();
+      expect((await s.webhooks.listEndpoints()).map((e) => e.id)).toEqual(['we_1', 'we_3']);
+      expect((await s.webhooks.due(100, 10)).map((d) => d.endpointId)).toEqual(['we_3']);
+      expect((await s.webhooks.deliveries('we_2'))[0]).toMatchObject({
+        failedAt: 20,
+        lastError: 'endpoint deleted',
+      });
+      await s.close();
     });
 
-    it('transactions: paged in the order received by keyset; found by id across terminals', () => {
-      const s = withTerminal();
-      s.terminals.insert(terminal('term_b'));
+    it('transactions: paged in the order received by keyset; found by id across terminals', async () => {
+      const s = await withTerminal();
+      await s.terminals.insert(terminal('term_b'));
       const tx = (terminalId: string, id: string) => ({
         terminalId,
         id,
@@ -418,34 +448,159 @@ export function cloudStoreContract(engine: string, open: () => CloudStore): void
         ['term_b', 'b1'],
         ['term_a', 'a2'],
       ] as const)
-        s.transactions.insert(tx(t, id));
-      const ids = (
+        await s.transactions.insert(tx(t, id));
+      const ids = async (
         f: { terminalId: string | null; status: string | null },
         after: string | null,
         limit = 10,
-      ) => s.transactions.page(f, { after, limit }).map((r) => r.id);
-      expect(ids({ terminalId: null, status: null }, null, 2)).toEqual(['a1', 'b1']);
-      expect(ids({ terminalId: null, status: null }, 'b1')).toEqual(['a2']);
-      expect(ids({ terminalId: 'term_a', status: null }, 'a1')).toEqual(['a2']);
-      expect(ids({ terminalId: null, status: 'declined' }, null)).toEqual([]);
-      expect(s.transactions.byId('b1')!.terminalId).toBe('term_b');
-      expect(s.transactions.byId('zz')).toBeUndefined();
-      s.close();
+      ) => (await s.transactions.page(f, { after, limit })).map((r) => r.id);
+      expect(await ids({ terminalId: null, status: null }, null, 2)).toEqual(['a1', 'b1']);
+      expect(await ids({ terminalId: null, status: null }, 'b1')).toEqual(['a2']);
+      expect(await ids({ terminalId: 'term_a', status: null }, 'a1')).toEqual(['a2']);
+      expect(await ids({ terminalId: null, status: 'declined' }, null)).toEqual([]);
+      expect((await s.transactions.byId('b1'))!.terminalId).toBe('term_b');
+      expect(await s.transactions.byId('zz')).toBeUndefined();
+      await s.close();
     });
 
-    it('the transaction helper: all writes land or none; it nests', () => {
-      const s = withTerminal();
-      expect(() =>
-        s.transaction(() => {
-          s.terminals.insert(terminal('term_x'));
-          s.transaction(() => s.terminals.update('term_a', { name: 'Renamed' }));
+    it("presence: the newest link wins by version; a late close of an old link changes nothing; a dead gateway's links expire with its lease", async () => {
+      const s = await withTerminal();
+      const v1 = await s.gateways.nextLinkVersion();
+      const v2 = await s.gateways.nextLinkVersion();
+      expect(v2).toBeGreaterThan(v1);
+      expect(await s.terminals.registerLink('term_a', 'gw_a', v1)).toBe(true);
+      expect(await s.terminals.get('term_a')).toMatchObject({ linkGateway: 'gw_a', linkVersion: v1 });
+      // The terminal reconnects to another gateway before the old socket's close is seen.
+      expect(await s.terminals.registerLink('term_a', 'gw_b', v2)).toBe(true);
+      expect(await s.terminals.registerLink('term_a', 'gw_a', v1)).toBe(false);
+      expect(await s.terminals.releaseLink('term_a', v1)).toBe(false);
+      expect(await s.terminals.get('term_a')).toMatchObject({ linkGateway: 'gw_b', linkVersion: v2 });
+      await s.gateways.renewLease('gw_b', 1_000);
+      await s.gateways.renewLease('gw_c', 5_000);
+      expect(await s.gateways.live(500)).toEqual(['gw_b', 'gw_c']);
+      expect(await s.gateways.connectedIds(500)).toEqual(['term_a']);
+      expect(await s.gateways.connectedIds(1_000)).toEqual([]);
+      expect(await s.gateways.expire(2_000)).toBe(1);
+      expect(await s.gateways.live(2_000)).toEqual(['gw_c']);
+      expect((await s.terminals.get('term_a'))!.linkGateway).toBeNull();
+      // Its own close, when it comes, finds nothing to clear.
+      expect(await s.terminals.releaseLink('term_a', v2)).toBe(false);
+      const v3 = await s.gateways.nextLinkVersion();
+      expect(await s.terminals.registerLink('term_a', 'gw_c', v3)).toBe(true);
+      expect(await s.terminals.releaseLink('term_a', v3)).toBe(true);
+      expect((await s.terminals.get('term_a'))!.linkGateway).toBeNull();
+      await s.close();
+    });
+
+    it('heartbeats in one statement: each terminal of the batch gets its last seen, battery, health and clock skew', async () => {
+      const s = await withTerminal();
+      await s.terminals.insert(terminal('term_b'));
+      expect(await s.terminals.recordHeartbeats([])).toBe(0);
+      const n = await s.terminals.recordHeartbeats([
+        { id: 'term_a', at: 5_000, batteryLevel: 40, health: '{"a":1}', clockSkewMs: 120.4 },
+        { id: 'term_b', at: 6_000, batteryLevel: null, health: '{"b":2}', clockSkewMs: -30 },
+        { id: 'term_gone', at: 7_000, batteryLevel: 1, health: '{}', clockSkewMs: 0 },
+      ]);
+      expect(n).toBe(2);
+      expect(await s.terminals.get('term_a')).toMatchObject({
+        lastSeen: 5_000,
+        batteryLevel: 40,
+        health: '{"a":1}',
+        clockSkewMs: 120,
+        closedCleanly: false,
+      });
+      expect(await s.terminals.get('term_b')).toMatchObject({
+        lastSeen: 6_000,
+        batteryLevel: null,
+        clockSkewMs: -30,
+      });
+      await s.close();
+    });
+
+    it('link calls: taken once, oldest first, by the gateway they are for, until they expire; answered; pruned', async () => {
+      const s = await withTerminal();
+      const call = (id: string, createdAt: number, gatewayId = 'gw_b') => ({
+        id,
+        terminalId: 'term_a',
+        gatewayId,
+        kind: 'ping',
+        payload: '{}',
+        fromGateway: 'gw_a',
+        createdAt,
+        expiresAt: createdAt + 1_000,
+      });
+      await s.linkCalls.insert(call('c2', 20));
+      await s.linkCalls.insert(call('c1', 10));
+      await s.linkCalls.insert(call('c3', 30, 'gw_c'));
+      await s.linkCalls.insert(call('old', 0));
+      expect((await s.linkCalls.take('gw_b', 1_005, 10)).map((c) => c.id)).toEqual(['c1', 'c2']);
+      expect(await s.linkCalls.take('gw_b', 1_005, 10)).toEqual([]);
+      await s.linkCalls.answer('c1', '{"ok":true}');
+      expect(await s.linkCalls.get('c1')).toMatchObject({
+        answer: '{"ok":true}',
+        fromGateway: 'gw_a',
+        kind: 'ping',
+      });
+      expect(await s.linkCalls.get('c2')).toMatchObject({ answer: null });
+      expect(await s.linkCalls.prune(1_015)).toBe(2);
+      expect(await s.linkCalls.get('c2')).toBeDefined();
+      expect(await s.linkCalls.get('c3')).toBeDefined();
+      await s.close();
+    });
+
+    it('the transaction helper: all writes land or none; it nests', async () => {
+      const s = await withTerminal();
+      await expect(
+        s.transaction(async () => {
+          await s.terminals.insert(terminal('term_x'));
+          await s.transaction(async () => s.terminals.update('term_a', { name: 'Renamed' }));
           throw new Error('no');
         }),
-      ).toThrow('no');
-      expect(s.terminals.get('term_x')).toBeUndefined();
-      expect(s.terminals.get('term_a')!.name).toBe('Till term_a');
-      expect(s.transaction(() => 42)).toBe(42);
-      s.close();
+      ).rejects.toThrow('no');
+      expect(await s.terminals.get('term_x')).toBeUndefined();
+      expect((await s.terminals.get('term_a'))!.name).toBe('Till term_a');
+      expect(await s.transaction(async () => 42)).toBe(42);
+      // A nested transaction that fails undoes only its own writes when the outer one catches it.
+      await s.transaction(async () => {
+        await s.terminals.update('term_a', { name: 'Outer' });
+        await s
+          .transaction(async () => {
+            await s.terminals.update('term_a', { name: 'Inner' });
+            throw new Error('inner');
+          })
+          .catch(() => undefined);
+      });
+      expect((await s.terminals.get('term_a'))!.name).toBe('Outer');
+      await s.close();
+    });
+
+    it('a write from outside a transaction never lands inside one that is waiting (it waits, or runs beside it)', async () => {
+      const s = await withTerminal();
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      let entered!: () => void;
+      const inside = new Promise<void>((r) => {
+        entered = r;
+      });
+      const tx = s
+        .transaction(async () => {
+          await s.terminals.update('term_a', { name: 'In the transaction' });
+          entered();
+          await gate;
+          throw new Error('rolled back');
+        })
+        .catch((err: Error) => err.message);
+      await inside;
+      // Another caller writes while the transaction waits; the transaction then rolls back.
+      const outside = s.terminals.insert(terminal('term_outside'));
+      release();
+      expect(await tx).toBe('rolled back');
+      await outside;
+      expect(await s.terminals.get('term_outside')).toBeDefined();
+      expect((await s.terminals.get('term_a'))!.name).toBe('Till term_a');
+      await s.close();
     });
   });
 }

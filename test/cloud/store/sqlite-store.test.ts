@@ -10,7 +10,7 @@ import { cloudStoreContract } from './cloud-store-contract.js';
 cloudStoreContract('SQLite', () => openSqliteStore(join(tempDir('cloud-store'), 'cloud.db')));
 
 describe('the SQLite store', () => {
-  it('issue 20: a database from before organizations opens with every store in the default organization', () => {
+  it('issue 20: a database from before organizations opens with every store in the default organization', async () => {
     const file = join(tempDir('cloud-store'), 'cloud.db');
     const old = new Database(file);
     migrate(old, MIGRATIONS.slice(0, 9));
@@ -24,11 +24,11 @@ describe('the SQLite store', () => {
       .run();
     old.close();
     const s = openSqliteStore(file);
-    expect(s.organizations.get('org_default')).toMatchObject({
+    expect(await s.organizations.get('org_default')).toMatchObject({
       slug: 'default',
       name: 'Default organization',
     });
-    expect(s.locations.get('loc_old')).toEqual({
+    expect(await s.locations.get('loc_old')).toEqual({
       id: 'loc_old',
       name: 'Old Shop',
       createdAt: 5,
@@ -37,24 +37,30 @@ describe('the SQLite store', () => {
       timezone: null,
       address: null,
     });
-    expect(s.locations.list('org_default', { after: null, limit: 10 }).map((l) => l.id)).toEqual([
+    expect((await s.locations.list('org_default', { after: null, limit: 10 })).map((l) => l.id)).toEqual([
       'loc_old',
       'loc_old2',
     ]);
     // A store made after the migration comes after them.
-    s.locations.insert({ ...s.locations.get('loc_old')!, id: 'loc_new', name: 'New' });
-    expect(s.locations.list(null, { after: 'loc_old2', limit: 10 }).map((l) => l.id)).toEqual(['loc_new']);
-    expect(s.terminals.get('term_old')).toMatchObject({ problem: null, replaces: null, announcedAt: null });
-    s.close();
+    await s.locations.insert({ ...(await s.locations.get('loc_old'))!, id: 'loc_new', name: 'New' });
+    expect((await s.locations.list(null, { after: 'loc_old2', limit: 10 })).map((l) => l.id)).toEqual([
+      'loc_new',
+    ]);
+    expect(await s.terminals.get('term_old')).toMatchObject({
+      problem: null,
+      replaces: null,
+      announcedAt: null,
+    });
+    await s.close();
   });
 
-  it('one migrations file: a new database is at its last step; opening again changes nothing', () => {
+  it('one migrations file: a new database is at its last step; opening again changes nothing', async () => {
     const file = join(tempDir('cloud-store'), 'cloud.db');
-    openSqliteStore(file).close();
+    await openSqliteStore(file).close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     db.close();
-    openSqliteStore(file).close();
+    await openSqliteStore(file).close();
     const again = new Database(file, { readonly: true });
     expect(again.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     again.close();

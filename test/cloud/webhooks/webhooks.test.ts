@@ -34,7 +34,7 @@ describe('Webhooks in-process (cloud/webhooks/webhooks.ts)', () => {
     await expect(
       rig.webhooks.createEndpoint({ url: 'https://127.0.0.1/hook', events: ['terminal.online'] }),
     ).rejects.toMatchObject({ code: 'webhook_target_refused' });
-    expect(rig.store.webhooks.listEndpoints()).toEqual([]);
+    expect(await rig.store.webhooks.listEndpoints()).toEqual([]);
   });
 
   it('an event is put in the outbox for the endpoints subscribed to its type, and only those', async () => {
@@ -44,24 +44,26 @@ describe('Webhooks in-process (cloud/webhooks/webhooks.ts)', () => {
       { id: 'we_off', events: ['terminal.offline'] },
     ];
     for (const r of rows)
-      rig.store.webhooks.insertEndpoint({
+      await rig.store.webhooks.insertEndpoint({
         id: r.id,
         url: 'https://hooks.example/',
         events: JSON.stringify(r.events),
         secret: 's',
         createdAt: rig.clock.ms,
       });
-    rig.webhooks.emit('terminal.online', change);
-    expect(rig.store.webhooks.due(rig.clock.ms, 10).map((d) => [d.endpointId, d.type])).toEqual([
+    await rig.webhooks.emit('terminal.online', change);
+    expect((await rig.store.webhooks.due(rig.clock.ms, 10)).map((d) => [d.endpointId, d.type])).toEqual([
       ['we_on', 'terminal.online'],
     ]);
-    const payload = JSON.parse(rig.store.webhooks.due(rig.clock.ms, 10)[0]!.payload);
+    const payload = JSON.parse((await rig.store.webhooks.due(rig.clock.ms, 10))[0]!.payload);
     expect(payload).toMatchObject({ object: 'event', type: 'terminal.online', data: change });
     rig.webhooks.stop();
   });
 
   it('an unknown endpoint is not_found', async () => {
     const rig = await webhookRig();
-    expect(() => rig.webhooks.getEndpoint('we_nope')).toThrow(expect.objectContaining({ code: 'not_found' }));
+    await expect(rig.webhooks.getEndpoint('we_nope')).rejects.toThrow(
+      expect.objectContaining({ code: 'not_found' }),
+    );
   });
 });
