@@ -1,16 +1,29 @@
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { TerminalConfig } from '../protocol/config-schema.js';
 import type { AgentToCloudAction } from '../protocol/messages.js';
-import { migrate } from '../protocol/sqlite-migrations.js';
+import {
+  type Migration,
+  type MigrationResult,
+  migrate,
+  oldestReaderAfter,
+  readSchemaInfo,
+} from '../protocol/sqlite-migrations.js';
+import type { StoreSchemaNote } from '../release/layout.js';
 import { ACTION_MIGRATION, ActionStore, type LockState, lockReader } from './actions/action-store.js';
 import type { LinkSnapshot, LinkState } from './link/link-state.js';
+import { snapshotName } from './store-schema.js';
 import { LEGACY_FINGERPRINT, TransactionStore } from './transactions/transaction-store.js';
 
 /**
  * The agent's one SQLite file (WAL, synchronous=FULL), opened once by the daemon. Migrations are
- * numbered here and applied at start, each in a transaction.
+ * numbered here and applied at start, each in a transaction. A step older releases cannot live with
+ * (it changes or drops what they read) is written `{sql, oldestReader}` (protocol/sqlite-migrations.ts):
+ * the store then takes a snapshot before it, for a rollback (agent/store-schema.ts). Every step so
+ * far is additive: any release since the record existed opens the store of a newer one.
  */
-const MIGRATIONS = [
+const MIGRATIONS: Migration[] = [
   `
   CREATE TABLE link_status (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -84,6 +97,9 @@ const MIGRATIONS = [
   `,
 ];
 const DEACTIVATION_VERSION = MIGRATIONS.length;
+
+/** The schema this software knows (the build writes it into the release: dist/bin/store-schema.json). */
+export const AGENT_STORE_SCHEMA = MIGRATIONS.length;
 const DEACTIVATION_SQL = 'SELECT terminal_id AS terminalId, at, reason FROM deactivation WHERE id = 1';
 
 /** The cloud deactivated the terminal with this id. */
@@ -170,7 +186,19 @@ export class AgentStore implements AgentStoreReader {
   readonly transactions: TransactionStore;
   readonly actions: ActionStore;
 
-  constructor(file: string, options: { maxBytes?: number } = {}) {
+  /** The schema after opening, and the snapshot taken before a migration older releases cannot open (null: none). */
+  readonly schema: MigrationResult;
+  readonly snapshot: StoreSchemaNote['snapshot'];
+
+  constructor(
+    file: string,
+    options: {
+      maxBytes?: number;
+      /** Another release's steps (tests of a rollback across a migration); this release's by default. */
+      migrations?: readonly Migration[];
+      now?: () => number;
+    } = {},
+  ) {
     this.db = openChecked(file);
     this.db.pragma('journal_mode = WAL');
     // An acknowledgement to the POS app or the cloud depends on a commit being on disk.
@@ -179,7 +207,9 @@ export class AgentStore implements AgentStoreReader {
     this.db.pragma('busy_timeout = 5000');
     // Deleted content is overwritten, not left in free pages (the store once held card-derived hashes).
     this.db.pragma('secure_delete = ON');
-    migrate(this.db, MIGRATIONS);
+    const migrations = options.migrations ?? MIGRATIONS;
+    this.snapshot = this.snapshotBeforeBreakingSteps(file, migrations, options.now ?? Date.now);
+    this.schema = migrate(this.db, migrations);
     this.eraseCardDerivedData();
     if (options.maxBytes) {
       // A full store refuses new writes (SQLITE_FULL → 507 storage_full) and keeps what it holds.
@@ -285,6 +315,31 @@ export class AgentStore implements AgentStoreReader {
    * could be brute-forced against it. Erase both (idempotent; not a schema change, so an older
    * release can still open the store), then rewrite the file and the WAL so no page keeps them.
    */
+  /**
+   * Before steps that leave a store the releases of its present schema cannot open: a copy of the
+   * store as it is (`VACUUM INTO`, consistent, no WAL), for the boot guard to put back should this
+   * release be rolled back before it took a sale.
+   */
+  private snapshotBeforeBreakingSteps(
+    file: string,
+    migrations: readonly Migration[],
+    now: () => number,
+  ): StoreSchemaNote['snapshot'] {
+    const before = readSchemaInfo(this.db);
+    if (before.version === 0 || before.version >= migrations.length) return null;
+    if (oldestReaderAfter(migrations, migrations.length) <= before.version) return null;
+    const name = snapshotName(file, migrations.length);
+    const target = join(dirname(file), name);
+    rmSync(target, { force: true });
+    this.db.prepare('VACUUM INTO ?').run(target);
+    return {
+      file: name,
+      version: before.version,
+      oldestReader: before.oldestReader,
+      takenAt: new Date(now()).toISOString(),
+    };
+  }
+
   private eraseCardDerivedData(): void {
     const erased = this.db.transaction(() => {
       const keys = this.db.prepare("DELETE FROM device_secrets WHERE name = 'idempotency'").run().changes;

@@ -45,3 +45,14 @@ export function installFaultInjection(env: Record<string, string | undefined>): 
     }, 0);
   });
 }
+
+/**
+ * Test hook: with `POSAGENT_CLOCK_OFFSET_MS=n` the agent's own clock (maintenance windows, action
+ * expiry, heartbeats' times) runs n ms off the host's, like the cloud's `--clock-offset-sec`; TLS
+ * still checks certificates against the host's clock. Null: the host's clock.
+ */
+export function clockFromEnv(env: Record<string, string | undefined>): (() => number) | null {
+  const offset = Number(env.POSAGENT_CLOCK_OFFSET_MS ?? 0);
+  if (!Number.isFinite(offset) || offset === 0) return null;
+  return () => Date.now() + offset;
+}

@@ -6,9 +6,11 @@ import type { AgentStore } from './agent-store.js';
 import type { Credentials } from './certificate/credentials.js';
 import type { CrashPoint } from './crash-points.js';
 import type { EventBus } from './events/event-bus.js';
+import type { CloudAddresses } from './link/cloud-addresses.js';
 import type { OnlineLink } from './link/cloud-link.js';
 import type { LocalRoute } from './local-api/local-api.js';
 import type { Logger } from './logger.js';
+import type { StoreSchemaRecord } from './store-schema.js';
 
 /**
  * One feature of the enrolled daemon (link, config, certificate, transactions, actions, status,
@@ -33,9 +35,12 @@ export interface FeatureContext {
   deps: AgentDeps;
   identity: Identity;
   store: AgentStore;
+  /** The store's schema as the boot guard reads it (a rollback across a migration). */
+  storeSchema: StoreSchemaRecord;
   events: EventBus;
   credentials: Credentials;
-  cloudUrl: string;
+  /** Where the cloud is: the address in use now, and the others to fail over to. */
+  cloud: CloudAddresses;
   proxy: ProxySettings;
   bootId: string;
   now(): number;

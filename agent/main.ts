@@ -2,6 +2,7 @@ import { proxySettings } from '../cloud-access/proxy.js';
 import { ensureDir } from '../files/atomic-file.js';
 import { type Identity, readIdentity, recoverRenewal } from '../identity/identity-store.js';
 import { refuseExposedKey } from '../identity/key-permissions.js';
+import { type GuardResult, readJson, paths as releasePaths } from '../release/layout.js';
 import { ActionsFeature } from './actions/actions-feature.js';
 import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 import { AgentStore } from './agent-store.js';
@@ -14,12 +15,14 @@ import { EventBus } from './events/event-bus.js';
 import { EventsFeature } from './events/events-feature.js';
 import { RecentErrors } from './events/recent-errors.js';
 import { type Feature, type FeatureContext, startFeatures, stopFeatures } from './feature.js';
+import { CloudAddresses, cloudUrlsOf } from './link/cloud-addresses.js';
 import { LinkFeature } from './link/link-feature.js';
 import { OutboxSender } from './link/outbox-sender.js';
 import { connectionLimits, readOpenFileLimit } from './local-api/connection-limits.js';
 import { LocalApiFeature } from './local-api/local-api-feature.js';
 import { NO_NOTIFIER } from './service-notifier.js';
 import { StatusFeature } from './status/status-feature.js';
+import { restoreStoreIfAsked, StoreSchemaRecord } from './store-schema.js';
 import { TransactionsFeature } from './transactions/transactions-feature.js';
 import { startUnenrolled } from './unenrolled.js';
 
@@ -79,14 +82,27 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
   await refuseExposedKey(identity.paths.keyFile);
   const credentials = await Credentials.load(identity);
   await ensureDir(d.paths.runtimeDir, 0o750);
+  // Rolled back across a store migration: the guard may ask for the store's snapshot first.
+  const layout = { installDir: d.settings.installDir, stateDir: d.paths.stateDir };
+  const guard = await readJson<GuardResult>(releasePaths(layout).guardResult).catch(() => null);
+  const restored = await restoreStoreIfAsked(d.paths.dbFile, guard, d.now ?? Date.now);
+  if (restored)
+    d.log.warn(restored, 'rolled back across a store migration: the store is its snapshot from before it');
   const store = new AgentStore(d.paths.dbFile, { maxBytes: d.settings.maxStoreMb * 1024 * 1024 });
+  if (store.schema.openedNewer)
+    d.log.warn(
+      { schema: store.schema.version, known: store.schema.known },
+      'the store is of a newer release; used as it is (its migrations keep it readable by this one)',
+    );
+  const storeSchema = await StoreSchemaRecord.write(d.paths.stateDir, store.schema, store.snapshot);
   const ctx: FeatureContext = {
     deps: d,
     identity,
     store,
+    storeSchema,
     events: shared.events,
     credentials,
-    cloudUrl: d.settings.cloudUrl || identity.cloudUrl,
+    cloud: new CloudAddresses(cloudUrlsOf(d.settings, identity.cloudUrl), identity.terminalId),
     proxy: proxySettings(d.settings, d.env ?? {}),
     bootId: readBootId(d.settings.bootIdFile),
     now: d.now ?? Date.now,
@@ -101,7 +117,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
   const link = new LinkFeature(ctx, { config, outbox, notifier });
   const certificate = new CertificateFeature(ctx, { link, config });
   const transactions = new TransactionsFeature(ctx, { link, config });
-  const actions = new ActionsFeature(ctx, { outbox });
+  const actions = new ActionsFeature(ctx, { outbox, config });
   const status = new StatusFeature(ctx, { link, config, certificate, errors: shared.errors });
   const events = new EventsFeature(shared.events, shared.limits, d.log);
   const owners: Feature[] = [config, link, certificate, transactions, actions, status, events];
@@ -124,7 +140,7 @@ async function startEnrolled(d: AgentDeps, shared: SharedParts, identity: Identi
   d.log.info(
     {
       terminalId: identity.terminalId,
-      cloudUrl: ctx.cloudUrl,
+      cloudUrls: ctx.cloud.all(),
       socket: d.paths.socketPath,
       certificateNotAfter: certificate.renewer.certificate().notAfter,
     },

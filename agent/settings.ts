@@ -1,4 +1,5 @@
 import type { BackoffPolicy } from './link/backoff.js';
+import { cloudUrlProblem, splitCloudUrls } from './link/cloud-addresses.js';
 
 /**
  * Device settings: what belongs to this device rather than to the fleet. Resolved in one place,
@@ -9,6 +10,11 @@ export const AGENT_DEFAULTS = {
   logLevel: 'info',
   /** Overrides the cloud URL recorded at enrollment (a moved cloud, a test). */
   cloudUrl: '',
+  /**
+   * Several cloud addresses, comma-separated (gateways without one load-balanced name): tried in
+   * turn, the next after a failed or lost link. Wins over cloudUrl when set.
+   */
+  cloudUrls: '',
   rebootCommand: 'systemctl reboot',
   bootIdFile: '/proc/sys/kernel/random/boot_id',
   /** Not enrolled at start: enroll by this device's serial (pre-registered in the cloud). */
@@ -65,6 +71,11 @@ export const AGENT_DEFAULTS = {
   releaseKeyFile: '/etc/posagent/release-key.pem',
   /** A new version must reach the cloud within this long after the switch, or it is rolled back. */
   updateHealthWindowSec: 300,
+  /**
+   * What `collect_logs` reads the daemon's log lines with (`{since}` and `{until}`: Unix seconds):
+   * its journald unit's, as pino JSON lines. A device without journald names its own command.
+   */
+  logsCommand: 'journalctl -u posagent.service --no-pager -o cat --since @{since} --until @{until}',
   /** A reboot command that returned while the agent is still running this much later has failed. */
   rebootTimeoutSec: 300,
 } as const;
@@ -174,6 +185,10 @@ export function resolveDeviceSettings(input: {
       settings[key] = AGENT_DEFAULTS[key];
       sources[key] = 'default';
     }
+  }
+  for (const url of splitCloudUrls(settings.cloudUrls as string)) {
+    const problem = cloudUrlProblem(url);
+    if (problem) throw new SettingsError(`cloudUrls: ${problem}`);
   }
   return { settings: settings as DeviceSettings, sources };
 }

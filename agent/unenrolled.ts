@@ -10,6 +10,7 @@ import type { AgentDeps, RunningAgent, SharedParts } from './agent-deps.js';
 import type { EnrollmentProgress } from './events/event-map.js';
 import { serveEvents } from './events/event-stream.js';
 import { reconnectDelay } from './link/backoff.js';
+import { cloudUrlsOf } from './link/cloud-addresses.js';
 import { LocalApi } from './local-api/local-api.js';
 import { backoffPolicy } from './settings.js';
 import { buildStatusDocument, type StatusDocument } from './status/status-document.js';
@@ -157,7 +158,10 @@ export async function startUnenrolled(
 
 async function autoEnroll(d: AgentDeps, onStep: (step: string) => void): Promise<void> {
   const s = d.settings;
-  if (!s.cloudUrl) throw new Error('set cloudUrl in the device settings for auto-enrollment');
+  // Several gateways: each attempt (the caller retries with backoff) asks one of them at random.
+  const urls = cloudUrlsOf(s, '');
+  const cloudUrl = urls[Math.floor((d.random ?? Math.random)() * urls.length)] ?? '';
+  if (!cloudUrl) throw new Error('set cloudUrl in the device settings for auto-enrollment');
   let caPem: string;
   try {
     caPem = await readFile(s.fleetCaFile, 'utf8');
@@ -172,7 +176,7 @@ async function autoEnroll(d: AgentDeps, onStep: (step: string) => void): Promise
     force: false,
     softwareVersion: d.softwareVersion,
     proxy: proxySettings(s, d.env ?? {}),
-    cloudUrl: s.cloudUrl,
+    cloudUrl,
     caPem,
     serialNumber,
     factory: device.factory,

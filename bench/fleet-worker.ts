@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { CloudAddresses, splitCloudUrls } from '../agent/link/cloud-addresses.js';
 import { CloudLink } from '../agent/link/cloud-link.js';
 import { AGENT_DEFAULTS, backoffPolicy, type DeviceSettings } from '../agent/settings.js';
 import { HealthCollector } from '../agent/status/health.js';
@@ -72,7 +73,8 @@ async function main(): Promise<void> {
     links.push(
       new CloudLink(
         {
-          cloudUrl: input.cloudUrl,
+          // Several gateways: the cloud URL may list them, comma-separated (the agent's cloudUrls).
+          cloud: new CloudAddresses(splitCloudUrls(input.cloudUrl), identity.terminalId),
           tls: () => tls,
           policy: backoffPolicy(settings),
           connectTimeoutMs: settings.connectTimeoutMs,

@@ -1,6 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { openStoreReadOnly } from '../agent/agent-store.js';
 import type { RenewalStatus } from '../agent/certificate/cert-renewal.js';
+import { firstCloudUrl } from '../agent/link/cloud-addresses.js';
 import { askDaemon, localApiRequest } from '../agent/local-api/local-api-client.js';
 import { type AgentPaths, resolvePaths } from '../agent/settings.js';
 import { CloudRequestError, cloudJson } from '../cloud-access/cloud-client.js';
@@ -70,7 +71,7 @@ async function renew(
     const r = await renewDirect(
       identity,
       paths.stateDir,
-      settings.cloudUrl || identity.cloudUrl,
+      firstCloudUrl(settings, identity),
       proxySettings(settings, process.env),
     );
     return { ...r, via: 'direct' };
@@ -171,7 +172,7 @@ export async function decommissionCommand(opts: Common & { force?: boolean }, ou
     const { settings } = await loadDeviceSettings(opts.settings, {});
     const { key, cert, ca } = await readClientTls(identity);
     await cloudJson({
-      cloudUrl: settings.cloudUrl || identity.cloudUrl,
+      cloudUrl: firstCloudUrl(settings, identity),
       caPem: ca,
       cert,
       key,

@@ -1,5 +1,10 @@
 import pino from 'pino';
-import { crashPointFromEnv, installFaultInjection, installLoopBlocker } from '../agent/crash-points.js';
+import {
+  clockFromEnv,
+  crashPointFromEnv,
+  installFaultInjection,
+  installLoopBlocker,
+} from '../agent/crash-points.js';
 import { createLogger } from '../agent/logger.js';
 import { type RunningAgent, startAgent } from '../agent/main.js';
 import { serviceNotifier } from '../agent/service-notifier.js';
@@ -72,6 +77,7 @@ export async function runCommand(opts: RunOptions, _out: Output, softwareVersion
     settingSources: sources,
     env: process.env,
     crashPoint: crashPointFromEnv(process.env),
+    ...(clockFromEnv(process.env) ? { now: clockFromEnv(process.env) as () => number } : {}),
     notifier,
     onFatal: (err) => {
       log.fatal({ err: err.message }, 'agent failed; exiting');

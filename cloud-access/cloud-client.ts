@@ -29,9 +29,11 @@ export interface CloudRequest {
   cloudUrl: string;
   /** The pinned CA; `null` only to fetch the CA itself, which is then checked by its fingerprint. */
   caPem: string | null;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   path: string;
   body?: unknown;
+  /** A body that is not JSON (an upload), sent as it is with its content type; the answer is still JSON. */
+  raw?: { bytes: Buffer; contentType: string };
   timeoutMs?: number;
   /** Client identity for mTLS calls. */
   cert?: string;
@@ -81,7 +83,8 @@ export async function cloudJson<T>(r: CloudRequest): Promise<T> {
   const url = new URL(r.path, r.cloudUrl);
   if (url.protocol !== 'https:')
     throw new CloudRequestError('invalid_cloud_url', `cloud URL must be https://, got ${r.cloudUrl}`);
-  const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
+  const payload = r.raw ? r.raw.bytes : r.body === undefined ? undefined : JSON.stringify(r.body);
+  const contentType = r.raw ? r.raw.contentType : 'application/json';
   const resume = resumption(url, r);
   return new Promise<T>((resolve, reject) => {
     const req = request(
@@ -93,9 +96,7 @@ export async function cloudJson<T>(r: CloudRequest): Promise<T> {
         agent: agentFor(url, r.proxy),
         cert: r.cert,
         key: r.key,
-        headers: payload
-          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-          : {},
+        headers: payload ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {},
         timeout: r.timeoutMs ?? 15_000,
       },
       (res) => {

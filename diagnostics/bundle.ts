@@ -27,9 +27,18 @@ export interface BundleInputs {
 
 const run = promisify(execFile);
 
-/** Drops `user:password@` from URLs, PEM private keys and digit runs that pass the card-number (Luhn) check. */
+/**
+ * Drops `user:password@` from URLs, PEM private keys, bearer tokens, the values of JSON fields
+ * named like secrets (token, secret, password, authorization, apiKey) and digit runs that pass the
+ * card-number (Luhn) check.
+ */
 export function scrub(text: string): string {
   return text
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, '$1 [token removed]')
+    .replace(
+      /("(?:[A-Za-z_]*(?:token|secret|password|authorization|apiKey|api_key)[A-Za-z_]*)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi,
+      '$1"[removed]"',
+    )
     .replace(
       /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
       '[private key removed]',

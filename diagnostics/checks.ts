@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, stat, statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { type AgentStoreReader, openStoreReadOnly } from '../agent/agent-store.js';
+import { firstCloudUrl } from '../agent/link/cloud-addresses.js';
 import type { AgentPaths, DeviceSettings } from '../agent/settings.js';
 import type { StatusDocument } from '../agent/status/status-document.js';
 import { cloudDate, describeSkew } from '../cloud-access/cloud-time.js';
@@ -43,7 +44,7 @@ export type CheckGroup = CheckResult['group'];
 export interface DiagnosticsContext {
   paths: AgentPaths;
   settings: Pick<DeviceSettings, 'cloudUrl' | 'renewBeforeDays'> &
-    Partial<Pick<DeviceSettings, 'fleetCaFile'>>;
+    Partial<Pick<DeviceSettings, 'fleetCaFile' | 'cloudUrls'>>;
   /** The HTTPS proxy the daemon uses (device setting, else HTTPS_PROXY / NO_PROXY): the checks take the same path. */
   proxy?: ProxySettings;
   /** The daemon's status when it runs (asked over the local API, or its own in-process), else null. */
@@ -101,7 +102,8 @@ export async function runChecks(ctx: DiagnosticsContext): Promise<CheckResult[]>
       results.push(
         ...(await networkChecks(
           ctx,
-          ctx.settings.cloudUrl || identity.cloudUrl,
+          // The address the daemon's link uses when it runs, else the one it would start with.
+          ctx.daemon?.cloudUrl ?? firstCloudUrl(ctx.settings, identity),
           () => readClientTls(identity),
           true,
           store,

@@ -2,7 +2,16 @@ import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Cloud, httpsJson, POSAGENT_CLOUD, type Proc, ROOT, start, tempDir } from './local-fleet.js';
+import {
+  type Cloud,
+  FAST_RECONNECT,
+  httpsJson,
+  POSAGENT_CLOUD,
+  type Proc,
+  ROOT,
+  start,
+  tempDir,
+} from './local-fleet.js';
 
 /**
  * Releases for the demo and the tests: real `npm pack` tarballs of this package (the shipped
@@ -240,4 +249,36 @@ export function supervise(
       }
     },
   };
+}
+
+/**
+ * An enrolled agent run from `<installDir>/current` under `supervise`, set up for updates the way
+ * the tests and the demo want them: the release key pinned, a 6-s health window, the installer
+ * run directly, quick reconnects, and systemd's start limit (10 starts in 600 s).
+ */
+export function superviseAgent(
+  installDir: string,
+  dirs: { flags: string[]; stateDir: string },
+  releaseKeyFile: string,
+  env: Record<string, string> = {},
+): Supervised {
+  return supervise(
+    installDir,
+    [
+      'run',
+      ...dirs.flags,
+      '--settings',
+      join(dirs.stateDir, '..', 'agent.json'),
+      '--install-dir',
+      installDir,
+    ],
+    {
+      ...FAST_RECONNECT,
+      POSAGENT_RELEASE_KEY_FILE: releaseKeyFile,
+      POSAGENT_UPDATE_HEALTH_WINDOW_SEC: '6',
+      POSAGENT_INSTALL_COMMAND: installCommandFor(installDir, dirs.stateDir, releaseKeyFile),
+      ...env,
+    },
+    { stateDir: dirs.stateDir, startLimitBurst: 10, startLimitIntervalMs: 600_000 },
+  );
 }

@@ -1,12 +1,13 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { IsoTime } from './formats.js';
+import { Refusal } from './refusal.js';
 
 /**
  * Remote actions (reboot, software update, lock, unlock): their schemas on the link and in the
  * REST API, the lifecycle every action follows, and the release manifest an update is signed over.
  * Pure: shared by the agent and the cloud.
  */
-export const ACTION_TYPES = ['reboot', 'update', 'lock', 'unlock'] as const;
+export const ACTION_TYPES = ['reboot', 'update', 'lock', 'unlock', 'collect_logs'] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 export const ActionTypeSchema = Type.Union(ACTION_TYPES.map((t) => Type.Literal(t)));
 
@@ -126,12 +127,46 @@ export const UpdateParams = Type.Object(
     release: ReleaseDescriptor,
     /** Install an older version than the running one (refused otherwise). */
     allowDowngrade: Type.Optional(Type.Boolean()),
+    /** Switch at once: do not wait for the maintenance window (a busy lease still holds it). */
+    now: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
 export type UpdateParams = Static<typeof UpdateParams>;
 
 const NoParams = Type.Object({}, { additionalProperties: false });
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** The longest span one collect_logs may ask for, and the most its bundle holds (before gzip). */
+export const MAX_LOG_SPAN_MS = 7 * 86_400_000;
+export const MAX_LOG_BYTES = 1024 * 1024;
+
+/** `collect_logs`: the agent's log lines from `since` to `until` (at `level` and above), redacted, capped. */
+export const CollectLogsParams = Type.Object(
+  {
+    since: IsoTime,
+    until: IsoTime,
+    level: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))),
+  },
+  { additionalProperties: false },
+);
+export type CollectLogsParams = Static<typeof CollectLogsParams>;
+
+/** The span, checked: a clear refusal for one that is backwards, too long or in the future. */
+export function checkLogSpan(p: CollectLogsParams, nowMs: number): { since: number; until: number } {
+  const since = Date.parse(p.since);
+  const until = Date.parse(p.until);
+  if (!(since < until))
+    throw new Refusal('invalid_action', `since (${p.since}) must be before until (${p.until})`);
+  if (until - since > MAX_LOG_SPAN_MS)
+    throw new Refusal('invalid_action', `a log span may be at most ${MAX_LOG_SPAN_MS / 86_400_000} days`);
+  if (since > nowMs) throw new Refusal('invalid_action', `since (${p.since}) is in the future`);
+  return { since, until };
+}
+
+/** A reboot's: `now` skips the maintenance window (a busy lease still holds it). */
+const RebootParams = Type.Object({ now: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 export const ActionId = Type.String({ minLength: 1, maxLength: 64 });
 
 export const RunActionRequest = Type.Union([
@@ -142,7 +177,20 @@ export const RunActionRequest = Type.Union([
   Type.Object(
     {
       actionId: ActionId,
-      type: Type.Union([Type.Literal('reboot'), Type.Literal('lock'), Type.Literal('unlock')]),
+      type: Type.Literal('reboot'),
+      params: RebootParams,
+      expiresAt: IsoTime,
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { actionId: ActionId, type: Type.Literal('collect_logs'), params: CollectLogsParams, expiresAt: IsoTime },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      actionId: ActionId,
+      type: Type.Union([Type.Literal('lock'), Type.Literal('unlock')]),
       params: NoParams,
       expiresAt: IsoTime,
     },
@@ -185,7 +233,16 @@ export const CreateActionBody = Type.Object(
     action: Type.Optional(ActionTypeSchema),
     params: Type.Optional(
       Type.Object(
-        { version: Type.Optional(SemVer), allowDowngrade: Type.Optional(Type.Boolean()) },
+        {
+          version: Type.Optional(SemVer),
+          allowDowngrade: Type.Optional(Type.Boolean()),
+          /** reboot, update: run at once, not in the maintenance window. */
+          now: Type.Optional(Type.Boolean()),
+          /** collect_logs: the span (ISO 8601) and the lowest level. */
+          since: Type.Optional(IsoTime),
+          until: Type.Optional(IsoTime),
+          level: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))),
+        },
         { additionalProperties: false },
       ),
     ),

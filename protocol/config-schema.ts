@@ -71,6 +71,48 @@ export const AgentConfig = Type.Object(
   { additionalProperties: false },
 );
 
+/** A time zone the runtime knows (IANA, e.g. Europe/Amsterdam). */
+export function isTimeZone(tz: string): boolean {
+  if (tz.length === 0 || tz.length > 64) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+FormatRegistry.Set('iana-timezone', isTimeZone);
+
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const ClockTime = Type.String({
+  pattern: '^([01]\\d|2[0-3]):[0-5]\\d$',
+  description: 'HH:MM, 24-hour, local time',
+});
+
+/**
+ * When reboots and updates may run (issue 24): on `days`, from `from` to `to` in `timezone` (the
+ * store's, filled in by the cloud; the device's own zone when none). A window that ends before it
+ * starts runs past midnight into the next day (`days` names the day it opens); `from` = `to` is
+ * the whole day. Absent: no window, actions run when they arrive. The operator's `now` skips it; a
+ * busy lease still holds an action inside it.
+ */
+export const MaintenanceConfig = Type.Object(
+  {
+    days: Type.Array(Type.Union(WEEKDAYS.map((d) => Type.Literal(d))), {
+      minItems: 1,
+      maxItems: 7,
+      uniqueItems: true,
+    }),
+    from: ClockTime,
+    to: ClockTime,
+    timezone: Type.Optional(
+      Type.String({ format: 'iana-timezone', maxLength: 64, description: 'IANA time zone' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type MaintenanceConfig = Static<typeof MaintenanceConfig>;
+
 export const TerminalConfig = Type.Object(
   {
     tip: TipConfig,
@@ -78,6 +120,8 @@ export const TerminalConfig = Type.Object(
     display: DisplayConfig,
     offlineMode: OfflineModeConfig,
     agent: AgentConfig,
+    /** Only when a layer sets it (older agents refuse a section they do not know). */
+    maintenance: Type.Optional(MaintenanceConfig),
   },
   { additionalProperties: false },
 );
@@ -95,6 +139,7 @@ export const ConfigLayer = Type.Object(
     display: partialSection(DisplayConfig),
     offlineMode: partialSection(OfflineModeConfig),
     agent: partialSection(AgentConfig),
+    maintenance: partialSection(MaintenanceConfig),
   },
   { additionalProperties: false },
 );

@@ -8,7 +8,9 @@ import {
   linkedRelease,
   paths,
   pointCurrent,
+  type ReleaseSchema,
   readJson,
+  type StoreSchemaNote,
   type TrialState,
 } from './layout.js';
 import { writeRootJson } from './owned-file.js';
@@ -40,6 +42,31 @@ async function commitMarker(o: GuardOptions): Promise<CommitMarker | null> {
   }
 }
 
+/** The store as the agent left it (its own plain file), null when absent or not the agent's. */
+async function storeSchema(o: GuardOptions): Promise<StoreSchemaNote | null> {
+  const owner = await stat(o.layout.stateDir).catch(() => null);
+  if (!owner) return null;
+  try {
+    const n = (await readAgentJson(paths(o.layout).storeSchema, owner, 4096)) as Partial<StoreSchemaNote>;
+    const int = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+    if (!int(n.version) || !int(n.oldestReader) || typeof n.salesSinceSnapshot !== 'boolean') return null;
+    const s = n.snapshot;
+    const snapshot =
+      s && typeof s.file === 'string' && /^[\w.-]+$/.test(s.file) && int(s.version) && int(s.oldestReader)
+        ? s
+        : null;
+    return { ...(n as StoreSchemaNote), snapshot };
+  } catch {
+    return null;
+  }
+}
+
+/** The store schema a release knows (root's file in its tree), null when it does not say (older releases). */
+async function releaseSchema(o: GuardOptions, version: string): Promise<number | null> {
+  const r = await readJson<ReleaseSchema>(paths(o.layout).releaseSchema(version)).catch(() => null);
+  return r && Number.isSafeInteger(r.agentStore) ? r.agentStore : null;
+}
+
 export async function guardBeforeStart(o: GuardOptions): Promise<void> {
   const p = paths(o.layout);
   const trial = await readJson<TrialState>(p.trial);
@@ -49,6 +76,8 @@ export async function guardBeforeStart(o: GuardOptions): Promise<void> {
     linked: await linkedRelease(o.layout),
     committed: await commitMarker(o),
     nowMs: o.now(),
+    store: await storeSchema(o),
+    fromSchema: await releaseSchema(o, trial.from),
   });
   switch (decision.do) {
     case 'start':
@@ -63,25 +92,58 @@ export async function guardBeforeStart(o: GuardOptions): Promise<void> {
         `starting ${trial.to} on trial: start ${decision.starts} of ${trial.maxStarts}, window until ${new Date(decision.deadline).toISOString()}`,
       );
       return;
+    case 'keep': {
+      // The previous release could not open the store: no rollback, and no trial to decide again.
+      o.log(`keeping ${trial.to}: ${decision.reason}`);
+      await leaveResult(o, trial, decision.reason, { kept: true });
+      await rm(p.trial, { force: true });
+      return;
+    }
     case 'rollback': {
       o.log(`rolling back ${trial.to} to ${trial.from}: ${decision.reason}`);
       // The reason first, for the previous version to report; then the switch; then the cleanup.
-      const result: GuardResult = {
-        actionId: trial.actionId,
-        from: trial.from,
-        to: trial.to,
-        reason: decision.reason,
-        at: new Date(o.now()).toISOString(),
-      };
-      await mkdir(p.rootUpdate, { recursive: true, mode: 0o755 });
-      await writeRootJson(p.guardResult, result).catch((err: Error) =>
-        o.log(`could not leave the rollback reason for the agent: ${err.message}`),
+      const left = await leaveResult(
+        o,
+        trial,
+        decision.reason,
+        decision.restoreStore ? { restoreStore: decision.restoreStore } : {},
       );
+      // Without the note the previous release would not put the snapshot back, and could not open the store.
+      if (decision.restoreStore && !left) {
+        o.log(`not rolling back ${trial.to}: the previous release could not be told to restore the store`);
+        return;
+      }
       await pointCurrent(o.layout, trial.from);
       await rm(p.release(trial.to), { recursive: true, force: true });
       await rm(p.trial, { force: true });
       return;
     }
+  }
+}
+
+/** The guard's result for the agent (root's file, world-readable); false when it could not be written. */
+async function leaveResult(
+  o: GuardOptions,
+  trial: TrialState,
+  reason: string,
+  extra: Pick<GuardResult, 'kept' | 'restoreStore'>,
+): Promise<boolean> {
+  const p = paths(o.layout);
+  const result: GuardResult = {
+    actionId: trial.actionId,
+    from: trial.from,
+    to: trial.to,
+    reason,
+    at: new Date(o.now()).toISOString(),
+    ...extra,
+  };
+  try {
+    await mkdir(p.rootUpdate, { recursive: true, mode: 0o755 });
+    await writeRootJson(p.guardResult, result);
+    return true;
+  } catch (err) {
+    o.log(`could not leave the guard's reason for the agent: ${(err as Error).message}`);
+    return false;
   }
 }
 

@@ -18,6 +18,8 @@ import type { ReleaseDescriptor } from '../protocol/actions.js';
  *   <stateDir>/update/<version>.tgz        agent: the downloaded artifact
  *   <stateDir>/update/request.json         agent → installer: what to stage (every claim re-checked)
  *   <stateDir>/update/committed.json       agent → guard: the release on trial reached the cloud
+ *   <stateDir>/store-schema.json           agent → guard: the store's schema, who may open it, its snapshot
+ *   <release>/dist/bin/store-schema.json   the release's: the store schema its software knows
  */
 export interface Layout {
   installDir: string;
@@ -42,6 +44,8 @@ export const paths = (l: Layout) => {
     artifact: (v: string) => join(update, `${v}.tgz`),
     request: join(update, 'request.json'),
     committed: join(update, 'committed.json'),
+    storeSchema: join(l.stateDir, 'store-schema.json'),
+    releaseSchema: (v: string) => join(l.installDir, 'releases', v, 'dist', 'bin', 'store-schema.json'),
   };
 };
 
@@ -95,6 +99,30 @@ export interface GuardResult {
   to: string;
   reason: string;
   at: string;
+  /**
+   * The previous release cannot open the store the new one migrated, but the store's snapshot from
+   * before that migration it can, and no sale was taken since: the previous release puts the
+   * snapshot back (its own file, in its own state dir) before it opens the store.
+   */
+  restoreStore?: { snapshot: string; migratedTo: number };
+  /** The rollback was refused (the previous release could not open the store): `to` stays. */
+  kept?: true;
+}
+
+/** Agent → guard (`<stateDir>/store-schema.json`): the store as the running release left it. */
+export interface StoreSchemaNote {
+  /** The store's schema version, and the lowest schema whose software may open it. */
+  version: number;
+  oldestReader: number;
+  /** A copy of the store taken before a migration older software cannot live with (a file name in the state dir). */
+  snapshot: { file: string; version: number; oldestReader: number; takenAt: string } | null;
+  /** A sale was accepted after the snapshot: putting the snapshot back would lose it. */
+  salesSinceSnapshot: boolean;
+}
+
+/** The release's (`dist/bin/store-schema.json`): the agent store schema its software knows. */
+export interface ReleaseSchema {
+  agentStore: number;
 }
 
 /** Agent → guard. */

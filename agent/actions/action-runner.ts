@@ -1,7 +1,10 @@
-import type { ActionProgress, RunAction } from '../../protocol/actions.js';
+import type { ActionProgress, CollectLogsParams, RunAction } from '../../protocol/actions.js';
+import type { MaintenanceConfig } from '../../protocol/config-schema.js';
 import type { EventBus } from '../events/event-bus.js';
+import { sleepUnless } from '../interruptible-sleep.js';
 import { type ActionChange, type ActionRow, type ActionStore, progressOf } from './action-store.js';
 import type { BusyLeases } from './busy-leases.js';
+import { describeWindow, inWindow, nextWindowStart } from './maintenance-window.js';
 import type { SoftwareUpdater } from './software-update.js';
 
 /**
@@ -11,7 +14,11 @@ import type { SoftwareUpdater } from './software-update.js';
  * in order; lock and unlock at once.
  *
  *   lock / unlock: at once, persisted with the action's completion.
- *   reboot: waits for busy leases, records the boot id, runs the reboot command; completed when
+ *   reboot and update wait for the maintenance window (the pushed config's, in the store's time
+ *           zone) unless the operator said `now`, and inside it for busy leases (a lease that
+ *           outlasts the window waits for the next one). The wait is the action's `waiting` step,
+ *           in the store: a restart, or no link at all, waits the same.
+ *   reboot: waits (above), records the boot id, runs the reboot command; completed when
  *           the agent starts again under another boot id, failed when it starts under the same one.
  *   update: software-update.ts.
  */
@@ -23,6 +30,13 @@ export interface ActionRunnerDeps {
   bootId: string;
   /** Runs the device's reboot command; resolves when the command has returned. */
   reboot(): Promise<void>;
+  /** collect_logs: gathers, redacts, caps and uploads the logs the params ask for. */
+  collectLogs(
+    actionId: string,
+    params: CollectLogsParams,
+  ): Promise<{ lines: number; dropped: number; bytes: number }>;
+  /** The maintenance window in force (the applied config's), or null: none. */
+  window(): MaintenanceConfig | null;
   /** After a reboot command that returned, the action fails if the agent still runs this long after. */
   rebootTimeoutMs: number;
   /** Something was written for the cloud. */
@@ -40,7 +54,17 @@ export class ActionRunner {
   private readonly stopping = new AbortController();
   private rebootTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly d: ActionRunnerDeps) {}
+  /** Aborted (and replaced) when a config is applied: a waiting action looks at its window again. */
+  private configChanged = new AbortController();
+
+  constructor(private readonly d: ActionRunnerDeps) {
+    d.events.subscribe((e) => {
+      if (e.event !== 'config' || e.data.status !== 'applied') return;
+      const changed = this.configChanged;
+      this.configChanged = new AbortController();
+      changed.abort();
+    });
+  }
 
   /** The `RunAction` handler: persist (first time only), answer with the current progress, run. */
   receive(p: RunAction): ActionProgress {
@@ -106,9 +130,44 @@ export class ActionRunner {
     }, signal);
   }
 
+  /**
+   * Reboot and update: the maintenance window first (unless `now`), then busy leases; should a
+   * lease outlast the window, the next window.
+   */
+  async whenAllowed(id: string, signal: AbortSignal, now: boolean): Promise<void> {
+    for (;;) {
+      if (!now) await this.whenInWindow(id, signal);
+      await this.whenFree(id, signal);
+      const w = this.d.window();
+      if (now || !w || inWindow(this.d.now(), w)) return;
+    }
+  }
+
+  private async whenInWindow(id: string, signal: AbortSignal): Promise<void> {
+    let reported: string | null = null;
+    for (;;) {
+      if (signal.aborted) throw signal.reason ?? new Error('stopped');
+      const w = this.d.window();
+      const t = this.d.now();
+      if (!w || inWindow(t, w)) return;
+      const opens = nextWindowStart(t, w);
+      const reason = `waiting for the maintenance window ${describeWindow(w)}: opens ${new Date(opens).toISOString()}`;
+      if (reason !== reported) {
+        reported = reason;
+        this.report(id, { step: 'waiting', reason });
+        this.d.log.info(
+          { actionId: id, opensAt: new Date(opens).toISOString() },
+          'action waits for the maintenance window',
+        );
+      }
+      // One timer to the opening (a new config looks again); none that wakes in between.
+      await sleepUnless(Math.max(opens - t, 10), signal, this.configChanged.signal);
+    }
+  }
+
   private schedule(row: ActionRow): void {
-    // A lock never waits behind a reboot or an update held by a busy lease.
-    if (row.type === 'lock' || row.type === 'unlock') {
+    // A lock, or a look at the logs, never waits behind a reboot or an update held by a window or a lease.
+    if (row.type === 'lock' || row.type === 'unlock' || row.type === 'collect_logs') {
       this.execute(row).catch((err: unknown) =>
         this.d.log.error({ actionId: row.id, err }, 'action failed unexpectedly'),
       );
@@ -134,14 +193,35 @@ export class ActionRunner {
       }
       case 'reboot':
         return this.reboot(row);
+      case 'collect_logs':
+        return this.collectLogs(row);
       case 'update':
         return this.d.updater.run(row, this.stopping.signal);
     }
   }
 
+  private async collectLogs(row: ActionRow): Promise<void> {
+    this.report(row.id, { step: 'collecting', reason: null });
+    try {
+      const r = await this.d.collectLogs(row.id, row.params as CollectLogsParams);
+      this.report(row.id, {
+        state: 'completed',
+        step: 'uploaded',
+        reason: null,
+        detail: { lines: r.lines, dropped: r.dropped, bytes: r.bytes },
+      });
+      this.d.log.info({ actionId: row.id, ...r }, 'logs collected and uploaded');
+    } catch (err) {
+      this.report(row.id, {
+        state: 'failed',
+        reason: `collecting the logs failed: ${(err as Error).message}`,
+      });
+    }
+  }
+
   private async reboot(row: ActionRow): Promise<void> {
     try {
-      await this.whenFree(row.id, this.stopping.signal);
+      await this.whenAllowed(row.id, this.stopping.signal, (row.params as { now?: boolean }).now === true);
     } catch {
       return; // stopping: the action stays open and runs at the next start
     }

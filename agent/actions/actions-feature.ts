@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { cloudDownload } from '../../cloud-access/cloud-client.js';
+import { cloudDownload, cloudJson } from '../../cloud-access/cloud-client.js';
+import type { ConfigFeature } from '../config/config-feature.js';
 import type { Feature, FeatureContext } from '../feature.js';
 import type { OutboxSender } from '../link/outbox-sender.js';
 import { type LocalRoute, Reply } from '../local-api/local-api.js';
@@ -21,7 +22,7 @@ export class ActionsFeature implements Feature {
   readonly handlers;
   readonly routes: LocalRoute[];
 
-  constructor(ctx: FeatureContext, o: { outbox: OutboxSender }) {
+  constructor(ctx: FeatureContext, o: { outbox: OutboxSender; config: ConfigFeature }) {
     const { deps, store, now } = ctx;
     const settings = deps.settings;
     this.leases = new BusyLeases({ store: store.actions, now });
@@ -43,7 +44,7 @@ export class ActionsFeature implements Feature {
         const tls = ctx.credentials.tls();
         await cloudDownload({
           maxBytes,
-          cloudUrl: ctx.cloudUrl,
+          cloudUrl: ctx.cloud.current(),
           caPem: tls.ca,
           cert: tls.cert,
           key: tls.key,
@@ -55,9 +56,10 @@ export class ActionsFeature implements Feature {
       },
       report: (id, change) => this.runner.report(id, change),
       note: (id, change) => this.runner.note(id, change),
-      whenFree: (id, signal) => this.runner.whenFree(id, signal),
+      whenAllowed: (id, signal, now) => this.runner.whenAllowed(id, signal, now),
       restart: (reason) => deps.restart?.(reason),
       supervised: deps.restart !== undefined,
+      onCommitted: () => ctx.storeSchema.dropSnapshot(deps.paths.stateDir),
       now,
       crashPoint: ctx.crashPoint,
       log: ctx.log,
@@ -70,6 +72,25 @@ export class ActionsFeature implements Feature {
       bootId: ctx.bootId,
       reboot: () => runShellCommand(settings.rebootCommand),
       rebootTimeoutMs: settings.rebootTimeoutSec * 1000,
+      window: () => o.config.manager.current().config.maintenance ?? null,
+      collectLogs: async (actionId, params) => {
+        // Loaded on first use: most terminals never collect their logs.
+        const { collectLogs } = await import('./log-collector.js');
+        const logs = await collectLogs({ command: settings.logsCommand, params, nowMs: now() });
+        const tls = ctx.credentials.tls();
+        await cloudJson({
+          cloudUrl: ctx.cloud.current(),
+          caPem: tls.ca,
+          cert: tls.cert,
+          key: tls.key,
+          proxy: ctx.proxy,
+          method: 'PUT',
+          path: `/v1/agent/actions/${encodeURIComponent(actionId)}/logs`,
+          raw: { bytes: logs.gzip, contentType: 'application/gzip' },
+          timeoutMs: 60_000,
+        });
+        return { lines: logs.lines, dropped: logs.dropped, bytes: logs.bytes };
+      },
       onReported: () => o.outbox.wake(),
       now,
       log: ctx.log,

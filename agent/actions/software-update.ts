@@ -54,12 +54,14 @@ export interface UpdaterDeps {
   report(id: string, change: ActionChange): ActionRow;
   /** Records step data the cloud need not hear about. */
   note(id: string, change: Omit<ActionChange, 'state'>): ActionRow;
-  /** Waits until no busy lease is held, reporting why it waits. */
-  whenFree(id: string, signal: AbortSignal): Promise<void>;
+  /** Waits for the maintenance window (unless `now`) and until no busy lease is held, reporting why it waits. */
+  whenAllowed(id: string, signal: AbortSignal, now: boolean): Promise<void>;
   /** Ends this process so that the supervisor (systemd) starts what `current` points to. */
   restart(reason: string): void;
   /** False when nothing would start the agent again after `restart` (updates are refused then). */
   supervised: boolean;
+  /** The release on trial proved itself (committed): what was kept for its rollback may go. */
+  onCommitted?(): Promise<void>;
   now(): number;
   /** Test hook: SIGKILL at a named point (`update-unpacked`, `update-switched`). */
   crashPoint?(name: string): void;
@@ -151,7 +153,7 @@ export class SoftwareUpdater {
       await this.install('stage', to, request.requestId);
       this.d.crashPoint?.('update-unpacked');
 
-      await this.d.whenFree(row.id, signal);
+      await this.d.whenAllowed(row.id, signal, (row.params as UpdateParams).now === true);
       this.d.report(row.id, { step: 'switching', reason: null, detail: { from, to } });
       await this.install('activate', to, request.requestId);
       this.d.crashPoint?.('update-switched');
@@ -213,6 +215,7 @@ export class SoftwareUpdater {
       to,
       linked: await this.linked(),
       guardReason: guard?.actionId === row.id ? guard.reason : null,
+      guardKept: guard?.actionId === row.id && guard.kept === true,
       deadlineMs: trial?.actionId === row.id ? trial.deadline : null,
       healthWindowMs: this.d.healthWindowMs,
       nowMs: this.d.now(),
@@ -234,6 +237,15 @@ export class SoftwareUpdater {
         return false;
       case 'end_trial':
         this.endTrial(to);
+        return false;
+      case 'report_kept':
+        this.d.report(row.id, {
+          state: 'failed',
+          step: 'rollback_refused',
+          reason: decision.reason,
+          percent: null,
+        });
+        this.d.log.error({ from, to, reason: decision.reason }, 'update failed and could not be rolled back');
         return false;
       case 'report_failed':
         this.d.report(row.id, {
@@ -279,6 +291,11 @@ export class SoftwareUpdater {
       { version: this.d.running, previous: (row.detail as { from?: string }).from },
       'update committed',
     );
+    await this.d
+      .onCommitted?.()
+      .catch((err: Error) =>
+        this.d.log.warn({ err: err.message }, 'could not remove what was kept for a rollback'),
+      );
     // End the trial now (root's step); should it fail, the guard reads the marker at the next start.
     await this.install('commit', this.d.running, null).catch((err: Error) =>
       this.d.log.warn(

@@ -8,6 +8,8 @@
  *     trial + Online within the health window                     → committed (completed)
  *     trial fails (it cannot start, or never reaches the cloud)    → the boot guard rolls back
  *       → the previous version starts and reports it              → rolled_back (failed)
+ *       the guard refuses (the previous version cannot open the migrated store)
+ *       → the new version stays and reports it                    → rollback_refused (failed)
  *   any step before switching fails                               → failed, the running version untouched
  *
  * The agent cannot write the release tree: rolling back is the boot guard's (release/
@@ -26,6 +28,7 @@ export const UPDATE_STEPS = [
   'committed',
   'rolling_back',
   'rolled_back',
+  'rollback_refused',
 ] as const;
 export type UpdateStep = (typeof UPDATE_STEPS)[number];
 
@@ -49,6 +52,8 @@ export interface UpdateFacts {
   linked: string | null;
   /** The boot guard rolled this update back, and why (its note in the state dir), or null. */
   guardReason: string | null;
+  /** The boot guard refused that rollback (the previous version could not open the store): this version stays. */
+  guardKept?: boolean;
   /** When the trial's health window ends, as the boot guard set it at the first start (ms), or null. */
   deadlineMs: number | null;
   /** The window from now, when no guard set a deadline. */
@@ -65,15 +70,20 @@ export type StartDecision =
   | { do: 'trial'; remainingMs: number }
   /** The new version's window is over: end, so that the boot guard rolls it back. */
   | { do: 'end_trial'; reason: string }
+  /** The guard refused to roll back: this (new) version stays; report the update failed with the guard's reason. */
+  | { do: 'report_kept'; reason: string }
   /** The previous version runs again: report the update failed with this reason. */
   | { do: 'report_failed'; reason: string }
   /** Already final (committed or rolled back). */
   | { do: 'nothing' };
 
 export function decideAtStart(f: UpdateFacts): StartDecision {
-  if (f.step === 'committed' || f.step === 'rolled_back') return { do: 'nothing' };
+  if (f.step === 'committed' || f.step === 'rolled_back' || f.step === 'rollback_refused')
+    return { do: 'nothing' };
   if (BEFORE_SWITCH.includes(f.step)) return { do: 'resume' };
   if (f.guardReason !== null && f.running === f.from) return { do: 'report_failed', reason: f.guardReason };
+  if (f.guardReason !== null && f.guardKept === true && f.running === f.to)
+    return { do: 'report_kept', reason: f.guardReason };
   if (f.running === f.to) {
     const remainingMs = (f.deadlineMs ?? f.nowMs + f.healthWindowMs) - f.nowMs;
     if (remainingMs <= 0)

@@ -8,7 +8,8 @@ import type { UpdateStep } from './update-state.js';
  *   none → downloading → verifying → installing → (waiting)* → switching → trial → committed
  *   before the switch, a restart resumes the pipeline from the start (→ downloading); a version
  *   that already runs completes at once (→ committed); after the switch, a rollback by the boot
- *   guard ends it (→ rolled_back). committed and rolled_back are final.
+ *   guard ends it (→ rolled_back), or its refusal to roll back (→ rollback_refused: the previous
+ *   release could not open the migrated store). committed, rolled_back and rollback_refused are final.
  */
 export const UPDATE_STEP_TRANSITIONS: Readonly<Record<UpdateStep | 'none', readonly UpdateStep[]>> = {
   none: ['downloading', 'committed'],
@@ -16,11 +17,12 @@ export const UPDATE_STEP_TRANSITIONS: Readonly<Record<UpdateStep | 'none', reado
   verifying: ['installing', 'downloading', 'committed'],
   installing: ['waiting', 'switching', 'downloading', 'committed'],
   waiting: ['waiting', 'switching', 'downloading', 'committed'],
-  switching: ['trial', 'rolled_back', 'downloading', 'committed'],
-  trial: ['trial', 'committed', 'rolled_back'],
+  switching: ['trial', 'rolled_back', 'rollback_refused', 'downloading', 'committed'],
+  trial: ['trial', 'committed', 'rolled_back', 'rollback_refused'],
   rolling_back: ['trial', 'rolled_back'],
   committed: [],
   rolled_back: [],
+  rollback_refused: [],
 };
 
 /** True when an update at step `from` (null: none yet) may move to step `to`. */

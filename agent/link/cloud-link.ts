@@ -12,6 +12,7 @@ import { type Handlers, RpcSession } from '../../protocol/rpc-session.js';
 import { AGENT_PATH, CloseCode, SUBPROTOCOL } from '../../protocol/version.js';
 import { sleepUnless } from '../interruptible-sleep.js';
 import { type BackoffPolicy, retryAfterLink } from './backoff.js';
+import type { CloudAddresses } from './cloud-addresses.js';
 import { type LinkEvent, type LinkSnapshot, type LinkState, nextLinkState } from './link-state.js';
 
 /**
@@ -29,7 +30,8 @@ export interface OnlineLink {
 }
 
 export interface CloudLinkOptions {
-  cloudUrl: string;
+  /** Where to connect: the address in use, and the next one after a failed or lost link. */
+  cloud: CloudAddresses;
   /** Read at every connection attempt, so a renewed certificate is used from the next link on. */
   tls(): { ca: string; cert: string; key: string };
   proxy?: ProxySettings;
@@ -74,13 +76,11 @@ export function agentLinkUrl(cloudUrl: string): string {
 export class CloudLink {
   private snap: LinkSnapshot;
   private retry = new AbortController();
-  private readonly url: string;
 
   constructor(
     private readonly o: CloudLinkOptions,
     initial: { lastHeartbeatAt: string | null },
   ) {
-    this.url = agentLinkUrl(o.cloudUrl);
     this.snap = {
       state: 'offline',
       since: new Date(o.now()).toISOString(),
@@ -130,15 +130,24 @@ export class CloudLink {
     let failed = 0;
     while (!signal.aborted && this.halted === null) {
       this.move('connect', this.snap.reason);
-      const outcome = await this.connectOnce(signal);
+      const cloudUrl = this.o.cloud.current();
+      const outcome = await this.connectOnce(signal, cloudUrl);
       if (signal.aborted) break;
       if (outcome.code === 'terminal_deactivated') this.o.onDeactivated?.(outcome.reason);
       if (this.halted !== null) break;
       this.move(outcome.event, outcome.reason);
+      // Another gateway, if there are several: the next attempt (after the backoff) goes there.
+      this.o.cloud.failed(cloudUrl);
       const retry = retryAfterLink(failed, outcome, this.o.policy, this.o.random);
       failed = retry.failed;
       this.o.log.info(
-        { delayMs: retry.delayMs, attempt: retry.attempt, upForMs: outcome.upForMs, reason: outcome.reason },
+        {
+          delayMs: retry.delayMs,
+          attempt: retry.attempt,
+          upForMs: outcome.upForMs,
+          reason: outcome.reason,
+          ...(this.o.cloud.all().length > 1 ? { from: cloudUrl, next: this.o.cloud.current() } : {}),
+        },
         'link down; reconnecting after backoff',
       );
       await sleepUnless(retry.delayMs, signal, this.retry.signal);
@@ -171,7 +180,7 @@ export class CloudLink {
     }
   }
 
-  private connectOnce(signal: AbortSignal): Promise<Outcome> {
+  private connectOnce(signal: AbortSignal, cloudUrl: string): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       let openedAt: number | null = null;
       let settled = false;
@@ -179,14 +188,15 @@ export class CloudLink {
       let pingTimer: { stop(): void } | undefined;
       const linkAbort = new AbortController();
       const tls = this.o.tls();
-      const path = connectionPath(this.url, this.o.proxy);
+      const url = agentLinkUrl(cloudUrl);
+      const path = connectionPath(url, this.o.proxy);
       // The session of the last link (with this certificate) is offered: a reconnect resumes it.
       this.lastTls = null;
       const connectTls = resumingTlsConnect(TlsSessions.keyOf(path.host, path.port, tls.cert), (s) => {
         this.lastTls = { handshake: s.isSessionReused() ? 'resumed' : 'full', tlsVersion: s.getProtocol() };
       });
       const tunnel = path.agent(connectTls);
-      const ws = new WebSocket(this.url, SUBPROTOCOL, {
+      const ws = new WebSocket(url, SUBPROTOCOL, {
         ...tls,
         handshakeTimeout: this.o.connectTimeoutMs,
         maxPayload: MAX_FRAME_BYTES,
@@ -236,7 +246,7 @@ export class CloudLink {
       ws.on('error', (err) => {
         explaining = true;
         ws.terminate();
-        void explainWithClock(err, this.o.cloudUrl, this.o.now(), this.o.proxy).then((e) =>
+        void explainWithClock(err, cloudUrl, this.o.now(), this.o.proxy).then((e) =>
           finish({ event: e.permanent ? 'refused' : 'lost', reason: e.message, cloudRestarted: false }),
         );
       });

@@ -52,7 +52,7 @@ export class LinkFeature implements Feature {
     };
     this.link = new CloudLink(
       {
-        cloudUrl: ctx.cloudUrl,
+        cloud: ctx.cloud,
         tls: () => ctx.credentials.tls(),
         proxy: ctx.proxy,
         policy: backoffPolicy(settings),

@@ -78,7 +78,8 @@ export class StatusFeature implements Feature {
     const { identity, store, deps, now } = this.ctx;
     const renewer = this.o.certificate.renewer;
     return buildStatusDocument({
-      identity,
+      // The address the link uses now (one of several when cloudUrls lists gateways).
+      identity: { ...identity, cloudUrl: this.ctx.cloud.current() },
       daemon: 'running',
       link: this.o.link.link.snapshot(),
       certificateNotAfter: renewer.certificate().notAfter,

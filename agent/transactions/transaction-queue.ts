@@ -27,6 +27,8 @@ export interface QueueOptions {
   dataPublicKey(): string | null;
   /** Told when there is something new to forward. */
   onStored(): void;
+  /** Called before a new sale is committed (the store's schema record marks the first one after a snapshot). */
+  beforeStore?(): void;
 }
 
 const inputValidator = compileValidator(TransactionInput);
@@ -104,6 +106,7 @@ export class TransactionQueue {
       sealed = sealCard(tx.card, dataKey);
     }
     const now = new Date(this.o.now()).toISOString();
+    this.o.beforeStore?.();
     const seq = this.insertMakingRoom({
       id: tx.id,
       amount: tx.amount,

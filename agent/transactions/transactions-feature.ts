@@ -39,6 +39,7 @@ export class TransactionsFeature implements Feature {
       deactivated: () => o.link.deactivated(),
       dataPublicKey: () => ctx.credentials.dataPublicKey(),
       onStored: () => this.forwarder.wake(),
+      beforeStore: () => ctx.storeSchema.beforeSale(),
     });
     this.handlers = { TransactionResult: this.forwarder.applyResults.bind(this.forwarder) };
     this.routes = [

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import type { ActionProgress, ActionStatus } from '../../protocol/actions.js';
+import { fakeReboot } from '../support/fake-reboot.js';
 import {
   type Cloud,
   type CloudAction,
@@ -31,16 +32,12 @@ describe('remote actions', () => {
   let cloud: Cloud;
   let a: Awaited<ReturnType<typeof enrollAgent>>;
   let agent: Proc;
-  const fakes = tempDir('fakes');
-  const bootIdFile = join(fakes, 'boot_id');
-  const rebootLog = join(fakes, 'reboots.log');
-  const rebootCommand = join(fakes, 'fake-reboot');
+  const device = fakeReboot();
   const socket = () => `${a.dirs.runtimeDir}/api.sock`;
-  const reboots = () =>
-    existsSync(rebootLog) ? readFileSync(rebootLog, 'utf8').trim().split('\n').filter(Boolean) : [];
+  // The recorded calls without their times: `reboot <boot id>`.
+  const reboots = () => device.calls().map((c) => c.split(' ').slice(0, 2).join(' '));
 
-  const run = () =>
-    startAgent(a.dirs, ['--reboot-command', rebootCommand, '--boot-id-file', bootIdFile], FAST_RECONNECT);
+  const run = () => startAgent(a.dirs, device.flags, FAST_RECONNECT);
   const act = async (type: string) => {
     const queued = await queueAction(cloud, a.terminalId, { type });
     expect(queued).toMatchObject({ object: 'terminal_action', type, status: 'queued' });
@@ -62,10 +59,6 @@ describe('remote actions', () => {
   };
 
   beforeAll(async () => {
-    writeFileSync(bootIdFile, 'boot-1\n');
-    // The fake reboot: records that it was asked, with the boot id it was asked under.
-    writeFileSync(rebootCommand, `#!/bin/sh\necho "reboot $(cat ${bootIdFile})" >> ${rebootLog}\n`);
-    chmodSync(rebootCommand, 0o755);
     cloud = await startCloud();
     a = await enrollAgent(cloud);
     agent = run();
@@ -119,7 +112,7 @@ describe('remote actions', () => {
 
     // The "reboot": the process dies, the boot id changes, the agent starts again.
     await kill();
-    writeFileSync(bootIdFile, 'boot-2\n');
+    device.newBoot('boot-2');
     agent = run();
     const done = await until(id, (x) => x.status === 'completed', 'the reboot completed');
     expect(done.step).toBe('rebooted');
@@ -177,7 +170,7 @@ describe('remote actions', () => {
     expect(again.status).toBe(404);
     expect(again.body.error.code).toBe('lease_not_found');
     await kill();
-    writeFileSync(bootIdFile, `boot-${n + 3}\n`);
+    device.newBoot(`boot-${n + 3}`);
     agent = run();
     await until(id, (x) => x.status === 'completed', 'the deferred reboot completed');
   });

@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localApiRequest } from '../../agent/local-api/local-api-client.js';
 import {
-  installCommandFor,
   installedVersion,
   installRelease,
   newReleaseKey,
@@ -23,13 +22,12 @@ import {
   type SignedRelease,
   type Supervised,
   signRelease,
-  supervise,
+  superviseAgent,
 } from '../../harness/releases.js';
 import {
   type Cloud,
   type CloudAction,
   enrollAgent,
-  FAST_RECONNECT,
   getAction,
   queueAction,
   startCloud,
@@ -70,25 +68,7 @@ describe('software update', () => {
   };
   // The unit's own start limit (systemd/posagent.service): StartLimitBurst=10 in 600 s.
   const startSupervised = (env: Record<string, string> = {}) =>
-    supervise(
-      installDir,
-      [
-        'run',
-        ...a.dirs.flags,
-        '--settings',
-        join(a.dirs.stateDir, '..', 'agent.json'),
-        '--install-dir',
-        installDir,
-      ],
-      {
-        ...FAST_RECONNECT,
-        POSAGENT_RELEASE_KEY_FILE: key.publicKeyFile,
-        POSAGENT_UPDATE_HEALTH_WINDOW_SEC: '6',
-        POSAGENT_INSTALL_COMMAND: installCommandFor(installDir, a.dirs.stateDir, key.publicKeyFile),
-        ...env,
-      },
-      { stateDir: a.dirs.stateDir, startLimitBurst: 10, startLimitIntervalMs: 600_000 },
-    );
+    superviseAgent(installDir, a.dirs, key.publicKeyFile, env);
   const runningVersion = async () =>
     (await localApiRequest<{ softwareVersion: string }>(socket(), 'GET', '/v1/status')).body.softwareVersion;
 

@@ -81,4 +81,26 @@ describe('update decisions at start', () => {
     expect(at({ step: 'committed' })).toEqual({ do: 'nothing' });
     expect(at({ step: 'rolled_back' })).toEqual({ do: 'nothing' });
   });
+
+  it('issue 24: the guard refused the rollback (the previous version could not open the store): the new version reports it, once', () => {
+    const reason =
+      'version 1.1.0 did not reach the cloud within its health window; the boot guard refused to roll back to 1.0.0: …; 1.1.0 stays';
+    expect(
+      at({ step: 'trial', running: '1.1.0', linked: '1.1.0', guardReason: reason, guardKept: true }),
+    ).toEqual({
+      do: 'report_kept',
+      reason,
+    });
+    expect(
+      at({
+        step: 'rollback_refused',
+        running: '1.1.0',
+        linked: '1.1.0',
+        guardReason: reason,
+        guardKept: true,
+      }),
+    ).toEqual({
+      do: 'nothing',
+    });
+  });
 });

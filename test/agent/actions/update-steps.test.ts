@@ -34,11 +34,13 @@ const allowed: [UpdateStep | 'none', UpdateStep][] = [
   ['waiting', 'committed'],
   ['switching', 'trial'],
   ['switching', 'rolled_back'],
+  ['switching', 'rollback_refused'],
   ['switching', 'downloading'],
   ['switching', 'committed'],
   ['trial', 'trial'],
   ['trial', 'committed'],
   ['trial', 'rolled_back'],
+  ['trial', 'rollback_refused'],
   ['rolling_back', 'trial'],
   ['rolling_back', 'rolled_back'],
 ];
