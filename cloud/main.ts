@@ -21,6 +21,7 @@ import {
   routingOf,
   statusThresholdsOf,
 } from './cloud-options.js';
+import { DeploymentService } from './deployments/deployment-service.js';
 import { EnrollmentService } from './enrollment/enrollment-service.js';
 import { wireEvents } from './event-wiring.js';
 import { FleetService } from './fleet/fleet-service.js';
@@ -121,6 +122,7 @@ export async function startCloud(
     events: bus,
     log,
   });
+  const deployments = new DeploymentService({ store, actions, webhooks, now, random: Math.random, log });
   const announcer = new StatusAnnouncer({
     store,
     status: (row) => fleet.statusWithReason(row),
@@ -148,10 +150,10 @@ export async function startCloud(
     log,
   });
 
-  wireEvents(bus, { fleet, announcer, router, webhooks, store, actions });
+  wireEvents(bus, { fleet, announcer, router, webhooks, store, actions, deployments });
 
   const rest = createRestHandler({
-    ...{ fleet, enrollment, webhooks, ledger, actions, releases, store, now, log },
+    ...{ fleet, enrollment, webhooks, ledger, actions, releases, deployments, store, now, log },
     caPem: id.ca.certificatePem,
     bodyTimeoutMs: o.requestTimeoutMs,
     adminToken: id.adminToken,
@@ -174,6 +176,7 @@ export async function startCloud(
       { name: 'announcer', start: () => announcer.start(), stop: () => announcer.stop() },
       { name: 'webhooks', start: () => webhooks.start(), stop: () => webhooks.stop() },
       { name: 'actions', start: () => actions.start(), stop: () => actions.stop() },
+      { name: 'deployments', start: () => deployments.start(), stop: () => deployments.stop() },
       { name: 'enrollment', start: () => enrollment.start(), stop: () => enrollment.stop() },
       { name: 'portal', start: () => portal.start(), stop: () => portal.stop() },
     ],

@@ -5,6 +5,7 @@ import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import { ENROLL_PATH } from '../../protocol/version.js';
 import type { ActionService } from '../actions/action-service.js';
 import type { ReleaseService } from '../actions/release-service.js';
+import type { DeploymentService } from '../deployments/deployment-service.js';
 import { qrPng } from '../enrollment/enrollment-qr.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FleetService } from '../fleet/fleet-service.js';
@@ -16,6 +17,7 @@ import { sourceOf } from './connection-guard.js';
 import { sendFile } from './file-transfer.js';
 import { decodePathSegment, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
 import { statusOf } from './refusal-status.js';
+import { rolloutRoutes } from './rollout-routes.js';
 
 /**
  * The fleet REST API (VINR-shaped) and the agent-facing enrollment endpoint, on the same HTTPS port
@@ -28,6 +30,7 @@ export interface RestApiOptions {
   ledger: TransactionLedger;
   actions: ActionService;
   releases: ReleaseService;
+  deployments: DeploymentService;
   store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate' | 'isRevoked'> };
   /** The fleet CA certificate (PEM): a terminal route's caller must present a certificate it issued. */
   caPem: string;
@@ -58,9 +61,9 @@ export class FileBody {
 }
 
 /** Who may call a route: the admin token, anyone (enrollment), or a terminal by its client certificate. */
-type Access = 'admin' | 'public' | 'terminal';
+export type Access = 'admin' | 'public' | 'terminal';
 
-interface Route {
+export interface Route {
   method: string;
   pattern: RegExp;
   access: Access;
@@ -419,6 +422,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       access: 'admin',
       handle: async (c) => await o.webhooks.getEndpoint(c.params[0]!),
     },
+    ...rolloutRoutes(o),
     // The agent's own calls outside the link, authenticated by its client certificate.
     {
       method: 'POST',

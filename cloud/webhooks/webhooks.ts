@@ -6,6 +6,7 @@ import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
 import type { ActionView } from '../actions/action-service.js';
 import { parseBody } from '../body-validation.js';
+import type { DeploymentView } from '../deployments/deployment-service.js';
 import { newId } from '../fleet-ids.js';
 import { checkCursor, type ListOf, listPage, pageOf } from '../list-page.js';
 import { unixSeconds } from '../rest-time.js';
@@ -26,10 +27,23 @@ export const WEBHOOK_EVENTS = [
   'terminal.deactivated',
   'terminal_action.completed',
   'terminal_action.failed',
+  'deployment.started',
+  'deployment.group_started',
+  'deployment.paused',
+  'deployment.resumed',
+  'deployment.completed',
+  'deployment.stopped',
+  'deployment.cancelled',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 /** Filters an endpoint may subscribe with: an event, or a category (VINR's `terminal.*`). */
-export const WEBHOOK_FILTERS = [...WEBHOOK_EVENTS, 'terminal.*', 'terminal_action.*', '*'] as const;
+export const WEBHOOK_FILTERS = [
+  ...WEBHOOK_EVENTS,
+  'terminal.*',
+  'terminal_action.*',
+  'deployment.*',
+  '*',
+] as const;
 
 /** Whether an endpoint subscribed with `filters` gets `type`. */
 export function subscribes(filters: readonly string[], type: string): boolean {
@@ -70,6 +84,13 @@ export interface WebhookPayloads {
   'terminal.deactivated': TerminalStatusChange;
   'terminal_action.completed': ActionView;
   'terminal_action.failed': ActionView;
+  'deployment.started': DeploymentView;
+  'deployment.group_started': DeploymentView;
+  'deployment.paused': DeploymentView;
+  'deployment.resumed': DeploymentView;
+  'deployment.completed': DeploymentView;
+  'deployment.stopped': DeploymentView;
+  'deployment.cancelled': DeploymentView;
 }
 
 /** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
