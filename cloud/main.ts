@@ -122,7 +122,14 @@ export async function startCloud(
     events: bus,
     log,
   });
-  const deployments = new DeploymentService({ store, actions, webhooks, now, random: Math.random, log });
+  const deployments = new DeploymentService({
+    store,
+    actions,
+    emit: webhooks.emit.bind(webhooks),
+    now,
+    random: Math.random,
+    log,
+  });
   const announcer = new StatusAnnouncer({
     store,
     status: (row) => fleet.statusWithReason(row),
@@ -185,11 +192,6 @@ export async function startCloud(
   const ready: ReadyInfo = { url: listener.url, caFile: id.caFile, adminTokenFile: id.adminTokenFile };
   await writeReadyFile(o.dataDir, ready);
   log.info({ url: ready.url }, 'cloud listening');
-  if (o.allowPrivateWebhooks)
-    log.warn(
-      {},
-      'webhooks may be sent to loopback and private addresses (--allow-private-webhooks): for development only',
-    );
 
   return { ...ready, stop };
 }

@@ -18,6 +18,7 @@ import { sendFile } from './file-transfer.js';
 import { decodePathSegment, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
 import { statusOf } from './refusal-status.js';
 import { rolloutRoutes } from './rollout-routes.js';
+import { FileBody, RawBody, type Route } from './route.js';
 
 /**
  * The fleet REST API (VINR-shaped) and the agent-facing enrollment endpoint, on the same HTTPS port
@@ -40,43 +41,6 @@ export interface RestApiOptions {
   adminToken: string;
   connectedIds(): Promise<Iterable<string>>;
   log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
-}
-
-/** A body that is not JSON (the QR PNG, a release artifact). */
-export class RawBody {
-  constructor(
-    readonly contentType: string,
-    readonly body: Buffer,
-    readonly status = 200,
-    readonly headers: Record<string, string> = {},
-  ) {}
-}
-
-/** A file to stream as the answer (a release artifact), honouring `Range`. */
-export class FileBody {
-  constructor(
-    readonly file: string,
-    readonly contentType: string,
-  ) {}
-}
-
-/** Who may call a route: the admin token, anyone (enrollment), or a terminal by its client certificate. */
-export type Access = 'admin' | 'public' | 'terminal';
-
-export interface Route {
-  method: string;
-  pattern: RegExp;
-  access: Access;
-  /** 201 Created instead of 200. */
-  created?: boolean;
-  handle(ctx: {
-    req: IncomingMessage;
-    params: string[];
-    query: URLSearchParams;
-    body(): Promise<unknown>;
-    /** The terminal id of a `terminal` route's caller. */
-    terminalId: string;
-  }): unknown;
 }
 
 export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res: ServerResponse) => void {

@@ -3,7 +3,7 @@ import type { ActionService } from '../actions/action-service.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import { pageOf } from '../list-page.js';
 import { readBody } from './http-json.js';
-import { RawBody, type Route } from './rest-api.js';
+import { RawBody, type Route } from './route.js';
 
 /**
  * Issue 24's routes: deployments (admin) and the collect_logs bundles — the terminal's upload

@@ -17,7 +17,6 @@ import type {
   TerminalRow,
 } from '../store/store-types.js';
 import { startSweep } from '../sweep.js';
-import type { Webhooks } from '../webhooks/webhooks.js';
 import {
   budgetNow,
   type DeploymentRules,
@@ -145,10 +144,23 @@ export interface DeploymentTargetView {
   updatedAt: number;
 }
 
+/** The webhook events a deployment's changes are told as. */
+export const DEPLOYMENT_WEBHOOKS = [
+  'deployment.started',
+  'deployment.group_started',
+  'deployment.paused',
+  'deployment.resumed',
+  'deployment.completed',
+  'deployment.stopped',
+  'deployment.cancelled',
+] as const;
+export type DeploymentWebhook = (typeof DEPLOYMENT_WEBHOOKS)[number];
+
 export interface DeploymentServiceOptions {
   store: CloudStore;
   actions: Pick<ActionService, 'create'>;
-  webhooks: Pick<Webhooks, 'emit'>;
+  /** Writes a `deployment.*` webhook event (inside the caller's transaction). */
+  emit(type: DeploymentWebhook, data: DeploymentView): Promise<void>;
   now(): number;
   random(): number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -433,19 +445,12 @@ export class DeploymentService {
     state: DeploymentRow['state'],
     reason: string | null,
     startedGroups: number,
-    hook:
-      | 'deployment.started'
-      | 'deployment.group_started'
-      | 'deployment.paused'
-      | 'deployment.resumed'
-      | 'deployment.completed'
-      | 'deployment.stopped'
-      | 'deployment.cancelled',
+    hook: DeploymentWebhook,
   ): Promise<void> {
     const updatedAt = this.o.now();
     await this.table.update(d.id, { state, reason, startedGroups, updatedAt });
     // Written with the change (the webhook outbox is in the same transaction).
-    await this.o.webhooks.emit(hook, await this.view({ ...d, state, reason, startedGroups, updatedAt }));
+    await this.o.emit(hook, await this.view({ ...d, state, reason, startedGroups, updatedAt }));
     this.o.log.info({ deploymentId: d.id, state, startedGroups, reason }, hook);
   }
 

@@ -57,7 +57,7 @@ async function rig(n = 20) {
   const deployments = new DeploymentService({
     store: r.store,
     actions: r.actions,
-    webhooks,
+    emit: (type, data) => webhooks.emit(type, data),
     now: () => r.clock.ms,
     random: () => 0.5,
     log: r.log,
