@@ -28,7 +28,12 @@ export interface CloudEvents {
   /** An action was queued for a terminal. */
   'action.queued': { terminalId: string };
   /** An action reached completed or failed (in the transaction). */
-  'action.finished': { terminalId: string; actionId: string; status: 'completed' | 'failed' };
+  'action.finished': {
+    terminalId: string;
+    actionId: string;
+    status: 'completed' | 'failed';
+    reason: string | null;
+  };
 }
 
 type Listener<P> = (payload: P) => void | Promise<void>;

@@ -39,7 +39,7 @@ export const CLOUD_DEFAULTS = {
   /** An action not delivered within this long (no ttlSeconds given) fails as expired. */
   actionTtlSec: 86_400,
   /** New agent links admitted per second; beyond it agents get 503 cloud_busy and back off (0: no limit). */
-  maxNewLinksPerSec: 200,
+  maxNewLinksPerSec: 1000,
   /** Worker threads opening sealed card envelopes (0: one per core but one, 1–4). */
   envelopeWorkers: 0,
   /** Envelopes waiting for a worker, at most, across all links; past it a forward is refused (cloud_busy). */

@@ -1,5 +1,6 @@
 import type { ActionService } from './actions/action-service.js';
 import type { CloudEvents, EventBus } from './cloud-events.js';
+import type { DeploymentService } from './deployments/deployment-service.js';
 import type { FleetService } from './fleet/fleet-service.js';
 import type { StatusAnnouncer } from './fleet/status-announcer.js';
 import type { LinkRouter } from './gateway/link-router.js';
@@ -21,6 +22,7 @@ export function wireEvents(
     webhooks: Webhooks;
     store: CloudStore;
     actions: ActionService;
+    deployments: DeploymentService;
   },
 ): void {
   bus.on('terminal.enrolled', (e) => p.fleet.enrolled(e.terminalId, e.replaces));
@@ -33,5 +35,7 @@ export function wireEvents(
     for (const push of e.pushes) await p.router.pushConfig(push.terminalId);
   });
   bus.on('action.queued', (e) => p.router.deliverActions(e.terminalId));
+  // A deployment's terminal ends with its update action (in the action's transaction).
+  bus.on('action.finished', (e) => p.deployments.actionFinished(e.actionId, e.status, e.reason));
   sendFleetWebhooks(bus, p.webhooks, p.store.terminals, p.actions);
 }

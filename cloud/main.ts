@@ -22,6 +22,7 @@ import {
   routingOf,
   statusThresholdsOf,
 } from './cloud-options.js';
+import { DeploymentService } from './deployments/deployment-service.js';
 import { EnrollmentService } from './enrollment/enrollment-service.js';
 import { wireEvents } from './event-wiring.js';
 import { FleetService } from './fleet/fleet-service.js';
@@ -60,15 +61,9 @@ export async function startCloud(
     gateway: (): AgentGateway => gateway,
   });
   const listener = new HttpsListener({
-    host: o.host,
-    port: o.port,
-    key: id.serverKey,
-    cert: id.serverCert,
-    caPem: id.ca.certificatePem,
+    ...{ host: o.host, port: o.port, tickets, now, log },
+    ...{ key: id.serverKey, cert: id.serverCert, caPem: id.ca.certificatePem },
     limits: connectionLimitsOf(o),
-    tickets,
-    now,
-    log,
   });
   const envelopes = new EnvelopePool({
     dataPrivateKeyPem: id.dataPrivateKey,
@@ -123,6 +118,14 @@ export async function startCloud(
     events: bus,
     log,
   });
+  const deployments = new DeploymentService({
+    store,
+    actions,
+    emit: webhooks.emit.bind(webhooks),
+    now,
+    random: Math.random,
+    log,
+  });
   const announcer = new StatusAnnouncer({
     store,
     status: (row) => fleet.statusWithReason(row),
@@ -152,10 +155,10 @@ export async function startCloud(
     log,
   });
 
-  wireEvents(bus, { fleet, announcer, router, webhooks, store, actions });
+  wireEvents(bus, { fleet, announcer, router, webhooks, store, actions, deployments });
 
   const rest = createRestHandler({
-    ...{ fleet, enrollment, webhooks, ledger, actions, releases, store, now, log },
+    ...{ fleet, enrollment, webhooks, ledger, actions, releases, deployments, store, now, log },
     caPem: id.ca.certificatePem,
     bodyTimeoutMs: o.requestTimeoutMs,
     adminToken: id.adminToken,
@@ -178,6 +181,7 @@ export async function startCloud(
       { name: 'announcer', start: () => announcer.start(), stop: () => announcer.stop() },
       { name: 'webhooks', start: () => webhooks.start(), stop: () => webhooks.stop() },
       { name: 'actions', start: () => actions.start(), stop: () => actions.stop() },
+      { name: 'deployments', start: () => deployments.start(), stop: () => deployments.stop() },
       { name: 'enrollment', start: () => enrollment.start(), stop: () => enrollment.stop() },
       { name: 'portal', start: () => portal.start(), stop: () => portal.stop() },
     ],
@@ -186,11 +190,6 @@ export async function startCloud(
   const ready: ReadyInfo = { url: listener.url, caFile: id.caFile, adminTokenFile: id.adminTokenFile };
   await writeReadyFile(o.dataDir, ready);
   log.info({ url: ready.url }, 'cloud listening');
-  if (o.allowPrivateWebhooks)
-    log.warn(
-      {},
-      'webhooks may be sent to loopback and private addresses (--allow-private-webhooks): for development only',
-    );
 
   return { ...ready, stop };
 }

@@ -447,6 +447,9 @@ export interface CloudAction {
   status: string;
   step: string | null;
   reason: string | null;
+  params: Record<string, unknown>;
+  /** collect_logs, once completed: where its bundle is. */
+  logs?: string;
 }
 
 /** `POST /v1/terminals/{id}/actions`; throws unless the cloud queued it (201). */

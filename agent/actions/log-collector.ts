@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { scrub } from '../../diagnostics/bundle.js';
 import {
   type CollectLogsParams,
   checkLogSpan,
   type LOG_LEVELS,
   MAX_LOG_BYTES,
 } from '../../protocol/actions.js';
+import { scrub } from '../../protocol/redaction.js';
 
 /**
  * The `collect_logs` action's work (issue 24): the daemon's own log lines between `since` and

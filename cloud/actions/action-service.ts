@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   ACTION_TYPES,
   type ActionProgress,
@@ -6,9 +7,12 @@ import {
   type ActionType,
   CreateActionBody,
   canMove,
+  checkLogSpan,
   isFinal,
+  MAX_LOG_BYTES,
   type RunAction,
 } from '../../protocol/actions.js';
+import { scrub } from '../../protocol/redaction.js';
 import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
 import { parseBody } from '../body-validation.js';
@@ -52,6 +56,8 @@ export interface ActionView {
   updatedAt: number;
   expiresAt: number;
   deliveredAt: number | null;
+  /** collect_logs, once completed: where its bundle is (gzipped text, admin token). */
+  logs?: string;
 }
 
 const createBody = compileValidator(CreateActionBody);
@@ -88,7 +94,22 @@ export class ActionService {
     if (terminal.deactivatedAt !== null)
       throw new Refusal('terminal_deactivated', `terminal ${terminalId} is deactivated`);
     let params: Record<string, unknown> = {};
+    const given = Object.keys(b.params ?? {});
+    const only = (allowed: string[]) => {
+      const other = given.filter((k) => !allowed.includes(k));
+      if (other.length > 0)
+        throw new Refusal(
+          'invalid_action',
+          allowed.length === 0
+            ? `${b.type} takes no params`
+            : `${b.type} takes only ${allowed.join(', ')} in params, not ${other.join(', ')}`,
+        );
+    };
+    // `now`: the operator's "at once" — a reboot or an update's switch does not wait for the
+    // terminal's maintenance window (a busy lease still holds it).
+    const now = b.params?.now === true ? { now: true } : {};
     if (b.type === 'update') {
+      only(['version', 'allowDowngrade', 'now']);
       const version = b.params?.version;
       if (!version) throw new Refusal('invalid_action', 'an update needs params.version');
       const release = await this.releases.get(version);
@@ -102,19 +123,28 @@ export class ActionService {
       params = {
         release: descriptor(release, b.params?.allowDowngrade === true),
         ...(b.params?.allowDowngrade ? { allowDowngrade: true } : {}),
+        ...now,
       };
-    } else if (b.params && Object.keys(b.params).length > 0) {
-      throw new Refusal('invalid_action', `${b.type} takes no params`);
-    }
-    const now = this.o.now();
+    } else if (b.type === 'reboot') {
+      only(['now']);
+      params = now;
+    } else if (b.type === 'collect_logs') {
+      only(['since', 'until', 'level']);
+      const p = b.params ?? {};
+      if (!p.since || !p.until)
+        throw new Refusal('invalid_action', 'collect_logs needs params.since and params.until (ISO 8601)');
+      checkLogSpan({ since: p.since, until: p.until }, this.o.now());
+      params = { since: p.since, until: p.until, ...(p.level ? { level: p.level } : {}) };
+    } else only([]);
+    const at = this.o.now();
     const id = `act_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
     await this.table.insert({
       id,
       terminalId,
       type: b.type,
       params: JSON.stringify(params),
-      createdAt: now,
-      expiresAt: now + (b.ttlSeconds ?? this.o.defaultTtlSec) * 1000,
+      createdAt: at,
+      expiresAt: at + (b.ttlSeconds ?? this.o.defaultTtlSec) * 1000,
     });
     this.o.log.info({ terminalId, actionId: id, type: b.type }, 'action queued');
     setImmediate(() =>
@@ -188,6 +218,7 @@ export class ActionService {
           terminalId,
           actionId,
           status: p.status as 'completed' | 'failed',
+          reason: p.reason,
         });
     });
     if (isFinal(p.status))
@@ -198,22 +229,14 @@ export class ActionService {
   async sweep(): Promise<void> {
     const now = this.o.now();
     for (const r of await this.table.expired(now)) {
+      const reason = `expired: the terminal did not connect before ${new Date(r.expiresAt).toISOString()}`;
       await this.o.store.transaction(async () => {
-        await this.table.update(
-          r.id,
-          {
-            status: 'failed',
-            reason: `expired: the terminal did not connect before ${new Date(r.expiresAt).toISOString()}`,
-            step: null,
-            percent: null,
-          },
-          now,
-          null,
-        );
+        await this.table.update(r.id, { status: 'failed', reason, step: null, percent: null }, now, null);
         await this.o.events.emit('action.finished', {
           terminalId: r.terminalId,
           actionId: r.id,
           status: 'failed',
+          reason,
         });
       });
     }
@@ -229,6 +252,54 @@ export class ActionService {
 
   stop(): void {
     clearInterval(this.sweepTimer);
+  }
+
+  /**
+   * A collect_logs upload from the terminal (its client certificate named it): only for its own
+   * action, while it runs, once; a gzip of at most MAX_LOG_BYTES unpacked (no bomb gets further),
+   * scrubbed again here so that the cloud never keeps a PAN or a secret whatever the agent sent.
+   */
+  async uploadLogs(
+    terminalId: string,
+    actionId: string,
+    body: Buffer,
+  ): Promise<{ actionId: string; size: number }> {
+    const row = await this.table.get(actionId);
+    if (!row || row.terminalId !== terminalId || row.type !== 'collect_logs')
+      throw new Refusal('action_not_found', `no collect_logs action ${actionId} for this terminal`);
+    if (isFinal(row.status))
+      throw new Refusal('invalid_state', `action ${actionId} is ${row.status} already`);
+    let text: string;
+    try {
+      text = gunzipSync(body, { maxOutputLength: MAX_LOG_BYTES + 4096 }).toString('utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Refusal(
+        'invalid_logs',
+        code === 'ERR_BUFFER_TOO_LARGE'
+          ? `the logs unpack to more than ${MAX_LOG_BYTES} bytes`
+          : 'the logs are not a gzip stream',
+      );
+    }
+    const gzip = gzipSync(scrub(text));
+    const stored = await this.o.store.logBundles.put({
+      actionId,
+      terminalId,
+      gzip,
+      size: gzip.length,
+      receivedAt: this.o.now(),
+    });
+    if (!stored) throw new Refusal('invalid_state', `action ${actionId} has its logs already`);
+    this.o.log.info({ terminalId, actionId, size: gzip.length }, 'logs received');
+    return { actionId, size: gzip.length };
+  }
+
+  /** The stored bundle of a collect_logs action (gzipped text). */
+  async logs(terminalId: string, actionId: string): Promise<Buffer> {
+    const b = await this.o.store.logBundles.get(actionId);
+    if (!b || b.terminalId !== terminalId)
+      throw new Refusal('not_found', `no logs for action ${actionId} of terminal ${terminalId}`);
+    return Buffer.from(b.gzip);
   }
 
   async locked(terminalId: string): Promise<boolean> {
@@ -251,6 +322,11 @@ export class ActionService {
       updatedAt: unixSeconds(r.updatedAt),
       expiresAt: unixSeconds(r.expiresAt),
       deliveredAt: unixSecondsOrNull(r.deliveredAt),
+      ...(r.type === 'collect_logs' && r.status === 'completed'
+        ? {
+            logs: `/v1/terminals/${encodeURIComponent(r.terminalId)}/actions/${encodeURIComponent(r.id)}/logs`,
+          }
+        : {}),
     };
   }
 }

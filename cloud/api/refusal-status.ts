@@ -20,6 +20,7 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   invalid_request: 400,
   invalid_config: 400,
   invalid_action: 400,
+  invalid_deployment: 400,
   invalid_release: 400,
   invalid_csr: 400,
   webhook_target_refused: 400,
@@ -59,6 +60,7 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   code_revoked: 410,
   release_key_not_configured: 409,
   operator_exists: 409,
+  invalid_state: 409,
   code_expired: 410,
   body_too_large: 413,
   unsupported_media_type: 415,
@@ -70,6 +72,7 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   attestation_required: 422,
   release_version_mismatch: 422,
   release_signature_invalid: 422,
+  invalid_logs: 422,
   // come back later
   rate_limited: 429,
   cloud_busy: 503,

@@ -5,6 +5,7 @@ import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import { ENROLL_PATH } from '../../protocol/version.js';
 import type { ActionService } from '../actions/action-service.js';
 import type { ReleaseService } from '../actions/release-service.js';
+import type { DeploymentService } from '../deployments/deployment-service.js';
 import { qrPng } from '../enrollment/enrollment-qr.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FleetService } from '../fleet/fleet-service.js';
@@ -16,6 +17,8 @@ import { sourceOf } from './connection-guard.js';
 import { sendFile } from './file-transfer.js';
 import { decodePathSegment, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
 import { statusOf } from './refusal-status.js';
+import { rolloutRoutes } from './rollout-routes.js';
+import { FileBody, RawBody, type Route } from './route.js';
 
 /**
  * The fleet REST API (VINR-shaped) and the agent-facing enrollment endpoint, on the same HTTPS port
@@ -28,6 +31,7 @@ export interface RestApiOptions {
   ledger: TransactionLedger;
   actions: ActionService;
   releases: ReleaseService;
+  deployments: DeploymentService;
   store: { terminals: Pick<TerminalStore, 'get' | 'promotePendingCertificate' | 'isRevoked'> };
   /** The fleet CA certificate (PEM): a terminal route's caller must present a certificate it issued. */
   caPem: string;
@@ -40,43 +44,6 @@ export interface RestApiOptions {
   ready(): boolean;
   metrics: { render(): Promise<string> };
   log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
-}
-
-/** A body that is not JSON (the QR PNG, a release artifact). */
-export class RawBody {
-  constructor(
-    readonly contentType: string,
-    readonly body: Buffer,
-    readonly status = 200,
-    readonly headers: Record<string, string> = {},
-  ) {}
-}
-
-/** A file to stream as the answer (a release artifact), honouring `Range`. */
-export class FileBody {
-  constructor(
-    readonly file: string,
-    readonly contentType: string,
-  ) {}
-}
-
-/** Who may call a route: the admin token, anyone (enrollment), or a terminal by its client certificate. */
-type Access = 'admin' | 'public' | 'terminal';
-
-interface Route {
-  method: string;
-  pattern: RegExp;
-  access: Access;
-  /** 201 Created instead of 200. */
-  created?: boolean;
-  handle(ctx: {
-    req: IncomingMessage;
-    params: string[];
-    query: URLSearchParams;
-    body(): Promise<unknown>;
-    /** The terminal id of a `terminal` route's caller. */
-    terminalId: string;
-  }): unknown;
 }
 
 export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -447,6 +414,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       access: 'admin',
       handle: async (c) => await o.webhooks.getEndpoint(c.params[0]!),
     },
+    ...rolloutRoutes(o),
     // The agent's own calls outside the link, authenticated by its client certificate.
     {
       method: 'POST',

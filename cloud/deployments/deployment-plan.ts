@@ -141,17 +141,10 @@ export function decide(f: PlanFacts): PlanDecision {
 }
 
 /**
- * The rate: no more than `maxPerMinute` creations in any minute, each one at a random point of its
- * slot (60 s / maxPerMinute), so a group never starts as one burst and a fleet's updates do not
- * line up. Answers how many may be created now, given when the last ones were.
+ * The rate: no more than `maxPerMinute` update actions asked in any minute, and at most `perTick`
+ * in one look (the service jitters it), so a group never starts as one burst and a fleet's
+ * updates do not line up.
  */
-export function budgetNow(recent: readonly number[], nowMs: number, maxPerMinute: number): number {
-  const inLastMinute = recent.filter((t) => t > nowMs - 60_000).length;
-  return Math.max(0, maxPerMinute - inLastMinute);
-}
-
-/** When the next creation may be, spread over its slot with jitter (ms from now). */
-export function nextSlotIn(maxPerMinute: number, random: () => number): number {
-  const slot = 60_000 / Math.max(1, maxPerMinute);
-  return Math.round(slot * (0.5 + random()));
+export function budgetNow(askedInLastMinute: number, maxPerMinute: number, perTick: number): number {
+  return Math.max(0, Math.min(perTick, maxPerMinute - askedInLastMinute));
 }

@@ -190,8 +190,17 @@ export class FleetService {
     return `invalid configuration: ${describeIssues(issues)}`;
   }
 
-  private effective(template: unknown, overrides: unknown): unknown {
-    return effectiveConfig(template, overrides, this.o.configDefaults);
+  /** The layers merged; a maintenance window that names no time zone is in the store's (issue 24). */
+  private effective(template: unknown, overrides: unknown, timezone: string | null): unknown {
+    const e = effectiveConfig(template, overrides, this.o.configDefaults) as { maintenance?: unknown };
+    const m = e?.maintenance;
+    if (timezone && typeof m === 'object' && m !== null && !('timezone' in m))
+      return { ...e, maintenance: { ...m, timezone } };
+    return e;
+  }
+
+  private async timezoneOf(locationId: string): Promise<string | null> {
+    return (await this.o.store.locations.get(locationId))?.timezone ?? null;
   }
 
   private async templateOf(locationId: string): Promise<unknown> {
@@ -208,13 +217,14 @@ export class FleetService {
     const check = layerValidator.check(body);
     if (!check.ok) throw new Refusal('invalid_config', this.configIssues(check.issues));
     const ids = await this.o.store.terminals.idsAt(locationId);
+    const timezone = await this.timezoneOf(locationId);
     const changes: { terminalId: string; overrides: string; desired: string }[] = [];
     for (const terminalId of ids) {
       const overrides = await this.overridesOf(terminalId);
       changes.push({
         terminalId,
         overrides: JSON.stringify(overrides),
-        desired: JSON.stringify(this.effective(check.value, overrides)),
+        desired: JSON.stringify(this.effective(check.value, overrides, timezone)),
       });
     }
     const pushes = await this.setDesired(changes, { locationId, template: JSON.stringify(check.value) });
@@ -281,7 +291,7 @@ export class FleetService {
       throw err;
     }
     const template = await this.templateOf(row.locationId);
-    const desired = this.effective(template, overrides);
+    const desired = this.effective(template, overrides, await this.timezoneOf(row.locationId));
     if (validate) {
       const layer = layerValidator.check(overrides);
       if (!layer.ok) throw new Refusal('invalid_config', this.configIssues(layer.issues));
@@ -305,7 +315,11 @@ export class FleetService {
       if (!row) return null;
       const template = await this.templateOf(row.locationId);
       await this.setDesired([
-        { terminalId, overrides: '{}', desired: JSON.stringify(this.effective(template, {})) },
+        {
+          terminalId,
+          overrides: '{}',
+          desired: JSON.stringify(this.effective(template, {}, await this.timezoneOf(row.locationId))),
+        },
       ]);
       c = (await this.o.store.configs.get(terminalId))!;
     }
@@ -450,7 +464,11 @@ export class FleetService {
 
   private async relayer(terminalId: string, overrides: ConfigLayer): Promise<ConfigPush> {
     const row = (await this.o.store.terminals.get(terminalId))!;
-    const desired = this.effective(await this.templateOf(row.locationId), overrides);
+    const desired = this.effective(
+      await this.templateOf(row.locationId),
+      overrides,
+      await this.timezoneOf(row.locationId),
+    );
     return (
       await this.setDesired([
         { terminalId, overrides: JSON.stringify(overrides), desired: JSON.stringify(desired) },

@@ -135,10 +135,13 @@ export class AgentGateway {
   /** A refused upgrade is an HTTP answer: status from the one table, the one error body. */
   private refuse(socket: Duplex, refusal: Refusal): void {
     this.o.metrics?.count('posagent_link_refusals_total', ['reason', refusal.code]);
-    const { status, body } = refusalAnswer(refusal);
+    const { status, body, headers } = refusalAnswer(refusal);
     const text = JSON.stringify(body);
+    const extra = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\nConnection: close\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
     );
     this.o.log.warn({ status, code: refusal.code }, `agent link refused: ${refusal.message}`);
   }
@@ -156,7 +159,9 @@ export class AgentGateway {
     if (!this.admission.admit(this.o.now())) {
       this.refuse(
         socket,
-        new Refusal('cloud_busy', 'too many terminals are connecting at once; retry after a backoff'),
+        new Refusal('cloud_busy', 'too many terminals are connecting at once; retry after a backoff', {
+          retryAfterSec: 1,
+        }),
       );
       return;
     }

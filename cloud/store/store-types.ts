@@ -629,6 +629,103 @@ export interface AuditStore {
   recent(limit: number): Promise<AuditRow[]>;
 }
 
+/** A staged rollout of a release (issue 24; cloud/deployments/ says what the fields mean). */
+export interface DeploymentRow {
+  id: string;
+  name: string;
+  releaseVersion: string;
+  /** JSON text: what was targeted, as asked. */
+  target: string;
+  /** JSON text: the group specs (percent or count). */
+  groups: string;
+  /** JSON text: advanceWhen, stopWhen, maxPerMinute. */
+  rules: string;
+  state: 'scheduled' | 'running' | 'paused' | 'completed' | 'stopped' | 'cancelled';
+  reason: string | null;
+  /** Groups started so far (0 while scheduled). */
+  startedGroups: number;
+  groupCount: number;
+  /** Switch in the maintenance window (false) or at once (true). */
+  now: boolean;
+  /** When it starts (Unix ms; null: at once). */
+  startAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type DeploymentTargetState = 'queued' | 'processing' | 'completed' | 'failed' | 'skipped';
+
+export interface DeploymentTargetRow {
+  deploymentId: string;
+  terminalId: string;
+  groupIndex: number;
+  state: DeploymentTargetState;
+  actionId: string | null;
+  /** When its update action was asked for (the rate counts these). */
+  askedAt: number | null;
+  reason: string | null;
+  updatedAt: number;
+}
+
+export interface DeploymentStore {
+  insert(row: DeploymentRow, targets: readonly { terminalId: string; groupIndex: number }[]): Promise<void>;
+  get(id: string): Promise<DeploymentRow | undefined>;
+  /** Newest first, after the deployment `page.after`. */
+  list(page: Page): Promise<DeploymentRow[]>;
+  /** Scheduled, running or paused: the ones a tick looks at. */
+  active(): Promise<DeploymentRow[]>;
+  /** Reads the row for a change (PostgreSQL: locked until the transaction ends, so two gateways never tick it at once). */
+  lock(id: string): Promise<DeploymentRow | undefined>;
+  update(
+    id: string,
+    changes: Pick<DeploymentRow, 'state' | 'reason' | 'startedGroups' | 'updatedAt'>,
+  ): Promise<void>;
+  /** Terminals per group and state. */
+  counts(id: string): Promise<{ groupIndex: number; state: DeploymentTargetState; n: number }[]>;
+  /** Queued terminals of groups below `groupsBelow`, in group order, at most `limit`. */
+  queued(id: string, groupsBelow: number, limit: number): Promise<DeploymentTargetRow[]>;
+  /** Update actions asked for since `since` (Unix ms). */
+  askedSince(id: string, since: number): Promise<number>;
+  /** Moves a target from the state `from` (false: it was not in it — someone else moved it). */
+  moveTarget(
+    id: string,
+    terminalId: string,
+    from: DeploymentTargetState,
+    change: {
+      state: DeploymentTargetState;
+      actionId?: string | null;
+      askedAt?: number | null;
+      reason?: string | null;
+    },
+    now: number,
+  ): Promise<boolean>;
+  /** Every queued target of the deployment becomes skipped with `reason` (it stopped or was cancelled). */
+  skipQueued(id: string, reason: string, now: number): Promise<number>;
+  /** Processing targets asked before `before` that never got their action (a crash between the two). */
+  stranded(id: string, before: number): Promise<DeploymentTargetRow[]>;
+  byAction(actionId: string): Promise<DeploymentTargetRow | undefined>;
+  /** In group order, then terminal id, after `after` (a terminal id within the same order). */
+  targets(
+    id: string,
+    page: { after: { groupIndex: number; terminalId: string } | null; limit: number },
+  ): Promise<DeploymentTargetRow[]>;
+}
+
+/** A collect_logs upload (issue 24): the gzipped, redacted lines, kept for support. */
+export interface LogBundleRow {
+  actionId: string;
+  terminalId: string;
+  gzip: Buffer;
+  size: number;
+  receivedAt: number;
+}
+
+export interface LogBundleStore {
+  /** false when the action has one already (a second upload does not replace the first). */
+  put(row: LogBundleRow): Promise<boolean>;
+  get(actionId: string): Promise<LogBundleRow | undefined>;
+}
+
 export interface CloudStore {
   readonly organizations: OrganizationStore;
   readonly locations: LocationStore;
@@ -645,6 +742,8 @@ export interface CloudStore {
   readonly operators: OperatorStore;
   readonly portalSessions: PortalSessionStore;
   readonly audit: AuditStore;
+  readonly deployments: DeploymentStore;
+  readonly logBundles: LogBundleStore;
   readonly gateways: GatewayStore;
   readonly linkCalls: LinkCallStore;
   readonly doorbell: Doorbell;

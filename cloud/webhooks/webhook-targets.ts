@@ -72,7 +72,7 @@ const systemResolver: Resolver = (host) =>
 
 export class WebhookTargets {
   constructor(
-    private readonly allowPrivate: boolean,
+    readonly allowPrivate: boolean,
     private readonly resolve: Resolver = systemResolver,
   ) {}
 

@@ -6,6 +6,11 @@ import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
 import type { ActionView } from '../actions/action-service.js';
 import { parseBody } from '../body-validation.js';
+import {
+  DEPLOYMENT_WEBHOOKS,
+  type DeploymentView,
+  type DeploymentWebhook,
+} from '../deployments/deployment-service.js';
 import { newId } from '../fleet-ids.js';
 import { checkCursor, type ListOf, listPage, pageOf } from '../list-page.js';
 import { unixSeconds } from '../rest-time.js';
@@ -26,10 +31,17 @@ export const WEBHOOK_EVENTS = [
   'terminal.deactivated',
   'terminal_action.completed',
   'terminal_action.failed',
+  ...DEPLOYMENT_WEBHOOKS,
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 /** Filters an endpoint may subscribe with: an event, or a category (VINR's `terminal.*`). */
-export const WEBHOOK_FILTERS = [...WEBHOOK_EVENTS, 'terminal.*', 'terminal_action.*', '*'] as const;
+export const WEBHOOK_FILTERS = [
+  ...WEBHOOK_EVENTS,
+  'terminal.*',
+  'terminal_action.*',
+  'deployment.*',
+  '*',
+] as const;
 
 /** Whether an endpoint subscribed with `filters` gets `type`. */
 export function subscribes(filters: readonly string[], type: string): boolean {
@@ -54,7 +66,7 @@ export interface TerminalStatusChange {
 }
 
 /** Every webhook event's `data`, by type: a payload of the wrong shape does not compile. */
-export interface WebhookPayloads {
+export type WebhookPayloads = {
   'terminal.enrolled': {
     id: string;
     terminalId: string;
@@ -70,7 +82,7 @@ export interface WebhookPayloads {
   'terminal.deactivated': TerminalStatusChange;
   'terminal_action.completed': ActionView;
   'terminal_action.failed': ActionView;
-}
+} & { [K in DeploymentWebhook]: DeploymentView };
 
 /** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
 export const SIGNATURE_HEADER = 'posagent-signature';
@@ -211,6 +223,11 @@ export class Webhooks {
   }
 
   start(): void {
+    if (this.o.targets.allowPrivate)
+      this.o.log.warn(
+        {},
+        'webhooks may be sent to loopback and private addresses (--allow-private-webhooks): for development only',
+      );
     this.kick();
   }
 

@@ -17,9 +17,11 @@ const LAYERS: Record<string, string[]> = {
   enrollment: ['identity', 'shared', 'store'],
   actions: ['shared', 'store'],
   ledger: ['shared', 'store'],
-  webhooks: ['actions', 'shared', 'store'],
+  /** Staged rollouts over the update action (issue 24). */
+  deployments: ['actions', 'shared', 'store'],
+  webhooks: ['actions', 'deployments', 'shared', 'store'],
   fleet: ['webhooks', 'shared', 'store'],
-  api: ['fleet', 'webhooks', 'enrollment', 'actions', 'ledger', 'identity', 'shared', 'store'],
+  api: ['fleet', 'webhooks', 'deployments', 'enrollment', 'actions', 'ledger', 'identity', 'shared', 'store'],
   gateway: ['api', 'ledger', 'identity', 'shared', 'store'],
   /** The support portal: a second HTTP edge over the same services (pages/ is part of it). */
   portal: ['api', 'fleet', 'enrollment', 'actions', 'shared', 'store'],

@@ -37,7 +37,7 @@ describe('the maintenance window', () => {
   let agent: Proc;
   const device = fakeReboot();
   const reboots = () => device.calls();
-  // The window opens at a whole minute of the agent's clock, 20 s of real time after it starts.
+  // The window opens at a whole minute of the agent's clock, 30 s of real time after it starts.
   let realOpen = 0;
   let agentOpen = 0;
   let offsetMs = 0;
@@ -50,7 +50,7 @@ describe('the maintenance window', () => {
   beforeAll(async () => {
     cloud = await startCloud();
     a = await enrollAgent(cloud);
-    realOpen = Date.now() + 20_000;
+    realOpen = Date.now() + 30_000;
     agentOpen = Math.ceil((realOpen + 60_000) / 60_000) * 60_000;
     offsetMs = agentOpen - realOpen;
     agent = run();
@@ -64,8 +64,34 @@ describe('the maintenance window', () => {
   it('a reboot outside the window waits (restart, no cloud), and runs when it opens in the store time zone', async () => {
     const opens = wall(agentOpen);
     const closes = wall(agentOpen + 30 * 60_000);
-    const window = { days: [opens.day], from: opens.hhmm, to: closes.hhmm, timezone: TZ };
-    await configureAndWait(cloud, a.terminalId, { maintenance: window });
+    // The store's time zone; the window (the terminal's own, here) names none, so it is the store's.
+    expect((await cloud.api('POST', `/v1/locations/${a.locationId}`, { timezone: TZ })).status).toBe(200);
+    await configureAndWait(cloud, a.terminalId, {
+      maintenance: { days: [opens.day], from: opens.hhmm, to: closes.hhmm },
+    });
+    const applied = (
+      await cloud.api<{ config: { desired: { maintenance: unknown } } }>(
+        'GET',
+        `/v1/terminals/${a.terminalId}/config`,
+      )
+    ).body;
+    expect(JSON.stringify(applied)).toContain(`"timezone":"${TZ}"`);
+
+    // The operator's "now" skips the window (and nothing else waits behind it: it is not queued).
+    const urgent = (await queueAction(cloud, a.terminalId, { type: 'reboot', params: { now: true } })).id;
+    await waitFor(() => reboots().length === 1, 'the reboot asked for now');
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    device.newBoot('boot-urgent');
+    agent = run();
+    await waitForAction(
+      cloud,
+      a.terminalId,
+      urgent,
+      (x) => x.status === 'completed',
+      'the urgent reboot completed',
+    );
+    const beforeWindow = reboots().length;
 
     const id = (await queueAction(cloud, a.terminalId, { type: 'reboot' })).id;
     const waiting = await waitForAction(
@@ -79,20 +105,24 @@ describe('the maintenance window', () => {
     expect(waiting.reason).toBe(
       `waiting for the maintenance window ${opens.day} ${opens.hhmm}–${closes.hhmm} ${TZ}: opens ${new Date(agentOpen).toISOString()}`,
     );
-    expect(reboots()).toEqual([]);
+    expect(reboots()).toHaveLength(beforeWindow);
 
     // The agent restarts while it waits: the action waits again, from the store.
     agent.child.kill('SIGKILL');
     await agent.exited;
     agent = run();
     await waitForLink(a.dirs);
-    expect(reboots()).toEqual([]);
+    expect(reboots()).toHaveLength(beforeWindow);
     expect(Date.now()).toBeLessThan(realOpen); // still before the window (the test's own premise)
 
     // The cloud goes away: the device still knows its window and runs the reboot when it opens.
     await cloud.stop();
-    await waitFor(() => reboots().length === 1, 'the reboot to run once the window opens', 30_000);
-    const ranAt = Number(reboots()[0]?.split(' ')[2]);
+    await waitFor(
+      () => reboots().length === beforeWindow + 1,
+      'the reboot to run once the window opens',
+      30_000,
+    );
+    const ranAt = Number(reboots()[beforeWindow]?.split(' ')[2]);
     expect(ranAt + offsetMs).toBeGreaterThanOrEqual(agentOpen);
     expect(ranAt + offsetMs).toBeLessThan(agentOpen + 10_000);
 
@@ -110,6 +140,6 @@ describe('the maintenance window', () => {
       'the reboot completed',
     );
     expect(done.step).toBe('rebooted');
-    expect(reboots()).toHaveLength(1);
+    expect(reboots()).toHaveLength(beforeWindow + 1);
   }, 60_000);
 });

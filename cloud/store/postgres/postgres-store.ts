@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { CloudStore } from '../store-types.js';
 import { TransactionScopes } from '../transaction-scope.js';
 import { PgActions, PgReleases } from './action-tables.js';
+import { PgDeployments, PgLogBundles } from './deployment-tables.js';
 import { PgAttestation, PgEnrollment, PgEnrollmentLimits } from './enrollment-tables.js';
 import { PgConfigs, PgDiagnostics, PgLocations, PgOrganizations, PgTerminals } from './fleet-tables.js';
 import { migratePostgres, PG_MIGRATIONS } from './migrations.js';
@@ -93,6 +94,8 @@ export async function openPostgresStore(
     enrollmentLimits: new PgEnrollmentLimits(q),
     actions: new PgActions(q),
     releases: new PgReleases(q),
+    deployments: new PgDeployments(q),
+    logBundles: new PgLogBundles(q),
     webhooks: new PgWebhooks(q),
     diagnostics: new PgDiagnostics(q),
     operators: new PgOperators(q),

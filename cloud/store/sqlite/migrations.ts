@@ -311,4 +311,46 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX link_calls_open ON link_calls(gateway_id, created_at) WHERE taken_at IS NULL;
   INSERT INTO counters (name, value) VALUES ('link_version', 0);
 `,
+  `
+  -- Issue 24: deployments (a release rolled out in groups) and their terminals; collect_logs bundles.
+  CREATE TABLE deployments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    release_version TEXT NOT NULL,
+    target TEXT NOT NULL,
+    groups_spec TEXT NOT NULL,
+    rules TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    started_groups INTEGER NOT NULL,
+    group_count INTEGER NOT NULL,
+    switch_now INTEGER NOT NULL,
+    start_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX deployments_active ON deployments(state) WHERE state IN ('scheduled', 'running', 'paused');
+  CREATE TABLE deployment_targets (
+    deployment_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    group_index INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    action_id TEXT,
+    asked_at INTEGER,
+    reason TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (deployment_id, terminal_id)
+  );
+  CREATE INDEX deployment_targets_by_group ON deployment_targets(deployment_id, group_index, state);
+  CREATE INDEX deployment_targets_by_action ON deployment_targets(action_id) WHERE action_id IS NOT NULL;
+  CREATE INDEX deployment_targets_asked ON deployment_targets(deployment_id, asked_at) WHERE asked_at IS NOT NULL;
+  CREATE TABLE log_bundles (
+    action_id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    gzip BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+  );
+`,
 ];

@@ -6,6 +6,7 @@ import type {
   AuditStore,
   CloudStore,
   ConfigStore,
+  DeploymentStore,
   DiagnosticsStore,
   EnrollmentLimitStore,
   EnrollmentStore,
@@ -13,6 +14,7 @@ import type {
   Immediate,
   LinkCallStore,
   LocationStore,
+  LogBundleStore,
   OperatorStore,
   OrganizationStore,
   PortalSessionStore,
@@ -23,6 +25,7 @@ import type {
 } from '../store-types.js';
 import { AsyncLock, TransactionScopes } from '../transaction-scope.js';
 import { SqliteActions, SqliteReleases } from './action-tables.js';
+import { SqliteDeployments, SqliteLogBundles } from './deployment-tables.js';
 import { SqliteAttestation, SqliteEnrollment, SqliteEnrollmentLimits } from './enrollment-tables.js';
 import {
   SqliteConfigs,
@@ -118,6 +121,8 @@ export function openSqliteStore(file: string): CloudStore {
     enrollmentLimits: wrap<EnrollmentLimitStore>(new SqliteEnrollmentLimits(db)),
     actions: wrap<ActionStore>(new SqliteActions(db)),
     releases: wrap<ReleaseStore>(new SqliteReleases(db)),
+    deployments: wrap<DeploymentStore>(new SqliteDeployments(db)),
+    logBundles: wrap<LogBundleStore>(new SqliteLogBundles(db)),
     webhooks: wrap<WebhookStore>(new SqliteWebhooks(db)),
     diagnostics: wrap<DiagnosticsStore>(new SqliteDiagnostics(db)),
     operators: wrap<OperatorStore>(new SqliteOperators(db)),

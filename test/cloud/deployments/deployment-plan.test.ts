@@ -5,7 +5,6 @@ import {
   decide,
   emptyCounts,
   type GroupCounts,
-  nextSlotIn,
   planGroups,
 } from '../../../cloud/deployments/deployment-plan.js';
 import {
@@ -156,11 +155,9 @@ describe('deployment plan', () => {
     });
   });
 
-  it('the rate: at most maxPerMinute in any minute, each in its own jittered slot', () => {
-    const now = 1_000_000;
-    expect(budgetNow([now - 70_000, now - 30_000, now - 1], now, 3)).toBe(1);
-    expect(budgetNow([], now, 3)).toBe(3);
-    expect(nextSlotIn(60, () => 0)).toBe(500);
-    expect(nextSlotIn(60, () => 0.999)).toBe(1499);
+  it('the rate: at most maxPerMinute in any minute, and a share of it per look', () => {
+    expect(budgetNow(2, 3, 5)).toBe(1); // the minute's rest
+    expect(budgetNow(0, 600, 10)).toBe(10); // this look's share
+    expect(budgetNow(61, 60, 1)).toBe(0);
   });
 });

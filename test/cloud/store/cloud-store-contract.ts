@@ -602,5 +602,115 @@ export function cloudStoreContract(engine: string, open: () => Promise<CloudStor
       expect((await s.terminals.get('term_a'))!.name).toBe('Till term_a');
       await s.close();
     });
+
+    it('issue 24: deployments — targets in groups, counts, a move only from the state named, the rate, pages', async () => {
+      const s = await open();
+      const row = {
+        id: 'dep_1',
+        name: 'Winter release',
+        releaseVersion: '1.2.0',
+        target: '{"organizationId":"org_default"}',
+        groups: '[{"percent":20},{"percent":100}]',
+        rules: '{}',
+        state: 'running' as const,
+        reason: null,
+        startedGroups: 1,
+        groupCount: 2,
+        now: false,
+        startAt: null,
+        createdAt: 100,
+        updatedAt: 100,
+      };
+      const targets = ['t1', 't2', 't3', 't4', 't5'].map((terminalId, i) => ({
+        terminalId,
+        groupIndex: i < 1 ? 0 : 1,
+      }));
+      await s.transaction(() => s.deployments.insert(row, targets));
+      await s.deployments.insert({ ...row, id: 'dep_2', state: 'completed', createdAt: 200 }, []);
+      expect(await s.deployments.get('dep_1')).toEqual(row);
+      expect((await s.deployments.list({ after: null, limit: 10 })).map((d) => d.id)).toEqual([
+        'dep_2',
+        'dep_1',
+      ]);
+      expect((await s.deployments.list({ after: 'dep_2', limit: 10 })).map((d) => d.id)).toEqual(['dep_1']);
+      expect((await s.deployments.active()).map((d) => d.id)).toEqual(['dep_1']);
+      expect((await s.deployments.lock('dep_1'))?.id).toBe('dep_1');
+      expect((await s.deployments.queued('dep_1', 1, 10)).map((t) => t.terminalId)).toEqual(['t1']);
+      expect(
+        await s.deployments.moveTarget('dep_1', 't1', 'queued', { state: 'processing', askedAt: 150 }, 150),
+      ).toBe(true);
+      expect(
+        await s.deployments.moveTarget('dep_1', 't1', 'queued', { state: 'processing', askedAt: 151 }, 151),
+      ).toBe(false);
+      expect(await s.deployments.stranded('dep_1', 200)).toMatchObject([
+        { terminalId: 't1', actionId: null, askedAt: 150 },
+      ]);
+      await s.deployments.moveTarget(
+        'dep_1',
+        't1',
+        'processing',
+        { state: 'processing', actionId: 'act_1' },
+        152,
+      );
+      expect(await s.deployments.stranded('dep_1', 200)).toEqual([]);
+      expect(await s.deployments.byAction('act_1')).toMatchObject({
+        terminalId: 't1',
+        state: 'processing',
+        groupIndex: 0,
+      });
+      expect(await s.deployments.askedSince('dep_1', 149)).toBe(1);
+      expect(await s.deployments.askedSince('dep_1', 150)).toBe(0);
+      await s.deployments.moveTarget('dep_1', 't1', 'processing', { state: 'failed', reason: 'boom' }, 160);
+      expect(await s.deployments.counts('dep_1')).toEqual([
+        { groupIndex: 0, state: 'failed', n: 1 },
+        { groupIndex: 1, state: 'queued', n: 4 },
+      ]);
+      await s.deployments.update('dep_1', {
+        state: 'stopped',
+        reason: 'too many failures',
+        startedGroups: 1,
+        updatedAt: 170,
+      });
+      expect(await s.deployments.skipQueued('dep_1', 'the deployment stopped', 170)).toBe(4);
+      expect(await s.deployments.get('dep_1')).toMatchObject({
+        state: 'stopped',
+        reason: 'too many failures',
+      });
+      const page1 = await s.deployments.targets('dep_1', { after: null, limit: 3 });
+      expect(page1.map((t) => t.terminalId)).toEqual(['t1', 't2', 't3']);
+      const last = page1[2]!;
+      const page2 = await s.deployments.targets('dep_1', {
+        after: { groupIndex: last.groupIndex, terminalId: last.terminalId },
+        limit: 3,
+      });
+      expect(page2.map((t) => [t.terminalId, t.state, t.reason])).toEqual([
+        ['t4', 'skipped', 'the deployment stopped'],
+        ['t5', 'skipped', 'the deployment stopped'],
+      ]);
+      expect(await s.deployments.active()).toEqual([]);
+      await s.close();
+    });
+
+    it('issue 24: log bundles — bytes kept exactly, one per action', async () => {
+      const s = await open();
+      const gzip = Buffer.from([0x1f, 0x8b, 0, 1, 2, 255]);
+      expect(
+        await s.logBundles.put({ actionId: 'act_1', terminalId: 't1', gzip, size: 6, receivedAt: 5 }),
+      ).toBe(true);
+      expect(
+        await s.logBundles.put({
+          actionId: 'act_1',
+          terminalId: 't1',
+          gzip: Buffer.from('x'),
+          size: 1,
+          receivedAt: 6,
+        }),
+      ).toBe(false);
+      const got = await s.logBundles.get('act_1');
+      expect(Buffer.from(got!.gzip).equals(gzip)).toBe(true);
+      expect(got).toMatchObject({ actionId: 'act_1', terminalId: 't1', size: 6, receivedAt: 5 });
+      expect(await s.logBundles.get('act_2')).toBeUndefined();
+      await s.close();
+    });
   });
 }
