@@ -165,7 +165,7 @@ export async function startCloud(
     ...{ metrics, ready: () => router.ready(), connectedIds: () => router.connectedIds() },
   });
   const portal = createPortal({
-    ...{ store, fleet, enrollment, actions, now, log, ...portalLimitsOf(o) },
+    ...{ store, fleet, enrollment, actions, deployments, now, log, ...portalLimitsOf(o) },
     bodyTimeoutMs: o.requestTimeoutMs,
   });
   listener.serve(portalOrRest(portal.handle, rest), gateway);

@@ -1,15 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import type { ActionService } from '../actions/action-service.js';
 import { decodePathSegment } from '../api/http-json.js';
 import { statusOf } from '../api/refusal-status.js';
+import type { DeploymentService } from '../deployments/deployment-service.js';
 import { qrPng } from '../enrollment/enrollment-qr.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FleetService } from '../fleet/fleet-service.js';
+import { pageOf } from '../list-page.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { SafeHtml } from './html.js';
 import type { OperatorAccounts } from './operator-accounts.js';
+import {
+  cancelDeploymentPage,
+  deploymentLive,
+  deploymentPage,
+  deploymentsPage,
+} from './pages/deployments.js';
 import { messagePage } from './pages/layout.js';
 import { operatorsPage } from './pages/operators.js';
 import { organizationsPage, storeConfigPage, storesPage } from './pages/organizations.js';
@@ -52,6 +61,7 @@ export interface PortalOptions {
   fleet: FleetService;
   enrollment: EnrollmentService;
   actions: ActionService;
+  deployments: DeploymentService;
   accounts: OperatorAccounts;
   sessions: PortalSessions;
   audit: AuditTrail;
@@ -95,6 +105,10 @@ const FLASH: Record<string, string> = {
   saved: 'Saved, and pushed to the terminals of this store.',
   rotate: 'The terminal was asked to renew its certificate now; the new expiry shows once it has.',
   revoked: 'Certificate revoked: the link is closed and the certificate refused from now on.',
+  collect_logs: 'Logs asked for: the bundle shows under Actions once the terminal uploaded it.',
+  paused: 'Paused: no terminal is asked until it is resumed; those updating finish.',
+  resumed: 'Resumed.',
+  cancelled: 'Cancelled: the terminals not asked yet are skipped.',
 };
 
 export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -160,7 +174,85 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
 
   const tpath = (id: string, rest = '') => `/portal/terminals/${encodeURIComponent(id)}${rest}`;
 
+  const dpath = (id: string, rest = '') => `/portal/deployments/${encodeURIComponent(id)}${rest}`;
+  const deploymentData = async (id: string) => {
+    const d = await o.deployments.get(id);
+    const failed = (await o.deployments.targets(id, new URLSearchParams({ limit: '100' }))).data.filter(
+      (t) => t.state === 'failed',
+    );
+    return { d, failed };
+  };
+  const deploymentVerb = (name: 'pause' | 'resume' | 'cancel', done: string): Route => ({
+    method: 'POST',
+    pattern: new RegExp(`^/portal/deployments/([^/]+)/${name}$`),
+    may: 'deployment.manage',
+    audit: `deployment.${name}`,
+    handle: async (c) => {
+      try {
+        await o.deployments[name](c.params[0]!);
+      } catch (err) {
+        if (!isRefusal(err) || err.code === 'not_found') throw err;
+        const { d, failed } = await deploymentData(c.params[0]!);
+        return {
+          page: deploymentPage(c.session, d, failed, nowMs(), {
+            ok: false,
+            text: `${err.code}: ${err.message}`,
+          }),
+          status: statusOf(err),
+        };
+      }
+      return { redirect: dpath(c.params[0]!, `?done=${done}`) };
+    },
+  });
+
   const routes: Route[] = [
+    {
+      method: 'GET',
+      pattern: /^\/portal\/deployments$/,
+      may: 'view',
+      handle: async (c) => ({
+        page: deploymentsPage(
+          c.session,
+          await o.deployments.list(pageOf(c.query, 20)),
+          c.query.get('starting_after') ?? '',
+          nowMs(),
+        ),
+      }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/deployments\/([^/]+)$/,
+      may: 'view',
+      handle: async (c) => {
+        const { d, failed } = await deploymentData(c.params[0]!);
+        return { page: deploymentPage(c.session, d, failed, nowMs(), flashOf(c.query)) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/deployments\/([^/]+)\/live$/,
+      may: 'view',
+      handle: async (c) => ({ page: deploymentLive(await o.deployments.get(c.params[0]!)) }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/portal\/deployments\/([^/]+)\/cancel$/,
+      may: 'deployment.manage',
+      handle: async (c) => ({ page: cancelDeploymentPage(c.session, await o.deployments.get(c.params[0]!)) }),
+    },
+    deploymentVerb('pause', 'paused'),
+    deploymentVerb('resume', 'resumed'),
+    deploymentVerb('cancel', 'cancelled'),
+    {
+      method: 'GET',
+      pattern: /^\/portal\/terminals\/([^/]+)\/actions\/([^/]+)\/logs$/,
+      may: 'terminal.collect_logs',
+      // Shown as text in the browser: support reads it there, or saves it.
+      handle: async (c) => ({
+        asset: gunzipSync(await o.actions.logs(c.params[0]!, c.params[1]!)),
+        type: 'text/plain; charset=utf-8',
+      }),
+    },
     {
       method: 'GET',
       pattern: /^\/portal\/assets\/portal\.css$/,
@@ -385,15 +477,21 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       audit: (c) => `terminal.${c.form.get('type') ?? 'action'}`,
       handle: async (c) => {
         const type = c.form.get('type') ?? '';
-        if (type !== 'reboot' && type !== 'lock' && type !== 'unlock')
+        if (type !== 'reboot' && type !== 'lock' && type !== 'unlock' && type !== 'collect_logs')
           throw new Refusal(
             'invalid_request',
-            `the portal sends reboot, lock or unlock (got "${type.slice(0, 40)}")`,
+            `the portal sends reboot, lock, unlock or collect_logs (got "${type.slice(0, 40)}")`,
           );
         if (!mayDo(c.session.role, `terminal.${type}`))
           throw new Refusal('forbidden', `the ${c.session.role} role may not ${type} a terminal`);
+        // The logs of the last hour: what support asks for first (the REST API takes any span).
+        const at = nowMs();
+        const params =
+          type === 'collect_logs'
+            ? { params: { since: new Date(at - 3_600_000).toISOString(), until: new Date(at).toISOString() } }
+            : {};
         try {
-          await o.actions.create(c.params[0]!, { type });
+          await o.actions.create(c.params[0]!, { type, ...params });
         } catch (err) {
           if (isRefusal(err) && err.code !== 'not_found') return await refusedOnTerminal(c, err);
           throw err;

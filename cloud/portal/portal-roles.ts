@@ -11,6 +11,7 @@ export const PORTAL_ACTIONS = {
   'terminal.check_connection': ['admin', 'support'],
   'terminal.diagnostics': ['admin', 'support'],
   'terminal.reboot': ['admin', 'support'],
+  'terminal.collect_logs': ['admin', 'support'],
   'terminal.lock': ['admin', 'support'],
   'terminal.unlock': ['admin', 'support'],
   'terminal.rotate_certificate': ['admin', 'support'],
@@ -25,6 +26,7 @@ export const PORTAL_ACTIONS = {
   'location.configure': ['admin'],
   'location.manage': ['admin'],
   'release.publish': ['admin'],
+  'deployment.manage': ['admin'],
   'operator.manage': ['admin'],
   'webhook.manage': ['admin'],
 } as const satisfies Record<string, readonly OperatorRole[]>;

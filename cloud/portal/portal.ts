@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ActionService } from '../actions/action-service.js';
 import { sourceOf } from '../api/connection-guard.js';
+import type { DeploymentService } from '../deployments/deployment-service.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FleetService } from '../fleet/fleet-service.js';
 import type { CloudStore } from '../store/store-types.js';
@@ -25,6 +26,7 @@ export function createPortal(o: {
   fleet: FleetService;
   enrollment: EnrollmentService;
   actions: ActionService;
+  deployments: DeploymentService;
   now(): number;
   bodyTimeoutMs: number;
   signIn: SignInLimits;
@@ -49,6 +51,7 @@ export function createPortal(o: {
     fleet: o.fleet,
     enrollment: o.enrollment,
     actions: o.actions,
+    deployments: o.deployments,
     accounts,
     sessions,
     audit,

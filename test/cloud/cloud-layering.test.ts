@@ -24,7 +24,7 @@ const LAYERS: Record<string, string[]> = {
   api: ['fleet', 'webhooks', 'deployments', 'enrollment', 'actions', 'ledger', 'identity', 'shared', 'store'],
   gateway: ['api', 'ledger', 'identity', 'shared', 'store'],
   /** The support portal: a second HTTP edge over the same services (pages/ is part of it). */
-  portal: ['api', 'fleet', 'enrollment', 'actions', 'shared', 'store'],
+  portal: ['api', 'fleet', 'deployments', 'enrollment', 'actions', 'shared', 'store'],
 };
 /** Subfolders that belong to their parent's layer. */
 const PART_OF: Record<string, string> = { 'portal/pages': 'portal' };

@@ -200,7 +200,9 @@ describe('connection limits and timeouts', () => {
     ];
     for (const [kind, timeout] of bounds) {
       expect(summary[kind]!.n, kind).toBe(64);
-      expect(summary[kind]!.min, kind).toBeGreaterThanOrEqual(timeout - 250);
+      // The cloud's timer starts at its accept; this side's clock at its connect callback, which a
+      // busy test process (2,000 sockets of its own) runs late — so a lifetime reads short by that.
+      expect(summary[kind]!.min, kind).toBeGreaterThanOrEqual(timeout - 500);
       expect(summary[kind]!.max, kind).toBeLessThanOrEqual(timeout + MARGIN);
     }
     // Past the per-source cap: closed at once while the cap is full; what got in as the first

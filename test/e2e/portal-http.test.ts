@@ -1,40 +1,12 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, FORM, signInAs } from '../support/portal-client.js';
 import { addOperator, type Cloud, POSAGENT_CLOUD, startCloud } from '../support/processes.js';
 
 /**
  * Issue 21: the portal's HTTP edge as an attacker meets it, against the built cloud: sign-in CSRF
  * and open redirects, hostile forms, headers, escaping, the operator CLI's refusals.
  */
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function call(
-  cloud: Cloud,
-  method: string,
-  path: string,
-  opts: { headers?: Record<string, string>; body?: string | Buffer } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${cloud.url}${path}`,
-      { method, ca: readFileSync(cloud.caFile), headers: opts.headers ?? {} },
-      (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
 function userCli(
   cloud: Cloud,
   args: string[],
@@ -51,22 +23,8 @@ function userCli(
   });
 }
 
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const PASSWORD = 'correct horse battery staple';
-
-/** A session the way a browser gets one: the sign-in page's cookie and token, then the form. */
-async function signIn(cloud: Cloud, next = '/portal/terminals'): Promise<{ cookie: string; answer: Answer }> {
-  const page = await call(cloud, 'GET', '/portal/sign-in');
-  const pre = String(page.headers['set-cookie']).split(';')[0]!;
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
-  const answer = await call(cloud, 'POST', '/portal/sign-in', {
-    headers: { ...FORM, cookie: pre },
-    body: new URLSearchParams({ _csrf: csrf, name: 'alice', password: PASSWORD, next }).toString(),
-  });
-  const set = ([] as string[]).concat(answer.headers['set-cookie'] ?? []);
-  const session = set.find((c) => c.startsWith('__Host-posagent-session='))?.split(';')[0] ?? '';
-  return { cookie: session, answer };
-}
+const signIn = (cloud: Cloud, next = '/portal/terminals') => signInAs(cloud, 'alice', PASSWORD, next);
 
 describe('the portal over HTTP, as an attacker', () => {
   let cloud: Cloud;

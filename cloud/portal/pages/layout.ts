@@ -23,6 +23,7 @@ ${
   session
     ? html`<a href="/portal/organizations">Organizations</a>
 <a href="/portal/terminals">Terminals</a>
+<a href="/portal/deployments">Deployments</a>
 <a href="/portal/register">Register terminal</a>
 ${session.role === 'admin' ? html`<a href="/portal/operators">Operators</a>` : ''}
 <span class="who">${session.operator} (${session.role})</span>

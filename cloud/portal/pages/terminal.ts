@@ -112,7 +112,7 @@ ${
         .map(
           (
             a,
-          ) => html`<tr data-action-id="${a.id}"><td>${a.type}</td><td class="action-${a.status}">${a.status}${a.reason ? html` <span class="muted">(${a.reason})</span>` : ''}</td>
+          ) => html`<tr data-action-id="${a.id}"><td>${a.type}${a.logs ? html` <a href="/portal/terminals/${encodeURIComponent(a.terminalId)}/actions/${encodeURIComponent(a.id)}/logs">logs</a>` : ''}</td><td class="action-${a.status}">${a.status}${a.reason ? html` <span class="muted">(${a.reason})</span>` : ''}</td>
 <td>${a.step ?? ''}${a.percent !== null ? ` ${a.percent} %` : ''}</td><td>${ago(a.createdAt, nowMs)}</td><td>${ago(a.updatedAt, nowMs)}</td></tr>`,
         )}</tbody></table></div>`
 }
@@ -151,6 +151,7 @@ ${
     ? html`<p class="muted">This terminal is deactivated${t.deactivationReason ? html` (${t.deactivationReason})` : ''}.</p>`
     : html`<div>
 ${can('terminal.reboot') ? button('reboot', 'Reboot') : ''}
+${can('terminal.collect_logs') ? button('collect_logs', 'Collect logs (last hour)', 'secondary') : ''}
 ${can('terminal.lock') && !t.locked ? button('lock', 'Lock') : ''}
 ${can('terminal.unlock') && t.locked ? button('unlock', 'Unlock') : ''}
 ${can('terminal.diagnostics') ? html`<form class="inline" method="post" action="${path(t, '/diagnostics')}">${csrfField(session)}<button type="submit" class="secondary">Run diagnostics</button></form>` : ''}
