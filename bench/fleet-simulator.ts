@@ -1,25 +1,28 @@
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import pgClient from 'pg';
 import { enrollWithCode } from '../enroll/enrollment.js';
 import {
   type Cloud,
+  httpsBinary,
   newEnrollmentCode,
   ROOT,
   restartCloud,
   startCloud,
   tempDir,
 } from '../harness/local-fleet.js';
+import { startPostgres, type TempPostgres } from '../harness/postgres.js';
 import { waitFor } from '../harness/wait-for.js';
 import { type Identity, readIdentity } from '../identity/identity-store.js';
 import { type ProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import type { DownKind, WorkerInput, WorkerReport } from './fleet-worker.js';
 import { type HeapGrowth, heapGrowth, snapshotsIn } from './heap-diff.js';
-import { cpuSeconds, rssBytes } from './process-metrics.js';
+import { cpuSeconds, cpuSecondsOfTree, rssBytes } from './process-metrics.js';
 import { percentile } from './statistics.js';
 
 /**
@@ -39,6 +42,12 @@ import { percentile } from './statistics.js';
 const { values: args } = parseArgs({
   options: {
     agents: { type: 'string', default: '200' },
+    /**
+     * Gateways: with more than one, the cloud is its production shape — a temp PostgreSQL cluster
+     * and this many `posagent-cloud` processes on it, the agents given every address (cloudUrls),
+     * and the storm is one gateway SIGKILLed, its terminals reconnecting to the others.
+     */
+    gateways: { type: 'string', default: '1' },
     'heartbeat-interval': { type: 'string', default: '30' },
     'down-sec': { type: 'string', default: '5' },
     /** How long the heartbeat load is measured (default: two intervals, at least 20 s). */
@@ -67,6 +76,7 @@ const WORKERS = Math.max(
 /** A worker busier than this over a phase makes the simulator the bottleneck of that phase. */
 const BOTTLENECK_ELU = 0.9;
 const N = Number(args.agents);
+const G = Math.max(1, Number(args.gateways));
 const HEARTBEAT_SEC = Number(args['heartbeat-interval']);
 const DOWN_MS = Number(args['down-sec']) * 1000;
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -82,13 +92,14 @@ async function pool<T>(n: number, concurrency: number, job: (i: number) => Promi
   return out;
 }
 
-async function enrollFleet(cloud: Cloud, base: string): Promise<Identity[]> {
-  const ca = await readFile(cloud.caFile, 'utf8');
+async function enrollFleet(gateways: Cloud[], base: string): Promise<Identity[]> {
+  const ca = await readFile(gateways[0]!.caFile, 'utf8');
   let done = 0;
   const started = Date.now();
   const ids = await pool(N, Math.max(4, availableParallelism() * 4), async (i) => {
     const kept = await readIdentity(join(base, `t${i}`));
     if (kept) return kept;
+    const cloud = gateways[i % gateways.length]!;
     const { code } = await newEnrollmentCode(cloud, `Sim ${i + 1}`);
     const id = await enrollWithCode({
       stateDir: join(base, `t${i}`),
@@ -135,7 +146,30 @@ interface FleetReport {
     cpuPctWhileHeartbeating: number;
   };
   heartbeats: { perSecond: number; expectedPerSecond: number };
+  /** The cloud's shape: one process on SQLite, or gateways on one PostgreSQL (--gateways). */
+  store: 'sqlite' | 'postgres';
+  gateways: {
+    connected: number;
+    rssBeforeMb: number;
+    rssConnectedMb: number;
+    rssPerTerminalKb: number;
+    /** Of one core, over the heartbeat window. */
+    cpuPctWhileHeartbeating: number;
+  }[];
+  /** PostgreSQL over the heartbeat window (--gateways): what the fleet costs the system of record. */
+  database?: {
+    commitsPerSecond: number;
+    rowsWrittenPerSecond: number;
+    walKbPerSecond: number;
+    /** The postmaster and its backends, of one core. */
+    cpuPct: number;
+    rssMb: number;
+  };
   storm: {
+    /** What the storm was: the one cloud SIGKILLed and restarted, or one gateway of several SIGKILLed for good. */
+    kind: 'cloud-restart' | 'gateway-killed';
+    /** The terminals that lost their link in it (all of them, or the killed gateway's). */
+    agents: number;
     downSec: number;
     allBackSec: number;
     reconnectsPerSecond: number[];
@@ -185,8 +219,14 @@ function perSecondFrom(times: number[], from: number, seconds: number): number[]
 
 async function main(): Promise<void> {
   say(
-    `fleet simulator: ${N} agents, heartbeat every ${HEARTBEAT_SEC} s, cloud down ${DOWN_MS / 1000} s in the storm`,
+    G > 1
+      ? `fleet simulator: ${N} agents, ${G} gateways on PostgreSQL, heartbeat every ${HEARTBEAT_SEC} s, one gateway SIGKILLed in the storm`
+      : `fleet simulator: ${N} agents, heartbeat every ${HEARTBEAT_SEC} s, cloud down ${DOWN_MS / 1000} s in the storm`,
   );
+  if (G > 1 && (args.data || args['heap-snapshots'] || args['cpu-profile']))
+    throw new Error(
+      '--data, --heap-snapshots and --cpu-profile are for one cloud process: each --gateways run has its own PostgreSQL cluster',
+    );
   const data = args.data ?? tempDir('fleet');
   const cloudArgs = (args['cloud-arg'] ?? []).flatMap((a) => {
     const eq = a.indexOf('=');
@@ -200,31 +240,51 @@ async function main(): Promise<void> {
     process.env.NODE_OPTIONS = `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}`;
   }
   if (cpuDir) mkdirSync(cpuDir, { recursive: true });
-  let cloud = await startCloud(
+  let pg: TempPostgres | undefined;
+  let database: string | undefined;
+  if (G > 1) {
+    say(`starting a temp PostgreSQL cluster and ${G} gateways on it…`);
+    pg = await startPostgres();
+    database = await pg.createDatabase('fleet');
+  }
+  const serveArgs = [
+    '--heartbeat-interval',
+    String(HEARTBEAT_SEC),
+    '--log-level',
+    'warn',
     // Every simulated terminal connects from 127.0.0.1: no per-source cap here.
-    [
-      '--heartbeat-interval',
-      String(HEARTBEAT_SEC),
-      '--log-level',
-      'warn',
-      '--max-connections-per-source',
-      '0',
-      ...cloudArgs,
-    ],
-    join(data, 'cloud'),
-  );
+    '--max-connections-per-source',
+    '0',
+    ...(database ? ['--database', database] : []),
+    ...cloudArgs,
+  ];
+  let cloud = await startCloud(serveArgs, join(data, 'cloud'));
+  /** Every gateway (one without --gateways); the first makes the secrets, the others copy them (docs/operations.md). */
+  const gateways: Cloud[] = [cloud];
+  const killed = new Set<Cloud>();
+  const alive = () => gateways.filter((g) => !killed.has(g));
   const workers: Worker[] = [];
   try {
+    for (let g = 1; g < G; g++) {
+      const dir = join(data, `cloud-${g + 1}`);
+      cpSync(cloud.dataDir, dir, { recursive: true });
+      gateways.push(await startCloud(serveArgs, dir));
+    }
+    const cloudCpu = () => alive().reduce((sum, g) => sum + cpuSeconds(g.proc.child.pid!), 0);
+    const postmaster = () => Number(readFileSync(join(pg!.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
     say(`enrolling ${N} terminals (each makes its own P-256 key and CSR; the cloud signs each certificate)…`);
     const t0 = Date.now();
-    const identities = await enrollFleet(cloud, join(data, 'terminals'));
+    const identities = await enrollFleet(gateways, join(data, 'terminals'));
     const enrollSec = (Date.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 2000));
-    const cloudRssBefore = rssBytes(cloud.proc.child.pid!);
+    const rssBeforeOf = gateways.map((g) => rssBytes(g.proc.child.pid!));
+    const cloudRssBefore = rssBeforeOf.reduce((a, b) => a + b, 0);
 
     // The fleet's state, from the workers' reports.
     const onlineAt: number[][] = identities.map(() => []);
     const online: boolean[] = identities.map(() => false);
+    /** When each terminal last lost its link (as the worker saw it). */
+    const offlineAt: number[] = identities.map(() => 0);
     const attemptAt: number[] = [];
     const downs: [number, DownKind, number, number][] = [];
     const handshakes = { full: 0, resumed: 0 };
@@ -232,7 +292,8 @@ async function main(): Promise<void> {
     say(`starting ${WORKERS} worker threads…`);
     for (let w = 0; w < WORKERS; w++) {
       const input: WorkerInput = {
-        cloudUrl: cloud.url,
+        // Several gateways: every terminal is given all their addresses (the agent's cloudUrls).
+        cloudUrl: gateways.map((g) => g.url).join(','),
         terminals: identities
           .map((id, index) => ({ index, stateDir: join(id.paths.metaFile, '..') }))
           .filter((_, i) => i % WORKERS === w),
@@ -247,7 +308,10 @@ async function main(): Promise<void> {
             onlineAt[i]!.push(at);
             online[i] = true;
           }
-          for (const i of m.offline) online[i] = false;
+          for (const i of m.offline) {
+            online[i] = false;
+            offlineAt[i] = Date.now();
+          }
           attemptAt.push(...m.attempts);
           downs.push(...m.downs);
           handshakes.full += m.handshakes.full;
@@ -266,7 +330,7 @@ async function main(): Promise<void> {
     const startAt = Date.now();
     say(`connecting ${N} links at once…`);
     const cpuAt = () => ({
-      cloud: cpuSeconds(cloud.proc.child.pid!),
+      cloud: cloudCpu(),
       sim: process.cpuUsage(),
       elu: workers.map((w) => w.performance.eventLoopUtilization()),
       main: performance.eventLoopUtilization(),
@@ -283,7 +347,7 @@ async function main(): Promise<void> {
           `${phase}: busiest worker ${(busiest * 100).toFixed(0)} % busy, main thread ${(mainElu * 100).toFixed(0)} %`,
         );
       return {
-        cloudPct: Math.round(((cpuSeconds(cloud.proc.child.pid!) - c.cloud) / sec) * 100),
+        cloudPct: Math.round(((cloudCpu() - c.cloud) / sec) * 100),
         simulatorPct: Math.round((((u) => (u.user + u.system) / 1e6)(process.cpuUsage(c.sim)) / sec) * 100),
         busiestWorkerElu: +busiest.toFixed(2),
       };
@@ -320,7 +384,9 @@ async function main(): Promise<void> {
     say(`all ${N} online after ${(connectMs.at(-1)! / 1000).toFixed(1)} s`);
 
     await new Promise((r) => setTimeout(r, 5000));
-    const cloudRssConnected = rssBytes(cloud.proc.child.pid!);
+    const rssConnectedOf = gateways.map((g) => rssBytes(g.proc.child.pid!));
+    const cloudRssConnected = rssConnectedOf.reduce((a, b) => a + b, 0);
+    const connectedOf = await Promise.all(gateways.map(connectedOn));
     let heap: (HeapGrowth & { perTerminalBytes: number }) | undefined;
     if (heapDir) {
       say(
@@ -331,30 +397,90 @@ async function main(): Promise<void> {
     const windowSec = Number(args['window-sec'] ?? Math.max(HEARTBEAT_SEC * 2, 20));
     say(`measuring heartbeat load for ${windowSec} s…`);
     const hb0 = heartbeats;
-    const cpu0 = cpuSeconds(cloud.proc.child.pid!);
+    const cpu0 = cloudCpu();
+    const cpuOf0 = gateways.map((g) => cpuSeconds(g.proc.child.pid!));
+    const db0 = database ? await dbCounters(database) : undefined;
+    const pgCpu0 = pg ? cpuSecondsOfTree(postmaster()) : 0;
+    const windowAt = Date.now();
     await new Promise((r) => setTimeout(r, windowSec * 1000));
     const heartbeatRate = (heartbeats - hb0) / windowSec;
-    const cloudCpuPct = ((cpuSeconds(cloud.proc.child.pid!) - cpu0) / windowSec) * 100;
-
-    say(`reconnect storm: SIGKILL the cloud, ${DOWN_MS / 1000} s down, restart on the same port…`);
-    cloud.proc.child.kill('SIGKILL');
-    await cloud.proc.exited;
-    await waitFor(() => online.every((o) => !o), 'every link down', 60_000, 50);
-    await new Promise((r) => setTimeout(r, DOWN_MS));
-    const before = onlineAt.map((t) => t.length);
-    const handshakesBefore = { ...handshakes };
-    if (cpuDir) {
-      process.env.NODE_OPTIONS = `--import=${new URL('./cpu-profile-preload.js', import.meta.url).href}`;
-      process.env.POSAGENT_CPU_PROFILE_DIR = cpuDir;
+    const cloudCpuPct = ((cloudCpu() - cpu0) / windowSec) * 100;
+    const cpuOf = gateways.map((g, i) => ((cpuSeconds(g.proc.child.pid!) - cpuOf0[i]!) / windowSec) * 100);
+    let dbLoad: FleetReport['database'];
+    if (db0 && database && pg) {
+      const db1 = await dbCounters(database);
+      const sec = (Date.now() - windowAt) / 1000;
+      dbLoad = {
+        commitsPerSecond: +((db1.commits - db0.commits) / sec).toFixed(1),
+        rowsWrittenPerSecond: +((db1.rows - db0.rows) / sec).toFixed(1),
+        walKbPerSecond: +((db1.walBytes - db0.walBytes) / sec / 1024).toFixed(1),
+        cpuPct: +(((cpuSecondsOfTree(postmaster()) - pgCpu0) / sec) * 100).toFixed(1),
+        rssMb: +(postgresRss(postmaster()) / 1048576).toFixed(1),
+      };
     }
-    const downsBefore = downs.length;
-    const stormElu = sampleElu(workers);
-    cloud = await restartCloud(cloud);
-    const readyAt = Date.now();
-    const stormCpu = cpuAt();
+    const perGateway = gateways.map((_, i) => ({
+      connected: connectedOf[i]!,
+      rssBeforeMb: +(rssBeforeOf[i]! / 1048576).toFixed(1),
+      rssConnectedMb: +(rssConnectedOf[i]! / 1048576).toFixed(1),
+      rssPerTerminalKb: connectedOf[i]
+        ? Math.round((rssConnectedOf[i]! - rssBeforeOf[i]!) / connectedOf[i]! / 1024)
+        : 0,
+      cpuPctWhileHeartbeating: +cpuOf[i]!.toFixed(1),
+    }));
+
+    let before: number[];
+    let handshakesBefore: typeof handshakes;
+    let downsBefore: number;
+    let stormElu: ReturnType<typeof sampleElu>;
+    let readyAt: number;
+    let stormCpu: ReturnType<typeof cpuAt>;
+    /** The terminals that lost their link in the storm. */
+    let stormTerminals: number[];
+    if (G > 1) {
+      const victim = gateways[1]!;
+      const on = connectedOf[1]!;
+      say(`storm: SIGKILL gateway 2 of ${G} (${on} terminals on it); they reconnect to the others…`);
+      before = onlineAt.map((t) => t.length);
+      handshakesBefore = { ...handshakes };
+      downsBefore = downs.length;
+      stormElu = sampleElu(workers);
+      victim.proc.expectFatal = true;
+      readyAt = Date.now();
+      victim.proc.child.kill('SIGKILL');
+      await victim.proc.exited;
+      killed.add(victim);
+      stormCpu = cpuAt();
+      const killedAt = readyAt;
+      await waitFor(
+        () => offlineAt.filter((t) => t >= killedAt).length >= on || undefined,
+        "the killed gateway's links down",
+        60_000,
+        20,
+      );
+      stormTerminals = offlineAt.flatMap((t, i) => (t >= killedAt ? [i] : []));
+    } else {
+      say(`reconnect storm: SIGKILL the cloud, ${DOWN_MS / 1000} s down, restart on the same port…`);
+      cloud.proc.child.kill('SIGKILL');
+      await cloud.proc.exited;
+      await waitFor(() => online.every((o) => !o), 'every link down', 60_000, 50);
+      await new Promise((r) => setTimeout(r, DOWN_MS));
+      before = onlineAt.map((t) => t.length);
+      handshakesBefore = { ...handshakes };
+      if (cpuDir) {
+        process.env.NODE_OPTIONS = `--import=${new URL('./cpu-profile-preload.js', import.meta.url).href}`;
+        process.env.POSAGENT_CPU_PROFILE_DIR = cpuDir;
+      }
+      downsBefore = downs.length;
+      stormElu = sampleElu(workers);
+      cloud = await restartCloud(cloud);
+      gateways[0] = cloud;
+      readyAt = Date.now();
+      stormCpu = cpuAt();
+      stormTerminals = identities.map((_, i) => i);
+    }
     await waitFor(everyOnline, 'every agent back', 300_000, 100);
     const eluSeconds = stormElu.stop();
-    const backAt = onlineAt.map((t, i) => t[before[i]!]!);
+    const backAt = stormTerminals.map((i) => onlineAt[i]![before[i]!]!);
     const stormCpuPct = cpuSince(
       'storm',
       stormCpu,
@@ -370,13 +496,13 @@ async function main(): Promise<void> {
     const allBackSec = (Math.max(...backAt) - restartedAt) / 1000;
     const seconds = Math.floor(allBackSec) + 1;
     const reconnects = perSecondFrom(backAt, restartedAt, seconds);
-    const mean = N / seconds;
+    const mean = stormTerminals.length / seconds;
     const peak = Math.max(...reconnects);
     // What the agents did: connection attempts per second over the same seconds (jitter at work).
     const attempts = perSecondFrom(attemptAt, restartedAt, seconds);
     // The refusals, counted by the cloud itself (its warn line per refused upgrade) and by the agents.
-    const busyAt = `${cloud.proc.output()}\n${cloud.proc.stderr()}`
-      .split('\n')
+    const busyAt = alive()
+      .flatMap((g) => `${g.proc.output()}\n${g.proc.stderr()}`.split('\n'))
       .filter((l) => l.includes('"code":"cloud_busy"') && l.includes('agent link refused'))
       .map((l) => (JSON.parse(l) as { time: number }).time);
     const stormDowns = downs.slice(downsBefore);
@@ -447,7 +573,12 @@ async function main(): Promise<void> {
         perSecond: +heartbeatRate.toFixed(1),
         expectedPerSecond: +(N / HEARTBEAT_SEC).toFixed(1),
       },
+      store: database ? 'postgres' : 'sqlite',
+      gateways: perGateway,
+      ...(dbLoad ? { database: dbLoad } : {}),
       storm: {
+        kind: G > 1 ? 'gateway-killed' : 'cloud-restart',
+        agents: stormTerminals.length,
         downSec: DOWN_MS / 1000,
         allBackSec: +allBackSec.toFixed(1),
         reconnectsPerSecond: reconnects,
@@ -485,8 +616,49 @@ async function main(): Promise<void> {
   } finally {
     for (const w of workers) w.postMessage({ type: 'stop' });
     await Promise.all(workers.map((w) => w.terminate()));
-    await cloud.stop();
+    for (const g of gateways) await g.stop();
+    await pg?.stop();
   }
+}
+
+/** Links this gateway holds now (its own Prometheus gauge). */
+async function connectedOn(g: Cloud): Promise<number> {
+  const m = /^posagent_connected_terminals (\d+)$/m.exec((await httpsBinary(g, '/metrics')).body.toString('utf8'));
+  if (!m) throw new Error(`no posagent_connected_terminals in ${g.url}/metrics`);
+  return Number(m[1]);
+}
+
+/** PostgreSQL's own counters for the database: commits, rows written, WAL bytes (pg_stat_database lags up to a second or so). */
+async function dbCounters(url: string): Promise<{ commits: number; rows: number; walBytes: number }> {
+  const c = new pgClient.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ commits: string; rows: string; wal: string }>(
+      `SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS rows,
+        pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS wal
+       FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    const row = r.rows[0]!;
+    return { commits: Number(row.commits), rows: Number(row.rows), walBytes: Number(row.wal) };
+  } finally {
+    await c.end();
+  }
+}
+
+/** The postmaster's and its backends' memory: proportional set sizes (shared buffers split among the processes mapping them, not counted in each). */
+function postgresRss(pid: number): number {
+  const pss = (p: number) => Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+  let total = pss(pid);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(stat[1]) === pid) total += pss(Number(entry));
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return total;
 }
 
 /** Samples the busiest worker's event-loop utilisation every second until stopped. */
@@ -590,7 +762,7 @@ function formatFleetReport(r: FleetReport): string {
   ];
   return [
     '',
-    `Fleet: ${r.agents} agents over ${r.workers} worker threads, one posagent-cloud, heartbeat every ${r.heartbeatIntervalSec} s (enrolled in ${r.enrollSeconds} s)`,
+    `Fleet: ${r.agents} agents over ${r.workers} worker threads, ${r.store === 'postgres' ? `${r.gateways.length} posagent-cloud gateways on one PostgreSQL` : 'one posagent-cloud on SQLite'}, heartbeat every ${r.heartbeatIntervalSec} s (enrolled in ${r.enrollSeconds} s)`,
     ...(r.simulatorBottleneck.length ? [`SIMULATOR BOTTLENECK: ${r.simulatorBottleneck.join('; ')}`] : []),
     '',
     `connect (all at once)   p50 ${r.connectMs.p50} ms · p90 ${r.connectMs.p90} ms · p99 ${r.connectMs.p99} ms · max ${r.connectMs.max} ms  (target p50 ≤ 3 s: ${r.targets.connectP50AtMost3s ? 'met' : 'MISSED'})`,
@@ -601,9 +773,22 @@ function formatFleetReport(r: FleetReport): string {
         `    ${String(s).padStart(3)} s  ${String(n).padStart(5)} online ${String(r.connectMs.perSecond.busy[s] ?? 0).padStart(5)} × 503 ${String(r.connectMs.perSecond.other[s] ?? 0).padStart(5)} × other, worker ${String(Math.round((r.connectMs.perSecond.busiestWorkerElu[s] ?? 0) * 100)).padStart(3)} % busy`,
     ),
     `cloud RSS               ${r.cloud.rssBeforeMb} MB idle → ${r.cloud.rssConnectedMb} MB connected: ${r.cloud.rssPerTerminalKb} KB per terminal  (target ≤ 40 KB: ${r.targets.rssAtMost40KbPerTerminal ? 'met' : 'MISSED'})`,
-    `heartbeat load          ${r.heartbeats.perSecond}/s (expected ${r.heartbeats.expectedPerSecond}/s); cloud CPU ${r.cloud.cpuPctWhileHeartbeating} % of a core`,
+    `heartbeat load          ${r.heartbeats.perSecond}/s (expected ${r.heartbeats.expectedPerSecond}/s); cloud CPU ${r.cloud.cpuPctWhileHeartbeating} % of a core${r.gateways.length > 1 ? ' (all gateways)' : ''}`,
+    ...(r.gateways.length > 1
+      ? r.gateways.map(
+          (g, i) =>
+            `  gateway ${i + 1}             ${g.connected} terminals, RSS ${g.rssBeforeMb} → ${g.rssConnectedMb} MB: ${g.rssPerTerminalKb} KB per terminal; CPU ${g.cpuPctWhileHeartbeating} % of a core`,
+        )
+      : []),
+    ...(r.database
+      ? [
+          `PostgreSQL              ${r.database.commitsPerSecond} commits/s, ${r.database.rowsWrittenPerSecond} rows written/s, ${r.database.walKbPerSecond} KB WAL/s; CPU ${r.database.cpuPct} % of a core, memory ${r.database.rssMb} MB (PSS of the postmaster and its backends)`,
+        ]
+      : []),
     '',
-    `reconnect storm: cloud SIGKILLed, down ${r.storm.downSec} s, restarted`,
+    r.storm.kind === 'gateway-killed'
+      ? `storm: gateway 2 SIGKILLed for good, its ${r.storm.agents} terminals reconnecting to the other ${r.gateways.length - 1}`
+      : `reconnect storm: cloud SIGKILLed, down ${r.storm.downSec} s, restarted`,
     `  all back after        ${r.storm.allBackSec} s  (target ≤ 15 s: ${r.targets.allBackWithin15s ? 'met' : 'MISSED'}); CPU: cloud ${r.storm.cpuPct.cloudPct} %, simulator ${r.storm.cpuPct.simulatorPct} % of a core (busiest worker ${Math.round(r.storm.cpuPct.busiestWorkerElu * 100)} % busy)`,
     `  handshakes            ${r.handshakes.storm.full} full, ${r.handshakes.storm.resumed} resumed`,
     `  backoff drawn          p50 ${r.storm.backoff.p50Ms} ms · p90 ${r.storm.backoff.p90Ms} ms · max ${r.storm.backoff.maxMs} ms, highest attempt ${r.storm.backoff.maxAttempt}; ${r.storm.backoff.afterBusy} after a 503 cloud_busy`,

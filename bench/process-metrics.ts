@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** What a process costs, from /proc: the bench and the fleet simulator read the same way. */
 export function rssBytes(pid: number): number {
@@ -15,3 +15,19 @@ export function cpuSeconds(pid: number): number {
 }
 
 export const mb = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
+
+/** CPU seconds of a process and its direct children (PostgreSQL: the postmaster and its backends). */
+export function cpuSecondsOfTree(pid: number): number {
+  let total = cpuSeconds(pid);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      // After "comm)": ppid is [1].
+      if (Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return total;
+}

@@ -49,6 +49,43 @@ describe('fleet simulator', () => {
     expect(r.handshakes.storm.resumed).toBeGreaterThanOrEqual(10);
   });
 
+  it('--gateways 3: a temp PostgreSQL and three gateways, agents over all of them, one gateway SIGKILLed and its terminals on the others', async () => {
+    const out = join(tempDir('fleet'), 'fleet-results.json');
+    const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
+      '--out',
+      out,
+      '--agents',
+      '12',
+      '--gateways',
+      '3',
+      '--heartbeat-interval',
+      '2',
+      '--window-sec',
+      '3',
+    ]);
+    const { code } = await p.exited;
+    expect(code, p.stderr()).toBe(0);
+    expect(p.output()).toMatch(/storm: gateway 2 SIGKILLed for good, its \d+ terminals reconnecting to the other 2/);
+    const r = JSON.parse(readFileSync(out, 'utf8')) as {
+      store: string;
+      gateways: { connected: number; rssConnectedMb: number }[];
+      database: { commitsPerSecond: number; rowsWrittenPerSecond: number; cpuPct: number; rssMb: number };
+      heartbeats: { perSecond: number };
+      storm: { kind: string; agents: number; reconnectsPerSecond: number[]; allBackSec: number };
+    };
+    expect(r.store).toBe('postgres');
+    expect(r.gateways).toHaveLength(3);
+    // Every terminal has every address and starts at one its id picks: the fleet is spread.
+    expect(r.gateways.reduce((n, g) => n + g.connected, 0)).toBe(12);
+    expect(r.gateways.every((g) => g.connected > 0 && g.rssConnectedMb > 0)).toBe(true);
+    expect(r.heartbeats.perSecond).toBeGreaterThan(0);
+    expect(r.database.commitsPerSecond).toBeGreaterThan(0);
+    expect(r.database.rssMb).toBeGreaterThan(0);
+    expect(r.storm.kind).toBe('gateway-killed');
+    expect(r.storm.agents).toBe(r.gateways[1]!.connected);
+    expect(r.storm.reconnectsPerSecond.reduce((a, b) => a + b, 0)).toBe(r.storm.agents);
+  });
+
   it('a simulator that is the bottleneck (its workers kept busy) fails loudly, after writing its report', async () => {
     const out = join(tempDir('fleet'), 'fleet-results.json');
     const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
