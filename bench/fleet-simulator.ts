@@ -158,7 +158,7 @@ interface FleetReport {
   }[];
   /** PostgreSQL over the heartbeat window (--gateways): what the fleet costs the system of record. */
   database?: {
-    commitsPerSecond: number;
+    transactionsPerSecond: number;
     rowsWrittenPerSecond: number;
     walKbPerSecond: number;
     /** The postmaster and its backends, of one core. */
@@ -411,7 +411,7 @@ async function main(): Promise<void> {
       const db1 = await dbCounters(database);
       const sec = (Date.now() - windowAt) / 1000;
       dbLoad = {
-        commitsPerSecond: +((db1.commits - db0.commits) / sec).toFixed(1),
+        transactionsPerSecond: +((db1.commits - db0.commits) / sec).toFixed(1),
         rowsWrittenPerSecond: +((db1.rows - db0.rows) / sec).toFixed(1),
         walKbPerSecond: +((db1.walBytes - db0.walBytes) / sec / 1024).toFixed(1),
         cpuPct: +(((cpuSecondsOfTree(postmaster()) - pgCpu0) / sec) * 100).toFixed(1),
@@ -628,7 +628,7 @@ async function connectedOn(g: Cloud): Promise<number> {
   return Number(m[1]);
 }
 
-/** PostgreSQL's own counters for the database: commits, rows written, WAL bytes (pg_stat_database lags up to a second or so). */
+/** PostgreSQL's own counters for the database: transactions ended (reads too), rows written, WAL bytes (pg_stat_database lags up to a second or so). */
 async function dbCounters(url: string): Promise<{ commits: number; rows: number; walBytes: number }> {
   const c = new pgClient.Client({ connectionString: url });
   await c.connect();
@@ -782,7 +782,7 @@ function formatFleetReport(r: FleetReport): string {
       : []),
     ...(r.database
       ? [
-          `PostgreSQL              ${r.database.commitsPerSecond} commits/s, ${r.database.rowsWrittenPerSecond} rows written/s, ${r.database.walKbPerSecond} KB WAL/s; CPU ${r.database.cpuPct} % of a core, memory ${r.database.rssMb} MB (PSS of the postmaster and its backends)`,
+          `PostgreSQL              ${r.database.transactionsPerSecond} transactions/s (reads too), ${r.database.rowsWrittenPerSecond} rows written/s, ${r.database.walKbPerSecond} KB WAL/s; CPU ${r.database.cpuPct} % of a core, memory ${r.database.rssMb} MB (PSS of the postmaster and its backends)`,
         ]
       : []),
     '',

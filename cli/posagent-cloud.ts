@@ -59,6 +59,7 @@ interface ServeFlags {
   statusSweepMs: number;
   actionTtl: number;
   maxNewLinksPerSec: number;
+  configPushesPerSec: number;
   clockOffsetSec: number;
   allowSerialOnlyPreregistration?: boolean;
   envelopeWorkers: number;
@@ -217,6 +218,12 @@ program
     CLOUD_DEFAULTS.maxNewLinksPerSec,
   )
   .option(
+    '--config-pushes-per-sec <n>',
+    'config pushes started per second when one change touches many terminals (a template change): spread and jittered; a lone push goes at once',
+    integer('--config-pushes-per-sec', 1, 100_000),
+    CLOUD_DEFAULTS.configPushesPerSec,
+  )
+  .option(
     '--clock-offset-sec <sec>',
     "for tests and demos: run the cloud's clock this many seconds off the host's (negative: behind)",
     integer('--clock-offset-sec', -3_153_600_000, 3_153_600_000),
@@ -361,6 +368,7 @@ program
       statusSweepMs: f.statusSweepMs,
       actionTtlSec: f.actionTtl,
       maxNewLinksPerSec: f.maxNewLinksPerSec,
+      configPushesPerSec: f.configPushesPerSec,
       clockOffsetSec: f.clockOffsetSec,
       allowSerialOnlyPreregistration: f.allowSerialOnlyPreregistration === true,
       envelopeWorkers: f.envelopeWorkers,

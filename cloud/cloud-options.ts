@@ -40,6 +40,11 @@ export const CLOUD_DEFAULTS = {
   actionTtlSec: 86_400,
   /** New agent links admitted per second; beyond it agents get 503 cloud_busy and back off (0: no limit). */
   maxNewLinksPerSec: 1000,
+  /**
+   * Config pushes this process starts per second when a change touches many terminals (a
+   * template change): spread and jittered, never lock-step (cloud/pacer.ts). A lone push goes at once.
+   */
+  configPushesPerSec: 100,
   /** Worker threads opening sealed card envelopes (0: one per core but one, 1–4). */
   envelopeWorkers: 0,
   /** Envelopes waiting for a worker, at most, across all links; past it a forward is refused (cloud_busy). */

@@ -155,7 +155,10 @@ export async function startCloud(
     log,
   });
 
-  wireEvents(bus, { fleet, announcer, router, webhooks, store, actions, deployments });
+  const wiring = wireEvents(bus, {
+    ...{ fleet, announcer, router, webhooks, store, actions, deployments, log },
+    configPushesPerSec: o.configPushesPerSec,
+  });
 
   const rest = createRestHandler({
     ...{ fleet, enrollment, webhooks, ledger, actions, releases, deployments, store, now, log },
@@ -176,6 +179,7 @@ export async function startCloud(
       { name: 'envelopes', stop: () => envelopes.close() },
       { name: 'fleet', start: async () => await fleet.start() },
       { name: 'router', start: () => router.start(), stop: () => router.stop() },
+      { name: 'config pushes', stop: () => wiring.stop() },
       { name: 'listener', start: () => listener.start(), stop: () => listener.stop() },
       { name: 'gateway', stop: () => gateway.closeAll(CloseCode.serviceRestart, 'cloud restarting') },
       { name: 'announcer', start: () => announcer.start(), stop: () => announcer.stop() },

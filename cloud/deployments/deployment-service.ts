@@ -16,6 +16,7 @@ import type {
   Page,
   TerminalRow,
 } from '../store/store-types.js';
+import { spreadOver } from '../pacer.js';
 import { startSweep } from '../sweep.js';
 import {
   budgetNow,
@@ -164,6 +165,11 @@ export interface DeploymentServiceOptions {
   now(): number;
   random(): number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /**
+   * A tick's update starts are spread over this long, each jittered (cloud/pacer.ts): never a
+   * burst of the tick's share. Default half a tick; 0 starts them one after the other (tests).
+   */
+  spreadMs?: number;
 }
 
 export class DeploymentService {
@@ -405,7 +411,17 @@ export class DeploymentService {
       }
     });
     // After the commit: each claimed terminal's update action (delivered to its gateway by the router).
-    for (const t of ask) await this.askOne(t, release, switchNow);
+    await spreadOver(
+      ask,
+      this.o.spreadMs ?? TICK_MS / 2,
+      this.o.random,
+      (t) => this.askOne(t, release, switchNow),
+      (t, err) =>
+        this.o.log.warn(
+          { deploymentId: id, terminalId: t.terminalId, err: err.message },
+          "a deployment's update not asked; the terminal is queued again after a minute",
+        ),
+    );
   }
 
   private async askOne(t: DeploymentTargetRow, release: string, switchNow: boolean): Promise<void> {

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { Pacer, spreadOver } from '../../cloud/pacer.js';
+
+/** The most starts inside any window of `ms` (sliding over the recorded times). */
+function mostInWindow(times: number[], ms: number): number {
+  const t = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < t.length; i++) {
+    while (t[i]! - t[j]! >= ms) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
+describe('Pacer (config fan-out)', () => {
+  it('starts at most perSecond in any second, every key once, each gap at least a slot and jittered', async () => {
+    const started: number[] = [];
+    const keys: string[] = [];
+    const p = new Pacer({
+      perSecond: 50,
+      run: async (k) => {
+        started.push(performance.now());
+        keys.push(k);
+      },
+      onError: () => {},
+      now: () => performance.now(),
+      random: Math.random,
+    });
+    const ids = Array.from({ length: 60 }, (_, i) => `t${i}`);
+    p.add(ids);
+    // Added again before its turn: still once.
+    p.add(['t59', 't58']);
+    expect(p.pending).toBeGreaterThan(50);
+    await p.idle();
+    expect(keys.sort()).toEqual([...ids].sort());
+    // 50/s: a slot is 20 ms; no window of a second holds more than 50 (+1 at its edge).
+    expect(mostInWindow(started, 1000)).toBeLessThanOrEqual(51);
+    const gaps = started.slice(1).map((t, i) => t - started[i]!);
+    // Timers fire a little late, never early: at least a slot apart (a ms of rounding allowed).
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(19);
+    // Jittered: the gaps are not all the same.
+    expect(Math.max(...gaps) - Math.min(...gaps)).toBeGreaterThan(3);
+    p.stop();
+  });
+
+  it('a lone push after a quiet slot starts at once; a failed one is reported and the rest go on', async () => {
+    const started: string[] = [];
+    const failed: string[] = [];
+    const p = new Pacer({
+      perSecond: 10,
+      run: async (k) => {
+        started.push(k);
+        if (k === 'bad') throw new Error('link gone');
+      },
+      onError: (k, err) => failed.push(`${k}: ${err.message}`),
+      now: () => performance.now(),
+      random: () => 0,
+    });
+    p.add(['one']);
+    expect(started).toEqual(['one']); // synchronously, no wait
+    p.add(['bad', 'two']);
+    await p.idle();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['one', 'bad', 'two']);
+    expect(failed).toEqual(['bad: link gone']);
+    p.stop();
+    p.add(['after-stop']);
+    expect(started).not.toContain('after-stop');
+  });
+
+  it('refuses a rate of 0', () => {
+    expect(
+      () =>
+        new Pacer({
+          perSecond: 0,
+          run: async () => {},
+          onError: () => {},
+          now: Date.now,
+          random: Math.random,
+        }),
+    ).toThrow('a pacer needs a rate above 0 (got 0)');
+  });
+});
+
+describe('spreadOver (a deployment tick)', () => {
+  it('spreads the items over the time given, each in its slot, and waits for them all', async () => {
+    const at: number[] = [];
+    const t0 = performance.now();
+    await spreadOver(
+      [0, 1, 2, 3, 4],
+      250,
+      Math.random,
+      async () => {
+        at.push(performance.now() - t0);
+      },
+      () => {},
+    );
+    expect(at).toHaveLength(5);
+    // Slot i is [50·i, 50·(i+1)) ms (timers may be late, never early).
+    at.sort((a, b) => a - b).forEach((ms, i) => expect(ms).toBeGreaterThanOrEqual(50 * i - 1));
+    expect(mostInWindow(at, 50)).toBeLessThanOrEqual(2);
+  });
+
+  it('with 0 ms runs them one after the other; a failure is reported, not thrown', async () => {
+    const order: number[] = [];
+    const errors: string[] = [];
+    await spreadOver(
+      [1, 2, 3],
+      0,
+      Math.random,
+      async (n) => {
+        order.push(n);
+        if (n === 2) throw new Error('no such release');
+      },
+      (n, err) => errors.push(`${n}: ${err.message}`),
+    );
+    expect(order).toEqual([1, 2, 3]);
+    expect(errors).toEqual(['2: no such release']);
+  });
+});
