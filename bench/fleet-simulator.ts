@@ -17,6 +17,7 @@ import {
   tempDir,
 } from '../harness/local-fleet.js';
 import { startPostgres, type TempPostgres } from '../harness/postgres.js';
+import { newReleaseKey, packRelease, publishRelease, signRelease } from '../harness/releases.js';
 import { waitFor } from '../harness/wait-for.js';
 import { type Identity, readIdentity } from '../identity/identity-store.js';
 import { type ProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
@@ -48,6 +49,14 @@ const { values: args } = parseArgs({
      * and the storm is one gateway SIGKILLed, its terminals reconnecting to the others.
      */
     gateways: { type: 'string', default: '1' },
+    /**
+     * Fan-out (issue 24): after the heartbeat load, one template change for the whole fleet's
+     * location (config pushes per second against --config-pushes-per-sec), then one deployment to
+     * every terminal at --deploy-per-minute (update starts per second and a minute, the artifact
+     * downloaded whole by each, the download bandwidth and the cloud's CPU each second).
+     */
+    fanout: { type: 'boolean', default: false },
+    'deploy-per-minute': { type: 'string', default: '1200' },
     'heartbeat-interval': { type: 'string', default: '30' },
     'down-sec': { type: 'string', default: '5' },
     /** How long the heartbeat load is measured (default: two intervals, at least 20 s). */
@@ -94,13 +103,21 @@ async function pool<T>(n: number, concurrency: number, job: (i: number) => Promi
 
 async function enrollFleet(gateways: Cloud[], base: string): Promise<Identity[]> {
   const ca = await readFile(gateways[0]!.caFile, 'utf8');
+  // One location for the fleet: a template change there reaches every terminal (the fan-out).
+  let location: Promise<string> | undefined;
   let done = 0;
   const started = Date.now();
   const ids = await pool(N, Math.max(4, availableParallelism() * 4), async (i) => {
     const kept = await readIdentity(join(base, `t${i}`));
     if (kept) return kept;
     const cloud = gateways[i % gateways.length]!;
-    const { code } = await newEnrollmentCode(cloud, `Sim ${i + 1}`);
+    location ??= newEnrollmentCode(cloud, 'Sim location').then((c) => c.locationId);
+    const made = await cloud.api<{ code: string }>('POST', '/v1/enrollment-codes', {
+      locationId: await location,
+      terminalName: `Sim ${i + 1}`,
+    });
+    if (made.status !== 201) throw new Error(`enrollment code: ${made.status} ${JSON.stringify(made.body)}`);
+    const { code } = made.body;
     const id = await enrollWithCode({
       stateDir: join(base, `t${i}`),
       force: false,
@@ -190,6 +207,30 @@ interface FleetReport {
   handshakes: { connect: { full: number; resumed: number }; storm: { full: number; resumed: number } };
   /** The posagent-cloud flags added with --cloud-arg. */
   cloudArgs: string[];
+  /** --fanout: one template change for the fleet, then one deployment to all of it. */
+  fanout?: {
+    config: {
+      terminals: number;
+      limitPerSecond: number;
+      allSec: number;
+      perSecond: number[];
+      mostInAnySecond: number;
+      cloudCpuPctPerSecond: number[];
+    };
+    deployment: {
+      terminals: number;
+      maxPerMinute: number;
+      state: string;
+      artifactBytes: number;
+      allSec: number;
+      failed: number;
+      startsPerSecond: number[];
+      mostStartsInAnySecond: number;
+      mostStartsInAnyMinute: number;
+      downloadMbPerSecond: number[];
+      cloudCpuPctPerSecond: number[];
+    };
+  };
   profile?: {
     heap?: HeapGrowth & { perTerminalBytes: number };
     /** The restarted cloud's main thread over the storm's first seconds, and over the whole storm. */
@@ -247,7 +288,10 @@ async function main(): Promise<void> {
     pg = await startPostgres();
     database = await pg.createDatabase('fleet');
   }
+  // The fan-out's deployment: a real signed release of this build, published before the agents connect.
+  const release = args.fanout ? await prepareRelease(join(data, 'release')) : undefined;
   const serveArgs = [
+    ...(release ? ['--release-public-key', release.publicKeyFile] : []),
     '--heartbeat-interval',
     String(HEARTBEAT_SEC),
     '--log-level',
@@ -271,11 +315,17 @@ async function main(): Promise<void> {
       gateways.push(await startCloud(serveArgs, dir));
     }
     const cloudCpu = () => alive().reduce((sum, g) => sum + cpuSeconds(g.proc.child.pid!), 0);
-    const postmaster = () => Number(readFileSync(join(pg!.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const postmaster = () =>
+      Number(readFileSync(join(pg!.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
     say(`enrolling ${N} terminals (each makes its own P-256 key and CSR; the cloud signs each certificate)…`);
     const t0 = Date.now();
     const identities = await enrollFleet(gateways, join(data, 'terminals'));
     const enrollSec = (Date.now() - t0) / 1000;
+    if (release) {
+      const published = await publishRelease(cloud, release.tarball, release.signed);
+      if (published.status !== 201)
+        throw new Error(`release not published: ${JSON.stringify(published.body)}`);
+    }
     await new Promise((r) => setTimeout(r, 2000));
     const rssBeforeOf = gateways.map((g) => rssBytes(g.proc.child.pid!));
     const cloudRssBefore = rssBeforeOf.reduce((a, b) => a + b, 0);
@@ -289,6 +339,10 @@ async function main(): Promise<void> {
     const downs: [number, DownKind, number, number][] = [];
     const handshakes = { full: 0, resumed: 0 };
     let heartbeats = 0;
+    const configAt: number[] = [];
+    const updateStartAt: number[] = [];
+    const updateEnds: [number, boolean][] = [];
+    const downloaded: [at: number, bytes: number][] = [];
     say(`starting ${WORKERS} worker threads…`);
     for (let w = 0; w < WORKERS; w++) {
       const input: WorkerInput = {
@@ -298,6 +352,7 @@ async function main(): Promise<void> {
           .map((id, index) => ({ index, stateDir: join(id.paths.metaFile, '..') }))
           .filter((_, i) => i % WORKERS === w),
         burnCpu: args['burn-worker-cpu'],
+        artifactUrl: cloud.url,
       };
       const worker = new Worker(new URL('./fleet-worker.js', import.meta.url), { workerData: input });
       await new Promise<void>((resolve, reject) => {
@@ -317,6 +372,10 @@ async function main(): Promise<void> {
           handshakes.full += m.handshakes.full;
           handshakes.resumed += m.handshakes.resumed;
           heartbeats += m.heartbeats;
+          configAt.push(...m.configs);
+          updateStartAt.push(...m.updateStarts);
+          updateEnds.push(...m.updateEnds);
+          if (m.downloadBytes) downloaded.push([Date.now(), m.downloadBytes]);
         });
       });
       worker.on('error', (err) => {
@@ -427,6 +486,103 @@ async function main(): Promise<void> {
         : 0,
       cpuPctWhileHeartbeating: +cpuOf[i]!.toFixed(1),
     }));
+
+    let fanout: FleetReport['fanout'];
+    if (release) {
+      const loc = (
+        await cloud.api<{ locationId: string }>('GET', `/v1/terminals/${identities[0]!.terminalId}`)
+      ).body.locationId;
+      const flag = cloudArgs.indexOf('--config-pushes-per-sec');
+      const limit = flag >= 0 ? Number(cloudArgs[flag + 1]) : 100;
+      say(`fan-out: one template change for the fleet's location (config pushes at most ${limit}/s)…`);
+      const configsBefore = configAt.length;
+      const cpuConfig = sampleCpu(cloudCpu);
+      const changedAt = Date.now();
+      const changed = await cloud.api<{ terminals: number }>('PUT', `/v1/locations/${loc}/terminal-config`, {
+        display: { idleMessage: `fan-out ${changedAt}` },
+      });
+      if (changed.status !== 200 || changed.body.terminals !== N)
+        throw new Error(
+          `the template change reached ${changed.body.terminals} terminals, not ${N} (${changed.status}): terminals enrolled by an older run are each in their own location; run without --data`,
+        );
+      await waitFor(
+        () => configAt.length - configsBefore >= N || undefined,
+        'every terminal its new config',
+        600_000,
+        100,
+      );
+      const configTimes = configAt.slice(configsBefore);
+      const configSec = Math.floor((Math.max(...configTimes) - changedAt) / 1000) + 1;
+      const config = {
+        terminals: N,
+        limitPerSecond: limit,
+        allSec: +((Math.max(...configTimes) - changedAt) / 1000).toFixed(1),
+        perSecond: perSecondFrom(configTimes, changedAt, configSec),
+        mostInAnySecond: mostInWindow(configTimes, 1000),
+        cloudCpuPctPerSecond: cpuConfig.stop(),
+      };
+      say(
+        `  every terminal had its config after ${config.allSec} s; at most ${config.mostInAnySecond} in a second`,
+      );
+
+      const perMinute = Number(args['deploy-per-minute']);
+      say(`fan-out: a deployment of ${release.version} to all ${N} terminals at most ${perMinute} a minute…`);
+      const startsBefore = updateStartAt.length;
+      const endsBefore = updateEnds.length;
+      const downloadsBefore = downloaded.length;
+      const cpuDeploy = sampleCpu(cloudCpu);
+      const createdAt = Date.now();
+      const created = await cloud.api<{ id: string }>('POST', '/v1/deployments', {
+        release: release.version,
+        target: { locationIds: [loc] },
+        groups: [{ percent: 100 }],
+        maxPerMinute: perMinute,
+        stopWhen: { failurePercent: 50 },
+      });
+      if (created.status !== 201) throw new Error(`deployment not created: ${JSON.stringify(created.body)}`);
+      await waitFor(
+        () => updateEnds.length - endsBefore >= N || undefined,
+        'every terminal its update',
+        Math.ceil((N / perMinute) * 60_000) * 2 + 120_000,
+        200,
+      );
+      const starts = updateStartAt.slice(startsBefore);
+      const ends = updateEnds.slice(endsBefore);
+      const deploySec = Math.floor((Math.max(...ends.map((e) => e[0])) - createdAt) / 1000) + 1;
+      const bytesPerSecond = new Array<number>(deploySec).fill(0);
+      for (const [at, bytes] of downloaded.slice(downloadsBefore)) {
+        const sec = Math.floor((at - createdAt) / 1000);
+        if (sec >= 0 && sec < deploySec) bytesPerSecond[sec]! += bytes;
+      }
+      const view = await waitFor(
+        async () => {
+          const d = (await cloud.api<{ state: string }>('GET', `/v1/deployments/${created.body.id}`)).body;
+          return d.state !== 'running' ? d : undefined;
+        },
+        'the deployment to end',
+        60_000,
+        500,
+      );
+      fanout = {
+        config,
+        deployment: {
+          terminals: N,
+          maxPerMinute: perMinute,
+          state: view.state,
+          artifactBytes: release.signed.size,
+          allSec: +((Math.max(...ends.map((e) => e[0])) - createdAt) / 1000).toFixed(1),
+          failed: ends.filter((e) => !e[1]).length,
+          startsPerSecond: perSecondFrom(starts, createdAt, deploySec),
+          mostStartsInAnySecond: mostInWindow(starts, 1000),
+          mostStartsInAnyMinute: mostInWindow(starts, 60_000),
+          downloadMbPerSecond: bytesPerSecond.map((b) => +(b / 1048576).toFixed(1)),
+          cloudCpuPctPerSecond: cpuDeploy.stop(),
+        },
+      };
+      say(
+        `  every terminal updated after ${fanout.deployment.allSec} s (${fanout.deployment.failed} failed); at most ${fanout.deployment.mostStartsInAnyMinute} starts in a minute, ${fanout.deployment.mostStartsInAnySecond} in a second`,
+      );
+    }
 
     let before: number[];
     let handshakesBefore: typeof handshakes;
@@ -593,6 +749,7 @@ async function main(): Promise<void> {
         peakToMean: +(peak / mean).toFixed(2),
       },
       handshakes: { connect: connectHandshakes, storm: stormHandshakes },
+      ...(fanout ? { fanout } : {}),
       cloudArgs,
       ...(profile ? { profile } : {}),
       workers: WORKERS,
@@ -623,7 +780,9 @@ async function main(): Promise<void> {
 
 /** Links this gateway holds now (its own Prometheus gauge). */
 async function connectedOn(g: Cloud): Promise<number> {
-  const m = /^posagent_connected_terminals (\d+)$/m.exec((await httpsBinary(g, '/metrics')).body.toString('utf8'));
+  const m = /^posagent_connected_terminals (\d+)$/m.exec(
+    (await httpsBinary(g, '/metrics')).body.toString('utf8'),
+  );
   if (!m) throw new Error(`no posagent_connected_terminals in ${g.url}/metrics`);
   return Number(m[1]);
 }
@@ -647,7 +806,8 @@ async function dbCounters(url: string): Promise<{ commits: number; rows: number;
 
 /** The postmaster's and its backends' memory: proportional set sizes (shared buffers split among the processes mapping them, not counted in each). */
 function postgresRss(pid: number): number {
-  const pss = (p: number) => Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+  const pss = (p: number) =>
+    Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
   let total = pss(pid);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -659,6 +819,46 @@ function postgresRss(pid: number): number {
     }
   }
   return total;
+}
+
+/** A signed release of this build for the fan-out's deployment (a version no terminal runs). */
+async function prepareRelease(dir: string) {
+  const key = await newReleaseKey(join(dir, 'key'));
+  const tarball = await packRelease('9.0.0', dir);
+  return {
+    version: '9.0.0',
+    tarball,
+    publicKeyFile: key.publicKeyFile,
+    signed: await signRelease(tarball, key),
+  };
+}
+
+/** The most events inside any window of `ms` (sliding over the sorted times). */
+function mostInWindow(times: number[], ms: number): number {
+  const t = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < t.length; i++) {
+    while (t[i]! - t[j]! >= ms) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
+/** The cloud's CPU (% of a core) in each second until stopped. */
+function sampleCpu(cpu: () => number): { stop(): number[] } {
+  const out: number[] = [];
+  let last = cpu();
+  const timer = setInterval(() => {
+    const now = cpu();
+    out.push(Math.round((now - last) * 100));
+    last = now;
+  }, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      return out;
+    },
+  };
 }
 
 /** Samples the busiest worker's event-loop utilisation every second until stopped. */
@@ -731,6 +931,24 @@ async function heapSnapshotDiff(
   return { ...g, perTerminalBytes: Math.round((g.totalBytes[1] - g.totalBytes[0]) / N) };
 }
 
+function fanoutLines(f: NonNullable<FleetReport['fanout']>): string[] {
+  const c = f.config;
+  const d = f.deployment;
+  const row = (xs: number[]) => xs.map((x) => String(x).padStart(4)).join('');
+  return [
+    '',
+    `fan-out: one template change for all ${c.terminals} terminals, config pushes at most ${c.limitPerSecond}/s`,
+    `  all had it after ${c.allSec} s; at most ${c.mostInAnySecond} in any second  (limit ${c.limitPerSecond}: ${c.mostInAnySecond <= c.limitPerSecond + 1 ? 'met' : 'MISSED'})`,
+    `  pushes each second   ${row(c.perSecond)}`,
+    `  cloud CPU % a second ${row(c.cloudCpuPctPerSecond)}`,
+    `fan-out: one deployment to all ${d.terminals} terminals, maxPerMinute ${d.maxPerMinute}, the ${(d.artifactBytes / 1048576).toFixed(1)} MB artifact downloaded whole by each`,
+    `  all updated after ${d.allSec} s (${d.failed} failed; the deployment ${d.state}); update starts at most ${d.mostStartsInAnyMinute} in any minute  (limit ${d.maxPerMinute}: ${d.mostStartsInAnyMinute <= d.maxPerMinute ? 'met' : 'MISSED'}), ${d.mostStartsInAnySecond} in any second`,
+    `  starts each second   ${row(d.startsPerSecond)}`,
+    `  download MB a second ${row(d.downloadMbPerSecond)}`,
+    `  cloud CPU % a second ${row(d.cloudCpuPctPerSecond)}`,
+  ];
+}
+
 function formatFleetReport(r: FleetReport): string {
   const width = 40;
   const bars = r.storm.reconnectsPerSecond.map(
@@ -785,6 +1003,7 @@ function formatFleetReport(r: FleetReport): string {
           `PostgreSQL              ${r.database.transactionsPerSecond} transactions/s (reads too), ${r.database.rowsWrittenPerSecond} rows written/s, ${r.database.walKbPerSecond} KB WAL/s; CPU ${r.database.cpuPct} % of a core, memory ${r.database.rssMb} MB (PSS of the postmaster and its backends)`,
         ]
       : []),
+    ...(r.fanout ? fanoutLines(r.fanout) : []),
     '',
     r.storm.kind === 'gateway-killed'
       ? `storm: gateway 2 SIGKILLed for good, its ${r.storm.agents} terminals reconnecting to the other ${r.gateways.length - 1}`

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CloudAddresses, splitCloudUrls } from '../agent/link/cloud-addresses.js';
@@ -7,6 +8,8 @@ import { AGENT_DEFAULTS, backoffPolicy, type DeviceSettings } from '../agent/set
 import { HealthCollector } from '../agent/status/health.js';
 import { HeartbeatSender } from '../agent/status/heartbeat.js';
 import { readClientTls, readIdentity } from '../identity/identity-store.js';
+import type { RunAction } from '../protocol/actions.js';
+import type { RpcSession } from '../protocol/rpc-session.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 
 /**
@@ -21,6 +24,8 @@ export interface WorkerInput {
   terminals: { index: number; stateDir: string }[];
   /** Keep this worker's event loop ~95 % busy (to check that the bottleneck check fires). */
   burnCpu?: boolean;
+  /** Where an update's artifact is downloaded from (the gateway it was published through). */
+  artifactUrl: string;
 }
 
 export type WorkerReport =
@@ -34,6 +39,13 @@ export type WorkerReport =
       downs: [at: number, kind: DownKind, delayMs: number, attempt: number][];
       handshakes: { resumed: number; full: number };
       heartbeats: number;
+      /** When each ApplyConfig arrived. */
+      configs: number[];
+      /** When each update action arrived (its start), and when each ended. */
+      updateStarts: number[];
+      updateEnds: [at: number, ok: boolean][];
+      /** Artifact bytes downloaded since the last batch. */
+      downloadBytes: number;
     };
 
 const silent = { info() {}, warn() {}, error() {} };
@@ -59,7 +71,11 @@ async function main(): Promise<void> {
     offline: [] as number[],
     attempts: [] as number[],
     downs: [] as [number, DownKind, number, number][],
+    configs: [] as number[],
+    updateStarts: [] as number[],
+    updateEnds: [] as [number, boolean][],
   });
+  let downloadBytes = 0;
   let batch = emptyBatch();
   const handshakes = { resumed: 0, full: 0 };
   let heartbeats = 0;
@@ -68,6 +84,47 @@ async function main(): Promise<void> {
     const identity = await readIdentity(t.stateDir);
     if (!identity) throw new Error(`no identity in ${t.stateDir}`);
     const tls = await readClientTls(identity);
+    let session: RpcSession | undefined;
+    /**
+     * An update as a terminal makes it, minus the install: answered at once (downloading), the
+     * signed artifact downloaded whole over mTLS, then reported completed — the deployment's
+     * starts and the download bandwidth are what the fan-out measures.
+     */
+    const update = (a: RunAction) => {
+      batch.updateStarts.push(Date.now());
+      const version = (a.params as { release?: { version?: string } }).release?.version ?? '';
+      const done = (ok: boolean, reason: string | null) => {
+        batch.updateEnds.push([Date.now(), ok]);
+        void session
+          ?.call('ActionStatus', {
+            actionId: a.actionId,
+            status: ok ? 'completed' : 'failed',
+            reason,
+            step: ok ? 'committed' : 'downloading',
+            percent: null,
+            at: new Date().toISOString(),
+          })
+          .catch(() => {});
+      };
+      const req = request(
+        new URL(`/v1/agent/releases/${encodeURIComponent(version)}/artifact`, input.artifactUrl),
+        { ...tls, servername: undefined },
+        (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            return done(false, `artifact download: HTTP ${res.statusCode}`);
+          }
+          res.on('data', (c: Buffer) => {
+            downloadBytes += c.length;
+          });
+          res.on('end', () => done(true, null));
+          res.on('error', (err) => done(false, err.message));
+        },
+      );
+      req.on('error', (err) => done(false, err.message));
+      req.end();
+      return { status: 'processing' as const, reason: null, step: 'downloading', percent: 0 };
+    };
     const heartbeat = new HeartbeatSender({
       health,
       now: Date.now,
@@ -102,7 +159,27 @@ async function main(): Promise<void> {
           connectTimeoutMs: settings.connectTimeoutMs,
           callTimeoutMs: settings.callTimeoutMs,
           defaultPingIntervalSec: settings.pingIntervalSec,
-          handlers: { ApplyConfig: () => ({ received: true }) },
+          handlers: {
+            ApplyConfig: (p: { version: number }) => {
+              batch.configs.push(Date.now());
+              // Applied, as a terminal reports it (the cloud records the applied version).
+              setImmediate(() =>
+                session
+                  ?.call('ConfigApplied', {
+                    version: p.version,
+                    status: 'applied',
+                    errors: [],
+                    appliedVersion: p.version,
+                  })
+                  .catch(() => {}),
+              );
+              return { received: true };
+            },
+            RunAction: (a: RunAction) =>
+              a.type === 'update'
+                ? update(a)
+                : { status: 'completed', reason: null, step: null, percent: null },
+          },
           hello: () => ({
             terminalId: identity.terminalId,
             softwareVersion: 'fleet-sim',
@@ -115,6 +192,7 @@ async function main(): Promise<void> {
           }),
           onOnline: (online) => {
             batch.online.push([t.index, Date.now()]);
+            session = online.session;
             online.signal.addEventListener('abort', () => batch.offline.push(t.index));
             void heartbeat.runWhileOnline(online, () => online.ack.heartbeatIntervalSec);
           },
@@ -135,6 +213,10 @@ async function main(): Promise<void> {
       !batch.offline.length &&
       !batch.attempts.length &&
       !batch.downs.length &&
+      !batch.configs.length &&
+      !batch.updateStarts.length &&
+      !batch.updateEnds.length &&
+      !downloadBytes &&
       !heartbeats
     )
       return;
@@ -143,7 +225,9 @@ async function main(): Promise<void> {
       ...batch,
       handshakes: { ...handshakes },
       heartbeats,
+      downloadBytes,
     } satisfies WorkerReport);
+    downloadBytes = 0;
     batch = emptyBatch();
     handshakes.resumed = 0;
     handshakes.full = 0;

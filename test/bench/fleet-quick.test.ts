@@ -65,11 +65,18 @@ describe('fleet simulator', () => {
     ]);
     const { code } = await p.exited;
     expect(code, p.stderr()).toBe(0);
-    expect(p.output()).toMatch(/storm: gateway 2 SIGKILLed for good, its \d+ terminals reconnecting to the other 2/);
+    expect(p.output()).toMatch(
+      /storm: gateway 2 SIGKILLed for good, its \d+ terminals reconnecting to the other 2/,
+    );
     const r = JSON.parse(readFileSync(out, 'utf8')) as {
       store: string;
       gateways: { connected: number; rssConnectedMb: number }[];
-      database: { transactionsPerSecond: number; rowsWrittenPerSecond: number; cpuPct: number; rssMb: number };
+      database: {
+        transactionsPerSecond: number;
+        rowsWrittenPerSecond: number;
+        cpuPct: number;
+        rssMb: number;
+      };
       heartbeats: { perSecond: number };
       storm: { kind: string; agents: number; reconnectsPerSecond: number[]; allBackSec: number };
     };
@@ -85,6 +92,62 @@ describe('fleet simulator', () => {
     expect(r.storm.kind).toBe('gateway-killed');
     expect(r.storm.agents).toBe(r.gateways[1]!.connected);
     expect(r.storm.reconnectsPerSecond.reduce((a, b) => a + b, 0)).toBe(r.storm.agents);
+  });
+
+  it('--fanout: a template change paced under --config-pushes-per-sec, a deployment under its maxPerMinute, every artifact downloaded', async () => {
+    const out = join(tempDir('fleet'), 'fleet-results.json');
+    const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
+      '--out',
+      out,
+      '--agents',
+      '12',
+      '--heartbeat-interval',
+      '2',
+      '--window-sec',
+      '2',
+      '--down-sec',
+      '1',
+      '--fanout',
+      '--cloud-arg=--config-pushes-per-sec=4',
+      '--deploy-per-minute',
+      '60',
+    ]);
+    const { code } = await p.exited;
+    expect(code, p.stderr()).toBe(0);
+    const r = JSON.parse(readFileSync(out, 'utf8')) as {
+      fanout: {
+        config: {
+          terminals: number;
+          limitPerSecond: number;
+          perSecond: number[];
+          mostInAnySecond: number;
+          allSec: number;
+        };
+        deployment: {
+          state: string;
+          failed: number;
+          maxPerMinute: number;
+          mostStartsInAnyMinute: number;
+          startsPerSecond: number[];
+          downloadMbPerSecond: number[];
+          artifactBytes: number;
+        };
+      };
+    };
+    const { config, deployment } = r.fanout;
+    expect(config.limitPerSecond).toBe(4);
+    expect(config.perSecond.reduce((a, b) => a + b, 0)).toBe(12);
+    // Paced: never more than the limit in any second (+1 at a window's edge), so 12 take over 2 s.
+    expect(config.mostInAnySecond).toBeLessThanOrEqual(5);
+    expect(config.allSec).toBeGreaterThan(2);
+    expect(deployment.state).toBe('completed');
+    expect(deployment.failed).toBe(0);
+    expect(deployment.startsPerSecond.reduce((a, b) => a + b, 0)).toBe(12);
+    expect(deployment.mostStartsInAnyMinute).toBeLessThanOrEqual(deployment.maxPerMinute);
+    // 60 a minute is one a second (a tick's share jittered): never all 12 at once.
+    expect(Math.max(...deployment.startsPerSecond)).toBeLessThan(12);
+    const downloaded = deployment.downloadMbPerSecond.reduce((a, b) => a + b, 0) * 1048576;
+    expect(downloaded).toBeGreaterThan(12 * deployment.artifactBytes * 0.9);
   });
 
   it('a simulator that is the bottleneck (its workers kept busy) fails loudly, after writing its report', async () => {
