@@ -7,6 +7,7 @@ import { compileValidator } from '../../protocol/schema-validation.js';
 import type { ActionService } from '../actions/action-service.js';
 import { parseBody } from '../body-validation.js';
 import { checkCursor, type ListOf, listPage, MAX_LIMIT } from '../list-page.js';
+import { spreadOver } from '../pacer.js';
 import { unixSeconds, unixSecondsOrNull } from '../rest-time.js';
 import type {
   CloudStore,
@@ -16,7 +17,6 @@ import type {
   Page,
   TerminalRow,
 } from '../store/store-types.js';
-import { spreadOver } from '../pacer.js';
 import { startSweep } from '../sweep.js';
 import {
   budgetNow,

@@ -97,7 +97,7 @@ describe('spreadOver (a deployment tick)', () => {
     );
     expect(at).toHaveLength(5);
     // Slot i is [50·i, 50·(i+1)) ms (timers may be late, never early).
-    at.sort((a, b) => a - b).forEach((ms, i) => expect(ms).toBeGreaterThanOrEqual(50 * i - 1));
+    for (const [i, ms] of at.sort((a, b) => a - b).entries()) expect(ms).toBeGreaterThanOrEqual(50 * i - 1);
     expect(mostInWindow(at, 50)).toBeLessThanOrEqual(2);
   });
 
