@@ -1,21 +1,23 @@
 import { type KeyObject, randomUUID } from 'node:crypto';
-import { access, mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MAX_RELEASE_BYTES, type ReleaseDescriptor, SemVer } from '../../protocol/actions.js';
 import { Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
 import { unixSeconds } from '../rest-time.js';
 import type { CloudStore, ReleaseRow } from '../store/store-types.js';
+import { ReleaseArtifacts } from './release-artifacts.js';
 import { receiveToFile, releaseSignatureValid } from './release-files.js';
 import { packageVersionOf } from './release-signing.js';
 
 /**
- * The releases an update installs (`PUT /v1/releases/{version}`): each one's tarball is on disk
- * under the data dir and its row says what the vendor signed; an `update` action names one.
+ * The releases an update installs (`PUT /v1/releases/{version}`): each one's row says what the
+ * vendor signed, and its tarball is a file under the data dir (with PostgreSQL also in the shared
+ * store, which any gateway serves it from: release-artifacts.ts); an `update` action names one.
  */
 export interface ReleaseServiceOptions {
-  store: Pick<CloudStore, 'releases'>;
+  store: Pick<CloudStore, 'releases' | 'transaction'>;
   dataDir: string;
   now(): number;
   /** The vendor's release public keys: a release is published only if one of them signed it. */
@@ -26,7 +28,10 @@ export interface ReleaseServiceOptions {
 const semver = compileValidator(SemVer);
 
 export class ReleaseService {
-  constructor(private readonly o: ReleaseServiceOptions) {}
+  private readonly artifacts: ReleaseArtifacts;
+  constructor(private readonly o: ReleaseServiceOptions) {
+    this.artifacts = new ReleaseArtifacts(o);
+  }
 
   /**
    * `PUT /v1/releases/{version}`: the tarball as the body, its signature in
@@ -52,9 +57,8 @@ export class ReleaseService {
         'release_key_not_configured',
         'this cloud has no release public key to check signatures with: start it with --release-public-key FILE',
       );
-    const dir = join(this.o.dataDir, 'releases');
-    await mkdir(dir, { recursive: true });
-    const file = join(dir, `${version}.tgz`);
+    const file = this.artifacts.fileOf(version);
+    await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.upload-${process.pid}-${randomUUID()}`;
     try {
       const { sha256, size } = await receiveToFile(tarball, tmp, MAX_RELEASE_BYTES);
@@ -74,14 +78,31 @@ export class ReleaseService {
         );
       const existing = await this.o.store.releases.get(version);
       if (existing) {
-        if (existing.sha256 === sha256 && existing.signature === signature) return this.releaseView(existing);
+        if (existing.sha256 === sha256 && existing.signature === signature) {
+          // Published before the store kept artifacts: the same tarball again puts it there.
+          if (!(await this.artifacts.inStore(version)))
+            await this.o.store.transaction(() => this.artifacts.keep(version, tmp));
+          return this.releaseView(existing);
+        }
         throw new Refusal(
           'release_exists',
           `release ${version} exists with other content; publish a new version`,
         );
       }
+      // The row and (with PostgreSQL) the artifact's pieces land together; then the file.
+      await this.o.store.transaction(async () => {
+        await this.o.store.releases.insert({
+          version,
+          sha256,
+          size,
+          signature,
+          file,
+          createdAt: this.o.now(),
+        });
+        await this.artifacts.keep(version, tmp);
+      });
       await rename(tmp, file);
-      await this.o.store.releases.insert({ version, sha256, size, signature, file, createdAt: this.o.now() });
+      this.artifacts.checked(version, file);
       this.o.log.info({ version, sha256, size }, 'release published');
       return this.releaseView((await this.o.store.releases.get(version))!);
     } finally {
@@ -134,14 +155,11 @@ export class ReleaseService {
     return { data: (await this.o.store.releases.list()).map((r) => this.releaseView(r)) };
   }
 
-  /** The artifact's file, for a terminal's download (streamed, with HTTP Range). */
+  /** The artifact's file on this gateway, for a terminal's download (streamed, with HTTP Range). */
   async artifact(version: string): Promise<string> {
     const r = await this.o.store.releases.get(version);
     if (!r) throw new Refusal('release_not_found', `no release ${version}`);
-    await access(r.file).catch(() => {
-      throw new Refusal('release_not_found', `the artifact of release ${version} is missing on the cloud`);
-    });
-    return r.file;
+    return this.artifacts.file(r);
   }
 
   private releaseView(r: ReleaseRow): Record<string, unknown> {

@@ -537,6 +537,16 @@ export interface ReleaseStore {
   /** Newest first. */
   list(): Promise<ReleaseRow[]>;
   setDowngradeSignature(version: string, signature: string, from: string): Promise<void>;
+  /**
+   * Whether the artifacts' bytes are kept in the store: PostgreSQL, where several gateways serve
+   * any release (each caches the file in its own data dir); not SQLite, one process, whose
+   * artifact is the file the release row names.
+   */
+  readonly keepsArtifacts: boolean;
+  /** One piece of a release's artifact, `seq` from 0, in the row's transaction; a store that keeps no artifacts refuses. */
+  insertChunk(version: string, seq: number, bytes: Buffer): Promise<void>;
+  /** The piece `seq` of a release's artifact; undefined past the last (always, where none are kept). */
+  chunk(version: string, seq: number): Promise<Buffer | undefined>;
 }
 
 export interface WebhookStore {

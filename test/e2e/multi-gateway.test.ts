@@ -1,8 +1,23 @@
-import { cpSync, existsSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type TempPostgres } from '../../harness/postgres.js';
+import {
+  installRelease,
+  newReleaseKey,
+  packRelease,
+  publishRelease,
+  type ReleaseKey,
+  signRelease,
+  superviseAgent,
+} from '../../harness/releases.js';
+import { readClientTls, readIdentity } from '../../identity/identity-store.js';
+import { type FakeReboot, fakeReboot } from '../support/fake-reboot.js';
 import {
   type Cloud,
   cli,
@@ -21,6 +36,42 @@ import {
   waitForLink,
 } from '../support/processes.js';
 import { waitFor } from '../support/wait-for.js';
+
+/** `GET /v1/agent/releases/{version}/artifact` from one gateway, as the terminal whose state dir is given. */
+async function downloadRelease(
+  gateway: Cloud,
+  stateDir: string,
+  version: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  const tls = await readClientTls((await readIdentity(stateDir))!);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      new URL(`/v1/agent/releases/${version}/artifact`, gateway.url),
+      { ...tls, agent: false, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** How many times the agent's own log says it received `actionId` for the first time (pino JSON lines). */
+function receipts(agent: Proc, actionId: string): number {
+  return `${agent.output()}\n${agent.stderr()}`
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg?: string; actionId?: string })
+    .filter((l) => l.msg === 'action received' && l.actionId === actionId).length;
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
  * A TCP relay in front of one gateway, the test's load balancer: `to(port)` sends new connections
@@ -88,16 +139,31 @@ describe('the cloud on PostgreSQL, several gateways', () => {
   const gateways: Cloud[] = [];
   const agents: Proc[] = [];
   let onA: Awaited<ReturnType<typeof enrollAgent>>;
+  let releaseKey: ReleaseKey;
+  /** The device's journal, as `collect_logs` reads it (POSAGENT_LOGS_COMMAND): a few pino lines. */
+  const journal = join(tempDir('journal'), 'journal.txt');
+  writeFileSync(
+    journal,
+    `${[
+      { level: 30, msg: 'link online' },
+      { level: 30, msg: 'sale 1 recorded' },
+      { level: 40, msg: 'printer paper low' },
+    ]
+      .map((l) => JSON.stringify(l))
+      .join('\n')}\n`,
+  );
 
   beforeAll(async () => {
     pg = await startPostgres();
     database = await pg.createDatabase('fleet');
-    const first = await startCloud(['--database', database]);
+    releaseKey = await newReleaseKey();
+    const flags = ['--database', database, '--release-public-key', releaseKey.publicKeyFile];
+    const first = await startCloud(flags);
     gateways.push(first);
     for (const _ of [1, 2]) {
       const dir = tempDir('cloud');
       cpSync(first.dataDir, dir, { recursive: true });
-      gateways.push(await startCloud(['--database', database], dir));
+      gateways.push(await startCloud(flags, dir));
     }
   }, 90_000);
 
@@ -167,6 +233,22 @@ describe('the cloud on PostgreSQL, several gateways', () => {
   let onC: Awaited<ReturnType<typeof enrollAgent>>;
   let relayB: Awaited<ReturnType<typeof relay>>;
   let relayC: Awaited<ReturnType<typeof relay>>;
+  /** Per terminal on B and C: its fake reboot command, and the agent process running now. */
+  const devices = new Map<string, FakeReboot>();
+  const running = new Map<string, Proc>();
+  /** Starts (or, after a "reboot", starts again) the agent of a terminal on B or C, behind its relay. */
+  const runAgent = (t: Awaited<ReturnType<typeof enrollAgent>>, relayUrl: string): Proc => {
+    if (!devices.has(t.terminalId)) devices.set(t.terminalId, fakeReboot());
+    const p = startAgent(t.dirs, devices.get(t.terminalId)!.flags, {
+      ...FAST_RECONNECT,
+      POSAGENT_CLOUD_URL: relayUrl,
+      POSAGENT_LOGS_COMMAND: `cat ${journal}`,
+      POSAGENT_RELEASE_KEY_FILE: releaseKey.publicKeyFile,
+    });
+    agents.push(p);
+    running.set(t.terminalId, p);
+    return p;
+  };
   /** Which gateway the terminal's presence names, and the routed calls written, from the database. */
   const sql = async <T>(text: string, values: unknown[] = []): Promise<T[]> => {
     const client = new pgClient.Client({ connectionString: database });
@@ -191,8 +273,8 @@ describe('the cloud on PostgreSQL, several gateways', () => {
     relayB = await relay(b.port);
     relayC = await relay(c.port);
     relays.push(relayB, relayC);
-    agents.push(startAgent(onB.dirs, [], { ...FAST_RECONNECT, POSAGENT_CLOUD_URL: relayB.url }));
-    agents.push(startAgent(onC.dirs, [], { ...FAST_RECONNECT, POSAGENT_CLOUD_URL: relayC.url }));
+    runAgent(onB, relayB.url);
+    runAgent(onC, relayC.url);
     await waitForLink(onB.dirs);
     await waitForLink(onC.dirs);
     for (const t of [onB, onC]) {
@@ -280,6 +362,188 @@ describe('the cloud on PostgreSQL, several gateways', () => {
     expect(none.body.reason).toContain('no link');
   });
 
+  it('every action type issued on A reaches the terminals on B and C: reboot (killed, new boot id, completed) and collect_logs (the bundle read through any gateway)', async () => {
+    const [a, b, c] = gateways as [Cloud, Cloud, Cloud];
+    for (const [t, relayUrl] of [
+      [onB, relayB.url],
+      [onC, relayC.url],
+    ] as const) {
+      const device = devices.get(t.terminalId)!;
+      const reboot = await queueAction(a, t.terminalId, { type: 'reboot' });
+      await waitFor(() => device.calls().length === 1 || undefined, `the reboot command on ${t.terminalId}`);
+      expect(device.calls()[0]).toMatch(/^reboot boot-1 /);
+      await waitForAction(a, t.terminalId, reboot.id, (x) => x.step === 'rebooting', 'the rebooting step');
+      // The "reboot": the process dies, the boot id changes, the agent starts again behind its relay.
+      const before = running.get(t.terminalId)!;
+      before.child.kill('SIGKILL');
+      await before.exited;
+      device.newBoot('boot-2');
+      runAgent(t, relayUrl);
+      const rebooted = await waitForAction(
+        a,
+        t.terminalId,
+        reboot.id,
+        (x) => x.status === 'completed',
+        'the reboot completed',
+      );
+      expect(rebooted.step).toBe('rebooted');
+      expect(device.calls()).toHaveLength(1);
+      expect(receipts(before, reboot.id)).toBe(1);
+
+      const until = new Date().toISOString();
+      const since = new Date(Date.parse(until) - 3_600_000).toISOString();
+      const logs = await queueAction(a, t.terminalId, { type: 'collect_logs', params: { since, until } });
+      const done = await waitForAction(
+        a,
+        t.terminalId,
+        logs.id,
+        (x) => x.status === 'completed',
+        'the logs uploaded',
+      );
+      expect(done.logs).toBe(`/v1/terminals/${t.terminalId}/actions/${logs.id}/logs`);
+      // The bundle is in the shared store: the same bytes through A, B and C.
+      const bundles = await Promise.all([a, b, c].map((g) => httpsBinary(g, done.logs!)));
+      for (const got of bundles) {
+        expect(got.status).toBe(200);
+        expect(got.contentType).toBe('application/gzip');
+        expect(got.body.equals(bundles[0]!.body)).toBe(true);
+      }
+      const text = gunzipSync(bundles[0]!.body).toString('utf8');
+      expect(text).toContain('sale 1 recorded');
+      expect(text).toContain('printer paper low');
+    }
+  }, 90_000);
+
+  it('update: a release published through A is in the shared store; a supervised terminal on B updates through B, downloads through B and C (no file there yet) match; update queued on A reaches both terminals', async () => {
+    const [a, b, c] = gateways as [Cloud, Cloud, Cloud];
+    const tarball = await packRelease('9.22.0', tempDir('packs'));
+    const signed = await signRelease(tarball, releaseKey);
+    const bytes = readFileSync(tarball);
+    const published = await publishRelease(a, tarball, signed);
+    expect(published.status).toBe(201);
+    // In PostgreSQL, in pieces of 1 MiB, with its row.
+    const pieces = await sql<{ n: number; size: number }>(
+      'SELECT count(*)::int AS n, sum(length(bytes))::int AS size FROM release_chunks WHERE version = $1',
+      ['9.22.0'],
+    );
+    expect(pieces).toEqual([{ n: Math.ceil(signed.size / (1024 * 1024)), size: signed.size }]);
+    console.log(
+      `multi-gateway: release 9.22.0, ${signed.size} bytes, in ${pieces[0]!.n} pieces in PostgreSQL`,
+    );
+    const cached = (g: Cloud) => join(g.dataDir, 'releases', '9.22.0.tgz');
+    expect(existsSync(cached(b))).toBe(false);
+    expect(existsSync(cached(c))).toBe(false);
+    for (const g of [b, c]) {
+      const r = await g.api<{ sha256: string }>('GET', '/v1/releases/9.22.0');
+      expect(r.body.sha256).toBe(signed.sha256);
+    }
+
+    // A supervised terminal on B updates for real, through B, to what was published through A: B
+    // builds its file from the store (sha256 checked), then serves it.
+    const sup = await enrollAgent(b);
+    const installDir = join(sup.dirs.stateDir, '..', 'install');
+    await installRelease(await packRelease('1.0.0', tempDir('packs')), installDir, '1.0.0');
+    const supervised = superviseAgent(installDir, sup.dirs, releaseKey.publicKeyFile);
+    try {
+      await waitForLink(sup.dirs);
+      expect(await linkOf(sup.terminalId)).toBe(await linkOf(onB.terminalId));
+      const u = await queueAction(a, sup.terminalId, { type: 'update', params: { version: '9.22.0' } });
+      const done = await waitForAction(
+        a,
+        sup.terminalId,
+        u.id,
+        (x) => x.status === 'completed' || x.status === 'failed',
+        'the supervised update to end',
+        60_000,
+      );
+      expect(done).toMatchObject({ status: 'completed', step: 'committed' });
+      const view = await a.api<{ softwareVersion: string }>('GET', `/v1/terminals/${sup.terminalId}`);
+      expect(view.body.softwareVersion).toBe('9.22.0');
+    } finally {
+      await supervised.stop();
+    }
+    expect(b.proc.stderr()).toContain('release artifact cached from the store');
+    expect(sha256(readFileSync(cached(b)))).toBe(signed.sha256);
+    expect(readdirSync(join(b.dataDir, 'releases'))).toEqual(['9.22.0.tgz']);
+    // The same download by hand, as the terminal on B, through B: the whole artifact, sha256 equal.
+    const onBGot = await downloadRelease(b, onB.dirs.stateDir, '9.22.0');
+    expect(onBGot.status).toBe(200);
+    expect(onBGot.body.length).toBe(signed.size);
+    expect(sha256(onBGot.body)).toBe(signed.sha256);
+    // Range works on C's rebuilt file as on the publisher's.
+    const tail = await downloadRelease(c, onC.dirs.stateDir, '9.22.0', { range: 'bytes=1000-' });
+    expect(tail.status).toBe(206);
+    expect(tail.headers['content-range']).toBe(`bytes 1000-${bytes.length - 1}/${bytes.length}`);
+    expect(tail.body.equals(bytes.subarray(1000))).toBe(true);
+    expect(sha256(readFileSync(cached(c)))).toBe(signed.sha256);
+
+    // Queued on A, delivered to each unsupervised terminal, which refuses it for a reason of its
+    // own: its software was not installed the way an update needs (no `current` link).
+    for (const t of [onB, onC]) {
+      const u = await queueAction(a, t.terminalId, { type: 'update', params: { version: '9.22.0' } });
+      const failed = await waitForAction(
+        a,
+        t.terminalId,
+        u.id,
+        (x) => x.status === 'failed',
+        'the update refused by the terminal',
+      );
+      expect(failed.reason).toContain('(no "current" link); install it with systemd/install.sh');
+      expect(receipts(running.get(t.terminalId)!, u.id)).toBe(1);
+    }
+  }, 120_000);
+
+  it('a release whose pieces in the store do not match its row: a gateway rebuilding it refuses (release_not_found), serves nothing and keeps nothing; pieces missing: the same tarball again puts them back', async () => {
+    const [a, , c] = gateways as [Cloud, Cloud, Cloud];
+    const tarball = await packRelease('9.22.1', tempDir('packs'));
+    const signed = await signRelease(tarball, releaseKey);
+    expect((await publishRelease(a, tarball, signed)).status).toBe(201);
+    // One byte of the first piece changed in the database.
+    const [first] = await sql<{ bytes: Buffer }>(
+      'SELECT bytes FROM release_chunks WHERE version = $1 AND seq = 0',
+      ['9.22.1'],
+    );
+    const bad = Buffer.from(first!.bytes);
+    bad[100] = bad[100]! ^ 0xff;
+    await sql('UPDATE release_chunks SET bytes = $1 WHERE version = $2 AND seq = 0', [bad, '9.22.1']);
+    const before = readdirSync(join(c.dataDir, 'releases'));
+    const refused = await downloadRelease(c, onC.dirs.stateDir, '9.22.1');
+    expect(refused.status).toBe(404);
+    const error = (JSON.parse(refused.body.toString('utf8')) as { error: { code: string; message: string } })
+      .error;
+    expect(error.code).toBe('release_not_found');
+    expect(error.message).toMatch(
+      new RegExp(
+        `^the artifact of release 9\\.22\\.1 in the store does not match the release \\(sha256 [0-9a-f]{64}, \\d+ pieces; the release is sha256 ${signed.sha256}, ${signed.size} bytes\\): it is not served$`,
+      ),
+    );
+    // Nothing kept on C (no file, no temp file); the release itself is unchanged.
+    expect(readdirSync(join(c.dataDir, 'releases'))).toEqual(before);
+    expect(before).not.toContain('9.22.1.tgz');
+    expect((await c.api<{ sha256: string }>('GET', '/v1/releases/9.22.1')).body.sha256).toBe(signed.sha256);
+    // A serves the file it checked when it was published.
+    const fromA = await downloadRelease(a, onC.dirs.stateDir, '9.22.1');
+    expect(fromA.status).toBe(200);
+    expect(sha256(fromA.body)).toBe(signed.sha256);
+    // Pieces gone (a release published before the store kept artifacts): refused as not in the
+    // store; the same tarball published again, through another gateway, puts them back.
+    await sql('DELETE FROM release_chunks WHERE version = $1', ['9.22.1']);
+    const gone = await downloadRelease(c, onC.dirs.stateDir, '9.22.1');
+    expect(gone.status).toBe(404);
+    expect(JSON.parse(gone.body.toString('utf8'))).toEqual({
+      error: {
+        code: 'release_not_found',
+        message:
+          'the artifact of release 9.22.1 is missing on the cloud: it is not in the store (publish the same tarball again to put it there)',
+      },
+    });
+    const again = await publishRelease(gateways[1]!, tarball, signed);
+    expect(again.body).toMatchObject({ version: '9.22.1', sha256: signed.sha256 });
+    const back = await downloadRelease(c, onC.dirs.stateDir, '9.22.1');
+    expect(back.status).toBe(200);
+    expect(sha256(back.body)).toBe(signed.sha256);
+  }, 90_000);
+
   it('SIGKILL gateway B: its terminal reconnects through the balancer to C, and an action queued for it on A is delivered once', async () => {
     const [a, b, c] = gateways as [Cloud, Cloud, Cloud];
     b.proc.expectFatal = true;
@@ -287,17 +551,25 @@ describe('the cloud on PostgreSQL, several gateways', () => {
     b.proc.child.kill('SIGKILL');
     await b.proc.exited;
     relayB.to(c.port);
-    // Queued on A while B's lease may still look alive: the row is durable, the doorbell to B is lost.
-    const q = await queueAction(a, onB.terminalId, { type: 'lock' });
+    // Queued on A while B's lease may still look alive: the rows are durable, the doorbells to B are lost.
+    const queued = [];
+    for (const type of ['lock', 'unlock', 'lock'])
+      queued.push(await queueAction(a, onB.terminalId, { type }));
     await waitForLink(onB.dirs);
-    const done = await waitForAction(
-      a,
-      onB.terminalId,
-      q.id,
-      (x) => x.status === 'completed',
-      'lock completed on C',
-    );
-    expect(done.status).toBe('completed');
+    for (const q of queued) {
+      const done = await waitForAction(
+        a,
+        onB.terminalId,
+        q.id,
+        (x) => x.status === 'completed',
+        `${q.type} completed on C`,
+      );
+      expect(done.status).toBe('completed');
+    }
+    // Delivered exactly once, as the agent itself counts: its log says "action received" once per
+    // action (a repeat would be answered with its status, and logged as such).
+    const agent = running.get(onB.terminalId)!;
+    expect(queued.map((q) => receipts(agent, q.id))).toEqual([1, 1, 1]);
     console.log(
       `multi-gateway: SIGKILL of B → its terminal on C and the action queued on A completed in ${Math.round(performance.now() - killedAt)} ms`,
     );

@@ -1,4 +1,4 @@
-import type { ActionStore, CloudActionRow, ReleaseRow, ReleaseStore } from '../store-types.js';
+import type { ActionStore, CloudActionRow } from '../store-types.js';
 import { type PgExec, pgStatements } from './pg-statements.js';
 
 const COLUMNS = `seq, id, terminal_id AS terminalId, type, params, status, reason, step, percent,
@@ -42,41 +42,5 @@ export class PgActions implements ActionStore {
     deliveredAt: number | null,
   ): Promise<void> {
     await this.q.run(this.s.update, { id, ...u, now, deliveredAt });
-  }
-}
-
-const RELEASE_COLUMNS = `version, sha256, size, signature, file, created_at AS createdAt,
-  downgrade_signature AS downgradeSignature, downgrade_from AS downgradeFrom`;
-
-export class PgReleases implements ReleaseStore {
-  private readonly s;
-  constructor(private readonly q: PgExec) {
-    this.s = pgStatements('releases', {
-      insert: `INSERT INTO releases (version, sha256, size, signature, file, created_at)
-        VALUES (@version, @sha256, @size, @signature, @file, @createdAt)`,
-      get: `SELECT ${RELEASE_COLUMNS} FROM releases WHERE version = @version`,
-      list: `SELECT ${RELEASE_COLUMNS} FROM releases ORDER BY created_at DESC, version`,
-      downgrade:
-        'UPDATE releases SET downgrade_signature = @signature, downgrade_from = @from WHERE version = @version',
-    });
-  }
-  async insert(row: ReleaseRow): Promise<void> {
-    await this.q.run(this.s.insert, {
-      version: row.version,
-      sha256: row.sha256,
-      size: row.size,
-      signature: row.signature,
-      file: row.file,
-      createdAt: row.createdAt,
-    });
-  }
-  async get(version: string): Promise<ReleaseRow | undefined> {
-    return (await this.q.one(this.s.get, { version })) as ReleaseRow | undefined;
-  }
-  async list(): Promise<ReleaseRow[]> {
-    return (await this.q.all(this.s.list)) as ReleaseRow[];
-  }
-  async setDowngradeSignature(version: string, signature: string, from: string): Promise<void> {
-    await this.q.run(this.s.downgrade, { version, signature, from });
   }
 }

@@ -321,6 +321,16 @@ export const PG_MIGRATIONS: readonly string[] = [
     received_at BIGINT NOT NULL
   );
 `,
+  `
+  -- Issue 22: release artifacts in the shared store, in numbered pieces (about 1 MiB each) written
+  -- in the release row's transaction, so that any gateway serves any release (it caches the file).
+  CREATE TABLE release_chunks (
+    version TEXT NOT NULL REFERENCES releases(version),
+    seq INTEGER NOT NULL,
+    bytes BYTEA NOT NULL,
+    PRIMARY KEY (version, seq)
+  );
+`,
 ];
 
 /** The advisory lock every gateway takes to migrate: the first applies, the others find it done. */

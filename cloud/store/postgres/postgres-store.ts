@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { CloudStore } from '../store-types.js';
 import { TransactionScopes } from '../transaction-scope.js';
-import { PgActions, PgReleases } from './action-tables.js';
+import { PgActions } from './action-tables.js';
 import { PgDeployments, PgLogBundles } from './deployment-tables.js';
 import { PgAttestation, PgEnrollment, PgEnrollmentLimits } from './enrollment-tables.js';
 import { PgConfigs, PgDiagnostics, PgLocations, PgOrganizations, PgTerminals } from './fleet-tables.js';
@@ -9,6 +9,7 @@ import { migratePostgres, PG_MIGRATIONS } from './migrations.js';
 import { PgExec } from './pg-statements.js';
 import { PgAudit, PgOperators, PgPortalSessions } from './portal-tables.js';
 import { PgDoorbell, PgGateways, PgLinkCalls } from './presence-tables.js';
+import { PgReleases } from './release-tables.js';
 import { PgTransactions } from './transaction-table.js';
 import { PgWebhooks } from './webhook-table.js';
 

@@ -1,4 +1,4 @@
-import type { ActionStore, CloudActionRow, Immediate, ReleaseRow, ReleaseStore } from '../store-types.js';
+import type { ActionStore, CloudActionRow, Immediate } from '../store-types.js';
 import { type Db, prepareAll } from './statements.js';
 
 const COLUMNS = `seq, id, terminal_id AS terminalId, type, params, status, reason, step, percent,
@@ -42,41 +42,5 @@ export class SqliteActions implements Immediate<ActionStore> {
     deliveredAt: number | null,
   ): void {
     this.s.update.run({ id, ...u, now, deliveredAt });
-  }
-}
-
-const RELEASE_COLUMNS = `version, sha256, size, signature, file, created_at AS createdAt,
-  downgrade_signature AS downgradeSignature, downgrade_from AS downgradeFrom`;
-
-export class SqliteReleases implements Immediate<ReleaseStore> {
-  private readonly s;
-  constructor(db: Db) {
-    this.s = prepareAll(db, {
-      insert: `INSERT INTO releases (version, sha256, size, signature, file, created_at)
-        VALUES (@version, @sha256, @size, @signature, @file, @createdAt)`,
-      get: `SELECT ${RELEASE_COLUMNS} FROM releases WHERE version = @version`,
-      list: `SELECT ${RELEASE_COLUMNS} FROM releases ORDER BY created_at DESC, version`,
-      downgrade:
-        'UPDATE releases SET downgrade_signature = @signature, downgrade_from = @from WHERE version = @version',
-    });
-  }
-  insert(row: ReleaseRow): void {
-    this.s.insert.run({
-      version: row.version,
-      sha256: row.sha256,
-      size: row.size,
-      signature: row.signature,
-      file: row.file,
-      createdAt: row.createdAt,
-    });
-  }
-  get(version: string): ReleaseRow | undefined {
-    return this.s.get.get({ version }) as ReleaseRow | undefined;
-  }
-  list(): ReleaseRow[] {
-    return this.s.list.all() as ReleaseRow[];
-  }
-  setDowngradeSignature(version: string, signature: string, from: string): void {
-    this.s.downgrade.run({ version, signature, from });
   }
 }

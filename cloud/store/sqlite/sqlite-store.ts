@@ -24,7 +24,7 @@ import type {
   WebhookStore,
 } from '../store-types.js';
 import { AsyncLock, TransactionScopes } from '../transaction-scope.js';
-import { SqliteActions, SqliteReleases } from './action-tables.js';
+import { SqliteActions } from './action-tables.js';
 import { SqliteDeployments, SqliteLogBundles } from './deployment-tables.js';
 import { SqliteAttestation, SqliteEnrollment, SqliteEnrollmentLimits } from './enrollment-tables.js';
 import {
@@ -37,6 +37,7 @@ import {
 import { MIGRATIONS } from './migrations.js';
 import { SqliteAudit, SqliteOperators, SqlitePortalSessions } from './portal-tables.js';
 import { LocalDoorbell, SqliteGateways, SqliteLinkCalls } from './presence-tables.js';
+import { SqliteReleases } from './release-tables.js';
 import { SqliteTransactions } from './transaction-table.js';
 import { SqliteWebhooks } from './webhook-table.js';
 

@@ -712,5 +712,51 @@ export function cloudStoreContract(engine: string, open: () => Promise<CloudStor
       expect(await s.logBundles.get('act_2')).toBeUndefined();
       await s.close();
     });
+
+    it('issue 22: releases — the artifact in pieces, byte for byte, with its row, where the store keeps artifacts (PostgreSQL); SQLite refuses them', async () => {
+      const s = await open();
+      const row = {
+        version: '1.2.0',
+        sha256: 'ab'.repeat(32),
+        size: 5,
+        signature: 'c2lnbmF0dXJlLW9mLTEuMi4w',
+        file: '/data/releases/1.2.0.tgz',
+        createdAt: 10,
+      };
+      const pieces = [Buffer.from([0, 1, 2]), Buffer.from([255, 254])];
+      await s.transaction(async () => {
+        await s.releases.insert(row);
+        if (s.releases.keepsArtifacts)
+          for (const [seq, bytes] of pieces.entries()) await s.releases.insertChunk('1.2.0', seq, bytes);
+      });
+      expect(await s.releases.get('1.2.0')).toMatchObject(row);
+      expect(s.releases.keepsArtifacts).toBe(engine === 'PostgreSQL');
+      if (s.releases.keepsArtifacts) {
+        expect(Buffer.from((await s.releases.chunk('1.2.0', 0))!).equals(pieces[0]!)).toBe(true);
+        expect(Buffer.from((await s.releases.chunk('1.2.0', 1))!).equals(pieces[1]!)).toBe(true);
+        expect(await s.releases.chunk('1.2.0', 2)).toBeUndefined();
+        // A piece of no release, or a piece twice, is refused.
+        await expect(s.releases.insertChunk('9.9.9', 0, Buffer.from([1]))).rejects.toThrow();
+        await expect(s.releases.insertChunk('1.2.0', 1, Buffer.from([1]))).rejects.toThrow();
+        expect(Buffer.from((await s.releases.chunk('1.2.0', 1))!).equals(pieces[1]!)).toBe(true);
+      } else {
+        await expect(s.releases.insertChunk('1.2.0', 0, Buffer.from([1]))).rejects.toThrow(
+          'the SQLite store keeps no artifact bytes (release 1.2.0): its file is the artifact',
+        );
+        expect(await s.releases.chunk('1.2.0', 0)).toBeUndefined();
+      }
+      // A publish that fails half way leaves neither its row nor its pieces.
+      await expect(
+        s.transaction(async () => {
+          await s.releases.insert({ ...row, version: '1.3.0' });
+          if (s.releases.keepsArtifacts) await s.releases.insertChunk('1.3.0', 0, Buffer.from([7]));
+          throw new Error('the upload broke');
+        }),
+      ).rejects.toThrow('the upload broke');
+      expect(await s.releases.get('1.3.0')).toBeUndefined();
+      expect(await s.releases.chunk('1.3.0', 0)).toBeUndefined();
+      expect((await s.releases.list()).map((r) => r.version)).toEqual(['1.2.0']);
+      await s.close();
+    });
   });
 }
