@@ -934,7 +934,7 @@ async function heapSnapshotDiff(
 function fanoutLines(f: NonNullable<FleetReport['fanout']>): string[] {
   const c = f.config;
   const d = f.deployment;
-  const row = (xs: number[]) => xs.map((x) => String(x).padStart(4)).join('');
+  const row = (xs: number[]) => xs.map((x) => String(x).padStart(5)).join('');
   return [
     '',
     `fan-out: one template change for all ${c.terminals} terminals, config pushes at most ${c.limitPerSecond}/s`,

@@ -30,7 +30,7 @@ export function wireEvents(
     log: { warn(obj: object, msg: string): void };
   },
 ): { stop(): void } {
-  const configPushes = new Pacer({
+  const configPushes = new Pacer<string>({
     perSecond: p.configPushesPerSec,
     run: (terminalId) => p.router.pushConfig(terminalId),
     onError: (terminalId, err) =>
@@ -44,7 +44,9 @@ export function wireEvents(
   bus.on('terminal.link', (e) => p.announcer.check(e.terminalId));
   bus.on('terminal.status', (e) => p.announcer.check(e.terminalId));
   bus.on('terminal.profile', (e) => p.router.pushProfile(e.terminalId));
-  bus.on('config.desired', (e) => configPushes.add(e.pushes.map((push) => push.terminalId)));
+  bus.on('config.desired', (e) => {
+    for (const push of e.pushes) configPushes.add(push.terminalId, push.terminalId);
+  });
   bus.on('action.queued', (e) => p.router.deliverActions(e.terminalId));
   // A deployment's terminal ends with its update action (in the action's transaction).
   bus.on('action.finished', (e) => p.deployments.actionFinished(e.actionId, e.status, e.reason));

@@ -7,7 +7,7 @@ import { compileValidator } from '../../protocol/schema-validation.js';
 import type { ActionService } from '../actions/action-service.js';
 import { parseBody } from '../body-validation.js';
 import { checkCursor, type ListOf, listPage, MAX_LIMIT } from '../list-page.js';
-import { spreadOver } from '../pacer.js';
+import { Pacer } from '../pacer.js';
 import { unixSeconds, unixSecondsOrNull } from '../rest-time.js';
 import type {
   CloudStore,
@@ -166,14 +166,23 @@ export interface DeploymentServiceOptions {
   random(): number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /**
-   * A tick's update starts are spread over this long, each jittered (cloud/pacer.ts): never a
-   * burst of the tick's share. Default half a tick; 0 starts them one after the other (tests).
+   * Update starts paced (cloud/pacer.ts): at most maxPerMinute / 60 a second, each gap jittered,
+   * never a burst of a tick's share. `false`: a tick's share starts at once, one after the other
+   * (tests that step a clock).
    */
-  spreadMs?: number;
+  paced?: boolean;
+}
+
+interface Ask {
+  t: DeploymentTargetRow;
+  release: string;
+  switchNow: boolean;
 }
 
 export class DeploymentService {
   private timer: NodeJS.Timeout | undefined;
+  /** Each running deployment's paced update starts (this gateway's: the one whose tick claimed them). */
+  private readonly pacers = new Map<string, Pacer<Ask>>();
 
   constructor(private readonly o: DeploymentServiceOptions) {}
 
@@ -188,6 +197,27 @@ export class DeploymentService {
 
   stop(): void {
     clearInterval(this.timer);
+    for (const p of this.pacers.values()) p.stop();
+    this.pacers.clear();
+  }
+
+  private pacerFor(id: string, maxPerMinute: number): Pacer<Ask> {
+    let p = this.pacers.get(id);
+    if (!p) {
+      p = new Pacer<Ask>({
+        perSecond: maxPerMinute / 60,
+        run: (a) => this.askOne(a.t, a.release, a.switchNow),
+        onError: (terminalId, err) =>
+          this.o.log.warn(
+            { deploymentId: id, terminalId, err: err.message },
+            "a deployment's update not asked; the terminal is queued again after a minute",
+          ),
+        now: this.o.now,
+        random: this.o.random,
+      });
+      this.pacers.set(id, p);
+    }
+    return p;
   }
 
   private get table() {
@@ -374,11 +404,13 @@ export class DeploymentService {
         await this.table.moveTarget(id, t.terminalId, 'processing', { state: 'queued', askedAt: null }, now);
       const rules = JSON.parse(d.rules) as DeploymentRules;
       const groups = await this.groupCounts(d);
-      // The minute's budget, and this tick's share of it (jittered): spread, never a burst.
-      const perTick = Math.max(
-        1,
-        Math.round(((rules.maxPerMinute * TICK_MS) / 60_000) * (0.5 + this.o.random())),
-      );
+      // The minute's budget, and this tick's share of it: paced, as many as the pacer starts
+      // before the next tick (less what still waits in it); unpaced, a jittered share.
+      const pacer = this.o.paced === false ? undefined : this.pacerFor(id, rules.maxPerMinute);
+      const share = (rules.maxPerMinute * TICK_MS) / 60_000;
+      const perTick = pacer
+        ? Math.max(0, Math.ceil(share) - pacer.pending)
+        : Math.max(1, Math.round(share * (0.5 + this.o.random())));
       const budget = budgetNow(await this.table.askedSince(id, now - 60_000), rules.maxPerMinute, perTick);
       const decision = decide({ state: d.state, startedGroups: d.startedGroups, groups, rules, budget });
       switch (decision.do) {
@@ -411,21 +443,28 @@ export class DeploymentService {
       }
     });
     // After the commit: each claimed terminal's update action (delivered to its gateway by the router).
-    await spreadOver(
-      ask,
-      this.o.spreadMs ?? TICK_MS / 2,
-      this.o.random,
-      (t) => this.askOne(t, release, switchNow),
-      (t, err) =>
-        this.o.log.warn(
-          { deploymentId: id, terminalId: t.terminalId, err: err.message },
-          "a deployment's update not asked; the terminal is queued again after a minute",
-        ),
-    );
+    const pacer = this.pacers.get(id);
+    if (pacer) for (const t of ask) pacer.add(t.terminalId, { t, release, switchNow });
+    else for (const t of ask) await this.askOne(t, release, switchNow);
   }
 
   private async askOne(t: DeploymentTargetRow, release: string, switchNow: boolean): Promise<void> {
     const now = this.o.now();
+    // Paced: the deployment may have changed since its tick claimed the terminal.
+    const d = await this.table.get(t.deploymentId);
+    if (d?.state !== 'running') {
+      const paused = d?.state === 'paused';
+      await this.table.moveTarget(
+        t.deploymentId,
+        t.terminalId,
+        'processing',
+        paused
+          ? { state: 'queued', askedAt: null }
+          : { state: 'skipped', reason: `the deployment was ${d?.state ?? 'removed'}` },
+        now,
+      );
+      return;
+    }
     const terminal = await this.o.store.terminals.get(t.terminalId);
     const skip = (reason: string) =>
       this.table.moveTarget(t.deploymentId, t.terminalId, 'processing', { state: 'skipped', reason }, now);
@@ -465,6 +504,12 @@ export class DeploymentService {
   ): Promise<void> {
     const updatedAt = this.o.now();
     await this.table.update(d.id, { state, reason, startedGroups, updatedAt });
+    // Ended: what its pacer still holds is let run (each is skipped with the reason), then it goes.
+    const pacer = this.pacers.get(d.id);
+    if (pacer && (state === 'completed' || state === 'stopped' || state === 'cancelled')) {
+      this.pacers.delete(d.id);
+      void pacer.idle().then(() => pacer.stop());
+    }
     // Written with the change (the webhook outbox is in the same transaction).
     await this.o.emit(hook, await this.view({ ...d, state, reason, startedGroups, updatedAt }));
     this.o.log.info({ deploymentId: d.id, state, startedGroups, reason }, hook);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Pacer, spreadOver } from '../../cloud/pacer.js';
+import { Pacer } from '../../cloud/pacer.js';
 
 /** The most starts inside any window of `ms` (sliding over the recorded times). */
 function mostInWindow(times: number[], ms: number): number {
@@ -27,9 +27,10 @@ describe('Pacer (config fan-out)', () => {
       random: Math.random,
     });
     const ids = Array.from({ length: 60 }, (_, i) => `t${i}`);
-    p.add(ids);
+    for (const id of ids) p.add(id, id);
     // Added again before its turn: still once.
-    p.add(['t59', 't58']);
+    p.add('t59', 't59');
+    p.add('t58', 't58');
     expect(p.pending).toBeGreaterThan(50);
     await p.idle();
     expect(keys.sort()).toEqual([...ids].sort());
@@ -56,15 +57,16 @@ describe('Pacer (config fan-out)', () => {
       now: () => performance.now(),
       random: () => 0,
     });
-    p.add(['one']);
+    p.add('one', 'one');
     expect(started).toEqual(['one']); // synchronously, no wait
-    p.add(['bad', 'two']);
+    p.add('bad', 'bad');
+    p.add('two', 'two');
     await p.idle();
     await new Promise((r) => setImmediate(r));
     expect(started).toEqual(['one', 'bad', 'two']);
     expect(failed).toEqual(['bad: link gone']);
     p.stop();
-    p.add(['after-stop']);
+    p.add('after-stop', 'after-stop');
     expect(started).not.toContain('after-stop');
   });
 
@@ -82,39 +84,26 @@ describe('Pacer (config fan-out)', () => {
   });
 });
 
-describe('spreadOver (a deployment tick)', () => {
-  it('spreads the items over the time given, each in its slot, and waits for them all', async () => {
-    const at: number[] = [];
-    const t0 = performance.now();
-    await spreadOver(
-      [0, 1, 2, 3, 4],
-      250,
-      Math.random,
-      async () => {
-        at.push(performance.now() - t0);
+describe('Pacer items', () => {
+  it('a key added again before its turn runs once, with the item added last', async () => {
+    const ran: [string, number][] = [];
+    const p = new Pacer<number>({
+      perSecond: 100,
+      run: async (n, key) => {
+        ran.push([key, n]);
       },
-      () => {},
-    );
-    expect(at).toHaveLength(5);
-    // Slot i is [50·i, 50·(i+1)) ms (timers may be late, never early).
-    for (const [i, ms] of at.sort((a, b) => a - b).entries()) expect(ms).toBeGreaterThanOrEqual(50 * i - 1);
-    expect(mostInWindow(at, 50)).toBeLessThanOrEqual(2);
-  });
-
-  it('with 0 ms runs them one after the other; a failure is reported, not thrown', async () => {
-    const order: number[] = [];
-    const errors: string[] = [];
-    await spreadOver(
-      [1, 2, 3],
-      0,
-      Math.random,
-      async (n) => {
-        order.push(n);
-        if (n === 2) throw new Error('no such release');
-      },
-      (n, err) => errors.push(`${n}: ${err.message}`),
-    );
-    expect(order).toEqual([1, 2, 3]);
-    expect(errors).toEqual(['2: no such release']);
+      onError: () => {},
+      now: () => performance.now(),
+      random: () => 0,
+    });
+    p.add('a', 1);
+    p.add('b', 1);
+    p.add('b', 2);
+    await p.idle();
+    expect(ran).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    p.stop();
   });
 });

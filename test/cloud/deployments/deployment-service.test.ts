@@ -61,8 +61,8 @@ async function rig(n = 20) {
     now: () => r.clock.ms,
     random: () => 0.5,
     log: r.log,
-    // Steps the clock tick by tick: each tick's starts one after the other, not spread in real time.
-    spreadMs: 0,
+    // Steps the clock tick by tick: each tick's starts at once, not paced in real time.
+    paced: false,
   });
   r.bus.on('action.finished', (e) => deployments.actionFinished(e.actionId, e.status, e.reason));
   /** The terminal answers its update action (as the gateway hands the status to the action service). */
