@@ -23,8 +23,8 @@ import { type Identity, readIdentity } from '../identity/identity-store.js';
 import { type ProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import type { DownKind, WorkerInput, WorkerReport } from './fleet-worker.js';
 import { type HeapGrowth, heapGrowth, snapshotsIn } from './heap-diff.js';
-import { cpuSeconds, cpuSecondsOfTree, rssBytes } from './process-metrics.js';
-import { percentile } from './statistics.js';
+import { cpuSeconds, cpuSecondsOfTree, pssBytesOfTree, rssBytes } from './process-metrics.js';
+import { mostInWindow, percentile } from './statistics.js';
 
 /**
  * `npm run fleet -- --agents N [--workers W]`: N terminals against one real `posagent-cloud` —
@@ -474,7 +474,7 @@ async function main(): Promise<void> {
         rowsWrittenPerSecond: +((db1.rows - db0.rows) / sec).toFixed(1),
         walKbPerSecond: +((db1.walBytes - db0.walBytes) / sec / 1024).toFixed(1),
         cpuPct: +(((cpuSecondsOfTree(postmaster()) - pgCpu0) / sec) * 100).toFixed(1),
-        rssMb: +(postgresRss(postmaster()) / 1048576).toFixed(1),
+        rssMb: +(pssBytesOfTree(postmaster()) / 1048576).toFixed(1),
       };
     }
     const perGateway = gateways.map((_, i) => ({
@@ -804,23 +804,6 @@ async function dbCounters(url: string): Promise<{ commits: number; rows: number;
   }
 }
 
-/** The postmaster's and its backends' memory: proportional set sizes (shared buffers split among the processes mapping them, not counted in each). */
-function postgresRss(pid: number): number {
-  const pss = (p: number) =>
-    Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
-  let total = pss(pid);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      if (Number(stat[1]) === pid) total += pss(Number(entry));
-    } catch {
-      // Gone between the listing and the read.
-    }
-  }
-  return total;
-}
-
 /** A signed release of this build for the fan-out's deployment (a version no terminal runs). */
 async function prepareRelease(dir: string) {
   const key = await newReleaseKey(join(dir, 'key'));
@@ -831,17 +814,6 @@ async function prepareRelease(dir: string) {
     publicKeyFile: key.publicKeyFile,
     signed: await signRelease(tarball, key),
   };
-}
-
-/** The most events inside any window of `ms` (sliding over the sorted times). */
-function mostInWindow(times: number[], ms: number): number {
-  const t = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < t.length; i++) {
-    while (t[i]! - t[j]! >= ms) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
 }
 
 /** The cloud's CPU (% of a core) in each second until stopped. */

@@ -16,24 +16,53 @@ export function cpuSeconds(pid: number): number {
 
 export const mb = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
 
-/**
- * CPU seconds of a process and its children (PostgreSQL: the postmaster and its backends): the
- * live children's own, plus what the process has collected of its ended children (cutime,
- * cstime), so a backend that ends inside a window does not take its seconds with it.
- */
-export function cpuSecondsOfTree(pid: number): number {
-  const own = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  let total = (Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])) / 100;
+/** The direct children of a process, from /proc (one gone between the listing and the read is left out). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      // After "comm)": ppid is [1]; a child's own ended children count in its cutime/cstime.
-      if (Number(fields[1]) === pid)
-        total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+      // After "comm)": ppid is [1].
+      if (Number(statFields(Number(entry))[1]) === pid) out.push(Number(entry));
     } catch {
-      // Gone between the listing and the read.
+      // Gone.
     }
   }
-  return total;
+  return out;
+}
+
+function statFields(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+}
+
+/**
+ * CPU seconds of a process and its children (PostgreSQL: the postmaster and its backends): each
+ * one's own, plus what it collected of its ended children (cutime, cstime), so a backend that
+ * ends inside a window does not take its seconds with it.
+ */
+export function cpuSecondsOfTree(pid: number): number {
+  const withEnded = (p: number) => {
+    const f = statFields(p);
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  };
+  return [pid, ...childrenOf(pid)].reduce((sum, p) => {
+    try {
+      return sum + withEnded(p);
+    } catch {
+      return sum; // ended between the listing and the read: counted in the parent's cutime next time
+    }
+  }, 0);
+}
+
+/** Proportional set size of a process and its children: shared memory split among them, not counted in each. */
+export function pssBytesOfTree(pid: number): number {
+  const pss = (p: number) => {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
+      return Number(m?.[1] ?? 0) * 1024;
+    } catch {
+      return 0;
+    }
+  };
+  return [pid, ...childrenOf(pid)].reduce((sum, p) => sum + pss(p), 0);
 }

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { mostInWindow } from '../../bench/statistics.js';
 import { Pacer } from '../../cloud/pacer.js';
-
-/** The most starts inside any window of `ms` (sliding over the recorded times). */
-function mostInWindow(times: number[], ms: number): number {
-  const t = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < t.length; i++) {
-    while (t[i]! - t[j]! >= ms) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
 
 describe('Pacer (config fan-out)', () => {
   it('starts at most perSecond in any second, every key once, each gap at least a slot and jittered', async () => {
