@@ -35,7 +35,8 @@ import { type DeploymentEvent, nextDeploymentState } from './deployment-state.js
  * leases, the boot guard and the routing to the gateway that holds each link). What to do next is
  * deployment-plan.ts; this file keeps it in the store and carries it out.
  *
- * Safe with several gateways: a tick holds the deployment's row for its transaction (PostgreSQL
+ * Safe with several gateways: the ticks run on the leader (its pacer paces the fleet), the first
+ * look on the gateway that took the POST; a tick holds the deployment's row for its transaction (PostgreSQL
  * `FOR UPDATE`), claims the terminals it asks (queued → processing, only from queued), and asks
  * them after the commit; a gateway that dies between the two leaves `processing` without an action,
  * which the next tick gives back to the queue after a minute. A terminal's end comes from its
@@ -364,8 +365,12 @@ export class DeploymentService {
     return this.get(id);
   }
 
-  /** Every scheduled, running or paused deployment, one at a time. */
+  /**
+   * Every scheduled, running or paused deployment, one at a time — on one gateway of several (the
+   * leader, as for the status sweep): its pacer then holds the fleet's rate, not one rate per gateway.
+   */
   async tick(): Promise<void> {
+    if (!(await this.o.store.gateways.lead())) return;
     for (const d of await this.table.active()) await this.tickOne(d.id);
   }
 
