@@ -21,6 +21,8 @@ export interface CloudEvents {
   'terminal.link': { terminalId: string };
   /** Something a terminal's status is derived from changed (a refused link, a heartbeat, a revocation). */
   'terminal.status': { terminalId: string };
+  /** A gateway's heartbeat batch was written: these terminals' statuses may have changed. */
+  'terminals.beat': { terminalIds: readonly string[] };
   /** A terminal was renamed or moved. */
   'terminal.profile': { terminalId: string };
   /** New desired configs were stored (after the transaction): each to push if its terminal is connected. */

@@ -43,6 +43,7 @@ export function wireEvents(
   bus.on('terminal.deactivated', (e) => p.router.deactivate(e.terminalId, e.reason));
   bus.on('terminal.link', (e) => p.announcer.check(e.terminalId));
   bus.on('terminal.status', (e) => p.announcer.check(e.terminalId));
+  bus.on('terminals.beat', (e) => p.announcer.checkMany(e.terminalIds));
   bus.on('terminal.profile', (e) => p.router.pushProfile(e.terminalId));
   bus.on('config.desired', (e) => {
     for (const push of e.pushes) configPushes.add(push.terminalId, push.terminalId);

@@ -73,6 +73,13 @@ export class StatusAnnouncer {
     if (row) await this.announce(row);
   }
 
+  /** Many at once (a heartbeat batch): one read for all, a transaction only for those that changed. */
+  async checkMany(terminalIds: readonly string[]): Promise<void> {
+    for (let i = 0; i < terminalIds.length; i += 500)
+      for (const row of await this.o.store.terminals.getMany(terminalIds.slice(i, i + 500)))
+        await this.announce(row);
+  }
+
   private async announce(seen: TerminalRow): Promise<void> {
     if (this.o.status(seen).status === seen.announcedStatus) return;
     await this.o.store.transaction(async () => {

@@ -106,7 +106,7 @@ export class AgentGateway {
       },
       // A clock that drifted (or was corrected) changes the status at the flush, not at the next sweep.
       flushed: async (ids) => {
-        for (const terminalId of ids) await o.events.emit('terminal.status', { terminalId });
+        await o.events.emit('terminals.beat', { terminalIds: ids });
       },
       flushMs: o.heartbeatFlushMs ?? 1000,
       log: o.log,

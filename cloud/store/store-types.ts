@@ -307,6 +307,8 @@ export interface LocationStore {
 export interface TerminalStore {
   insert(terminal: NewTerminal): Promise<void>;
   get(id: string): Promise<TerminalRow | undefined>;
+  /** The terminals of these ids that exist, in one read (a heartbeat batch's status checks); no order. */
+  getMany(ids: readonly string[]): Promise<TerminalRow[]>;
   /** Newest first; every location when `locationId` is null. */
   list(locationId: string | null): Promise<TerminalRow[]>;
   /** Newest first, after the terminal `page.after` (keyset on the enrollment order: stable under changes). */

@@ -157,6 +157,7 @@ export class PgTerminals implements TerminalStore {
         pending_not_after = NULL WHERE id = @id AND pending_fingerprint = @fingerprint`,
       isRevoked: 'SELECT 1 FROM revoked_certificates WHERE fingerprint = @fingerprint',
       get: `SELECT ${TERMINAL_COLUMNS} FROM terminals WHERE id = @id`,
+      getMany: `SELECT ${TERMINAL_COLUMNS} FROM terminals WHERE id IN (SELECT jsonb_array_elements_text(@ids::jsonb))`,
       list: `SELECT ${TERMINAL_COLUMNS} FROM terminals
         WHERE (@locationId IS NULL OR location_id = @locationId) ORDER BY seq DESC`,
       idsAt: 'SELECT id FROM terminals WHERE location_id = @locationId ORDER BY seq',
@@ -228,6 +229,12 @@ export class PgTerminals implements TerminalStore {
   }
   async get(id: string): Promise<TerminalRow | undefined> {
     return terminal((await this.q.one(this.s.get, { id })) as StoredTerminal | undefined);
+  }
+  async getMany(ids: readonly string[]): Promise<TerminalRow[]> {
+    if (ids.length === 0) return [];
+    return ((await this.q.all(this.s.getMany, { ids: JSON.stringify(ids) })) as StoredTerminal[]).map(
+      (r) => terminal(r)!,
+    );
   }
   async list(locationId: string | null): Promise<TerminalRow[]> {
     return ((await this.q.all(this.s.list, { locationId })) as StoredTerminal[]).map((r) => terminal(r)!);

@@ -154,6 +154,7 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
         pending_not_after = NULL WHERE id = @id AND pending_fingerprint = @fingerprint`,
       isRevoked: 'SELECT 1 FROM revoked_certificates WHERE fingerprint = @fingerprint',
       get: `SELECT ${TERMINAL_COLUMNS} FROM terminals WHERE id = @id`,
+      getMany: `SELECT ${TERMINAL_COLUMNS} FROM terminals WHERE id IN (SELECT value FROM json_each(@ids))`,
       list: `SELECT ${TERMINAL_COLUMNS} FROM terminals
         WHERE (@locationId IS NULL OR location_id = @locationId) ORDER BY seq DESC`,
       idsAt: 'SELECT id FROM terminals WHERE location_id = @locationId ORDER BY seq',
@@ -224,6 +225,10 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
   }
   get(id: string): TerminalRow | undefined {
     return terminal(this.s.get.get({ id }) as StoredTerminal | undefined);
+  }
+  getMany(ids: readonly string[]): TerminalRow[] {
+    if (ids.length === 0) return [];
+    return (this.s.getMany.all({ ids: JSON.stringify(ids) }) as StoredTerminal[]).map((r) => terminal(r)!);
   }
   list(locationId: string | null): TerminalRow[] {
     return (this.s.list.all({ locationId }) as StoredTerminal[]).map((r) => terminal(r)!);

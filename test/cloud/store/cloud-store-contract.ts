@@ -46,6 +46,16 @@ export function cloudStoreContract(engine: string, open: () => Promise<CloudStor
       });
       expect((await s.terminals.list(null)).map((t) => t.id)).toEqual(['term_b', 'term_a']);
       expect(await s.terminals.idsAt('loc_1')).toEqual(['term_a', 'term_b']);
+      // Many in one read: those that exist, as plain rows; none asked, none read.
+      const many = await s.terminals.getMany([
+        'term_b',
+        'term_nope',
+        'term_a',
+        "x'); DROP TABLE terminals; --",
+      ]);
+      expect(many.map((t) => t.id).sort()).toEqual(['term_a', 'term_b']);
+      expect(many.find((t) => t.id === 'term_a')).toEqual(await s.terminals.get('term_a'));
+      expect(await s.terminals.getMany([])).toEqual([]);
       await s.terminals.recordDisconnect('term_a', true);
       expect((await s.terminals.get('term_a'))!.closedCleanly).toBe(true);
       expect(await s.terminals.deactivate('term_a', 2000, 'gone')).toBe(true);
