@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import pgClient from 'pg';
 import { enrollWithCode } from '../enroll/enrollment.js';
+import { mostInWindow } from '../harness/event-windows.js';
 import {
   type Cloud,
   httpsBinary,
@@ -24,7 +25,7 @@ import { type ProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import type { DownKind, WorkerInput, WorkerReport } from './fleet-worker.js';
 import { type HeapGrowth, heapGrowth, snapshotsIn } from './heap-diff.js';
 import { cpuSeconds, cpuSecondsOfTree, pssBytesOfTree, rssBytes } from './process-metrics.js';
-import { mostInWindow, percentile } from './statistics.js';
+import { percentile } from './statistics.js';
 
 /**
  * `npm run fleet -- --agents N [--workers W]`: N terminals against one real `posagent-cloud` —

@@ -66,10 +66,8 @@ export async function startCloud(
     limits: connectionLimitsOf(o),
   });
   const envelopes = new EnvelopePool({
-    dataPrivateKeyPem: id.dataPrivateKey,
+    ...{ dataPrivateKeyPem: id.dataPrivateKey, maxQueued: o.maxQueuedEnvelopes, log },
     ...(o.envelopeWorkers > 0 ? { size: o.envelopeWorkers } : {}),
-    maxQueued: o.maxQueuedEnvelopes,
-    log,
   });
   const ledger = new TransactionLedger({ store, envelopes, now, log });
   const webhooks = new Webhooks({

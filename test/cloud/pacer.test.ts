@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mostInWindow } from '../../bench/statistics.js';
 import { Pacer } from '../../cloud/pacer.js';
+import { mostInWindow } from '../../harness/event-windows.js';
 
 describe('Pacer (config fan-out)', () => {
   it('starts at most perSecond in any second, every key once, each gap at least a slot and jittered', async () => {
