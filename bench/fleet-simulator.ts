@@ -41,44 +41,65 @@ import { percentile } from './statistics.js';
  * phase, its figures say more about the simulator than the cloud, and the run fails loudly
  * (exit 3, after writing the report) unless --allow-bottleneck.
  */
-const { values: args } = parseArgs({
-  options: {
-    agents: { type: 'string', default: '200' },
-    /**
-     * Gateways: with more than one, the cloud is its production shape — a temp PostgreSQL cluster
-     * and this many `posagent-cloud` processes on it, the agents given every address (cloudUrls),
-     * and the storm is one gateway SIGKILLed, its terminals reconnecting to the others.
-     */
-    gateways: { type: 'string', default: '1' },
-    /**
-     * Fan-out (issue 24): after the heartbeat load, one template change for the whole fleet's
-     * location (config pushes per second against --config-pushes-per-sec), then one deployment to
-     * every terminal at --deploy-per-minute (update starts per second and a minute, the artifact
-     * downloaded whole by each, the download bandwidth and the cloud's CPU each second).
-     */
-    fanout: { type: 'boolean', default: false },
-    'deploy-per-minute': { type: 'string', default: '1200' },
-    'heartbeat-interval': { type: 'string', default: '30' },
-    'down-sec': { type: 'string', default: '5' },
-    /** How long the heartbeat load is measured (default: two intervals, at least 20 s). */
-    'window-sec': { type: 'string' },
-    out: { type: 'string' },
-    /** Keep the cloud and the enrolled terminals here and reuse them next time (enrolling 2,000 takes minutes). */
-    data: { type: 'string' },
-    /** Worker threads the terminals are spread over (default: one per core, at least 2). */
-    workers: { type: 'string' },
-    'allow-bottleneck': { type: 'boolean', default: false },
-    /** Keeps every worker busy (a deliberately slow simulator): checks that the bottleneck check fires. */
-    'burn-worker-cpu': { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    /** A flag for posagent-cloud, e.g. `--cloud-arg=--max-new-links-per-sec=1000` (repeatable; kept at the restart). */
-    'cloud-arg': { type: 'string', multiple: true, default: [] },
-    /** Heap snapshots of the cloud into DIR, idle and with every terminal connected: where the per-terminal bytes are. */
-    'heap-snapshots': { type: 'string' },
-    /** A CPU profile of the restarted cloud over the storm, into DIR. */
-    'cpu-profile': { type: 'string' },
-  },
-});
+const OPTIONS = {
+  agents: { type: 'string', default: '200' },
+  /**
+   * Gateways: with more than one, the cloud is its production shape — a temp PostgreSQL cluster
+   * and this many `posagent-cloud` processes on it, the agents given every address (cloudUrls),
+   * and the storm is one gateway SIGKILLed, its terminals reconnecting to the others.
+   */
+  gateways: { type: 'string', default: '1' },
+  /**
+   * Fan-out (issue 24): after the heartbeat load, one template change for the whole fleet's
+   * location (config pushes per second against --config-pushes-per-sec), then one deployment to
+   * every terminal at --deploy-per-minute (update starts per second and a minute, the artifact
+   * downloaded whole by each, the download bandwidth and the cloud's CPU each second).
+   */
+  fanout: { type: 'boolean', default: false },
+  'deploy-per-minute': { type: 'string', default: '1200' },
+  'heartbeat-interval': { type: 'string', default: '30' },
+  'down-sec': { type: 'string', default: '5' },
+  /** How long the heartbeat load is measured (default: two intervals, at least 20 s). */
+  'window-sec': { type: 'string' },
+  out: { type: 'string' },
+  /** Keep the cloud and the enrolled terminals here and reuse them next time (enrolling 2,000 takes minutes). */
+  data: { type: 'string' },
+  /** Worker threads the terminals are spread over (default: one per core, at least 2). */
+  workers: { type: 'string' },
+  'allow-bottleneck': { type: 'boolean', default: false },
+  /** Keeps every worker busy (a deliberately slow simulator): checks that the bottleneck check fires. */
+  'burn-worker-cpu': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  /** A flag for posagent-cloud, e.g. `--cloud-arg=--max-new-links-per-sec=1000` (repeatable; kept at the restart). */
+  'cloud-arg': { type: 'string', multiple: true, default: [] as string[] },
+  /** Heap snapshots of the cloud into DIR, idle and with every terminal connected: where the per-terminal bytes are. */
+  'heap-snapshots': { type: 'string' },
+  /** A CPU profile of the restarted cloud over the storm, into DIR. */
+  'cpu-profile': { type: 'string' },
+} as const;
+const USAGE = `usage: npm run fleet -- [--agents N] [--workers W] [--heartbeat-interval S] [--down-sec D]
+  [--window-sec S] [--data DIR] [--gateways G] [--fanout] [--deploy-per-minute M] [--out FILE] [--json]
+  [--cloud-arg=--FLAG=VALUE]... [--heap-snapshots DIR] [--cpu-profile DIR] [--allow-bottleneck]
+(README.md, "Fleet simulator", says what each does)`;
+const args = (() => {
+  try {
+    const { values } = parseArgs({ options: { ...OPTIONS, help: { type: 'boolean', short: 'h' } } });
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
+    for (const flag of ['agents', 'gateways', 'heartbeat-interval', 'down-sec', 'deploy-per-minute'] as const)
+      if (!/^[1-9]\d*$/.test(String(values[flag])))
+        throw new Error(`--${flag} must be a whole number above 0 (got ${values[flag]})`);
+    for (const flag of ['workers', 'window-sec'] as const)
+      if (values[flag] !== undefined && !/^[1-9]\d*$/.test(values[flag]))
+        throw new Error(`--${flag} must be a whole number above 0 (got ${values[flag]})`);
+    return values;
+  } catch (err) {
+    process.stderr.write(`fleet simulator: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+})();
 const WORKERS = Math.max(
   1,
   Math.min(Number(args.workers ?? Math.max(2, availableParallelism())), Number(args.agents)),
@@ -736,7 +757,8 @@ async function main(): Promise<void> {
       storm: {
         kind: G > 1 ? 'gateway-killed' : 'cloud-restart',
         agents: stormTerminals.length,
-        downSec: DOWN_MS / 1000,
+        // Killed for good: no time down, the others take its terminals at once.
+        downSec: G > 1 ? 0 : DOWN_MS / 1000,
         allBackSec: +allBackSec.toFixed(1),
         reconnectsPerSecond: reconnects,
         attemptsPerSecond: attempts,

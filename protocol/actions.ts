@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { IsoTime } from './formats.js';
+import { IsoTime, isoTimeMs } from './formats.js';
 import { Refusal } from './refusal.js';
 
 /**
@@ -155,8 +155,13 @@ export type CollectLogsParams = Static<typeof CollectLogsParams>;
 
 /** The span, checked: a clear refusal for one that is backwards, too long or in the future. */
 export function checkLogSpan(p: CollectLogsParams, nowMs: number): { since: number; until: number } {
-  const since = Date.parse(p.since);
-  const until = Date.parse(p.until);
+  const since = isoTimeMs(p.since);
+  const until = isoTimeMs(p.until);
+  if (since === null || until === null)
+    throw new Refusal(
+      'invalid_action',
+      `${since === null ? `since (${p.since})` : `until (${p.until})`} is not a real time`,
+    );
   if (!(since < until))
     throw new Refusal('invalid_action', `since (${p.since}) must be before until (${p.until})`);
   if (until - since > MAX_LOG_SPAN_MS)

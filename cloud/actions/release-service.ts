@@ -45,12 +45,16 @@ export class ReleaseService {
     signature: string | undefined,
     tarball: Readable,
   ): Promise<Record<string, unknown>> {
-    if (!semver.check(version).ok)
-      throw new Refusal('invalid_release', `"${version}" is not a semantic version (e.g. 1.4.2)`);
-    if (typeof signature !== 'string' || !/^[A-Za-z0-9+/=]{20,200}$/.test(signature))
+    checkVersion(version);
+    if (typeof signature !== 'string')
       throw new Refusal(
         'invalid_release',
         'the Posagent-Release-Signature header (base64 Ed25519) is required',
+      );
+    if (!/^[A-Za-z0-9+/=]{20,200}$/.test(signature))
+      throw new Refusal(
+        'invalid_release',
+        'the Posagent-Release-Signature header must be a base64 Ed25519 signature (posagent-cloud release-sign prints it)',
       );
     if (this.o.releaseKeys.length === 0)
       throw new Refusal(
@@ -67,7 +71,9 @@ export class ReleaseService {
       try {
         inside = await packageVersionOf(tmp);
       } catch (err) {
-        throw new Refusal('invalid_release', (err as Error).message, { kind: 'content' });
+        // The reader names the file it read: the temp path (data dir, pid) is not the client's to know.
+        const message = (err as Error).message.replaceAll(tmp, 'the tarball');
+        throw new Refusal('invalid_release', message, { kind: 'content' });
       }
       if (inside !== version)
         throw new Refusal('release_version_mismatch', `the tarball is version ${inside}, not ${version}`);
@@ -116,6 +122,7 @@ export class ReleaseService {
    * Kept as given; the terminal checks it against its pinned key.
    */
   async setDowngradeSignature(version: string, body: unknown): Promise<Record<string, unknown>> {
+    checkVersion(version);
     const r = await this.o.store.releases.get(version);
     if (!r) throw new Refusal('release_not_found', `no release ${version}`);
     const { signature, from } = (body ?? {}) as { signature?: unknown; from?: unknown };
@@ -146,6 +153,7 @@ export class ReleaseService {
   }
 
   async getRelease(version: string): Promise<Record<string, unknown>> {
+    checkVersion(version);
     const r = await this.o.store.releases.get(version);
     if (!r) throw new Refusal('release_not_found', `no release ${version}`);
     return this.releaseView(r);
@@ -157,6 +165,7 @@ export class ReleaseService {
 
   /** The artifact's file on this gateway, for a terminal's download (streamed, with HTTP Range). */
   async artifact(version: string): Promise<string> {
+    checkVersion(version);
     const r = await this.o.store.releases.get(version);
     if (!r) throw new Refusal('release_not_found', `no release ${version}`);
     return this.artifacts.file(r);
@@ -170,6 +179,12 @@ export class ReleaseService {
       createdAt: unixSeconds(r.createdAt),
     };
   }
+}
+
+/** A release version in a path: a semantic version, or a clear refusal (never echoed past 40 characters). */
+function checkVersion(version: string): void {
+  if (!semver.check(version).ok)
+    throw new Refusal('invalid_release', `"${version.slice(0, 40)}" is not a semantic version (e.g. 1.4.2)`);
 }
 
 /** What a terminal is told of a release (the downgrade permission only when asked for). */

@@ -37,6 +37,7 @@ export async function readBody(
   deadlineMs: number,
   say: { tooLarge(maxBytes: number): string; late(deadlineMs: number): string },
 ): Promise<Buffer> {
+  refuseDeclaredOver(req, maxBytes, say.tooLarge(maxBytes));
   const chunks: Buffer[] = [];
   let size = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -62,16 +63,60 @@ export async function readBody(
   return Buffer.concat(chunks);
 }
 
-/** A path parameter, percent-decoded; a malformed escape (`%zz`, a lone `%E2`) is the client's error. */
+/** A body whose declared length is over the limit is refused at once (413), before any of it is read. */
+export function refuseDeclaredOver(
+  req: Pick<IncomingMessage, 'headers'>,
+  maxBytes: number,
+  message: string,
+): void {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw new Refusal('body_too_large', message);
+}
+
+/** A control character (NUL and the C0/C1 ranges): never in a name, an id or a query. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it refuses
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A path parameter, percent-decoded; a malformed escape (`%zz`, a lone `%E2`) or a control
+ * character (`%00`: PostgreSQL cannot even compare it) is the client's error.
+ */
 export function decodePathSegment(segment: string): string {
+  let decoded: string;
   try {
-    return decodeURIComponent(segment);
+    decoded = decodeURIComponent(segment);
   } catch {
     throw new Refusal(
       'invalid_path',
       `the path segment "${segment.slice(0, 64)}" is not valid percent-encoding`,
     );
   }
+  if (CONTROL.test(decoded))
+    throw new Refusal('invalid_path', 'a path segment contains a control character (e.g. %00)');
+  return decoded;
+}
+
+/** Query parameters: none may hold a NUL character (no engine stores or compares it). */
+export function checkQuery(query: URLSearchParams): URLSearchParams {
+  for (const [k, v] of query)
+    if (k.includes('\0') || v.includes('\0'))
+      throw new Refusal(
+        'invalid_request',
+        `the query parameter "${k.replace(/\0/g, '')}" contains a NUL character`,
+      );
+  return query;
+}
+
+/** Where a parsed body holds a string with NUL (PostgreSQL's text cannot): its path, or null. */
+function nulAt(value: unknown, path: string, depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\0') ? path || '/' : null;
+  if (depth > MAX_JSON_DEPTH || typeof value !== 'object' || value === null) return null;
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes('\0')) return `${path}/${k.replace(/\0/g, '')}`;
+    const at = nulAt(v, `${path}/${k}`, depth + 1);
+    if (at) return at;
+  }
+  return null;
 }
 
 /**
@@ -92,7 +137,12 @@ export async function readJsonBody(
   const text = body.toString('utf8');
   // `curl -d` (the VINR examples) sends a form; the route's schema converts its strings.
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/x-www-form-urlencoded') return markForm(parseFormBody(text.trim()));
+  if (type === 'application/x-www-form-urlencoded') {
+    const form = parseFormBody(text.trim());
+    const nul = nulAt(form, '');
+    if (nul) throw new Refusal('invalid_request', `a form field holds a NUL character at ${nul}`);
+    return markForm(form);
+  }
   if (nestsDeeperThan(text, MAX_JSON_DEPTH))
     throw new Refusal('invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
@@ -104,6 +154,12 @@ export async function readJsonBody(
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Refusal('invalid_json', 'request body must be a JSON object');
   }
+  const nul = nulAt(value, '');
+  if (nul)
+    throw new Refusal(
+      'invalid_json',
+      `a string in the request body holds a NUL character (\\u0000) at ${nul}`,
+    );
   return value as Record<string, unknown>;
 }
 

@@ -1,4 +1,4 @@
-import { type ErrorBody, errorBody, type Refusal } from '../../protocol/refusal.js';
+import { type ErrorBody, errorBody, Refusal } from '../../protocol/refusal.js';
 
 /**
  * The one place the cloud turns a refusal's code into an HTTP status: the REST API's answers and
@@ -76,11 +76,19 @@ export const STATUS_OF: Readonly<Record<string, number>> = {
   // come back later
   rate_limited: 429,
   cloud_busy: 503,
+  store_unavailable: 503,
   // the cloud's own failures
   internal_error: 500,
   diagnostics_failed: 504,
   terminal_unreachable: 504,
 };
+
+/** The store did not answer (cloud/store/store-errors.ts): come back in a second. */
+export const STORE_UNAVAILABLE = new Refusal(
+  'store_unavailable',
+  'the store (the database) is not answering; nothing was changed; try again shortly',
+  { retryAfterSec: 1 },
+);
 
 /** The status of a refusal; a code missing from the table is the cloud's bug (500). */
 export function statusOf(r: Refusal): number {

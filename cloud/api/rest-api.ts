@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { MAX_RELEASE_BYTES } from '../../protocol/actions.js';
 import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import { ENROLL_PATH } from '../../protocol/version.js';
 import type { ActionService } from '../actions/action-service.js';
@@ -11,12 +12,21 @@ import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FleetService } from '../fleet/fleet-service.js';
 import { authenticateTerminal } from '../identity/terminal-auth.js';
 import type { TransactionLedger } from '../ledger/transaction-ledger.js';
+import { isStoreUnavailable } from '../store/store-errors.js';
 import type { TerminalStore } from '../store/store-types.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import { sourceOf } from './connection-guard.js';
 import { sendFile } from './file-transfer.js';
-import { decodePathSegment, MAX_BODY_BYTES, readJsonBody, sendError, sendJson } from './http-json.js';
-import { statusOf } from './refusal-status.js';
+import {
+  checkQuery,
+  decodePathSegment,
+  MAX_BODY_BYTES,
+  readJsonBody,
+  refuseDeclaredOver,
+  sendError,
+  sendJson,
+} from './http-json.js';
+import { STORE_UNAVAILABLE, statusOf } from './refusal-status.js';
 import { rolloutRoutes } from './rollout-routes.js';
 import { FileBody, RawBody, type Route } from './route.js';
 
@@ -321,6 +331,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       created: true,
       handle: async (c) => {
         const signature = c.req.headers['posagent-release-signature'];
+        refuseDeclaredOver(c.req, MAX_RELEASE_BYTES, `a release may be at most ${MAX_RELEASE_BYTES} bytes`);
         return await o.releases.publishRelease(
           c.params[0]!,
           typeof signature === 'string' ? signature : undefined,
@@ -490,7 +501,7 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
         const result = await route.handle({
           req,
           params,
-          query: url.searchParams,
+          query: checkQuery(url.searchParams),
           body: () => readJsonBody(req, MAX_BODY_BYTES, o.bodyTimeoutMs),
           terminalId,
         });
@@ -512,6 +523,10 @@ export function createRestHandler(o: RestApiOptions): (req: IncomingMessage, res
       } catch (err) {
         closeIfIncomplete();
         if (isRefusal(err)) return sendError(res, err);
+        if (isStoreUnavailable(err)) {
+          o.log.warn({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'store unavailable');
+          return sendError(res, STORE_UNAVAILABLE);
+        }
         o.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'REST handler failed');
         sendError(res, new Refusal('internal_error', 'internal error'));
       }

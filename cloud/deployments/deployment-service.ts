@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { SemVer } from '../../protocol/actions.js';
-import { IsoTime } from '../../protocol/formats.js';
+import { DisplayName, IsoTime, isoTimeMs } from '../../protocol/formats.js';
 import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import { compileValidator } from '../../protocol/schema-validation.js';
 import type { ActionService } from '../actions/action-service.js';
@@ -45,7 +45,7 @@ import { type DeploymentEvent, nextDeploymentState } from './deployment-state.js
 const Id = Type.String({ minLength: 1, maxLength: 64 });
 const CreateDeploymentBody = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    name: Type.Optional(DisplayName),
     release: SemVer,
     target: Type.Object(
       {
@@ -227,6 +227,12 @@ export class DeploymentService {
 
   async create(body: unknown): Promise<DeploymentView> {
     const b = parseBody(createBody, body, 'invalid_deployment');
+    const startAt = b.startAt ? isoTimeMs(b.startAt) : null;
+    if (b.startAt && startAt === null)
+      throw new Refusal(
+        'invalid_deployment',
+        `startAt (${b.startAt}) is not a real time (ISO 8601 UTC, e.g. 2027-01-05T02:00:00Z)`,
+      );
     const chosen = (['organizationId', 'locationIds', 'terminalIds'] as const).filter(
       (k) => b.target[k] !== undefined,
     );
@@ -246,7 +252,6 @@ export class DeploymentService {
         `no release ${b.release}; publish it with PUT /v1/releases/${b.release}`,
       );
     const now = this.o.now();
-    const startAt = b.startAt ? Date.parse(b.startAt) : null;
     const terminals = await this.resolve(b.target);
     if (terminals.length === 0)
       throw new Refusal('invalid_deployment', 'the target names no active terminal');

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { ActionProgress, ActionStatus, RunAction } from '../../protocol/actions.js';
+import { isoTimeMs } from '../../protocol/formats.js';
 import type {
   ConfigApplied,
   Heartbeat,
@@ -396,7 +397,8 @@ export class AgentGateway {
       });
       // An accepted link ends what refused the last ones; the device clock is compared with ours.
       if (known?.problem) await this.o.store.terminals.setProblem(conn.terminalId, null, null);
-      await this.o.store.terminals.recordClockSkew(conn.terminalId, Date.parse(p.clock) - now);
+      const clock = isoTimeMs(p.clock);
+      if (clock !== null) await this.o.store.terminals.recordClockSkew(conn.terminalId, clock - now);
     });
     // Presence: this link, with a version newer than any before it, is the terminal's link now.
     const version = await this.o.store.gateways.nextLinkVersion();
@@ -447,7 +449,7 @@ export class AgentGateway {
       at: now,
       batteryLevel: p.battery?.level ?? null,
       health: JSON.stringify(health),
-      clockSkewMs: Date.parse(p.sentAt) - now,
+      clockSkewMs: (isoTimeMs(p.sentAt) ?? now) - now,
     });
     // A link's first beat is written at once (what support sees right after a connect); the
     // steady beats of a connected fleet wait for the batch.

@@ -3,13 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { isRefusal, Refusal } from '../../protocol/refusal.js';
 import type { ActionService } from '../actions/action-service.js';
-import { decodePathSegment } from '../api/http-json.js';
-import { statusOf } from '../api/refusal-status.js';
+import { checkQuery, decodePathSegment } from '../api/http-json.js';
+import { STORE_UNAVAILABLE, statusOf } from '../api/refusal-status.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import { qrPng } from '../enrollment/enrollment-qr.js';
 import type { EnrollmentService } from '../enrollment/enrollment-service.js';
 import type { FleetService } from '../fleet/fleet-service.js';
 import { pageOf } from '../list-page.js';
+import { isStoreUnavailable } from '../store/store-errors.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { SafeHtml } from './html.js';
 import type { OperatorAccounts } from './operator-accounts.js';
@@ -721,7 +722,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
         await route.handle({
           req,
           params,
-          query: url.searchParams,
+          query: checkQuery(url.searchParams),
           session: undefined as never,
           form: new URLSearchParams(),
         }),
@@ -756,7 +757,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       if (!sameOrigin(req) || !sameToken(presented ?? undefined, session.csrfToken)) {
         await o.audit.record(
           session.operator,
-          auditAs({ req, params, query: url.searchParams, session, form }),
+          auditAs({ req, params, query: checkQuery(url.searchParams), session, form }),
           target,
           'refused',
           'csrf_failed',
@@ -768,7 +769,7 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
         return sendPage(res, 403, messagePage('Refused', session, r.code, r.message));
       }
     }
-    const ctx: Ctx = { req, params, query: url.searchParams, session, form };
+    const ctx: Ctx = { req, params, query: checkQuery(url.searchParams), session, form };
     if (!mayDo(session.role, route.may)) {
       if (req.method === 'POST')
         await o.audit.record(session.operator, auditAs(ctx), target, 'refused', 'forbidden');
@@ -816,6 +817,17 @@ export function createPortalHandler(o: PortalOptions): (req: IncomingMessage, re
       if (isRefusal(err)) {
         if (!req.complete) res.setHeader('connection', 'close');
         return sendPage(res, statusOf(err), messagePage('Refused', undefined, err.code, err.message));
+      }
+      if (isStoreUnavailable(err)) {
+        o.log.error({ err: (err as Error).message }, 'store unavailable');
+        return sendPage(
+          res,
+          503,
+          messagePage('Unavailable', undefined, STORE_UNAVAILABLE.code, STORE_UNAVAILABLE.message),
+          {
+            'retry-after': '1',
+          },
+        );
       }
       o.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'portal handler failed');
       sendPage(res, 500, messagePage('Error', undefined, 'internal_error', 'internal error'));

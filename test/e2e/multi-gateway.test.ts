@@ -643,4 +643,46 @@ describe('the cloud on PostgreSQL, several gateways', () => {
     );
     expect(routed).toEqual([{ kind: 'deactivate', gateway_id: onAGateway }]);
   });
+  it('on PostgreSQL a NUL in a path, a query or a body is 400 (it was 500: text cannot hold one); with the database down every gateway answers 503 store_unavailable, and serves again when it is back', async () => {
+    // B was SIGKILLed above: A and C.
+    const [a, , b] = gateways as [Cloud, Cloud, Cloud];
+    for (const path of ['/v1/terminals/%00', '/v1/deployments/%00/terminals', '/v1/releases/9.9.1%00']) {
+      const r = await a.api<{ error: { code: string } }>('GET', path);
+      expect(r.status, path).toBe(400);
+      expect(r.body.error.code, path).toBe('invalid_path');
+    }
+    expect((await b.api<{ error: { code: string } }>('GET', '/v1/terminals?q=%00')).status).toBe(400);
+    const body = await b.api<{ error: { code: string } }>('POST', '/v1/deployments', {
+      release: '1.0.0',
+      target: { locationIds: ['loc\u0000'] },
+    });
+    expect(body.status).toBe(400);
+    expect(body.body.error.code).toBe('invalid_json');
+    expect(a.proc.stderr() + b.proc.stderr()).not.toMatch(/REST handler failed/);
+
+    await pg.kill();
+    const down = await waitFor(async () => {
+      const r = await a.api<{ error: { code: string; message: string } }>('GET', '/v1/deployments');
+      return r.status === 503 ? r : undefined;
+    }, 'a 503 while the database is down');
+    expect(down.body.error).toEqual({
+      code: 'store_unavailable',
+      message: 'the store (the database) is not answering; nothing was changed; try again shortly',
+    });
+    // Ready is "the store answered within the last three seconds": it turns within them.
+    await waitFor(
+      async () => (await b.api('GET', '/readyz', undefined, null)).status === 503 || undefined,
+      'C not ready while the database is down',
+    );
+    expect(a.proc.stderr()).not.toMatch(/REST handler failed/);
+    await pg.restart();
+    await waitFor(
+      async () => (await a.api('GET', '/v1/deployments')).status === 200 || undefined,
+      'A serves again',
+    );
+    await waitFor(
+      async () => (await b.api('GET', '/readyz', undefined, null)).status === 200 || undefined,
+      'B ready again',
+    );
+  });
 });
