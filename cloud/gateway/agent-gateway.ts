@@ -99,6 +99,13 @@ export class AgentGateway {
 
   constructor(private readonly o: GatewayOptions) {
     this.admission = new LinkAdmission(o.maxNewLinksPerSec, o.now());
+    // Counters without labels are exported from the start, at 0 (Prometheus's rate() needs the first sample).
+    for (const name of [
+      'posagent_link_opens_total',
+      'posagent_heartbeat_batches_total',
+      'posagent_heartbeats_written_total',
+    ])
+      o.metrics?.count(name, undefined, 0);
     this.beats = new HeartbeatBatch({
       write: (beats) => {
         o.metrics?.count('posagent_heartbeat_batches_total');
