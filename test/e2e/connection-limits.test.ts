@@ -134,7 +134,8 @@ describe('connection limits and timeouts', () => {
       tls('slow body', (s) =>
         slowly(
           s,
-          'POST /v1/pairings HTTP/1.1\r\nHost: cloud\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
+          // Within the 64 KiB a JSON body may be (a larger declared length is refused at once, 413).
+          'POST /v1/pairings HTTP/1.1\r\nHost: cloud\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n',
           ' ',
         ),
       );
