@@ -90,7 +90,15 @@ export class StatusAnnouncer {
       if (status === row.announcedStatus) return;
       // Its history gets the change with the time it happened (a threshold crossed between two
       // sweeps happened when it was crossed) and why.
-      await this.o.store.terminals.setAnnouncedStatus(row.id, status, sinceMs ?? this.o.now(), reason);
+      const won = await this.o.store.terminals.setAnnouncedStatus(
+        row.id,
+        row.announcedStatus,
+        status,
+        sinceMs ?? this.o.now(),
+        reason,
+      );
+      // Another gateway announced this change between our read and our write: it sent the event.
+      if (!won) return;
       const event = EVENT_OF[status];
       if (event)
         await this.o.emit(event, {

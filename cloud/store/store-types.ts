@@ -337,8 +337,18 @@ export interface TerminalStore {
   /** false when it was deactivated already. */
   deactivate(id: string, now: number, reason: string): Promise<boolean>;
   update(id: string, changes: { name?: string; locationId?: string }): Promise<void>;
-  /** The announced status changes, and its history gets the change, in one call (inside the caller's transaction). */
-  setAnnouncedStatus(id: string, status: string, at: number, reason: string | null): Promise<void>;
+  /**
+   * The announced status changes, and its history gets the change, in one call (inside the
+   * caller's transaction) — only if the announced status is still `previous` (what the caller read): false, nothing
+   * written, when another check (another gateway) announced first.
+   */
+  setAnnouncedStatus(
+    id: string,
+    previous: string | null,
+    status: string,
+    at: number,
+    reason: string | null,
+  ): Promise<boolean>;
   /** A problem the cloud saw (a refused link, a revoked certificate); null clears it. */
   setProblem(id: string, problem: string | null, at: number | null): Promise<void>;
   recordClockSkew(id: string, skewMs: number): Promise<void>;

@@ -147,7 +147,7 @@ export class PgTerminals implements TerminalStore {
       events: `SELECT ${EVENT_COLUMNS} FROM terminal_events
         WHERE terminal_id = @id AND (@beforeSeq IS NULL OR seq < @beforeSeq) ORDER BY seq DESC LIMIT @limit`,
       addEvent: `INSERT INTO terminal_events (terminal_id, at, status, previous_status, reason)
-        VALUES (@id, @at, @status, (SELECT announced_status FROM terminals WHERE id = @id), @reason)`,
+        VALUES (@id, @at, @status, @previous, @reason)`,
       setProblem: 'UPDATE terminals SET problem = @problem, problem_at = @at WHERE id = @id',
       clockSkew: 'UPDATE terminals SET clock_skew_ms = @skewMs WHERE id = @id',
       replacedBy: 'UPDATE terminals SET replaced_by = @by WHERE id = @id',
@@ -179,7 +179,9 @@ export class PgTerminals implements TerminalStore {
         WHERE id = @id AND deactivated_at IS NULL`,
       rename: 'UPDATE terminals SET name = @name WHERE id = @id',
       move: 'UPDATE terminals SET location_id = @locationId WHERE id = @id',
-      announced: 'UPDATE terminals SET announced_status = @status, announced_at = @at WHERE id = @id',
+      // Only from the status the caller read: of two gateways announcing one change, one wins.
+      announced: `UPDATE terminals SET announced_status = @status, announced_at = @at
+        WHERE id = @id AND announced_status IS NOT DISTINCT FROM @previous`,
       setLocked: 'UPDATE terminals SET locked = @locked WHERE id = @id',
       locked: 'SELECT locked FROM terminals WHERE id = @id',
       ...LINK_SQL,
@@ -288,9 +290,16 @@ export class PgTerminals implements TerminalStore {
     if (changes.locationId !== undefined)
       await this.q.run(this.s.move, { id, locationId: changes.locationId });
   }
-  async setAnnouncedStatus(id: string, status: string, at: number, reason: string | null): Promise<void> {
-    await this.q.run(this.s.addEvent, { id, at, status, reason });
-    await this.q.run(this.s.announced, { id, status, at });
+  async setAnnouncedStatus(
+    id: string,
+    previous: string | null,
+    status: string,
+    at: number,
+    reason: string | null,
+  ): Promise<boolean> {
+    if ((await this.q.run(this.s.announced, { id, status, at, previous })) !== 1) return false;
+    await this.q.run(this.s.addEvent, { id, at, status, previous, reason });
+    return true;
   }
   async setLocked(id: string, locked: boolean): Promise<void> {
     await this.q.run(this.s.setLocked, { id, locked: bit(locked) });

@@ -144,7 +144,7 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
       events: `SELECT ${EVENT_COLUMNS} FROM terminal_events
         WHERE terminal_id = @id AND (@beforeSeq IS NULL OR seq < @beforeSeq) ORDER BY seq DESC LIMIT @limit`,
       addEvent: `INSERT INTO terminal_events (terminal_id, at, status, previous_status, reason)
-        VALUES (@id, @at, @status, (SELECT announced_status FROM terminals WHERE id = @id), @reason)`,
+        VALUES (@id, @at, @status, @previous, @reason)`,
       setProblem: 'UPDATE terminals SET problem = @problem, problem_at = @at WHERE id = @id',
       clockSkew: 'UPDATE terminals SET clock_skew_ms = @skewMs WHERE id = @id',
       replacedBy: 'UPDATE terminals SET replaced_by = @by WHERE id = @id',
@@ -176,7 +176,9 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
         WHERE id = @id AND deactivated_at IS NULL`,
       rename: 'UPDATE terminals SET name = @name WHERE id = @id',
       move: 'UPDATE terminals SET location_id = @locationId WHERE id = @id',
-      announced: 'UPDATE terminals SET announced_status = @status, announced_at = @at WHERE id = @id',
+      // Only from the status the caller read: of two gateways announcing one change, one wins.
+      announced: `UPDATE terminals SET announced_status = @status, announced_at = @at
+        WHERE id = @id AND announced_status IS @previous`,
       setLocked: 'UPDATE terminals SET locked = @locked WHERE id = @id',
       locked: 'SELECT locked FROM terminals WHERE id = @id',
       ...LINK_SQL,
@@ -270,9 +272,16 @@ export class SqliteTerminals implements Immediate<TerminalStore> {
     if (changes.name !== undefined) this.s.rename.run({ id, name: changes.name });
     if (changes.locationId !== undefined) this.s.move.run({ id, locationId: changes.locationId });
   }
-  setAnnouncedStatus(id: string, status: string, at: number, reason: string | null): void {
-    this.s.addEvent.run({ id, at, status, reason });
-    this.s.announced.run({ id, status, at });
+  setAnnouncedStatus(
+    id: string,
+    previous: string | null,
+    status: string,
+    at: number,
+    reason: string | null,
+  ): boolean {
+    if (this.s.announced.run({ id, status, at, previous }).changes !== 1) return false;
+    this.s.addEvent.run({ id, at, status, previous, reason });
+    return true;
   }
   setLocked(id: string, locked: boolean): void {
     this.s.setLocked.run({ id, locked: bit(locked) });

@@ -340,8 +340,11 @@ export function cloudStoreContract(engine: string, open: () => Promise<CloudStor
 
     it('status history: each announced change with its time, previous status and reason, newest first', async () => {
       const s = await withTerminal();
-      await s.terminals.setAnnouncedStatus('term_a', 'online', 10, 'heartbeat');
-      await s.terminals.setAnnouncedStatus('term_a', 'error', 20, 'clock');
+      expect(await s.terminals.setAnnouncedStatus('term_a', null, 'online', 10, 'heartbeat')).toBe(true);
+      expect(await s.terminals.setAnnouncedStatus('term_a', 'online', 'error', 20, 'clock')).toBe(true);
+      // A second check that read the status before the first wrote (another gateway): nothing written.
+      expect(await s.terminals.setAnnouncedStatus('term_a', 'online', 'error', 21, 'clock')).toBe(false);
+      expect(await s.terminals.setAnnouncedStatus('term_a', null, 'offline', 22, 'link')).toBe(false);
       expect(await s.terminals.get('term_a')).toMatchObject({ announcedStatus: 'error', announcedAt: 20 });
       const events = await s.terminals.events('term_a', { beforeSeq: null, limit: 10 });
       expect(events.map(({ seq: _, ...e }) => e)).toEqual([

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StatusAnnouncer } from '../../../cloud/fleet/status-announcer.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS } from '../../../cloud/store/postgres/migrations.js';
 import { openPostgresStore } from '../../../cloud/store/postgres/postgres-store.js';
 import type { CloudStore } from '../../../cloud/store/store-types.js';
@@ -135,5 +136,57 @@ describe('the PostgreSQL store', () => {
     expect(heard).toEqual(['work', 'marker', 'after commit', 'last']);
     await a.close();
     await b.close();
+  });
+});
+
+describe('two gateways announcing one status change', () => {
+  it('at the same moment: one wins, one event and one history row per change (the other sees it was announced)', async () => {
+    const url = await db.createDatabase('announce_race');
+    const [a, b] = await Promise.all([1, 2].map(() => openPostgresStore(url, { poolSize: 4 })));
+    opened.push(a!, b!);
+    await a!.locations.insert({
+      id: 'loc_1',
+      name: 'Shop',
+      createdAt: 1,
+      organizationId: 'org_default',
+      active: true,
+      timezone: null,
+      address: null,
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => `term_${i}`);
+    for (const id of ids)
+      await a!.terminals.insert({
+        id,
+        name: id,
+        locationId: 'loc_1',
+        model: null,
+        serialNumber: null,
+        softwareVersion: '1.0.0',
+        createdAt: 1000,
+        certFingerprint: `fp-${id}`,
+        certSerial: `sn-${id}`,
+        certNotAfter: 9_000_000,
+      });
+    const emitted: string[] = [];
+    const announcer = (store: CloudStore) =>
+      new StatusAnnouncer({
+        store,
+        status: () => ({ status: 'online', reason: 'heartbeat', sinceMs: null }),
+        now: () => 5000,
+        emit: async (type, data) => {
+          emitted.push(`${type} ${(data as { terminalId: string }).terminalId}`);
+        },
+        sweepMs: 60_000,
+        lead: async () => true,
+        log: { warn() {} },
+      });
+    const [onA, onB] = [announcer(a!), announcer(b!)];
+    // Both read "not announced yet", both try to write it.
+    await Promise.all(ids.flatMap((id) => [onA.check(id), onB.check(id)]));
+    expect(emitted.sort()).toEqual(ids.map((id) => `terminal.online ${id}`).sort());
+    for (const id of ids)
+      expect((await a!.terminals.events(id, { beforeSeq: null, limit: 10 })).map((e) => e.status)).toEqual([
+        'online',
+      ]);
   });
 });
