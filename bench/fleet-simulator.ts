@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import {
   startCloud,
   tempDir,
 } from '../harness/local-fleet.js';
-import { startPostgres, type TempPostgres } from '../harness/postgres.js';
+import { postgresBinDir, startPostgres, type TempPostgres } from '../harness/postgres.js';
 import { newReleaseKey, packRelease, publishRelease, signRelease } from '../harness/releases.js';
 import { waitFor } from '../harness/wait-for.js';
 import { type Identity, readIdentity } from '../identity/identity-store.js';
@@ -203,6 +203,8 @@ interface FleetReport {
     /** The postmaster and its backends, of one core. */
     cpuPct: number;
     rssMb: number;
+    /** The statements run most over the window (pg_stat_statements, when the server has it). */
+    topStatements?: { perSecond: number; rowsPerCall: number; query: string }[];
   };
   storm: {
     /** What the storm was: the one cloud SIGKILLed and restarted, or one gateway of several SIGKILLed for good. */
@@ -305,10 +307,18 @@ async function main(): Promise<void> {
   if (cpuDir) mkdirSync(cpuDir, { recursive: true });
   let pg: TempPostgres | undefined;
   let database: string | undefined;
+  let statements = false;
   if (G > 1) {
     say(`starting a temp PostgreSQL cluster and ${G} gateways on it…`);
-    pg = await startPostgres();
+    // What the database runs, by statement, when the server has pg_stat_statements (PostgreSQL's contrib).
+    statements = existsSync(join(postgresBinDir(), '..', 'lib', 'pg_stat_statements.so'));
+    pg = await startPostgres(
+      statements
+        ? { settings: ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all'] }
+        : {},
+    );
     database = await pg.createDatabase('fleet');
+    if (statements) await sqlOn(database, 'CREATE EXTENSION pg_stat_statements');
   }
   // The fan-out's deployment: a real signed release of this build, published before the agents connect.
   const release = args.fanout ? await prepareRelease(join(data, 'release')) : undefined;
@@ -480,6 +490,7 @@ async function main(): Promise<void> {
     const hb0 = heartbeats;
     const cpu0 = cloudCpu();
     const cpuOf0 = gateways.map((g) => cpuSeconds(g.proc.child.pid!));
+    if (statements && database) await sqlOn(database, 'SELECT pg_stat_statements_reset()');
     const db0 = database ? await dbCounters(database) : undefined;
     const pgCpu0 = pg ? cpuSecondsOfTree(postmaster()) : 0;
     const windowAt = Date.now();
@@ -497,6 +508,22 @@ async function main(): Promise<void> {
         walKbPerSecond: +((db1.walBytes - db0.walBytes) / sec / 1024).toFixed(1),
         cpuPct: +(((cpuSecondsOfTree(postmaster()) - pgCpu0) / sec) * 100).toFixed(1),
         rssMb: +(pssBytesOfTree(postmaster()) / 1048576).toFixed(1),
+        ...(statements
+          ? {
+              topStatements: (
+                await sqlOn<{ calls: string; rows: string; query: string }>(
+                  database,
+                  `SELECT calls, rows, query FROM pg_stat_statements
+                   WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   ORDER BY calls DESC LIMIT 8`,
+                )
+              ).map((r) => ({
+                perSecond: +(Number(r.calls) / sec).toFixed(1),
+                rowsPerCall: +(Number(r.rows) / Math.max(1, Number(r.calls))).toFixed(1),
+                query: r.query.replace(/\s+/g, ' ').slice(0, 110),
+              })),
+            }
+          : {}),
       };
     }
     const perGateway = gateways.map((_, i) => ({
@@ -810,6 +837,17 @@ async function connectedOn(g: Cloud): Promise<number> {
   return Number(m[1]);
 }
 
+/** One statement on its own connection: its rows. */
+async function sqlOn<T extends object = object>(url: string, text: string): Promise<T[]> {
+  const c = new pgClient.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
 /** PostgreSQL's own counters for the database: transactions ended (reads too), rows written, WAL bytes (pg_stat_database lags up to a second or so). */
 async function dbCounters(url: string): Promise<{ commits: number; rows: number; walBytes: number }> {
   const c = new pgClient.Client({ connectionString: url });
@@ -996,6 +1034,10 @@ function formatFleetReport(r: FleetReport): string {
     ...(r.database
       ? [
           `PostgreSQL              ${r.database.transactionsPerSecond} transactions/s (reads too), ${r.database.rowsWrittenPerSecond} rows written/s, ${r.database.walKbPerSecond} KB WAL/s; CPU ${r.database.cpuPct} % of a core, memory ${r.database.rssMb} MB (PSS of the postmaster and its backends)`,
+          ...(r.database.topStatements ?? []).map(
+            (t) =>
+              `  ${String(t.perSecond).padStart(7)}/s ${String(t.rowsPerCall).padStart(6)} rows  ${t.query}`,
+          ),
         ]
       : []),
     ...(r.fanout ? fanoutLines(r.fanout) : []),

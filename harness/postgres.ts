@@ -69,7 +69,8 @@ function runAs(): { uid: number; gid: number } | undefined {
   }
 }
 
-export async function startPostgres(): Promise<TempPostgres> {
+/** `settings`: more server settings (`name=value`, each given as `-c`), e.g. a preloaded library. */
+export async function startPostgres(o: { settings?: string[] } = {}): Promise<TempPostgres> {
   const bin = postgresBinDir();
   const user = runAs();
   const dir = mkdtempSync(join(tmpdir(), 'posagent-pg-'));
@@ -105,6 +106,7 @@ export async function startPostgres(): Promise<TempPostgres> {
         'fsync=off',
         '-c',
         'full_page_writes=off',
+        ...(o.settings ?? []).flatMap((x) => ['-c', x]),
       ],
       { ...opts, stdio: ['ignore', 'pipe', 'pipe'] },
     );
