@@ -515,7 +515,7 @@ async function main(): Promise<void> {
                   database,
                   `SELECT calls, rows, query FROM pg_stat_statements
                    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-                   ORDER BY calls DESC LIMIT 8`,
+                   ORDER BY calls DESC LIMIT 12`,
                 )
               ).map((r) => ({
                 perSecond: +(Number(r.calls) / sec).toFixed(1),
