@@ -32,11 +32,19 @@ export class ReleaseArtifacts {
     return join(this.o.dataDir, 'releases', `${version}.tgz`);
   }
 
-  /** Whether the store holds the artifact of `version` where it keeps artifacts at all. */
-  async inStore(version: string): Promise<boolean> {
-    return (
-      !this.o.store.releases.keepsArtifacts || (await this.o.store.releases.chunk(version, 0)) !== undefined
-    );
+  /** Whether the store holds the artifact of `r` whole and unchanged (its pieces hash to the row's sha256), where it keeps artifacts at all. */
+  async intactInStore(r: Pick<ReleaseRow, 'version' | 'sha256' | 'size'>): Promise<boolean> {
+    if (!this.o.store.releases.keepsArtifacts) return true;
+    const hash = createHash('sha256');
+    let size = 0;
+    for (let seq = 0; ; seq++) {
+      const bytes = await this.o.store.releases.chunk(r.version, seq);
+      if (!bytes) break;
+      size += bytes.length;
+      if (size > r.size) return false;
+      hash.update(bytes);
+    }
+    return size === r.size && hash.digest('hex') === r.sha256;
   }
 
   /** Called inside the release row's transaction: `file`'s bytes into the store, in pieces (if it keeps them). */

@@ -85,9 +85,15 @@ export class ReleaseService {
       const existing = await this.o.store.releases.get(version);
       if (existing) {
         if (existing.sha256 === sha256 && existing.signature === signature) {
-          // Published before the store kept artifacts: the same tarball again puts it there.
-          if (!(await this.artifacts.inStore(version)))
-            await this.o.store.transaction(() => this.artifacts.keep(version, tmp));
+          // Published before the store kept artifacts, or its pieces damaged since: the same
+          // tarball again (checked against the row above) writes them whole.
+          if (!(await this.artifacts.intactInStore(existing))) {
+            await this.o.store.transaction(async () => {
+              await this.o.store.releases.deleteChunks(version);
+              await this.artifacts.keep(version, tmp);
+            });
+            this.o.log.info({ version }, "release artifact's pieces written again from the same tarball");
+          }
           return this.releaseView(existing);
         }
         throw new Refusal(

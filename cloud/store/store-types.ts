@@ -559,6 +559,8 @@ export interface ReleaseStore {
   insertChunk(version: string, seq: number, bytes: Buffer): Promise<void>;
   /** The piece `seq` of a release's artifact; undefined past the last (always, where none are kept). */
   chunk(version: string, seq: number): Promise<Buffer | undefined>;
+  /** Removes a release's pieces (to write them again whole); none where none are kept. */
+  deleteChunks(version: string): Promise<void>;
 }
 
 export interface WebhookStore {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -493,7 +494,7 @@ describe('the cloud on PostgreSQL, several gateways', () => {
     }
   }, 120_000);
 
-  it('a release whose pieces in the store do not match its row: a gateway rebuilding it refuses (release_not_found), serves nothing and keeps nothing; pieces missing: the same tarball again puts them back', async () => {
+  it('a release whose pieces in the store do not match its row: a gateway rebuilding it refuses (release_not_found), serves nothing and keeps nothing; the same tarball again repairs them; pieces missing: the same tarball again puts them back', async () => {
     const [a, , c] = gateways as [Cloud, Cloud, Cloud];
     const tarball = await packRelease('9.22.1', tempDir('packs'));
     const signed = await signRelease(tarball, releaseKey);
@@ -525,6 +526,12 @@ describe('the cloud on PostgreSQL, several gateways', () => {
     const fromA = await downloadRelease(a, onC.dirs.stateDir, '9.22.1');
     expect(fromA.status).toBe(200);
     expect(sha256(fromA.body)).toBe(signed.sha256);
+    // The same tarball published again (checked against the row) writes the damaged pieces whole.
+    expect((await publishRelease(a, tarball, signed)).status).toBe(201);
+    const repaired = await downloadRelease(c, onC.dirs.stateDir, '9.22.1');
+    expect(repaired.status).toBe(200);
+    expect(sha256(repaired.body)).toBe(signed.sha256);
+    await rm(join(c.dataDir, 'releases', '9.22.1.tgz'));
     // Pieces gone (a release published before the store kept artifacts): refused as not in the
     // store; the same tarball published again, through another gateway, puts them back.
     await sql('DELETE FROM release_chunks WHERE version = $1', ['9.22.1']);

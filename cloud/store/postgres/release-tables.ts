@@ -15,6 +15,7 @@ export class PgReleases implements ReleaseStore {
       ...RELEASE_SQL,
       insertChunk: 'INSERT INTO release_chunks (version, seq, bytes) VALUES (@version, @seq, @bytes)',
       chunk: 'SELECT bytes FROM release_chunks WHERE version = @version AND seq = @seq',
+      deleteChunks: 'DELETE FROM release_chunks WHERE version = @version',
     });
   }
   async insert(row: ReleaseRow): Promise<void> {
@@ -41,5 +42,8 @@ export class PgReleases implements ReleaseStore {
   }
   async chunk(version: string, seq: number): Promise<Buffer | undefined> {
     return (await this.q.one<{ bytes: Buffer }>(this.s.chunk, { version, seq }))?.bytes;
+  }
+  async deleteChunks(version: string): Promise<void> {
+    await this.q.run(this.s.deleteChunks, { version });
   }
 }

@@ -39,4 +39,5 @@ export class SqliteReleases implements Immediate<ReleaseStore> {
   chunk(): undefined {
     return undefined;
   }
+  deleteChunks(): void {}
 }

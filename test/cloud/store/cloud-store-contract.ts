@@ -752,7 +752,13 @@ export function cloudStoreContract(engine: string, open: () => Promise<CloudStor
         await expect(s.releases.insertChunk('9.9.9', 0, Buffer.from([1]))).rejects.toThrow();
         await expect(s.releases.insertChunk('1.2.0', 1, Buffer.from([1]))).rejects.toThrow();
         expect(Buffer.from((await s.releases.chunk('1.2.0', 1))!).equals(pieces[1]!)).toBe(true);
+        // Removed whole (to be written again), and written again.
+        await s.releases.deleteChunks('1.2.0');
+        expect(await s.releases.chunk('1.2.0', 0)).toBeUndefined();
+        await s.releases.insertChunk('1.2.0', 0, pieces[0]!);
+        expect(Buffer.from((await s.releases.chunk('1.2.0', 0))!).equals(pieces[0]!)).toBe(true);
       } else {
+        await s.releases.deleteChunks('1.2.0');
         await expect(s.releases.insertChunk('1.2.0', 0, Buffer.from([1]))).rejects.toThrow(
           'the SQLite store keeps no artifact bytes (release 1.2.0): its file is the artifact',
         );
