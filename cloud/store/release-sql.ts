@@ -1,3 +1,5 @@
+import type { ReleaseRow } from './store-types.js';
+
 /**
  * Releases: the statements both engines run (named parameters; each engine's table classes
  * prepare them their way). The artifact's pieces (`release_chunks`) are PostgreSQL's alone.
@@ -13,3 +15,9 @@ export const RELEASE_SQL = {
   downgrade:
     'UPDATE releases SET downgrade_signature = @signature, downgrade_from = @from WHERE version = @version',
 };
+
+/** The insert's parameters from a row: the columns the insert names, nothing else. */
+export function releaseInsertParams(row: ReleaseRow) {
+  const { version, sha256, size, signature, file, createdAt } = row;
+  return { version, sha256, size, signature, file, createdAt };
+}

@@ -1,4 +1,4 @@
-import { RELEASE_SQL } from '../release-sql.js';
+import { RELEASE_SQL, releaseInsertParams } from '../release-sql.js';
 import type { ReleaseRow, ReleaseStore } from '../store-types.js';
 import { type PgExec, pgStatements } from './pg-statements.js';
 
@@ -19,14 +19,7 @@ export class PgReleases implements ReleaseStore {
     });
   }
   async insert(row: ReleaseRow): Promise<void> {
-    await this.q.run(this.s.insert, {
-      version: row.version,
-      sha256: row.sha256,
-      size: row.size,
-      signature: row.signature,
-      file: row.file,
-      createdAt: row.createdAt,
-    });
+    await this.q.run(this.s.insert, releaseInsertParams(row));
   }
   async get(version: string): Promise<ReleaseRow | undefined> {
     return (await this.q.one(this.s.get, { version })) as ReleaseRow | undefined;

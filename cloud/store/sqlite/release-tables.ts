@@ -1,4 +1,4 @@
-import { RELEASE_SQL } from '../release-sql.js';
+import { RELEASE_SQL, releaseInsertParams } from '../release-sql.js';
 import type { Immediate, ReleaseRow, ReleaseStore } from '../store-types.js';
 import { type Db, prepareAll } from './statements.js';
 
@@ -13,14 +13,7 @@ export class SqliteReleases implements Immediate<ReleaseStore> {
     this.s = prepareAll(db, RELEASE_SQL);
   }
   insert(row: ReleaseRow): void {
-    this.s.insert.run({
-      version: row.version,
-      sha256: row.sha256,
-      size: row.size,
-      signature: row.signature,
-      file: row.file,
-      createdAt: row.createdAt,
-    });
+    this.s.insert.run(releaseInsertParams(row));
   }
   get(version: string): ReleaseRow | undefined {
     return this.s.get.get({ version }) as ReleaseRow | undefined;
