@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { CloudStore, NewTerminal } from '../../../cloud/store/store-types.js';
+import type { CloudStore } from '../../../cloud/store/store-types.js';
+import { shopRow, terminalRow } from './store-rows.js';
 
 /**
  * What every implementation of the cloud store's interfaces (cloud/store/store-types.ts) must do,
@@ -7,27 +8,8 @@ import type { CloudStore, NewTerminal } from '../../../cloud/store/store-types.j
  * postgres-store.test.ts over a real PostgreSQL server (a new database per test).
  */
 export function cloudStoreContract(engine: string, open: () => Promise<CloudStore> | CloudStore): void {
-  const terminal = (id: string, locationId = 'loc_1'): NewTerminal => ({
-    id,
-    name: `Till ${id}`,
-    locationId,
-    model: null,
-    serialNumber: null,
-    softwareVersion: '1.0.0',
-    createdAt: 1000,
-    certFingerprint: `fp-${id}`,
-    certSerial: `sn-${id}`,
-    certNotAfter: 9_000_000,
-  });
-  const shop = (id: string, organizationId = 'org_default') => ({
-    id,
-    name: `Shop ${id}`,
-    createdAt: 1,
-    organizationId,
-    active: true,
-    timezone: null,
-    address: null,
-  });
+  const terminal = terminalRow;
+  const shop = shopRow;
   const withTerminal = async () => {
     const s = await open();
     await s.locations.insert(shop('loc_1'));

@@ -7,6 +7,7 @@ import type { CloudStore } from '../../../cloud/store/store-types.js';
 import { startPostgres, type TempPostgres } from '../../../harness/postgres.js';
 import { waitFor } from '../../../harness/wait-for.js';
 import { cloudStoreContract } from './cloud-store-contract.js';
+import { shopRow, terminalRow } from './store-rows.js';
 
 let db: TempPostgres;
 let made = 0;
@@ -57,15 +58,7 @@ describe('the PostgreSQL store', () => {
 
   it('a transaction runs on one client: a concurrent caller outside it does not see its writes until it commits', async () => {
     const s = await fresh();
-    await s.locations.insert({
-      id: 'loc_1',
-      name: 'Shop',
-      createdAt: 1,
-      organizationId: 'org_default',
-      active: true,
-      timezone: null,
-      address: null,
-    });
+    await s.locations.insert({ ...shopRow('loc_1'), name: 'Shop' });
     let release!: () => void;
     const gate = new Promise<void>((r) => {
       release = r;
@@ -144,29 +137,9 @@ describe('two gateways announcing one status change', () => {
     const url = await db.createDatabase('announce_race');
     const [a, b] = await Promise.all([1, 2].map(() => openPostgresStore(url, { poolSize: 4 })));
     opened.push(a!, b!);
-    await a!.locations.insert({
-      id: 'loc_1',
-      name: 'Shop',
-      createdAt: 1,
-      organizationId: 'org_default',
-      active: true,
-      timezone: null,
-      address: null,
-    });
+    await a!.locations.insert(shopRow('loc_1'));
     const ids = Array.from({ length: 20 }, (_, i) => `term_${i}`);
-    for (const id of ids)
-      await a!.terminals.insert({
-        id,
-        name: id,
-        locationId: 'loc_1',
-        model: null,
-        serialNumber: null,
-        softwareVersion: '1.0.0',
-        createdAt: 1000,
-        certFingerprint: `fp-${id}`,
-        certSerial: `sn-${id}`,
-        certNotAfter: 9_000_000,
-      });
+    for (const id of ids) await a!.terminals.insert(terminalRow(id));
     const emitted: string[] = [];
     const announcer = (store: CloudStore) =>
       new StatusAnnouncer({
