@@ -850,19 +850,13 @@ async function sqlOn<T extends object = object>(url: string, text: string): Prom
 
 /** PostgreSQL's own counters for the database: transactions ended (reads too), rows written, WAL bytes (pg_stat_database lags up to a second or so). */
 async function dbCounters(url: string): Promise<{ commits: number; rows: number; walBytes: number }> {
-  const c = new pgClient.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const r = await c.query<{ commits: string; rows: string; wal: string }>(
-      `SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS rows,
-        pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS wal
-       FROM pg_stat_database WHERE datname = current_database()`,
-    );
-    const row = r.rows[0]!;
-    return { commits: Number(row.commits), rows: Number(row.rows), walBytes: Number(row.wal) };
-  } finally {
-    await c.end();
-  }
+  const [row] = await sqlOn<{ commits: string; rows: string; wal: string }>(
+    url,
+    `SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS rows,
+      pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS wal
+     FROM pg_stat_database WHERE datname = current_database()`,
+  );
+  return { commits: Number(row!.commits), rows: Number(row!.rows), walBytes: Number(row!.wal) };
 }
 
 /** A signed release of this build for the fan-out's deployment (a version no terminal runs). */
@@ -877,15 +871,10 @@ async function prepareRelease(dir: string) {
   };
 }
 
-/** The cloud's CPU (% of a core) in each second until stopped. */
-function sampleCpu(cpu: () => number): { stop(): number[] } {
-  const out: number[] = [];
-  let last = cpu();
-  const timer = setInterval(() => {
-    const now = cpu();
-    out.push(Math.round((now - last) * 100));
-    last = now;
-  }, 1000);
+/** `take()` once a second until stopped: each sample, oldest first. */
+function everySecond<T>(take: () => T): { stop(): T[] } {
+  const out: T[] = [];
+  const timer = setInterval(() => out.push(take()), 1000);
   return {
     stop() {
       clearInterval(timer);
@@ -894,26 +883,28 @@ function sampleCpu(cpu: () => number): { stop(): number[] } {
   };
 }
 
+/** The cloud's CPU (% of a core) in each second until stopped. */
+function sampleCpu(cpu: () => number): { stop(): number[] } {
+  let last = cpu();
+  return everySecond(() => {
+    const now = cpu();
+    const pct = Math.round((now - last) * 100);
+    last = now;
+    return pct;
+  });
+}
+
 /** Samples the busiest worker's event-loop utilisation every second until stopped. */
 function sampleElu(workers: Worker[]): { stop(): { at: number; elu: number }[] } {
-  const out: { at: number; elu: number }[] = [];
   let last = workers.map((w) => w.performance.eventLoopUtilization());
-  const timer = setInterval(() => {
+  return everySecond(() => {
     const now = workers.map((w) => w.performance.eventLoopUtilization());
-    out.push({
-      at: Date.now(),
-      elu: Math.max(
-        ...now.map((e, i) => workers[i]!.performance.eventLoopUtilization(e, last[i]).utilization),
-      ),
-    });
+    const elu = Math.max(
+      ...now.map((e, i) => workers[i]!.performance.eventLoopUtilization(e, last[i]).utilization),
+    );
     last = now;
-  }, 1000);
-  return {
-    stop() {
-      clearInterval(timer);
-      return out;
-    },
-  };
+    return { at: Date.now(), elu };
+  });
 }
 
 /** The sample covering each second from `from` (the first taken at least a second after its start). */

@@ -10,7 +10,7 @@ export function rssBytes(pid: number): number {
 /** CPU seconds (user + system) a process has used so far. */
 export function cpuSeconds(pid: number): number {
   // Fields after "comm)": state is [0], utime [11], stime [12], in clock ticks (USER_HZ, 100 on Linux).
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 

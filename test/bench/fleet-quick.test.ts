@@ -8,12 +8,17 @@ import { ROOT, start, tempDir } from '../support/processes.js';
  * README): terminals over worker threads, the simulator's CPU beside the cloud's, resumed
  * handshakes in the storm — and a simulator that is itself the bottleneck fails loudly.
  */
+/** One run of the built simulator with these flags: its exit code, the process, and where it wrote its report. */
+async function simulate(flags: string[]) {
+  const out = join(tempDir('fleet'), 'fleet-results.json');
+  const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), ['--out', out, ...flags]);
+  const { code } = await p.exited;
+  return { code, p, out };
+}
+
 describe('fleet simulator', () => {
   it('enrolls, connects, measures heartbeats, survives a reconnect storm and writes its report', async () => {
-    const out = join(tempDir('fleet'), 'fleet-results.json');
-    const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
-      '--out',
-      out,
+    const { code, p, out } = await simulate([
       '--agents',
       '12',
       '--heartbeat-interval',
@@ -23,7 +28,6 @@ describe('fleet simulator', () => {
       '--down-sec',
       '1',
     ]);
-    const { code } = await p.exited;
     expect(code, p.stderr()).toBe(0);
     expect(p.output()).toMatch(/reconnect storm: cloud SIGKILLed/);
     const r = JSON.parse(readFileSync(out, 'utf8')) as {
@@ -50,10 +54,7 @@ describe('fleet simulator', () => {
   });
 
   it('--gateways 3: a temp PostgreSQL and three gateways, agents over all of them, one gateway SIGKILLed and its terminals on the others', async () => {
-    const out = join(tempDir('fleet'), 'fleet-results.json');
-    const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
-      '--out',
-      out,
+    const { code, p, out } = await simulate([
       '--agents',
       '12',
       '--gateways',
@@ -63,7 +64,6 @@ describe('fleet simulator', () => {
       '--window-sec',
       '3',
     ]);
-    const { code } = await p.exited;
     expect(code, p.stderr()).toBe(0);
     expect(p.output()).toMatch(
       /storm: gateway 2 SIGKILLed for good, its \d+ terminals reconnecting to the other 2/,
@@ -95,10 +95,7 @@ describe('fleet simulator', () => {
   });
 
   it('--fanout: a template change paced under --config-pushes-per-sec, a deployment under its maxPerMinute, every artifact downloaded', async () => {
-    const out = join(tempDir('fleet'), 'fleet-results.json');
-    const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
-      '--out',
-      out,
+    const { code, p, out } = await simulate([
       '--agents',
       '12',
       '--heartbeat-interval',
@@ -112,7 +109,6 @@ describe('fleet simulator', () => {
       '--deploy-per-minute',
       '60',
     ]);
-    const { code } = await p.exited;
     expect(code, p.stderr()).toBe(0);
     const r = JSON.parse(readFileSync(out, 'utf8')) as {
       fanout: {
@@ -151,10 +147,7 @@ describe('fleet simulator', () => {
   });
 
   it('a simulator that is the bottleneck (its workers kept busy) fails loudly, after writing its report', async () => {
-    const out = join(tempDir('fleet'), 'fleet-results.json');
-    const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
-      '--out',
-      out,
+    const { code, p, out } = await simulate([
       '--agents',
       '4',
       '--workers',
@@ -167,7 +160,6 @@ describe('fleet simulator', () => {
       '1',
       '--burn-worker-cpu',
     ]);
-    const { code } = await p.exited;
     expect(code, p.stderr()).toBe(3);
     expect(p.stderr()).toMatch(
       /FLEET SIMULATOR WAS THE BOTTLENECK — these figures measure the simulator, not the cloud/,

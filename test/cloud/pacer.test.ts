@@ -1,20 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { Pacer } from '../../cloud/pacer.js';
+import { Pacer, type PacerOptions } from '../../cloud/pacer.js';
 import { mostInWindow } from '../../harness/event-windows.js';
+
+/** A pacer on the host's clock: failures ignored and jitter random unless the test says otherwise. */
+function pacer<T = string>(
+  o: Pick<PacerOptions<T>, 'perSecond' | 'run'> & Partial<PacerOptions<T>>,
+): Pacer<T> {
+  return new Pacer<T>({ onError: () => {}, now: () => performance.now(), random: Math.random, ...o });
+}
 
 describe('Pacer (config fan-out)', () => {
   it('starts at most perSecond in any second, every key once, each gap at least a slot and jittered', async () => {
     const started: number[] = [];
     const keys: string[] = [];
-    const p = new Pacer({
+    const p = pacer({
       perSecond: 50,
       run: async (k) => {
         started.push(performance.now());
         keys.push(k);
       },
-      onError: () => {},
-      now: () => performance.now(),
-      random: Math.random,
     });
     const ids = Array.from({ length: 60 }, (_, i) => `t${i}`);
     for (const id of ids) p.add(id, id);
@@ -37,14 +41,13 @@ describe('Pacer (config fan-out)', () => {
   it('a lone push after a quiet slot starts at once; a failed one is reported and the rest go on', async () => {
     const started: string[] = [];
     const failed: string[] = [];
-    const p = new Pacer({
+    const p = pacer({
       perSecond: 10,
       run: async (k) => {
         started.push(k);
         if (k === 'bad') throw new Error('link gone');
       },
       onError: (k, err) => failed.push(`${k}: ${err.message}`),
-      now: () => performance.now(),
       random: () => 0,
     });
     p.add('one', 'one');
@@ -61,29 +64,20 @@ describe('Pacer (config fan-out)', () => {
   });
 
   it('refuses a rate of 0', () => {
-    expect(
-      () =>
-        new Pacer({
-          perSecond: 0,
-          run: async () => {},
-          onError: () => {},
-          now: Date.now,
-          random: Math.random,
-        }),
-    ).toThrow('a pacer needs a rate above 0 (got 0)');
+    expect(() => pacer({ perSecond: 0, run: async () => {} })).toThrow(
+      'a pacer needs a rate above 0 (got 0)',
+    );
   });
 });
 
 describe('Pacer items', () => {
   it('a key added again before its turn runs once, with the item added last', async () => {
     const ran: [string, number][] = [];
-    const p = new Pacer<number>({
+    const p = pacer<number>({
       perSecond: 100,
       run: async (n, key) => {
         ran.push([key, n]);
       },
-      onError: () => {},
-      now: () => performance.now(),
       random: () => 0,
     });
     p.add('a', 1);
