@@ -397,6 +397,7 @@ export class DeploymentService {
   private async tickOne(id: string): Promise<void> {
     const now = this.o.now();
     const ask: DeploymentTargetRow[] = [];
+    let pacer: Pacer<Ask> | undefined;
     let release = '';
     let switchNow = false;
     await this.o.store.transaction(async () => {
@@ -416,7 +417,7 @@ export class DeploymentService {
       const groups = await this.groupCounts(d);
       // The minute's budget, and this tick's share of it: paced, as many as the pacer starts
       // before the next tick (less what still waits in it); unpaced, a jittered share.
-      const pacer = this.o.paced === false ? undefined : this.pacerFor(id, rules.maxPerMinute);
+      pacer = this.o.paced === false ? undefined : this.pacerFor(id, rules.maxPerMinute);
       const share = (rules.maxPerMinute * TICK_MS) / 60_000;
       const perTick = pacer
         ? Math.max(0, Math.ceil(share) - pacer.pending)
@@ -453,31 +454,26 @@ export class DeploymentService {
       }
     });
     // After the commit: each claimed terminal's update action (delivered to its gateway by the router).
-    const pacer = this.pacers.get(id);
     if (pacer) for (const t of ask) pacer.add(t.terminalId, { t, release, switchNow });
     else for (const t of ask) await this.askOne(t, release, switchNow);
   }
 
   private async askOne(t: DeploymentTargetRow, release: string, switchNow: boolean): Promise<void> {
     const now = this.o.now();
+    const skip = (reason: string) =>
+      this.table.moveTarget(t.deploymentId, t.terminalId, 'processing', { state: 'skipped', reason }, now);
     // Paced: the deployment may have changed since its tick claimed the terminal.
     const d = await this.table.get(t.deploymentId);
-    if (d?.state !== 'running') {
-      const paused = d?.state === 'paused';
-      await this.table.moveTarget(
+    if (d?.state === 'paused')
+      return void (await this.table.moveTarget(
         t.deploymentId,
         t.terminalId,
         'processing',
-        paused
-          ? { state: 'queued', askedAt: null }
-          : { state: 'skipped', reason: `the deployment was ${d?.state ?? 'removed'}` },
+        { state: 'queued', askedAt: null },
         now,
-      );
-      return;
-    }
+      ));
+    if (d?.state !== 'running') return void (await skip(`the deployment was ${d?.state ?? 'removed'}`));
     const terminal = await this.o.store.terminals.get(t.terminalId);
-    const skip = (reason: string) =>
-      this.table.moveTarget(t.deploymentId, t.terminalId, 'processing', { state: 'skipped', reason }, now);
     if (!terminal || terminal.deactivatedAt !== null) return void (await skip('the terminal is deactivated'));
     if (terminal.softwareVersion === release)
       return void (await skip(`the terminal runs ${release} already`));

@@ -68,9 +68,8 @@ export class StatusAnnouncer {
     }
   }
 
-  async check(terminalId: string): Promise<void> {
-    const row = await this.o.store.terminals.get(terminalId);
-    if (row) await this.announce(row);
+  check(terminalId: string): Promise<void> {
+    return this.checkMany([terminalId]);
   }
 
   /** Many at once (a heartbeat batch): one read for all, a transaction only for those that changed. */
