@@ -35,16 +35,31 @@ export class ReleaseArtifacts {
   /** Whether the store holds the artifact of `r` whole and unchanged (its pieces hash to the row's sha256), where it keeps artifacts at all. */
   async intactInStore(r: Pick<ReleaseRow, 'version' | 'sha256' | 'size'>): Promise<boolean> {
     if (!this.o.store.releases.keepsArtifacts) return true;
+    const got = await this.readPieces(r);
+    return got.size === r.size && got.sha256 === r.sha256;
+  }
+
+  /**
+   * The store's pieces of `r`'s artifact, in order, each handed to `each`: their sha256 (null
+   * when they run past the release's size: already wrong, reading stops), size and count.
+   */
+  private async readPieces(
+    r: Pick<ReleaseRow, 'version' | 'size'>,
+    each: (bytes: Buffer) => Promise<unknown> = async () => {},
+  ): Promise<{ sha256: string | null; size: number; pieces: number }> {
     const hash = createHash('sha256');
     let size = 0;
-    for (let seq = 0; ; seq++) {
-      const bytes = await this.o.store.releases.chunk(r.version, seq);
+    let pieces = 0;
+    for (;;) {
+      const bytes = await this.o.store.releases.chunk(r.version, pieces);
       if (!bytes) break;
+      pieces++;
       size += bytes.length;
-      if (size > r.size) return false;
+      if (size > r.size) return { sha256: null, size, pieces };
       hash.update(bytes);
+      await each(bytes);
     }
-    return size === r.size && hash.digest('hex') === r.sha256;
+    return { sha256: hash.digest('hex'), size, pieces };
   }
 
   /** Called inside the release row's transaction: `file`'s bytes into the store, in pieces (if it keeps them). */
@@ -107,31 +122,20 @@ export class ReleaseArtifacts {
     await mkdir(join(this.o.dataDir, 'releases'), { recursive: true });
     const tmp = `${file}.from-store-${process.pid}-${randomUUID()}`;
     try {
-      const hash = createHash('sha256');
-      let size = 0;
-      let pieces = 0;
+      let got: Awaited<ReturnType<ReleaseArtifacts['readPieces']>>;
       const fh = await open(tmp, 'wx', 0o644);
       try {
-        for (;;) {
-          const bytes = await this.o.store.releases.chunk(r.version, pieces);
-          if (!bytes) break;
-          pieces++;
-          size += bytes.length;
-          // More than the release's size is already wrong: stop reading.
-          if (size > r.size) break;
-          hash.update(bytes);
-          await fh.write(bytes);
-        }
+        got = await this.readPieces(r, (bytes) => fh.write(bytes));
         await fh.sync();
       } finally {
         await fh.close();
       }
+      const { sha256, size, pieces } = got;
       if (pieces === 0)
         throw new Refusal(
           'release_not_found',
           `the artifact of release ${r.version} is missing on the cloud: it is not in the store (publish the same tarball again to put it there)`,
         );
-      const sha256 = size > r.size ? null : hash.digest('hex');
       if (sha256 !== r.sha256)
         throw new Refusal(
           'release_not_found',
