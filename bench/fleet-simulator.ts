@@ -24,7 +24,13 @@ import { type Identity, readIdentity } from '../identity/identity-store.js';
 import { type ProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import type { DownKind, WorkerInput, WorkerReport } from './fleet-worker.js';
 import { type HeapGrowth, heapGrowth, snapshotsIn } from './heap-diff.js';
-import { cpuSeconds, cpuSecondsOfTree, pssBytesOfTree, rssBytes } from './process-metrics.js';
+import {
+  cpuSeconds,
+  cpuSecondsOfTree,
+  listenOverflows,
+  pssBytesOfTree,
+  rssBytes,
+} from './process-metrics.js';
 import { percentile } from './statistics.js';
 
 /**
@@ -229,6 +235,8 @@ interface FleetReport {
     peakToMean: number;
   };
   handshakes: { connect: { full: number; resumed: number }; storm: { full: number; resumed: number } };
+  /** Connections the kernel dropped because the cloud's listen queue was full (ListenOverflows), in each phase. */
+  listenOverflows: { connect: number; storm: number };
   /** The posagent-cloud flags added with --cloud-arg. */
   cloudArgs: string[];
   /** --fanout: one template change for the fleet, then one deployment to all of it. */
@@ -446,11 +454,13 @@ async function main(): Promise<void> {
     const connectCpu = cpuAt();
     const connectElu = sampleElu(workers);
     const downsAtStart = downs.length;
+    const overflowsAtStart = listenOverflows();
     for (const w of workers) w.postMessage({ type: 'start' });
     await waitFor(everyOnline, 'every agent online', 300_000, 100);
     const connectEluSeconds = connectElu.stop();
     const connectCpuPct = cpuSince('connect', connectCpu, (Date.now() - startAt) / 1000);
     const connectHandshakes = { ...handshakes };
+    const connectOverflows = listenOverflows() - overflowsAtStart;
     const connectMs = onlineAt.map((t) => t[0]! - startAt).sort((x, y) => x - y);
     const connectSeconds = Math.floor(connectMs.at(-1)! / 1000) + 1;
     const connectDowns = downs.slice(downsAtStart);
@@ -636,6 +646,7 @@ async function main(): Promise<void> {
     let before: number[];
     let handshakesBefore: typeof handshakes;
     let downsBefore: number;
+    let overflowsBefore = 0;
     let stormElu: ReturnType<typeof sampleElu>;
     let readyAt: number;
     let stormCpu: ReturnType<typeof cpuAt>;
@@ -648,6 +659,7 @@ async function main(): Promise<void> {
       before = onlineAt.map((t) => t.length);
       handshakesBefore = { ...handshakes };
       downsBefore = downs.length;
+      overflowsBefore = listenOverflows();
       stormElu = sampleElu(workers);
       victim.proc.expectFatal = true;
       readyAt = Date.now();
@@ -676,6 +688,7 @@ async function main(): Promise<void> {
         process.env.POSAGENT_CPU_PROFILE_DIR = cpuDir;
       }
       downsBefore = downs.length;
+      overflowsBefore = listenOverflows();
       stormElu = sampleElu(workers);
       cloud = await restartCloud(cloud);
       gateways[0] = cloud;
@@ -684,6 +697,7 @@ async function main(): Promise<void> {
       stormTerminals = identities.map((_, i) => i);
     }
     await waitFor(everyOnline, 'every agent back', 300_000, 100);
+    const stormOverflows = listenOverflows() - overflowsBefore;
     const eluSeconds = stormElu.stop();
     const backAt = stormTerminals.map((i) => onlineAt[i]![before[i]!]!);
     const stormCpuPct = cpuSince(
@@ -799,6 +813,7 @@ async function main(): Promise<void> {
         peakToMean: +(peak / mean).toFixed(2),
       },
       handshakes: { connect: connectHandshakes, storm: stormHandshakes },
+      listenOverflows: { connect: connectOverflows, storm: stormOverflows },
       ...(fanout ? { fanout } : {}),
       cloudArgs,
       ...(profile ? { profile } : {}),
@@ -1009,7 +1024,7 @@ function formatFleetReport(r: FleetReport): string {
     '',
     `connect (all at once)   p50 ${r.connectMs.p50} ms · p90 ${r.connectMs.p90} ms · p99 ${r.connectMs.p99} ms · max ${r.connectMs.max} ms  (target p50 ≤ 3 s: ${r.targets.connectP50AtMost3s ? 'met' : 'MISSED'})`,
     `                        CPU meanwhile: cloud ${r.connectMs.cpuPct.cloudPct} %, simulator ${r.connectMs.cpuPct.simulatorPct} % of a core (${r.workers} workers, busiest ${Math.round(r.connectMs.cpuPct.busiestWorkerElu * 100)} % busy)`,
-    `                        handshakes: ${r.handshakes.connect.full} full, ${r.handshakes.connect.resumed} resumed`,
+    `                        handshakes: ${r.handshakes.connect.full} full, ${r.handshakes.connect.resumed} resumed; ${r.listenOverflows.connect} SYNs dropped by a full listen queue`,
     ...r.connectMs.perSecond.online.map(
       (n, s) =>
         `    ${String(s).padStart(3)} s  ${String(n).padStart(5)} online ${String(r.connectMs.perSecond.busy[s] ?? 0).padStart(5)} × 503 ${String(r.connectMs.perSecond.other[s] ?? 0).padStart(5)} × other, worker ${String(Math.round((r.connectMs.perSecond.busiestWorkerElu[s] ?? 0) * 100)).padStart(3)} % busy`,
@@ -1037,7 +1052,7 @@ function formatFleetReport(r: FleetReport): string {
       ? `storm: gateway 2 SIGKILLed for good, its ${r.storm.agents} terminals reconnecting to the other ${r.gateways.length - 1}`
       : `reconnect storm: cloud SIGKILLed, down ${r.storm.downSec} s, restarted`,
     `  all back after        ${r.storm.allBackSec} s  (target ≤ 15 s: ${r.targets.allBackWithin15s ? 'met' : 'MISSED'}); CPU: cloud ${r.storm.cpuPct.cloudPct} %, simulator ${r.storm.cpuPct.simulatorPct} % of a core (busiest worker ${Math.round(r.storm.cpuPct.busiestWorkerElu * 100)} % busy)`,
-    `  handshakes            ${r.handshakes.storm.full} full, ${r.handshakes.storm.resumed} resumed`,
+    `  handshakes            ${r.handshakes.storm.full} full, ${r.handshakes.storm.resumed} resumed; ${r.listenOverflows.storm} SYNs dropped by a full listen queue`,
     `  backoff drawn          p50 ${r.storm.backoff.p50Ms} ms · p90 ${r.storm.backoff.p90Ms} ms · max ${r.storm.backoff.maxMs} ms, highest attempt ${r.storm.backoff.maxAttempt}; ${r.storm.backoff.afterBusy} after a 503 cloud_busy`,
     `  reconnects per second mean ${r.storm.meanPerSecond}, peak ${r.storm.peakPerSecond}: peak/mean ${r.storm.peakToMean}×  (target ≤ 3×: ${r.targets.peakAtMost3xMean ? 'met' : 'MISSED'})`,
     ...bars,

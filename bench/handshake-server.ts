@@ -15,7 +15,7 @@ import { buildCertificate, buildCsr, ext, OID } from '../protocol/x509.js';
  * terminal certificate of the key type asked for (`p256`, or `rsa` as before issue 23). The
  * client closes each connection once its handshake is done. Prints `{port, ca, cert, key}` (the terminal's).
  */
-const kind = process.argv[2] === 'rsa' ? 'rsa' : 'p256';
+const kind = process.argv[2] === 'rsa' ? 'rsa' : process.argv[2] === 'bare' ? 'bare' : 'p256';
 
 function keys() {
   return kind === 'rsa'
@@ -51,16 +51,21 @@ const terminalCert = ca.issueClientCertificate(
   1,
 ).certificatePem;
 
-const server = createServer({
-  key: serverKey,
-  cert: serverCert,
-  ca: [caPem],
-  requestCert: true,
-  rejectUnauthorized: false,
-  ...TLS_SERVER_POLICY,
-  ...sessionOptions(ticketKeysFrom(Buffer.alloc(32, 7)), caPem, Date.now()),
-});
-verifyPeersAtHandshake(server, caPem, Date.now);
+const ticketed = sessionOptions(ticketKeysFrom(Buffer.alloc(32, 7)), caPem, Date.now());
+// `bare`: Node's own defaults, no client certificate asked for, nothing of ours on the socket.
+const server =
+  kind === 'bare'
+    ? createServer({ key: serverKey, cert: serverCert, ticketKeys: ticketed.ticketKeys })
+    : createServer({
+        key: serverKey,
+        cert: serverCert,
+        ca: [caPem],
+        requestCert: true,
+        rejectUnauthorized: false,
+        ...TLS_SERVER_POLICY,
+        ...ticketed,
+      });
+if (kind !== 'bare') verifyPeersAtHandshake(server, caPem, Date.now);
 // The client closes once it has what it came for (its handshake, and in resumed mode its ticket).
 server.on('secureConnection', (s) => {
   s.on('error', () => {});

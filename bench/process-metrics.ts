@@ -66,3 +66,16 @@ export function pssBytesOfTree(pid: number): number {
   };
   return [pid, ...childrenOf(pid)].reduce((sum, p) => sum + pss(p), 0);
 }
+
+/**
+ * The kernel's count of connections dropped because a listen queue was full (TcpExt
+ * ListenOverflows in /proc/net/netstat): machine-wide, so read before and after a phase.
+ */
+export function listenOverflows(): number {
+  const rows = readFileSync('/proc/net/netstat', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('TcpExt:'))
+    .map((l) => l.trim().split(/\s+/));
+  const at = rows[0]?.indexOf('ListenOverflows') ?? -1;
+  return at > 0 ? Number(rows[1]?.[at] ?? 0) : 0;
+}

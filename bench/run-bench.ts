@@ -42,7 +42,11 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     'memory-minutes': { type: 'string' },
-    /** `--only memory`: just the memory-over-time run (writes bench/memory-results.json, not the README table). */
+    /**
+     * `--only PART[,PART…]`: just those parts (start, idle, push, enqueue, status, drain,
+     * handshakes, memory); the table is printed and written to --out, not to the README.
+     * `--only memory` alone writes bench/memory-results.json as a full run's memory part does.
+     */
     only: { type: 'string' },
     /** Where the results go (default bench/results.json; the quick test writes elsewhere). */
     out: { type: 'string' },
@@ -68,115 +72,128 @@ function nodeStartMs(): number {
 }
 
 /**
- * Memory over time: an agent under steady work — heartbeats every second, a config push every
- * 10 s, 10 transactions a second through the local API — sampled every minute; the figure is its
- * RSS growth after the warm-up (the first fifth of the run), beside a bare node's over the same time.
+ * Memory over time: two agents under the same steady work — heartbeats every second, a config
+ * push every 10 s, 10 transactions a second each through the local API. The measured one is only
+ * sampled (RSS every minute); the figure is its RSS growth after the warm-up (the first fifth of
+ * the run), beside a bare node's over the same time. Its twin takes the heap snapshots at a third
+ * of the run (10 min of 30) and at the end, which say where any growth is: V8's snapshot writer
+ * takes tens of MB it never returns, so a snapshot in the sampled agent would be its growth.
  */
 async function memoryOverTime(): Promise<Row> {
   const minutes = MEMORY_MS / 60_000;
-  process.stderr.write(`measuring memory over ${minutes} min (1 s heartbeats, push every 10 s, 10 tx/s)…\n`);
+  process.stderr.write(
+    `measuring memory over ${minutes} min (two agents: 1 s heartbeats, push every 10 s, 10 tx/s each; heap snapshots in the twin)…\n`,
+  );
   const cloud = await startCloud(['--heartbeat-interval', '1', '--log-level', 'warn']);
   const bare = bareNode();
-  try {
-    const { dirs, terminalId } = await enrollAgent(cloud);
-    // Heap snapshots on SIGUSR2 (V8's own), at a third of the run (10 min of 30) and at its end.
-    const snapDir = tempDir('heap');
-    const agent = startAgent(dirs, ['--log-level', 'warn'], {
+  const snapDir = tempDir('heap');
+  const [measured, twin] = await Promise.all([enrollAgent(cloud), enrollAgent(cloud)]);
+  // Heap snapshots on SIGUSR2 (V8's own), in the twin only.
+  const agents = [
+    startAgent(measured.dirs, ['--log-level', 'warn']),
+    startAgent(twin.dirs, ['--log-level', 'warn'], {
       ...FAST_RECONNECT,
       NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}`,
-    });
-    try {
-      await waitFor(() => existsSync(`${dirs.runtimeDir}/api.sock`), 'socket');
-      const socket = `${dirs.runtimeDir}/api.sock`;
-      let pushes = 0;
-      const push = setInterval(() => {
-        void cloud.api('POST', `/v1/terminals/${terminalId}/configure`, {
-          display: { idleMessage: `push ${++pushes}` },
-        });
-      }, 10_000);
-      let sent = 0;
-      const sales = setInterval(() => {
+    }),
+  ] as const;
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    const load = [measured, twin].map((a) => ({ ...a, socket: `${a.dirs.runtimeDir}/api.sock` }));
+    for (const a of load) await waitFor(() => existsSync(a.socket), 'socket');
+    let pushes = 0;
+    timers.push(
+      setInterval(() => {
+        pushes++;
+        for (const a of load)
+          void cloud.api('POST', `/v1/terminals/${a.terminalId}/configure`, {
+            display: { idleMessage: `push ${pushes}` },
+          });
+      }, 10_000),
+    );
+    let sent = 0;
+    timers.push(
+      setInterval(() => {
         for (let i = 0; i < 10; i++) {
           sent++;
-          void localApiRequest(socket, 'POST', '/v1/transactions', {
-            id: randomUUID(),
-            amount: 100 + (sent % 900),
-            currency: 'EUR',
-          }).catch(() => undefined);
+          for (const a of load)
+            void localApiRequest(a.socket, 'POST', '/v1/transactions', {
+              id: randomUUID(),
+              amount: 100 + (sent % 900),
+              currency: 'EUR',
+            }).catch(() => undefined);
         }
-      }, 1000);
-      const ours: number[] = [];
-      const ref: number[] = [];
-      const startedAt = Date.now();
-      const end = startedAt + MEMORY_MS;
-      const snapshot = async () => {
-        const n = snapshotsIn(snapDir).length;
-        agent.child.kill('SIGUSR2');
-        // Written when complete (V8 writes, then renames nothing: wait for the size to settle).
-        await waitFor(
-          () => (snapshotsIn(snapDir).length > n ? true : undefined),
-          'a heap snapshot',
-          120_000,
-          200,
-        );
-        let last = -1;
-        await waitFor(
-          () => {
-            const size = statSync(snapshotsIn(snapDir).at(-1)!).size;
-            const same = size === last && size > 0;
-            last = size;
-            return same ? true : undefined;
-          },
-          'the heap snapshot written',
-          120_000,
-          500,
-        );
-      };
-      let snapped = false;
-      while (Date.now() < end) {
-        await sleep(MEMORY_SAMPLE_MS);
-        ours.push(rssBytes(agent.child.pid!));
-        ref.push(rssBytes(bare.pid!));
-        if (!snapped && Date.now() - startedAt >= MEMORY_MS / 3) {
-          snapped = true;
-          await snapshot();
-        }
+      }, 1000),
+    );
+    const ours: number[] = [];
+    const ref: number[] = [];
+    const startedAt = Date.now();
+    const end = startedAt + MEMORY_MS;
+    const snapshot = async () => {
+      const n = snapshotsIn(snapDir).length;
+      agents[1].child.kill('SIGUSR2');
+      // Written when complete (V8 writes, then renames nothing: wait for the size to settle).
+      await waitFor(
+        () => (snapshotsIn(snapDir).length > n ? true : undefined),
+        'a heap snapshot',
+        120_000,
+        200,
+      );
+      let last = -1;
+      await waitFor(
+        () => {
+          const size = statSync(snapshotsIn(snapDir).at(-1)!).size;
+          const same = size === last && size > 0;
+          last = size;
+          return same ? true : undefined;
+        },
+        'the heap snapshot written',
+        120_000,
+        500,
+      );
+    };
+    let snapped = false;
+    while (Date.now() < end) {
+      await sleep(MEMORY_SAMPLE_MS);
+      ours.push(rssBytes(agents[0].child.pid!));
+      ref.push(rssBytes(bare.pid!));
+      if (!snapped && Date.now() - startedAt >= MEMORY_MS / 3) {
+        snapped = true;
+        await snapshot();
       }
-      await snapshot();
-      clearInterval(push);
-      clearInterval(sales);
-      const [first, last] = [snapshotsIn(snapDir).at(0)!, snapshotsIn(snapDir).at(-1)!];
-      const heap = heapGrowth(first, last);
-      process.stderr.write(
-        `heap ${mb(heap.totalBytes[0])} MB at ${Math.round(minutes / 3)} min → ${mb(heap.totalBytes[1])} MB at ${minutes} min; largest growths: ${heap.top
-          .map(
-            (t) =>
-              `${t.what} ${t.bytes >= 0 ? '+' : ''}${Math.round(t.bytes / 1024)} KB (${t.count >= 0 ? '+' : ''}${t.count})`,
-          )
-          .join(', ')}\n`,
-      );
-      const warm = Math.max(1, Math.floor(ours.length / 5));
-      const growth = (xs: number[]) => mb(median(xs.slice(-3)) - median(xs.slice(warm, warm + 3)));
-      if (!quick)
-        writeFileSync(
-          join(ROOT, 'bench/memory-results.json'),
-          `${JSON.stringify({ at: new Date().toISOString(), minutes, sampleEveryMs: MEMORY_SAMPLE_MS, transactions: sent, pushes, agentRssMb: ours.map(mb), bareNodeRssMb: ref.map(mb), heap: { atThirdMb: mb(heap.totalBytes[0]), atEndMb: mb(heap.totalBytes[1]), largestGrowths: heap.top } }, null, 2)}\n`,
-        );
-      const g = growth(ours);
-      return row(
-        `RSS growth after warm-up, ${minutes} min under load`,
-        g,
-        growth(ref),
-        'bare node, same minutes',
-        'MB',
-        '≤ 2 MB',
-        g <= 2,
-      );
-    } finally {
-      agent.child.kill('SIGTERM');
-      await agent.exited;
     }
+    await snapshot();
+    for (const t of timers) clearInterval(t);
+    const [first, last] = [snapshotsIn(snapDir).at(0)!, snapshotsIn(snapDir).at(-1)!];
+    const heap = heapGrowth(first, last);
+    process.stderr.write(
+      `twin's heap ${mb(heap.totalBytes[0])} MB at ${Math.round(minutes / 3)} min → ${mb(heap.totalBytes[1])} MB at ${minutes} min; largest growths: ${heap.top
+        .map(
+          (t) =>
+            `${t.what} ${t.bytes >= 0 ? '+' : ''}${Math.round(t.bytes / 1024)} KB (${t.count >= 0 ? '+' : ''}${t.count})`,
+        )
+        .join(', ')}\n`,
+    );
+    const warm = Math.max(1, Math.floor(ours.length / 5));
+    const growth = (xs: number[]) => mb(median(xs.slice(-3)) - median(xs.slice(warm, warm + 3)));
+    if (!quick)
+      writeFileSync(
+        join(ROOT, 'bench/memory-results.json'),
+        `${JSON.stringify({ at: new Date().toISOString(), minutes, sampleEveryMs: MEMORY_SAMPLE_MS, transactionsPerAgent: sent, pushesPerAgent: pushes, agentRssMb: ours.map(mb), bareNodeRssMb: ref.map(mb), twinHeap: { atThirdMb: mb(heap.totalBytes[0]), atEndMb: mb(heap.totalBytes[1]), largestGrowths: heap.top } }, null, 2)}\n`,
+      );
+    const g = growth(ours);
+    return row(
+      `RSS growth after warm-up, ${minutes} min under load`,
+      g,
+      growth(ref),
+      'bare node, same minutes',
+      'MB',
+      '≤ 2 MB',
+      g <= 2,
+    );
   } finally {
+    for (const t of timers) clearInterval(t);
+    for (const a of agents) a.child.kill('SIGTERM');
+    await Promise.all(agents.map((a) => a.exited));
     bare.kill('SIGKILL');
     await cloud.stop();
   }
@@ -188,6 +205,28 @@ function statusJsonMs(flags: string[]): number {
   const r = spawnSync(process.execPath, [POSAGENT, 'status', '--json', ...flags]);
   if (r.status !== 0) throw new Error(`status --json exited ${r.status}: ${r.stderr.toString()}`);
   return performance.now() - t0;
+}
+
+/** `status --json` with the daemon running, interleaved with `node -e ''` (the same number of each). */
+function statusRow(cliFlags: string[]): Row {
+  process.stderr.write(`measuring posagent status --json (${RUNS * 3} runs) beside node -e ''…\n`);
+  const statusTimes: number[] = [];
+  const floors: number[] = [];
+  for (let i = 0; i < RUNS * 3; i++) {
+    statusTimes.push(statusJsonMs(cliFlags));
+    floors.push(nodeStartMs());
+  }
+  const st = median(statusTimes);
+  const floor = median(floors);
+  return row(
+    'posagent status --json (daemon running, median)',
+    st,
+    floor,
+    "node -e ''",
+    'ms',
+    '≤ 1.3×',
+    st / floor <= 1.3,
+  );
 }
 
 /** From spawn to the agent's own "link online" log line (its clock and ours are the same machine's). */
@@ -224,11 +263,13 @@ async function startToOnlineMs(
 async function handshakeRows(): Promise<Row[]> {
   const seconds = quick ? 1 : 5;
   process.stderr.write(
-    `measuring TLS handshakes per cloud core (${seconds} s each: P-256 full, resumed; RSA-2048 full)…\n`,
+    `measuring TLS handshakes per cloud core (${seconds} s each: P-256 full, resumed; RSA-2048 full; bare node:tls full, resumed)…\n`,
   );
   const full = await handshakeRate('p256', 'full', seconds);
   const resumed = await handshakeRate('p256', 'resumed', seconds);
   const rsa = await handshakeRate('rsa', 'full', seconds);
+  const bareFull = await handshakeRate('bare', 'full', seconds);
+  const bareResumed = await handshakeRate('bare', 'resumed', seconds);
   return [
     row(
       'TLS handshakes per cloud core, full (P-256 mTLS)',
@@ -240,13 +281,22 @@ async function handshakeRows(): Promise<Row[]> {
       full.perCoreSecond >= 1500,
     ),
     row(
-      `TLS handshakes per cloud core, resumed (P-256, ${Math.round(resumed.resumedShare * 100)} % resumed)`,
+      `TLS handshakes per cloud core, resumed (P-256 mTLS, ${Math.round(resumed.resumedShare * 100)} % resumed)`,
       resumed.perCoreSecond,
       full.perCoreSecond,
       'P-256 full, same run',
       '/s',
       '≥ 5,000/s',
       resumed.perCoreSecond >= 5000,
+    ),
+    row(
+      `TLS handshakes per core, bare node:tls server, full / resumed (${Math.round(bareResumed.resumedShare * 100)} % resumed)`,
+      bareResumed.perCoreSecond,
+      bareFull.perCoreSecond,
+      'bare node:tls full, same run',
+      '/s',
+      '— (the floor)',
+      true,
     ),
   ];
 }
@@ -270,10 +320,17 @@ function row(
   return { name, ours, reference, referenceName, unit, ratio, target, met };
 }
 
+const PARTS = ['start', 'idle', 'push', 'enqueue', 'status', 'drain', 'handshakes', 'memory'] as const;
+type Part = (typeof PARTS)[number];
+const only = flags.only === undefined ? undefined : new Set(flags.only.split(',').map((p) => p.trim()));
+for (const p of only ?? [])
+  if (!(PARTS as readonly string[]).includes(p))
+    throw new Error(`--only: unknown part "${p}" (known: ${PARTS.join(', ')})`);
+/** Whether this run measures a part. */
+const runs = (part: Part) => only === undefined || only.has(part);
+
 async function main(): Promise<void> {
-  if (flags.only !== undefined && flags.only !== 'memory')
-    throw new Error(`--only: unknown part "${flags.only}" (known: memory)`);
-  if (flags.only === 'memory') {
+  if (only?.size === 1 && only.has('memory')) {
     const r = await memoryOverTime();
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     return;
@@ -283,174 +340,168 @@ async function main(): Promise<void> {
   try {
     const enrolled = await enrollAgent(cloud);
 
-    process.stderr.write(`measuring start → online (${RUNS} runs)…\n`);
-    const onlines: number[] = [];
-    const nodeStarts: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      onlines.push(await startToOnlineMs(cloud, enrolled.dirs));
-      nodeStarts.push(nodeStartMs());
-    }
-    const online = median(onlines);
-    rows.push(
-      row(
-        'agent start → Online (loopback, median)',
-        online,
-        median(nodeStarts),
-        "node -e ''",
-        'ms',
-        '≤ 200 ms',
-        online <= 200,
-      ),
-    );
-
-    process.stderr.write(`measuring idle RSS and CPU over ${SETTLE_MS / 1000} s online, beside bare node…\n`);
-    const agent = startAgent(enrolled.dirs);
-    const bare = bareNode();
-    try {
-      await waitFor(() => agent.output().includes('"msg":"link online"'), 'online');
-      const cpu0 = [cpuSeconds(agent.child.pid!), cpuSeconds(bare.pid!)];
-      await sleep(SETTLE_MS);
-      const cpu = [cpuSeconds(agent.child.pid!) - cpu0[0]!, cpuSeconds(bare.pid!) - cpu0[1]!];
-      const ours = rssBytes(agent.child.pid!);
-      const ref = rssBytes(bare.pid!);
+    if (runs('start')) {
+      process.stderr.write(`measuring start → online (${RUNS} runs)…\n`);
+      const onlines: number[] = [];
+      const nodeStarts: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        onlines.push(await startToOnlineMs(cloud, enrolled.dirs));
+        nodeStarts.push(nodeStartMs());
+      }
+      const online = median(onlines);
       rows.push(
         row(
-          `idle RSS, enrolled + online agent, after ${SETTLE_MS / 1000} s`,
-          mb(ours),
-          mb(ref),
-          'bare node idle',
-          'MB',
-          '≤ 1.3×',
-          ours / ref <= 1.3,
-        ),
-      );
-      const pct = (s: number) => Math.round((s / (SETTLE_MS / 1000)) * 100 * 1000) / 1000;
-      rows.push(
-        row(
-          `idle CPU over ${SETTLE_MS / 1000} s (% of a core)`,
-          pct(cpu[0]!),
-          pct(cpu[1]!),
-          'bare node idle',
-          '%',
-          '≤ 0.2 %',
-          pct(cpu[0]!) <= 0.2,
-        ),
-      );
-    } finally {
-      bare.kill('SIGKILL');
-      agent.child.kill('SIGTERM');
-      await agent.exited;
-    }
-
-    const pushes = quick ? 50 : 1000;
-    process.stderr.write(`measuring config push → applied ack (${pushes} pushes) and the floor…\n`);
-    const times = await measureConfigPush(cloud.dataDir, enrolled.dirs, pushes);
-    const floor = await measureFloor(cloud.dataDir, pushes);
-    for (const p of [50, 99]) {
-      const ours = percentile(times, p);
-      const ref = percentile(floor.echo, p) + percentile(floor.commit, p);
-      rows.push(
-        row(
-          `config push → applied ack, p${p} (${pushes} pushes)`,
-          ours,
-          ref,
-          'TLS WS echo + FULL commit',
+          'agent start → Online (loopback, median)',
+          online,
+          median(nodeStarts),
+          "node -e ''",
           'ms',
-          p === 99 ? '≤ 10 ms' : '—',
-          p !== 99 || ours <= 10,
+          '≤ 200 ms',
+          online <= 200,
         ),
       );
     }
-
-    const n = quick ? 300 : 3000;
-    process.stderr.write(
-      `measuring durable enqueue (${n} transactions, each committed) beside raw better-sqlite3…\n`,
-    );
-    const rounds = 5;
-    const { ours: module, reference: raw } = interleaved(
-      rounds,
-      () => queueModuleRate(Math.ceil(n / rounds)),
-      () => rawInsertRate(Math.ceil(n / rounds)),
-    );
-    rows.push(
-      row(
-        `durable enqueue, queue module (median of ${rounds} interleaved rounds)`,
-        module,
-        raw,
-        'raw better-sqlite3 insert, same pragmas',
-        'tx/s',
-        '≥ 0.8×',
-        module / raw >= 0.8,
-      ),
-    );
-    const daemon = startAgent(enrolled.dirs, ['--log-level', 'warn']);
-    try {
-      await waitFor(
-        () => daemon.output().includes('"msg":"link online"') || daemon.child.exitCode !== null || undefined,
-        'daemon up',
-        20_000,
-      ).catch(() => {});
-      await waitFor(
-        async () => (await import('node:fs')).existsSync(`${enrolled.dirs.runtimeDir}/api.sock`),
-        'socket',
+    if (runs('idle')) {
+      process.stderr.write(
+        `measuring idle RSS and CPU over ${SETTLE_MS / 1000} s online, beside bare node…\n`,
       );
-      const api = await localApiRate(enrolled.dirs, Math.min(n, 1000));
+      const agent = startAgent(enrolled.dirs);
+      const bare = bareNode();
+      try {
+        await waitFor(() => agent.output().includes('"msg":"link online"'), 'online');
+        const cpu0 = [cpuSeconds(agent.child.pid!), cpuSeconds(bare.pid!)];
+        await sleep(SETTLE_MS);
+        const cpu = [cpuSeconds(agent.child.pid!) - cpu0[0]!, cpuSeconds(bare.pid!) - cpu0[1]!];
+        const ours = rssBytes(agent.child.pid!);
+        const ref = rssBytes(bare.pid!);
+        rows.push(
+          row(
+            `idle RSS, enrolled + online agent, after ${SETTLE_MS / 1000} s`,
+            mb(ours),
+            mb(ref),
+            'bare node idle',
+            'MB',
+            '≤ 1.3×',
+            ours / ref <= 1.3,
+          ),
+        );
+        const pct = (s: number) => Math.round((s / (SETTLE_MS / 1000)) * 100 * 1000) / 1000;
+        rows.push(
+          row(
+            `idle CPU over ${SETTLE_MS / 1000} s (% of a core)`,
+            pct(cpu[0]!),
+            pct(cpu[1]!),
+            'bare node idle',
+            '%',
+            '≤ 0.2 %',
+            pct(cpu[0]!) <= 0.2,
+          ),
+        );
+      } finally {
+        bare.kill('SIGKILL');
+        agent.child.kill('SIGTERM');
+        await agent.exited;
+      }
+    }
+    if (runs('push')) {
+      const pushes = quick ? 50 : 1000;
+      process.stderr.write(`measuring config push → applied ack (${pushes} pushes) and the floor…\n`);
+      const times = await measureConfigPush(cloud.dataDir, enrolled.dirs, pushes);
+      const floor = await measureFloor(cloud.dataDir, pushes);
+      for (const p of [50, 99]) {
+        const ours = percentile(times, p);
+        const ref = percentile(floor.echo, p) + percentile(floor.commit, p);
+        rows.push(
+          row(
+            `config push → applied ack, p${p} (${pushes} pushes)`,
+            ours,
+            ref,
+            'TLS WS echo + FULL commit',
+            'ms',
+            p === 99 ? '≤ 10 ms' : '—',
+            p !== 99 || ours <= 10,
+          ),
+        );
+      }
+    }
+    const n = quick ? 300 : 3000;
+    let raw = Number.NaN;
+    if (runs('enqueue')) {
+      process.stderr.write(
+        `measuring durable enqueue (${n} transactions, each committed) beside raw better-sqlite3…\n`,
+      );
+      const rounds = 5;
+      const measured = interleaved(
+        rounds,
+        () => queueModuleRate(Math.ceil(n / rounds)),
+        () => rawInsertRate(Math.ceil(n / rounds)),
+      );
+      raw = measured.reference;
       rows.push(
         row(
-          'durable enqueue, local API (HTTP on the socket)',
-          api,
+          `durable enqueue, queue module (median of ${rounds} interleaved rounds)`,
+          measured.ours,
           raw,
           'raw better-sqlite3 insert, same pragmas',
           'tx/s',
-          '—',
-          true,
+          '≥ 0.8×',
+          measured.ours / raw >= 0.8,
         ),
       );
-      process.stderr.write(`measuring posagent status --json (${RUNS * 3} runs) beside node -e ''…\n`);
-      const statusTimes: number[] = [];
-      const floors: number[] = [];
-      for (let i = 0; i < RUNS * 3; i++) {
-        statusTimes.push(statusJsonMs(enrolled.dirs.flags));
-        floors.push(nodeStartMs());
+    }
+    if (runs('enqueue') || runs('status')) {
+      const daemon = startAgent(enrolled.dirs, ['--log-level', 'warn']);
+      try {
+        await waitFor(
+          () =>
+            daemon.output().includes('"msg":"link online"') || daemon.child.exitCode !== null || undefined,
+          'daemon up',
+          20_000,
+        ).catch(() => {});
+        await waitFor(() => existsSync(`${enrolled.dirs.runtimeDir}/api.sock`), 'socket');
+        if (runs('enqueue')) {
+          const api = await localApiRate(enrolled.dirs, Math.min(n, 1000));
+          rows.push(
+            row(
+              'durable enqueue, local API (HTTP on the socket)',
+              api,
+              raw,
+              'raw better-sqlite3 insert, same pragmas',
+              'tx/s',
+              '—',
+              true,
+            ),
+          );
+        }
+        if (runs('status')) rows.push(statusRow(enrolled.dirs.flags));
+      } finally {
+        daemon.child.kill('SIGTERM');
+        await daemon.exited;
       }
-      const st = median(statusTimes);
-      const floor = median(floors);
+    }
+    if (runs('drain')) {
+      const backlog = quick ? 1000 : 10_000;
+      process.stderr.write(`measuring drain of ${backlog} transactions after reconnect…\n`);
+      const drained = await drainRate(cloud, enrolled.dirs, backlog);
+      cloud = drained.cloud;
+      const batched = rawInsertRate(backlog, 100);
       rows.push(
         row(
-          'posagent status --json (daemon running, median)',
-          st,
-          floor,
-          "node -e ''",
-          'ms',
-          '≤ 1.3×',
-          st / floor <= 1.3,
+          `drain after reconnect (${backlog} queued)`,
+          drained.rate,
+          batched,
+          'raw batched inserts of 100',
+          'tx/s',
+          '≥ 10,000 tx/s',
+          drained.rate >= 10_000,
         ),
       );
-    } finally {
-      daemon.child.kill('SIGTERM');
-      await daemon.exited;
     }
-    const backlog = quick ? 1000 : 10_000;
-    process.stderr.write(`measuring drain of ${backlog} transactions after reconnect…\n`);
-    const drained = await drainRate(cloud, enrolled.dirs, backlog);
-    cloud = drained.cloud;
-    const batched = rawInsertRate(backlog, 100);
-    rows.push(
-      row(
-        `drain after reconnect (${backlog} queued)`,
-        drained.rate,
-        batched,
-        'raw batched inserts of 100',
-        'tx/s',
-        '≥ 10,000 tx/s',
-        drained.rate >= 10_000,
-      ),
-    );
   } finally {
     await cloud.stop();
   }
-  rows.push(...(await handshakeRows()));
-  rows.push(await memoryOverTime());
+  if (runs('handshakes')) rows.push(...(await handshakeRows()));
+  if (runs('memory')) rows.push(await memoryOverTime());
 
   const header = ['figure', 'ours', 'reference', 'ratio', 'target', 'met'];
   const lines = rows.map((r) => [
@@ -469,10 +520,13 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\n${table}\n\n${quick ? '(--quick: short settle and few runs; checks the bench runs, not its numbers)\n' : ''}`,
   );
-  if (!quick) updateReadme(table);
+  if (!quick && only === undefined) updateReadme(table);
+  // A partial run (--only) writes its rows only where --out says, never over the full run's file.
+  const out = flags.out ?? (only === undefined ? join(ROOT, 'bench/results.json') : undefined);
+  if (out === undefined) return;
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown';
   writeFileSync(
-    flags.out ?? join(ROOT, 'bench/results.json'),
+    out,
     `${JSON.stringify({ at: new Date().toISOString(), quick, node: process.version, cpu, settleMs: SETTLE_MS, runs: RUNS, rows }, null, 2)}\n`,
   );
 }

@@ -8,7 +8,10 @@ import { cpuSeconds } from './process-metrics.js';
  * TLS handshakes per second per cloud core: a load of mTLS handshakes against the cloud's TLS
  * (handshake-server.ts, its own process), counted over the server's own CPU seconds (/proc), so
  * the figure is the cloud's cost whatever the client's share of this machine. `full`: no session
- * offered; `resumed`: every connection offers the last session ticket (counted only when resumed).
+ * offered; `resumed`: every connection offers the first connection's session ticket (counted only
+ * when resumed), as each agent of a storm offers its own once. Either way a connection is closed as
+ * soon as its handshake is done. `bare` is the floor: a plain node:tls server (P-256 server
+ * certificate, no client certificate, no checks of ours) — what Node itself costs per connection.
  */
 export interface HandshakeRate {
   perCoreSecond: number;
@@ -19,7 +22,7 @@ export interface HandshakeRate {
 }
 
 export async function handshakeRate(
-  kind: 'p256' | 'rsa',
+  kind: 'p256' | 'rsa' | 'bare',
   mode: 'full' | 'resumed',
   seconds: number,
   inFlight = 16,
@@ -50,32 +53,29 @@ export async function handshakeRate(
           key: info.key,
           ...(mode === 'resumed' && session ? { session } : {}),
         });
+        // The first ticket is kept (TLS 1.3 sends it after the handshake, once the client reads).
+        const waitingForTicket = mode === 'resumed' && !session;
         s.on('session', (t: Buffer) => {
-          session = t;
+          session ??= t;
+          if (waitingForTicket) s.destroy();
         });
         s.once('secureConnect', () => {
           const reused = s.isSessionReused();
-          if (mode === 'full') {
-            s.destroy();
-            return resolve(reused);
-          }
-          // Resumed mode keeps the ticket each connection brings (TLS 1.3 sends it after the
-          // handshake, once the client reads): closed when it came, or after 100 ms without one.
-          s.resume();
-          const done = () => {
-            clearTimeout(timer);
-            s.destroy();
-            resolve(reused);
-          };
-          const timer = setTimeout(done, 100);
-          s.once('session', done);
+          resolve(reused);
+          if (waitingForTicket) s.resume();
+          else s.destroy();
         });
+        s.once('close', () => resolve(false));
         s.once('error', () => resolve(false));
       });
     if (mode === 'resumed') {
-      // One full handshake to get the first ticket.
+      // One full handshake to get the ticket.
       await once();
-      await new Promise((r) => setTimeout(r, 50));
+      const until = Date.now() + 5000;
+      while (!session) {
+        if (Date.now() > until) throw new Error('the handshake server sent no session ticket in 5 s');
+        await new Promise((r) => setTimeout(r, 10));
+      }
     }
     const cpu0 = cpuSeconds(child.pid!);
     const end = Date.now() + seconds * 1000;

@@ -8,6 +8,14 @@ import { type ConnectionLimits, guardConnections, serverOptions } from './connec
 import { TLS_SERVER_POLICY } from './tls-policy.js';
 
 /**
+ * Connections the kernel may hold before the cloud accepts them (Node's default is 511). A fleet
+ * reconnecting at once sends thousands of SYNs while the event loop is busy with handshakes; past
+ * the queue the kernel drops them and each client waits for its SYN retransmit (1 s, then 3 s, …).
+ * The kernel caps it at net.core.somaxconn (4096 on current kernels; docs/operations.md).
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/**
  * The cloud's one HTTPS port: the REST API and the agent gateway's upgrades. Client certificates
  * are asked for but not required by TLS (REST callers have none); terminal routes and the gateway
  * check the one presented themselves (cloud/gateway/terminal-auth.ts), verified once per connection.
@@ -65,7 +73,7 @@ export class HttpsListener {
   async start(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.o.port, this.o.host, () => resolve());
+      this.server.listen({ port: this.o.port, host: this.o.host, backlog: LISTEN_BACKLOG }, () => resolve());
     });
     const { port } = this.server.address() as AddressInfo;
     const hostPart = this.o.host.includes(':') ? `[${this.o.host}]` : this.o.host;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -222,5 +223,13 @@ describe('connection limits and timeouts', () => {
     });
     expect(cloud.proc.stderr()).toMatch(/connections refused: 256 connections open from this source/);
     expect(cloud.proc.child.exitCode).toBeNull();
+  });
+
+  it("listens with a backlog of 4,096 (the kernel's somaxconn caps it), not Node's 511: a fleet reconnecting at once is not left to SYN retransmits", () => {
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    // `ss` shows a listening socket's backlog as its Send-Q.
+    const line = execFileSync('ss', ['-Hltn', `sport = :${cloud.port}`], { encoding: 'utf8' }).trim();
+    const [, , sendQ] = line.split(/\s+/);
+    expect(Number(sendQ)).toBe(Math.min(4096, somaxconn));
   });
 });
