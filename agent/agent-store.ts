@@ -13,6 +13,7 @@ import {
 import type { StoreSchemaNote } from '../release/layout.js';
 import { ACTION_MIGRATION, ActionStore, type LockState, lockReader } from './actions/action-store.js';
 import type { LinkSnapshot, LinkState } from './link/link-state.js';
+import { withoutFsync } from './sqlite-durability.js';
 import { snapshotName } from './store-schema.js';
 import { LEGACY_FINGERPRINT, TransactionStore } from './transactions/transaction-store.js';
 
@@ -360,16 +361,20 @@ export class AgentStore implements AgentStoreReader {
     return this.stmt.link.get() as StoredLinkStatus;
   }
 
+  // The link's state, its last heartbeat and the cloud's last time are what status shows; the
+  // daemon starts from none of them. A power cut may lose the latest (an older one is shown, the
+  // clock check has an older floor), so they are committed without an fsync: each was one on the
+  // way to Online (agent/sqlite-durability.ts).
   recordLinkState(state: LinkState, since: string, reason: string | null): void {
-    this.stmt.setState.run({ state, since, reason });
+    withoutFsync(this.db, () => this.stmt.setState.run({ state, since, reason }));
   }
 
   recordHeartbeat(at: string): void {
-    this.stmt.heartbeat.run(at);
+    withoutFsync(this.db, () => this.stmt.heartbeat.run(at));
   }
 
   recordTrustedTime(at: string): void {
-    this.stmt.trusted.run(at);
+    withoutFsync(this.db, () => this.stmt.trusted.run(at));
   }
 
   close(): void {

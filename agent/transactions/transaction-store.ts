@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { SealedCard } from '../../protocol/card-envelope.js';
 import type { TransactionState } from '../../protocol/transactions.js';
+import { withoutFsync } from '../sqlite-durability.js';
 import { TRANSACTION_TRANSITIONS, type TransactionEvent } from './transaction-state.js';
 
 /**
@@ -154,18 +155,11 @@ export class TransactionStore {
   }
 
   /**
-   * Runs a write that may be lost in a power cut without harm (`sending`, `received`): if it is,
-   * the row is forwarded again and the cloud answers `duplicate`. synchronous=NORMAL skips the
-   * fsync; the next FULL commit (an intake, a decision) flushes the WAL with it, in order.
-   * A killed process loses nothing either way: the OS has the WAL.
+   * A write that may be lost in a power cut without harm (`sending`, `received`): if it is, the
+   * row is forwarded again and the cloud answers `duplicate` (agent/sqlite-durability.ts).
    */
   private relaxed(fn: () => void): void {
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      this.db.transaction(fn)();
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    withoutFsync(this.db, fn);
   }
 
   /** Applies the cloud's per-item answers in one transaction; returns the ids whose state changed. */
