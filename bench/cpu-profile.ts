@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 
 /**
  * Where a process's main thread spent its time, from a V8 CPU profile (`--cpu-prof`): self time
- * summed by function (name, file, line) and by file, over the whole profile or its first seconds.
+ * summed by function (name, file, line) and by file, over the whole profile, its first seconds
+ * (`firstMs`) or its last (`lastMs`).
  * Time blocked in a synchronous call (an fsync under a SQLite commit) is the calling frame's:
  * the profile samples wall time on the main thread, so this answers "what held the event loop".
  */
@@ -25,8 +26,11 @@ export function summarizeCpuProfile(
   file: string,
   firstMs = Number.POSITIVE_INFINITY,
   n = 15,
+  lastMs = Number.POSITIVE_INFINITY,
 ): ProfileSummary {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const covered = p.timeDeltas.reduce((a, b) => a + b, 0) / 1000;
+  const fromMs = covered - lastMs;
   const byId = new Map(p.nodes.map((node) => [node.id, node.callFrame]));
   const fns = new Map<string, number>();
   const files = new Map<string, number>();
@@ -36,6 +40,7 @@ export function summarizeCpuProfile(
     const dt = (p.timeDeltas[i] ?? 0) / 1000;
     t += dt;
     if (t > firstMs) break;
+    if (t < fromMs) continue;
     total += dt;
     const f = byId.get(p.samples[i]!);
     if (!f) continue;

@@ -32,6 +32,7 @@ import {
   rssBytes,
 } from './process-metrics.js';
 import { percentile } from './statistics.js';
+import { heldConnectionCost } from './tls-handshakes.js';
 
 /**
  * `npm run fleet -- --agents N [--workers W]`: N terminals against one real `posagent-cloud` —
@@ -189,6 +190,8 @@ interface FleetReport {
     rssConnectedMb: number;
     rssPerTerminalKb: number;
     cpuPctWhileHeartbeating: number;
+    /** The same-run reference: what a bare node:tls server with the cloud's TLS holds per idle mTLS connection. */
+    bareTlsPerConnection: { rssPerConnectionKb: number; heapPerConnectionKb: number; held: number };
   };
   heartbeats: { perSecond: number; expectedPerSecond: number };
   /** The cloud's shape: one process on SQLite, or gateways on one PostgreSQL (--gateways). */
@@ -265,6 +268,8 @@ interface FleetReport {
   };
   profile?: {
     heap?: HeapGrowth & { perTerminalBytes: number };
+    /** The (first) cloud's main thread over the connect phase, from the start to the last link online. */
+    connect?: ProfileSummary & { seconds: number };
     /** The restarted cloud's main thread over the storm's first seconds, and over the whole storm. */
     stormFirstSeconds?: ProfileSummary & { seconds: number };
     storm?: ProfileSummary;
@@ -300,6 +305,8 @@ async function main(): Promise<void> {
     throw new Error(
       '--data, --heap-snapshots and --cpu-profile are for one cloud process: each --gateways run has its own PostgreSQL cluster',
     );
+  if (args['heap-snapshots'] && args['cpu-profile'])
+    throw new Error('--heap-snapshots and --cpu-profile both signal the cloud with SIGUSR2: use one per run');
   const data = args.data ?? tempDir('fleet');
   const cloudArgs = (args['cloud-arg'] ?? []).flatMap((a) => {
     const eq = a.indexOf('=');
@@ -342,6 +349,12 @@ async function main(): Promise<void> {
     ...(database ? ['--database', database] : []),
     ...cloudArgs,
   ];
+  // --cpu-profile: the cloud is profiled from its start (the connect phase is the end of that
+  // profile) and, restarted, over the storm.
+  if (cpuDir) {
+    process.env.NODE_OPTIONS = `--import=${new URL('./cpu-profile-preload.js', import.meta.url).href}`;
+    process.env.POSAGENT_CPU_PROFILE_DIR = cpuDir;
+  }
   let cloud = await startCloud(serveArgs, join(data, 'cloud'));
   /** Every gateway (one without --gateways); the first makes the secrets, the others copy them (docs/operations.md). */
   const gateways: Cloud[] = [cloud];
@@ -483,6 +496,16 @@ async function main(): Promise<void> {
       busiestWorkerElu: eluBySecond(connectEluSeconds, startAt, connectSeconds),
     };
     say(`all ${N} online after ${(connectMs.at(-1)! / 1000).toFixed(1)} s`);
+    let connectProfile: (ProfileSummary & { seconds: number }) | undefined;
+    if (cpuDir) {
+      // The first cloud's profile so far: its start, its idle wait, and the connect phase at its end.
+      const connectSec = (Date.now() - startAt) / 1000;
+      const file = join(cpuDir, await cpuProfileOf(cloud, cpuDir));
+      connectProfile = {
+        seconds: +connectSec.toFixed(1),
+        ...summarizeCpuProfile(file, undefined, 15, connectSec * 1000),
+      };
+    }
 
     await new Promise((r) => setTimeout(r, 5000));
     const rssConnectedOf = gateways.map((g) => rssBytes(g.proc.child.pid!));
@@ -683,10 +706,6 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, DOWN_MS));
       before = onlineAt.map((t) => t.length);
       handshakesBefore = { ...handshakes };
-      if (cpuDir) {
-        process.env.NODE_OPTIONS = `--import=${new URL('./cpu-profile-preload.js', import.meta.url).href}`;
-        process.env.POSAGENT_CPU_PROFILE_DIR = cpuDir;
-      }
       downsBefore = downs.length;
       overflowsBefore = listenOverflows();
       stormElu = sampleElu(workers);
@@ -750,12 +769,13 @@ async function main(): Promise<void> {
       maxAttempt: Math.max(0, ...stormDowns.map((d) => d[3])),
       afterBusy: stormDowns.filter((d) => d[1] === 'busy').length,
     };
-    let profile: FleetReport['profile'] = heap ? { heap } : undefined;
-    if (cpuDir) {
-      // The storm is over: the profile so far (the restart and the storm) is written on SIGUSR2.
-      const file = `cpu-${cloud.proc.child.pid}.cpuprofile`;
-      cloud.proc.child.kill('SIGUSR2');
-      await waitFor(() => readdirSync(cpuDir).includes(`${file}.done`), 'the CPU profile', 120_000, 200);
+    let profile: FleetReport['profile'] =
+      heap || connectProfile
+        ? { ...(heap ? { heap } : {}), ...(connectProfile ? { connect: connectProfile } : {}) }
+        : undefined;
+    if (cpuDir && G === 1) {
+      // The storm is over: the restarted cloud's profile so far (the restart and the storm).
+      const file = await cpuProfileOf(cloud, cpuDir);
       {
         const firstSec = Math.min(8, seconds);
         profile = {
@@ -768,6 +788,9 @@ async function main(): Promise<void> {
         };
       }
     }
+
+    say(`reference: a bare node:tls server with the cloud's TLS, holding ${N} idle mTLS connections…`);
+    const bareTls = await heldConnectionCost(N);
 
     const report: FleetReport = {
       at: new Date().toISOString(),
@@ -787,6 +810,7 @@ async function main(): Promise<void> {
         rssConnectedMb: +(cloudRssConnected / 1048576).toFixed(1),
         rssPerTerminalKb: Math.round((cloudRssConnected - cloudRssBefore) / N / 1024),
         cpuPctWhileHeartbeating: +cloudCpuPct.toFixed(1),
+        bareTlsPerConnection: bareTls,
       },
       heartbeats: {
         perSecond: +heartbeatRate.toFixed(1),
@@ -931,6 +955,14 @@ function eluBySecond(samples: { at: number; elu: number }[], from: number, secon
 }
 
 /** One V8 heap snapshot of the cloud (SIGUSR2), waited for until written whole. */
+/** Has the cloud write its CPU profile so far (cpu-profile-preload.ts: SIGUSR2, which also ends it); the file's name in `dir`. */
+async function cpuProfileOf(cloud: Cloud, dir: string): Promise<string> {
+  const file = `cpu-${cloud.proc.child.pid}.cpuprofile`;
+  cloud.proc.child.kill('SIGUSR2');
+  await waitFor(() => readdirSync(dir).includes(`${file}.done`), 'the CPU profile', 120_000, 200);
+  return file;
+}
+
 async function heapSnapshot(cloud: Cloud, dir: string): Promise<string> {
   const n = snapshotsIn(dir).length;
   cloud.proc.child.kill('SIGUSR2');
@@ -1006,6 +1038,14 @@ function formatFleetReport(r: FleetReport): string {
           ),
         ]
       : []),
+    ...(prof?.connect
+      ? [
+          `cloud's main thread over the connect phase, ${prof.connect.seconds} s (${prof.connect.totalMs} ms sampled), self time:`,
+          ...prof.connect.topFunctions.map((f) => `    ${String(f.pct).padStart(5)} %  ${f.what}`),
+          '  by file:',
+          ...prof.connect.topFiles.slice(0, 10).map((f) => `    ${String(f.pct).padStart(5)} %  ${f.file}`),
+        ]
+      : []),
     ...(prof?.stormFirstSeconds
       ? [
           `restarted cloud's main thread, first ${prof.stormFirstSeconds.seconds} s (${prof.stormFirstSeconds.totalMs} ms sampled), self time:`,
@@ -1030,6 +1070,7 @@ function formatFleetReport(r: FleetReport): string {
         `    ${String(s).padStart(3)} s  ${String(n).padStart(5)} online ${String(r.connectMs.perSecond.busy[s] ?? 0).padStart(5)} × 503 ${String(r.connectMs.perSecond.other[s] ?? 0).padStart(5)} × other, worker ${String(Math.round((r.connectMs.perSecond.busiestWorkerElu[s] ?? 0) * 100)).padStart(3)} % busy`,
     ),
     `cloud RSS               ${r.cloud.rssBeforeMb} MB idle → ${r.cloud.rssConnectedMb} MB connected: ${r.cloud.rssPerTerminalKb} KB per terminal  (target ≤ 40 KB: ${r.targets.rssAtMost40KbPerTerminal ? 'met' : 'MISSED'})`,
+    `                        beside, same run: a bare node:tls server with the cloud's TLS holds ${r.cloud.bareTlsPerConnection.rssPerConnectionKb} KB per idle mTLS connection (${r.cloud.bareTlsPerConnection.heapPerConnectionKb} KB of it V8 heap; ${r.cloud.bareTlsPerConnection.held} held)`,
     `heartbeat load          ${r.heartbeats.perSecond}/s (expected ${r.heartbeats.expectedPerSecond}/s); cloud CPU ${r.cloud.cpuPctWhileHeartbeating} % of a core${r.gateways.length > 1 ? ' (all gateways)' : ''}`,
     ...(r.gateways.length > 1
       ? r.gateways.map(

@@ -13,7 +13,8 @@ import { buildCertificate, buildCsr, ext, OID } from '../protocol/x509.js';
  * cloud's TLS policy, its session ticket options, client certificates asked for and verified
  * once per connection by the cloud's own check (terminal-auth.ts) — a fleet CA, server and
  * terminal certificate of the key type asked for (`p256`, or `rsa` as before issue 23). The
- * client closes each connection once its handshake is done. Prints `{port, ca, cert, key}` (the terminal's).
+ * client closes each connection once its handshake is done (or, with `hold`, keeps it). Prints
+ * `{port, ca, cert, key}` (the terminal's).
  */
 const kind = process.argv[2] === 'rsa' ? 'rsa' : process.argv[2] === 'bare' ? 'bare' : 'p256';
 
@@ -66,14 +67,28 @@ const server =
         ...ticketed,
       });
 if (kind !== 'bare') verifyPeersAtHandshake(server, caPem, Date.now);
-// The client closes once it has what it came for (its handshake, and in resumed mode its ticket).
+// `hold` (argv[3]): connections are kept open, as a cloud keeps its terminals' links, and each
+// line on stdin is answered with this process's RSS and V8 heap and how many it holds.
+const hold = process.argv[3] === 'hold';
+const held = new Set<unknown>();
+// Otherwise the client closes once it has what it came for (its handshake, and in resumed mode its ticket).
 server.on('secureConnection', (s) => {
   s.on('error', () => {});
   s.resume();
+  if (hold) {
+    held.add(s);
+    s.once('close', () => held.delete(s));
+  }
   s.once('end', () => s.end());
 });
+if (hold)
+  process.stdin.on('data', () => {
+    process.stdout.write(
+      `${JSON.stringify({ rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed, held: held.size })}\n`,
+    );
+  });
 server.on('tlsClientError', () => {});
-server.listen(0, '127.0.0.1', () => {
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
   const { port } = server.address() as AddressInfo;
   process.stdout.write(
     `${JSON.stringify({ port, ca: caPem, cert: terminalCert, key: pem(terminal.privateKey) })}\n`,

@@ -363,17 +363,28 @@ async function main(): Promise<void> {
     }
     if (runs('idle')) {
       process.stderr.write(
-        `measuring idle RSS and CPU over ${SETTLE_MS / 1000} s online, beside bare node…\n`,
+        `measuring idle RSS and CPU over ${SETTLE_MS / 1000} s online, beside bare node and the floor (SQLite + one mTLS link)…\n`,
       );
       const agent = startAgent(enrolled.dirs);
       const bare = bareNode();
+      const floor = spawn(
+        process.execPath,
+        [join(ROOT, 'dist/bench/idle-floor.js'), enrolled.dirs.stateDir, cloud.url, tempDir('floor')],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let floorOut = '';
+      floor.stdout.on('data', (d: Buffer) => {
+        floorOut += d.toString();
+      });
       try {
         await waitFor(() => agent.output().includes('"msg":"link online"'), 'online');
+        await waitFor(() => floorOut.includes('ready'), 'the floor process connected');
         const cpu0 = [cpuSeconds(agent.child.pid!), cpuSeconds(bare.pid!)];
         await sleep(SETTLE_MS);
         const cpu = [cpuSeconds(agent.child.pid!) - cpu0[0]!, cpuSeconds(bare.pid!) - cpu0[1]!];
         const ours = rssBytes(agent.child.pid!);
         const ref = rssBytes(bare.pid!);
+        const floorRss = rssBytes(floor.pid!);
         rows.push(
           row(
             `idle RSS, enrolled + online agent, after ${SETTLE_MS / 1000} s`,
@@ -383,6 +394,15 @@ async function main(): Promise<void> {
             'MB',
             '≤ 1.3×',
             ours / ref <= 1.3,
+          ),
+          row(
+            'idle RSS, the same agent beside the floor',
+            mb(ours),
+            mb(floorRss),
+            'node + better-sqlite3 WAL file + one mTLS connection',
+            'MB',
+            '—',
+            true,
           ),
         );
         const pct = (s: number) => Math.round((s / (SETTLE_MS / 1000)) * 100 * 1000) / 1000;
@@ -399,6 +419,7 @@ async function main(): Promise<void> {
         );
       } finally {
         bare.kill('SIGKILL');
+        floor.kill('SIGKILL');
         agent.child.kill('SIGTERM');
         await agent.exited;
       }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
+import { connect, type TLSSocket } from 'node:tls';
 import { ROOT } from '../harness/local-fleet.js';
 import { cpuSeconds } from './process-metrics.js';
 
@@ -99,6 +99,79 @@ export async function handshakeRate(
       serverCpuSec,
     };
   } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/**
+ * What Node's TLS alone costs per connection held open: the handshake server of the cloud's TLS
+ * (P-256 mTLS, its policy and ticket options, its certificate check) holding `n` idle connections
+ * of one client certificate, each having sent a few bytes; its RSS and V8 heap before and after,
+ * per connection. The reference for the fleet simulator's cloud RSS per terminal.
+ */
+export async function heldConnectionCost(
+  n: number,
+): Promise<{ rssPerConnectionKb: number; heapPerConnectionKb: number; held: number }> {
+  const child = spawn(process.execPath, [join(ROOT, 'dist/bench/handshake-server.js'), 'p256', 'hold'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  const waiting: ((l: string) => void)[] = [];
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else lines.push(line);
+    }
+  });
+  const next = () => new Promise<string>((r) => (lines.length ? r(lines.shift()!) : waiting.push(r)));
+  const sockets: TLSSocket[] = [];
+  try {
+    const info = JSON.parse(await next()) as { port: number; ca: string; cert: string; key: string };
+    const sample = async () => {
+      child.stdin.write('?\n');
+      return JSON.parse(await next()) as { rss: number; heapUsed: number; held: number };
+    };
+    await new Promise((r) => setTimeout(r, 500));
+    const before = await sample();
+    let opened = 0;
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (opened < n) {
+          opened++;
+          await new Promise<void>((resolve) => {
+            const s = connect({
+              host: '127.0.0.1',
+              port: info.port,
+              servername: 'localhost',
+              ca: info.ca,
+              cert: info.cert,
+              key: info.key,
+            });
+            s.once('error', () => resolve());
+            s.once('secureConnect', () => {
+              s.write('ping');
+              sockets.push(s);
+              resolve();
+            });
+          });
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = await sample();
+    const per = (a: number, b: number) => Math.round((a - b) / Math.max(1, after.held) / 102.4) / 10;
+    return {
+      rssPerConnectionKb: per(after.rss, before.rss),
+      heapPerConnectionKb: per(after.heapUsed, before.heapUsed),
+      held: after.held,
+    };
+  } finally {
+    for (const s of sockets) s.destroy();
     child.kill('SIGKILL');
   }
 }
