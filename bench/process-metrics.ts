@@ -79,3 +79,25 @@ export function listenOverflows(): number {
   const at = rows[0]?.indexOf('ListenOverflows') ?? -1;
   return at > 0 ? Number(rows[1]?.[at] ?? 0) : 0;
 }
+
+/**
+ * Where a process's resident memory is, from /proc/PID/smaps, in bytes: `heap` is the brk heap
+ * (malloc's main arena: SQLite's page cache, OpenSSL, Node's C++ objects), `anon` the other
+ * anonymous mappings (V8's heap pages, large mallocs, thread stacks), `file` pages of mapped files
+ * (the node binary, better_sqlite3.node, the store's -shm index), clean and shared with any
+ * process that maps them.
+ */
+export function rssBreakdown(pid: number): { heap: number; anon: number; file: number } {
+  const out = { heap: 0, anon: 0, file: 0 };
+  let kind: keyof typeof out = 'anon';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (mapping) {
+      const [, inode, name] = mapping;
+      kind = name === '[heap]' ? 'heap' : inode !== '0' ? 'file' : 'anon';
+      continue;
+    }
+    if (line.startsWith('Rss:')) out[kind] += Number(line.split(/\s+/)[1]) * 1024;
+  }
+  return out;
+}

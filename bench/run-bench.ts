@@ -18,7 +18,7 @@ import {
 import { waitFor } from '../harness/wait-for.js';
 import { measureConfigPush, measureFloor } from './config-push-latency.js';
 import { heapGrowth, snapshotsIn } from './heap-diff.js';
-import { cpuSeconds, mb, rssBytes } from './process-metrics.js';
+import { cpuSeconds, mb, rssBreakdown, rssBytes } from './process-metrics.js';
 import { drainRate, interleaved, localApiRate, queueModuleRate, rawInsertRate } from './queue-throughput.js';
 import { median, percentile } from './statistics.js';
 import { handshakeRate } from './tls-handshakes.js';
@@ -126,6 +126,8 @@ async function memoryOverTime(): Promise<Row> {
     );
     const ours: number[] = [];
     const ref: number[] = [];
+    /** The measured agent's RSS by kind at each sample (process-metrics.ts rssBreakdown). */
+    const kinds: ReturnType<typeof rssBreakdown>[] = [];
     const startedAt = Date.now();
     const end = startedAt + MEMORY_MS;
     const snapshot = async () => {
@@ -155,6 +157,7 @@ async function memoryOverTime(): Promise<Row> {
     while (Date.now() < end) {
       await sleep(MEMORY_SAMPLE_MS);
       ours.push(rssBytes(agents[0].child.pid!));
+      kinds.push(rssBreakdown(agents[0].child.pid!));
       ref.push(rssBytes(bare.pid!));
       if (!snapped && Date.now() - startedAt >= MEMORY_MS / 3) {
         snapped = true;
@@ -175,10 +178,18 @@ async function memoryOverTime(): Promise<Row> {
     );
     const warm = Math.max(1, Math.floor(ours.length / 5));
     const growth = (xs: number[]) => mb(median(xs.slice(-3)) - median(xs.slice(warm, warm + 3)));
+    const byKind = {
+      heapMb: growth(kinds.map((k) => k.heap)),
+      anonMb: growth(kinds.map((k) => k.anon)),
+      fileMb: growth(kinds.map((k) => k.file)),
+    };
+    process.stderr.write(
+      `the measured agent's growth after warm-up by kind: brk heap (malloc) ${byKind.heapMb} MB, other anonymous (V8's pages, large mallocs) ${byKind.anonMb} MB, mapped files ${byKind.fileMb} MB\n`,
+    );
     if (!quick)
       writeFileSync(
         join(ROOT, 'bench/memory-results.json'),
-        `${JSON.stringify({ at: new Date().toISOString(), minutes, sampleEveryMs: MEMORY_SAMPLE_MS, transactionsPerAgent: sent, pushesPerAgent: pushes, agentRssMb: ours.map(mb), bareNodeRssMb: ref.map(mb), twinHeap: { atThirdMb: mb(heap.totalBytes[0]), atEndMb: mb(heap.totalBytes[1]), largestGrowths: heap.top } }, null, 2)}\n`,
+        `${JSON.stringify({ at: new Date().toISOString(), minutes, sampleEveryMs: MEMORY_SAMPLE_MS, transactionsPerAgent: sent, pushesPerAgent: pushes, agentRssMb: ours.map(mb), agentRssByKindMb: kinds.map((k) => ({ heap: mb(k.heap), anon: mb(k.anon), file: mb(k.file) })), agentGrowthByKindMb: byKind, bareNodeRssMb: ref.map(mb), twinHeap: { atThirdMb: mb(heap.totalBytes[0]), atEndMb: mb(heap.totalBytes[1]), largestGrowths: heap.top } }, null, 2)}\n`,
       );
     const g = growth(ours);
     return row(

@@ -34,26 +34,26 @@ export function verifyPeer(tls: TLSSocket, ca: X509Certificate, nowMs: number): 
   if (!peer) return no('client_certificate_required', 'a client certificate is required');
   // The server's only `ca` is the fleet CA, so a socket OpenSSL marked authorized has a chain
   // OpenSSL checked against it (at the full handshake; a resumed session carries that verdict):
-  // the signature is not checked twice. Otherwise verify() comes first and always runs: besides
-  // checking the signature, node:crypto clears OpenSSL's per-thread error queue when it returns.
-  // OpenSSL's own chain check leaves an RSA padding error there for a certificate that names the
-  // fleet CA as its issuer but was signed with another key; Node 20 then reads that stale error on
-  // the connection's next TLS 1.2 read and resets it, so the client got no answer and nothing was
-  // logged (mostly) or a 403 (sometimes). The dates are checked here either way: a session may be
-  // resumed after its certificate expired.
-  if (!tls.authorized) {
-    const signed = peer.verify(ca.publicKey);
-    if (!peer.checkIssued(ca))
-      return no(
-        'client_certificate_rejected',
-        `client certificate was not issued by this fleet's CA (its issuer is ${oneLine(peer.issuer)})`,
-      );
-    if (!signed)
-      return no(
-        'client_certificate_rejected',
-        "client certificate was not issued by this fleet's CA (it names the fleet CA as issuer, but its signature does not verify with the CA's key)",
-      );
-  }
+  // its signature is not checked twice. Otherwise verify() runs first: besides checking the
+  // signature, node:crypto clears OpenSSL's per-thread error queue when it returns. OpenSSL's own
+  // chain check leaves an RSA padding error there for a certificate that names the fleet CA as its
+  // issuer but was signed with another key; Node 20 then reads that stale error on the
+  // connection's next TLS 1.2 read and resets it, so the client got no answer and nothing was
+  // logged (mostly) or a 403 (sometimes).
+  const signed = tls.authorized || peer.verify(ca.publicKey);
+  // Issued by the fleet CA itself, not through an intermediate, whoever checked the signature
+  // (names and key identifiers: no signature math).
+  if (!peer.checkIssued(ca))
+    return no(
+      'client_certificate_rejected',
+      `client certificate was not issued by this fleet's CA (its issuer is ${oneLine(peer.issuer)})`,
+    );
+  if (!signed)
+    return no(
+      'client_certificate_rejected',
+      "client certificate was not issued by this fleet's CA (it names the fleet CA as issuer, but its signature does not verify with the CA's key)",
+    );
+  // The dates, on every connection: a session may be resumed after its certificate expired.
   const notBefore = Date.parse(peer.validFrom);
   const notAfter = Date.parse(peer.validTo);
   const cn = /^CN=(.*)$/m.exec(peer.subject)?.[1] ?? '';

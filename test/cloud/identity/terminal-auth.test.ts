@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TLS_SERVER_POLICY } from '../../../cloud/api/tls-policy.js';
 import { FleetCa } from '../../../cloud/identity/fleet-ca.js';
 import { type PeerVerdict, verifyPeer } from '../../../cloud/identity/terminal-auth.js';
-import { buildCertificate, buildCsr, ext, OID } from '../../../protocol/x509.js';
+import { buildCertificate, buildCsr, ext, keyIdentifier, OID } from '../../../protocol/x509.js';
 
 /**
  * verifyPeer over real TLS on loopback: the cloud's server options (its fleet CA the only `ca`,
@@ -56,6 +56,8 @@ let port: number;
 /** The clock verifyPeer is given for the next connection. */
 let clock = now.getTime();
 const verdicts: PeerVerdict[] = [];
+/** Whether OpenSSL had verified each connection's chain (the path verifyPeer does not check again). */
+const authorized: boolean[] = [];
 
 beforeAll(async () => {
   const serverKey = pem(p256().privateKey);
@@ -72,6 +74,7 @@ beforeAll(async () => {
   const ca = new X509Certificate(fleet.certPem);
   server.on('secureConnection', (tls: TLSSocket) => {
     verdicts.push(verifyPeer(tls, ca, clock));
+    authorized.push(tls.authorized);
     tls.on('error', () => {});
     tls.resume();
     tls.once('end', () => tls.end());
@@ -84,36 +87,43 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 /** One connection: the verdict, whether it resumed, and the session ticket it was given. */
 function handshake(client: { cert?: string; key?: string }, session?: Buffer) {
-  return new Promise<{ verdict: PeerVerdict; resumed: boolean; session?: Buffer }>((resolve, reject) => {
-    const before = verdicts.length;
-    let ticket: Buffer | undefined;
-    let resumed = false;
-    const s = connect({
-      host: '127.0.0.1',
-      port,
-      servername: 'localhost',
-      ca: fleet.certPem,
-      ...client,
-      ...(session ? { session } : {}),
-    });
-    // TLS 1.3 tickets come after a full handshake: the client leaves once it has one, or at
-    // once when it resumed (OpenSSL sends no new ticket then).
-    s.on('session', (t: Buffer) => {
-      ticket = t;
-      s.end();
-    });
-    s.once('secureConnect', () => {
-      resumed = s.isSessionReused();
-      if (resumed) s.end();
-    });
-    s.resume();
-    s.once('error', reject);
-    s.once('close', () => {
-      const verdict = verdicts[before];
-      if (!verdict) return reject(new Error('the server took no verdict'));
-      resolve({ verdict, resumed, ...(ticket ? { session: ticket } : {}) });
-    });
-  });
+  return new Promise<{ verdict: PeerVerdict; authorized: boolean; resumed: boolean; session?: Buffer }>(
+    (resolve, reject) => {
+      const before = verdicts.length;
+      let ticket: Buffer | undefined;
+      let resumed = false;
+      const s = connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        ca: fleet.certPem,
+        ...client,
+        ...(session ? { session } : {}),
+      });
+      // TLS 1.3 tickets come after a full handshake: the client leaves once it has one, or at
+      // once when it resumed (OpenSSL sends no new ticket then).
+      s.on('session', (t: Buffer) => {
+        ticket = t;
+        s.end();
+      });
+      s.once('secureConnect', () => {
+        resumed = s.isSessionReused();
+        if (resumed) s.end();
+      });
+      s.resume();
+      s.once('error', reject);
+      s.once('close', () => {
+        const verdict = verdicts[before];
+        if (!verdict) return reject(new Error('the server took no verdict'));
+        resolve({
+          verdict,
+          authorized: authorized[before]!,
+          resumed,
+          ...(ticket ? { session: ticket } : {}),
+        });
+      });
+    },
+  );
 }
 
 describe('verifyPeer, over real TLS', () => {
@@ -126,6 +136,7 @@ describe('verifyPeer, over real TLS', () => {
     expect(full.session).toBeDefined();
     const again = await handshake(t, full.session);
     expect(again.resumed).toBe(true);
+    expect([full.authorized, again.authorized]).toEqual([true, true]);
     expect(again.verdict).toEqual(full.verdict);
   });
 
@@ -137,6 +148,7 @@ describe('verifyPeer, over real TLS', () => {
     clock = now.getTime() + 2 * DAY;
     const later = await handshake(t, full.session);
     expect(later.resumed).toBe(true);
+    expect(later.authorized).toBe(true);
     expect(later.verdict).toMatchObject({ ok: false, terminalId: 'term_expiring' });
     expect(later.verdict.ok === false && later.verdict.refusal.code).toBe('certificate_expired');
     clock = now.getTime();
@@ -175,6 +187,46 @@ describe('verifyPeer, over real TLS', () => {
     const r = await handshake({ cert: forged, key: pem(k.privateKey) });
     expect(r.verdict.ok === false && r.verdict.refusal.code).toBe('client_certificate_rejected');
     expect(r.verdict.ok === false && r.verdict.refusal.message).toContain('does not verify');
+  });
+
+  it('refuses a certificate issued through an intermediate, even one the fleet CA signed (OpenSSL accepts that chain)', async () => {
+    const mid = p256();
+    const midName = [{ type: OID.commonName, value: 'an intermediate' }];
+    const intermediate = buildCertificate({
+      subject: midName,
+      issuer: [{ type: OID.commonName, value: 'terminal-auth test fleet CA' }],
+      publicKey: mid.publicKey,
+      signingKey: fleet.keys.privateKey,
+      serialHex: '0c0ffee0',
+      notBefore: new Date(now.getTime() - DAY),
+      notAfter: new Date(now.getTime() + DAY),
+      extensions: [
+        ext.basicConstraints(true),
+        ext.keyUsage('ca-signing'),
+        ext.subjectKeyIdentifier(mid.publicKey),
+        ext.authorityKeyIdentifier(keyIdentifier(fleet.keys.publicKey)),
+      ],
+    });
+    const k = p256();
+    const leaf = buildCertificate({
+      subject: [{ type: OID.commonName, value: 'term_via_intermediate' }],
+      issuer: midName,
+      publicKey: k.publicKey,
+      signingKey: mid.privateKey,
+      serialHex: '0badf00d',
+      notBefore: new Date(now.getTime() - DAY),
+      notAfter: new Date(now.getTime() + DAY),
+      extensions: [
+        ext.basicConstraints(false),
+        ext.keyUsage('leaf', k.publicKey),
+        ext.extKeyUsage('clientAuth'),
+        ext.authorityKeyIdentifier(keyIdentifier(mid.publicKey)),
+      ],
+    });
+    const r = await handshake({ cert: leaf + intermediate, key: pem(k.privateKey) });
+    expect(r.authorized).toBe(true);
+    expect(r.verdict.ok === false && r.verdict.refusal.code).toBe('client_certificate_rejected');
+    expect(r.verdict.ok === false && r.verdict.refusal.message).toContain('its issuer is CN=an intermediate');
   });
 
   it('asks for a certificate when none is presented', async () => {
