@@ -1,8 +1,8 @@
-import { lstat, rename, rm } from 'node:fs/promises';
+import { lstat, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic, writeFileAtomicSync } from '../files/atomic-file.js';
 import type { MigrationResult } from '../protocol/sqlite-migrations.js';
-import { type GuardResult, readJson, type StoreSchemaNote } from '../release/layout.js';
+import type { GuardResult, StoreSchemaNote } from '../release/layout.js';
 
 /**
  * What the boot guard (root) needs to know about the agent's store to roll a release back across a
@@ -33,7 +33,8 @@ export class StoreSchemaRecord {
     takenNow: StoreSchemaNote['snapshot'],
   ): Promise<StoreSchemaRecord> {
     const file = join(stateDir, 'store-schema.json');
-    const before = await readJson<StoreSchemaNote>(file).catch(() => null);
+    const text = await readFile(file, 'utf8').catch(() => null);
+    const before = text === null ? null : parsedOrNull(text);
     let snapshot = takenNow;
     let salesSinceSnapshot = false;
     if (
@@ -51,7 +52,8 @@ export class StoreSchemaRecord {
       snapshot,
       salesSinceSnapshot,
     });
-    await writeFileAtomic(file, record.text(), 0o644);
+    // Most starts find the note as they would write it: not written again (two fsyncs on the way to Online).
+    if (record.text() !== text) await writeFileAtomic(file, record.text(), 0o644);
     return record;
   }
 
@@ -121,4 +123,13 @@ export async function restoreStoreIfAsked(
   }
   await rename(join(dir, ask.snapshot), dbFile);
   return { snapshot: ask.snapshot, keptAs };
+}
+
+/** A note as read back (torn or foreign: as good as absent, as release/layout.ts readJson has it). */
+function parsedOrNull(text: string): StoreSchemaNote | null {
+  try {
+    return JSON.parse(text) as StoreSchemaNote;
+  } catch {
+    return null;
+  }
 }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AGENT_STORE_SCHEMA, AgentStore } from '../../agent/agent-store.js';
@@ -31,6 +31,20 @@ const sale = (store: AgentStore, id: string) =>
 
 /** Issue 24: what a rollback across a store migration needs from the agent. */
 describe('the store schema record and snapshot', () => {
+  it('a start that finds the note as it would write it leaves the file alone (no write, no fsync); a changed one replaces it', async () => {
+    const dir = tempDir('schema');
+    const store = new AgentStore(join(dir, 'agent.db'));
+    await StoreSchemaRecord.write(dir, store.schema, store.snapshot);
+    const first = statSync(join(dir, 'store-schema.json'));
+    await StoreSchemaRecord.write(dir, store.schema, store.snapshot);
+    const again = statSync(join(dir, 'store-schema.json'));
+    expect([again.ino, again.mtimeMs]).toEqual([first.ino, first.mtimeMs]);
+    await StoreSchemaRecord.write(dir, { ...store.schema, version: store.schema.version + 1 }, null);
+    expect(statSync(join(dir, 'store-schema.json')).ino).not.toBe(first.ino);
+    expect(note(dir).version).toBe(store.schema.version + 1);
+    store.close();
+  });
+
   it('an additive step of a newer release: no snapshot, and this release opens the newer store as it is', async () => {
     const dir = tempDir('schema');
     const file = join(dir, 'agent.db');
