@@ -50,7 +50,7 @@ export class HttpsListener {
       ...(o.tickets ? sessionOptions(o.tickets, o.caPem, o.now()) : {}),
     });
     guardConnections(this.server, o.limits, o.log);
-    verifyPeersAtHandshake(this.server, o.caPem, o.now);
+    verifyPeersAtHandshake(this.server, o.caPem);
   }
 
   /** The URL clients reach the cloud at (empty until it listens). */

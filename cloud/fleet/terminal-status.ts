@@ -106,7 +106,9 @@ export function statusWithReason(
     return {
       status: 'error',
       reason: problem,
-      sinceMs: problem === 'certificate_expired' ? t.certNotAfterMs : null,
+      // Since its current certificate's end when that is what expired; a refused link that
+      // presented another (an old copy) is dated when it was refused.
+      sinceMs: problem === 'certificate_expired' && nowMs >= t.certNotAfterMs ? t.certNotAfterMs : null,
     };
   if (t.lastSeenMs === null) return { status: 'provisioning', reason: null, sinceMs: null };
   if (!t.connected && t.closedCleanly) return { status: 'offline', reason: 'link_closed', sinceMs: null };

@@ -8,19 +8,29 @@ import type { TerminalStore } from '../store/store-types.js';
  * current (or the pending, renewed) certificate of an active terminal. One check for the agent
  * link and the agent's HTTPS calls, so both refuse the same certificates for the same reasons.
  *
- * The cloud verifies the peer certificate itself (node:crypto: issuer, signature by the fleet
- * CA's key, validity), once per TLS connection when its handshake completes, instead of trusting
- * OpenSSL's `authorized`. The verdict is the same every time for the same certificate.
+ * The certificate's identity — issued by the fleet CA itself, its signature (OpenSSL's chain check
+ * against the fleet CA, or node:crypto's when OpenSSL did not pass it), its terminal id and
+ * fingerprint — is checked once per TLS connection, when its handshake completes. Its dates are
+ * checked at every request on the connection (a kept-alive connection may outlive its
+ * certificate), and the terminal's row (active, not revoked, current certificate) at every one too.
  */
 export type Admission = { terminalId: string } | { refused: Refusal; terminalId?: string };
 
-/** The fleet CA's check of a client certificate, made once per TLS connection. */
+/** The fleet CA's check of a client certificate. */
 export type PeerVerdict =
   | { ok: true; terminalId: string; fingerprint: string }
-  /** `terminalId`: the certificate is the fleet CA's own (signature verified) but refused — expired, not yet valid. */
-  | { ok: false; refusal: Refusal; terminalId?: string };
+  /**
+   * `terminalId` and `fingerprint`: the certificate is the fleet CA's own (signature verified) but
+   * refused at this time — expired, not yet valid.
+   */
+  | { ok: false; refusal: Refusal; terminalId?: string; fingerprint?: string };
 
-const verdicts = new WeakMap<TLSSocket, PeerVerdict>();
+/** What a certificate is, checked once per connection; its dates are judged at each use. */
+type Identity =
+  | { ok: true; terminalId: string; fingerprint: string; notBeforeMs: number; notAfterMs: number }
+  | { ok: false; refusal: Refusal };
+
+const identities = new WeakMap<TLSSocket, Identity>();
 
 /** A certificate refused: `kind: "authentication"` (a deactivated terminal's is 403 here, not 409). */
 const no = (code: string, message: string): { ok: false; refusal: Refusal } => ({
@@ -28,8 +38,12 @@ const no = (code: string, message: string): { ok: false; refusal: Refusal } => (
   refusal: new Refusal(code, message, { kind: 'authentication' }),
 });
 
-/** Checks the certificate a TLS peer presented against the fleet CA; pure but for the socket read. */
+/** Checks the certificate a TLS peer presented against the fleet CA, at `nowMs`; pure but for the socket read. */
 export function verifyPeer(tls: TLSSocket, ca: X509Certificate, nowMs: number): PeerVerdict {
+  return atTime(identityOf(tls, ca), nowMs);
+}
+
+function identityOf(tls: TLSSocket, ca: X509Certificate): Identity {
   const peer = tls.getPeerX509Certificate?.();
   if (!peer) return no('client_certificate_required', 'a client certificate is required');
   // The server's only `ca` is the fleet CA, so a socket OpenSSL marked authorized has a chain
@@ -46,34 +60,47 @@ export function verifyPeer(tls: TLSSocket, ca: X509Certificate, nowMs: number): 
   if (!peer.checkIssued(ca))
     return no(
       'client_certificate_rejected',
-      `client certificate was not issued by this fleet's CA (its issuer is ${oneLine(peer.issuer)})`,
+      peer.issuer === ca.subject
+        ? "client certificate was not issued by this fleet's CA (it names the fleet CA as its issuer, but another certificate of that name issued it: an intermediate or another key)"
+        : `client certificate was not issued by this fleet's CA (its issuer is ${oneLine(peer.issuer)})`,
     );
   if (!signed)
     return no(
       'client_certificate_rejected',
       "client certificate was not issued by this fleet's CA (it names the fleet CA as issuer, but its signature does not verify with the CA's key)",
     );
-  // The dates, on every connection: a session may be resumed after its certificate expired.
-  const notBefore = Date.parse(peer.validFrom);
-  const notAfter = Date.parse(peer.validTo);
-  const cn = /^CN=(.*)$/m.exec(peer.subject)?.[1] ?? '';
-  if (!(nowMs < notAfter))
+  return {
+    ok: true,
+    terminalId: /^CN=(.*)$/m.exec(peer.subject)?.[1] ?? '',
+    fingerprint: peer.fingerprint256.replace(/:/g, '').toLowerCase(),
+    notBeforeMs: Date.parse(peer.validFrom),
+    notAfterMs: Date.parse(peer.validTo),
+  };
+}
+
+/** The dates, at the time of this use: a session or a kept-alive connection may outlive its certificate. */
+function atTime(id: Identity, nowMs: number): PeerVerdict {
+  if (!id.ok) return id;
+  const { terminalId, fingerprint } = id;
+  if (!(nowMs < id.notAfterMs))
     return {
       ...no(
         'certificate_expired',
-        `the client certificate expired on ${iso(notAfter)}; it can no longer be renewed: reprovision the terminal (POST /v1/terminals/${cn}/reprovision) and enroll it with that code`,
+        `the client certificate expired on ${iso(id.notAfterMs)}; it can no longer be renewed: reprovision the terminal (POST /v1/terminals/${terminalId}/reprovision) and enroll it with that code`,
       ),
-      terminalId: cn,
+      terminalId,
+      fingerprint,
     };
-  if (!(nowMs >= notBefore))
+  if (!(nowMs >= id.notBeforeMs))
     return {
       ...no(
         'certificate_not_yet_valid',
-        `the client certificate is not valid before ${iso(notBefore)}; the device that made it has a wrong clock`,
+        `the client certificate is not valid before ${iso(id.notBeforeMs)}; the device that made it has a wrong clock`,
       ),
-      terminalId: cn,
+      terminalId,
+      fingerprint,
     };
-  return { ok: true, terminalId: cn, fingerprint: peer.fingerprint256.replace(/:/g, '').toLowerCase() };
+  return { ok: true, terminalId, fingerprint };
 }
 
 function iso(ms: number): string {
@@ -84,22 +111,22 @@ function oneLine(name: string): string {
   return name.split('\n').join(', ').slice(0, 200);
 }
 
-/** Verifies every client certificate once, when its TLS handshake completes (see verifyPeer). */
-export function verifyPeersAtHandshake(server: TlsServer, caPem: string, now: () => number): void {
+/** Checks every client certificate's identity once, when its TLS handshake completes (see identityOf). */
+export function verifyPeersAtHandshake(server: TlsServer, caPem: string): void {
   const ca = new X509Certificate(caPem);
   server.on('secureConnection', (tls: TLSSocket) => {
-    verdicts.set(tls, verifyPeer(tls, ca, now()));
+    identities.set(tls, identityOf(tls, ca));
   });
 }
 
-/** The verdict made at the handshake (or now, for a socket that was not watched). */
+/** The identity checked at the handshake (or now, for a socket that was not watched), judged at `nowMs`. */
 export function peerVerdict(tls: TLSSocket, caPem: string, nowMs: number): PeerVerdict {
-  let v = verdicts.get(tls);
-  if (!v) {
-    v = verifyPeer(tls, new X509Certificate(caPem), nowMs);
-    verdicts.set(tls, v);
+  let id = identities.get(tls);
+  if (!id) {
+    id = identityOf(tls, new X509Certificate(caPem));
+    identities.set(tls, id);
   }
-  return v;
+  return atTime(id, nowMs);
 }
 
 export async function authenticateTerminal(
@@ -139,11 +166,9 @@ export async function authenticateTerminal(
     await o.store.terminals.promotePendingCertificate(terminalId);
     return { terminalId };
   }
-  if (fingerprint !== row.certFingerprint)
-    return {
-      terminalId,
-      refused: no('certificate_superseded', `this certificate is no longer the current one of ${terminalId}`)
-        .refusal,
-    };
+  if (fingerprint !== row.certFingerprint) return { terminalId, refused: superseded(terminalId) };
   return { terminalId };
 }
+
+const superseded = (terminalId: string) =>
+  no('certificate_superseded', `this certificate is no longer the current one of ${terminalId}`).refusal;

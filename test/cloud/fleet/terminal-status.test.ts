@@ -68,6 +68,13 @@ describe('terminal status', () => {
       reason: 'certificate_expired',
       sinceMs: 90 * day,
     });
+    // A refused link that presented an old, expired copy while the current certificate is good:
+    // error/certificate_expired dated when it was refused, never at the current one's future end.
+    expect(statusWithReason({ ...base, problem: 'certificate_expired' }, 1_000_001, th)).toEqual({
+      status: 'error',
+      reason: 'certificate_expired',
+      sinceMs: null,
+    });
     expect(statusWithReason({ ...base, clockSkewMs: 2 * day }, 1_000_001, th).reason).toBe('clock');
     expect(statusWithReason(base, 84 * day, th).reason).toBe('certificate_expiring');
     expect(statusWithReason({ ...base, problem: 'certificate_revoked' }, 1_000_001, th).reason).toBe(

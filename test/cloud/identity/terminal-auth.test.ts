@@ -4,7 +4,7 @@ import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TLS_SERVER_POLICY } from '../../../cloud/api/tls-policy.js';
 import { FleetCa } from '../../../cloud/identity/fleet-ca.js';
-import { type PeerVerdict, verifyPeer } from '../../../cloud/identity/terminal-auth.js';
+import { type PeerVerdict, peerVerdict, verifyPeer } from '../../../cloud/identity/terminal-auth.js';
 import { buildCertificate, buildCsr, ext, keyIdentifier, OID } from '../../../protocol/x509.js';
 
 /**
@@ -58,6 +58,8 @@ let clock = now.getTime();
 const verdicts: PeerVerdict[] = [];
 /** Whether OpenSSL had verified each connection's chain (the path verifyPeer does not check again). */
 const authorized: boolean[] = [];
+/** Each connection asked twice through peerVerdict, as a kept-alive connection's requests are: at the clock, and 10 days on. */
+const keptAlive: [PeerVerdict, PeerVerdict][] = [];
 
 beforeAll(async () => {
   const serverKey = pem(p256().privateKey);
@@ -75,6 +77,10 @@ beforeAll(async () => {
   server.on('secureConnection', (tls: TLSSocket) => {
     verdicts.push(verifyPeer(tls, ca, clock));
     authorized.push(tls.authorized);
+    keptAlive.push([
+      peerVerdict(tls, fleet.certPem, clock),
+      peerVerdict(tls, fleet.certPem, clock + 10 * DAY),
+    ]);
     tls.on('error', () => {});
     tls.resume();
     tls.once('end', () => tls.end());
@@ -152,6 +158,17 @@ describe('verifyPeer, over real TLS', () => {
     expect(later.verdict).toMatchObject({ ok: false, terminalId: 'term_expiring' });
     expect(later.verdict.ok === false && later.verdict.refusal.code).toBe('certificate_expired');
     clock = now.getTime();
+  });
+
+  it('a connection kept alive past its certificate: its identity is checked once, its dates at every request', async () => {
+    clock = now.getTime();
+    const before = keptAlive.length;
+    const r = await handshake(terminal(fleet.ca, 'term_kept_alive', now, 1));
+    expect(r.verdict.ok).toBe(true);
+    const [first, later] = keptAlive[before]!;
+    expect(first).toMatchObject({ ok: true, terminalId: 'term_kept_alive' });
+    expect(later).toMatchObject({ ok: false, terminalId: 'term_kept_alive' });
+    expect(later.ok === false && later.refusal.code).toBe('certificate_expired');
   });
 
   it('names an expired certificate on a full handshake (OpenSSL refused the chain; ours says why)', async () => {
