@@ -1,7 +1,17 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -13,6 +23,7 @@ import {
   httpsBinary,
   newEnrollmentCode,
   ROOT,
+  removeTempDirsAtExit,
   restartCloud,
   startCloud,
   tempDir,
@@ -101,12 +112,21 @@ const args = (() => {
     for (const flag of ['workers', 'window-sec'] as const)
       if (values[flag] !== undefined && !/^[1-9]\d*$/.test(values[flag]))
         throw new Error(`--${flag} must be a whole number above 0 (got ${values[flag]})`);
+    // Checked now, not after minutes of work: the report is written there at the end.
+    if (values.out !== undefined) {
+      try {
+        accessSync(dirname(resolve(values.out)), constants.W_OK);
+      } catch {
+        throw new Error(`--out ${values.out}: its directory does not exist or is not writable`);
+      }
+    }
     return values;
   } catch (err) {
     process.stderr.write(`fleet simulator: ${(err as Error).message}\n${USAGE}\n`);
     process.exit(2);
   }
 })();
+removeTempDirsAtExit();
 const WORKERS = Math.max(
   1,
   Math.min(Number(args.workers ?? Math.max(2, availableParallelism())), Number(args.agents)),
@@ -789,8 +809,10 @@ async function main(): Promise<void> {
       }
     }
 
-    say(`reference: a bare node:tls server with the cloud's TLS, holding ${N} idle mTLS connections…`);
-    const bareTls = await heldConnectionCost(N);
+    // At least 500: a per-connection figure from a dozen connections is noise.
+    const held = Math.max(N, 500);
+    say(`reference: a bare node:tls server with the cloud's TLS, holding ${held} idle mTLS connections…`);
+    const bareTls = await heldConnectionCost(held);
 
     const report: FleetReport = {
       at: new Date().toISOString(),

@@ -66,7 +66,7 @@ const server =
         ...TLS_SERVER_POLICY,
         ...ticketed,
       });
-if (kind !== 'bare') verifyPeersAtHandshake(server, caPem, Date.now);
+if (kind !== 'bare') verifyPeersAtHandshake(server, caPem);
 // `hold` (argv[3]): connections are kept open, as a cloud keeps its terminals' links, and each
 // line on stdin is answered with this process's RSS and V8 heap and how many it holds.
 const hold = process.argv[3] === 'hold';

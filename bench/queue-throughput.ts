@@ -40,6 +40,7 @@ export function rawInsertRate(n: number, batch = 1): number {
   const db = new Database(tempDb());
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  db.pragma('cache_size = -2000');
   db.exec(`CREATE TABLE t (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, amount INTEGER NOT NULL,
     currency TEXT NOT NULL, created_at TEXT NOT NULL, state TEXT NOT NULL)`);
   const insert = db.prepare(

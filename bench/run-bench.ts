@@ -11,6 +11,7 @@ import {
   FAST_RECONNECT,
   POSAGENT,
   ROOT,
+  removeTempDirsAtExit,
   startAgent,
   startCloud,
   tempDir,
@@ -38,20 +39,50 @@ interface Row {
   met: boolean;
 }
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    'memory-minutes': { type: 'string' },
-    /**
-     * `--only PART[,PART…]`: just those parts (start, idle, push, enqueue, status, drain,
-     * handshakes, memory); the table is printed and written to --out, not to the README.
-     * `--only memory` alone writes bench/memory-results.json as a full run's memory part does.
-     */
-    only: { type: 'string' },
-    /** Where the results go (default bench/results.json; the quick test writes elsewhere). */
-    out: { type: 'string' },
-  },
-});
+const PARTS = ['start', 'idle', 'push', 'enqueue', 'status', 'drain', 'handshakes', 'memory'] as const;
+type Part = (typeof PARTS)[number];
+const USAGE = `usage: npm run bench -- [--quick] [--only PART[,PART…]] [--memory-minutes M] [--out FILE]
+  --quick             short settle and few runs: checks the bench runs, not its numbers
+  --only PARTS        just these (${PARTS.join(', ')}); the README is left alone
+  --memory-minutes M  length of the memory run (default 30; a number above 0)
+  --out FILE          where the results go (default bench/results.json; with --only, nowhere unless given)
+(README.md, "Performance", says what each row measures)`;
+
+const flags = (() => {
+  try {
+    const { values } = parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        'memory-minutes': { type: 'string' },
+        /**
+         * `--only PART[,PART…]`: just those parts; the table is printed and written to --out, not
+         * to the README. `--only memory` alone writes bench/memory-results.json as a full run's
+         * memory part does.
+         */
+        only: { type: 'string' },
+        /** Where the results go (default bench/results.json; the quick test writes elsewhere). */
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
+    const minutes = values['memory-minutes'];
+    if (minutes !== undefined && !(Number(minutes) > 0 && Number.isFinite(Number(minutes))))
+      throw new Error(`--memory-minutes must be a number of minutes above 0 (got "${minutes}")`);
+    if (values.only !== undefined)
+      for (const p of values.only.split(','))
+        if (!(PARTS as readonly string[]).includes(p.trim()))
+          throw new Error(`--only: unknown part "${p.trim()}" (known: ${PARTS.join(', ')})`);
+    return values;
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+})();
+removeTempDirsAtExit();
 const quick = flags.quick === true;
 const SETTLE_MS = quick ? 2_000 : 60_000;
 const RUNS = quick ? 3 : 7;
@@ -331,12 +362,7 @@ function row(
   return { name, ours, reference, referenceName, unit, ratio, target, met };
 }
 
-const PARTS = ['start', 'idle', 'push', 'enqueue', 'status', 'drain', 'handshakes', 'memory'] as const;
-type Part = (typeof PARTS)[number];
 const only = flags.only === undefined ? undefined : new Set(flags.only.split(',').map((p) => p.trim()));
-for (const p of only ?? [])
-  if (!(PARTS as readonly string[]).includes(p))
-    throw new Error(`--only: unknown part "${p}" (known: ${PARTS.join(', ')})`);
 /** Whether this run measures a part. */
 const runs = (part: Part) => only === undefined || only.has(part);
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,8 +24,22 @@ export const ROOT = packageRoot(import.meta.dirname);
 export const POSAGENT = join(ROOT, 'dist/bin/posagent.js');
 export const POSAGENT_CLOUD = join(ROOT, 'dist/bin/posagent-cloud.js');
 
+const made: string[] = [];
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `posagent-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `posagent-${prefix}-`));
+  made.push(dir);
+  return dir;
+}
+
+/**
+ * The benchmarks' and the fleet simulator's temp dirs hold a cloud's CA key, admin token and
+ * ticket secret and the terminals' keys: removed when the process exits, whatever its outcome
+ * (not when it is killed). Tests keep theirs, for a failure to be looked at.
+ */
+export function removeTempDirsAtExit(): void {
+  process.once('exit', () => {
+    for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 export interface Proc {

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, start, tempDir } from '../support/processes.js';
 
@@ -16,8 +17,15 @@ async function simulate(flags: string[]) {
   return { code, p, out };
 }
 
+/** The fleet simulator's temp dirs (and this test's own, named alike). */
+const fleetDirs = () =>
+  readdirSync(tmpdir())
+    .filter((d) => d.startsWith('posagent-fleet-'))
+    .map((d) => join(tmpdir(), d));
+
 describe('fleet simulator', () => {
   it('enrolls, connects, measures heartbeats, survives a reconnect storm and writes its report', async () => {
+    const before = new Set(fleetDirs());
     const { code, p, out } = await simulate([
       '--agents',
       '12',
@@ -33,8 +41,12 @@ describe('fleet simulator', () => {
     const r = JSON.parse(readFileSync(out, 'utf8')) as {
       agents: number;
       connectMs: { p50: number };
-      cloud: { rssPerTerminalKb: number };
+      cloud: {
+        rssPerTerminalKb: number;
+        bareTlsPerConnection: { rssPerConnectionKb: number; held: number };
+      };
       heartbeats: { perSecond: number };
+      listenOverflows: { connect: number; storm: number };
       storm: { allBackSec: number; reconnectsPerSecond: number[]; cpuPct: Record<string, number> };
       workers: number;
       handshakes: { connect: { full: number }; storm: { full: number; resumed: number } };
@@ -51,6 +63,30 @@ describe('fleet simulator', () => {
     // After the cloud's restart, the links resume their TLS sessions (the ticket key survived).
     expect(r.handshakes.storm.resumed + r.handshakes.storm.full).toBe(12);
     expect(r.handshakes.storm.resumed).toBeGreaterThanOrEqual(10);
+    // The same-run reference for the cloud's bytes per terminal, and the kernel's dropped SYNs.
+    expect(r.cloud.bareTlsPerConnection.held).toBe(500);
+    expect(p.output()).toMatch(
+      /a bare node:tls server with the cloud's TLS holds [\d.]+ KB per idle mTLS connection/,
+    );
+    expect(Number.isInteger(r.listenOverflows.connect) && Number.isInteger(r.listenOverflows.storm)).toBe(
+      true,
+    );
+    expect(p.output()).toMatch(/SYNs dropped by a full listen queue/);
+    // Its temp dir (a cloud's CA key, the terminals' keys) is gone once it exited.
+    expect(fleetDirs().filter((d) => !before.has(d) && d !== dirname(out))).toEqual([]);
+  });
+
+  it('a report it could not write is refused before anything runs', async () => {
+    const p = start(join(ROOT, 'dist/bench/fleet-simulator.js'), [
+      '--agents',
+      '2',
+      '--out',
+      '/nonexistent/dir/x.json',
+    ]);
+    expect((await p.exited).code).toBe(2);
+    expect(p.stderr()).toMatch(
+      /^fleet simulator: --out \/nonexistent\/dir\/x\.json: its directory does not exist or is not writable/,
+    );
   });
 
   it('--gateways 3: a temp PostgreSQL and three gateways, agents over all of them, one gateway SIGKILLed and its terminals on the others', async () => {
