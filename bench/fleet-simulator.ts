@@ -6,7 +6,6 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -34,7 +33,7 @@ import { waitFor } from '../harness/wait-for.js';
 import { type Identity, readIdentity } from '../identity/identity-store.js';
 import { type ProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import type { DownKind, WorkerInput, WorkerReport } from './fleet-worker.js';
-import { type HeapGrowth, heapGrowth, snapshotsIn } from './heap-diff.js';
+import { type HeapGrowth, heapGrowth, heapSnapshotOf, snapshotsIn } from './heap-diff.js';
 import {
   cpuSeconds,
   cpuSecondsOfTree,
@@ -985,32 +984,8 @@ async function cpuProfileOf(cloud: Cloud, dir: string): Promise<string> {
   return file;
 }
 
-async function heapSnapshot(cloud: Cloud, dir: string): Promise<string> {
-  const n = snapshotsIn(dir).length;
-  cloud.proc.child.kill('SIGUSR2');
-  await waitFor(() => (snapshotsIn(dir).length > n ? true : undefined), 'a heap snapshot', 300_000, 200);
-  const file = snapshotsIn(dir).at(-1)!;
-  let last = -1;
-  await waitFor(
-    () => {
-      const size = readdirSync(dir).includes(file.split('/').pop()!) ? statSize(file) : -1;
-      const same = size === last && size > 0;
-      last = size;
-      return same ? true : undefined;
-    },
-    'the heap snapshot written',
-    300_000,
-    1000,
-  );
-  return file;
-}
-
-function statSize(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return -1;
-  }
+function heapSnapshot(cloud: Cloud, dir: string): Promise<string> {
+  return heapSnapshotOf(cloud.proc.child.pid!, dir, 300_000);
 }
 
 /** The connected cloud's heap against the idle one's: where the bytes per terminal are. */

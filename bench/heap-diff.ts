@@ -1,5 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from '../harness/wait-for.js';
 
 /**
  * Where a process's heap grew between two V8 heap snapshots (`--heapsnapshot-signal`): the
@@ -62,4 +63,36 @@ export function snapshotsIn(dir: string): string[] {
     .filter((f) => f.endsWith('.heapsnapshot'))
     .sort()
     .map((f) => join(dir, f));
+}
+
+/**
+ * Has a process started with `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR` write a heap
+ * snapshot, and waits until it is complete (V8 writes in place: its size settles); the file.
+ */
+export async function heapSnapshotOf(pid: number, dir: string, timeoutMs: number): Promise<string> {
+  const n = snapshotsIn(dir).length;
+  process.kill(pid, 'SIGUSR2');
+  await waitFor(() => (snapshotsIn(dir).length > n ? true : undefined), 'a heap snapshot', timeoutMs, 200);
+  const file = snapshotsIn(dir).at(-1)!;
+  let last = -1;
+  await waitFor(
+    () => {
+      const size = sizeOf(file);
+      const same = size === last && size > 0;
+      last = size;
+      return same ? true : undefined;
+    },
+    'the heap snapshot written',
+    timeoutMs,
+    500,
+  );
+  return file;
+}
+
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return -1;
+  }
 }

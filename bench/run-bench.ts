@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -18,7 +18,7 @@ import {
 } from '../harness/local-fleet.js';
 import { waitFor } from '../harness/wait-for.js';
 import { measureConfigPush, measureFloor } from './config-push-latency.js';
-import { heapGrowth, snapshotsIn } from './heap-diff.js';
+import { heapGrowth, heapSnapshotOf, snapshotsIn } from './heap-diff.js';
 import { cpuSeconds, mb, rssBreakdown, rssBytes } from './process-metrics.js';
 import { drainRate, interleaved, localApiRate, queueModuleRate, rawInsertRate } from './queue-throughput.js';
 import { median, percentile } from './statistics.js';
@@ -161,29 +161,7 @@ async function memoryOverTime(): Promise<Row> {
     const kinds: ReturnType<typeof rssBreakdown>[] = [];
     const startedAt = Date.now();
     const end = startedAt + MEMORY_MS;
-    const snapshot = async () => {
-      const n = snapshotsIn(snapDir).length;
-      agents[1].child.kill('SIGUSR2');
-      // Written when complete (V8 writes, then renames nothing: wait for the size to settle).
-      await waitFor(
-        () => (snapshotsIn(snapDir).length > n ? true : undefined),
-        'a heap snapshot',
-        120_000,
-        200,
-      );
-      let last = -1;
-      await waitFor(
-        () => {
-          const size = statSync(snapshotsIn(snapDir).at(-1)!).size;
-          const same = size === last && size > 0;
-          last = size;
-          return same ? true : undefined;
-        },
-        'the heap snapshot written',
-        120_000,
-        500,
-      );
-    };
+    const snapshot = () => heapSnapshotOf(agents[1].child.pid!, snapDir, 120_000);
     let snapped = false;
     while (Date.now() < end) {
       await sleep(MEMORY_SAMPLE_MS);
