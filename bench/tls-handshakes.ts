@@ -21,38 +21,70 @@ export interface HandshakeRate {
   serverCpuSec: number;
 }
 
+interface ServerInfo {
+  port: number;
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * The handshake server (handshake-server.ts) in its own process, and the lines it prints: the
+ * first is its port and the terminal credentials, then one answer per line asked on stdin (hold mode).
+ */
+function startHandshakeServer(args: string[]) {
+  const child = spawn(process.execPath, [join(ROOT, 'dist/bench/handshake-server.js'), ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  const waiting: { resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const w = waiting.shift();
+      if (w) w.resolve(line);
+      else lines.push(line);
+    }
+  });
+  child.once('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`handshake server exited ${code}`));
+  });
+  const next = () =>
+    new Promise<string>((resolve, reject) =>
+      lines.length ? resolve(lines.shift()!) : waiting.push({ resolve, reject }),
+    );
+  return { child, next, info: async () => JSON.parse(await next()) as ServerInfo };
+}
+
+/** A client connection to it with the terminal's credentials (and a session to offer). */
+function connectTo(info: ServerInfo, session?: Buffer): TLSSocket {
+  return connect({
+    host: '127.0.0.1',
+    port: info.port,
+    servername: 'localhost',
+    ca: info.ca,
+    cert: info.cert,
+    key: info.key,
+    ...(session ? { session } : {}),
+  });
+}
+
 export async function handshakeRate(
   kind: 'p256' | 'rsa' | 'bare',
   mode: 'full' | 'resumed',
   seconds: number,
   inFlight = 16,
 ): Promise<HandshakeRate> {
-  const child = spawn(process.execPath, [join(ROOT, 'dist/bench/handshake-server.js'), kind], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const { child, info: serverInfo } = startHandshakeServer([kind]);
   try {
-    const info = await new Promise<{ port: number; ca: string; cert: string; key: string }>(
-      (resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!));
-        });
-        child.once('exit', (code) => reject(new Error(`handshake server exited ${code}`)));
-      },
-    );
+    const info = await serverInfo();
     let session: Buffer | undefined;
     const once = () =>
       new Promise<boolean>((resolve) => {
-        const s = connect({
-          host: '127.0.0.1',
-          port: info.port,
-          servername: 'localhost',
-          ca: info.ca,
-          cert: info.cert,
-          key: info.key,
-          ...(mode === 'resumed' && session ? { session } : {}),
-        });
+        const s = connectTo(info, mode === 'resumed' ? session : undefined);
         // The first ticket is kept (TLS 1.3 sends it after the handshake, once the client reads).
         const waitingForTicket = mode === 'resumed' && !session;
         s.on('session', (t: Buffer) => {
@@ -112,26 +144,10 @@ export async function handshakeRate(
 export async function heldConnectionCost(
   n: number,
 ): Promise<{ rssPerConnectionKb: number; heapPerConnectionKb: number; held: number }> {
-  const child = spawn(process.execPath, [join(ROOT, 'dist/bench/handshake-server.js'), 'p256', 'hold'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const lines: string[] = [];
-  const waiting: ((l: string) => void)[] = [];
-  let buf = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const w = waiting.shift();
-      if (w) w(line);
-      else lines.push(line);
-    }
-  });
-  const next = () => new Promise<string>((r) => (lines.length ? r(lines.shift()!) : waiting.push(r)));
+  const { child, next, info: serverInfo } = startHandshakeServer(['p256', 'hold']);
   const sockets: TLSSocket[] = [];
   try {
-    const info = JSON.parse(await next()) as { port: number; ca: string; cert: string; key: string };
+    const info = await serverInfo();
     const sample = async () => {
       child.stdin.write('?\n');
       return JSON.parse(await next()) as { rss: number; heapUsed: number; held: number };
@@ -144,14 +160,7 @@ export async function heldConnectionCost(
         while (opened < n) {
           opened++;
           await new Promise<void>((resolve) => {
-            const s = connect({
-              host: '127.0.0.1',
-              port: info.port,
-              servername: 'localhost',
-              ca: info.ca,
-              cert: info.cert,
-              key: info.key,
-            });
+            const s = connectTo(info);
             s.once('error', () => resolve());
             s.once('secureConnect', () => {
               s.write('ping');
