@@ -36,6 +36,24 @@ function caOf(name: string) {
   return { certPem, keys, ca: FleetCa.load(certPem, pem(keys.privateKey)) };
 }
 
+/** A certificate of `subject` valid from a day ago to a day ahead, with these signer and extensions. */
+function dayCertificate(o: {
+  subject: string;
+  issuer: string;
+  publicKey: KeyObject;
+  signingKey: KeyObject;
+  serialHex: string;
+  extensions: Parameters<typeof buildCertificate>[0]['extensions'];
+}) {
+  return buildCertificate({
+    ...o,
+    subject: [{ type: OID.commonName, value: o.subject }],
+    issuer: [{ type: OID.commonName, value: o.issuer }],
+    notBefore: new Date(now.getTime() - DAY),
+    notAfter: new Date(now.getTime() + DAY),
+  });
+}
+
 const fleet = caOf('terminal-auth test fleet CA');
 const other = caOf('another CA');
 
@@ -187,14 +205,12 @@ describe('verifyPeer, over real TLS', () => {
     );
 
     const k = p256();
-    const forged = buildCertificate({
-      subject: [{ type: OID.commonName, value: 'term_forged' }],
-      issuer: [{ type: OID.commonName, value: 'terminal-auth test fleet CA' }],
+    const forged = dayCertificate({
+      subject: 'term_forged',
+      issuer: 'terminal-auth test fleet CA',
       publicKey: k.publicKey,
       signingKey: other.keys.privateKey,
       serialHex: '0badc0de',
-      notBefore: new Date(now.getTime() - DAY),
-      notAfter: new Date(now.getTime() + DAY),
       extensions: [
         ext.basicConstraints(false),
         ext.keyUsage('leaf', k.publicKey),
@@ -208,15 +224,12 @@ describe('verifyPeer, over real TLS', () => {
 
   it('refuses a certificate issued through an intermediate, even one the fleet CA signed (OpenSSL accepts that chain)', async () => {
     const mid = p256();
-    const midName = [{ type: OID.commonName, value: 'an intermediate' }];
-    const intermediate = buildCertificate({
-      subject: midName,
-      issuer: [{ type: OID.commonName, value: 'terminal-auth test fleet CA' }],
+    const intermediate = dayCertificate({
+      subject: 'an intermediate',
+      issuer: 'terminal-auth test fleet CA',
       publicKey: mid.publicKey,
       signingKey: fleet.keys.privateKey,
       serialHex: '0c0ffee0',
-      notBefore: new Date(now.getTime() - DAY),
-      notAfter: new Date(now.getTime() + DAY),
       extensions: [
         ext.basicConstraints(true),
         ext.keyUsage('ca-signing'),
@@ -225,14 +238,12 @@ describe('verifyPeer, over real TLS', () => {
       ],
     });
     const k = p256();
-    const leaf = buildCertificate({
-      subject: [{ type: OID.commonName, value: 'term_via_intermediate' }],
-      issuer: midName,
+    const leaf = dayCertificate({
+      subject: 'term_via_intermediate',
+      issuer: 'an intermediate',
       publicKey: k.publicKey,
       signingKey: mid.privateKey,
       serialHex: '0badf00d',
-      notBefore: new Date(now.getTime() - DAY),
-      notAfter: new Date(now.getTime() + DAY),
       extensions: [
         ext.basicConstraints(false),
         ext.keyUsage('leaf', k.publicKey),
